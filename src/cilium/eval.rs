@@ -1,0 +1,775 @@
+//! Identities and the ingress decision (R1–R4, R8–R14, D1–D5).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use super::policy::{
+    Entry, HttpRule, Injection, Peer, PeerSelector, Policy, PortSpec, Ports, Rule, Subject, NS_KEY,
+    NS_LABELS_PREFIX,
+};
+use super::{EnforcementMode, Settings, Version};
+use crate::model::{Labels, ObjRef, Pod};
+use crate::selector::{LabelSet, Operator, Requirement, Source};
+
+/// What kind of peer an identity is (R3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityKind {
+    Pod,
+    /// A hostNetwork pod on the destination's node.
+    Host,
+    /// A hostNetwork pod on another node.
+    RemoteNode,
+    World,
+}
+
+/// A security identity: labels with their sources (R1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    pub kind: IdentityKind,
+    labels: BTreeMap<String, (Source, String)>,
+    /// For host identities: the node IP (CIDR match mode `nodes`).
+    pub node_ip: Option<IpAddr>,
+}
+
+impl LabelSet for Identity {
+    fn get(&self, source: &Source, key: &str) -> Option<&str> {
+        let (src, v) = self.labels.get(key)?;
+        (source == &Source::Any || source == src).then_some(v.as_str())
+    }
+}
+
+/// R2: the default identity label filter. A filtered label can never be matched by a selector.
+pub fn is_identity_label(key: &str) -> bool {
+    const INCLUDE: &[&str] = &[
+        "io.kubernetes.pod.namespace",
+        "io.cilium.k8s.namespace.labels",
+        "app.kubernetes.io",
+    ];
+    const IGNORE: &[&str] = &[
+        "io.kubernetes",
+        "kubernetes.io",
+        "k8s.io",
+        "pod-template-generation",
+        "pod-template-hash",
+        "controller-revision-hash",
+        "annotation",
+        "etcd_node",
+    ];
+    let include = INCLUDE
+        .iter()
+        .filter(|p| key.starts_with(*p))
+        .map(|p| p.len())
+        .max();
+    // `.*beta.kubernetes.io` matches anywhere up to the substring.
+    let beta = key
+        .find("beta.kubernetes.io")
+        .map(|i| i + "beta.kubernetes.io".len());
+    let ignore = IGNORE
+        .iter()
+        .filter(|p| key.starts_with(*p))
+        .map(|p| p.len())
+        .chain(beta)
+        .max();
+    match (include, ignore) {
+        (_, None) => true,
+        (None, Some(_)) => false,
+        (Some(i), Some(g)) => i > g,
+    }
+}
+
+impl Identity {
+    /// The identity of a Cilium-managed pod (R1, R2).
+    pub fn of_pod(pod: &Pod, ns_labels: &Labels, cluster: &str) -> Identity {
+        let mut labels = BTreeMap::new();
+        for (k, v) in &pod.labels {
+            if k.starts_with("io.cilium.k8s") || !is_identity_label(k) {
+                continue;
+            }
+            labels.insert(k.clone(), (Source::K8s, v.clone()));
+        }
+        labels.insert(NS_KEY.to_string(), (Source::K8s, pod.namespace.clone()));
+        for (k, v) in ns_labels {
+            labels.insert(format!("{NS_LABELS_PREFIX}{k}"), (Source::K8s, v.clone()));
+        }
+        labels.insert(
+            "io.cilium.k8s.policy.serviceaccount".to_string(),
+            (Source::K8s, pod.service_account.clone()),
+        );
+        labels.insert(
+            "io.cilium.k8s.policy.cluster".to_string(),
+            (Source::K8s, cluster.to_string()),
+        );
+        Identity {
+            kind: IdentityKind::Pod,
+            labels,
+            node_ip: None,
+        }
+    }
+
+    /// A reserved identity (`host`, `remote-node`, `world`).
+    pub fn reserved(kind: IdentityKind, node_ip: Option<IpAddr>) -> Identity {
+        let name = match kind {
+            IdentityKind::Host => "host",
+            IdentityKind::RemoteNode => "remote-node",
+            IdentityKind::World => "world",
+            IdentityKind::Pod => unreachable!("pods have label identities"),
+        };
+        let mut labels = BTreeMap::new();
+        labels.insert(name.to_string(), (Source::Reserved, String::new()));
+        Identity {
+            kind,
+            labels,
+            node_ip,
+        }
+    }
+
+    /// The identity a scraper pod presents to `dest` (R3): hostNetwork pods are the host or a remote node.
+    pub fn of_source(src: &Pod, src_ns_labels: &Labels, dest: &Pod, cluster: &str) -> Identity {
+        if !src.host_network {
+            return Identity::of_pod(src, src_ns_labels, cluster);
+        }
+        let node_ip = src.host_ip.as_deref().and_then(|s| s.parse().ok());
+        let same_node = src.node_name.is_some() && src.node_name == dest.node_name;
+        Identity::reserved(
+            if same_node {
+                IdentityKind::Host
+            } else {
+                IdentityKind::RemoteNode
+            },
+            node_ip,
+        )
+    }
+
+    /// The (key, value) pairs of its labels, for index lookups.
+    pub fn label_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.labels
+            .iter()
+            .map(|(k, (_, v))| (k.as_str(), v.as_str()))
+    }
+
+    pub fn describe(&self) -> String {
+        match self.kind {
+            IdentityKind::Pod => format!(
+                "a pod in namespace {}",
+                self.get(&Source::K8s, NS_KEY).unwrap_or("?")
+            ),
+            IdentityKind::Host => "the host (a hostNetwork pod on the same node)".to_string(),
+            IdentityKind::RemoteNode => {
+                "remote-node (a hostNetwork pod on another node)".to_string()
+            }
+            IdentityKind::World => "world".to_string(),
+        }
+    }
+}
+
+/// R8: does an entity name cover this identity?
+fn entity_matches(entity: &str, id: &Identity) -> bool {
+    match entity {
+        "all" => true,
+        "world" | "world-ipv4" | "world-ipv6" => id.kind == IdentityKind::World,
+        "cluster" => id.kind != IdentityKind::World,
+        "host" => id.kind == IdentityKind::Host,
+        "remote-node" => id.kind == IdentityKind::RemoteNode,
+        _ => false,
+    }
+}
+
+fn peer_selector_matches(ps: &PeerSelector, id: &Identity, v: Version) -> bool {
+    if !ps.selector.matches(id) {
+        return false;
+    }
+    let ns_req = match &ps.injection {
+        Injection::None => None,
+        Injection::Namespace(ns) => Some(Requirement::equals(Source::K8s, NS_KEY, ns.as_str())),
+        Injection::NamespaceBefore116(ns) if v < Version::new(1, 16) => {
+            Some(Requirement::equals(Source::K8s, NS_KEY, ns.as_str()))
+        }
+        Injection::AnyNamespace => Some(Requirement::exists(Source::K8s, NS_KEY)),
+        Injection::AnyNamespaceBefore116 if v < Version::new(1, 16) => {
+            Some(Requirement::exists(Source::K8s, NS_KEY))
+        }
+        _ => None,
+    };
+    if let Some(r) = ns_req {
+        if id.get(&r.source, &r.key).is_none_or(|val| match &r.op {
+            Operator::In(vals) => !vals.iter().any(|x| x == val),
+            _ => false,
+        }) {
+            return false;
+        }
+    }
+    if ps.negative_namespace && v >= NOTIN_GUARD_SINCE && id.get(&Source::K8s, NS_KEY).is_none() {
+        return false;
+    }
+    true
+}
+
+/// PR #46996 (a NotIn namespace selector no longer selects reserved identities) is in the newest behaviour.
+const NOTIN_GUARD_SINCE: Version = Version::new(1, 19);
+
+/// An HTTP request as Prometheus sends it for a scrape.
+#[derive(Debug, Clone)]
+pub struct ScrapeRequest<'a> {
+    pub path: &'a str,
+    pub host: String,
+}
+
+impl ScrapeRequest<'_> {
+    /// R13: method, path and host are anchored regexes; listed headers must be present.
+    fn matches(&self, rule: &HttpRule) -> bool {
+        const SENT_HEADERS: &[&str] = &[
+            "accept",
+            "accept-encoding",
+            "user-agent",
+            "x-prometheus-scrape-timeout-seconds",
+        ];
+        let full = |re: &Option<String>, value: &str| {
+            re.as_ref().is_none_or(|re| {
+                regex::Regex::new(&format!("^(?:{re})$")).is_ok_and(|r| r.is_match(value))
+            })
+        };
+        full(&rule.method, "GET")
+            && full(&rule.path, self.path)
+            && full(&rule.host, &self.host)
+            && rule.headers.iter().all(|h| match h.split_once(':') {
+                None => SENT_HEADERS.contains(&h.trim().to_ascii_lowercase().as_str()),
+                // Values Prometheus sends vary by version; a value match cannot be relied on.
+                Some(_) => false,
+            })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum NetVerdict {
+    Allowed,
+    Denied,
+    L7Denied,
+}
+
+/// Why a verdict came out as it did; condition reasons and messages hang on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Basis {
+    PolicyDisabled,
+    DestinationHostNetwork,
+    NotEnforced,
+    AllowedByRule,
+    NoDefaultDeny,
+    Localhost,
+    DeniedByRule,
+    DefaultDeny,
+    L7,
+    AuditMode,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub verdict: NetVerdict,
+    pub basis: Basis,
+    /// The rule of the spec that decided (`R6.4`, `D5.1`, ...).
+    pub rule: &'static str,
+    pub reason: String,
+    pub decided_by: Vec<ObjRef>,
+}
+
+/// The policies that apply to one destination pod, computed once and used for every source and port.
+#[derive(Debug, Clone)]
+pub struct DestPolicies<'a> {
+    pub selecting: Vec<(&'a Policy, &'a Rule)>,
+    /// Policies Cilium rejects whose rules would select the pod.
+    pub invalid: Vec<&'a Policy>,
+    pub enforced: bool,
+    pub default_deny: bool,
+    /// The policies whose rules put the pod into default-deny.
+    pub default_deny_by: Vec<ObjRef>,
+}
+
+fn has_effect(entries: &Option<Vec<Entry>>) -> bool {
+    entries.as_ref().is_some_and(|e| !e.is_empty())
+}
+
+/// A KNP using endPort is rejected by Cilium 1.15 (R12).
+fn rejected_by_version(p: &Policy, v: Version) -> bool {
+    v == Version::new(1, 15) && p.rules.iter().any(|r| r.from_kubernetes && r.uses_end_port)
+}
+
+impl<'a> DestPolicies<'a> {
+    /// D2–D4 for `dest`, from candidate policies (the index narrows them; this checks every subject).
+    /// `skip_managed` leaves out scrapepath's own policies (whether a remedy is needed, DESIGN.md §4.6).
+    pub fn compute(
+        settings: &Settings,
+        dest: &Identity,
+        candidates: impl IntoIterator<Item = &'a Policy>,
+        skip_managed: bool,
+    ) -> DestPolicies<'a> {
+        let v = settings.version;
+        let mut selecting = Vec::new();
+        let mut invalid = Vec::new();
+        for p in candidates {
+            if skip_managed && p.managed_by.is_some() {
+                continue;
+            }
+            let selects = |r: &Rule| matches!(&r.subject, Subject::Endpoints(s) if s.matches(dest));
+            if p.invalid.is_some() || rejected_by_version(p, v) {
+                if p.rules.iter().any(selects) {
+                    invalid.push(p);
+                }
+                continue;
+            }
+            for r in &p.rules {
+                if selects(r) {
+                    selecting.push((p, r));
+                }
+            }
+        }
+        let enforcing: Vec<&(&Policy, &Rule)> = selecting
+            .iter()
+            .filter(|(_, r)| has_effect(&r.ingress) || has_effect(&r.ingress_deny))
+            .collect();
+        let enforced = !enforcing.is_empty() || settings.mode == EnforcementMode::Always;
+        let mut default_deny_by: Vec<ObjRef> = Vec::new();
+        for (p, r) in &enforcing {
+            let flag = if v >= Version::new(1, 17) && !settings.non_default_deny_policies {
+                true
+            } else if v >= Version::new(1, 16) {
+                r.enable_default_deny.unwrap_or(true)
+            } else {
+                true
+            };
+            if flag && !default_deny_by.contains(&p.obj) {
+                default_deny_by.push(p.obj.clone());
+            }
+        }
+        let default_deny = !default_deny_by.is_empty() || settings.mode == EnforcementMode::Always;
+        DestPolicies {
+            selecting,
+            invalid,
+            enforced,
+            default_deny,
+            default_deny_by,
+        }
+    }
+
+    fn requires(&self, v: Version) -> Vec<&'a PeerSelector> {
+        if v >= Version::new(1, 19) {
+            return Vec::new(); // fromRequires was removed in 1.19 (R14)
+        }
+        self.selecting
+            .iter()
+            .flat_map(|(_, r)| r.ingress.iter().chain(r.ingress_deny.iter()).flatten())
+            .flat_map(|e| e.requires.iter())
+            .collect()
+    }
+}
+
+/// Does the entry's peer admit the source? (R6–R11, R14)
+fn peer_matches(e: &Entry, src: &Identity, s: &Settings, requires: &[&PeerSelector]) -> bool {
+    let v = s.version;
+    match &e.peer {
+        Peer::Wildcard => true,
+        Peer::Nothing | Peer::Groups => false,
+        Peer::EmptyList(_) => v < Version::new(1, 15) && matches!(e.ports, Ports::Rules(_)),
+        Peer::Endpoints(sels) => {
+            sels.iter().any(|ps| peer_selector_matches(ps, src, v))
+                && requires.iter().all(|rq| peer_selector_matches(rq, src, v))
+        }
+        Peer::Entities(ents) => ents.iter().any(|en| entity_matches(en, src)),
+        Peer::Cidr(cidrs) => {
+            s.cidr_match_nodes
+                && matches!(src.kind, IdentityKind::Host | IdentityKind::RemoteNode)
+                && src
+                    .node_ip
+                    .is_some_and(|ip| cidrs.iter().any(|c| c.contains(&ip)))
+        }
+        Peer::Nodes(sels) => s.node_selector_labels && sels.iter().any(|sel| sel.matches(src)),
+    }
+}
+
+/// How an entry's ports meet TCP/`port` on `dest` (R12).
+struct PortHit<'a> {
+    l4_only: bool,
+    http: Vec<&'a HttpRule>,
+}
+
+fn port_hit<'a>(e: &'a Entry, dest: &Pod, port: u16, v: Version, knp: bool) -> Option<PortHit<'a>> {
+    let rules = match &e.ports {
+        Ports::All => {
+            return Some(PortHit {
+                l4_only: true,
+                http: Vec::new(),
+            })
+        }
+        Ports::IcmpOnly => return None,
+        Ports::Rules(r) => r,
+    };
+    let end_port_supported = v >= Version::new(1, 16) || (knp && v == Version::new(1, 15));
+    let mut hit: Option<PortHit<'a>> = None;
+    for pr in rules {
+        let matched = pr.ports.is_empty()
+            || pr.ports.iter().any(|pp| {
+                pp.protocol.admits_tcp()
+                    && match &pp.port {
+                        PortSpec::Number(0) => true,
+                        PortSpec::Number(p) => match pp.end_port {
+                            Some(end) if end_port_supported && end >= *p => {
+                                (*p..=end).contains(&port)
+                            }
+                            _ => *p == port,
+                        },
+                        PortSpec::Named(name) => dest
+                            .containers
+                            .iter()
+                            .filter(|c| !c.init)
+                            .flat_map(|c| c.ports.iter())
+                            .any(|cp| {
+                                cp.number == port
+                                    && cp.protocol.eq_ignore_ascii_case("TCP")
+                                    && cp
+                                        .name
+                                        .as_deref()
+                                        .is_some_and(|n| n.eq_ignore_ascii_case(name))
+                            }),
+                    }
+            });
+        if matched {
+            let h = hit.get_or_insert(PortHit {
+                l4_only: false,
+                http: Vec::new(),
+            });
+            match &pr.http {
+                None => h.l4_only = true,
+                Some(rules) => h.http.extend(rules.iter()),
+            }
+        }
+    }
+    hit
+}
+
+/// D1–D5: may `src` open TCP/`port` on `dest`, and may the scrape request pass?
+pub fn decide(
+    s: &Settings,
+    dp: &DestPolicies<'_>,
+    dest: &Pod,
+    src: &Identity,
+    port: u16,
+    req: &ScrapeRequest<'_>,
+) -> Decision {
+    let decision = decide_enforced(s, dp, dest, src, port, req);
+    if s.audit && decision.verdict != NetVerdict::Allowed {
+        return Decision {
+            verdict: NetVerdict::Allowed,
+            basis: Basis::AuditMode,
+            rule: "D1",
+            reason: format!(
+                "policy-audit-mode is on: the connection is allowed and only logged; without audit mode: {}",
+                decision.reason
+            ),
+            decided_by: decision.decided_by,
+        };
+    }
+    decision
+}
+
+fn decide_enforced(
+    s: &Settings,
+    dp: &DestPolicies<'_>,
+    dest: &Pod,
+    src: &Identity,
+    port: u16,
+    req: &ScrapeRequest<'_>,
+) -> Decision {
+    let v = s.version;
+    let allowed = |basis, rule, reason: String, by: Vec<ObjRef>| Decision {
+        verdict: NetVerdict::Allowed,
+        basis,
+        rule,
+        reason,
+        decided_by: by,
+    };
+    if s.mode == EnforcementMode::Never {
+        return allowed(
+            Basis::PolicyDisabled,
+            "D1",
+            "Cilium policy enforcement is disabled (enable-policy=never)".into(),
+            vec![],
+        );
+    }
+    if dest.host_network {
+        return allowed(
+            Basis::DestinationHostNetwork,
+            "R3",
+            "the target runs in the host network namespace: it is not a Cilium policy subject"
+                .into(),
+            vec![],
+        );
+    }
+    if !dp.enforced {
+        return allowed(
+            Basis::NotEnforced,
+            "D3",
+            "no policy with ingress rules selects the pod: ingress is not enforced".into(),
+            vec![],
+        );
+    }
+    let requires = dp.requires(v);
+    // D5.1: deny entries first, from every policy kind.
+    for (p, r) in &dp.selecting {
+        for e in r.ingress_deny.iter().flatten() {
+            if peer_matches(e, src, s, &requires)
+                && port_hit(e, dest, port, v, r.from_kubernetes).is_some()
+            {
+                return Decision {
+                    verdict: NetVerdict::Denied,
+                    basis: Basis::DeniedByRule,
+                    rule: "D5.1",
+                    reason: format!(
+                        "{} {} denies {} on TCP/{port}; deny rules take precedence over every allow",
+                        p.obj,
+                        e.path,
+                        src.describe()
+                    ),
+                    decided_by: vec![p.obj.clone()],
+                };
+            }
+        }
+    }
+    // D5.2: the union of allows, subject to L7 (R13).
+    let mut l4_only: Option<(&Policy, &Entry)> = None;
+    let mut http: Vec<(&Policy, &HttpRule)> = Vec::new();
+    for (p, r) in &dp.selecting {
+        for e in r.ingress.iter().flatten() {
+            if !peer_matches(e, src, s, &requires) {
+                continue;
+            }
+            if let Some(hit) = port_hit(e, dest, port, v, r.from_kubernetes) {
+                if hit.l4_only && l4_only.is_none() {
+                    l4_only = Some((p, e));
+                }
+                http.extend(hit.http.into_iter().map(|h| (*p, h)));
+            }
+        }
+    }
+    if let Some((p, e)) = l4_only {
+        return allowed(
+            Basis::AllowedByRule,
+            "D5.2",
+            format!(
+                "{} {} admits {} on TCP/{port}",
+                p.obj,
+                e.path,
+                src.describe()
+            ),
+            vec![p.obj.clone()],
+        );
+    }
+    if !http.is_empty() {
+        let mut by: Vec<ObjRef> = Vec::new();
+        for (p, _) in &http {
+            if !by.contains(&p.obj) {
+                by.push(p.obj.clone());
+            }
+        }
+        if let Some((p, _)) = http.iter().find(|(_, h)| req.matches(h)) {
+            return allowed(
+                Basis::AllowedByRule,
+                "R13",
+                format!(
+                    "{} admits {} on TCP/{port} and its HTTP rules allow GET {}",
+                    p.obj,
+                    src.describe(),
+                    req.path
+                ),
+                vec![p.obj.clone()],
+            );
+        }
+        let allowed_list: Vec<String> = http
+            .iter()
+            .map(|(_, h)| {
+                format!(
+                    "{} {}",
+                    h.method.as_deref().unwrap_or("*"),
+                    h.path.as_deref().unwrap_or("*")
+                )
+            })
+            .collect();
+        return Decision {
+            verdict: NetVerdict::L7Denied,
+            basis: Basis::L7,
+            rule: "R13",
+            reason: format!(
+                "TCP/{port} is admitted only through Envoy's HTTP rules ({}); GET {} matches none and gets HTTP 403",
+                allowed_list.join(", "),
+                req.path
+            ),
+            decided_by: by,
+        };
+    }
+    if src.kind == IdentityKind::Host && s.allow_localhost_always {
+        return allowed(
+            Basis::Localhost,
+            "D5.4",
+            "the scraper is the host of the target's node, which allow-localhost always admits"
+                .into(),
+            vec![],
+        );
+    }
+    if !dp.default_deny {
+        return allowed(
+            Basis::NoDefaultDeny,
+            "D4",
+            format!(
+                "no rule matches, but every selecting rule sets enableDefaultDeny.ingress=false ({})",
+                dp.selecting
+                    .iter()
+                    .map(|(p, _)| p.obj.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            vec![],
+        );
+    }
+    Decision {
+        verdict: NetVerdict::Denied,
+        basis: Basis::DefaultDeny,
+        rule: "D5.3",
+        reason: explain_default_deny(s, dp, dest, src, port, &requires),
+        decided_by: if dp.default_deny_by.is_empty() {
+            vec![]
+        } else {
+            dp.default_deny_by.clone()
+        },
+    }
+}
+
+/// A message a person can act on: which rules came close (right port, wrong peer) and why they miss.
+fn explain_default_deny(
+    s: &Settings,
+    dp: &DestPolicies<'_>,
+    dest: &Pod,
+    src: &Identity,
+    port: u16,
+    requires: &[&PeerSelector],
+) -> String {
+    let mut near = Vec::new();
+    for (p, r) in &dp.selecting {
+        for e in r.ingress.iter().flatten() {
+            if port_hit(e, dest, port, s.version, r.from_kubernetes).is_some() {
+                near.push(format!(
+                    "{} {}: {}",
+                    p.obj,
+                    e.path,
+                    explain_peer_miss(e, src, s, requires)
+                ));
+            }
+        }
+    }
+    let isolation = if s.mode == EnforcementMode::Always && dp.default_deny_by.is_empty() {
+        "enable-policy=always makes every pod default-deny".to_string()
+    } else {
+        format!(
+            "the pod is default-deny for ingress because of {}",
+            dp.default_deny_by
+                .iter()
+                .map(|o| o.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    if near.is_empty() {
+        format!(
+            "{isolation}, and no rule admits TCP/{port} from any peer, so {} is dropped",
+            src.describe()
+        )
+    } else {
+        format!(
+            "{isolation}, and no rule admits {} on TCP/{port}: {}",
+            src.describe(),
+            near.join("; ")
+        )
+    }
+}
+
+fn explain_peer_miss(
+    e: &Entry,
+    src: &Identity,
+    s: &Settings,
+    requires: &[&PeerSelector],
+) -> String {
+    match &e.peer {
+        Peer::Endpoints(sels) => {
+            if sels.iter().any(|ps| peer_selector_matches(ps, src, s.version)) {
+                return "its peer matches, but the fromRequires of another rule selecting the pod does not (R14)"
+                    .to_string();
+            }
+            let parts: Vec<String> = sels.iter().map(|ps| explain_selector_miss(ps, src, s)).collect();
+            let _ = requires;
+            parts.join("; ")
+        }
+        Peer::Entities(ents) => format!(
+            "fromEntities [{}] does not cover {} (R8; `cluster` covers every pod of the cluster)",
+            ents.join(", "),
+            src.describe()
+        ),
+        Peer::Cidr(_) => "fromCIDR/ipBlock never matches a Cilium-managed pod, even when its IP is in the range (R9)"
+            .to_string(),
+        Peer::Nodes(_) => "fromNodes matches only other nodes (R10)".to_string(),
+        Peer::Groups => "fromGroups matches only external addresses".to_string(),
+        Peer::EmptyList(f) => format!("`{f}: []` selects nothing (R11)"),
+        Peer::Nothing => "the element has no peer and no port: it allows nothing (R11)".to_string(),
+        Peer::Wildcard => "matches".to_string(),
+    }
+}
+
+fn explain_selector_miss(ps: &PeerSelector, src: &Identity, s: &Settings) -> String {
+    let ns_of = |inj: &Injection| match inj {
+        Injection::Namespace(ns) => Some(ns.clone()),
+        Injection::NamespaceBefore116(ns) if s.version < Version::new(1, 16) => Some(ns.clone()),
+        _ => None,
+    };
+    if src.kind != IdentityKind::Pod {
+        return format!(
+            "fromEndpoints selects pods only; {} needs fromEntities [{}] (R3, R8)",
+            src.describe(),
+            if src.kind == IdentityKind::Host {
+                "host"
+            } else {
+                "remote-node"
+            }
+        );
+    }
+    let src_ns = src.get(&Source::K8s, NS_KEY).unwrap_or("?").to_string();
+    if let Some(ns) = ns_of(&ps.injection) {
+        if ns != src_ns {
+            let written = if ps.empty {
+                "fromEndpoints [{}]".to_string()
+            } else {
+                format!("fromEndpoints [{}]", ps.selector)
+            };
+            return format!(
+                "{written} admits only pods of namespace {ns}: a CiliumNetworkPolicy adds its own namespace to a selector that names none (R6.4), so {src_ns} is not admitted"
+            );
+        }
+    }
+    let unmet: Vec<String> = ps
+        .selector
+        .unmet(src)
+        .iter()
+        .map(|r| {
+            if is_identity_label(&r.key) || r.source == Source::Reserved {
+                r.to_string()
+            } else {
+                format!("{r} (not an identity label: Cilium filters it out, R2)")
+            }
+        })
+        .collect();
+    if unmet.is_empty() {
+        format!("fromEndpoints [{}] does not match the scraper", ps.selector)
+    } else {
+        format!(
+            "fromEndpoints [{}] needs {} which the scraper does not have",
+            ps.selector,
+            unmet.join(", ")
+        )
+    }
+}

@@ -1,0 +1,169 @@
+//! Cilium ingress semantics: identities (R1–R3), policies (R5–R15) and the decision procedure (D1–D5) of
+//! `semantics/cilium-ingress.md`, for "may scraper pod S open TCP/N on pod D?".
+
+pub mod eval;
+pub mod policy;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+pub use eval::{Decision, NetVerdict};
+
+/// A Cilium minor version; behaviours that changed between releases hang on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version {
+    pub major: u16,
+    pub minor: u16,
+}
+
+impl Version {
+    /// The newest behaviour the engine implements (the default when nothing says otherwise).
+    pub const NEWEST: Version = Version {
+        major: 1,
+        minor: 19,
+    };
+
+    pub const fn new(major: u16, minor: u16) -> Self {
+        Version { major, minor }
+    }
+
+    /// "1.18", "v1.18.4", "1.18.4-rc.1" → 1.18.
+    pub fn parse(s: &str) -> Option<Version> {
+        let s = s.trim().trim_start_matches('v');
+        let mut it = s.split(['.', '-', '+']);
+        let major = it.next()?.parse().ok()?;
+        let minor = it.next()?.parse().ok()?;
+        Some(Version { major, minor })
+    }
+
+    /// The version of a Cilium agent image: `quay.io/cilium/cilium:v1.18.4@sha256:...`.
+    pub fn from_image(image: &str) -> Option<Version> {
+        let without_digest = image.split('@').next()?;
+        let (_, tag) = without_digest.rsplit_once(':')?;
+        if tag.contains('/') {
+            return None; // a registry port, not a tag
+        }
+        Version::parse(tag)
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// `enable-policy` (D1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnforcementMode {
+    Default,
+    Always,
+    Never,
+}
+
+/// The agent settings that change verdicts, and where the version came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub version: Version,
+    /// "flag", "cilium DaemonSet image", "default (newest)".
+    pub version_source: String,
+    pub mode: EnforcementMode,
+    pub audit: bool,
+    pub non_default_deny_policies: bool,
+    pub allow_localhost_always: bool,
+    pub cidr_match_nodes: bool,
+    pub node_selector_labels: bool,
+    pub cluster_name: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            version: Version::NEWEST,
+            version_source: "default (newest behaviour)".to_string(),
+            mode: EnforcementMode::Default,
+            audit: false,
+            non_default_deny_policies: true,
+            allow_localhost_always: true,
+            cidr_match_nodes: false,
+            node_selector_labels: false,
+            cluster_name: "default".to_string(),
+        }
+    }
+}
+
+impl Settings {
+    /// Settings from the `cilium-config` ConfigMap data; unknown or missing keys keep Cilium's defaults.
+    pub fn from_config(data: &BTreeMap<String, String>) -> Settings {
+        let mut s = Settings::default();
+        let flag = |k: &str| data.get(k).map(|v| v.trim().to_ascii_lowercase());
+        if let Some(v) = flag("enable-policy") {
+            s.mode = match v.as_str() {
+                "always" => EnforcementMode::Always,
+                "never" => EnforcementMode::Never,
+                _ => EnforcementMode::Default,
+            };
+        }
+        if let Some(v) = flag("policy-audit-mode") {
+            s.audit = v == "true";
+        }
+        if let Some(v) = flag("enable-non-default-deny-policies") {
+            s.non_default_deny_policies = v != "false";
+        }
+        if let Some(v) = flag("allow-localhost") {
+            // `auto` becomes `always` in Kubernetes mode (S12).
+            s.allow_localhost_always = v != "policy";
+        }
+        if let Some(v) = flag("policy-cidr-match-mode") {
+            s.cidr_match_nodes = v.split([',', ' ']).any(|m| m == "nodes");
+        }
+        if let Some(v) = flag("enable-node-selector-labels") {
+            s.node_selector_labels = v == "true";
+        }
+        if let Some(v) = data.get("cluster-name") {
+            s.cluster_name = v.clone();
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse_from_flags_and_image_tags() {
+        assert_eq!(Version::parse("1.16"), Some(Version::new(1, 16)));
+        assert_eq!(Version::parse("v1.18.4"), Some(Version::new(1, 18)));
+        assert_eq!(Version::parse("1.19.0-rc.2"), Some(Version::new(1, 19)));
+        assert_eq!(Version::parse("latest"), None);
+        assert_eq!(
+            Version::from_image("quay.io/cilium/cilium:v1.18.4@sha256:abcd"),
+            Some(Version::new(1, 18))
+        );
+        assert_eq!(Version::from_image("registry:5000/cilium/cilium"), None);
+        assert!(Version::new(1, 9) < Version::new(1, 16));
+    }
+
+    #[test]
+    fn config_map_keys_override_defaults() {
+        let data: BTreeMap<String, String> = [
+            ("enable-policy", "always"),
+            ("policy-audit-mode", "true"),
+            ("enable-non-default-deny-policies", "false"),
+            ("policy-cidr-match-mode", "nodes"),
+            ("cluster-name", "prod"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let s = Settings::from_config(&data);
+        assert_eq!(s.mode, EnforcementMode::Always);
+        assert!(s.audit);
+        assert!(!s.non_default_deny_policies);
+        assert!(s.cidr_match_nodes);
+        assert!(s.allow_localhost_always);
+        assert_eq!(s.cluster_name, "prod");
+        assert_eq!(Settings::from_config(&BTreeMap::new()), Settings::default());
+    }
+}

@@ -1,0 +1,55 @@
+//! Condition types and reasons of the ScrapeIntent status (DESIGN.md §3), in one place.
+
+pub const TARGETS_RESOLVED: &str = "TargetsResolved";
+pub const SCRAPER_READY: &str = "ScraperReady";
+pub const MONITOR_SELECTED: &str = "MonitorSelected";
+pub const NETWORK_REACHABLE: &str = "NetworkReachable";
+pub const MESH_AUTHORIZED: &str = "MeshAuthorized";
+pub const SCRAPED: &str = "Scraped";
+pub const READY: &str = "Ready";
+
+/// The layers in the order a scrape crosses them; `Ready` takes the first failing one's reason.
+pub const LAYERS: [&str; 6] = [
+    TARGETS_RESOLVED,
+    SCRAPER_READY,
+    MONITOR_SELECTED,
+    NETWORK_REACHABLE,
+    MESH_AUTHORIZED,
+    SCRAPED,
+];
+
+pub mod reason {
+    // TargetsResolved
+    pub const RESOLVED: &str = "Resolved";
+    pub const NO_MATCHING_PODS: &str = "NoMatchingPods";
+    pub const PORT_NOT_FOUND: &str = "PortNotFound";
+    // ScraperReady
+    pub const SCRAPER_READY: &str = "ScraperReady";
+    pub const SCRAPER_DECLARED: &str = "ReadinessNotObserved";
+    pub const SCRAPER_NOT_FOUND: &str = "ScraperNotFound";
+    pub const SCRAPER_AMBIGUOUS: &str = "ScraperAmbiguous";
+    pub const SCRAPER_NOT_READY: &str = "ScraperNotReady";
+    // MonitorSelected
+    pub const SELECTED: &str = "Selected";
+    pub const MONITOR_MISSING: &str = "MonitorMissing";
+    pub const LABELS_MISMATCH: &str = "LabelsMismatch";
+    pub const NAMESPACE_NOT_SELECTED: &str = "NamespaceNotSelected";
+    pub const MONITOR_REJECTED: &str = "MonitorRejected";
+    pub const SCRAPER_UNMANAGED: &str = "ScraperUnmanaged";
+    pub const TARGETS_NOT_COVERED: &str = "TargetsNotCovered";
+    pub const NOT_EVALUATED: &str = "NotEvaluated";
+    // NetworkReachable
+    pub const ALLOWED: &str = "Allowed";
+    pub const BLOCKED_BY_POLICY: &str = "BlockedByPolicy";
+    pub const DENIED_BY_RULE: &str = "DeniedByRule";
+    pub const L7_DENIED: &str = "L7Denied";
+    pub const INVALID_POLICY: &str = "InvalidPolicy";
+    pub const NO_TARGETS: &str = "NoTargets";
+    pub const NO_SCRAPER: &str = "NoScraper";
+    // MeshAuthorized
+    pub const NOT_APPLICABLE: &str = "NotApplicable";
+    // Scraped
+    pub const NOT_OBSERVED: &str = "NotObserved";
+    // Ready
+    pub const READY: &str = "Ready";
+}

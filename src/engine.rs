@@ -1,0 +1,1759 @@
+//! The engine: pure evaluation of every subject (each ScrapeIntent, each PodMonitor/ServiceMonitor as an
+//! audit subject) layer by layer, with the remediation plan. No client, no async, no clock: the same
+//! function serves `scrapepath check`, `scrapepath audit` and the controller.
+
+use std::collections::{BTreeMap, HashMap};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::api::{Mode, MonitorKind as IntentMonitorKind, ScrapeIntent, ScraperKind};
+use crate::cilium::eval::{
+    decide, Basis, Decision, DestPolicies, Identity, NetVerdict, ScrapeRequest,
+};
+use crate::cilium::{Settings, Version};
+use crate::conditions::{self as cond, reason};
+use crate::index::{ClusterIndex, PodId};
+use crate::model::{
+    Kind, Labels, Monitor, MonitorKind, ObjRef, Pod, PromWorkload, INTENT_LABEL, MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+};
+use crate::promop::{self, NotSelected};
+use crate::selector::{Operator, Selector};
+
+/// Which kind of network policy scrapepath writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum PolicyBackend {
+    /// CiliumNetworkPolicy when any Cilium kind is present, else Kubernetes NetworkPolicy.
+    #[default]
+    Auto,
+    Cilium,
+    Kubernetes,
+}
+
+/// Platform settings that change the analysis.
+#[derive(Debug, Clone, Default)]
+pub struct EngineConfig {
+    pub cilium_version: Option<Version>,
+    /// The cluster default scraper (`namespace/name` of a Prometheus).
+    pub default_scraper: Option<(String, String)>,
+    pub default_mode: Option<Mode>,
+    pub policy_backend: PolicyBackend,
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Output: the `scrapepath check` contract (DESIGN.md §7).
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub subjects: Vec<SubjectReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubjectReport {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub ready: bool,
+    pub conditions: Vec<ConditionOut>,
+    pub scrapers: Vec<RefOut>,
+    pub targets: Vec<TargetOut>,
+    pub remediation: Vec<Value>,
+    /// Effective mode (intents only); not part of the check contract.
+    #[serde(skip)]
+    pub mode: Option<Mode>,
+    /// The policies that block targets, for the intent status.
+    #[serde(skip)]
+    pub blocked_by: Vec<(ObjRef, String)>,
+}
+
+impl SubjectReport {
+    pub fn condition(&self, type_: &str) -> Option<&ConditionOut> {
+        self.conditions.iter().find(|c| c.type_ == type_)
+    }
+
+    pub fn reachable_targets(&self) -> usize {
+        self.targets
+            .iter()
+            .filter(|t| t.network.verdict == "Allowed")
+            .count()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConditionOut {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+pub struct RefOut {
+    pub kind: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+    pub name: String,
+}
+
+impl From<&ObjRef> for RefOut {
+    fn from(r: &ObjRef) -> Self {
+        RefOut {
+            kind: r.kind.to_string(),
+            namespace: r.namespace.clone(),
+            name: r.name.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetOut {
+    pub pod: String,
+    pub port: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port_name: Option<String>,
+    pub path: String,
+    pub scraper: String,
+    pub network: LayerOut,
+    pub mesh: LayerOut,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LayerOut {
+    pub verdict: String,
+    pub reason: String,
+    pub decided_by: Vec<RefOut>,
+}
+
+fn condition(type_: &str, ok: bool, reason: &str, message: impl Into<String>) -> ConditionOut {
+    ConditionOut {
+        type_: type_.to_string(),
+        status: if ok { "True" } else { "False" }.to_string(),
+        reason: reason.to_string(),
+        message: message.into(),
+    }
+}
+
+fn unknown(type_: &str, reason: &str, message: impl Into<String>) -> ConditionOut {
+    ConditionOut {
+        type_: type_.to_string(),
+        status: "Unknown".to_string(),
+        reason: reason.to_string(),
+        message: message.into(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The evaluation context: per-run caches over one index.
+
+/// One evaluation over one index. Caches identities and per-pod policy sets so that a pod shared by
+/// many subjects is analysed once.
+pub struct Engine<'a> {
+    pub idx: &'a ClusterIndex,
+    pub cfg: &'a EngineConfig,
+    pub settings: Settings,
+    identities: HashMap<PodId, Identity>,
+    dest: HashMap<(PodId, bool), DestPolicies<'a>>,
+}
+
+/// A scraper resolved to its workload and pods.
+#[derive(Debug, Clone)]
+pub struct Scraper<'a> {
+    pub obj: ObjRef,
+    pub workload: Option<&'a PromWorkload>,
+    /// The pods traffic comes from: the real ones, or one modelled from the workload when the input has
+    /// none (offline manifests).
+    pub pods: Vec<Pod>,
+    pub modelled: bool,
+    /// Ok(reason, message) when ready, Err(reason, message) when not.
+    pub readiness: Result<(&'static str, String), (&'static str, String)>,
+}
+
+impl Scraper<'_> {
+    pub fn display(&self) -> String {
+        format!("{}/{}", self.obj.namespace, self.obj.name)
+    }
+}
+
+impl<'a> Engine<'a> {
+    pub fn new(idx: &'a ClusterIndex, cfg: &'a EngineConfig) -> Self {
+        Engine {
+            idx,
+            cfg,
+            settings: idx.cilium_settings(cfg.cilium_version),
+            identities: HashMap::new(),
+            dest: HashMap::new(),
+        }
+    }
+
+    fn identity(&mut self, id: PodId) -> &Identity {
+        let idx = self.idx;
+        let cluster = self.settings.cluster_name.clone();
+        self.identities.entry(id).or_insert_with(|| {
+            let pod = idx.pod(id);
+            Identity::of_pod(pod, &idx.namespace_labels(&pod.namespace), &cluster)
+        })
+    }
+
+    fn dest_policies(&mut self, id: PodId, skip_managed: bool) -> &DestPolicies<'a> {
+        if !self.dest.contains_key(&(id, skip_managed)) {
+            let ident = self.identity(id).clone();
+            let pod = self.idx.pod(id);
+            let cands = self.idx.candidate_policies(pod, &ident);
+            let dp = DestPolicies::compute(&self.settings, &ident, cands, skip_managed);
+            self.dest.insert((id, skip_managed), dp);
+        }
+        &self.dest[&(id, skip_managed)]
+    }
+
+    /// The network decision for one target from one scraper, as the cluster is (`skip_managed` false) or
+    /// as it would be without scrapepath's own policies. With several scraper pods, the first that is not
+    /// allowed decides (every replica scrapes).
+    pub fn network(
+        &mut self,
+        dest: PodId,
+        scraper: &Scraper<'_>,
+        port: u16,
+        path: &str,
+        skip_managed: bool,
+    ) -> Decision {
+        let settings = self.settings.clone();
+        let idx = self.idx;
+        let dest_pod = idx.pod(dest);
+        let host = format!("{}:{port}", dest_pod.pod_ip.as_deref().unwrap_or(""));
+        let req = ScrapeRequest { path, host };
+        let dp = self.dest_policies(dest, skip_managed).clone();
+        let mut first: Option<Decision> = None;
+        for src in &scraper.pods {
+            let sid = Identity::of_source(
+                src,
+                &idx.namespace_labels(&src.namespace),
+                dest_pod,
+                &settings.cluster_name,
+            );
+            let d = decide(&settings, &dp, dest_pod, &sid, port, &req);
+            if d.verdict != NetVerdict::Allowed {
+                return d;
+            }
+            first.get_or_insert(d);
+        }
+        first.unwrap_or_else(|| Decision {
+            verdict: NetVerdict::Allowed,
+            basis: Basis::NotEnforced,
+            rule: "-",
+            reason: "no scraper pod to evaluate".into(),
+            decided_by: vec![],
+        })
+    }
+
+    /// Invalid policies whose rules select the pod.
+    fn invalid_policies(&mut self, dest: PodId) -> Vec<(ObjRef, String)> {
+        self.dest_policies(dest, false)
+            .invalid
+            .iter()
+            .map(|p| {
+                (
+                    p.obj.clone(),
+                    p.invalid
+                        .clone()
+                        .unwrap_or_else(|| "rejected by this Cilium version".into()),
+                )
+            })
+            .collect()
+    }
+
+    // -----------------------------------------------------------------------------------------------------
+    // Scrapers.
+
+    fn scraper_from_workload(&self, p: &'a PromWorkload) -> Scraper<'a> {
+        let pods: Vec<Pod> = promop::workload_pods(self.idx, p)
+            .into_iter()
+            .map(|(_, pod)| pod.clone())
+            .collect();
+        let ready_pods = pods.iter().filter(|p| p.ready == Some(true)).count();
+        let who = format!("{} {}/{}", p.kind, p.namespace, p.name);
+        let available = p.conditions.iter().find(|c| c.type_ == "Available");
+        let readiness = if p.paused {
+            Err((reason::SCRAPER_NOT_READY, format!("{who} is paused")))
+        } else if !pods.is_empty() {
+            if ready_pods > 0 {
+                Ok((
+                    reason::SCRAPER_READY,
+                    format!("{who} has {ready_pods}/{} pods Ready", pods.len()),
+                ))
+            } else {
+                let detail = available
+                    .and_then(|c| c.message.clone().or(c.reason.clone()))
+                    .map(|m| format!(" (Available: {m})"))
+                    .unwrap_or_default();
+                Err((
+                    reason::SCRAPER_NOT_READY,
+                    format!(
+                        "{who} has no Ready pod: {}{detail}; its Service has no ready endpoints, so nothing is scraped",
+                        pods.iter()
+                            .map(|p| format!("{} is {}{}", p.name, p.phase, if p.ready == Some(false) { ", not Ready" } else { "" }))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                ))
+            }
+        } else if p.has_status {
+            let avail = p.available_replicas.unwrap_or(0);
+            if avail > 0 || available.is_some_and(|c| c.status == "True") {
+                Ok((
+                    reason::SCRAPER_READY,
+                    format!("{who} reports {avail} available replicas"),
+                ))
+            } else {
+                Err((
+                    reason::SCRAPER_NOT_READY,
+                    format!(
+                        "{who} reports no available replica{}",
+                        available
+                            .map(|c| format!(
+                                " (Available={}: {})",
+                                c.status,
+                                c.message.clone().or(c.reason.clone()).unwrap_or_default()
+                            ))
+                            .unwrap_or_default()
+                    ),
+                ))
+            }
+        } else {
+            Ok((
+                reason::SCRAPER_DECLARED,
+                format!("{who} is declared; its readiness is not observed (no status and no pods in the input)"),
+            ))
+        };
+        let modelled = pods.is_empty();
+        let pods = if modelled {
+            vec![modelled_pod(p)]
+        } else {
+            pods
+        };
+        Scraper {
+            obj: p.obj_ref(),
+            workload: Some(p),
+            pods,
+            modelled,
+            readiness,
+        }
+    }
+
+    /// Resolves an intent's scraper: explicit, the cluster default, or the only one there is.
+    fn resolve_intent_scraper(
+        &self,
+        si: &ScrapeIntent,
+    ) -> Result<Scraper<'a>, (&'static str, String)> {
+        let sref = si.spec.scraper.clone().unwrap_or_default();
+        if sref.kind == ScraperKind::Pods {
+            let ns = sref.namespace.clone().unwrap_or_default();
+            let sel = sref
+                .pod_selector
+                .as_ref()
+                .map(Selector::from_k8s)
+                .transpose()
+                .map_err(|e| {
+                    (
+                        reason::SCRAPER_NOT_FOUND,
+                        format!("spec.scraper.podSelector: {e}"),
+                    )
+                })?
+                .unwrap_or_else(Selector::nothing);
+            let pods: Vec<Pod> = self
+                .idx
+                .select_pods(&ns, &sel)
+                .into_iter()
+                .map(|(_, p)| p.clone())
+                .collect();
+            if pods.is_empty() {
+                return Err((
+                    reason::SCRAPER_NOT_FOUND,
+                    format!("no pod in namespace {ns} matches spec.scraper.podSelector {sel}"),
+                ));
+            }
+            let ready = pods.iter().filter(|p| p.ready == Some(true)).count();
+            let total = pods.len();
+            let name = pods[0].name.clone();
+            return Ok(Scraper {
+                obj: ObjRef::new(Kind::Pod, ns.clone(), name),
+                workload: None,
+                pods,
+                modelled: false,
+                readiness: if ready > 0 {
+                    Ok((
+                        reason::SCRAPER_READY,
+                        format!("{ready}/{total} scraper pods in {ns} are Ready"),
+                    ))
+                } else {
+                    Err((
+                        reason::SCRAPER_NOT_READY,
+                        format!("none of the {total} scraper pods in {ns} is Ready"),
+                    ))
+                },
+            });
+        }
+        let want_kind = match sref.kind {
+            ScraperKind::PrometheusAgent => Kind::PrometheusAgent,
+            _ => Kind::Prometheus,
+        };
+        let (ns, name) = match (&sref.namespace, &sref.name) {
+            (Some(ns), Some(n)) => (Some(ns.clone()), Some(n.clone())),
+            (ns, None) if si.spec.scraper.is_none() => match &self.cfg.default_scraper {
+                Some((dns, dn)) => (Some(dns.clone()), Some(dn.clone())),
+                None => (ns.clone(), None),
+            },
+            (ns, n) => (ns.clone(), n.clone()),
+        };
+        let candidates: Vec<&'a PromWorkload> = self
+            .idx
+            .prometheuses()
+            .filter(|p| si.spec.scraper.is_none() || p.kind == want_kind)
+            .filter(|p| ns.as_ref().is_none_or(|n| &p.namespace == n))
+            .filter(|p| name.as_ref().is_none_or(|n| &p.name == n))
+            .collect();
+        match candidates.as_slice() {
+            [one] => Ok(self.scraper_from_workload(one)),
+            [] => Err((
+                reason::SCRAPER_NOT_FOUND,
+                match (&ns, &name) {
+                    (Some(ns), Some(n)) => format!("{want_kind} {ns}/{n} does not exist"),
+                    _ => "no Prometheus or PrometheusAgent exists, and no default scraper is configured".into(),
+                },
+            )),
+            many => Err((
+                reason::SCRAPER_AMBIGUOUS,
+                format!(
+                    "{} scrapers could serve this intent ({}); name one in spec.scraper or set the cluster default",
+                    many.len(),
+                    many.iter().map(|p| format!("{}/{}", p.namespace, p.name)).collect::<Vec<_>>().join(", ")
+                ),
+            )),
+        }
+    }
+}
+
+/// The pod prometheus-operator would run for a workload, for inputs that contain the CR but no pods.
+fn modelled_pod(p: &PromWorkload) -> Pod {
+    let mut labels = p.pod_metadata_labels.clone();
+    labels.extend(p.pod_identity_labels());
+    Pod {
+        namespace: p.namespace.clone(),
+        name: format!(
+            "{}-{}-0",
+            if p.kind == Kind::PrometheusAgent {
+                "prom-agent"
+            } else {
+                "prometheus"
+            },
+            p.name
+        ),
+        labels,
+        annotations: Labels::new(),
+        service_account: p
+            .service_account
+            .clone()
+            .unwrap_or_else(|| "default".into()),
+        host_network: p.host_network,
+        node_name: None,
+        pod_ip: None,
+        host_ip: None,
+        phase: "Running".into(),
+        ready: None,
+        containers: vec![],
+        controller: None,
+        uid: None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Subjects.
+
+/// Evaluates every subject: intents first, then monitors, each in name order.
+pub fn evaluate(idx: &ClusterIndex, cfg: &EngineConfig) -> Report {
+    let mut engine = Engine::new(idx, cfg);
+    let mut subjects = Vec::new();
+    for si in idx.intents() {
+        subjects.push(engine.intent(si));
+    }
+    for m in idx.monitors() {
+        subjects.push(engine.monitor(m));
+    }
+    Report { subjects }
+}
+
+/// A resolved target of an intent.
+struct IntentTarget {
+    pod: PodId,
+    port: u16,
+    port_name: Option<String>,
+    path: String,
+}
+
+/// A target with its decisions: as the cluster is, and without scrapepath's own objects.
+struct Evaluated {
+    pod: PodId,
+    port: u16,
+    port_name: Option<String>,
+    path: String,
+    scraper: usize,
+    now: Decision,
+    without_managed: Decision,
+}
+
+impl<'a> Engine<'a> {
+    /// Evaluates one ScrapeIntent.
+    pub fn intent(&mut self, si: &ScrapeIntent) -> SubjectReport {
+        let ns = si.metadata.namespace.clone().unwrap_or_default();
+        let name = si.metadata.name.clone().unwrap_or_default();
+        let mode = si
+            .spec
+            .mode
+            .clone()
+            .or(self.cfg.default_mode.clone())
+            .unwrap_or(Mode::Report);
+        let mut conditions = Vec::new();
+
+        // Targets.
+        let (targets, targets_cond) = self.intent_targets(si, &ns);
+        conditions.push(targets_cond);
+
+        // Scraper.
+        let scraper = self.resolve_intent_scraper(si);
+        conditions.push(match &scraper {
+            Ok(s) => match &s.readiness {
+                Ok((r, m)) => condition(cond::SCRAPER_READY, true, r, m.clone()),
+                Err((r, m)) => condition(cond::SCRAPER_READY, false, r, m.clone()),
+            },
+            Err((r, m)) => condition(cond::SCRAPER_READY, false, r, m.clone()),
+        });
+
+        // Monitor.
+        let mut remediation = Vec::new();
+        conditions.push(match &scraper {
+            Ok(s) => self.intent_monitor(si, &ns, &name, s, &targets, &mut remediation),
+            Err(_) => unknown(
+                cond::MONITOR_SELECTED,
+                reason::NO_SCRAPER,
+                "no scraper resolved: monitor selection cannot be decided",
+            ),
+        });
+
+        // Network.
+        let scrapers: Vec<Scraper<'a>> = scraper.into_iter().collect();
+        let evaluated: Vec<Evaluated> = self.evaluate_targets(
+            targets
+                .iter()
+                .map(|t| (t.pod, t.port, t.port_name.clone(), t.path.clone())),
+            &scrapers,
+        );
+        let (net_cond, blocked_by) = self.network_condition(&evaluated, &scrapers);
+        conditions.push(net_cond);
+        if let Some(plan) = self.network_remedy(
+            &ns,
+            &format!("scrapepath-{name}"),
+            Some(&name),
+            &si.spec.selector,
+            &evaluated,
+            &scrapers,
+        ) {
+            remediation.push(plan);
+        }
+        conditions.push(mesh_condition());
+        conditions.push(scraped_condition());
+        let ready = finish(&mut conditions);
+        SubjectReport {
+            kind: "ScrapeIntent".into(),
+            namespace: ns,
+            name,
+            ready,
+            conditions,
+            scrapers: scrapers.iter().map(|s| RefOut::from(&s.obj)).collect(),
+            targets: self.targets_out(&evaluated, &scrapers),
+            remediation: remediation.into_iter().map(|r| with_owner(r, si)).collect(),
+            mode: Some(mode),
+            blocked_by,
+        }
+    }
+
+    fn intent_targets(&mut self, si: &ScrapeIntent, ns: &str) -> (Vec<IntentTarget>, ConditionOut) {
+        let sel = match Selector::from_k8s(&si.spec.selector) {
+            Ok(s) => s,
+            Err(e) => {
+                return (
+                    vec![],
+                    condition(
+                        cond::TARGETS_RESOLVED,
+                        false,
+                        reason::NO_MATCHING_PODS,
+                        format!("spec.selector: {e}"),
+                    ),
+                )
+            }
+        };
+        let pods: Vec<(PodId, &Pod)> = self
+            .idx
+            .select_pods(ns, &sel)
+            .into_iter()
+            .filter(|(_, p)| !matches!(p.phase.as_str(), "Failed" | "Succeeded"))
+            .collect();
+        if pods.is_empty() {
+            return (
+                vec![],
+                condition(
+                    cond::TARGETS_RESOLVED,
+                    false,
+                    reason::NO_MATCHING_PODS,
+                    format!("no running pod in namespace {ns} matches spec.selector {sel}"),
+                ),
+            );
+        }
+        let mut targets = Vec::new();
+        let mut missing = Vec::new();
+        for (id, pod) in &pods {
+            for ep in &si.spec.endpoints {
+                let found = match &ep.port {
+                    IntOrString::String(n) => pod.port_by_name(n),
+                    IntOrString::Int(n) => {
+                        u16::try_from(*n).ok().and_then(|n| pod.port_by_number(n))
+                    }
+                };
+                match found {
+                    Some((_, p)) => targets.push(IntentTarget {
+                        pod: *id,
+                        port: p.number,
+                        port_name: p.name.clone(),
+                        path: ep.path_or_default().to_string(),
+                    }),
+                    None => missing.push(format!(
+                        "pod {} declares no port {} (it has {})",
+                        pod.name,
+                        port_text(&ep.port),
+                        declared_ports(pod)
+                    )),
+                }
+            }
+        }
+        let c = if missing.is_empty() {
+            condition(
+                cond::TARGETS_RESOLVED,
+                true,
+                reason::RESOLVED,
+                format!("{} pods, {} targets", pods.len(), targets.len()),
+            )
+        } else {
+            condition(
+                cond::TARGETS_RESOLVED,
+                false,
+                reason::PORT_NOT_FOUND,
+                missing.join("; "),
+            )
+        };
+        (targets, c)
+    }
+
+    fn intent_monitor(
+        &mut self,
+        si: &ScrapeIntent,
+        ns: &str,
+        name: &str,
+        scraper: &Scraper<'a>,
+        targets: &[IntentTarget],
+        remediation: &mut Vec<Value>,
+    ) -> ConditionOut {
+        let mspec = si.spec.monitor.clone().unwrap_or_default();
+        let Some(p) = scraper.workload else {
+            return condition(
+                cond::MONITOR_SELECTED,
+                false,
+                reason::SCRAPER_UNMANAGED,
+                format!("the scraper {} is not run by prometheus-operator: it reads no PodMonitor or ServiceMonitor (monitor.kind Annotations describes annotation-driven scraping)", scraper.display()),
+            );
+        };
+        let mkind = match mspec.kind {
+            IntentMonitorKind::PodMonitor => MonitorKind::PodMonitor,
+            IntentMonitorKind::ServiceMonitor => MonitorKind::ServiceMonitor,
+            IntentMonitorKind::Annotations => {
+                return unknown(
+                    cond::MONITOR_SELECTED,
+                    reason::NOT_EVALUATED,
+                    "monitor.kind Annotations is decided from the scraper's scrape_configs, which this version does not evaluate",
+                )
+            }
+        };
+        let covers = |m: &Monitor, engine: &Engine<'a>| -> Vec<String> {
+            let found = promop::targets(Some(p), m, engine.idx);
+            targets
+                .iter()
+                .filter(|t| {
+                    !found
+                        .iter()
+                        .any(|f| f.pod == t.pod && f.port == t.port && f.path == t.path)
+                })
+                .map(|t| format!("{}:{} {}", engine.idx.pod(t.pod).name, t.port, t.path))
+                .collect()
+        };
+        // A referenced monitor.
+        if let Some(r) = &mspec.reference {
+            let mns = r.namespace.clone().unwrap_or_else(|| ns.to_string());
+            let Some(m) = self.idx.monitor(mkind, &mns, &r.name) else {
+                return condition(
+                    cond::MONITOR_SELECTED,
+                    false,
+                    reason::MONITOR_MISSING,
+                    format!("{} {mns}/{} does not exist", mkind.kind(), r.name),
+                );
+            };
+            return self.monitor_verdict(p, m, ns, covers(m, self), remediation);
+        }
+        // No reference: an existing monitor that already covers every target, else the managed one.
+        let mut cands: Vec<&Monitor> = self
+            .idx
+            .monitors()
+            .filter(|m| m.kind == mkind)
+            .filter(|m| crate::model::managing_intent(&m.labels).is_none())
+            .filter(|m| {
+                promop::selects(p, m, self.idx).is_ok() && promop::rejections(p, m).is_empty()
+            })
+            .collect();
+        cands.retain(|m| covers(m, self).is_empty());
+        if let Some(m) = cands.first() {
+            return condition(
+                cond::MONITOR_SELECTED,
+                true,
+                reason::SELECTED,
+                format!(
+                    "{} {}/{} already scrapes every target and is selected by {} {}/{}",
+                    m.kind.kind(),
+                    m.namespace,
+                    m.name,
+                    p.kind,
+                    p.namespace,
+                    p.name
+                ),
+            );
+        }
+        let managed_name = format!("scrapepath-{name}");
+        let generated = generate_monitor(p, si, ns, &managed_name, mkind, self.idx);
+        match generated {
+            Err(msg) => condition(
+                cond::MONITOR_SELECTED,
+                false,
+                reason::NAMESPACE_NOT_SELECTED,
+                msg,
+            ),
+            Ok(obj) => {
+                remediation.push(obj);
+                match self.idx.monitor(mkind, ns, &managed_name) {
+                    Some(m) => {
+                        let mut scratch = Vec::new();
+                        self.monitor_verdict(p, m, ns, covers(m, self), &mut scratch)
+                    }
+                    None => condition(
+                        cond::MONITOR_SELECTED,
+                        false,
+                        reason::MONITOR_MISSING,
+                        format!("no {} selected by {} {}/{} scrapes these targets; Enforce creates {} {ns}/{managed_name}", mkind.kind(), p.kind, p.namespace, p.name, mkind.kind()),
+                    ),
+                }
+            }
+        }
+    }
+
+    /// MonitorSelected for a known monitor and scraper; proposes the label-add when the monitor is the
+    /// intent's own namespace's (DESIGN.md §4.1).
+    fn monitor_verdict(
+        &self,
+        p: &PromWorkload,
+        m: &Monitor,
+        intent_ns: &str,
+        uncovered: Vec<String>,
+        remediation: &mut Vec<Value>,
+    ) -> ConditionOut {
+        match promop::selects(p, m, self.idx) {
+            Err(ns @ NotSelected::LabelsMismatch(_)) => {
+                let mut msg = ns.message(p, m);
+                if m.namespace == intent_ns {
+                    remediation.push(label_patch(m, &missing_labels(p, m)));
+                } else {
+                    msg.push_str(&format!(
+                        "; the monitor lives in namespace {}, not the intent's, so scrapepath only reports it",
+                        m.namespace
+                    ));
+                }
+                condition(cond::MONITOR_SELECTED, false, reason::LABELS_MISMATCH, msg)
+            }
+            Err(ns @ (NotSelected::Unmanaged | NotSelected::NullSelector)) => condition(
+                cond::MONITOR_SELECTED,
+                false,
+                reason::SCRAPER_UNMANAGED,
+                ns.message(p, m),
+            ),
+            Err(ns @ NotSelected::NamespaceNotSelected { .. }) => condition(
+                cond::MONITOR_SELECTED,
+                false,
+                reason::NAMESPACE_NOT_SELECTED,
+                ns.message(p, m),
+            ),
+            Err(other) => condition(
+                cond::MONITOR_SELECTED,
+                false,
+                reason::MONITOR_REJECTED,
+                other.message(p, m),
+            ),
+            Ok(()) => {
+                let rej = promop::rejections(p, m);
+                if !rej.is_empty() {
+                    return condition(
+                        cond::MONITOR_SELECTED,
+                        false,
+                        reason::MONITOR_REJECTED,
+                        format!(
+                            "{} {}/{} is selected but prometheus-operator rejects it: {}",
+                            m.kind.kind(),
+                            m.namespace,
+                            m.name,
+                            rej.join("; ")
+                        ),
+                    );
+                }
+                if !uncovered.is_empty() {
+                    return condition(
+                        cond::MONITOR_SELECTED,
+                        false,
+                        reason::TARGETS_NOT_COVERED,
+                        format!(
+                            "{} {}/{} is selected but yields no target for {}",
+                            m.kind.kind(),
+                            m.namespace,
+                            m.name,
+                            uncovered.join(", ")
+                        ),
+                    );
+                }
+                condition(
+                    cond::MONITOR_SELECTED,
+                    true,
+                    reason::SELECTED,
+                    format!(
+                        "{} {}/{} is selected by {} {}/{}",
+                        m.kind.kind(),
+                        m.namespace,
+                        m.name,
+                        p.kind,
+                        p.namespace,
+                        p.name
+                    ),
+                )
+            }
+        }
+    }
+
+    /// Evaluates one PodMonitor/ServiceMonitor as an audit subject.
+    pub fn monitor(&mut self, m: &Monitor) -> SubjectReport {
+        let idx = self.idx;
+        let all: Vec<&'a PromWorkload> = idx.prometheuses().collect();
+        let verdicts: Vec<(&'a PromWorkload, Result<(), NotSelected>)> = all
+            .iter()
+            .map(|p| (*p, promop::selects(p, m, idx)))
+            .collect();
+        let selecting: Vec<&'a PromWorkload> = verdicts
+            .iter()
+            .filter(|(_, r)| r.is_ok())
+            .map(|(p, _)| *p)
+            .collect();
+        // Scrapers to evaluate: those that select it; else those a label fix would make select it.
+        let relevant: Vec<&'a PromWorkload> = if !selecting.is_empty() {
+            selecting.clone()
+        } else {
+            let near: Vec<&'a PromWorkload> = verdicts
+                .iter()
+                .filter(|(_, r)| matches!(r, Err(NotSelected::LabelsMismatch(_))))
+                .map(|(p, _)| *p)
+                .collect();
+            if near.is_empty() {
+                all.clone()
+            } else {
+                near
+            }
+        };
+        let mut conditions = Vec::new();
+        let mut remediation = Vec::new();
+
+        // Targets, per scraper (namespace selectors may differ with ignoreNamespaceSelectors).
+        let scrapers: Vec<Scraper<'a>> = relevant
+            .iter()
+            .map(|p| self.scraper_from_workload(p))
+            .collect();
+        let mut per_scraper: Vec<(usize, promop::Target)> = Vec::new();
+        if scrapers.is_empty() {
+            for t in promop::targets(None, m, idx) {
+                per_scraper.push((usize::MAX, t));
+            }
+        }
+        for (i, s) in scrapers.iter().enumerate() {
+            for t in promop::targets(s.workload, m, idx) {
+                if !per_scraper
+                    .iter()
+                    .any(|(j, u)| *j == i && u.pod == t.pod && u.port == t.port)
+                {
+                    per_scraper.push((i, t));
+                }
+            }
+        }
+        conditions.push(self.monitor_targets_condition(m, &per_scraper));
+
+        // Scrapers.
+        conditions.push(if scrapers.is_empty() {
+            condition(
+                cond::SCRAPER_READY,
+                false,
+                reason::SCRAPER_NOT_FOUND,
+                "no Prometheus or PrometheusAgent exists",
+            )
+        } else {
+            let bad: Vec<String> = scrapers
+                .iter()
+                .filter_map(|s| s.readiness.as_ref().err().map(|(_, m)| m.clone()))
+                .collect();
+            if bad.is_empty() {
+                condition(
+                    cond::SCRAPER_READY,
+                    true,
+                    scrapers[0]
+                        .readiness
+                        .as_ref()
+                        .map(|(r, _)| *r)
+                        .unwrap_or(reason::SCRAPER_READY),
+                    scrapers
+                        .iter()
+                        .filter_map(|s| s.readiness.as_ref().ok().map(|(_, m)| m.clone()))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            } else {
+                condition(
+                    cond::SCRAPER_READY,
+                    false,
+                    reason::SCRAPER_NOT_READY,
+                    bad.join("; "),
+                )
+            }
+        });
+
+        // Selection.
+        conditions.push(if all.is_empty() {
+            condition(
+                cond::MONITOR_SELECTED,
+                false,
+                reason::SCRAPER_NOT_FOUND,
+                "no Prometheus or PrometheusAgent exists to select it",
+            )
+        } else if !selecting.is_empty() {
+            let rejected: Vec<String> = selecting
+                .iter()
+                .filter_map(|p| {
+                    let r = promop::rejections(p, m);
+                    (!r.is_empty()).then(|| {
+                        format!(
+                            "{} {}/{} rejects it: {}",
+                            p.kind,
+                            p.namespace,
+                            p.name,
+                            r.join("; ")
+                        )
+                    })
+                })
+                .collect();
+            if rejected.len() == selecting.len() {
+                condition(
+                    cond::MONITOR_SELECTED,
+                    false,
+                    reason::MONITOR_REJECTED,
+                    rejected.join("; "),
+                )
+            } else {
+                condition(
+                    cond::MONITOR_SELECTED,
+                    true,
+                    reason::SELECTED,
+                    format!(
+                        "selected by {}",
+                        selecting
+                            .iter()
+                            .map(|p| format!("{} {}/{}", p.kind, p.namespace, p.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            }
+        } else {
+            let messages: Vec<String> = verdicts
+                .iter()
+                .filter_map(|(p, r)| r.as_ref().err().map(|e| e.message(p, m)))
+                .collect();
+            let first = verdicts.iter().find_map(|(_, r)| match r {
+                Err(NotSelected::LabelsMismatch(_)) => Some(reason::LABELS_MISMATCH),
+                _ => None,
+            });
+            let reason_ = first.unwrap_or_else(|| {
+                match verdicts.first().and_then(|(_, r)| r.as_ref().err()) {
+                    Some(NotSelected::NamespaceNotSelected { .. }) => {
+                        reason::NAMESPACE_NOT_SELECTED
+                    }
+                    Some(NotSelected::Unmanaged | NotSelected::NullSelector) => {
+                        reason::SCRAPER_UNMANAGED
+                    }
+                    _ => reason::MONITOR_REJECTED,
+                }
+            });
+            for (p, r) in &verdicts {
+                if matches!(r, Err(NotSelected::LabelsMismatch(_))) {
+                    remediation.push(label_patch(m, &missing_labels(p, m)));
+                    break;
+                }
+            }
+            condition(cond::MONITOR_SELECTED, false, reason_, messages.join("; "))
+        });
+
+        // Network.
+        let evaluated = self.evaluate_targets_for(&per_scraper, &scrapers);
+        let (net_cond, blocked_by) = self.network_condition(&evaluated, &scrapers);
+        conditions.push(net_cond);
+        // Proposed network fixes, one per target namespace, scoped by the monitor's own pod selector.
+        let mut by_ns: BTreeMap<String, Vec<&Evaluated>> = BTreeMap::new();
+        for e in &evaluated {
+            by_ns
+                .entry(idx.pod(e.pod).namespace.clone())
+                .or_default()
+                .push(e);
+        }
+        for (tns, evs) in by_ns {
+            let owned: Vec<Evaluated> = evs
+                .iter()
+                .map(|e| Evaluated {
+                    pod: e.pod,
+                    port: e.port,
+                    port_name: e.port_name.clone(),
+                    path: e.path.clone(),
+                    scraper: e.scraper,
+                    now: e.now.clone(),
+                    without_managed: e.without_managed.clone(),
+                })
+                .collect();
+            let selector = match m.kind {
+                MonitorKind::PodMonitor => m.raw_selector.clone(),
+                MonitorKind::ServiceMonitor => {
+                    pods_selector(&owned.iter().map(|e| idx.pod(e.pod)).collect::<Vec<_>>())
+                }
+            };
+            if let Some(plan) = self.network_remedy(
+                &tns,
+                &format!("scrapepath-{}-{}", m.namespace, m.name),
+                None,
+                &selector,
+                &owned,
+                &scrapers,
+            ) {
+                remediation.push(plan);
+            }
+        }
+        conditions.push(mesh_condition());
+        conditions.push(scraped_condition());
+        let ready = finish(&mut conditions);
+        SubjectReport {
+            kind: m.kind.kind().to_string(),
+            namespace: m.namespace.clone(),
+            name: m.name.clone(),
+            ready,
+            conditions,
+            scrapers: scrapers.iter().map(|s| RefOut::from(&s.obj)).collect(),
+            targets: self.targets_out(&evaluated, &scrapers),
+            remediation,
+            mode: None,
+            blocked_by,
+        }
+    }
+
+    fn monitor_targets_condition(
+        &self,
+        m: &Monitor,
+        targets: &[(usize, promop::Target)],
+    ) -> ConditionOut {
+        if !targets.is_empty() {
+            let pods: std::collections::BTreeSet<PodId> =
+                targets.iter().map(|(_, t)| t.pod).collect();
+            return condition(
+                cond::TARGETS_RESOLVED,
+                true,
+                reason::RESOLVED,
+                format!("{} pods, {} targets", pods.len(), targets.len()),
+            );
+        }
+        if let Err(e) = &m.selector {
+            return condition(
+                cond::TARGETS_RESOLVED,
+                false,
+                reason::NO_MATCHING_PODS,
+                format!("spec.selector does not parse: {e}"),
+            );
+        }
+        // Explain: no pod matches, or pods match but no port does.
+        let any_pod = m.endpoints.iter().any(|ep| {
+            let mut probe = m.clone();
+            probe.endpoints = vec![crate::model::MonitorEndpoint {
+                port: None,
+                port_number: None,
+                target_port: None,
+                relabelings: vec![],
+                ..ep.clone()
+            }];
+            !promop::targets(None, &probe, self.idx).is_empty()
+        });
+        if any_pod {
+            let ports: Vec<String> = m
+                .endpoints
+                .iter()
+                .map(|e| {
+                    e.port
+                        .clone()
+                        .or(e.port_number.map(|n| n.to_string()))
+                        .or(e.target_port.as_ref().map(|t| port_text(t)))
+                        .unwrap_or_else(|| "(any)".into())
+                })
+                .collect();
+            condition(
+                cond::TARGETS_RESOLVED,
+                false,
+                reason::PORT_NOT_FOUND,
+                format!("pods match the selector, but no container port matches {} (or relabelings drop every target)", ports.join(", ")),
+            )
+        } else {
+            condition(
+                cond::TARGETS_RESOLVED,
+                false,
+                reason::NO_MATCHING_PODS,
+                "no pod in the monitor's namespaces matches its selector",
+            )
+        }
+    }
+
+    fn evaluate_targets(
+        &mut self,
+        targets: impl Iterator<Item = (PodId, u16, Option<String>, String)>,
+        scrapers: &[Scraper<'a>],
+    ) -> Vec<Evaluated> {
+        let list: Vec<(PodId, u16, Option<String>, String)> = targets.collect();
+        let mut out = Vec::new();
+        for (si, s) in scrapers.iter().enumerate() {
+            for (pod, port, port_name, path) in &list {
+                out.push(self.evaluate_one(*pod, *port, port_name.clone(), path, si, s));
+            }
+        }
+        out
+    }
+
+    fn evaluate_targets_for(
+        &mut self,
+        targets: &[(usize, promop::Target)],
+        scrapers: &[Scraper<'a>],
+    ) -> Vec<Evaluated> {
+        targets
+            .iter()
+            .filter(|(s, _)| *s < scrapers.len())
+            .map(|(s, t)| {
+                self.evaluate_one(
+                    t.pod,
+                    t.port,
+                    t.port_name.clone(),
+                    &t.path,
+                    *s,
+                    &scrapers[*s],
+                )
+            })
+            .collect()
+    }
+
+    fn evaluate_one(
+        &mut self,
+        pod: PodId,
+        port: u16,
+        port_name: Option<String>,
+        path: &str,
+        si: usize,
+        s: &Scraper<'a>,
+    ) -> Evaluated {
+        let now = self.network(pod, s, port, path, false);
+        let without_managed = self.network(pod, s, port, path, true);
+        Evaluated {
+            pod,
+            port,
+            port_name,
+            path: path.to_string(),
+            scraper: si,
+            now,
+            without_managed,
+        }
+    }
+
+    fn network_condition(
+        &mut self,
+        evaluated: &[Evaluated],
+        scrapers: &[Scraper<'a>],
+    ) -> (ConditionOut, Vec<(ObjRef, String)>) {
+        if scrapers.is_empty() {
+            return (
+                unknown(
+                    cond::NETWORK_REACHABLE,
+                    reason::NO_SCRAPER,
+                    "no scraper resolved: reachability cannot be decided",
+                ),
+                vec![],
+            );
+        }
+        if evaluated.is_empty() {
+            return (
+                unknown(
+                    cond::NETWORK_REACHABLE,
+                    reason::NO_TARGETS,
+                    "no targets to evaluate",
+                ),
+                vec![],
+            );
+        }
+        let blocked: Vec<&Evaluated> = evaluated
+            .iter()
+            .filter(|e| e.now.verdict != NetVerdict::Allowed)
+            .collect();
+        let mut blocked_by: Vec<(ObjRef, String)> = Vec::new();
+        let mut reason_ = reason::ALLOWED;
+        for e in &blocked {
+            let r = match e.now.basis {
+                Basis::DeniedByRule => reason::DENIED_BY_RULE,
+                Basis::L7 => reason::L7_DENIED,
+                _ => reason::BLOCKED_BY_POLICY,
+            };
+            if reason_ == reason::ALLOWED {
+                reason_ = r;
+            }
+            for o in &e.now.decided_by {
+                if !blocked_by.iter().any(|(b, _)| b == o) {
+                    blocked_by.push((o.clone(), r.to_string()));
+                }
+            }
+        }
+        let invalid: Vec<(ObjRef, String)> = {
+            let mut v: Vec<(ObjRef, String)> = Vec::new();
+            for e in evaluated {
+                for i in self.invalid_policies(e.pod) {
+                    if !v.contains(&i) {
+                        v.push(i);
+                    }
+                }
+            }
+            v
+        };
+        let total = evaluated.len();
+        let c = if blocked.is_empty() && invalid.is_empty() {
+            condition(
+                cond::NETWORK_REACHABLE,
+                true,
+                reason::ALLOWED,
+                format!(
+                    "{total}/{total} targets admit the scraper ({})",
+                    self.settings_note()
+                ),
+            )
+        } else if blocked.is_empty() {
+            condition(
+                cond::NETWORK_REACHABLE,
+                false,
+                reason::INVALID_POLICY,
+                format!(
+                    "every target admits the scraper now, but {} selects these pods and Cilium rejects it, so it has no effect until fixed: {}",
+                    invalid.iter().map(|(o, _)| o.to_string()).collect::<Vec<_>>().join(", "),
+                    invalid.iter().map(|(o, m)| format!("{}: {m}", o.name)).collect::<Vec<_>>().join("; ")
+                ),
+            )
+        } else {
+            // Group targets by reason text so the message names each blocking rule once.
+            let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for e in &blocked {
+                let pod = self.idx.pod(e.pod);
+                groups
+                    .entry(e.now.reason.clone())
+                    .or_default()
+                    .push(format!("{}:{}", pod.display(), e.port));
+            }
+            let parts: Vec<String> = groups
+                .iter()
+                .map(|(r, ts)| format!("{}: {r}", ts.join(", ")))
+                .collect();
+            condition(
+                cond::NETWORK_REACHABLE,
+                false,
+                reason_,
+                format!(
+                    "{}/{total} targets are unreachable from {}. {}",
+                    blocked.len(),
+                    scrapers
+                        .iter()
+                        .map(|s| s.display())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    parts.join(". ")
+                ),
+            )
+        };
+        (c, blocked_by)
+    }
+
+    fn settings_note(&self) -> String {
+        format!(
+            "Cilium {} from {}",
+            self.settings.version, self.settings.version_source
+        )
+    }
+
+    fn targets_out(&self, evaluated: &[Evaluated], scrapers: &[Scraper<'a>]) -> Vec<TargetOut> {
+        evaluated
+            .iter()
+            .map(|e| {
+                let pod = self.idx.pod(e.pod);
+                TargetOut {
+                    pod: pod.display(),
+                    port: e.port,
+                    port_name: e.port_name.clone(),
+                    path: e.path.clone(),
+                    scraper: scrapers[e.scraper].display(),
+                    network: LayerOut {
+                        verdict: format!("{:?}", e.now.verdict),
+                        reason: format!("{} [{}]", e.now.reason, e.now.rule),
+                        decided_by: e.now.decided_by.iter().map(RefOut::from).collect(),
+                    },
+                    mesh: LayerOut {
+                        verdict: "NotApplicable".into(),
+                        reason: "the mesh layer is not evaluated in this version".into(),
+                        decided_by: vec![],
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// The least-privilege policy that opens the blocked targets (DESIGN.md §4.2), when one is needed and
+    /// allowed. Need is judged without scrapepath's own policies.
+    fn network_remedy(
+        &mut self,
+        ns: &str,
+        name: &str,
+        intent: Option<&str>,
+        selector: &LabelSelector,
+        evaluated: &[Evaluated],
+        scrapers: &[Scraper<'a>],
+    ) -> Option<Value> {
+        let needing: Vec<&Evaluated> = evaluated
+            .iter()
+            .filter(|e| matches!(e.without_managed.basis, Basis::DefaultDeny | Basis::L7))
+            .filter(|e| self.idx.pod(e.pod).namespace == ns)
+            .collect();
+        if needing.is_empty() {
+            return None;
+        }
+        let scraper = &scrapers[needing[0].scraper];
+        let use_cilium = match self.cfg.policy_backend {
+            PolicyBackend::Cilium => true,
+            PolicyBackend::Kubernetes => false,
+            PolicyBackend::Auto => self.idx.cilium_present(),
+        };
+        // A policy must never isolate a pod that is not isolated already (KNP always isolates; CNP does
+        // before Cilium 1.16, where enableDefaultDeny does not exist).
+        let isolates = !use_cilium || self.settings.version < Version::new(1, 16);
+        if isolates {
+            let sel = Selector::from_k8s(selector).ok()?;
+            let pods: Vec<PodId> = self
+                .idx
+                .select_pods(ns, &sel)
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
+            for id in pods {
+                if !self.dest_policies(id, true).default_deny {
+                    return None;
+                }
+            }
+        }
+        let mut ports: BTreeMap<u16, Option<String>> = BTreeMap::new();
+        for e in &needing {
+            let l7 = (e.without_managed.basis == Basis::L7).then(|| e.path.clone());
+            let entry = ports.entry(e.port).or_insert(l7.clone());
+            if entry.is_none() {
+                *entry = None;
+            } else if l7.is_none() {
+                *entry = None;
+            }
+        }
+        let mut labels = serde_json::Map::new();
+        labels.insert(MANAGED_BY_LABEL.into(), json!(MANAGED_BY_VALUE));
+        if let Some(i) = intent {
+            labels.insert(INTENT_LABEL.into(), json!(i));
+        }
+        let peer_labels = scraper_identity_labels(scraper);
+        let host_network = scraper.pods.iter().any(|p| p.host_network);
+        if use_cilium {
+            let mut port_rules = Vec::new();
+            for (port, l7) in &ports {
+                let mut pr = json!({"ports": [{"port": port.to_string(), "protocol": "TCP"}]});
+                if let Some(path) = l7 {
+                    pr["rules"] = json!({"http": [{"method": "GET", "path": regex::escape(path)}]});
+                }
+                port_rules.push(pr);
+            }
+            let from = if host_network {
+                json!({"fromEntities": ["remote-node", "host"], "toPorts": port_rules})
+            } else {
+                let mut ml = serde_json::Map::new();
+                ml.insert(
+                    "k8s:io.kubernetes.pod.namespace".into(),
+                    json!(scraper.obj.namespace),
+                );
+                for (k, v) in &peer_labels {
+                    ml.insert(k.clone(), json!(v));
+                }
+                json!({"fromEndpoints": [{"matchLabels": ml}], "toPorts": port_rules})
+            };
+            let mut spec = json!({
+                "description": format!("scrapepath: admit {} to the scrape ports of these pods", scraper.display()),
+                "endpointSelector": selector,
+                "ingress": [from],
+            });
+            if self.settings.version >= Version::new(1, 16) {
+                spec["enableDefaultDeny"] = json!({"ingress": false});
+            }
+            Some(json!({
+                "apiVersion": "cilium.io/v2",
+                "kind": "CiliumNetworkPolicy",
+                "metadata": {"name": name, "namespace": ns, "labels": labels},
+                "spec": spec,
+            }))
+        } else {
+            if host_network || ports.values().any(Option::is_some) {
+                return None; // a NetworkPolicy can name neither the node nor an HTTP path
+            }
+            let mut pod_sel = serde_json::Map::new();
+            for (k, v) in &peer_labels {
+                pod_sel.insert(k.clone(), json!(v));
+            }
+            Some(json!({
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": name, "namespace": ns, "labels": labels},
+                "spec": {
+                    "podSelector": selector,
+                    "policyTypes": ["Ingress"],
+                    "ingress": [{
+                        "from": [{
+                            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": scraper.obj.namespace}},
+                            "podSelector": {"matchLabels": pod_sel},
+                        }],
+                        "ports": ports.keys().map(|p| json!({"port": p, "protocol": "TCP"})).collect::<Vec<_>>(),
+                    }],
+                },
+            }))
+        }
+    }
+}
+
+/// Labels that identify the scraper's pods and survive Cilium's identity filter: those common to every
+/// pod, minus the per-pod and per-revision ones.
+fn scraper_identity_labels(s: &Scraper<'_>) -> BTreeMap<String, String> {
+    const VOLATILE: &[&str] = &[
+        "operator.prometheus.io/shard",
+        "app.kubernetes.io/version",
+        "statefulset.kubernetes.io/pod-name",
+        "apps.kubernetes.io/pod-index",
+    ];
+    let preferred: Option<Labels> = s.workload.map(|w| {
+        let mut l = Labels::new();
+        let ident = w.pod_identity_labels();
+        for k in ["app.kubernetes.io/name", "operator.prometheus.io/name"] {
+            if let Some(v) = ident.get(k) {
+                l.insert(k.to_string(), v.clone());
+            }
+        }
+        l
+    });
+    let mut common: Option<Labels> = None;
+    for p in &s.pods {
+        let l: Labels = p
+            .labels
+            .iter()
+            .filter(|(k, _)| {
+                crate::cilium::eval::is_identity_label(k) && !VOLATILE.contains(&k.as_str())
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        common = Some(match common {
+            None => l,
+            Some(c) => c.into_iter().filter(|(k, v)| l.get(k) == Some(v)).collect(),
+        });
+    }
+    let common = common.unwrap_or_default();
+    match preferred {
+        Some(pref) if pref.iter().all(|(k, v)| common.get(k) == Some(v)) => pref,
+        _ => common,
+    }
+}
+
+/// A selector for a set of pods: the labels they share (identity labels only).
+fn pods_selector(pods: &[&Pod]) -> LabelSelector {
+    let mut common: Option<Labels> = None;
+    for p in pods {
+        let l: Labels = p
+            .labels
+            .iter()
+            .filter(|(k, _)| crate::cilium::eval::is_identity_label(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        common = Some(match common {
+            None => l,
+            Some(c) => c.into_iter().filter(|(k, v)| l.get(k) == Some(v)).collect(),
+        });
+    }
+    LabelSelector {
+        match_labels: common.filter(|c| !c.is_empty()),
+        match_expressions: None,
+    }
+}
+
+/// Labels a monitor must carry to be selected by `p`: matchLabels, the first value of `In`, and a value
+/// for `Exists`.
+fn missing_labels(p: &PromWorkload, m: &Monitor) -> Labels {
+    let sel = match m.kind {
+        MonitorKind::PodMonitor => &p.pod_monitor_selector,
+        MonitorKind::ServiceMonitor => &p.service_monitor_selector,
+    };
+    required_labels(sel.as_ref().ok())
+        .into_iter()
+        .filter(|(k, v)| m.labels.get(k) != Some(v))
+        .collect()
+}
+
+fn required_labels(sel: Option<&Selector>) -> Labels {
+    let mut out = Labels::new();
+    for r in sel.iter().flat_map(|s| s.requirements.iter()) {
+        match &r.op {
+            Operator::In(v) => {
+                out.insert(r.key.clone(), v[0].clone());
+            }
+            Operator::Exists => {
+                out.insert(r.key.clone(), "true".into());
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A server-side-apply body that adds only the missing labels to an existing monitor.
+fn label_patch(m: &Monitor, labels: &Labels) -> Value {
+    json!({
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": m.kind.kind().to_string(),
+        "metadata": {"name": m.name, "namespace": m.namespace, "labels": labels},
+    })
+}
+
+/// The PodMonitor/ServiceMonitor Enforce creates for an intent, labelled for its scraper.
+fn generate_monitor(
+    p: &PromWorkload,
+    si: &ScrapeIntent,
+    ns: &str,
+    name: &str,
+    kind: MonitorKind,
+    idx: &ClusterIndex,
+) -> Result<Value, String> {
+    let (sel, ns_sel, sel_field, ns_field) = match kind {
+        MonitorKind::PodMonitor => (
+            &p.pod_monitor_selector,
+            &p.pod_monitor_ns_selector,
+            "podMonitorSelector",
+            "podMonitorNamespaceSelector",
+        ),
+        MonitorKind::ServiceMonitor => (
+            &p.service_monitor_selector,
+            &p.service_monitor_ns_selector,
+            "serviceMonitorSelector",
+            "serviceMonitorNamespaceSelector",
+        ),
+    };
+    let who = format!("{} {}/{}", p.kind, p.namespace, p.name);
+    let ns_ok = match ns_sel {
+        None => ns == p.namespace,
+        Some(Ok(s)) => s.matches(&idx.namespace_labels(ns)),
+        Some(Err(_)) => false,
+    };
+    if !ns_ok {
+        return Err(format!(
+            "{who} takes {}s only from namespaces matching spec.{ns_field}, and namespace {ns} does not match: a monitor here would never be read (label the namespace or widen the selector)",
+            kind.kind()
+        ));
+    }
+    let sel = sel
+        .as_ref()
+        .map_err(|e| format!("{who} spec.{sel_field} does not parse: {e}"))?;
+    if sel.nothing {
+        return Err(format!(
+            "{who} has a null spec.{sel_field}: it reads no {}",
+            kind.kind()
+        ));
+    }
+    let mut labels: serde_json::Map<String, Value> = required_labels(Some(sel))
+        .into_iter()
+        .map(|(k, v)| (k, json!(v)))
+        .collect();
+    labels.insert(MANAGED_BY_LABEL.into(), json!(MANAGED_BY_VALUE));
+    labels.insert(
+        INTENT_LABEL.into(),
+        json!(si.metadata.name.clone().unwrap_or_default()),
+    );
+    let endpoints: Vec<Value> = si
+        .spec
+        .endpoints
+        .iter()
+        .map(|ep| {
+            let mut e = serde_json::Map::new();
+            match (&ep.port, kind) {
+                (IntOrString::String(n), _) => {
+                    e.insert("port".into(), json!(n));
+                }
+                (IntOrString::Int(n), MonitorKind::PodMonitor) => {
+                    e.insert("portNumber".into(), json!(n));
+                }
+                (IntOrString::Int(n), MonitorKind::ServiceMonitor) => {
+                    e.insert("targetPort".into(), json!(n));
+                }
+            }
+            e.insert("path".into(), json!(ep.path_or_default()));
+            e.insert(
+                "scheme".into(),
+                json!(
+                    if matches!(ep.scheme_or_default(), crate::api::Scheme::Https) {
+                        "https"
+                    } else {
+                        "http"
+                    }
+                ),
+            );
+            if let Some(i) = &ep.interval {
+                e.insert("interval".into(), json!(i));
+            }
+            Value::Object(e)
+        })
+        .collect();
+    let list = match kind {
+        MonitorKind::PodMonitor => "podMetricsEndpoints",
+        MonitorKind::ServiceMonitor => "endpoints",
+    };
+    Ok(json!({
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": kind.kind().to_string(),
+        "metadata": {"name": name, "namespace": ns, "labels": labels},
+        "spec": {"selector": si.spec.selector, list: endpoints},
+    }))
+}
+
+/// Adds the controller ownerReference to the intent when its uid is known (it is in a cluster).
+fn with_owner(mut obj: Value, si: &ScrapeIntent) -> Value {
+    let Some(uid) = &si.metadata.uid else {
+        return obj;
+    };
+    // The label-add on an existing monitor must not claim ownership of it.
+    if obj.get("spec").is_none() {
+        return obj;
+    }
+    obj["metadata"]["ownerReferences"] = json!([{
+        "apiVersion": "scrapepath.io/v1alpha1",
+        "kind": "ScrapeIntent",
+        "name": si.metadata.name,
+        "uid": uid,
+        "controller": true,
+        "blockOwnerDeletion": true,
+    }]);
+    obj
+}
+
+fn mesh_condition() -> ConditionOut {
+    condition(
+        cond::MESH_AUTHORIZED,
+        true,
+        reason::NOT_APPLICABLE,
+        "the mesh layer is not evaluated in this version",
+    )
+}
+
+fn scraped_condition() -> ConditionOut {
+    unknown(
+        cond::SCRAPED,
+        reason::NOT_OBSERVED,
+        "no Prometheus API was queried",
+    )
+}
+
+/// Appends `Ready` from the layers; returns whether the subject is ready. `Scraped` Unknown does not block.
+fn finish(conditions: &mut Vec<ConditionOut>) -> bool {
+    let failing = cond::LAYERS.iter().find_map(|layer| {
+        conditions.iter().find(|c| {
+            c.type_ == *layer
+                && (c.status == "False" || (c.status == "Unknown" && *layer != cond::SCRAPED))
+        })
+    });
+    let ready = match failing {
+        None => condition(
+            cond::READY,
+            true,
+            reason::READY,
+            "every layer lets the scrape through",
+        ),
+        Some(c) => condition(
+            cond::READY,
+            false,
+            &c.reason.clone(),
+            format!("{}: {}", c.type_, c.message),
+        ),
+    };
+    let ok = ready.status == "True";
+    conditions.push(ready);
+    ok
+}
+
+fn port_text(p: &IntOrString) -> String {
+    match p {
+        IntOrString::Int(n) => n.to_string(),
+        IntOrString::String(s) => format!("{s:?}"),
+    }
+}
+
+fn declared_ports(pod: &Pod) -> String {
+    let ports: Vec<String> = pod
+        .containers
+        .iter()
+        .flat_map(|c| {
+            c.ports.iter().map(move |p| match &p.name {
+                Some(n) => format!("{n}={} ({})", p.number, c.name),
+                None => format!("{} ({})", p.number, c.name),
+            })
+        })
+        .collect();
+    if ports.is_empty() {
+        "no ports".into()
+    } else {
+        ports.join(", ")
+    }
+}

@@ -1,0 +1,563 @@
+//! The ClusterIndex: the in-memory world the engine reads, fed the same way from YAML files and from
+//! watches (`apply` / `delete` / `reset`). Secondary indexes keep lookups proportional to the objects that
+//! matter (pods by label and port name, policies by namespace, clusterwide policies by subject label) so
+//! that evaluation never walks pods × policies.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::api::ScrapeIntent;
+use crate::cilium::eval::Identity;
+use crate::cilium::policy::{Policy, Subject};
+use crate::cilium::{Settings, Version};
+use crate::model::{
+    CiliumConfigMap, EndpointSlice, Kind, Labels, MeshPolicy, Monitor, MonitorKind, Namespace,
+    ObjRef, Pod, PromWorkload, Service,
+};
+use crate::selector::{Selector, Source};
+
+/// One object the index can hold.
+#[derive(Debug, Clone)]
+pub enum Object {
+    Namespace(Namespace),
+    Pod(Box<Pod>),
+    Service(Service),
+    EndpointSlice(EndpointSlice),
+    Prometheus(Box<PromWorkload>),
+    Monitor(Box<Monitor>),
+    Policy(Box<Policy>),
+    Intent(Box<ScrapeIntent>),
+    CiliumConfig(CiliumConfigMap),
+    /// The `cilium` DaemonSet: its agent image version.
+    CiliumAgent {
+        namespace: String,
+        name: String,
+        version: Option<Version>,
+    },
+    Mesh(MeshPolicy),
+}
+
+impl Object {
+    pub fn obj_ref(&self) -> ObjRef {
+        match self {
+            Object::Namespace(n) => ObjRef::new(Kind::Namespace, "", &n.name),
+            Object::Pod(p) => ObjRef::new(Kind::Pod, &p.namespace, &p.name),
+            Object::Service(s) => ObjRef::new(Kind::Service, &s.namespace, &s.name),
+            Object::EndpointSlice(s) => ObjRef::new(Kind::EndpointSlice, &s.namespace, &s.name),
+            Object::Prometheus(p) => p.obj_ref(),
+            Object::Monitor(m) => m.obj_ref(),
+            Object::Policy(p) => p.obj.clone(),
+            Object::Intent(i) => ObjRef::new(
+                Kind::ScrapeIntent,
+                i.metadata.namespace.clone().unwrap_or_default(),
+                i.metadata.name.clone().unwrap_or_default(),
+            ),
+            Object::CiliumConfig(_) => ObjRef::new(Kind::ConfigMap, "kube-system", "cilium-config"),
+            Object::CiliumAgent {
+                namespace, name, ..
+            } => ObjRef::new(Kind::DaemonSet, namespace, name),
+            Object::Mesh(m) => ObjRef::new(m.kind, &m.namespace, &m.name),
+        }
+    }
+}
+
+pub type PodId = usize;
+
+#[derive(Debug, Default, Clone)]
+pub struct ClusterIndex {
+    namespaces: BTreeMap<String, Namespace>,
+    pods: Vec<Option<Pod>>,
+    free: Vec<PodId>,
+    pod_ids: HashMap<(String, String), PodId>,
+    pods_by_ns: HashMap<String, BTreeSet<PodId>>,
+    pods_by_label: HashMap<(String, String), BTreeSet<PodId>>,
+    pods_by_port_name: HashMap<String, BTreeSet<PodId>>,
+    pods_by_ip: HashMap<String, BTreeSet<PodId>>,
+    services: BTreeMap<(String, String), Service>,
+    slices: BTreeMap<(String, String), EndpointSlice>,
+    prometheuses: BTreeMap<ObjRef, PromWorkload>,
+    monitors: BTreeMap<ObjRef, Monitor>,
+    policies: BTreeMap<ObjRef, Policy>,
+    /// CNP and KNP by namespace.
+    policies_by_ns: HashMap<String, BTreeSet<ObjRef>>,
+    /// CCNPs by one equality of a rule's endpointSelector; `ccnp_scan` holds those without one.
+    ccnp_by_label: HashMap<(String, String), BTreeSet<ObjRef>>,
+    ccnp_scan: BTreeSet<ObjRef>,
+    intents: BTreeMap<(String, String), ScrapeIntent>,
+    cilium_config: Option<CiliumConfigMap>,
+    cilium_agent: Option<(ObjRef, Option<Version>)>,
+    mesh: BTreeMap<ObjRef, MeshPolicy>,
+    cilium_policies: usize,
+}
+
+impl ClusterIndex {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds or replaces an object.
+    pub fn apply(&mut self, obj: Object) {
+        let r = obj.obj_ref();
+        self.delete(&r);
+        match obj {
+            Object::Namespace(n) => {
+                self.namespaces.insert(n.name.clone(), n);
+            }
+            Object::Pod(p) => self.insert_pod(*p),
+            Object::Service(s) => {
+                self.services
+                    .insert((s.namespace.clone(), s.name.clone()), s);
+            }
+            Object::EndpointSlice(s) => {
+                self.slices.insert((s.namespace.clone(), s.name.clone()), s);
+            }
+            Object::Prometheus(p) => {
+                self.prometheuses.insert(r, *p);
+            }
+            Object::Monitor(m) => {
+                self.monitors.insert(r, *m);
+            }
+            Object::Policy(p) => self.insert_policy(*p),
+            Object::Intent(i) => {
+                self.intents.insert((r.namespace, r.name), *i);
+            }
+            Object::CiliumConfig(c) => self.cilium_config = Some(c),
+            Object::CiliumAgent { version, .. } => self.cilium_agent = Some((r, version)),
+            Object::Mesh(m) => {
+                self.mesh.insert(r, m);
+            }
+        }
+    }
+
+    /// Removes an object; unknown references are ignored.
+    pub fn delete(&mut self, r: &ObjRef) {
+        let nn = (r.namespace.clone(), r.name.clone());
+        match r.kind {
+            Kind::Namespace => {
+                self.namespaces.remove(&r.name);
+            }
+            Kind::Pod => {
+                if let Some(id) = self.pod_ids.remove(&nn) {
+                    self.remove_pod(id);
+                }
+            }
+            Kind::Service => {
+                self.services.remove(&nn);
+            }
+            Kind::EndpointSlice => {
+                self.slices.remove(&nn);
+            }
+            Kind::Prometheus | Kind::PrometheusAgent => {
+                self.prometheuses.remove(r);
+            }
+            Kind::PodMonitor | Kind::ServiceMonitor => {
+                self.monitors.remove(r);
+            }
+            Kind::CiliumNetworkPolicy
+            | Kind::CiliumClusterwideNetworkPolicy
+            | Kind::NetworkPolicy => self.remove_policy(r),
+            Kind::ScrapeIntent => {
+                self.intents.remove(&nn);
+            }
+            Kind::ConfigMap => {
+                if r.namespace == "kube-system" && r.name == "cilium-config" {
+                    self.cilium_config = None;
+                }
+            }
+            Kind::DaemonSet => {
+                if self.cilium_agent.as_ref().is_some_and(|(a, _)| a == r) {
+                    self.cilium_agent = None;
+                }
+            }
+            Kind::AuthorizationPolicy | Kind::PeerAuthentication => {
+                self.mesh.remove(r);
+            }
+        }
+    }
+
+    /// Replaces every object of `kind` (a watch's re-list).
+    pub fn reset(&mut self, kind: Kind, objects: Vec<Object>) {
+        let existing: Vec<ObjRef> = self.refs_of(kind);
+        for r in existing {
+            self.delete(&r);
+        }
+        for o in objects {
+            self.apply(o);
+        }
+    }
+
+    fn refs_of(&self, kind: Kind) -> Vec<ObjRef> {
+        match kind {
+            Kind::Namespace => self
+                .namespaces
+                .keys()
+                .map(|n| ObjRef::new(kind, "", n))
+                .collect(),
+            Kind::Pod => self
+                .pods()
+                .map(|(_, p)| ObjRef::new(kind, &p.namespace, &p.name))
+                .collect(),
+            Kind::Service => self
+                .services
+                .keys()
+                .map(|(n, m)| ObjRef::new(kind, n, m))
+                .collect(),
+            Kind::EndpointSlice => self
+                .slices
+                .keys()
+                .map(|(n, m)| ObjRef::new(kind, n, m))
+                .collect(),
+            Kind::ScrapeIntent => self
+                .intents
+                .keys()
+                .map(|(n, m)| ObjRef::new(kind, n, m))
+                .collect(),
+            Kind::Prometheus | Kind::PrometheusAgent => self
+                .prometheuses
+                .keys()
+                .filter(|r| r.kind == kind)
+                .cloned()
+                .collect(),
+            Kind::PodMonitor | Kind::ServiceMonitor => self
+                .monitors
+                .keys()
+                .filter(|r| r.kind == kind)
+                .cloned()
+                .collect(),
+            Kind::CiliumNetworkPolicy
+            | Kind::CiliumClusterwideNetworkPolicy
+            | Kind::NetworkPolicy => self
+                .policies
+                .keys()
+                .filter(|r| r.kind == kind)
+                .cloned()
+                .collect(),
+            Kind::AuthorizationPolicy | Kind::PeerAuthentication => self
+                .mesh
+                .keys()
+                .filter(|r| r.kind == kind)
+                .cloned()
+                .collect(),
+            Kind::ConfigMap => self
+                .cilium_config
+                .iter()
+                .map(|_| ObjRef::new(kind, "kube-system", "cilium-config"))
+                .collect(),
+            Kind::DaemonSet => self.cilium_agent.iter().map(|(r, _)| r.clone()).collect(),
+        }
+    }
+
+    fn insert_pod(&mut self, p: Pod) {
+        let id = match self.free.pop() {
+            Some(id) => id,
+            None => {
+                self.pods.push(None);
+                self.pods.len() - 1
+            }
+        };
+        self.pod_ids
+            .insert((p.namespace.clone(), p.name.clone()), id);
+        self.pods_by_ns
+            .entry(p.namespace.clone())
+            .or_default()
+            .insert(id);
+        for (k, v) in &p.labels {
+            self.pods_by_label
+                .entry((k.clone(), v.clone()))
+                .or_default()
+                .insert(id);
+        }
+        for port in p.containers.iter().flat_map(|c| c.ports.iter()) {
+            if let Some(n) = &port.name {
+                self.pods_by_port_name
+                    .entry(n.clone())
+                    .or_default()
+                    .insert(id);
+            }
+        }
+        if let Some(ip) = &p.pod_ip {
+            self.pods_by_ip.entry(ip.clone()).or_default().insert(id);
+        }
+        self.pods[id] = Some(p);
+    }
+
+    fn remove_pod(&mut self, id: PodId) {
+        let Some(p) = self.pods[id].take() else {
+            return;
+        };
+        fn unlink<K: std::hash::Hash + Eq>(m: &mut HashMap<K, BTreeSet<PodId>>, k: K, id: PodId) {
+            if let Some(set) = m.get_mut(&k) {
+                set.remove(&id);
+                if set.is_empty() {
+                    m.remove(&k);
+                }
+            }
+        }
+        unlink(&mut self.pods_by_ns, p.namespace.clone(), id);
+        for (k, v) in &p.labels {
+            unlink(&mut self.pods_by_label, (k.clone(), v.clone()), id);
+        }
+        for port in p.containers.iter().flat_map(|c| c.ports.iter()) {
+            if let Some(n) = &port.name {
+                unlink(&mut self.pods_by_port_name, n.clone(), id);
+            }
+        }
+        if let Some(ip) = &p.pod_ip {
+            unlink(&mut self.pods_by_ip, ip.clone(), id);
+        }
+        self.free.push(id);
+    }
+
+    fn insert_policy(&mut self, p: Policy) {
+        let r = p.obj.clone();
+        if r.kind != Kind::NetworkPolicy {
+            self.cilium_policies += 1;
+        }
+        if r.kind == Kind::CiliumClusterwideNetworkPolicy {
+            let mut keys = Vec::new();
+            let mut scan = p.rules.is_empty();
+            for rule in &p.rules {
+                match &rule.subject {
+                    Subject::Endpoints(sel) => match index_key(sel) {
+                        Some(k) => keys.push(k),
+                        None => scan = true,
+                    },
+                    Subject::Nodes => {}
+                }
+            }
+            for k in keys {
+                self.ccnp_by_label.entry(k).or_default().insert(r.clone());
+            }
+            if scan {
+                self.ccnp_scan.insert(r.clone());
+            }
+        } else {
+            self.policies_by_ns
+                .entry(r.namespace.clone())
+                .or_default()
+                .insert(r.clone());
+        }
+        self.policies.insert(r, p);
+    }
+
+    fn remove_policy(&mut self, r: &ObjRef) {
+        let Some(p) = self.policies.remove(r) else {
+            return;
+        };
+        if r.kind != Kind::NetworkPolicy {
+            self.cilium_policies -= 1;
+        }
+        if r.kind == Kind::CiliumClusterwideNetworkPolicy {
+            for rule in &p.rules {
+                if let Subject::Endpoints(sel) = &rule.subject {
+                    if let Some(k) = index_key(sel) {
+                        if let Some(set) = self.ccnp_by_label.get_mut(&k) {
+                            set.remove(r);
+                        }
+                    }
+                }
+            }
+            self.ccnp_scan.remove(r);
+        } else if let Some(set) = self.policies_by_ns.get_mut(&r.namespace) {
+            set.remove(r);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Reads.
+
+    pub fn namespace(&self, name: &str) -> Option<&Namespace> {
+        self.namespaces.get(name)
+    }
+
+    /// A namespace's labels; a namespace missing from the input still has its automatic name label.
+    pub fn namespace_labels(&self, name: &str) -> Labels {
+        match self.namespaces.get(name) {
+            Some(n) => n.labels.clone(),
+            None => [("kubernetes.io/metadata.name".to_string(), name.to_string())]
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    /// Every namespace known, from Namespace objects and from the namespaces objects live in.
+    pub fn namespace_names(&self) -> BTreeSet<String> {
+        let mut names: BTreeSet<String> = self.namespaces.keys().cloned().collect();
+        names.extend(self.pods_by_ns.keys().cloned());
+        names.extend(self.monitors.keys().map(|r| r.namespace.clone()));
+        names.extend(self.intents.keys().map(|(n, _)| n.clone()));
+        names
+    }
+
+    pub fn pod(&self, id: PodId) -> &Pod {
+        self.pods[id].as_ref().expect("live pod id")
+    }
+
+    pub fn pod_by_name(&self, ns: &str, name: &str) -> Option<(PodId, &Pod)> {
+        let id = *self.pod_ids.get(&(ns.to_string(), name.to_string()))?;
+        Some((id, self.pod(id)))
+    }
+
+    pub fn pods(&self) -> impl Iterator<Item = (PodId, &Pod)> {
+        self.pods
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.as_ref().map(|p| (i, p)))
+    }
+
+    pub fn pod_count(&self) -> usize {
+        self.pod_ids.len()
+    }
+
+    pub fn pods_by_ip(&self, ip: &str) -> impl Iterator<Item = (PodId, &Pod)> {
+        self.pods_by_ip
+            .get(ip)
+            .into_iter()
+            .flatten()
+            .map(|&id| (id, self.pod(id)))
+    }
+
+    /// Pods in `ns` matching a Kubernetes selector, narrowed through the label index.
+    pub fn select_pods<'a>(&'a self, ns: &str, sel: &Selector) -> Vec<(PodId, &'a Pod)> {
+        self.select_pods_in(Some(ns), sel, None)
+    }
+
+    /// Pods matching `sel` in `ns` (or every namespace), optionally only those declaring a port named
+    /// `port_name`; candidates come from the smallest posting list available.
+    pub fn select_pods_in<'a>(
+        &'a self,
+        ns: Option<&str>,
+        sel: &Selector,
+        port_name: Option<&str>,
+    ) -> Vec<(PodId, &'a Pod)> {
+        if sel.nothing {
+            return Vec::new();
+        }
+        let mut lists: Vec<&BTreeSet<PodId>> = Vec::new();
+        let empty = BTreeSet::new();
+        if let Some(ns) = ns {
+            lists.push(self.pods_by_ns.get(ns).unwrap_or(&empty));
+        }
+        if let Some((_, k, v)) = sel.first_equality() {
+            lists.push(
+                self.pods_by_label
+                    .get(&(k.to_string(), v.to_string()))
+                    .unwrap_or(&empty),
+            );
+        }
+        if let Some(pn) = port_name {
+            lists.push(self.pods_by_port_name.get(pn).unwrap_or(&empty));
+        }
+        let ids: Box<dyn Iterator<Item = PodId> + '_> = match lists.iter().min_by_key(|l| l.len()) {
+            Some(l) => Box::new(l.iter().copied()),
+            None => Box::new(self.pods().map(|(id, _)| id)),
+        };
+        ids.map(|id| (id, self.pod(id)))
+            .filter(|(_, p)| ns.is_none_or(|n| p.namespace == n))
+            .filter(|(_, p)| sel.matches(&p.labels))
+            .filter(|(_, p)| port_name.is_none_or(|pn| p.port_by_name(pn).is_some()))
+            .collect()
+    }
+
+    pub fn services_in<'a>(&'a self, ns: &'a str) -> impl Iterator<Item = &'a Service> + 'a {
+        self.services
+            .range((ns.to_string(), String::new())..)
+            .take_while(move |((n, _), _)| n == ns)
+            .map(|(_, s)| s)
+    }
+
+    pub fn service(&self, ns: &str, name: &str) -> Option<&Service> {
+        self.services.get(&(ns.to_string(), name.to_string()))
+    }
+
+    pub fn slices_in<'a>(&'a self, ns: &'a str) -> impl Iterator<Item = &'a EndpointSlice> + 'a {
+        self.slices
+            .range((ns.to_string(), String::new())..)
+            .take_while(move |((n, _), _)| n == ns)
+            .map(|(_, s)| s)
+    }
+
+    pub fn prometheuses(&self) -> impl Iterator<Item = &PromWorkload> {
+        self.prometheuses.values()
+    }
+
+    pub fn prometheus(&self, r: &ObjRef) -> Option<&PromWorkload> {
+        self.prometheuses.get(r)
+    }
+
+    pub fn monitors(&self) -> impl Iterator<Item = &Monitor> {
+        self.monitors.values()
+    }
+
+    pub fn monitor(&self, kind: MonitorKind, ns: &str, name: &str) -> Option<&Monitor> {
+        self.monitors.get(&ObjRef::new(kind.kind(), ns, name))
+    }
+
+    pub fn intents(&self) -> impl Iterator<Item = &ScrapeIntent> {
+        self.intents.values()
+    }
+
+    pub fn policies(&self) -> impl Iterator<Item = &Policy> {
+        self.policies.values()
+    }
+
+    pub fn mesh_policies(&self) -> impl Iterator<Item = &MeshPolicy> {
+        self.mesh.values()
+    }
+
+    /// Whether any Cilium kind is present: then the network remedy is a CiliumNetworkPolicy.
+    pub fn cilium_present(&self) -> bool {
+        self.cilium_policies > 0 || self.cilium_config.is_some() || self.cilium_agent.is_some()
+    }
+
+    /// The policies that may select `pod` (whose identity is `id`): CNP/KNP of its namespace and the CCNPs
+    /// indexed under one of its identity labels. The evaluator checks every subject exactly.
+    pub fn candidate_policies<'a>(&'a self, pod: &Pod, id: &Identity) -> Vec<&'a Policy> {
+        let mut refs: BTreeSet<&ObjRef> = BTreeSet::new();
+        if let Some(set) = self.policies_by_ns.get(&pod.namespace) {
+            refs.extend(set.iter());
+        }
+        refs.extend(self.ccnp_scan.iter());
+        if !self.ccnp_by_label.is_empty() {
+            for (k, v) in id.label_pairs() {
+                if let Some(set) = self.ccnp_by_label.get(&(k.to_string(), v.to_string())) {
+                    refs.extend(set.iter());
+                }
+            }
+        }
+        refs.into_iter()
+            .filter_map(|r| self.policies.get(r))
+            .collect()
+    }
+
+    /// Cilium settings: ConfigMap, then version from the flag, the DaemonSet image, or the newest.
+    pub fn cilium_settings(&self, version_flag: Option<Version>) -> Settings {
+        let mut s = self
+            .cilium_config
+            .as_ref()
+            .map(|c| Settings::from_config(&c.data))
+            .unwrap_or_default();
+        if let Some(v) = version_flag {
+            s.version = v;
+            s.version_source = "--cilium-version".to_string();
+        } else if let Some((r, Some(v))) = &self.cilium_agent {
+            s.version = *v;
+            s.version_source = format!("image of DaemonSet {}/{}", r.namespace, r.name);
+        }
+        s
+    }
+}
+
+/// The index key of a CCNP subject: an equality on a label any pod identity can carry.
+fn index_key(sel: &Selector) -> Option<(String, String)> {
+    if sel.nothing {
+        return None;
+    }
+    sel.requirements
+        .iter()
+        .find_map(|r| match (&r.source, &r.op) {
+            (Source::Any | Source::K8s, crate::selector::Operator::In(v)) if v.len() == 1 => {
+                Some((r.key.clone(), v[0].clone()))
+            }
+            _ => None,
+        })
+}

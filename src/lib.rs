@@ -1,0 +1,20 @@
+//! scrapepath: makes sure Prometheus can actually scrape what app teams ask it to scrape.
+//!
+//! One engine, three drivers (DESIGN.md §6): the [`index::ClusterIndex`] holds the world, the pure
+//! [`engine`] evaluates subjects layer by layer, and the CLI (`check`), the live audit and the controller
+//! feed it and act on its verdicts.
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+pub mod api;
+pub mod cilium;
+pub mod conditions;
+pub mod engine;
+pub mod index;
+pub mod load;
+pub mod model;
+pub mod parse;
+pub mod promop;
+pub mod relabel;
+pub mod report;
+pub mod selector;

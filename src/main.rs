@@ -1,0 +1,129 @@
+//! The `scrapepath` command line: `check` (offline), `crd`.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use scrapepath::api::Mode;
+use scrapepath::cilium::Version;
+use scrapepath::engine::{evaluate, EngineConfig, PolicyBackend};
+use scrapepath::load::load_index;
+use scrapepath::report::{render, Format};
+
+#[derive(Parser)]
+#[command(
+    name = "scrapepath",
+    version,
+    about = "Makes sure Prometheus can actually scrape what app teams ask it to scrape"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Diagnose manifests offline: every ScrapeIntent and every PodMonitor/ServiceMonitor.
+    /// Exit code 0: all subjects Ready; 1: some are not; 2: bad input.
+    Check {
+        /// Files or directories of YAML manifests (multi-document, `kind: List` accepted).
+        #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+        paths: Vec<PathBuf>,
+        /// Read directories recursively.
+        #[arg(short = 'R', long)]
+        recursive: bool,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value = "text")]
+        output: Format,
+        #[command(flatten)]
+        platform: Platform,
+    },
+    /// Print the ScrapeIntent CustomResourceDefinition.
+    Crd,
+}
+
+/// Platform settings shared by every command that analyses.
+#[derive(clap::Args, Clone)]
+struct Platform {
+    /// Cilium version whose behaviour to apply (e.g. 1.16); default: the `cilium` DaemonSet image tag in
+    /// the input, else the newest behaviour.
+    #[arg(long, env = "SCRAPEPATH_CILIUM_VERSION", value_parser = parse_version)]
+    cilium_version: Option<Version>,
+    /// The default scraper for intents that name none: NAMESPACE/NAME of a Prometheus.
+    #[arg(long, env = "SCRAPEPATH_DEFAULT_SCRAPER", value_parser = parse_ns_name)]
+    default_scraper: Option<(String, String)>,
+    /// The mode of intents that set none.
+    #[arg(long, env = "SCRAPEPATH_DEFAULT_MODE", value_parser = parse_mode)]
+    default_mode: Option<Mode>,
+    /// Which network policy kind remedies use.
+    #[arg(
+        long,
+        env = "SCRAPEPATH_POLICY_BACKEND",
+        value_enum,
+        default_value = "auto"
+    )]
+    policy_backend: PolicyBackend,
+}
+
+impl Platform {
+    fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            cilium_version: self.cilium_version,
+            default_scraper: self.default_scraper.clone(),
+            default_mode: self.default_mode.clone(),
+            policy_backend: self.policy_backend,
+        }
+    }
+}
+
+fn parse_version(s: &str) -> Result<Version, String> {
+    Version::parse(s).ok_or_else(|| format!("{s:?} is not a Cilium version like 1.18"))
+}
+
+fn parse_ns_name(s: &str) -> Result<(String, String), String> {
+    match s.split_once('/') {
+        Some((ns, n)) if !ns.is_empty() && !n.is_empty() => Ok((ns.to_string(), n.to_string())),
+        _ => Err(format!("{s:?} is not NAMESPACE/NAME")),
+    }
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    match s {
+        "Enforce" => Ok(Mode::Enforce),
+        "Report" => Ok(Mode::Report),
+        _ => Err(format!("{s:?} is not Enforce or Report")),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Crd => {
+            print!("{}", scrapepath::api::crd_yaml());
+            ExitCode::SUCCESS
+        }
+        Command::Check {
+            paths,
+            recursive,
+            output,
+            platform,
+        } => {
+            let (index, _stats) = match load_index(&paths, recursive) {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("scrapepath: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let report = evaluate(&index, &platform.engine_config());
+            print!("{}", render(&report, output));
+            if report.subjects.iter().all(|s| s.ready) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}

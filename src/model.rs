@@ -1,0 +1,516 @@
+//! The world as the engine sees it: only the fields that decide a scrape, taken from Kubernetes objects.
+//!
+//! Built-in kinds arrive as `k8s-openapi` types (from YAML in `check`, from watches in the controller) and are
+//! turned into these types by `From` impls; the custom kinds are parsed in `crate::parse`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use k8s_openapi::api::core::v1 as corev1;
+use k8s_openapi::api::discovery::v1 as discoveryv1;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use crate::selector::{Selector, SelectorError};
+
+pub type Labels = BTreeMap<String, String>;
+
+/// Every kind the index knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Namespace,
+    Pod,
+    Service,
+    EndpointSlice,
+    Prometheus,
+    PrometheusAgent,
+    PodMonitor,
+    ServiceMonitor,
+    CiliumNetworkPolicy,
+    CiliumClusterwideNetworkPolicy,
+    NetworkPolicy,
+    ScrapeIntent,
+    ConfigMap,
+    DaemonSet,
+    AuthorizationPolicy,
+    PeerAuthentication,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Namespace => "Namespace",
+            Kind::Pod => "Pod",
+            Kind::Service => "Service",
+            Kind::EndpointSlice => "EndpointSlice",
+            Kind::Prometheus => "Prometheus",
+            Kind::PrometheusAgent => "PrometheusAgent",
+            Kind::PodMonitor => "PodMonitor",
+            Kind::ServiceMonitor => "ServiceMonitor",
+            Kind::CiliumNetworkPolicy => "CiliumNetworkPolicy",
+            Kind::CiliumClusterwideNetworkPolicy => "CiliumClusterwideNetworkPolicy",
+            Kind::NetworkPolicy => "NetworkPolicy",
+            Kind::ScrapeIntent => "ScrapeIntent",
+            Kind::ConfigMap => "ConfigMap",
+            Kind::DaemonSet => "DaemonSet",
+            Kind::AuthorizationPolicy => "AuthorizationPolicy",
+            Kind::PeerAuthentication => "PeerAuthentication",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A reference to one object: kind, namespace ("" for cluster-scoped), name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjRef {
+    pub kind: Kind,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjRef {
+    pub fn new(kind: Kind, namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        ObjRef {
+            kind,
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for ObjRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.namespace.is_empty() {
+            write!(f, "{} {}", self.kind, self.name)
+        } else {
+            write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+        }
+    }
+}
+
+/// The label scrapepath puts on what it applies; objects carrying it are "managed" (DESIGN.md §4).
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_BY_VALUE: &str = "scrapepath";
+pub const INTENT_LABEL: &str = "scrapepath.io/intent";
+
+/// The intent that manages an object, if scrapepath applied it.
+pub fn managing_intent(labels: &Labels) -> Option<String> {
+    (labels.get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY_VALUE))
+        .then(|| labels.get(INTENT_LABEL).cloned().unwrap_or_default())
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Namespace {
+    pub name: String,
+    pub labels: Labels,
+}
+
+impl From<&corev1::Namespace> for Namespace {
+    fn from(ns: &corev1::Namespace) -> Self {
+        let name = ns.metadata.name.clone().unwrap_or_default();
+        let mut labels: Labels = ns.metadata.labels.clone().unwrap_or_default();
+        // The apiserver always sets this label; manifests often omit it.
+        labels
+            .entry("kubernetes.io/metadata.name".to_string())
+            .or_insert_with(|| name.clone());
+        Namespace { name, labels }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerPort {
+    pub name: Option<String>,
+    pub number: u16,
+    pub protocol: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Container {
+    pub name: String,
+    /// Declared under `initContainers`.
+    pub init: bool,
+    /// An init container with `restartPolicy: Always`: a native sidecar.
+    pub native_sidecar: bool,
+    pub image: String,
+    pub ports: Vec<ContainerPort>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pod {
+    pub namespace: String,
+    pub name: String,
+    pub labels: Labels,
+    pub annotations: Labels,
+    pub service_account: String,
+    pub host_network: bool,
+    pub node_name: Option<String>,
+    pub pod_ip: Option<String>,
+    pub host_ip: Option<String>,
+    pub phase: String,
+    /// The Ready condition: `None` when the pod reports none.
+    pub ready: Option<bool>,
+    pub containers: Vec<Container>,
+    /// The controlling owner (kind, name), e.g. ("ReplicaSet", "was-56975b7586").
+    pub controller: Option<(String, String)>,
+    pub uid: Option<String>,
+}
+
+impl Pod {
+    /// A port declared by any container, with its container, by name (IANA names compare as written).
+    pub fn port_by_name(&self, name: &str) -> Option<(&Container, &ContainerPort)> {
+        self.containers.iter().find_map(|c| {
+            c.ports
+                .iter()
+                .find(|p| p.name.as_deref() == Some(name))
+                .map(|p| (c, p))
+        })
+    }
+
+    pub fn port_by_number(&self, number: u16) -> Option<(&Container, &ContainerPort)> {
+        self.containers.iter().find_map(|c| {
+            c.ports
+                .iter()
+                .find(|p| p.number == number && p.protocol.eq_ignore_ascii_case("TCP"))
+                .map(|p| (c, p))
+        })
+    }
+
+    pub fn display(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+fn container_from(c: &corev1::Container, init: bool) -> Container {
+    Container {
+        name: c.name.clone(),
+        init,
+        native_sidecar: init && c.restart_policy.as_deref() == Some("Always"),
+        image: c.image.clone().unwrap_or_default(),
+        ports: c
+            .ports
+            .iter()
+            .flatten()
+            .filter_map(|p| {
+                Some(ContainerPort {
+                    name: p.name.clone(),
+                    number: u16::try_from(p.container_port).ok()?,
+                    protocol: p.protocol.clone().unwrap_or_else(|| "TCP".to_string()),
+                })
+            })
+            .collect(),
+    }
+}
+
+impl From<&corev1::Pod> for Pod {
+    fn from(p: &corev1::Pod) -> Self {
+        let spec = p.spec.clone().unwrap_or_default();
+        let status = p.status.clone().unwrap_or_default();
+        let ready = status
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == "Ready")
+            .map(|c| c.status == "True");
+        let controller = p
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|o| o.controller == Some(true))
+            .map(|o| (o.kind.clone(), o.name.clone()));
+        let mut containers: Vec<Container> = spec
+            .containers
+            .iter()
+            .map(|c| container_from(c, false))
+            .collect();
+        containers.extend(
+            spec.init_containers
+                .iter()
+                .flatten()
+                .map(|c| container_from(c, true)),
+        );
+        Pod {
+            namespace: p.metadata.namespace.clone().unwrap_or_default(),
+            name: p.metadata.name.clone().unwrap_or_default(),
+            labels: p.metadata.labels.clone().unwrap_or_default(),
+            annotations: p.metadata.annotations.clone().unwrap_or_default(),
+            service_account: spec
+                .service_account_name
+                .clone()
+                .unwrap_or_else(|| "default".to_string()),
+            host_network: spec.host_network.unwrap_or(false),
+            node_name: spec.node_name.clone(),
+            pod_ip: status.pod_ip.clone().filter(|s| !s.is_empty()),
+            host_ip: status.host_ip.clone().filter(|s| !s.is_empty()),
+            phase: status
+                .phase
+                .clone()
+                .unwrap_or_else(|| "Pending".to_string()),
+            ready,
+            containers,
+            controller,
+            uid: p.metadata.uid.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServicePort {
+    pub name: Option<String>,
+    pub port: i32,
+    pub target_port: Option<IntOrString>,
+    pub protocol: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    pub namespace: String,
+    pub name: String,
+    pub labels: Labels,
+    pub selector: Option<Labels>,
+    pub ports: Vec<ServicePort>,
+}
+
+impl From<&corev1::Service> for Service {
+    fn from(s: &corev1::Service) -> Self {
+        let spec = s.spec.clone().unwrap_or_default();
+        Service {
+            namespace: s.metadata.namespace.clone().unwrap_or_default(),
+            name: s.metadata.name.clone().unwrap_or_default(),
+            labels: s.metadata.labels.clone().unwrap_or_default(),
+            selector: spec.selector.clone(),
+            ports: spec
+                .ports
+                .iter()
+                .flatten()
+                .map(|p| ServicePort {
+                    name: p.name.clone(),
+                    port: p.port,
+                    target_port: p.target_port.clone(),
+                    protocol: p.protocol.clone().unwrap_or_else(|| "TCP".to_string()),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SliceEndpoint {
+    pub addresses: Vec<String>,
+    pub ready: bool,
+    /// The backing pod's name, when the endpoint names one.
+    pub pod: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlicePort {
+    pub name: Option<String>,
+    pub port: Option<i32>,
+    pub protocol: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointSlice {
+    pub namespace: String,
+    pub name: String,
+    pub service: Option<String>,
+    pub ports: Vec<SlicePort>,
+    pub endpoints: Vec<SliceEndpoint>,
+}
+
+impl From<&discoveryv1::EndpointSlice> for EndpointSlice {
+    fn from(s: &discoveryv1::EndpointSlice) -> Self {
+        EndpointSlice {
+            namespace: s.metadata.namespace.clone().unwrap_or_default(),
+            name: s.metadata.name.clone().unwrap_or_default(),
+            service: s
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("kubernetes.io/service-name").cloned()),
+            ports: s
+                .ports
+                .iter()
+                .flatten()
+                .map(|p| SlicePort {
+                    name: p.name.clone().filter(|n| !n.is_empty()),
+                    port: p.port,
+                    protocol: p.protocol.clone().unwrap_or_else(|| "TCP".to_string()),
+                })
+                .collect(),
+            endpoints: s
+                .endpoints
+                .iter()
+                .flatten()
+                .map(|e| SliceEndpoint {
+                    addresses: e.addresses.clone(),
+                    // Per the API, a nil ready condition means ready.
+                    ready: e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true),
+                    pod: e
+                        .target_ref
+                        .as_ref()
+                        .filter(|r| r.kind.as_deref() == Some("Pod"))
+                        .and_then(|r| r.name.clone()),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A condition as an object's status reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusCondition {
+    pub type_: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+}
+
+/// `Prometheus` or `PrometheusAgent` (monitoring.coreos.com), reduced to what picks monitors and targets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromWorkload {
+    pub kind: Kind,
+    pub namespace: String,
+    pub name: String,
+    pub labels: Labels,
+    pub paused: bool,
+    /// `Ok(Selector::nothing())` for a null selector (A2); `Err` when it does not parse.
+    pub pod_monitor_selector: Result<Selector, SelectorError>,
+    /// `None`: only the workload's own namespace (A3).
+    pub pod_monitor_ns_selector: Option<Result<Selector, SelectorError>>,
+    pub service_monitor_selector: Result<Selector, SelectorError>,
+    pub service_monitor_ns_selector: Option<Result<Selector, SelectorError>>,
+    /// Whether probe/scrapeConfig selectors are set (A5: all four null means unmanaged configuration).
+    pub other_selectors_set: bool,
+    pub ignore_namespace_selectors: bool,
+    pub shards: u32,
+    pub replicas: Option<i32>,
+    pub daemonset_mode: bool,
+    pub host_network: bool,
+    pub service_account: Option<String>,
+    pub pod_metadata_labels: Labels,
+    pub scrape_classes: Vec<ScrapeClass>,
+    pub available_replicas: Option<i32>,
+    pub conditions: Vec<StatusCondition>,
+    pub has_status: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScrapeClass {
+    pub name: String,
+    pub default: bool,
+    pub relabelings: Vec<crate::relabel::RelabelSpec>,
+}
+
+impl PromWorkload {
+    pub fn obj_ref(&self) -> ObjRef {
+        ObjRef::new(self.kind, &self.namespace, &self.name)
+    }
+
+    /// The labels prometheus-operator puts on this workload's pods (prometheus-operator.md D1), without shard/version.
+    pub fn pod_identity_labels(&self) -> Labels {
+        let mut l = Labels::new();
+        let app = if self.kind == Kind::PrometheusAgent {
+            "prometheus-agent"
+        } else {
+            "prometheus"
+        };
+        l.insert("app.kubernetes.io/name".into(), app.into());
+        l.insert("app.kubernetes.io/instance".into(), self.name.clone());
+        l.insert(
+            "app.kubernetes.io/managed-by".into(),
+            "prometheus-operator".into(),
+        );
+        l.insert("operator.prometheus.io/name".into(), self.name.clone());
+        if self.kind == Kind::Prometheus {
+            l.insert("prometheus".into(), self.name.clone());
+        }
+        l
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MonitorKind {
+    PodMonitor,
+    ServiceMonitor,
+}
+
+impl MonitorKind {
+    pub fn kind(self) -> Kind {
+        match self {
+            MonitorKind::PodMonitor => Kind::PodMonitor,
+            MonitorKind::ServiceMonitor => Kind::ServiceMonitor,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NamespaceSelection {
+    pub any: bool,
+    pub match_names: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorEndpoint {
+    pub port: Option<String>,
+    pub port_number: Option<i32>,
+    pub target_port: Option<IntOrString>,
+    pub path: Option<String>,
+    pub scheme: Option<String>,
+    pub interval: Option<String>,
+    pub scrape_timeout: Option<String>,
+    pub filter_running: Option<bool>,
+    pub relabelings: Vec<crate::relabel::RelabelSpec>,
+    pub has_bearer_token_file: bool,
+    pub has_tls_files: bool,
+    pub auth_methods: usize,
+}
+
+impl MonitorEndpoint {
+    pub fn path_or_default(&self) -> &str {
+        self.path.as_deref().unwrap_or("/metrics")
+    }
+}
+
+/// A PodMonitor or ServiceMonitor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Monitor {
+    pub kind: MonitorKind,
+    pub namespace: String,
+    pub name: String,
+    pub labels: Labels,
+    pub selector: Result<Selector, SelectorError>,
+    /// `RoleSelector` gives exact Kubernetes selector semantics; unset or `Relabel` the relabel form (B3.3).
+    pub role_selector: bool,
+    pub namespace_selector: NamespaceSelection,
+    pub endpoints: Vec<MonitorEndpoint>,
+    pub job_label: Option<String>,
+    pub scrape_class: Option<String>,
+    /// `spec.selector` as written, for remediation output.
+    pub raw_selector: k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+}
+
+impl Monitor {
+    pub fn obj_ref(&self) -> ObjRef {
+        ObjRef::new(self.kind.kind(), &self.namespace, &self.name)
+    }
+}
+
+/// Cilium agent settings that change verdicts (DESIGN.md §5), from `kube-system/cilium-config`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CiliumConfigMap {
+    pub data: BTreeMap<String, String>,
+}
+
+/// Mesh objects, kept for the mesh layer (parsed, not yet evaluated).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeshPolicy {
+    pub kind: Kind,
+    pub namespace: String,
+    pub name: String,
+    pub spec: serde_json::Value,
+}

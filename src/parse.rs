@@ -1,0 +1,430 @@
+//! From a Kubernetes object as JSON (a YAML document, or a watch event's object) to an index [`Object`].
+//!
+//! Known kinds are deserialised strictly enough that a malformed object is an error naming the field;
+//! unknown fields are tolerated; unknown kinds are reported as such, never as errors.
+
+use k8s_openapi::api::apps::v1 as appsv1;
+use k8s_openapi::api::core::v1 as corev1;
+use k8s_openapi::api::discovery::v1 as discoveryv1;
+use k8s_openapi::api::networking::v1 as netv1;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::api::ScrapeIntent;
+use crate::cilium::policy::{self, RawCiliumPolicy};
+use crate::cilium::Version;
+use crate::index::Object;
+use crate::model::{
+    CiliumConfigMap, EndpointSlice, Kind, MeshPolicy, Monitor, MonitorEndpoint, MonitorKind,
+    Namespace, NamespaceSelection, Pod, PromWorkload, ScrapeClass, Service, StatusCondition,
+};
+use crate::relabel::RelabelSpec;
+use crate::selector::Selector;
+
+/// What became of one document.
+#[derive(Debug)]
+pub enum Parsed {
+    Object(Object),
+    /// A kind the engine reads, but this object does not matter (a ConfigMap other than cilium-config).
+    Irrelevant(String),
+    /// A kind the engine does not read.
+    Unknown(String),
+}
+
+/// A known object that does not have the shape its kind requires.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{object}: {message}")]
+pub struct ParseError {
+    /// `Pod blog-system/was-1`, or the kind alone when the name is unreadable.
+    pub object: String,
+    pub message: String,
+}
+
+fn describe(kind: &str, v: &Value) -> String {
+    let md = v.get("metadata");
+    let name = md
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("<no name>");
+    match md.and_then(|m| m.get("namespace")).and_then(Value::as_str) {
+        Some(ns) => format!("{kind} {ns}/{name}"),
+        None => format!("{kind} {name}"),
+    }
+}
+
+fn typed<T: DeserializeOwned>(kind: &str, v: Value) -> Result<T, ParseError> {
+    let object = describe(kind, &v);
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        ParseError {
+            object,
+            message: if path == "." {
+                e.into_inner().to_string()
+            } else {
+                format!("field {path}: {}", e.into_inner())
+            },
+        }
+    })
+}
+
+/// Parses one object. `apiVersion` and `kind` select the type; a missing `kind` is an error.
+pub fn parse_value(v: Value) -> Result<Parsed, ParseError> {
+    let kind = match v.get("kind").and_then(Value::as_str) {
+        Some(k) => k.to_string(),
+        None => {
+            return Err(ParseError {
+                object: "document".into(),
+                message: "no `kind`: not a Kubernetes object".into(),
+            })
+        }
+    };
+    let api_version = v
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
+    if v.get("metadata").and_then(|m| m.get("name")).is_none() {
+        return Err(ParseError {
+            object: kind.clone(),
+            message: "metadata.name is required".into(),
+        });
+    }
+    let obj = match (group, kind.as_str()) {
+        ("", "Namespace") => {
+            Object::Namespace(Namespace::from(&typed::<corev1::Namespace>(&kind, v)?))
+        }
+        ("", "Pod") => Object::Pod(Box::new(Pod::from(&typed::<corev1::Pod>(&kind, v)?))),
+        ("", "Service") => Object::Service(Service::from(&typed::<corev1::Service>(&kind, v)?)),
+        ("discovery.k8s.io", "EndpointSlice") => Object::EndpointSlice(EndpointSlice::from(
+            &typed::<discoveryv1::EndpointSlice>(&kind, v)?,
+        )),
+        ("", "ConfigMap") => {
+            let cm: corev1::ConfigMap = typed(&kind, v)?;
+            if cm.metadata.name.as_deref() != Some("cilium-config")
+                || cm.metadata.namespace.as_deref().unwrap_or("kube-system") != "kube-system"
+            {
+                return Ok(Parsed::Irrelevant(kind));
+            }
+            Object::CiliumConfig(CiliumConfigMap {
+                data: cm.data.unwrap_or_default(),
+            })
+        }
+        ("apps", "DaemonSet") => {
+            let ds: appsv1::DaemonSet = typed(&kind, v)?;
+            if ds.metadata.name.as_deref() != Some("cilium") {
+                return Ok(Parsed::Irrelevant(kind));
+            }
+            let containers = ds
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.spec.as_ref())
+                .map(|s| s.containers.clone())
+                .unwrap_or_default();
+            let image = containers
+                .iter()
+                .find(|c| c.name == "cilium-agent")
+                .or(containers.first())
+                .and_then(|c| c.image.clone());
+            Object::CiliumAgent {
+                namespace: ds.metadata.namespace.clone().unwrap_or_default(),
+                name: "cilium".into(),
+                version: image.as_deref().and_then(Version::from_image),
+            }
+        }
+        ("networking.k8s.io", "NetworkPolicy") => {
+            Object::Policy(Box::new(policy::from_kubernetes(&typed::<
+                netv1::NetworkPolicy,
+            >(&kind, v)?)))
+        }
+        ("cilium.io", "CiliumNetworkPolicy") => Object::Policy(Box::new(policy::from_cilium(
+            &typed::<RawCiliumPolicy>(&kind, v)?,
+            false,
+        ))),
+        ("cilium.io", "CiliumClusterwideNetworkPolicy") => Object::Policy(Box::new(
+            policy::from_cilium(&typed::<RawCiliumPolicy>(&kind, v)?, true),
+        )),
+        ("monitoring.coreos.com", "Prometheus") => {
+            Object::Prometheus(Box::new(prom_workload(Kind::Prometheus, typed(&kind, v)?)))
+        }
+        ("monitoring.coreos.com", "PrometheusAgent") => Object::Prometheus(Box::new(
+            prom_workload(Kind::PrometheusAgent, typed(&kind, v)?),
+        )),
+        ("monitoring.coreos.com", "PodMonitor") => {
+            Object::Monitor(Box::new(monitor(MonitorKind::PodMonitor, typed(&kind, v)?)))
+        }
+        ("monitoring.coreos.com", "ServiceMonitor") => Object::Monitor(Box::new(monitor(
+            MonitorKind::ServiceMonitor,
+            typed(&kind, v)?,
+        ))),
+        ("scrapepath.io", "ScrapeIntent") => {
+            let mut si: ScrapeIntent = typed(&kind, v)?;
+            si.metadata
+                .namespace
+                .get_or_insert_with(|| "default".to_string());
+            Object::Intent(Box::new(si))
+        }
+        ("security.istio.io", "AuthorizationPolicy" | "PeerAuthentication") => {
+            let raw: RawMesh = typed(&kind, v)?;
+            Object::Mesh(MeshPolicy {
+                kind: if kind == "AuthorizationPolicy" {
+                    Kind::AuthorizationPolicy
+                } else {
+                    Kind::PeerAuthentication
+                },
+                namespace: raw.metadata.namespace.unwrap_or_default(),
+                name: raw.metadata.name.unwrap_or_default(),
+                spec: raw.spec,
+            })
+        }
+        _ => return Ok(Parsed::Unknown(format!("{api_version}/{kind}"))),
+    };
+    Ok(Parsed::Object(obj))
+}
+
+#[derive(Deserialize)]
+struct RawMesh {
+    metadata: ObjectMeta,
+    #[serde(default)]
+    spec: Value,
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// prometheus-operator kinds.
+
+#[derive(Deserialize)]
+struct RawProm {
+    metadata: ObjectMeta,
+    #[serde(default)]
+    spec: RawPromSpec,
+    #[serde(default)]
+    status: Option<RawPromStatus>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawPromSpec {
+    pod_monitor_selector: Option<LabelSelector>,
+    pod_monitor_namespace_selector: Option<LabelSelector>,
+    service_monitor_selector: Option<LabelSelector>,
+    service_monitor_namespace_selector: Option<LabelSelector>,
+    probe_selector: Option<LabelSelector>,
+    scrape_config_selector: Option<LabelSelector>,
+    #[serde(default)]
+    ignore_namespace_selectors: bool,
+    #[serde(default)]
+    paused: bool,
+    shards: Option<i32>,
+    replicas: Option<i32>,
+    mode: Option<String>,
+    #[serde(default)]
+    host_network: bool,
+    service_account_name: Option<String>,
+    pod_metadata: Option<RawPodMetadata>,
+    #[serde(default)]
+    scrape_classes: Vec<RawScrapeClass>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawPodMetadata {
+    #[serde(default)]
+    labels: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct RawScrapeClass {
+    name: String,
+    #[serde(default)]
+    default: bool,
+    #[serde(default)]
+    relabelings: Vec<RelabelSpec>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawPromStatus {
+    available_replicas: Option<i32>,
+    #[serde(default)]
+    conditions: Vec<RawCondition>,
+}
+
+#[derive(Deserialize)]
+struct RawCondition {
+    #[serde(rename = "type")]
+    type_: String,
+    status: String,
+    reason: Option<String>,
+    message: Option<String>,
+}
+
+fn opt_selector(
+    s: &Option<LabelSelector>,
+) -> Option<Result<Selector, crate::selector::SelectorError>> {
+    s.as_ref().map(Selector::from_k8s)
+}
+
+fn null_is_nothing(s: &Option<LabelSelector>) -> Result<Selector, crate::selector::SelectorError> {
+    opt_selector(s).unwrap_or_else(|| Ok(Selector::nothing()))
+}
+
+fn prom_workload(kind: Kind, raw: RawProm) -> PromWorkload {
+    let s = raw.spec;
+    PromWorkload {
+        kind,
+        namespace: raw.metadata.namespace.clone().unwrap_or_default(),
+        name: raw.metadata.name.clone().unwrap_or_default(),
+        labels: raw.metadata.labels.clone().unwrap_or_default(),
+        paused: s.paused,
+        pod_monitor_selector: null_is_nothing(&s.pod_monitor_selector),
+        pod_monitor_ns_selector: opt_selector(&s.pod_monitor_namespace_selector),
+        service_monitor_selector: null_is_nothing(&s.service_monitor_selector),
+        service_monitor_ns_selector: opt_selector(&s.service_monitor_namespace_selector),
+        other_selectors_set: s.probe_selector.is_some() || s.scrape_config_selector.is_some(),
+        ignore_namespace_selectors: s.ignore_namespace_selectors,
+        shards: s.shards.unwrap_or(1).max(1) as u32,
+        replicas: s.replicas,
+        daemonset_mode: s.mode.as_deref() == Some("DaemonSet"),
+        host_network: s.host_network,
+        service_account: s.service_account_name,
+        pod_metadata_labels: s.pod_metadata.map(|m| m.labels).unwrap_or_default(),
+        scrape_classes: s
+            .scrape_classes
+            .into_iter()
+            .map(|c| ScrapeClass {
+                name: c.name,
+                default: c.default,
+                relabelings: c.relabelings,
+            })
+            .collect(),
+        has_status: raw.status.is_some(),
+        available_replicas: raw.status.as_ref().and_then(|st| st.available_replicas),
+        conditions: raw
+            .status
+            .map(|st| {
+                st.conditions
+                    .into_iter()
+                    .map(|c| StatusCondition {
+                        type_: c.type_,
+                        status: c.status,
+                        reason: c.reason,
+                        message: c.message,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+#[derive(Deserialize)]
+struct RawMonitor {
+    metadata: ObjectMeta,
+    spec: RawMonitorSpec,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawMonitorSpec {
+    #[serde(default)]
+    selector: LabelSelector,
+    selector_mechanism: Option<String>,
+    #[serde(default)]
+    namespace_selector: RawNamespaceSelector,
+    #[serde(default)]
+    pod_metrics_endpoints: Vec<RawEndpoint>,
+    #[serde(default)]
+    endpoints: Vec<RawEndpoint>,
+    job_label: Option<String>,
+    scrape_class: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawNamespaceSelector {
+    #[serde(default)]
+    any: bool,
+    #[serde(default)]
+    match_names: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawEndpoint {
+    port: Option<String>,
+    port_number: Option<i32>,
+    target_port: Option<IntOrString>,
+    path: Option<String>,
+    scheme: Option<String>,
+    interval: Option<String>,
+    scrape_timeout: Option<String>,
+    filter_running: Option<bool>,
+    #[serde(default)]
+    relabelings: Vec<RelabelSpec>,
+    bearer_token_file: Option<String>,
+    tls_config: Option<RawTls>,
+    authorization: Option<Value>,
+    basic_auth: Option<Value>,
+    bearer_token_secret: Option<Value>,
+    oauth2: Option<Value>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawTls {
+    ca_file: Option<String>,
+    cert_file: Option<String>,
+    key_file: Option<String>,
+}
+
+fn monitor(kind: MonitorKind, raw: RawMonitor) -> Monitor {
+    let s = raw.spec;
+    let eps = if kind == MonitorKind::PodMonitor {
+        s.pod_metrics_endpoints
+    } else {
+        s.endpoints
+    };
+    Monitor {
+        kind,
+        namespace: raw.metadata.namespace.clone().unwrap_or_default(),
+        name: raw.metadata.name.clone().unwrap_or_default(),
+        labels: raw.metadata.labels.clone().unwrap_or_default(),
+        selector: Selector::from_k8s(&s.selector),
+        raw_selector: s.selector,
+        role_selector: s.selector_mechanism.as_deref() == Some("RoleSelector"),
+        namespace_selector: NamespaceSelection {
+            any: s.namespace_selector.any,
+            match_names: s.namespace_selector.match_names,
+        },
+        endpoints: eps
+            .into_iter()
+            .map(|e| MonitorEndpoint {
+                auth_methods: [
+                    e.authorization.is_some(),
+                    e.basic_auth.is_some(),
+                    e.bearer_token_secret.is_some(),
+                    e.oauth2.is_some(),
+                ]
+                .iter()
+                .filter(|b| **b)
+                .count(),
+                has_bearer_token_file: e.bearer_token_file.is_some(),
+                has_tls_files: e.tls_config.as_ref().is_some_and(|t| {
+                    t.ca_file.is_some() || t.cert_file.is_some() || t.key_file.is_some()
+                }),
+                port: e.port.filter(|p| !p.is_empty()),
+                port_number: e.port_number,
+                target_port: e.target_port,
+                path: e.path,
+                scheme: e.scheme,
+                interval: e.interval,
+                scrape_timeout: e.scrape_timeout,
+                filter_running: e.filter_running,
+                relabelings: e.relabelings,
+            })
+            .collect(),
+        job_label: s.job_label,
+        scrape_class: s.scrape_class,
+    }
+}

@@ -1,0 +1,790 @@
+//! prometheus-operator semantics (`semantics/prometheus-operator.md`): which Prometheus/PrometheusAgent
+//! selects which monitor and why not (A1–A10), and which targets a monitor yields (B, C).
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use regex::Regex;
+
+use crate::index::{ClusterIndex, PodId};
+use crate::model::{
+    Container, ContainerPort, Kind, Labels, Monitor, MonitorEndpoint, MonitorKind, Pod,
+    PromWorkload, Service,
+};
+use crate::relabel::{self, sanitize_label_name, RelabelConfig};
+use crate::selector::{Operator, Selector};
+
+/// Why a workload does not use a monitor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NotSelected {
+    Paused,
+    /// A5: all four selectors null; the operator generates no scrape configuration.
+    Unmanaged,
+    /// A8: a DaemonSet-mode PrometheusAgent renders only PodMonitors.
+    KindNotRendered,
+    InvalidSelector(String),
+    /// A2: the monitor's labels miss these requirements (`release=kube-prometheus-stack`).
+    LabelsMismatch(Vec<String>),
+    /// A2 with a null selector: nothing is selected.
+    NullSelector,
+    /// A3: the monitor's namespace is not among the namespaces the workload selects.
+    NamespaceNotSelected {
+        selector: String,
+    },
+}
+
+impl NotSelected {
+    /// Text for a condition message, naming the workload.
+    pub fn message(&self, p: &PromWorkload, m: &Monitor) -> String {
+        let pk = p.kind;
+        let who = format!("{pk} {}/{}", p.namespace, p.name);
+        let mk = m.kind.kind();
+        let (sel_field, ns_field) = match m.kind {
+            MonitorKind::PodMonitor => ("podMonitorSelector", "podMonitorNamespaceSelector"),
+            MonitorKind::ServiceMonitor => {
+                ("serviceMonitorSelector", "serviceMonitorNamespaceSelector")
+            }
+        };
+        match self {
+            NotSelected::Paused => format!("{who} is paused (spec.paused): it reconciles no monitor"),
+            NotSelected::Unmanaged => format!(
+                "{who} has every monitor selector null, so prometheus-operator leaves its configuration unmanaged and generates no scrape job"
+            ),
+            NotSelected::KindNotRendered => {
+                format!("{who} runs in DaemonSet mode, which renders only PodMonitors, not {mk}s")
+            }
+            NotSelected::InvalidSelector(e) => format!("{who} has a selector that does not parse ({e}): its whole reconcile fails"),
+            NotSelected::LabelsMismatch(missing) => format!(
+                "{who} selects {mk}s by spec.{sel_field}; {mk} {}/{} lacks {}: add the label{} to the {mk}",
+                m.namespace,
+                m.name,
+                missing.join(", "),
+                if missing.len() == 1 { "" } else { "s" }
+            ),
+            NotSelected::NullSelector => format!(
+                "{who} has no spec.{sel_field} (null selects nothing): it uses no {mk} at all"
+            ),
+            NotSelected::NamespaceNotSelected { selector } => format!(
+                "{who} takes {mk}s only from namespaces matching spec.{ns_field} ({selector}); namespace {} does not match",
+                m.namespace
+            ),
+        }
+    }
+}
+
+fn is_unmanaged(p: &PromWorkload) -> bool {
+    p.kind == Kind::Prometheus
+        && matches!(&p.pod_monitor_selector, Ok(s) if s.nothing)
+        && matches!(&p.service_monitor_selector, Ok(s) if s.nothing)
+        && !p.other_selectors_set
+}
+
+/// A1–A5, A8: does `p` select `m`? The label check comes before the namespace check, as users meet them.
+pub fn selects(p: &PromWorkload, m: &Monitor, idx: &ClusterIndex) -> Result<(), NotSelected> {
+    if p.paused {
+        return Err(NotSelected::Paused);
+    }
+    if is_unmanaged(p) {
+        return Err(NotSelected::Unmanaged);
+    }
+    if p.daemonset_mode && m.kind == MonitorKind::ServiceMonitor {
+        return Err(NotSelected::KindNotRendered);
+    }
+    let (sel, ns_sel) = match m.kind {
+        MonitorKind::PodMonitor => (&p.pod_monitor_selector, &p.pod_monitor_ns_selector),
+        MonitorKind::ServiceMonitor => {
+            (&p.service_monitor_selector, &p.service_monitor_ns_selector)
+        }
+    };
+    let sel = sel
+        .as_ref()
+        .map_err(|e| NotSelected::InvalidSelector(e.to_string()))?;
+    if sel.nothing {
+        return Err(NotSelected::NullSelector);
+    }
+    let unmet: Vec<String> = sel.unmet(&m.labels).iter().map(|r| r.to_string()).collect();
+    if !unmet.is_empty() {
+        return Err(NotSelected::LabelsMismatch(unmet));
+    }
+    match ns_sel {
+        None if m.namespace != p.namespace => Err(NotSelected::NamespaceNotSelected {
+            selector: format!("null: only its own namespace {}", p.namespace),
+        }),
+        None => Ok(()),
+        Some(Err(e)) => Err(NotSelected::InvalidSelector(e.to_string())),
+        Some(Ok(ns)) if ns.matches(&idx.namespace_labels(&m.namespace)) => Ok(()),
+        Some(Ok(ns)) => Err(NotSelected::NamespaceNotSelected {
+            selector: ns.to_string(),
+        }),
+    }
+}
+
+/// A6: why prometheus-operator would reject a selected monitor (empty: accepted).
+pub fn rejections(p: &PromWorkload, m: &Monitor) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Err(e) = &m.selector {
+        out.push(format!("spec.selector: {e}"));
+    }
+    let list = match m.kind {
+        MonitorKind::PodMonitor => "podMetricsEndpoints",
+        MonitorKind::ServiceMonitor => "endpoints",
+    };
+    for (i, e) in m.endpoints.iter().enumerate() {
+        let at = format!("spec.{list}[{i}]");
+        let interval = e.interval.as_deref().and_then(parse_duration_ms);
+        if let (Some(timeout), Some(interval)) = (
+            e.scrape_timeout.as_deref().and_then(parse_duration_ms),
+            interval,
+        ) {
+            if timeout > interval {
+                out.push(format!(
+                    "{at}: scrapeTimeout {} is greater than the interval {}",
+                    e.scrape_timeout.as_deref().unwrap_or_default(),
+                    e.interval.as_deref().unwrap_or_default()
+                ));
+            }
+        }
+        for (j, r) in e.relabelings.iter().enumerate() {
+            if let Err(err) = RelabelConfig::compile(r) {
+                out.push(format!("{at}.relabelings[{j}]: {err}"));
+            }
+        }
+        if e.auth_methods > 1 {
+            out.push(format!(
+                "{at}: at most one of authorization, basicAuth, bearerTokenSecret and oauth2 may be set"
+            ));
+        }
+    }
+    if let Some(class) = &m.scrape_class {
+        if !p.scrape_classes.iter().any(|c| &c.name == class) {
+            out.push(format!(
+                "spec.scrapeClass {class:?} is not defined in {} {}/{} spec.scrapeClasses",
+                p.kind, p.namespace, p.name
+            ));
+        }
+    }
+    out
+}
+
+/// A Prometheus duration ("30s", "1m30s", "500ms") in milliseconds.
+pub fn parse_duration_ms(s: &str) -> Option<u64> {
+    if s == "0" {
+        return Some(0);
+    }
+    let re = Regex::new(
+        r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$",
+    )
+    .ok()?;
+    let c = re.captures(s)?;
+    let units = [
+        365 * 24 * 3_600_000u64,
+        7 * 24 * 3_600_000,
+        24 * 3_600_000,
+        3_600_000,
+        60_000,
+        1_000,
+        1,
+    ];
+    let mut total = 0u64;
+    let mut any = false;
+    for (i, u) in units.iter().enumerate() {
+        if let Some(m) = c.get(i + 1) {
+            any = true;
+            total += m.as_str().parse::<u64>().ok()? * u;
+        }
+    }
+    any.then_some(total)
+}
+
+/// The pods a workload runs: those carrying its operator labels in its namespace (D1).
+pub fn workload_pods<'a>(idx: &'a ClusterIndex, p: &PromWorkload) -> Vec<(PodId, &'a Pod)> {
+    let by_operator = Selector::everything().with(crate::selector::Requirement::equals(
+        crate::selector::Source::Any,
+        "operator.prometheus.io/name",
+        p.name.as_str(),
+    ));
+    let mut pods = idx.select_pods(&p.namespace, &by_operator);
+    let app = if p.kind == Kind::PrometheusAgent {
+        "prometheus-agent"
+    } else {
+        "prometheus"
+    };
+    pods.retain(|(_, pod)| {
+        pod.labels
+            .get("app.kubernetes.io/name")
+            .is_none_or(|a| a == app)
+    });
+    if pods.is_empty() && p.kind == Kind::Prometheus {
+        // Older operators label pods `prometheus=<name>` only.
+        let legacy = Selector::everything().with(crate::selector::Requirement::equals(
+            crate::selector::Source::Any,
+            "prometheus",
+            p.name.as_str(),
+        ));
+        pods = idx.select_pods(&p.namespace, &legacy);
+    }
+    pods
+}
+
+/// One discovered scrape target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub pod: PodId,
+    /// The port actually connected to (after relabeling `__address__`).
+    pub port: u16,
+    pub port_name: Option<String>,
+    pub container: Option<String>,
+    pub endpoint: usize,
+    pub path: String,
+    pub scheme: String,
+}
+
+/// B1: the namespaces a monitor discovers in.
+pub fn discovery_namespaces(
+    p: Option<&PromWorkload>,
+    m: &Monitor,
+    idx: &ClusterIndex,
+) -> Option<BTreeSet<String>> {
+    if p.is_some_and(|p| p.ignore_namespace_selectors) {
+        return Some([m.namespace.clone()].into());
+    }
+    if m.namespace_selector.any {
+        return None; // every namespace
+    }
+    if !m.namespace_selector.match_names.is_empty() {
+        return Some(m.namespace_selector.match_names.iter().cloned().collect());
+    }
+    let _ = idx;
+    Some([m.namespace.clone()].into())
+}
+
+/// B3.3: the operator's selector as relabel rules: values are regexes (not escaped), anchored.
+struct RelabelSelector {
+    reqs: Vec<(String, Operator, Option<Regex>)>,
+}
+
+impl RelabelSelector {
+    fn new(sel: &Selector) -> RelabelSelector {
+        RelabelSelector {
+            reqs: sel
+                .requirements
+                .iter()
+                .map(|r| {
+                    let re = match &r.op {
+                        Operator::In(v) | Operator::NotIn(v) => {
+                            Regex::new(&format!("^(?s:({}))$", v.join("|"))).ok()
+                        }
+                        _ => None,
+                    };
+                    (r.key.clone(), r.op.clone(), re)
+                })
+                .collect(),
+        }
+    }
+
+    fn matches(&self, labels: &Labels) -> bool {
+        self.reqs.iter().all(|(k, op, re)| {
+            let v = labels.get(k);
+            let hit = |re: &Option<Regex>| {
+                v.is_some_and(|v| re.as_ref().is_some_and(|re| re.is_match(v)))
+            };
+            match op {
+                Operator::In(_) => hit(re),
+                Operator::NotIn(_) => !hit(re),
+                Operator::Exists => v.is_some(),
+                Operator::DoesNotExist => v.is_none(),
+            }
+        })
+    }
+}
+
+fn anchored(s: &str) -> Option<Regex> {
+    Regex::new(&format!("^(?s:{s})$")).ok()
+}
+
+/// A monitor's pod (or service) selector with the mechanism's semantics.
+enum MonitorSelector<'a> {
+    Exact(&'a Selector),
+    Relabel(RelabelSelector),
+}
+
+impl MonitorSelector<'_> {
+    fn matches(&self, labels: &Labels) -> bool {
+        match self {
+            MonitorSelector::Exact(s) => s.matches(labels),
+            MonitorSelector::Relabel(r) => r.matches(labels),
+        }
+    }
+}
+
+/// B/C: the targets `m` yields for `p` (or for a workload-independent view when `p` is None).
+pub fn targets(p: Option<&PromWorkload>, m: &Monitor, idx: &ClusterIndex) -> Vec<Target> {
+    let Ok(sel) = &m.selector else {
+        return Vec::new();
+    };
+    let msel = if m.role_selector {
+        MonitorSelector::Exact(sel)
+    } else {
+        MonitorSelector::Relabel(RelabelSelector::new(sel))
+    };
+    let namespaces = discovery_namespaces(p, m, idx);
+    let class_relabelings: Vec<RelabelConfig> = p
+        .and_then(|p| {
+            let class = m.scrape_class.as_ref().map_or_else(
+                || p.scrape_classes.iter().find(|c| c.default),
+                |name| p.scrape_classes.iter().find(|c| &c.name == name),
+            )?;
+            Some(
+                class
+                    .relabelings
+                    .iter()
+                    .filter_map(|r| RelabelConfig::compile(r).ok())
+                    .collect(),
+            )
+        })
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for (i, ep) in m.endpoints.iter().enumerate() {
+        let relabelings: Vec<RelabelConfig> = class_relabelings
+            .iter()
+            .cloned()
+            .chain(
+                ep.relabelings
+                    .iter()
+                    .filter_map(|r| RelabelConfig::compile(r).ok()),
+            )
+            .collect();
+        let ctx = EndpointCtx {
+            m,
+            ep,
+            index: i,
+            relabelings: &relabelings,
+        };
+        match m.kind {
+            MonitorKind::PodMonitor => pod_targets(&ctx, &msel, &namespaces, idx, &mut out),
+            MonitorKind::ServiceMonitor => service_targets(&ctx, &msel, &namespaces, idx, &mut out),
+        }
+    }
+    out
+}
+
+struct EndpointCtx<'a> {
+    m: &'a Monitor,
+    ep: &'a MonitorEndpoint,
+    index: usize,
+    relabelings: &'a [RelabelConfig],
+}
+
+fn in_namespaces(ns: &Option<BTreeSet<String>>, n: &str) -> bool {
+    ns.as_ref().is_none_or(|set| set.contains(n))
+}
+
+/// Candidate (container, port) pairs of a pod as the pod role yields them (B2): every declared port of
+/// containers then init containers, and one port-less target per container without ports.
+fn pod_candidates(pod: &Pod) -> Vec<(&Container, Option<&ContainerPort>)> {
+    let mut out = Vec::new();
+    for init in [false, true] {
+        for c in pod.containers.iter().filter(|c| c.init == init) {
+            if c.ports.is_empty() {
+                out.push((c, None));
+            }
+            for p in &c.ports {
+                out.push((c, Some(p)));
+            }
+        }
+    }
+    out
+}
+
+fn phase_kept(ep: &MonitorEndpoint, pod: &Pod) -> bool {
+    !(ep.filter_running.unwrap_or(true) && matches!(pod.phase.as_str(), "Failed" | "Succeeded"))
+}
+
+/// B3.4: the port filter of a PodMonitor endpoint.
+fn pod_port_filter(ep: &MonitorEndpoint, port: Option<&ContainerPort>) -> bool {
+    let name = port.and_then(|p| p.name.as_deref()).unwrap_or("");
+    let number = port.map(|p| p.number.to_string()).unwrap_or_default();
+    if let Some(p) = &ep.port {
+        anchored(p).is_some_and(|re| re.is_match(name))
+    } else if let Some(n) = ep.port_number {
+        n.to_string() == number
+    } else {
+        match &ep.target_port {
+            Some(IntOrString::String(s)) => anchored(s).is_some_and(|re| re.is_match(name)),
+            Some(IntOrString::Int(n)) => n.to_string() == number,
+            None => true,
+        }
+    }
+}
+
+fn pod_targets(
+    ctx: &EndpointCtx<'_>,
+    sel: &MonitorSelector<'_>,
+    namespaces: &Option<BTreeSet<String>>,
+    idx: &ClusterIndex,
+    out: &mut Vec<Target>,
+) {
+    // Narrow by port name when the filter is a literal name.
+    let literal_port = ctx
+        .ep
+        .port
+        .as_deref()
+        .filter(|p| p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    let everything = Selector::everything();
+    let exact = match sel {
+        MonitorSelector::Exact(s) => s,
+        MonitorSelector::Relabel(_) => &everything,
+    };
+    let mut pods: Vec<(PodId, &Pod)> = match namespaces {
+        Some(set) => set
+            .iter()
+            .flat_map(|ns| idx.select_pods_in(Some(ns), exact, literal_port))
+            .collect(),
+        None => idx.select_pods_in(None, exact, literal_port),
+    };
+    pods.sort_by(|a, b| (&a.1.namespace, &a.1.name).cmp(&(&b.1.namespace, &b.1.name)));
+    for (id, pod) in pods {
+        if !in_namespaces(namespaces, &pod.namespace) || !sel.matches(&pod.labels) {
+            continue;
+        }
+        let Some(ip) = &pod.pod_ip else { continue };
+        if !phase_kept(ctx.ep, pod) {
+            continue;
+        }
+        for (c, port) in pod_candidates(pod) {
+            if !pod_port_filter(ctx.ep, port) {
+                continue;
+            }
+            let scheme = ctx.ep.scheme.clone().unwrap_or_else(|| "http".into());
+            let mut t = Target {
+                pod: id,
+                port: port
+                    .map(|p| p.number)
+                    .unwrap_or(if scheme == "https" { 443 } else { 80 }),
+                port_name: port.and_then(|p| p.name.clone()),
+                container: Some(c.name.clone()),
+                endpoint: ctx.index,
+                path: ctx.ep.path_or_default().to_string(),
+                scheme,
+            };
+            if !ctx.relabelings.is_empty() {
+                let mut labels = pod_meta_labels(pod, ip, c, port);
+                operator_labels(&mut labels, ctx, pod, Some(c), None);
+                if !apply_relabelings(&mut labels, ctx.relabelings, &mut t, pod) {
+                    continue;
+                }
+            }
+            out.push(t);
+        }
+    }
+}
+
+/// The operator-set labels users' rules see (B3.5), and the scrape parameters.
+fn operator_labels(
+    labels: &mut Labels,
+    ctx: &EndpointCtx<'_>,
+    pod: &Pod,
+    c: Option<&Container>,
+    svc: Option<&Service>,
+) {
+    let m = ctx.m;
+    labels.insert("namespace".into(), pod.namespace.clone());
+    labels.insert("pod".into(), pod.name.clone());
+    if let Some(c) = c {
+        labels.insert("container".into(), c.name.clone());
+    }
+    let job = match (m.kind, svc) {
+        (MonitorKind::ServiceMonitor, Some(s)) => m
+            .job_label
+            .as_ref()
+            .and_then(|l| s.labels.get(l).cloned())
+            .unwrap_or_else(|| s.name.clone()),
+        _ => m
+            .job_label
+            .as_ref()
+            .and_then(|l| pod.labels.get(l).cloned())
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| format!("{}/{}", m.namespace, m.name)),
+    };
+    labels.insert("job".into(), job);
+    let endpoint = ctx.ep.port.clone().or_else(|| match &ctx.ep.target_port {
+        Some(IntOrString::String(s)) => Some(s.clone()),
+        Some(IntOrString::Int(n)) => Some(n.to_string()),
+        None => None,
+    });
+    if let Some(e) = endpoint {
+        labels.insert("endpoint".into(), e);
+    }
+    labels.insert(
+        "__scheme__".into(),
+        ctx.ep.scheme.clone().unwrap_or_else(|| "http".into()),
+    );
+    labels.insert(
+        "__metrics_path__".into(),
+        ctx.ep.path_or_default().to_string(),
+    );
+}
+
+/// Applies relabelings and folds `__address__`, `__metrics_path__` and `__scheme__` back into the target.
+fn apply_relabelings(
+    labels: &mut Labels,
+    rules: &[RelabelConfig],
+    t: &mut Target,
+    pod: &Pod,
+) -> bool {
+    if !relabel::process(labels, rules) {
+        return false;
+    }
+    if let Some(addr) = labels.get("__address__") {
+        if let Some(port) = addr
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+        {
+            if port != t.port {
+                t.port = port;
+                t.port_name = pod.port_by_number(port).and_then(|(_, p)| p.name.clone());
+            }
+        }
+    }
+    if let Some(p) = labels.get("__metrics_path__") {
+        t.path = p.clone();
+    }
+    if let Some(s) = labels.get("__scheme__") {
+        t.scheme = s.clone();
+    }
+    true
+}
+
+/// The `__meta_kubernetes_pod_*` labels of the pod role for one (container, port) (semantics §E).
+pub fn pod_meta_labels(pod: &Pod, ip: &str, c: &Container, port: Option<&ContainerPort>) -> Labels {
+    let mut l = Labels::new();
+    let addr = match port {
+        Some(p) => format!("{ip}:{}", p.number),
+        None => ip.to_string(),
+    };
+    l.insert("__address__".into(), addr);
+    l.insert("__meta_kubernetes_namespace".into(), pod.namespace.clone());
+    let pm = "__meta_kubernetes_pod_";
+    l.insert(format!("{pm}name"), pod.name.clone());
+    l.insert(format!("{pm}ip"), ip.to_string());
+    if let Some(uid) = &pod.uid {
+        l.insert(format!("{pm}uid"), uid.clone());
+    }
+    if let Some(n) = &pod.node_name {
+        l.insert(format!("{pm}node_name"), n.clone());
+    }
+    if let Some(h) = &pod.host_ip {
+        l.insert(format!("{pm}host_ip"), h.clone());
+    }
+    l.insert(format!("{pm}phase"), pod.phase.clone());
+    l.insert(
+        format!("{pm}ready"),
+        match pod.ready {
+            Some(true) => "true",
+            Some(false) => "false",
+            None => "unknown",
+        }
+        .into(),
+    );
+    if let Some((kind, name)) = &pod.controller {
+        l.insert(format!("{pm}controller_kind"), kind.clone());
+        l.insert(format!("{pm}controller_name"), name.clone());
+    }
+    for (k, v) in &pod.labels {
+        let s = sanitize_label_name(k);
+        l.insert(format!("{pm}label_{s}"), v.clone());
+        l.insert(format!("{pm}labelpresent_{s}"), "true".into());
+    }
+    for (k, v) in &pod.annotations {
+        let s = sanitize_label_name(k);
+        l.insert(format!("{pm}annotation_{s}"), v.clone());
+        l.insert(format!("{pm}annotationpresent_{s}"), "true".into());
+    }
+    l.insert(format!("{pm}container_name"), c.name.clone());
+    l.insert(format!("{pm}container_image"), c.image.clone());
+    l.insert(format!("{pm}container_init"), c.init.to_string());
+    if let Some(p) = port {
+        l.insert(
+            format!("{pm}container_port_name"),
+            p.name.clone().unwrap_or_default(),
+        );
+        l.insert(format!("{pm}container_port_number"), p.number.to_string());
+        l.insert(format!("{pm}container_port_protocol"), p.protocol.clone());
+    }
+    l
+}
+
+/// One address of a Service, as the endpoints controller publishes it.
+struct ServiceAddress<'a> {
+    ip: String,
+    ready: bool,
+    pod: Option<(PodId, &'a Pod)>,
+    /// (Service port name, resolved target port number).
+    ports: Vec<(Option<String>, u16)>,
+}
+
+/// The addresses of a Service: from its EndpointSlices, or, when the input has none, derived from the
+/// pods its selector matches (what the endpoints controller would publish).
+fn service_addresses<'a>(svc: &Service, idx: &'a ClusterIndex) -> Vec<ServiceAddress<'a>> {
+    let slices: Vec<_> = idx
+        .slices_in(&svc.namespace)
+        .filter(|s| s.service.as_deref() == Some(svc.name.as_str()))
+        .collect();
+    let mut out = Vec::new();
+    if !slices.is_empty() {
+        for s in slices {
+            let ports: Vec<(Option<String>, u16)> = s
+                .ports
+                .iter()
+                .filter_map(|p| Some((p.name.clone(), u16::try_from(p.port?).ok()?)))
+                .collect();
+            for e in &s.endpoints {
+                for ip in &e.addresses {
+                    let pod = match &e.pod {
+                        Some(name) => idx.pod_by_name(&svc.namespace, name),
+                        None => idx
+                            .pods_by_ip(ip)
+                            .find(|(_, p)| p.namespace == svc.namespace),
+                    };
+                    out.push(ServiceAddress {
+                        ip: ip.clone(),
+                        ready: e.ready,
+                        pod,
+                        ports: ports.clone(),
+                    });
+                }
+            }
+        }
+        return out;
+    }
+    let Some(selector) = &svc.selector else {
+        return out;
+    };
+    let sel = Selector::from_k8s(
+        &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector {
+            match_labels: Some(selector.clone()),
+            match_expressions: None,
+        },
+    )
+    .unwrap_or_else(|_| Selector::nothing());
+    for (id, pod) in idx.select_pods(&svc.namespace, &sel) {
+        let Some(ip) = &pod.pod_ip else { continue };
+        if matches!(pod.phase.as_str(), "Failed" | "Succeeded") {
+            continue;
+        }
+        let ports = svc
+            .ports
+            .iter()
+            .filter_map(|sp| {
+                let n = match &sp.target_port {
+                    None => u16::try_from(sp.port).ok(),
+                    Some(IntOrString::Int(n)) => u16::try_from(*n).ok(),
+                    Some(IntOrString::String(name)) => {
+                        pod.port_by_name(name).map(|(_, p)| p.number)
+                    }
+                }?;
+                Some((sp.name.clone(), n))
+            })
+            .collect();
+        out.push(ServiceAddress {
+            ip: ip.clone(),
+            ready: pod.ready.unwrap_or(false),
+            pod: Some((id, pod)),
+            ports,
+        });
+    }
+    out
+}
+
+fn service_targets(
+    ctx: &EndpointCtx<'_>,
+    sel: &MonitorSelector<'_>,
+    namespaces: &Option<BTreeSet<String>>,
+    idx: &ClusterIndex,
+    out: &mut Vec<Target>,
+) {
+    let ns_list: Vec<String> = match namespaces {
+        Some(set) => set.iter().cloned().collect(),
+        None => idx.namespace_names().into_iter().collect(),
+    };
+    for ns in ns_list {
+        for svc in idx.services_in(&ns) {
+            if !sel.matches(&svc.labels) {
+                continue;
+            }
+            for addr in service_addresses(svc, idx) {
+                let Some((id, pod)) = addr.pod else {
+                    continue; // only pod-backed addresses are targets the engine can evaluate
+                };
+                if !phase_kept(ctx.ep, pod) {
+                    continue;
+                }
+                // C2: one target per endpoint port, plus container ports no endpoint port covers.
+                let mut cands: Vec<(Option<String>, u16, Option<(&Container, &ContainerPort)>)> =
+                    addr.ports
+                        .iter()
+                        .map(|(name, n)| (name.clone(), *n, pod.port_by_number(*n)))
+                        .collect();
+                for c in pod.containers.iter() {
+                    for p in &c.ports {
+                        if !addr.ports.iter().any(|(_, n)| *n == p.number) {
+                            cands.push((None, p.number, Some((c, p))));
+                        }
+                    }
+                }
+                for (ep_name, number, cport) in cands {
+                    let keep = if let Some(p) = &ctx.ep.port {
+                        ep_name
+                            .as_deref()
+                            .is_some_and(|n| anchored(p).is_some_and(|re| re.is_match(n)))
+                    } else {
+                        match &ctx.ep.target_port {
+                            Some(IntOrString::String(s)) => cport
+                                .and_then(|(_, p)| p.name.as_deref())
+                                .is_some_and(|n| anchored(s).is_some_and(|re| re.is_match(n))),
+                            Some(IntOrString::Int(n)) => *n == i32::from(number),
+                            None => true,
+                        }
+                    };
+                    if !keep {
+                        continue;
+                    }
+                    let mut t = Target {
+                        pod: id,
+                        port: number,
+                        port_name: cport.and_then(|(_, p)| p.name.clone()),
+                        container: cport.map(|(c, _)| c.name.clone()),
+                        endpoint: ctx.index,
+                        path: ctx.ep.path_or_default().to_string(),
+                        scheme: ctx.ep.scheme.clone().unwrap_or_else(|| "http".into()),
+                    };
+                    if !ctx.relabelings.is_empty() {
+                        let mut labels = match cport {
+                            Some((c, p)) => pod_meta_labels(pod, &addr.ip, c, Some(p)),
+                            None => Labels::new(),
+                        };
+                        labels.insert("__address__".into(), format!("{}:{number}", addr.ip));
+                        let sm = "__meta_kubernetes_";
+                        labels.insert(format!("{sm}namespace"), svc.namespace.clone());
+                        labels.insert(format!("{sm}service_name"), svc.name.clone());
+                        for (k, v) in &svc.labels {
+                            let s = sanitize_label_name(k);
+                            labels.insert(format!("{sm}service_label_{s}"), v.clone());
+                            labels.insert(format!("{sm}service_labelpresent_{s}"), "true".into());
+                        }
+                        if let Some(n) = &ep_name {
+                            labels.insert(format!("{sm}endpoint_port_name"), n.clone());
+                            labels.insert(format!("{sm}endpointslice_port_name"), n.clone());
+                        }
+                        labels.insert(format!("{sm}endpoint_ready"), addr.ready.to_string());
+                        operator_labels(&mut labels, ctx, pod, cport.map(|(c, _)| c), Some(svc));
+                        if !apply_relabelings(&mut labels, ctx.relabelings, &mut t, pod) {
+                            continue;
+                        }
+                    }
+                    out.push(t);
+                }
+            }
+        }
+    }
+}
