@@ -1757,3 +1757,26 @@ fn declared_ports(pod: &Pod) -> String {
         ports.join(", ")
     }
 }
+
+/// The network decision for one scrape: pod `src` (namespace, name) opening TCP/`port` on pod `dest`,
+/// requesting `path`. For truth tables and explanations; `None` when a pod is not in the index.
+pub fn network_verdict(
+    idx: &ClusterIndex,
+    cfg: &EngineConfig,
+    dest: (&str, &str),
+    src: (&str, &str),
+    port: u16,
+    path: &str,
+) -> Option<Decision> {
+    let (dest_id, _) = idx.pod_by_name(dest.0, dest.1)?;
+    let (_, src_pod) = idx.pod_by_name(src.0, src.1)?;
+    let mut engine = Engine::new(idx, cfg);
+    let scraper = Scraper {
+        obj: ObjRef::new(Kind::Pod, src.0, src.1),
+        workload: None,
+        pods: vec![src_pod.clone()],
+        modelled: false,
+        readiness: Ok((reason::SCRAPER_READY, String::new())),
+    };
+    Some(engine.network(dest_id, &scraper, port, path, false))
+}
