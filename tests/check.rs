@@ -1,0 +1,268 @@
+//! `scrapepath check` on the shipped seed examples: golden JSON, exit codes, and the facts each
+//! diagnosis must state. Refresh the golden files with `SCRAPEPATH_UPDATE_GOLDEN=1 cargo test --test check`
+//! and review the diff.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn check(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_scrapepath"))
+        .arg("check")
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run scrapepath");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// Runs `check -o json` on an example, compares with its golden file, returns the parsed report.
+fn golden(example: &str, golden_name: &str, want_exit: i32) -> Value {
+    let dir = format!("deploy/examples/{example}");
+    let (code, stdout, stderr) = check(&["-f", &dir, "-o", "json"]);
+    assert_eq!(code, want_exit, "exit code of check -f {dir}; stderr: {stderr}");
+    let path = root().join("tests/golden").join(format!("{golden_name}.json"));
+    if std::env::var_os("SCRAPEPATH_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &stdout).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!("{} is missing: run SCRAPEPATH_UPDATE_GOLDEN=1 cargo test --test check", path.display())
+    });
+    assert!(
+        want == stdout,
+        "output of check -f {dir} differs from {}; if the change is intended, refresh with SCRAPEPATH_UPDATE_GOLDEN=1 cargo test --test check and review the diff",
+        path.display()
+    );
+    serde_json::from_str(&stdout).unwrap()
+}
+
+fn subject<'a>(r: &'a Value, kind: &str, ns: &str, name: &str) -> &'a Value {
+    r["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == kind && s["namespace"] == ns && s["name"] == name)
+        .unwrap_or_else(|| panic!("no subject {kind} {ns}/{name}"))
+}
+
+fn cond<'a>(s: &'a Value, type_: &str) -> &'a Value {
+    s["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == type_)
+        .unwrap_or_else(|| panic!("no condition {type_}"))
+}
+
+fn target<'a>(s: &'a Value, pod: &str) -> &'a Value {
+    s["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["pod"] == pod)
+        .unwrap_or_else(|| panic!("no target {pod}"))
+}
+
+fn decided_by(t: &Value) -> Vec<String> {
+    t["network"]["decidedBy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| format!("{}/{}", d["namespace"].as_str().unwrap_or(""), d["name"].as_str().unwrap()))
+        .collect()
+}
+
+#[test]
+fn seed_000_reports_the_missing_release_label_and_both_isolation_policies() {
+    let r = golden("blog-system", "blog-system", 1);
+    let pm = subject(&r, "PodMonitor", "monitoring", "istio-proxies");
+    assert_eq!(pm["ready"], false);
+    let sel = cond(pm, "MonitorSelected");
+    assert_eq!(sel["reason"], "LabelsMismatch");
+    assert!(sel["message"].as_str().unwrap().contains("release=kube-prometheus-stack"));
+    let net = cond(pm, "NetworkReachable");
+    assert_eq!(net["reason"], "BlockedByPolicy");
+    let msg = net["message"].as_str().unwrap();
+    assert!(msg.contains("blog-system/was-isolation") && msg.contains("blog-system/web-isolation"), "{msg}");
+    assert!(msg.contains("admits only pods of namespace blog-system"), "{msg}");
+    let was = target(pm, "blog-system/was-56975b7586-r8tr5");
+    assert_eq!(was["network"]["verdict"], "Denied");
+    assert_eq!(decided_by(was), vec!["blog-system/was-isolation"]);
+    assert_eq!(was["port"], 15090);
+    let web = target(pm, "blog-system/web-d96db7f88-6hnhm");
+    assert_eq!(decided_by(web), vec!["blog-system/web-isolation"]);
+    let gw = target(pm, "istio-system/istio-ingressgateway-7d9f8c6b5-abcde");
+    assert_eq!(gw["network"]["verdict"], "Allowed");
+    // The fixes: the label on the monitor, and a policy admitting only the Prometheus pods.
+    let rem = pm["remediation"].as_array().unwrap();
+    assert!(rem.iter().any(|o| o["kind"] == "PodMonitor"
+        && o["metadata"]["labels"]["release"] == "kube-prometheus-stack"));
+    let cnp = rem.iter().find(|o| o["kind"] == "CiliumNetworkPolicy").expect("a CNP remedy");
+    assert_eq!(cnp["metadata"]["namespace"], "blog-system");
+    assert_eq!(cnp["spec"]["enableDefaultDeny"]["ingress"], false);
+    let from = &cnp["spec"]["ingress"][0]["fromEndpoints"][0]["matchLabels"];
+    assert_eq!(from["k8s:io.kubernetes.pod.namespace"], "monitoring");
+    assert_eq!(from["operator.prometheus.io/name"], "kube-prometheus-stack-prometheus");
+    assert_eq!(cnp["spec"]["ingress"][0]["toPorts"][0]["ports"][0]["port"], "15090");
+}
+
+#[test]
+fn seed_000_fixed_comes_out_all_ready() {
+    let r = golden("blog-system/fixed", "blog-system-fixed", 0);
+    for s in r["subjects"].as_array().unwrap() {
+        assert_eq!(s["ready"], true, "{}", s["name"]);
+        assert!(s["remediation"].as_array().unwrap().is_empty());
+        for t in s["targets"].as_array().unwrap() {
+            assert_eq!(t["network"]["verdict"], "Allowed");
+        }
+    }
+}
+
+#[test]
+fn seed_000_intents_show_the_same_verdicts_as_the_monitor() {
+    let r = golden("blog-system/intent", "blog-system-intent", 1);
+    let pm = subject(&r, "PodMonitor", "monitoring", "istio-proxies");
+    for (intent, app) in [("was-envoy", "was"), ("web-envoy", "web")] {
+        let si = subject(&r, "ScrapeIntent", "blog-system", intent);
+        assert_eq!(cond(si, "TargetsResolved")["status"], "True");
+        assert_eq!(cond(si, "MonitorSelected")["reason"], "LabelsMismatch");
+        assert_eq!(cond(si, "NetworkReachable")["reason"], "BlockedByPolicy");
+        assert_eq!(cond(si, "Ready")["reason"], "LabelsMismatch");
+        let targets = si["targets"].as_array().unwrap();
+        assert_eq!(targets.len(), 2);
+        for t in targets {
+            let same = target(pm, t["pod"].as_str().unwrap());
+            assert_eq!(t["network"], same["network"], "{intent}");
+        }
+        // The monitor lives in another namespace: reported, not patched; the network fix is proposed.
+        let rem = si["remediation"].as_array().unwrap();
+        assert!(rem.iter().all(|o| o["kind"] != "PodMonitor"));
+        let cnp = rem.iter().find(|o| o["kind"] == "CiliumNetworkPolicy").unwrap();
+        assert_eq!(cnp["metadata"]["name"], format!("scrapepath-{intent}"));
+        assert_eq!(cnp["metadata"]["labels"]["scrapepath.io/intent"], intent);
+        assert_eq!(cnp["spec"]["endpointSelector"]["matchLabels"]["app"], app);
+    }
+}
+
+#[test]
+fn seed_002_relabel_keep_rules_pick_the_sidecars_on_the_merged_port() {
+    let r = golden("seed-002-istio-monitors", "seed-002", 0);
+    let pm = subject(&r, "PodMonitor", "prometheus", "envoy-stats-monitor");
+    let pods: Vec<(&str, u64)> = pm["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["pod"].as_str().unwrap(), t["port"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        pods,
+        vec![("istioinaction/catalog-6cf4b97d-ks72d", 15020), ("istioinaction/webapp-8578f44594-c2l9c", 15020)]
+    );
+    let sm = subject(&r, "ServiceMonitor", "prometheus", "istio-component-monitor");
+    assert_eq!(sm["targets"][0]["port"], 15014);
+}
+
+#[test]
+fn seed_003_prometheus_not_ready_is_the_cause() {
+    let r = golden("seed-003-prometheus-not-ready", "seed-003", 1);
+    let sm = subject(&r, "ServiceMonitor", "monitoring", "kps-kube-prometheus-stack-prometheus");
+    let c = cond(sm, "ScraperReady");
+    assert_eq!(c["status"], "False");
+    assert_eq!(c["reason"], "ScraperNotReady");
+    assert_eq!(cond(sm, "Ready")["reason"], "ScraperNotReady");
+}
+
+#[test]
+fn text_report_reads_like_a_diagnosis() {
+    let (code, out, _) = check(&["-f", "deploy/examples/blog-system"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("PodMonitor monitoring/istio-proxies: NOT READY (LabelsMismatch)"), "{out}");
+    assert!(out.contains("decided by: CiliumNetworkPolicy blog-system/was-isolation"), "{out}");
+    assert!(out.contains("fix (kubectl apply"), "{out}");
+    assert!(out.contains("kind: CiliumNetworkPolicy"), "{out}");
+}
+
+#[test]
+fn yaml_output_is_the_same_report() {
+    let (_, json, _) = check(&["-f", "deploy/examples/blog-system", "-o", "json"]);
+    let (_, yaml, _) = check(&["-f", "deploy/examples/blog-system", "-o", "yaml"]);
+    let a: Value = serde_json::from_str(&json).unwrap();
+    let b: Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    assert_eq!(a, b);
+}
+
+fn write_tmp(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("scrapepath-check-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("input.yaml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn malformed_yaml_names_file_and_document_and_exits_2() {
+    let p = write_tmp("yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\nkind: Pod\nmetadata: [unclosed\n");
+    let (code, out, err) = check(&["-f", p.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(out.is_empty());
+    assert!(err.contains(p.to_str().unwrap()) && err.contains("document 2"), "{err}");
+}
+
+#[test]
+fn malformed_known_object_names_the_field_and_exits_2() {
+    let p = write_tmp(
+        "field",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: a}\nspec:\n  containers:\n  - name: c\n    ports: [{containerPort: many}]\n",
+    );
+    let (code, _, err) = check(&["-f", p.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("document 1") && err.contains("Pod a/p") && err.contains("spec.containers[0].ports[0].containerPort"), "{err}");
+}
+
+#[test]
+fn list_items_are_read_and_unknown_kinds_are_skipped() {
+    let p = write_tmp(
+        "list",
+        r#"apiVersion: v1
+kind: List
+items:
+- apiVersion: apps/v1
+  kind: Deployment
+  metadata: {name: d, namespace: a}
+- apiVersion: monitoring.coreos.com/v1
+  kind: PodMonitor
+  metadata: {name: pm, namespace: a}
+  spec: {selector: {}, podMetricsEndpoints: [{port: metrics}]}
+"#,
+    );
+    let (code, out, err) = check(&["-f", p.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(code, 1, "{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["subjects"].as_array().unwrap().len(), 1);
+    assert_eq!(subject(&r, "PodMonitor", "a", "pm")["ready"], false);
+}
+
+#[test]
+fn missing_path_is_bad_input() {
+    let (code, _, err) = check(&["-f", "does/not/exist"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("does/not/exist"), "{err}");
+}
+
+#[test]
+fn directories_are_read_non_recursively_unless_asked() {
+    // blog-system/ holds fixed/ and intent/: without -R they must not leak in.
+    let (_, out, _) = check(&["-f", "deploy/examples/blog-system", "-o", "json"]);
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert!(r["subjects"].as_array().unwrap().iter().all(|s| s["kind"] != "ScrapeIntent"));
+    let _ = Path::new(".");
+}
