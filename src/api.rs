@@ -126,12 +126,12 @@ impl IntentEndpoint {
 
     /// The scheme to scrape with: the declared one, else `http`.
     pub fn scheme_or_default(&self) -> Scheme {
-        self.scheme.unwrap_or_default()
+        self.scheme.clone().unwrap_or_default()
     }
 }
 
 /// The protocol of a metrics endpoint.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Scheme {
     /// Plain HTTP.
@@ -174,7 +174,7 @@ pub struct ScraperRef {
 }
 
 /// The kind of scraper.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum ScraperKind {
     /// A prometheus-operator `Prometheus` (monitoring.coreos.com/v1).
     #[default]
@@ -197,14 +197,14 @@ pub struct MonitorSpec {
     pub kind: MonitorKind,
 
     /// An existing PodMonitor or ServiceMonitor to use instead of generating
-    /// scrapepath-<intent-name>. scrapepath only adds labels the scraper requires, and only to a
+    /// `scrapepath-<intent-name>`. scrapepath only adds labels the scraper requires, and only to a
     /// monitor in this namespace.
     #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<ObjectRef>,
 }
 
 /// The kind of monitor.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum MonitorKind {
     /// A prometheus-operator `PodMonitor`.
     #[default]
@@ -230,7 +230,7 @@ pub struct ObjectRef {
 }
 
 /// Whether scrapepath may change the cluster for this intent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum Mode {
     /// Apply the fixes scrapepath is allowed to make.
     Enforce,
@@ -289,7 +289,8 @@ pub struct ResolvedScraper {
     pub kind: String,
     /// Namespace of the scraper.
     pub namespace: String,
-    /// Name of the Prometheus or PrometheusAgent object; for kind Pods, a name for the pod group.
+    /// Name of the Prometheus or PrometheusAgent object (for kind Pods, the name the scraper pods
+    /// go by).
     pub name: String,
 }
 

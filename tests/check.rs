@@ -29,13 +29,21 @@ fn check(args: &[&str]) -> (i32, String, String) {
 fn golden(example: &str, golden_name: &str, want_exit: i32) -> Value {
     let dir = format!("deploy/examples/{example}");
     let (code, stdout, stderr) = check(&["-f", &dir, "-o", "json"]);
-    assert_eq!(code, want_exit, "exit code of check -f {dir}; stderr: {stderr}");
-    let path = root().join("tests/golden").join(format!("{golden_name}.json"));
+    assert_eq!(
+        code, want_exit,
+        "exit code of check -f {dir}; stderr: {stderr}"
+    );
+    let path = root()
+        .join("tests/golden")
+        .join(format!("{golden_name}.json"));
     if std::env::var_os("SCRAPEPATH_UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, &stdout).unwrap();
     }
     let want = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!("{} is missing: run SCRAPEPATH_UPDATE_GOLDEN=1 cargo test --test check", path.display())
+        panic!(
+            "{} is missing: run SCRAPEPATH_UPDATE_GOLDEN=1 cargo test --test check",
+            path.display()
+        )
     });
     assert!(
         want == stdout,
@@ -77,7 +85,13 @@ fn decided_by(t: &Value) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|d| format!("{}/{}", d["namespace"].as_str().unwrap_or(""), d["name"].as_str().unwrap()))
+        .map(|d| {
+            format!(
+                "{}/{}",
+                d["namespace"].as_str().unwrap_or(""),
+                d["name"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
@@ -88,12 +102,21 @@ fn seed_000_reports_the_missing_release_label_and_both_isolation_policies() {
     assert_eq!(pm["ready"], false);
     let sel = cond(pm, "MonitorSelected");
     assert_eq!(sel["reason"], "LabelsMismatch");
-    assert!(sel["message"].as_str().unwrap().contains("release=kube-prometheus-stack"));
+    assert!(sel["message"]
+        .as_str()
+        .unwrap()
+        .contains("release=kube-prometheus-stack"));
     let net = cond(pm, "NetworkReachable");
     assert_eq!(net["reason"], "BlockedByPolicy");
     let msg = net["message"].as_str().unwrap();
-    assert!(msg.contains("blog-system/was-isolation") && msg.contains("blog-system/web-isolation"), "{msg}");
-    assert!(msg.contains("admits only pods of namespace blog-system"), "{msg}");
+    assert!(
+        msg.contains("blog-system/was-isolation") && msg.contains("blog-system/web-isolation"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("admits only pods of namespace blog-system"),
+        "{msg}"
+    );
     let was = target(pm, "blog-system/was-56975b7586-r8tr5");
     assert_eq!(was["network"]["verdict"], "Denied");
     assert_eq!(decided_by(was), vec!["blog-system/was-isolation"]);
@@ -106,13 +129,22 @@ fn seed_000_reports_the_missing_release_label_and_both_isolation_policies() {
     let rem = pm["remediation"].as_array().unwrap();
     assert!(rem.iter().any(|o| o["kind"] == "PodMonitor"
         && o["metadata"]["labels"]["release"] == "kube-prometheus-stack"));
-    let cnp = rem.iter().find(|o| o["kind"] == "CiliumNetworkPolicy").expect("a CNP remedy");
+    let cnp = rem
+        .iter()
+        .find(|o| o["kind"] == "CiliumNetworkPolicy")
+        .expect("a CNP remedy");
     assert_eq!(cnp["metadata"]["namespace"], "blog-system");
     assert_eq!(cnp["spec"]["enableDefaultDeny"]["ingress"], false);
     let from = &cnp["spec"]["ingress"][0]["fromEndpoints"][0]["matchLabels"];
     assert_eq!(from["k8s:io.kubernetes.pod.namespace"], "monitoring");
-    assert_eq!(from["operator.prometheus.io/name"], "kube-prometheus-stack-prometheus");
-    assert_eq!(cnp["spec"]["ingress"][0]["toPorts"][0]["ports"][0]["port"], "15090");
+    assert_eq!(
+        from["operator.prometheus.io/name"],
+        "kube-prometheus-stack-prometheus"
+    );
+    assert_eq!(
+        cnp["spec"]["ingress"][0]["toPorts"][0]["ports"][0]["port"],
+        "15090"
+    );
 }
 
 #[test]
@@ -146,7 +178,10 @@ fn seed_000_intents_show_the_same_verdicts_as_the_monitor() {
         // The monitor lives in another namespace: reported, not patched; the network fix is proposed.
         let rem = si["remediation"].as_array().unwrap();
         assert!(rem.iter().all(|o| o["kind"] != "PodMonitor"));
-        let cnp = rem.iter().find(|o| o["kind"] == "CiliumNetworkPolicy").unwrap();
+        let cnp = rem
+            .iter()
+            .find(|o| o["kind"] == "CiliumNetworkPolicy")
+            .unwrap();
         assert_eq!(cnp["metadata"]["name"], format!("scrapepath-{intent}"));
         assert_eq!(cnp["metadata"]["labels"]["scrapepath.io/intent"], intent);
         assert_eq!(cnp["spec"]["endpointSelector"]["matchLabels"]["app"], app);
@@ -165,16 +200,29 @@ fn seed_002_relabel_keep_rules_pick_the_sidecars_on_the_merged_port() {
         .collect();
     assert_eq!(
         pods,
-        vec![("istioinaction/catalog-6cf4b97d-ks72d", 15020), ("istioinaction/webapp-8578f44594-c2l9c", 15020)]
+        vec![
+            ("istioinaction/catalog-6cf4b97d-ks72d", 15020),
+            ("istioinaction/webapp-8578f44594-c2l9c", 15020)
+        ]
     );
-    let sm = subject(&r, "ServiceMonitor", "prometheus", "istio-component-monitor");
+    let sm = subject(
+        &r,
+        "ServiceMonitor",
+        "prometheus",
+        "istio-component-monitor",
+    );
     assert_eq!(sm["targets"][0]["port"], 15014);
 }
 
 #[test]
 fn seed_003_prometheus_not_ready_is_the_cause() {
     let r = golden("seed-003-prometheus-not-ready", "seed-003", 1);
-    let sm = subject(&r, "ServiceMonitor", "monitoring", "kps-kube-prometheus-stack-prometheus");
+    let sm = subject(
+        &r,
+        "ServiceMonitor",
+        "monitoring",
+        "kps-kube-prometheus-stack-prometheus",
+    );
     let c = cond(sm, "ScraperReady");
     assert_eq!(c["status"], "False");
     assert_eq!(c["reason"], "ScraperNotReady");
@@ -185,8 +233,14 @@ fn seed_003_prometheus_not_ready_is_the_cause() {
 fn text_report_reads_like_a_diagnosis() {
     let (code, out, _) = check(&["-f", "deploy/examples/blog-system"]);
     assert_eq!(code, 1);
-    assert!(out.contains("PodMonitor monitoring/istio-proxies: NOT READY (LabelsMismatch)"), "{out}");
-    assert!(out.contains("decided by: CiliumNetworkPolicy blog-system/was-isolation"), "{out}");
+    assert!(
+        out.contains("PodMonitor monitoring/istio-proxies: NOT READY (LabelsMismatch)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("decided by: CiliumNetworkPolicy blog-system/was-isolation"),
+        "{out}"
+    );
     assert!(out.contains("fix (kubectl apply"), "{out}");
     assert!(out.contains("kind: CiliumNetworkPolicy"), "{out}");
 }
@@ -214,7 +268,10 @@ fn malformed_yaml_names_file_and_document_and_exits_2() {
     let (code, out, err) = check(&["-f", p.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(out.is_empty());
-    assert!(err.contains(p.to_str().unwrap()) && err.contains("document 2"), "{err}");
+    assert!(
+        err.contains(p.to_str().unwrap()) && err.contains("document 2"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -225,7 +282,12 @@ fn malformed_known_object_names_the_field_and_exits_2() {
     );
     let (code, _, err) = check(&["-f", p.to_str().unwrap()]);
     assert_eq!(code, 2);
-    assert!(err.contains("document 1") && err.contains("Pod a/p") && err.contains("spec.containers[0].ports[0].containerPort"), "{err}");
+    assert!(
+        err.contains("document 1")
+            && err.contains("Pod a/p")
+            && err.contains("spec.containers[0].ports[0].containerPort"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -263,6 +325,10 @@ fn directories_are_read_non_recursively_unless_asked() {
     // blog-system/ holds fixed/ and intent/: without -R they must not leak in.
     let (_, out, _) = check(&["-f", "deploy/examples/blog-system", "-o", "json"]);
     let r: Value = serde_json::from_str(&out).unwrap();
-    assert!(r["subjects"].as_array().unwrap().iter().all(|s| s["kind"] != "ScrapeIntent"));
+    assert!(r["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["kind"] != "ScrapeIntent"));
     let _ = Path::new(".");
 }

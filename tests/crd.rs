@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use regex::Regex;
 use scrapepath::api::{
-    crd, crd_yaml, IntentEndpoint, Mode, MonitorKind, ScrapeIntent, ScrapeIntentStatus, Scheme,
+    crd, crd_yaml, IntentEndpoint, Mode, MonitorKind, Scheme, ScrapeIntent, ScrapeIntentStatus,
     ScraperKind, GROUP, VERSION,
 };
 use serde_json::{json, Value};
@@ -40,7 +40,10 @@ fn node(path: &str) -> Value {
             None => (step, false),
         };
         current = current["properties"][name].clone();
-        assert!(!current.is_null(), "the schema has no property {name} (in {path})");
+        assert!(
+            !current.is_null(),
+            "the schema has no property {name} (in {path})"
+        );
         if items {
             current = current["items"].clone();
         }
@@ -64,12 +67,12 @@ fn rules(node: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-fn strings(value: &Value) -> Vec<&str> {
+fn strings(value: &Value) -> Vec<String> {
     value
         .as_array()
         .unwrap_or_else(|| panic!("expected an array, got {value}"))
         .iter()
-        .map(|v| v.as_str().expect("a string"))
+        .map(|v| v.as_str().expect("a string").to_string())
         .collect()
 }
 
@@ -157,9 +160,17 @@ fn printer_columns_are_mode_ready_targets_reason_age() {
         .collect();
     let expected = [
         ("Mode", "string", ".status.mode"),
-        ("Ready", "string", r#".status.conditions[?(@.type=="Ready")].status"#),
+        (
+            "Ready",
+            "string",
+            r#".status.conditions[?(@.type=="Ready")].status"#,
+        ),
         ("Targets", "string", ".status.targets.summary"),
-        ("Reason", "string", r#".status.conditions[?(@.type=="Ready")].reason"#),
+        (
+            "Reason",
+            "string",
+            r#".status.conditions[?(@.type=="Ready")].reason"#,
+        ),
         ("Age", "date", ".metadata.creationTimestamp"),
     ]
     .map(|(n, t, p)| (n.to_string(), t.to_string(), p.to_string()));
@@ -183,8 +194,14 @@ fn spec_requires_a_selector_and_between_one_and_32_endpoints() {
 fn enums_list_exactly_the_accepted_values() {
     let cases = [
         ("spec.endpoints[].scheme", vec!["http", "https"]),
-        ("spec.scraper.kind", vec!["Prometheus", "PrometheusAgent", "Pods"]),
-        ("spec.monitor.kind", vec!["PodMonitor", "ServiceMonitor", "Annotations"]),
+        (
+            "spec.scraper.kind",
+            vec!["Prometheus", "PrometheusAgent", "Pods"],
+        ),
+        (
+            "spec.monitor.kind",
+            vec!["PodMonitor", "ServiceMonitor", "Annotations"],
+        ),
         ("spec.mode", vec!["Enforce", "Report"]),
         ("status.mode", vec!["Enforce", "Report"]),
     ];
@@ -208,8 +225,14 @@ fn optional_enums_keep_their_field_description_and_drop_nulls() {
         let n = node(path);
         assert_eq!(n.get("nullable"), None, "{path} must not be nullable");
         let description = n["description"].as_str().unwrap_or_default();
-        assert!(!description.contains("Whether scrapepath may change"), "{path}: {description}");
-        assert!(!description.contains("The protocol of a metrics endpoint"), "{path}: {description}");
+        assert!(
+            !description.contains("Whether scrapepath may change"),
+            "{path}: {description}"
+        );
+        assert!(
+            !description.contains("The protocol of a metrics endpoint"),
+            "{path}: {description}"
+        );
     }
 }
 
@@ -217,20 +240,33 @@ fn optional_enums_keep_their_field_description_and_drop_nulls() {
 fn port_is_an_int_or_string_bounded_for_cel() {
     let port = node("spec.endpoints[].port");
     assert_eq!(port["x-kubernetes-int-or-string"], true);
-    assert_eq!(port.get("type"), None, "int-or-string must have no type to be structural");
+    assert_eq!(
+        port.get("type"),
+        None,
+        "int-or-string must have no type to be structural"
+    );
     assert_eq!(port["maxLength"], 15);
     let rules = rules(&port);
     assert_eq!(rules.len(), 1, "{rules:?}");
     let (rule, message) = &rules[0];
-    assert!(rule.starts_with("type(self) == int ? (self >= 1 && self <= 65535) : "), "{rule}");
+    assert!(
+        rule.starts_with("type(self) == int ? (self >= 1 && self <= 65535) : "),
+        "{rule}"
+    );
     assert!(rule.contains("self.size() <= 15"), "{rule}");
-    assert!(message.contains("1 to 65535") && message.contains("15"), "{message}");
+    assert!(
+        message.contains("1 to 65535") && message.contains("15"),
+        "{message}"
+    );
 }
 
 /// The regex inside the port rule's `matches('...')`, compiled as the apiserver will run it (RE2).
 fn port_name_regex() -> Regex {
     let rule = rules(&node("spec.endpoints[].port")).remove(0).0;
-    let start = rule.find("matches('").expect("the port rule matches a regex") + "matches('".len();
+    let start = rule
+        .find("matches('")
+        .expect("the port rule matches a regex")
+        + "matches('".len();
     let end = start + rule[start..].find("')").expect("end of the regex");
     Regex::new(&rule[start..end]).expect("the port name regex compiles")
 }
@@ -273,7 +309,9 @@ fn path_must_start_with_a_slash() {
 #[test]
 fn interval_is_a_prometheus_duration() {
     let interval = node("spec.endpoints[].interval");
-    let pattern = interval["pattern"].as_str().expect("interval has a pattern");
+    let pattern = interval["pattern"]
+        .as_str()
+        .expect("interval has a pattern");
     assert_eq!(
         pattern,
         "^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
@@ -296,7 +334,10 @@ fn interval_is_a_prometheus_duration() {
 
 #[test]
 fn scraper_rules_tie_pods_to_a_pod_selector_and_a_name_to_a_namespace() {
-    let rules: Vec<String> = rules(&node("spec.scraper")).into_iter().map(|(r, _)| r).collect();
+    let rules: Vec<String> = rules(&node("spec.scraper"))
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect();
     assert_eq!(
         rules,
         [
@@ -311,7 +352,10 @@ fn scraper_rules_tie_pods_to_a_pod_selector_and_a_name_to_a_namespace() {
 fn monitor_ref_is_refused_with_annotations() {
     let monitor = node("spec.monitor");
     assert_eq!(
-        rules(&monitor).into_iter().map(|(r, _)| r).collect::<Vec<_>>(),
+        rules(&monitor)
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect::<Vec<_>>(),
         ["self.kind != 'Annotations' || !has(self.ref)"]
     );
     assert_eq!(strings(&node("spec.monitor.ref")["required"]), ["name"]);
@@ -320,7 +364,10 @@ fn monitor_ref_is_refused_with_annotations() {
 #[test]
 fn intent_names_fit_in_a_label_value() {
     assert_eq!(
-        rules(&schema()).into_iter().map(|(r, _)| r).collect::<Vec<_>>(),
+        rules(&schema())
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect::<Vec<_>>(),
         ["self.metadata.name.size() <= 63"]
     );
 }
@@ -331,14 +378,23 @@ fn every_cel_rule_has_a_message_and_bounded_strings() {
     walk("", &schema(), &mut |path, n| {
         for (rule, message) in rules(n) {
             count += 1;
-            assert!(!message.trim().is_empty(), "rule {rule:?} at {path} has no message");
-            assert!(!message.contains('\n'), "message of {rule:?} at {path} spans lines");
+            assert!(
+                !message.trim().is_empty(),
+                "rule {rule:?} at {path} has no message"
+            );
+            assert!(
+                !message.contains('\n'),
+                "message of {rule:?} at {path} spans lines"
+            );
         }
         // A string (or int-or-string) a rule reads must have a maxLength, else the apiserver
         // assumes it may be as long as a request and may refuse the rule as too expensive.
         let is_string = n["type"] == "string" || n["x-kubernetes-int-or-string"] == true;
         if is_string && !rules(n).is_empty() {
-            assert!(n["maxLength"].is_u64(), "{path} carries a CEL rule but has no maxLength");
+            assert!(
+                n["maxLength"].is_u64(),
+                "{path} carries a CEL rule but has no maxLength"
+            );
         }
     });
     assert_eq!(count, 7, "number of CEL rules in the schema");
@@ -347,7 +403,15 @@ fn every_cel_rule_has_a_message_and_bounded_strings() {
 #[test]
 fn schema_is_structural() {
     walk("", &schema(), &mut |path, n| {
-        for keyword in ["$ref", "anyOf", "oneOf", "allOf", "not", "definitions", "$schema"] {
+        for keyword in [
+            "$ref",
+            "anyOf",
+            "oneOf",
+            "allOf",
+            "not",
+            "definitions",
+            "$schema",
+        ] {
             assert_eq!(n.get(keyword), None, "{path} uses {keyword}");
         }
         let typed = n["type"].is_string();
@@ -359,7 +423,10 @@ fn schema_is_structural() {
         }
         if let Some(format) = n["format"].as_str() {
             // Others make kube-apiserver warn "unrecognized format" on every apply.
-            assert!(["int32", "int64", "date-time"].contains(&format), "{path}: format {format}");
+            assert!(
+                ["int32", "int64", "date-time"].contains(&format),
+                "{path}: format {format}"
+            );
         }
     });
 }
@@ -369,12 +436,21 @@ fn every_field_is_described_in_prose() {
     walk("", &schema(), &mut |path, n| {
         let Some(description) = n["description"].as_str() else {
             // Array items and map values are described by their field.
-            assert!(path.ends_with("[]") || path.ends_with("{}"), "{path} has no description");
+            assert!(
+                path.ends_with("[]") || path.ends_with("{}"),
+                "{path} has no description"
+            );
             return;
         };
-        assert!(!description.trim().is_empty(), "{path} has an empty description");
+        assert!(
+            !description.trim().is_empty(),
+            "{path} has an empty description"
+        );
         for paragraph in description.split("\n\n") {
-            assert!(!paragraph.contains('\n'), "{path}: description not reflowed: {description:?}");
+            assert!(
+                !paragraph.contains('\n'),
+                "{path}: description not reflowed: {description:?}"
+            );
         }
     });
 }
@@ -386,7 +462,10 @@ fn status_conditions_merge_by_type_and_remediation_keeps_whole_objects() {
     assert_eq!(strings(&conditions["x-kubernetes-list-map-keys"]), ["type"]);
     let mut required = strings(&conditions["items"]["required"]);
     required.sort_unstable();
-    assert_eq!(required, ["lastTransitionTime", "message", "reason", "status", "type"]);
+    assert_eq!(
+        required,
+        ["lastTransitionTime", "message", "reason", "status", "type"]
+    );
 
     let remediation = node("status.remediation[]");
     assert_eq!(remediation["type"], "object");
@@ -434,7 +513,10 @@ fn seed_example_reads_as_a_scrapeintent() {
     let scraper = spec.scraper.as_ref().expect("scraper");
     assert_eq!(scraper.kind, ScraperKind::Prometheus);
     assert_eq!(scraper.namespace.as_deref(), Some("monitoring"));
-    assert_eq!(scraper.name.as_deref(), Some("kube-prometheus-stack-prometheus"));
+    assert_eq!(
+        scraper.name.as_deref(),
+        Some("kube-prometheus-stack-prometheus")
+    );
     assert_eq!(scraper.pod_selector, None);
     let monitor = spec.monitor.as_ref().expect("monitor");
     assert_eq!(monitor.kind, MonitorKind::PodMonitor);
@@ -476,7 +558,10 @@ fn pods_scraper_and_numeric_port_round_trip_in_camel_case() {
     let scraper = intent.spec.scraper.as_ref().expect("scraper");
     assert_eq!(scraper.kind, ScraperKind::Pods);
     assert!(scraper.pod_selector.is_some());
-    assert_eq!(intent.spec.monitor.as_ref().map(|m| m.kind), Some(MonitorKind::Annotations));
+    assert_eq!(
+        intent.spec.monitor.as_ref().map(|m| m.kind.clone()),
+        Some(MonitorKind::Annotations)
+    );
     assert_eq!(intent.spec.mode, Some(Mode::Report));
     assert_eq!(serde_json::to_value(&intent).expect("serializes"), original);
 }
@@ -507,7 +592,10 @@ fn status_round_trips_in_camel_case() {
         }]
     });
     let status: ScrapeIntentStatus = serde_json::from_value(original.clone()).expect("a status");
-    assert_eq!(status.targets.as_ref().map(|t| t.summary.as_str()), Some("1/2"));
+    assert_eq!(
+        status.targets.as_ref().map(|t| t.summary.as_str()),
+        Some("1/2")
+    );
     assert_eq!(status.blocked_by[0].name, "was-isolation");
     assert_eq!(status.managed[0].api_version, "monitoring.coreos.com/v1");
     assert_eq!(status.conditions[0].type_, "Ready");
@@ -516,14 +604,20 @@ fn status_round_trips_in_camel_case() {
 
 #[test]
 fn empty_fields_are_left_out() {
-    assert_eq!(serde_json::to_value(ScrapeIntentStatus::default()).expect("serializes"), json!({}));
+    assert_eq!(
+        serde_json::to_value(ScrapeIntentStatus::default()).expect("serializes"),
+        json!({})
+    );
     let endpoint = IntentEndpoint {
         port: IntOrString::Int(8080),
         path: None,
         scheme: None,
         interval: None,
     };
-    assert_eq!(serde_json::to_value(&endpoint).expect("serializes"), json!({"port": 8080}));
+    assert_eq!(
+        serde_json::to_value(&endpoint).expect("serializes"),
+        json!({"port": 8080})
+    );
 }
 
 // ---- (4) defaults ------------------------------------------------------------------------------
@@ -558,7 +652,13 @@ fn omitted_kinds_read_as_prometheus_and_podmonitor() {
         }
     }))
     .expect("a ScrapeIntent");
-    assert_eq!(intent.spec.scraper.map(|s| s.kind), Some(ScraperKind::Prometheus));
-    assert_eq!(intent.spec.monitor.map(|m| m.kind), Some(MonitorKind::PodMonitor));
+    assert_eq!(
+        intent.spec.scraper.map(|s| s.kind),
+        Some(ScraperKind::Prometheus)
+    );
+    assert_eq!(
+        intent.spec.monitor.map(|m| m.kind),
+        Some(MonitorKind::PodMonitor)
+    );
     assert_eq!(intent.spec.mode, None);
 }
