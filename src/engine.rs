@@ -1124,7 +1124,7 @@ impl<'a> Engine<'a> {
                     e.port
                         .clone()
                         .or(e.port_number.map(|n| n.to_string()))
-                        .or(e.target_port.as_ref().map(|t| port_text(t)))
+                        .or(e.target_port.as_ref().map(port_text))
                         .unwrap_or_else(|| "(any)".into())
                 })
                 .collect();
@@ -1392,10 +1392,9 @@ impl<'a> Engine<'a> {
         let mut ports: BTreeMap<u16, Option<String>> = BTreeMap::new();
         for e in &needing {
             let l7 = (e.without_managed.basis == Basis::L7).then(|| e.path.clone());
+            // One L4-blocked target on a port makes the rule L4: an HTTP rule would not open it.
             let entry = ports.entry(e.port).or_insert(l7.clone());
-            if entry.is_none() {
-                *entry = None;
-            } else if l7.is_none() {
+            if l7.is_none() {
                 *entry = None;
             }
         }
