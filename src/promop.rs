@@ -696,6 +696,9 @@ fn service_addresses<'a>(svc: &Service, idx: &'a ClusterIndex) -> Vec<ServiceAdd
     out
 }
 
+/// (Service port name, port number, the backing container port when one is declared).
+type Candidate<'a> = (Option<String>, u16, Option<(&'a Container, &'a ContainerPort)>);
+
 fn service_targets(
     ctx: &EndpointCtx<'_>,
     sel: &MonitorSelector<'_>,
@@ -720,7 +723,7 @@ fn service_targets(
                     continue;
                 }
                 // C2: one target per endpoint port, plus container ports no endpoint port covers.
-                let mut cands: Vec<(Option<String>, u16, Option<(&Container, &ContainerPort)>)> =
+                let mut cands: Vec<Candidate<'_>> =
                     addr.ports
                         .iter()
                         .map(|(name, n)| (name.clone(), *n, pod.port_by_number(*n)))

@@ -339,7 +339,7 @@ pub fn from_cilium(raw: &RawCiliumPolicy, clusterwide: bool) -> Policy {
         invalid = Some("neither spec nor specs is set".to_string());
     }
     for (path, r) in raw_rules {
-        match rule_from_cilium(&path, r, clusterwide.then_some("").unwrap_or(&namespace)) {
+        match rule_from_cilium(&path, r, if clusterwide { "" } else { &namespace }) {
             Ok(rule) => rules.push(rule),
             Err(e) => {
                 invalid.get_or_insert(format!("{path}: {e}"));
@@ -489,9 +489,7 @@ fn entry(path: &str, e: &RawIngress, ns: &str, deny: bool) -> Result<Entry, Stri
         }
     } else if e.from_groups.is_some() {
         Peer::Groups
-    } else if e.to_ports.is_some() {
-        Peer::Wildcard
-    } else if e.icmps.is_some() {
+    } else if e.to_ports.is_some() || e.icmps.is_some() {
         Peer::Wildcard
     } else {
         Peer::Nothing
