@@ -14,6 +14,8 @@ use crate::model::{
     ObjRef, Pod, PromWorkload, Service,
 };
 use crate::selector::{Selector, Source};
+#[cfg(test)]
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 /// One object the index can hold.
 #[derive(Debug, Clone)]
@@ -560,4 +562,153 @@ fn index_key(sel: &Selector) -> Option<(String, String)> {
             }
             _ => None,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::{parse_text, LoadStats};
+
+    fn objects(yaml: &str) -> Vec<Object> {
+        let mut stats = LoadStats::default();
+        parse_text(std::path::Path::new("t.yaml"), yaml, &mut stats).unwrap()
+    }
+
+    fn pod(ns: &str, name: &str, app: &str, ip: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: {ns}, labels: {{app: {app}}}}}\nspec: {{containers: [{{name: c, ports: [{{name: metrics, containerPort: 9100}}]}}]}}\nstatus: {{phase: Running, podIP: {ip}}}\n"
+        )
+    }
+
+    fn names(v: Vec<(PodId, &Pod)>) -> Vec<String> {
+        let mut n: Vec<String> = v.into_iter().map(|(_, p)| p.display()).collect();
+        n.sort();
+        n
+    }
+
+    #[test]
+    fn apply_replaces_and_delete_unlinks_every_secondary_index() {
+        let mut idx = ClusterIndex::new();
+        for o in objects(
+            &(pod("a", "p1", "web", "10.0.0.1") + "---\n" + &pod("a", "p2", "web", "10.0.0.2")),
+        ) {
+            idx.apply(o);
+        }
+        let web = Selector::from_k8s(&LabelSelector {
+            match_labels: Some([("app".to_string(), "web".to_string())].into()),
+            match_expressions: None,
+        })
+        .unwrap();
+        assert_eq!(names(idx.select_pods("a", &web)), vec!["a/p1", "a/p2"]);
+        // p1 changes its label: the old posting must go.
+        for o in objects(&pod("a", "p1", "api", "10.0.0.1")) {
+            idx.apply(o);
+        }
+        assert_eq!(names(idx.select_pods("a", &web)), vec!["a/p2"]);
+        assert_eq!(idx.pod_count(), 2);
+        idx.delete(&ObjRef::new(Kind::Pod, "a", "p2"));
+        assert!(idx.select_pods("a", &web).is_empty());
+        assert_eq!(idx.pods_by_ip("10.0.0.2").count(), 0);
+        assert_eq!(
+            names(idx.select_pods_in(None, &Selector::everything(), Some("metrics"))),
+            vec!["a/p1"]
+        );
+        // Slots are reused after a delete.
+        for o in objects(&pod("b", "p3", "web", "10.0.0.3")) {
+            idx.apply(o);
+        }
+        assert_eq!(idx.pods.len(), 2);
+    }
+
+    #[test]
+    fn reset_replaces_every_object_of_a_kind_and_only_that_kind() {
+        let mut idx = ClusterIndex::new();
+        for o in objects(
+            &(pod("a", "p1", "web", "10.0.0.1")
+                + "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n"),
+        ) {
+            idx.apply(o);
+        }
+        idx.reset(Kind::Pod, objects(&pod("a", "p9", "web", "10.0.0.9")));
+        let all: Vec<String> = idx.pods().map(|(_, p)| p.display()).collect();
+        assert_eq!(all, vec!["a/p9"]);
+        assert!(idx.namespace("a").is_some());
+    }
+
+    #[test]
+    fn clusterwide_policies_are_found_through_their_subject_label_or_the_scan_list() {
+        let yaml = r#"
+apiVersion: cilium.io/v2
+kind: CiliumClusterwideNetworkPolicy
+metadata: {name: by-label}
+spec: {endpointSelector: {matchLabels: {app: web}}, ingress: [{fromEntities: [cluster]}]}
+---
+apiVersion: cilium.io/v2
+kind: CiliumClusterwideNetworkPolicy
+metadata: {name: everything}
+spec: {endpointSelector: {}, ingress: [{fromEntities: [cluster]}]}
+---
+apiVersion: cilium.io/v2
+kind: CiliumClusterwideNetworkPolicy
+metadata: {name: other-app}
+spec: {endpointSelector: {matchLabels: {app: db}}, ingress: [{fromEntities: [cluster]}]}
+"#;
+        let mut idx = ClusterIndex::new();
+        for o in objects(&(pod("a", "p1", "web", "10.0.0.1") + "---\n" + yaml)) {
+            idx.apply(o);
+        }
+        let p = idx.pod_by_name("a", "p1").unwrap().1.clone();
+        let id = Identity::of_pod(&p, &idx.namespace_labels("a"), "default");
+        let mut cands: Vec<String> = idx
+            .candidate_policies(&p, &id)
+            .iter()
+            .map(|p| p.obj.name.clone())
+            .collect();
+        cands.sort();
+        assert_eq!(cands, vec!["by-label", "everything"]);
+        idx.delete(&ObjRef::new(
+            Kind::CiliumClusterwideNetworkPolicy,
+            "",
+            "by-label",
+        ));
+        let cands: Vec<String> = idx
+            .candidate_policies(&p, &id)
+            .iter()
+            .map(|p| p.obj.name.clone())
+            .collect();
+        assert_eq!(cands, vec!["everything"]);
+        assert!(idx.cilium_present());
+    }
+
+    #[test]
+    fn cilium_settings_come_from_the_flag_then_the_daemonset_image_then_the_newest() {
+        let mut idx = ClusterIndex::new();
+        assert_eq!(idx.cilium_settings(None).version, Version::NEWEST);
+        for o in objects(
+            "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: cilium, namespace: kube-system}\nspec:\n  selector: {}\n  template:\n    spec:\n      containers: [{name: cilium-agent, image: 'quay.io/cilium/cilium:v1.15.7@sha256:00'}]\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cilium-config, namespace: kube-system}\ndata: {policy-audit-mode: 'true'}\n",
+        ) {
+            idx.apply(o);
+        }
+        let s = idx.cilium_settings(None);
+        assert_eq!(s.version, Version::new(1, 15));
+        assert!(s.version_source.contains("kube-system/cilium"));
+        assert!(s.audit);
+        assert_eq!(
+            idx.cilium_settings(Some(Version::new(1, 17))).version,
+            Version::new(1, 17)
+        );
+        idx.delete(&ObjRef::new(Kind::DaemonSet, "kube-system", "cilium"));
+        assert_eq!(idx.cilium_settings(None).version, Version::NEWEST);
+    }
+
+    #[test]
+    fn mesh_objects_are_kept_for_the_mesh_layer() {
+        let mut idx = ClusterIndex::new();
+        for o in objects("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: was-authz, namespace: blog-system}\nspec: {action: ALLOW, rules: [{to: [{operation: {ports: ['15090']}}]}]}\n") {
+            idx.apply(o);
+        }
+        let m: Vec<&MeshPolicy> = idx.mesh_policies().collect();
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].spec["action"], "ALLOW");
+    }
 }

@@ -110,13 +110,24 @@ fn main() -> ExitCode {
             output,
             platform,
         } => {
-            let (index, _stats) = match load_index(&paths, recursive) {
+            let (index, stats) = match load_index(&paths, recursive) {
                 Ok(v) => v,
                 Err(e) => {
                     eprintln!("scrapepath: {e}");
                     return ExitCode::from(2);
                 }
             };
+            if !stats.unknown.is_empty() {
+                let kinds: Vec<String> = stats
+                    .unknown
+                    .iter()
+                    .map(|(k, n)| format!("{k} ({n})"))
+                    .collect();
+                eprintln!(
+                    "scrapepath: skipped objects of kinds the analysis does not read: {}",
+                    kinds.join(", ")
+                );
+            }
             let report = evaluate(&index, &platform.engine_config());
             print!("{}", render(&report, output));
             if report.subjects.iter().all(|s| s.ready) {
