@@ -145,7 +145,7 @@ pub fn rejections(p: &PromWorkload, m: &Monitor) -> Vec<String> {
             }
         }
         for (j, r) in e.relabelings.iter().enumerate() {
-            if let Err(err) = RelabelConfig::compile(r) {
+            if let Err(err) = RelabelConfig::compile(&r.as_rendered_by_operator()) {
                 out.push(format!("{at}.relabelings[{j}]: {err}"));
             }
         }
@@ -338,7 +338,7 @@ pub fn targets(p: Option<&PromWorkload>, m: &Monitor, idx: &ClusterIndex) -> Vec
                 class
                     .relabelings
                     .iter()
-                    .filter_map(|r| RelabelConfig::compile(r).ok())
+                    .filter_map(|r| RelabelConfig::compile(&r.as_rendered_by_operator()).ok())
                     .collect(),
             )
         })
@@ -351,7 +351,7 @@ pub fn targets(p: Option<&PromWorkload>, m: &Monitor, idx: &ClusterIndex) -> Vec
             .chain(
                 ep.relabelings
                     .iter()
-                    .filter_map(|r| RelabelConfig::compile(r).ok()),
+                    .filter_map(|r| RelabelConfig::compile(&r.as_rendered_by_operator()).ok()),
             )
             .collect();
         let ctx = EndpointCtx {
@@ -493,20 +493,28 @@ fn operator_labels(
     if let Some(c) = c {
         labels.insert("container".into(), c.name.clone());
     }
+    // The jobLabel rule has regex `(.+)`: an empty label value leaves the default job.
     let job = match (m.kind, svc) {
-        (MonitorKind::ServiceMonitor, Some(s)) => m
-            .job_label
-            .as_ref()
-            .and_then(|l| s.labels.get(l).cloned())
-            .unwrap_or_else(|| s.name.clone()),
-        _ => m
-            .job_label
-            .as_ref()
-            .and_then(|l| pod.labels.get(l).cloned())
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| format!("{}/{}", m.namespace, m.name)),
+        (MonitorKind::ServiceMonitor, Some(s)) => Some(
+            m.job_label
+                .as_ref()
+                .and_then(|l| s.labels.get(l).cloned())
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| s.name.clone()),
+        ),
+        // Without the Service, `job` is replaced from the missing service name, i.e. deleted.
+        (MonitorKind::ServiceMonitor, None) => None,
+        (MonitorKind::PodMonitor, _) => Some(
+            m.job_label
+                .as_ref()
+                .and_then(|l| pod.labels.get(l).cloned())
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| format!("{}/{}", m.namespace, m.name)),
+        ),
     };
-    labels.insert("job".into(), job);
+    if let Some(job) = job {
+        labels.insert("job".into(), job);
+    }
     let endpoint = ctx.ep.port.clone().or_else(|| match &ctx.ep.target_port {
         Some(IntOrString::String(s)) => Some(s.clone()),
         Some(IntOrString::Int(n)) => Some(n.to_string()),
@@ -557,12 +565,31 @@ fn apply_relabelings(
 
 /// The `__meta_kubernetes_pod_*` labels of the pod role for one (container, port) (semantics §E).
 pub fn pod_meta_labels(pod: &Pod, ip: &str, c: &Container, port: Option<&ContainerPort>) -> Labels {
-    let mut l = Labels::new();
+    let mut l = pod_level_labels(pod, ip);
     let addr = match port {
         Some(p) => format!("{ip}:{}", p.number),
         None => ip.to_string(),
     };
     l.insert("__address__".into(), addr);
+    let pm = "__meta_kubernetes_pod_";
+    l.insert(format!("{pm}container_name"), c.name.clone());
+    l.insert(format!("{pm}container_image"), c.image.clone());
+    l.insert(format!("{pm}container_init"), c.init.to_string());
+    if let Some(p) = port {
+        l.insert(
+            format!("{pm}container_port_name"),
+            p.name.clone().unwrap_or_default(),
+        );
+        l.insert(format!("{pm}container_port_number"), p.number.to_string());
+        l.insert(format!("{pm}container_port_protocol"), p.protocol.clone());
+    }
+    l
+}
+
+/// The pod's own meta labels, without container and port: what the endpoints role attaches to an
+/// address backed by a pod even when no container declares the endpoint's port (C2).
+fn pod_level_labels(pod: &Pod, ip: &str) -> Labels {
+    let mut l = Labels::new();
     l.insert("__meta_kubernetes_namespace".into(), pod.namespace.clone());
     let pm = "__meta_kubernetes_pod_";
     l.insert(format!("{pm}name"), pod.name.clone());
@@ -600,17 +627,6 @@ pub fn pod_meta_labels(pod: &Pod, ip: &str, c: &Container, port: Option<&Contain
         l.insert(format!("{pm}annotation_{s}"), v.clone());
         l.insert(format!("{pm}annotationpresent_{s}"), "true".into());
     }
-    l.insert(format!("{pm}container_name"), c.name.clone());
-    l.insert(format!("{pm}container_image"), c.image.clone());
-    l.insert(format!("{pm}container_init"), c.init.to_string());
-    if let Some(p) = port {
-        l.insert(
-            format!("{pm}container_port_name"),
-            p.name.clone().unwrap_or_default(),
-        );
-        l.insert(format!("{pm}container_port_number"), p.number.to_string());
-        l.insert(format!("{pm}container_port_protocol"), p.protocol.clone());
-    }
     l
 }
 
@@ -626,35 +642,8 @@ struct ServiceAddress<'a> {
 /// The addresses of a Service: from its EndpointSlices, or, when the input has none, derived from the
 /// pods its selector matches (what the endpoints controller would publish).
 fn service_addresses<'a>(svc: &Service, idx: &'a ClusterIndex) -> Vec<ServiceAddress<'a>> {
-    let slices: Vec<_> = idx
-        .slices_in(&svc.namespace)
-        .filter(|s| s.service.as_deref() == Some(svc.name.as_str()))
-        .collect();
-    let mut out = Vec::new();
-    if !slices.is_empty() {
-        for s in slices {
-            let ports: Vec<(Option<String>, u16)> = s
-                .ports
-                .iter()
-                .filter_map(|p| Some((p.name.clone(), u16::try_from(p.port?).ok()?)))
-                .collect();
-            for e in &s.endpoints {
-                for ip in &e.addresses {
-                    let pod = match &e.pod {
-                        Some(name) => idx.pod_by_name(&svc.namespace, name),
-                        None => idx
-                            .pods_by_ip(ip)
-                            .find(|(_, p)| p.namespace == svc.namespace),
-                    };
-                    out.push(ServiceAddress {
-                        ip: ip.clone(),
-                        ready: e.ready,
-                        pod,
-                        ports: ports.clone(),
-                    });
-                }
-            }
-        }
+    let mut out = slice_addresses(&svc.namespace, &svc.name, idx);
+    if !out.is_empty() {
         return out;
     }
     let Some(selector) = &svc.selector else {
@@ -697,7 +686,41 @@ fn service_addresses<'a>(svc: &Service, idx: &'a ClusterIndex) -> Vec<ServiceAdd
 }
 
 /// (Service port name, port number, the backing container port when one is declared).
-type Candidate<'a> = (Option<String>, u16, Option<(&'a Container, &'a ContainerPort)>);
+type Candidate<'a> = (
+    Option<String>,
+    u16,
+    Option<(&'a Container, &'a ContainerPort)>,
+);
+
+/// The addresses the EndpointSlices of Service `ns/name` publish (the Service object need not exist).
+fn slice_addresses<'a>(ns: &str, name: &str, idx: &'a ClusterIndex) -> Vec<ServiceAddress<'a>> {
+    let mut out = Vec::new();
+    for s in idx
+        .slices_in(ns)
+        .filter(|s| s.service.as_deref() == Some(name))
+    {
+        let ports: Vec<(Option<String>, u16)> = s
+            .ports
+            .iter()
+            .filter_map(|p| Some((p.name.clone(), u16::try_from(p.port?).ok()?)))
+            .collect();
+        for e in &s.endpoints {
+            for ip in &e.addresses {
+                let pod = match &e.pod {
+                    Some(pod_name) => idx.pod_by_name(ns, pod_name),
+                    None => idx.pods_by_ip(ip).find(|(_, p)| p.namespace == ns),
+                };
+                out.push(ServiceAddress {
+                    ip: ip.clone(),
+                    ready: e.ready,
+                    pod,
+                    ports: ports.clone(),
+                });
+            }
+        }
+    }
+    out
+}
 
 fn service_targets(
     ctx: &EndpointCtx<'_>,
@@ -711,11 +734,25 @@ fn service_targets(
         None => idx.namespace_names().into_iter().collect(),
     };
     for ns in ns_list {
-        for svc in idx.services_in(&ns) {
-            if !sel.matches(&svc.labels) {
-                continue;
+        let mut groups: Vec<(Option<&Service>, Vec<ServiceAddress<'_>>)> = idx
+            .services_in(&ns)
+            .filter(|svc| sel.matches(&svc.labels))
+            .map(|svc| (Some(svc), service_addresses(svc, idx)))
+            .collect();
+        // C3: endpoints of a Service missing from the input have no Service labels; the selector's keep
+        // rules see empty values, so only a selector that passes an unlabelled Service keeps them.
+        if sel.matches(&Labels::new()) {
+            let orphans: BTreeSet<&str> = idx
+                .slices_in(&ns)
+                .filter_map(|s| s.service.as_deref())
+                .filter(|name| idx.service(&ns, name).is_none())
+                .collect();
+            for name in orphans {
+                groups.push((None, slice_addresses(&ns, name, idx)));
             }
-            for addr in service_addresses(svc, idx) {
+        }
+        for (svc, addrs) in groups {
+            for addr in addrs {
                 let Some((id, pod)) = addr.pod else {
                     continue; // only pod-backed addresses are targets the engine can evaluate
                 };
@@ -723,11 +760,11 @@ fn service_targets(
                     continue;
                 }
                 // C2: one target per endpoint port, plus container ports no endpoint port covers.
-                let mut cands: Vec<Candidate<'_>> =
-                    addr.ports
-                        .iter()
-                        .map(|(name, n)| (name.clone(), *n, pod.port_by_number(*n)))
-                        .collect();
+                let mut cands: Vec<Candidate<'_>> = addr
+                    .ports
+                    .iter()
+                    .map(|(name, n)| (name.clone(), *n, pod.port_by_number(*n)))
+                    .collect();
                 for c in pod.containers.iter() {
                     for p in &c.ports {
                         if !addr.ports.iter().any(|(_, n)| *n == p.number) {
@@ -745,7 +782,11 @@ fn service_targets(
                             Some(IntOrString::String(s)) => cport
                                 .and_then(|(_, p)| p.name.as_deref())
                                 .is_some_and(|n| anchored(s).is_some_and(|re| re.is_match(n))),
-                            Some(IntOrString::Int(n)) => *n == i32::from(number),
+                            // Keeps on __meta_kubernetes_pod_container_port_number, which only a
+                            // declared container port sets.
+                            Some(IntOrString::Int(n)) => {
+                                cport.is_some_and(|(_, p)| i32::from(p.number) == *n)
+                            }
                             None => true,
                         }
                     };
@@ -762,25 +803,30 @@ fn service_targets(
                         scheme: ctx.ep.scheme.clone().unwrap_or_else(|| "http".into()),
                     };
                     if !ctx.relabelings.is_empty() {
+                        // C2: pod labels whenever a pod backs the address; container labels when
+                        // one of its containers declares the port.
                         let mut labels = match cport {
                             Some((c, p)) => pod_meta_labels(pod, &addr.ip, c, Some(p)),
-                            None => Labels::new(),
+                            None => pod_level_labels(pod, &addr.ip),
                         };
                         labels.insert("__address__".into(), format!("{}:{number}", addr.ip));
                         let sm = "__meta_kubernetes_";
-                        labels.insert(format!("{sm}namespace"), svc.namespace.clone());
-                        labels.insert(format!("{sm}service_name"), svc.name.clone());
-                        for (k, v) in &svc.labels {
-                            let s = sanitize_label_name(k);
-                            labels.insert(format!("{sm}service_label_{s}"), v.clone());
-                            labels.insert(format!("{sm}service_labelpresent_{s}"), "true".into());
+                        labels.insert(format!("{sm}namespace"), ns.clone());
+                        if let Some(svc) = svc {
+                            labels.insert(format!("{sm}service_name"), svc.name.clone());
+                            for (k, v) in &svc.labels {
+                                let s = sanitize_label_name(k);
+                                labels.insert(format!("{sm}service_label_{s}"), v.clone());
+                                labels
+                                    .insert(format!("{sm}service_labelpresent_{s}"), "true".into());
+                            }
                         }
                         if let Some(n) = &ep_name {
                             labels.insert(format!("{sm}endpoint_port_name"), n.clone());
                             labels.insert(format!("{sm}endpointslice_port_name"), n.clone());
                         }
                         labels.insert(format!("{sm}endpoint_ready"), addr.ready.to_string());
-                        operator_labels(&mut labels, ctx, pod, cport.map(|(c, _)| c), Some(svc));
+                        operator_labels(&mut labels, ctx, pod, cport.map(|(c, _)| c), svc);
                         if !apply_relabelings(&mut labels, ctx.relabelings, &mut t, pod) {
                             continue;
                         }
