@@ -397,6 +397,12 @@ pub struct PromWorkload {
     pub available_replicas: Option<i32>,
     pub conditions: Vec<StatusCondition>,
     pub has_status: bool,
+    /// `spec.scrapeInterval`: the interval of endpoints that set none.
+    pub scrape_interval: Option<String>,
+    /// `spec.arbitraryFSAccessThroughSMs.deny`.
+    pub deny_fs_access: bool,
+    /// `spec.version`, else the tag of `spec.image`.
+    pub version: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -409,6 +415,13 @@ pub struct ScrapeClass {
 impl PromWorkload {
     pub fn obj_ref(&self) -> ObjRef {
         ObjRef::new(self.kind, &self.namespace, &self.name)
+    }
+
+    /// The Prometheus (major, minor) this workload runs, when the manifest says.
+    pub fn prometheus_version(&self) -> Option<(u32, u32)> {
+        let v = self.version.as_deref()?.trim_start_matches('v');
+        let mut it = v.split(['.', '-', '+']);
+        Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
     }
 
     /// The labels prometheus-operator puts on this workload's pods (prometheus-operator.md D1), without shard/version.
@@ -465,6 +478,7 @@ pub struct MonitorEndpoint {
     pub scrape_timeout: Option<String>,
     pub filter_running: Option<bool>,
     pub relabelings: Vec<crate::relabel::RelabelSpec>,
+    pub metric_relabelings: Vec<crate::relabel::RelabelSpec>,
     pub has_bearer_token_file: bool,
     pub has_tls_files: bool,
     pub auth_methods: usize,

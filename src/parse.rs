@@ -226,6 +226,17 @@ struct RawPromSpec {
     pod_metadata: Option<RawPodMetadata>,
     #[serde(default)]
     scrape_classes: Vec<RawScrapeClass>,
+    scrape_interval: Option<String>,
+    #[serde(rename = "arbitraryFSAccessThroughSMs", default)]
+    arbitrary_fs_access: Option<RawFsAccess>,
+    version: Option<String>,
+    image: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawFsAccess {
+    #[serde(default)]
+    deny: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -300,6 +311,16 @@ fn prom_workload(kind: Kind, raw: RawProm) -> PromWorkload {
             })
             .collect(),
         has_status: raw.status.is_some(),
+        scrape_interval: s.scrape_interval,
+        deny_fs_access: s.arbitrary_fs_access.is_some_and(|a| a.deny),
+        version: s.version.or_else(|| {
+            s.image
+                .as_deref()
+                .and_then(|i| i.split('@').next())
+                .and_then(|i| i.rsplit_once(':'))
+                .map(|(_, tag)| tag.to_string())
+                .filter(|t| !t.contains('/'))
+        }),
         available_replicas: raw.status.as_ref().and_then(|st| st.available_replicas),
         conditions: raw
             .status
@@ -362,6 +383,8 @@ struct RawEndpoint {
     filter_running: Option<bool>,
     #[serde(default)]
     relabelings: Vec<RelabelSpec>,
+    #[serde(default)]
+    metric_relabelings: Vec<RelabelSpec>,
     bearer_token_file: Option<String>,
     tls_config: Option<RawTls>,
     authorization: Option<Value>,
@@ -422,6 +445,7 @@ fn monitor(kind: MonitorKind, raw: RawMonitor) -> Monitor {
                 scrape_timeout: e.scrape_timeout,
                 filter_running: e.filter_running,
                 relabelings: e.relabelings,
+                metric_relabelings: e.metric_relabelings,
             })
             .collect(),
         job_label: s.job_label,

@@ -131,22 +131,45 @@ pub fn rejections(p: &PromWorkload, m: &Monitor) -> Vec<String> {
     };
     for (i, e) in m.endpoints.iter().enumerate() {
         let at = format!("spec.{list}[{i}]");
-        let interval = e.interval.as_deref().and_then(parse_duration_ms);
+        // Without its own interval an endpoint scrapes at the workload's spec.scrapeInterval (default 30s).
+        let (interval_text, interval_from) = match (&e.interval, &p.scrape_interval) {
+            (Some(i), _) => (i.clone(), "the interval"),
+            (None, Some(i)) => (i.clone(), "the Prometheus spec.scrapeInterval"),
+            (None, None) => ("30s".to_string(), "the default scrape interval"),
+        };
         if let (Some(timeout), Some(interval)) = (
             e.scrape_timeout.as_deref().and_then(parse_duration_ms),
-            interval,
+            parse_duration_ms(&interval_text),
         ) {
             if timeout > interval {
                 out.push(format!(
-                    "{at}: scrapeTimeout {} is greater than the interval {}",
+                    "{at}: scrapeTimeout {} is greater than {interval_from} {interval_text}",
                     e.scrape_timeout.as_deref().unwrap_or_default(),
-                    e.interval.as_deref().unwrap_or_default()
                 ));
             }
         }
-        for (j, r) in e.relabelings.iter().enumerate() {
-            if let Err(err) = RelabelConfig::compile(&r.as_rendered_by_operator()) {
-                out.push(format!("{at}.relabelings[{j}]: {err}"));
+        for (field, rules) in [
+            ("relabelings", &e.relabelings),
+            ("metricRelabelings", &e.metric_relabelings),
+        ] {
+            for (j, r) in rules.iter().enumerate() {
+                if let Err(err) = RelabelConfig::compile(&r.as_rendered_by_operator()) {
+                    out.push(format!("{at}.{field}[{j}]: {err}"));
+                } else if let Some(err) = version_gate(p, r) {
+                    out.push(format!("{at}.{field}[{j}]: {err}"));
+                }
+            }
+        }
+        if p.deny_fs_access && m.kind == MonitorKind::ServiceMonitor {
+            if e.has_bearer_token_file {
+                out.push(format!(
+                    "{at}: bearerTokenFile reads a file of the Prometheus pod, which spec.arbitraryFSAccessThroughSMs.deny forbids"
+                ));
+            }
+            if e.has_tls_files {
+                out.push(format!(
+                    "{at}: tlsConfig caFile/certFile/keyFile read files of the Prometheus pod, which spec.arbitraryFSAccessThroughSMs.deny forbids"
+                ));
             }
         }
         if e.auth_methods > 1 {
@@ -164,6 +187,28 @@ pub fn rejections(p: &PromWorkload, m: &Monitor) -> Vec<String> {
         }
     }
     out
+}
+
+/// Relabel actions newer than the workload's Prometheus (A6 d): lowercase/uppercase need 2.36,
+/// keepequal/dropequal 2.41. An unknown version is taken as new enough.
+fn version_gate(p: &PromWorkload, r: &crate::relabel::RelabelSpec) -> Option<String> {
+    let (major, minor) = p.prometheus_version()?;
+    let action = r
+        .action
+        .as_deref()
+        .unwrap_or("replace")
+        .to_ascii_lowercase();
+    let need = match action.as_str() {
+        "lowercase" | "uppercase" => (2, 36),
+        "keepequal" | "dropequal" => (2, 41),
+        _ => return None,
+    };
+    ((major, minor) < need).then(|| {
+        format!(
+            "action {action} needs Prometheus {}.{} or newer; {} {}/{} runs {major}.{minor}",
+            need.0, need.1, p.kind, p.namespace, p.name
+        )
+    })
 }
 
 /// A Prometheus duration ("30s", "1m30s", "500ms") in milliseconds.

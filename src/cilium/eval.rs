@@ -289,9 +289,20 @@ fn has_effect(entries: &Option<Vec<Entry>>) -> bool {
     entries.as_ref().is_some_and(|e| !e.is_empty())
 }
 
-/// A KNP using endPort is rejected by Cilium 1.15 (R12).
-fn rejected_by_version(p: &Policy, v: Version) -> bool {
-    v == Version::new(1, 15) && p.rules.iter().any(|r| r.from_kubernetes && r.uses_end_port)
+/// Policies this agent rejects whole: a KNP using endPort on Cilium 1.15 (R12), and `fromNodes` without
+/// `enable-node-selector-labels` (R10; rule validation fails, so the policy has no effect at all).
+fn rejected_by_agent(p: &Policy, s: &Settings) -> bool {
+    let knp_end_port = s.version == Version::new(1, 15)
+        && p.rules.iter().any(|r| r.from_kubernetes && r.uses_end_port);
+    let from_nodes = !s.node_selector_labels
+        && p.rules.iter().any(|r| {
+            r.ingress
+                .iter()
+                .chain(r.ingress_deny.iter())
+                .flatten()
+                .any(|e| matches!(e.peer, Peer::Nodes(_)))
+        });
+    knp_end_port || from_nodes
 }
 
 impl<'a> DestPolicies<'a> {
@@ -311,7 +322,7 @@ impl<'a> DestPolicies<'a> {
                 continue;
             }
             let selects = |r: &Rule| matches!(&r.subject, Subject::Endpoints(s) if s.matches(dest));
-            if p.invalid.is_some() || rejected_by_version(p, v) {
+            if p.invalid.is_some() || rejected_by_agent(p, settings) {
                 if p.rules.iter().any(selects) {
                     invalid.push(p);
                 }
@@ -351,13 +362,19 @@ impl<'a> DestPolicies<'a> {
         }
     }
 
-    fn requires(&self, v: Version) -> Vec<&'a PeerSelector> {
+    /// The `fromRequires` of every selecting rule (R14): those of `ingress` elements constrain allows,
+    /// those of `ingressDeny` elements constrain denies (two sets, as `resolveL4IngressPolicy` keeps them).
+    fn requires(&self, v: Version, deny: bool) -> Vec<&'a PeerSelector> {
         if v >= Version::new(1, 19) {
             return Vec::new(); // fromRequires was removed in 1.19 (R14)
         }
         self.selecting
             .iter()
-            .flat_map(|(_, r)| r.ingress.iter().chain(r.ingress_deny.iter()).flatten())
+            .flat_map(|(_, r)| {
+                if deny { &r.ingress_deny } else { &r.ingress }
+                    .iter()
+                    .flatten()
+            })
             .flat_map(|e| e.requires.iter())
             .collect()
     }
@@ -512,11 +529,12 @@ fn decide_enforced(
             vec![],
         );
     }
-    let requires = dp.requires(v);
+    let requires = dp.requires(v, false);
+    let deny_requires = dp.requires(v, true);
     // D5.1: deny entries first, from every policy kind.
     for (p, r) in &dp.selecting {
         for e in r.ingress_deny.iter().flatten() {
-            if peer_matches(e, src, s, &requires)
+            if peer_matches(e, src, s, &deny_requires)
                 && port_hit(e, dest, port, v, r.from_kubernetes).is_some()
             {
                 return Decision {

@@ -67,7 +67,7 @@ pub enum Peer {
     Wildcard,
     Endpoints(Vec<PeerSelector>),
     Entities(Vec<String>),
-    Cidr(Vec<Cidr>),
+    Cidr(Vec<CidrRule>),
     Nodes(Vec<Selector>),
     /// `fromGroups` (cloud provider groups): only external IPs, never pods.
     Groups,
@@ -187,6 +187,19 @@ impl Cidr {
     }
 }
 
+/// A CIDR with the ranges carved out of it (`fromCIDRSet[].except`, `ipBlock.except`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CidrRule {
+    pub cidr: Cidr,
+    pub except: Vec<Cidr>,
+}
+
+impl CidrRule {
+    pub fn contains(&self, ip: &IpAddr) -> bool {
+        self.cidr.contains(ip) && !self.except.iter().any(|e| e.contains(ip))
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Raw CRD shapes: only what decides ingress; unknown fields are tolerated.
 
@@ -251,6 +264,8 @@ pub struct RawCidrRule {
     pub cidr: Option<String>,
     #[serde(default)]
     pub cidr_group_ref: Option<String>,
+    #[serde(default)]
+    pub except: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -464,13 +479,31 @@ fn entry(path: &str, e: &RawIngress, ns: &str, deny: bool) -> Result<Entry, Stri
         if cidrs.is_empty() {
             Peer::EmptyList("fromCIDR")
         } else {
-            Peer::Cidr(parse_cidrs(cidrs.iter().map(String::as_str))?)
+            Peer::Cidr(
+                parse_cidrs(cidrs.iter().map(String::as_str))?
+                    .into_iter()
+                    .map(|cidr| CidrRule {
+                        cidr,
+                        except: Vec::new(),
+                    })
+                    .collect(),
+            )
         }
     } else if let Some(set) = &e.from_cidr_set {
         if set.is_empty() {
             Peer::EmptyList("fromCIDRSet")
         } else {
-            Peer::Cidr(parse_cidrs(set.iter().filter_map(|c| c.cidr.as_deref()))?)
+            Peer::Cidr(
+                set.iter()
+                    .filter_map(|c| Some((c.cidr.as_deref()?, c.except.as_deref().unwrap_or(&[]))))
+                    .map(|(cidr, except)| {
+                        Ok(CidrRule {
+                            cidr: parse_cidrs(std::iter::once(cidr))?[0],
+                            except: parse_cidrs(except.iter().map(String::as_str))?,
+                        })
+                    })
+                    .collect::<Result<_, String>>()?,
+            )
         }
     } else if let Some(nodes) = &e.from_nodes {
         if nodes.is_empty() {
@@ -705,9 +738,17 @@ fn knp_rule(np: &netv1::NetworkPolicy, ns: &str) -> Result<Rule, String> {
                 let mut cidrs = Vec::new();
                 for (j, p) in from.iter().enumerate() {
                     if let Some(block) = &p.ip_block {
-                        cidrs.push(Cidr::parse(&block.cidr).ok_or_else(|| {
-                            format!("{path}.from[{j}].ipBlock: invalid CIDR {:?}", block.cidr)
-                        })?);
+                        let invalid =
+                            |c: &String| format!("{path}.from[{j}].ipBlock: invalid CIDR {c:?}");
+                        cidrs.push(CidrRule {
+                            cidr: Cidr::parse(&block.cidr).ok_or_else(|| invalid(&block.cidr))?,
+                            except: block
+                                .except
+                                .iter()
+                                .flatten()
+                                .map(|c| Cidr::parse(c).ok_or_else(|| invalid(c)))
+                                .collect::<Result<_, _>>()?,
+                        });
                         continue;
                     }
                     sels.push(knp_peer(p, ns).map_err(|e| format!("{path}.from[{j}]: {e}"))?);
