@@ -356,8 +356,9 @@ pub fn from_cilium(raw: &RawCiliumPolicy, clusterwide: bool) -> Policy {
     for (path, r) in raw_rules {
         match rule_from_cilium(&path, r, if clusterwide { "" } else { &namespace }) {
             Ok(rule) => rules.push(rule),
-            Err(e) => {
+            Err((e, inert)) => {
                 invalid.get_or_insert(format!("{path}: {e}"));
+                rules.extend(inert);
             }
         }
     }
@@ -372,7 +373,46 @@ pub fn from_cilium(raw: &RawCiliumPolicy, clusterwide: bool) -> Policy {
 }
 
 /// `ns` is the policy namespace for a CNP, "" for a CCNP.
-fn rule_from_cilium(path: &str, r: &RawRule, ns: &str) -> Result<Rule, String> {
+/// On error, the rule's subject is still returned when it parsed, so a rejected policy can be reported on
+/// the pods it would have selected.
+fn rule_from_cilium(path: &str, r: &RawRule, ns: &str) -> Result<Rule, (String, Option<Rule>)> {
+    let subject = rule_subject(r, ns).map_err(|e| (e, None))?;
+    let inert = |e: String| {
+        let rule = Rule {
+            path: path.to_string(),
+            subject: subject.clone(),
+            ingress: None,
+            ingress_deny: None,
+            enable_default_deny: None,
+            from_kubernetes: false,
+            uses_end_port: false,
+        };
+        (e, Some(rule))
+    };
+    let ingress = r
+        .ingress
+        .as_ref()
+        .map(|v| entries(path, "ingress", v, ns, false))
+        .transpose()
+        .map_err(inert)?;
+    let ingress_deny = r
+        .ingress_deny
+        .as_ref()
+        .map(|v| entries(path, "ingressDeny", v, ns, true))
+        .transpose()
+        .map_err(inert)?;
+    Ok(Rule {
+        path: path.to_string(),
+        subject,
+        ingress,
+        ingress_deny,
+        enable_default_deny: r.enable_default_deny.as_ref().and_then(|d| d.ingress),
+        from_kubernetes: false,
+        uses_end_port: false,
+    })
+}
+
+fn rule_subject(r: &RawRule, ns: &str) -> Result<Subject, String> {
     let subject = match (&r.endpoint_selector, &r.node_selector) {
         (Some(_), Some(_)) => {
             return Err("endpointSelector and nodeSelector are mutually exclusive".into())
@@ -395,25 +435,7 @@ fn rule_from_cilium(path: &str, r: &RawRule, ns: &str) -> Result<Rule, String> {
             }
         }
     };
-    let ingress = r
-        .ingress
-        .as_ref()
-        .map(|v| entries(path, "ingress", v, ns, false))
-        .transpose()?;
-    let ingress_deny = r
-        .ingress_deny
-        .as_ref()
-        .map(|v| entries(path, "ingressDeny", v, ns, true))
-        .transpose()?;
-    Ok(Rule {
-        path: path.to_string(),
-        subject,
-        ingress,
-        ingress_deny,
-        enable_default_deny: r.enable_default_deny.as_ref().and_then(|d| d.ingress),
-        from_kubernetes: false,
-        uses_end_port: false,
-    })
+    Ok(subject)
 }
 
 fn entries(
