@@ -257,14 +257,7 @@ impl<'a> Engine<'a> {
         self.dest_policies(dest, false)
             .invalid
             .iter()
-            .map(|p| {
-                (
-                    p.obj.clone(),
-                    p.invalid
-                        .clone()
-                        .unwrap_or_else(|| "rejected by this Cilium version".into()),
-                )
-            })
+            .map(|(p, why)| (p.obj.clone(), why.clone()))
             .collect()
     }
 

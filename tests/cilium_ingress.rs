@@ -1417,6 +1417,34 @@ fn r11_one_ingress_element_one_allow_entry() {
                 ))
                 .invalid("CNP/app/groups-mixed")
                 .not_enforced(),
+            case("an_empty_list_beside_a_used_peer_kind_is_no_combination")
+                .with(cnp(
+                    "empty-beside",
+                    "ingress: [{fromEndpoints: [], fromEntities: [cluster]}]",
+                ))
+                .allowed_by(&["CNP/app/empty-beside"]),
+            case("an_l7_rule_on_a_port_without_protocol_tcp_rejects_the_whole_policy")
+                .with(cnp(
+                    "l7-any",
+                    r#"
+                    ingress:
+                    - fromEntities: [cluster]
+                      toPorts: [{ports: [{port: "15090"}], rules: {http: [{method: GET}]}}]
+                    "#,
+                ))
+                .invalid("CNP/app/l7-any")
+                .not_enforced(),
+            case("http_rules_written_under_ingress_deny_are_pruned_and_the_deny_holds")
+                .with(allow_entities("allow-all", "all"))
+                .with(cnp(
+                    "deny-l7",
+                    r#"
+                    ingressDeny:
+                    - fromEntities: [cluster]
+                      toPorts: [{ports: [{port: "15090", protocol: TCP}], rules: {http: [{method: GET}]}}]
+                    "#,
+                ))
+                .denied_by(&["CNP/app/deny-l7"]),
             case("selectors_inside_one_from_endpoints_are_ored")
                 .with(cnp(
                     "either",

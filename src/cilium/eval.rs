@@ -278,7 +278,7 @@ pub struct Decision {
 pub struct DestPolicies<'a> {
     pub selecting: Vec<(&'a Policy, &'a Rule)>,
     /// Policies Cilium rejects whose rules would select the pod.
-    pub invalid: Vec<&'a Policy>,
+    pub invalid: Vec<(&'a Policy, String)>,
     pub enforced: bool,
     pub default_deny: bool,
     /// The policies whose rules put the pod into default-deny.
@@ -291,7 +291,11 @@ fn has_effect(entries: &Option<Vec<Entry>>) -> bool {
 
 /// Policies this agent rejects whole: a KNP using endPort on Cilium 1.15 (R12), and `fromNodes` without
 /// `enable-node-selector-labels` (R10; rule validation fails, so the policy has no effect at all).
-fn rejected_by_agent(p: &Policy, s: &Settings) -> bool {
+/// Returns the reason Cilium gives, or None when the agent accepts the policy.
+pub fn rejected_by_agent(p: &Policy, s: &Settings) -> Option<String> {
+    if let Some(why) = &p.invalid {
+        return Some(why.clone());
+    }
     let knp_end_port = s.version == Version::new(1, 15)
         && p.rules.iter().any(|r| r.from_kubernetes && r.uses_end_port);
     let from_nodes = !s.node_selector_labels
@@ -302,7 +306,16 @@ fn rejected_by_agent(p: &Policy, s: &Settings) -> bool {
                 .flatten()
                 .any(|e| matches!(e.peer, Peer::Nodes(_)))
         });
-    knp_end_port || from_nodes
+    if knp_end_port {
+        Some("Cilium 1.15 rejects a NetworkPolicy that uses endPort".to_string())
+    } else if from_nodes {
+        Some(
+            "fromNodes needs the agent setting enable-node-selector-labels, which is off"
+                .to_string(),
+        )
+    } else {
+        None
+    }
 }
 
 impl<'a> DestPolicies<'a> {
@@ -322,9 +335,9 @@ impl<'a> DestPolicies<'a> {
                 continue;
             }
             let selects = |r: &Rule| matches!(&r.subject, Subject::Endpoints(s) if s.matches(dest));
-            if p.invalid.is_some() || rejected_by_agent(p, settings) {
+            if let Some(why) = rejected_by_agent(p, settings) {
                 if p.rules.iter().any(selects) {
-                    invalid.push(p);
+                    invalid.push((p, why));
                 }
                 continue;
             }

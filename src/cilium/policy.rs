@@ -356,7 +356,8 @@ pub fn from_cilium(raw: &RawCiliumPolicy, clusterwide: bool) -> Policy {
     for (path, r) in raw_rules {
         match rule_from_cilium(&path, r, if clusterwide { "" } else { &namespace }) {
             Ok(rule) => rules.push(rule),
-            Err((e, inert)) => {
+            Err(err) => {
+                let (e, inert) = *err;
                 invalid.get_or_insert(format!("{path}: {e}"));
                 rules.extend(inert);
             }
@@ -375,8 +376,12 @@ pub fn from_cilium(raw: &RawCiliumPolicy, clusterwide: bool) -> Policy {
 /// `ns` is the policy namespace for a CNP, "" for a CCNP.
 /// On error, the rule's subject is still returned when it parsed, so a rejected policy can be reported on
 /// the pods it would have selected.
-fn rule_from_cilium(path: &str, r: &RawRule, ns: &str) -> Result<Rule, (String, Option<Rule>)> {
-    let subject = rule_subject(r, ns).map_err(|e| (e, None))?;
+fn rule_from_cilium(
+    path: &str,
+    r: &RawRule,
+    ns: &str,
+) -> Result<Rule, Box<(String, Option<Rule>)>> {
+    let subject = rule_subject(r, ns).map_err(|e| Box::new((e, None)))?;
     let inert = |e: String| {
         let rule = Rule {
             path: path.to_string(),
@@ -387,7 +392,7 @@ fn rule_from_cilium(path: &str, r: &RawRule, ns: &str) -> Result<Rule, (String, 
             from_kubernetes: false,
             uses_end_port: false,
         };
-        (e, Some(rule))
+        Box::new((e, Some(rule)))
     };
     let ingress = r
         .ingress
@@ -455,18 +460,25 @@ fn entries(
 }
 
 fn entry(path: &str, e: &RawIngress, ns: &str, deny: bool) -> Result<Entry, String> {
-    // R11: one element, one L3 kind.
+    // R11: one element, one L3 kind. Cilium counts only non-empty lists as a kind in use, so an empty
+    // list beside a non-empty one of another kind is inert.
+    fn len<T>(v: &Option<Vec<T>>) -> usize {
+        v.as_ref().map_or(0, Vec::len)
+    }
     let kinds: Vec<&str> = [
-        ("fromEndpoints", e.from_endpoints.is_some()),
-        ("fromEntities", e.from_entities.is_some()),
-        ("fromCIDR", e.from_cidr.is_some()),
-        ("fromCIDRSet", e.from_cidr_set.is_some()),
-        ("fromNodes", e.from_nodes.is_some()),
-        ("fromGroups", e.from_groups.is_some()),
+        ("fromEndpoints", len(&e.from_endpoints)),
+        ("fromEntities", len(&e.from_entities)),
+        ("fromCIDR", len(&e.from_cidr)),
+        ("fromCIDRSet", len(&e.from_cidr_set)),
+        ("fromNodes", len(&e.from_nodes)),
+        ("fromGroups", len(&e.from_groups)),
     ]
     .into_iter()
-    .filter_map(|(n, set)| set.then_some(n))
+    .filter_map(|(n, l)| (l > 0).then_some(n))
     .collect();
+    let one_in_use = kinds.len() == 1;
+    // Takes a list when it is the one in use, or (none in use) when it is an explicitly empty list.
+    let take = |empty: bool| !empty || !one_in_use;
     if kinds.len() > 1 {
         return Err(format!(
             "combining {} and {} is not supported yet",
@@ -476,7 +488,7 @@ fn entry(path: &str, e: &RawIngress, ns: &str, deny: bool) -> Result<Entry, Stri
     if e.icmps.is_some() && e.to_ports.is_some() {
         return Err("icmps cannot be combined with toPorts".into());
     }
-    let peer = if let Some(eps) = &e.from_endpoints {
+    let peer = if let Some(eps) = e.from_endpoints.as_ref().filter(|v| take(v.is_empty())) {
         if eps.is_empty() {
             Peer::EmptyList("fromEndpoints")
         } else {
@@ -486,7 +498,7 @@ fn entry(path: &str, e: &RawIngress, ns: &str, deny: bool) -> Result<Entry, Stri
                     .collect::<Result<_, _>>()?,
             )
         }
-    } else if let Some(ents) = &e.from_entities {
+    } else if let Some(ents) = e.from_entities.as_ref().filter(|v| take(v.is_empty())) {
         if ents.is_empty() {
             Peer::EmptyList("fromEntities")
         } else {
@@ -497,7 +509,7 @@ fn entry(path: &str, e: &RawIngress, ns: &str, deny: bool) -> Result<Entry, Stri
             }
             Peer::Entities(ents.clone())
         }
-    } else if let Some(cidrs) = &e.from_cidr {
+    } else if let Some(cidrs) = e.from_cidr.as_ref().filter(|v| take(v.is_empty())) {
         if cidrs.is_empty() {
             Peer::EmptyList("fromCIDR")
         } else {
@@ -511,7 +523,7 @@ fn entry(path: &str, e: &RawIngress, ns: &str, deny: bool) -> Result<Entry, Stri
                     .collect(),
             )
         }
-    } else if let Some(set) = &e.from_cidr_set {
+    } else if let Some(set) = e.from_cidr_set.as_ref().filter(|v| take(v.is_empty())) {
         if set.is_empty() {
             Peer::EmptyList("fromCIDRSet")
         } else {
@@ -527,7 +539,7 @@ fn entry(path: &str, e: &RawIngress, ns: &str, deny: bool) -> Result<Entry, Stri
                     .collect::<Result<_, String>>()?,
             )
         }
-    } else if let Some(nodes) = &e.from_nodes {
+    } else if let Some(nodes) = e.from_nodes.as_ref().filter(|v| take(v.is_empty())) {
         if nodes.is_empty() {
             Peer::EmptyList("fromNodes")
         } else {
@@ -542,7 +554,7 @@ fn entry(path: &str, e: &RawIngress, ns: &str, deny: bool) -> Result<Entry, Stri
                     .collect::<Result<_, _>>()?,
             )
         }
-    } else if e.from_groups.is_some() {
+    } else if e.from_groups.as_ref().is_some_and(|v| take(v.is_empty())) {
         Peer::Groups
     } else if e.to_ports.is_some() || e.icmps.is_some() {
         Peer::Wildcard
@@ -659,8 +671,20 @@ fn port_rule(p: &RawPortRule, deny: bool) -> Result<PortRule, String> {
             })
             .collect::<Vec<_>>()
     });
-    if deny && http.is_some() {
-        return Err("L7 rules are not allowed in ingressDeny".into());
+    // The deny port rule of the CRD has no `rules`: the apiserver prunes it, so Cilium never sees it.
+    let http = if deny { None } else { http };
+    // Sanitize: L7 rules only on TCP (an omitted protocol is ANY).
+    if http.is_some() {
+        if let Some(pp) = ports.iter().find(|pp| pp.protocol != Protocol::Tcp) {
+            return Err(format!(
+                "L7 rules can only apply to TCP (not {})",
+                match pp.protocol {
+                    Protocol::Udp => "UDP",
+                    Protocol::Sctp => "SCTP",
+                    _ => "ANY",
+                }
+            ));
+        }
     }
     for h in http.iter().flatten() {
         for re in [&h.method, &h.path, &h.host].into_iter().flatten() {
