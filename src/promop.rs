@@ -216,11 +216,13 @@ pub fn parse_duration_ms(s: &str) -> Option<u64> {
     if s == "0" {
         return Some(0);
     }
-    let re = Regex::new(
-        r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$",
-    )
-    .ok()?;
-    let c = re.captures(s)?;
+    static DURATION: std::sync::LazyLock<Option<Regex>> = std::sync::LazyLock::new(|| {
+        Regex::new(
+            r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$",
+        )
+        .ok()
+    });
+    let c = DURATION.as_ref()?.captures(s)?;
     let units = [
         365 * 24 * 3_600_000u64,
         7 * 24 * 3_600_000,
@@ -343,6 +345,32 @@ impl RelabelSelector {
     }
 }
 
+/// A port-name filter the operator renders as a relabel regex: literal names (the common case) compare
+/// as strings, anything else compiles once per endpoint.
+enum NamePattern {
+    Literal(String),
+    Regex(Option<Regex>),
+}
+
+impl NamePattern {
+    fn new(p: &str) -> NamePattern {
+        if p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            NamePattern::Literal(p.to_string())
+        } else {
+            NamePattern::Regex(anchored(p))
+        }
+    }
+
+    fn matches(&self, name: &str) -> bool {
+        match self {
+            NamePattern::Literal(l) => l == name,
+            NamePattern::Regex(re) => re.as_ref().is_some_and(|re| re.is_match(name)),
+        }
+    }
+}
+
 fn anchored(s: &str) -> Option<Regex> {
     Regex::new(&format!("^(?s:{s})$")).ok()
 }
@@ -404,6 +432,11 @@ pub fn targets(p: Option<&PromWorkload>, m: &Monitor, idx: &ClusterIndex) -> Vec
             ep,
             index: i,
             relabelings: &relabelings,
+            port: ep.port.as_deref().map(NamePattern::new),
+            target_port: match &ep.target_port {
+                Some(IntOrString::String(s)) => Some(NamePattern::new(s)),
+                _ => None,
+            },
         };
         match m.kind {
             MonitorKind::PodMonitor => pod_targets(&ctx, &msel, &namespaces, idx, &mut out),
@@ -418,6 +451,8 @@ struct EndpointCtx<'a> {
     ep: &'a MonitorEndpoint,
     index: usize,
     relabelings: &'a [RelabelConfig],
+    port: Option<NamePattern>,
+    target_port: Option<NamePattern>,
 }
 
 fn in_namespaces(ns: &Option<BTreeSet<String>>, n: &str) -> bool {
@@ -446,18 +481,19 @@ fn phase_kept(ep: &MonitorEndpoint, pod: &Pod) -> bool {
 }
 
 /// B3.4: the port filter of a PodMonitor endpoint.
-fn pod_port_filter(ep: &MonitorEndpoint, port: Option<&ContainerPort>) -> bool {
+fn pod_port_filter(ctx: &EndpointCtx<'_>, port: Option<&ContainerPort>) -> bool {
+    let ep = ctx.ep;
     let name = port.and_then(|p| p.name.as_deref()).unwrap_or("");
-    let number = port.map(|p| p.number.to_string()).unwrap_or_default();
-    if let Some(p) = &ep.port {
-        anchored(p).is_some_and(|re| re.is_match(name))
+    let number = port.map(|p| i32::from(p.number));
+    if let Some(p) = &ctx.port {
+        p.matches(name)
     } else if let Some(n) = ep.port_number {
-        n.to_string() == number
+        number == Some(n)
     } else {
-        match &ep.target_port {
-            Some(IntOrString::String(s)) => anchored(s).is_some_and(|re| re.is_match(name)),
-            Some(IntOrString::Int(n)) => n.to_string() == number,
-            None => true,
+        match (&ep.target_port, &ctx.target_port) {
+            (Some(IntOrString::String(_)), Some(p)) => p.matches(name),
+            (Some(IntOrString::Int(n)), _) => number == Some(*n),
+            _ => true,
         }
     }
 }
@@ -497,7 +533,7 @@ fn pod_targets(
             continue;
         }
         for (c, port) in pod_candidates(pod) {
-            if !pod_port_filter(ctx.ep, port) {
+            if !pod_port_filter(ctx, port) {
                 continue;
             }
             let scheme = ctx.ep.scheme.clone().unwrap_or_else(|| "http".into());
@@ -818,21 +854,19 @@ fn service_targets(
                     }
                 }
                 for (ep_name, number, cport) in cands {
-                    let keep = if let Some(p) = &ctx.ep.port {
-                        ep_name
-                            .as_deref()
-                            .is_some_and(|n| anchored(p).is_some_and(|re| re.is_match(n)))
+                    let keep = if let Some(p) = &ctx.port {
+                        ep_name.as_deref().is_some_and(|n| p.matches(n))
                     } else {
-                        match &ctx.ep.target_port {
-                            Some(IntOrString::String(s)) => cport
+                        match (&ctx.ep.target_port, &ctx.target_port) {
+                            (Some(IntOrString::String(_)), Some(s)) => cport
                                 .and_then(|(_, p)| p.name.as_deref())
-                                .is_some_and(|n| anchored(s).is_some_and(|re| re.is_match(n))),
+                                .is_some_and(|n| s.matches(n)),
                             // Keeps on __meta_kubernetes_pod_container_port_number, which only a
                             // declared container port sets.
-                            Some(IntOrString::Int(n)) => {
+                            (Some(IntOrString::Int(n)), _) => {
                                 cport.is_some_and(|(_, p)| i32::from(p.number) == *n)
                             }
-                            None => true,
+                            _ => true,
                         }
                     };
                     if !keep {

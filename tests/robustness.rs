@@ -1,0 +1,124 @@
+//! Bad input never panics: every line of every shipped manifest is deleted or has its value replaced by
+//! values of the wrong type, and each variant is loaded and evaluated. A variant may be rejected (with a
+//! message naming the file and document) or evaluated; it must never crash the engine.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use scrapepath::engine::{evaluate, EngineConfig};
+use scrapepath::index::ClusterIndex;
+use scrapepath::load::{parse_text, LoadError, LoadStats};
+
+fn manifests() -> Vec<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/examples");
+    let mut out = Vec::new();
+    let mut stack = vec![root];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "yaml") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The rest of the file's directory, loaded once.
+fn siblings(file: &Path) -> ClusterIndex {
+    let mut idx = ClusterIndex::new();
+    let mut stats = LoadStats::default();
+    for sibling in std::fs::read_dir(file.parent().unwrap()).unwrap() {
+        let p = sibling.unwrap().path();
+        if p == file || p.extension().is_none_or(|x| x != "yaml") {
+            continue;
+        }
+        for o in parse_text(&p, &std::fs::read_to_string(&p).unwrap(), &mut stats).unwrap() {
+            idx.apply(o);
+        }
+    }
+    idx
+}
+
+/// Loads the variant beside its siblings, then evaluates.
+fn load_and_evaluate(base: &ClusterIndex, file: &Path, text: &str) -> Result<usize, LoadError> {
+    let mut idx = base.clone();
+    let mut stats = LoadStats::default();
+    for o in parse_text(file, text, &mut stats)? {
+        idx.apply(o);
+    }
+    Ok(evaluate(&idx, &EngineConfig::default()).subjects.len())
+}
+
+const REPLACEMENTS: &[&str] = &[
+    "[]",
+    "{}",
+    "-1",
+    "99999999999",
+    "\"x y\"",
+    "null",
+    "''",
+    "[{}]",
+    "\"*\"",
+];
+
+#[test]
+fn mutated_manifests_are_rejected_with_a_location_or_evaluated_never_a_panic() {
+    let mut variants = 0;
+    let mut rejected = 0;
+    let mut panics = Vec::new();
+    for file in manifests() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let base = siblings(&file);
+        let lines: Vec<&str> = text.lines().collect();
+        for i in 0..lines.len() {
+            let mut candidates = vec![lines
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, l)| *l)
+                .collect::<Vec<_>>()
+                .join("\n")];
+            if let Some((key, _)) = lines[i].split_once(": ") {
+                for r in REPLACEMENTS {
+                    let mut l = lines.clone();
+                    let replaced = format!("{key}: {r}");
+                    l[i] = &replaced;
+                    candidates.push(l.join("\n"));
+                }
+            }
+            for c in candidates {
+                variants += 1;
+                match catch_unwind(AssertUnwindSafe(|| load_and_evaluate(&base, &file, &c))) {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        rejected += 1;
+                        let msg = e.to_string();
+                        assert!(
+                            msg.contains(file.file_name().unwrap().to_str().unwrap())
+                                && msg.contains("document"),
+                            "{msg}"
+                        );
+                    }
+                    Err(_) => panics.push(format!(
+                        "{}:{} ({})",
+                        file.display(),
+                        i + 1,
+                        lines[i].trim()
+                    )),
+                }
+            }
+        }
+    }
+    assert!(
+        panics.is_empty(),
+        "{} of {variants} variants panicked: {:#?}",
+        panics.len(),
+        &panics[..panics.len().min(20)]
+    );
+    assert!(variants > 1000, "only {variants} variants");
+    assert!(rejected > 0 && rejected < variants);
+}
