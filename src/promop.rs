@@ -153,7 +153,9 @@ pub fn rejections(p: &PromWorkload, m: &Monitor) -> Vec<String> {
             ("metricRelabelings", &e.metric_relabelings),
         ] {
             for (j, r) in rules.iter().enumerate() {
-                if let Err(err) = RelabelConfig::compile(&r.as_rendered_by_operator()) {
+                if let Err(err) =
+                    RelabelConfig::compile_with(&r.as_rendered_by_operator(), name_scheme(Some(p)))
+                {
                     out.push(format!("{at}.{field}[{j}]: {err}"));
                 } else if let Some(err) = version_gate(p, r) {
                     out.push(format!("{at}.{field}[{j}]: {err}"));
@@ -187,6 +189,15 @@ pub fn rejections(p: &PromWorkload, m: &Monitor) -> Vec<String> {
         }
     }
     out
+}
+
+/// The label-name scheme of the workload's Prometheus: UTF-8 from 3.0 (and when the version is not
+/// written: the operator's default Prometheus is a 3.x), legacy before.
+pub fn name_scheme(p: Option<&PromWorkload>) -> crate::relabel::NameScheme {
+    match p.and_then(|p| p.prometheus_version()) {
+        Some((major, _)) if major < 3 => crate::relabel::NameScheme::Legacy,
+        _ => crate::relabel::NameScheme::Utf8,
+    }
 }
 
 /// Relabel actions newer than the workload's Prometheus (A6 d): lowercase/uppercase need 2.36,
@@ -401,6 +412,7 @@ pub fn targets(p: Option<&PromWorkload>, m: &Monitor, idx: &ClusterIndex) -> Vec
         MonitorSelector::Relabel(RelabelSelector::new(sel))
     };
     let namespaces = discovery_namespaces(p, m, idx);
+    let scheme = name_scheme(p);
     let class_relabelings: Vec<RelabelConfig> = p
         .and_then(|p| {
             let class = m.scrape_class.as_ref().map_or_else(
@@ -411,7 +423,9 @@ pub fn targets(p: Option<&PromWorkload>, m: &Monitor, idx: &ClusterIndex) -> Vec
                 class
                     .relabelings
                     .iter()
-                    .filter_map(|r| RelabelConfig::compile(&r.as_rendered_by_operator()).ok())
+                    .filter_map(|r| {
+                        RelabelConfig::compile_with(&r.as_rendered_by_operator(), scheme).ok()
+                    })
                     .collect(),
             )
         })
@@ -421,11 +435,9 @@ pub fn targets(p: Option<&PromWorkload>, m: &Monitor, idx: &ClusterIndex) -> Vec
         let relabelings: Vec<RelabelConfig> = class_relabelings
             .iter()
             .cloned()
-            .chain(
-                ep.relabelings
-                    .iter()
-                    .filter_map(|r| RelabelConfig::compile(&r.as_rendered_by_operator()).ok()),
-            )
+            .chain(ep.relabelings.iter().filter_map(|r| {
+                RelabelConfig::compile_with(&r.as_rendered_by_operator(), scheme).ok()
+            }))
             .collect();
         let ctx = EndpointCtx {
             m,

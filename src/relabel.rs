@@ -266,10 +266,29 @@ fn target_label_rule(action: Action) -> &'static str {
     }
 }
 
+/// How label names are validated: Prometheus 2 uses the legacy character set; Prometheus 3 defaults
+/// to UTF-8, where any non-empty name is valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NameScheme {
+    #[default]
+    Legacy,
+    Utf8,
+}
+
+impl NameScheme {
+    fn is_valid(self, name: &str) -> bool {
+        match self {
+            NameScheme::Legacy => is_valid_label_name(name),
+            NameScheme::Utf8 => !name.is_empty(),
+        }
+    }
+}
+
 /// A validated, compiled rule.
 #[derive(Debug, Clone)]
 pub struct RelabelConfig {
     spec: RelabelSpec,
+    scheme: NameScheme,
     action: Action,
     source_labels: Vec<String>,
     separator: String,
@@ -283,13 +302,18 @@ impl RelabelConfig {
     /// Validates `spec` as Prometheus does when it loads its configuration (with
     /// the legacy label-name scheme) and compiles its regex.
     pub fn compile(spec: &RelabelSpec) -> Result<Self, RelabelError> {
+        Self::compile_with(spec, NameScheme::Legacy)
+    }
+
+    /// As [`RelabelConfig::compile`], with the label-name scheme of the Prometheus that runs the rule.
+    pub fn compile_with(spec: &RelabelSpec, scheme: NameScheme) -> Result<Self, RelabelError> {
         use Action::*;
 
         let action = match &spec.action {
             None => Replace,
             Some(a) => a.parse()?,
         };
-        if let Some(label) = spec.source_labels.iter().find(|l| !is_valid_label_name(l)) {
+        if let Some(label) = spec.source_labels.iter().find(|l| !scheme.is_valid(l)) {
             return Err(RelabelError::InvalidSourceLabel {
                 label: label.clone(),
             });
@@ -322,9 +346,9 @@ impl RelabelConfig {
         };
         if action == Replace {
             let valid = if target_label.contains('$') {
-                RELABEL_TARGET.is_match(target_label)
+                scheme == NameScheme::Utf8 || RELABEL_TARGET.is_match(target_label)
             } else {
-                is_valid_label_name(target_label)
+                scheme.is_valid(target_label)
             };
             if !valid {
                 return Err(invalid_target());
@@ -334,7 +358,7 @@ impl RelabelConfig {
             action,
             Lowercase | Uppercase | KeepEqual | DropEqual | HashMod
         );
-        if plain_target && !is_valid_label_name(target_label) {
+        if plain_target && !scheme.is_valid(target_label) {
             return Err(invalid_target());
         }
         if matches!(action, Lowercase | Uppercase | KeepEqual | DropEqual)
@@ -345,7 +369,10 @@ impl RelabelConfig {
                 replacement: replacement.to_string(),
             });
         }
-        if action == LabelMap && !RELABEL_TARGET.is_match(replacement) {
+        if action == LabelMap
+            && scheme == NameScheme::Legacy
+            && !RELABEL_TARGET.is_match(replacement)
+        {
             return Err(RelabelError::InvalidLabelMapReplacement {
                 replacement: replacement.to_string(),
             });
@@ -390,6 +417,7 @@ impl RelabelConfig {
 
         Ok(RelabelConfig {
             spec: spec.clone(),
+            scheme,
             action,
             source_labels: spec.source_labels.clone(),
             separator: separator.to_string(),
@@ -428,7 +456,7 @@ impl RelabelConfig {
                 // value with the default regex gives the same result.)
                 if let Some(caps) = self.regex.captures(&value) {
                     let target = self.regex.expand(&self.target_label, &caps);
-                    if is_valid_label_name(&target) {
+                    if self.scheme.is_valid(&target) {
                         let replacement = self.regex.expand(&self.replacement, &caps);
                         set_label(labels, target, replacement);
                     }
@@ -2764,6 +2792,23 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(sanitize_label_name(input), *want, "{input:?}");
         }
+    }
+
+    #[test]
+    fn utf8_names_are_valid_under_the_prometheus_3_scheme_only() {
+        let r = spec(
+            r#"{"source_labels": ["app.kubernetes.io/name"], "target_label": "service.name"}"#,
+        );
+        assert!(matches!(
+            RelabelConfig::compile(&r),
+            Err(RelabelError::InvalidSourceLabel { .. })
+        ));
+        let c = RelabelConfig::compile_with(&r, NameScheme::Utf8).unwrap();
+        let mut l: Labels = [("app.kubernetes.io/name".to_string(), "web".to_string())].into();
+        assert!(process(&mut l, &[c]));
+        assert_eq!(l.get("service.name").map(String::as_str), Some("web"));
+        let empty = spec(r#"{"target_label": ""}"#);
+        assert!(RelabelConfig::compile_with(&empty, NameScheme::Utf8).is_err());
     }
 
     #[test]

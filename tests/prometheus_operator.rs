@@ -980,7 +980,6 @@ fn a6_relabel_checks_depend_on_the_prometheus_version() {
 }
 
 #[test]
-#[ignore = "UTF-8 label names (Prometheus >= 3) need a validation-scheme option in src/relabel.rs RelabelConfig::compile"]
 fn a6_utf8_label_names_are_valid_on_prometheus_3() {
     run_rejections(vec![
         rej(
