@@ -12,6 +12,11 @@
 //! - `SCRAPEPATH_BENCH_RUNS`: evaluation runs per size, the median is reported (default 5).
 //! - `SCRAPEPATH_BENCH_BUDGET_SECS`: stop repeating evaluation once this much time went into it, after
 //!   at least one run (default 60), so that a slow engine still finishes.
+//! - `SCRAPEPATH_BENCH_BREAKDOWN=1`: after the timed runs, one more pass through `Engine::intent` /
+//!   `Engine::monitor` one subject at a time, reporting CPU time per subject kind and the slowest subjects.
+//! - Diagnostics only (the defaults are the benchmark): `SCRAPEPATH_BENCH_INTENTS` (1000),
+//!   `SCRAPEPATH_BENCH_MONITORS` (2000) change how many of those are generated (the first n of the same
+//!   sequence), to see how evaluation cost depends on them.
 //!
 //! Generation is deterministic (a seeded splitmix64 of our own). Every structural choice (namespaces,
 //! apps, policies, monitors, intents) is drawn from a stream keyed by the object's index, independent of
@@ -27,10 +32,10 @@ use std::hint::black_box;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use scrapepath::engine::{evaluate, EngineConfig, Report};
+use scrapepath::engine::{evaluate, Engine, EngineConfig, Report};
 use scrapepath::index::ClusterIndex;
 use scrapepath::parse::{parse_value, Parsed};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 // ---------------------------------------------------------------------------------------------------------
 // Shape of the generated cluster (fixed across sizes; only pods grow).
@@ -1005,10 +1010,10 @@ fn build(pods: usize) -> Build {
     for i in 0..CCNPS {
         feed!(ccnp(i));
     }
-    for i in 0..MONITORS {
+    for i in 0..env_usize("SCRAPEPATH_BENCH_MONITORS", MONITORS) {
         feed!(monitor(i, &layout));
     }
-    for i in 0..INTENTS {
+    for i in 0..env_usize("SCRAPEPATH_BENCH_INTENTS", INTENTS) {
         feed!(intent(i, &layout));
     }
     eprintln!(
@@ -1034,6 +1039,16 @@ fn proc_status_kb(field: &str) -> Option<u64> {
         .nth(1)?
         .parse()
         .ok()
+}
+
+/// CPU time of this thread so far (`/proc/thread-self/schedstat`, ns on CPU): the machine may be shared,
+/// so wall time alone can mislead.
+fn thread_cpu() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .map(Duration::from_nanos)
+        .unwrap_or_default()
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -1088,30 +1103,96 @@ fn summarize(r: &Report) -> Summary {
     }
 }
 
+/// One evaluation pass subject by subject, in `evaluate`'s order and with one `Engine` (so its caches
+/// behave as in `evaluate`): CPU time per subject kind, and the slowest subjects.
+fn breakdown(idx: &ClusterIndex, cfg: &EngineConfig) -> Value {
+    let mut engine = Engine::new(idx, cfg);
+    let mut per: Vec<(f64, String, usize)> = Vec::new();
+    let (mut intents_ms, mut monitors_ms) = (0.0, 0.0);
+    let mut by_kind = std::collections::BTreeMap::<String, (usize, f64, usize)>::new();
+    for si in idx.intents() {
+        let t = thread_cpu();
+        let r = engine.intent(si);
+        let ms = thread_cpu().saturating_sub(t).as_secs_f64() * 1e3;
+        intents_ms += ms;
+        let e = by_kind.entry("ScrapeIntent".into()).or_default();
+        *e = (e.0 + 1, e.1 + ms, e.2 + r.targets.len());
+        per.push((
+            ms,
+            format!(
+                "ScrapeIntent {}/{} ({} targets)",
+                r.namespace,
+                r.name,
+                r.targets.len()
+            ),
+            r.targets.len(),
+        ));
+    }
+    for m in idx.monitors() {
+        let t = thread_cpu();
+        let r = engine.monitor(m);
+        let ms = thread_cpu().saturating_sub(t).as_secs_f64() * 1e3;
+        monitors_ms += ms;
+        let any = if m.namespace_selector.any {
+            ", namespaceSelector any"
+        } else {
+            ""
+        };
+        let key = format!("{}{any}", r.kind);
+        let e = by_kind.entry(key).or_default();
+        *e = (e.0 + 1, e.1 + ms, e.2 + r.targets.len());
+        per.push((
+            ms,
+            format!(
+                "{} {}/{} ({} targets{any})",
+                r.kind,
+                r.namespace,
+                r.name,
+                r.targets.len()
+            ),
+            r.targets.len(),
+        ));
+    }
+    per.sort_by(|a, b| b.0.total_cmp(&a.0));
+    json!({
+        "intents_ms": intents_ms,
+        "monitors_ms": monitors_ms,
+        "by_kind": by_kind.iter().map(|(k, (n, ms, t))| format!("{k}: {n} subjects, {t} targets, {ms:.0} ms ({:.2} ms/subject)", ms / (*n).max(1) as f64)).collect::<Vec<_>>(),
+        "slowest": per.iter().take(8).map(|(ms, what, _)| format!("{ms:.1} ms {what}")).collect::<Vec<_>>(),
+    })
+}
+
 /// One size, in this process: prints one result line on stdout for the parent.
 fn child(pods: usize) {
     let runs = env_usize("SCRAPEPATH_BENCH_RUNS", 5).max(1);
     let budget = Duration::from_secs(env_usize("SCRAPEPATH_BENCH_BUDGET_SECS", 60) as u64);
+    let c = thread_cpu();
     let b = build(pods);
+    let build_cpu = thread_cpu().saturating_sub(c);
     let rss_after_build = proc_status_kb("VmRSS").unwrap_or(0);
     let hwm_after_build = proc_status_kb("VmHWM").unwrap_or(0);
     let cfg = EngineConfig::default();
 
     let mut times: Vec<Duration> = Vec::new();
+    let mut cpu_times: Vec<Duration> = Vec::new();
     let mut summary = None;
     let started = Instant::now();
     while times.len() < runs {
         let t = Instant::now();
+        let c = thread_cpu();
         let report = evaluate(black_box(&b.idx), black_box(&cfg));
         let d = t.elapsed();
+        let cd = thread_cpu().saturating_sub(c);
         times.push(d);
+        cpu_times.push(cd);
         if summary.is_none() {
             summary = Some(summarize(&report));
         }
         eprintln!(
-            "  [{pods} pods] evaluation run {}: {:.1} ms",
+            "  [{pods} pods] evaluation run {}: {:.1} ms ({:.1} ms on CPU)",
             times.len(),
-            d.as_secs_f64() * 1e3
+            d.as_secs_f64() * 1e3,
+            cd.as_secs_f64() * 1e3
         );
         drop(black_box(report));
         if started.elapsed() > budget && times.len() < runs {
@@ -1123,13 +1204,21 @@ fn child(pods: usize) {
             break;
         }
     }
+    let breakdown = (std::env::var("SCRAPEPATH_BENCH_BREAKDOWN").as_deref() == Ok("1"))
+        .then(|| breakdown(&b.idx, &cfg));
     let s = summary.expect("at least one run");
     assert_eq!(s.intents, b.intents, "one subject per intent");
     assert_eq!(s.monitors, b.monitors, "one subject per monitor");
     let mut sorted = times.clone();
     sorted.sort();
     let ms = |d: &Duration| d.as_secs_f64() * 1e3;
-    let median = ms(&sorted[sorted.len() / 2]);
+    let median_of = |v: &[Duration]| {
+        let n = v.len();
+        (ms(&v[(n - 1) / 2]) + ms(&v[n / 2])) / 2.0
+    };
+    let median = median_of(&sorted);
+    cpu_times.sort();
+    let cpu_median = median_of(&cpu_times);
     let result = json!({
         "pods": b.pods,
         "namespaces": b.namespaces,
@@ -1144,13 +1233,16 @@ fn child(pods: usize) {
         "failing": s.failing.iter().take(6).map(|(k, n)| format!("{k}: {n}")).collect::<Vec<_>>(),
         "generate_ms": ms(&b.generate),
         "build_ms": ms(&b.build),
+        "gen_build_cpu_ms": ms(&build_cpu),
         "eval_ms": median,
+        "eval_cpu_ms": cpu_median,
         "eval_min_ms": ms(&sorted[0]),
         "eval_max_ms": ms(sorted.last().unwrap()),
         "runs": times.len(),
         "rss_after_build_kb": rss_after_build,
         "hwm_after_build_kb": hwm_after_build,
         "peak_kb": proc_status_kb("VmHWM").unwrap_or(0),
+        "breakdown": breakdown,
     });
     println!("{RESULT_PREFIX}{result}");
 }
@@ -1234,13 +1326,13 @@ fn main() {
     println!();
     println!("Details:");
     println!();
-    println!("| pods | objects | subjects (ready) | targets (allowed) | generate ms | eval min..max ms (runs) | µs/target | RSS after build MB | peak during build MB |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| pods | objects | subjects (ready) | targets (allowed) | generate ms | generate+build CPU ms | eval min..max ms (runs) | eval CPU ms (median) | µs/target | RSS after build MB | peak during build MB |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (_, r) in &results {
         if let Ok(v) = r {
             let targets = u(v, "targets").max(1) as f64;
             println!(
-                "| {} | {} | {} ({}) | {} ({}) | {:.0} | {:.0}..{:.0} ({}) | {:.1} | {:.1} | {:.1} |",
+                "| {} | {} | {} ({}) | {} ({}) | {:.0} | {:.0} | {:.0}..{:.0} ({}) | {:.0} | {:.1} | {:.1} | {:.1} |",
                 u(v, "pods"),
                 u(v, "objects"),
                 u(v, "subjects"),
@@ -1248,9 +1340,11 @@ fn main() {
                 u(v, "targets"),
                 u(v, "allowed"),
                 f(v, "generate_ms"),
+                f(v, "gen_build_cpu_ms"),
                 f(v, "eval_min_ms"),
                 f(v, "eval_max_ms"),
                 u(v, "runs"),
+                f(v, "eval_cpu_ms"),
                 f(v, "eval_ms") * 1e3 / targets,
                 u(v, "rss_after_build_kb") as f64 / 1024.0,
                 u(v, "hwm_after_build_kb") as f64 / 1024.0,
@@ -1275,6 +1369,32 @@ fn main() {
         }
     }
 
+    for (pods, r) in &results {
+        if let Some(b) = r
+            .as_ref()
+            .ok()
+            .map(|v| &v["breakdown"])
+            .filter(|b| !b.is_null())
+        {
+            println!();
+            println!(
+                "{pods} pods, breakdown (one pass subject by subject, CPU time): intents {:.0} ms, monitors {:.0} ms",
+                f(b, "intents_ms"),
+                f(b, "monitors_ms")
+            );
+            for key in ["by_kind", "slowest"] {
+                for line in b[key]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                {
+                    println!("- {line}");
+                }
+            }
+        }
+    }
+
     // Targets and growth.
     let ok: Vec<&Value> = results
         .iter()
@@ -1285,22 +1405,24 @@ fn main() {
         if ok.len() > 1 {
             let ratio = |k: &str| f(last, k) / f(first, k);
             println!(
-                "Growth {} -> {} pods (x{:.2}): targets x{:.2}, build x{:.2}, eval x{:.2}, peak RSS x{:.2}",
+                "Growth {} -> {} pods (x{:.2}): targets x{:.2}, build x{:.2}, eval x{:.2} (CPU x{:.2}), peak RSS x{:.2}",
                 u(first, "pods"),
                 u(last, "pods"),
                 u(last, "pods") as f64 / u(first, "pods").max(1) as f64,
                 u(last, "targets") as f64 / u(first, "targets").max(1) as f64,
                 ratio("build_ms"),
                 ratio("eval_ms"),
+                ratio("eval_cpu_ms"),
                 u(last, "peak_kb") as f64 / u(first, "peak_kb").max(1) as f64,
             );
         }
         let eval_ok = f(last, "eval_ms") <= 1000.0;
         let mem_ok = u(last, "peak_kb") as f64 / 1024.0 <= 300.0;
         println!(
-            "Targets at {} pods: eval {:.0} ms (<= 1000: {}), peak RSS {:.1} MB (<= 300: {})",
+            "Targets at {} pods: eval {:.0} ms, {:.0} ms on CPU (<= 1000: {}), peak RSS {:.1} MB (<= 300: {})",
             u(last, "pods"),
             f(last, "eval_ms"),
+            f(last, "eval_cpu_ms"),
             if eval_ok { "met" } else { "MISSED" },
             u(last, "peak_kb") as f64 / 1024.0,
             if mem_ok { "met" } else { "MISSED" },

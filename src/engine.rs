@@ -1028,22 +1028,10 @@ impl<'a> Engine<'a> {
                 .push(e);
         }
         for (tns, evs) in by_ns {
-            let owned: Vec<Evaluated> = evs
-                .iter()
-                .map(|e| Evaluated {
-                    pod: e.pod,
-                    port: e.port,
-                    port_name: e.port_name.clone(),
-                    path: e.path.clone(),
-                    scraper: e.scraper,
-                    now: e.now.clone(),
-                    without_managed: e.without_managed.clone(),
-                })
-                .collect();
             let selector = match m.kind {
                 MonitorKind::PodMonitor => m.raw_selector.clone(),
                 MonitorKind::ServiceMonitor => {
-                    pods_selector(&owned.iter().map(|e| idx.pod(e.pod)).collect::<Vec<_>>())
+                    pods_selector(&evs.iter().map(|e| idx.pod(e.pod)).collect::<Vec<_>>())
                 }
             };
             if let Some(plan) = self.network_remedy(
@@ -1051,7 +1039,7 @@ impl<'a> Engine<'a> {
                 &format!("scrapepath-{}-{}", m.namespace, m.name),
                 None,
                 &selector,
-                &owned,
+                &evaluated,
                 &scrapers,
             ) {
                 remediation.push(plan);
