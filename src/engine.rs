@@ -3,6 +3,7 @@
 //! function serves `scrapepath check`, `scrapepath audit` and the controller.
 
 use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -160,6 +161,10 @@ pub struct Engine<'a> {
     pub settings: Settings,
     identities: HashMap<PodId, Identity>,
     dest: HashMap<(PodId, bool), DestPolicies<'a>>,
+    /// The targets of a monitor for a workload (`None`: no workload), computed once per run.
+    targets: HashMap<(Option<ObjRef>, ObjRef), Rc<Vec<promop::Target>>>,
+    /// Monitors by a namespace they may discover in, and those that discover everywhere.
+    monitors_by_ns: Option<(HashMap<String, Vec<&'a Monitor>>, Vec<&'a Monitor>)>,
 }
 
 /// A scraper resolved to its workload and pods.
@@ -189,7 +194,50 @@ impl<'a> Engine<'a> {
             settings: idx.cilium_settings(cfg.cilium_version),
             identities: HashMap::new(),
             dest: HashMap::new(),
+            targets: HashMap::new(),
+            monitors_by_ns: None,
         }
+    }
+
+    /// B/C targets of `m` for `p`, cached for the run.
+    pub fn monitor_targets(
+        &mut self,
+        p: Option<&PromWorkload>,
+        m: &Monitor,
+    ) -> Rc<Vec<promop::Target>> {
+        let key = (p.map(PromWorkload::obj_ref), m.obj_ref());
+        let idx = self.idx;
+        self.targets
+            .entry(key)
+            .or_insert_with(|| Rc::new(promop::targets(p, m, idx)))
+            .clone()
+    }
+
+    /// The monitors that may discover targets in `ns` (a superset: B1 for any workload).
+    fn monitors_discovering(&mut self, ns: &str) -> Vec<&'a Monitor> {
+        let idx = self.idx;
+        let (by_ns, everywhere) = self.monitors_by_ns.get_or_insert_with(|| {
+            let mut by_ns: HashMap<String, Vec<&'a Monitor>> = HashMap::new();
+            let mut everywhere = Vec::new();
+            for m in idx.monitors() {
+                if m.namespace_selector.any {
+                    everywhere.push(m);
+                    continue;
+                }
+                let mut names: Vec<&String> = m.namespace_selector.match_names.iter().collect();
+                names.push(&m.namespace);
+                names.dedup();
+                for n in names {
+                    by_ns.entry(n.clone()).or_default().push(m);
+                }
+            }
+            (by_ns, everywhere)
+        });
+        let mut out: Vec<&'a Monitor> = by_ns.get(ns).cloned().unwrap_or_default();
+        out.extend(everywhere.iter().copied());
+        out.sort_by_key(|m| m.obj_ref());
+        out.dedup_by_key(|m| m.obj_ref());
+        out
     }
 
     fn identity(&mut self, id: PodId) -> &Identity {
@@ -680,8 +728,8 @@ impl<'a> Engine<'a> {
                 )
             }
         };
-        let covers = |m: &Monitor, engine: &Engine<'a>| -> Vec<String> {
-            let found = promop::targets(Some(p), m, engine.idx);
+        let covers = |m: &Monitor, engine: &mut Engine<'a>| -> Vec<String> {
+            let found = engine.monitor_targets(Some(p), m);
             targets
                 .iter()
                 .filter(|t| {
@@ -703,19 +751,20 @@ impl<'a> Engine<'a> {
                     format!("{} {mns}/{} does not exist", mkind.kind(), r.name),
                 );
             };
-            return self.monitor_verdict(p, m, ns, covers(m, self), remediation);
+            let uncovered = covers(m, self);
+            return self.monitor_verdict(p, m, ns, uncovered, remediation);
         }
         // No reference: an existing monitor that already covers every target, else the managed one.
+        // Cheap checks first: kind, ownership, selection; then the (cached) targets; validation last.
         let mut cands: Vec<&Monitor> = self
-            .idx
-            .monitors()
+            .monitors_discovering(ns)
+            .into_iter()
             .filter(|m| m.kind == mkind)
             .filter(|m| crate::model::managing_intent(&m.labels).is_none())
-            .filter(|m| {
-                promop::selects(p, m, self.idx).is_ok() && promop::rejections(p, m).is_empty()
-            })
+            .filter(|m| promop::selects(p, m, self.idx).is_ok())
             .collect();
         cands.retain(|m| covers(m, self).is_empty());
+        cands.retain(|m| promop::rejections(p, m).is_empty());
         if let Some(m) = cands.first() {
             return condition(
                 cond::MONITOR_SELECTED,
@@ -746,7 +795,8 @@ impl<'a> Engine<'a> {
                 match self.idx.monitor(mkind, ns, &managed_name) {
                     Some(m) => {
                         let mut scratch = Vec::new();
-                        self.monitor_verdict(p, m, ns, covers(m, self), &mut scratch)
+                        let uncovered = covers(m, self);
+                        self.monitor_verdict(p, m, ns, uncovered, &mut scratch)
                     }
                     None => condition(
                         cond::MONITOR_SELECTED,
@@ -890,13 +940,13 @@ impl<'a> Engine<'a> {
                 per_scraper.push((usize::MAX, t));
             }
         }
+        let mut seen: std::collections::HashSet<(usize, PodId, u16)> =
+            std::collections::HashSet::new();
         for (i, s) in scrapers.iter().enumerate() {
-            for t in promop::targets(s.workload, m, idx) {
-                if !per_scraper
-                    .iter()
-                    .any(|(j, u)| *j == i && u.pod == t.pod && u.port == t.port)
-                {
-                    per_scraper.push((i, t));
+            for t in self.monitor_targets(s.workload, m).iter() {
+                // One target entry per (pod, port, scraper).
+                if seen.insert((i, t.pod, t.port)) {
+                    per_scraper.push((i, t.clone()));
                 }
             }
         }
