@@ -159,8 +159,11 @@ pub struct Engine<'a> {
     pub idx: &'a ClusterIndex,
     pub cfg: &'a EngineConfig,
     pub settings: Settings,
-    identities: HashMap<PodId, Identity>,
-    dest: HashMap<(PodId, bool), DestPolicies<'a>>,
+    /// Source identities of scraper pods that are not hostNetwork (they do not depend on the target).
+    sources: HashMap<(String, String), Identity>,
+    /// Per target pod: the policies as they are, and (only when scrapepath's own policies are among the
+    /// candidates) as they would be without them.
+    dest: HashMap<PodId, (DestPolicies<'a>, Option<DestPolicies<'a>>)>,
     /// The targets of a monitor for a workload (`None`: no workload), computed once per run.
     targets: HashMap<(Option<ObjRef>, ObjRef), Rc<Vec<promop::Target>>>,
     /// Monitors by a namespace they may discover in, and those that discover everywhere.
@@ -192,7 +195,7 @@ impl<'a> Engine<'a> {
             idx,
             cfg,
             settings: idx.cilium_settings(cfg.cilium_version),
-            identities: HashMap::new(),
+            sources: HashMap::new(),
             dest: HashMap::new(),
             targets: HashMap::new(),
             monitors_by_ns: None,
@@ -240,24 +243,43 @@ impl<'a> Engine<'a> {
         out
     }
 
-    fn identity(&mut self, id: PodId) -> &Identity {
+    fn dest_policies(&mut self, id: PodId, skip_managed: bool) -> &DestPolicies<'a> {
         let idx = self.idx;
-        let cluster = self.settings.cluster_name.clone();
-        self.identities.entry(id).or_insert_with(|| {
+        let settings = &self.settings;
+        let (now, without) = self.dest.entry(id).or_insert_with(|| {
             let pod = idx.pod(id);
-            Identity::of_pod(pod, &idx.namespace_labels(&pod.namespace), &cluster)
-        })
+            let ident = Identity::of_pod(pod, &idx.namespace_labels(&pod.namespace), &settings.cluster_name);
+            let cands = idx.candidate_policies(pod, &ident);
+            let any_managed = cands.iter().any(|p| p.managed_by.is_some());
+            let now = DestPolicies::compute(settings, &ident, cands.iter().copied(), false);
+            let without = any_managed.then(|| DestPolicies::compute(settings, &ident, cands, true));
+            (now, without)
+        });
+        match (skip_managed, without) {
+            (true, Some(w)) => w,
+            _ => now,
+        }
     }
 
-    fn dest_policies(&mut self, id: PodId, skip_managed: bool) -> &DestPolicies<'a> {
-        if !self.dest.contains_key(&(id, skip_managed)) {
-            let ident = self.identity(id).clone();
-            let pod = self.idx.pod(id);
-            let cands = self.idx.candidate_policies(pod, &ident);
-            let dp = DestPolicies::compute(&self.settings, &ident, cands, skip_managed);
-            self.dest.insert((id, skip_managed), dp);
+    /// The cached policies of a pod whose [`Engine::dest_policies`] was computed.
+    fn dest_policies_ref(&self, id: PodId, skip_managed: bool) -> &DestPolicies<'a> {
+        let (now, without) = &self.dest[&id];
+        match (skip_managed, without) {
+            (true, Some(w)) => w,
+            _ => now,
         }
-        &self.dest[&(id, skip_managed)]
+    }
+
+    fn source_identity(&mut self, src: &Pod, dest: &Pod) -> Identity {
+        let cluster = &self.settings.cluster_name;
+        if src.host_network {
+            return Identity::of_source(src, &self.idx.namespace_labels(&src.namespace), dest, cluster);
+        }
+        let idx = self.idx;
+        self.sources
+            .entry((src.namespace.clone(), src.name.clone()))
+            .or_insert_with(|| Identity::of_pod(src, &idx.namespace_labels(&src.namespace), cluster))
+            .clone()
     }
 
     /// The network decision for one target from one scraper, as the cluster is (`skip_managed` false) or
@@ -271,21 +293,17 @@ impl<'a> Engine<'a> {
         path: &str,
         skip_managed: bool,
     ) -> Decision {
-        let settings = self.settings.clone();
         let idx = self.idx;
         let dest_pod = idx.pod(dest);
         let host = format!("{}:{port}", dest_pod.pod_ip.as_deref().unwrap_or(""));
         let req = ScrapeRequest { path, host };
-        let dp = self.dest_policies(dest, skip_managed).clone();
+        let sids: Vec<Identity> = scraper.pods.iter().map(|src| self.source_identity(src, dest_pod)).collect();
+        self.dest_policies(dest, skip_managed);
+        let dp = self.dest_policies_ref(dest, skip_managed);
+        let settings = &self.settings;
         let mut first: Option<Decision> = None;
-        for src in &scraper.pods {
-            let sid = Identity::of_source(
-                src,
-                &idx.namespace_labels(&src.namespace),
-                dest_pod,
-                &settings.cluster_name,
-            );
-            let d = decide(&settings, &dp, dest_pod, &sid, port, &req);
+        for sid in &sids {
+            let d = decide(settings, dp, dest_pod, sid, port, &req);
             if d.verdict != NetVerdict::Allowed {
                 return d;
             }

@@ -317,13 +317,22 @@ pub fn discovery_namespaces(
 }
 
 /// B3.3: the operator's selector as relabel rules: values are regexes (not escaped), anchored.
-struct RelabelSelector {
+struct RelabelSelector<'a> {
     reqs: Vec<(String, Operator, Option<Regex>)>,
+    /// The selector itself, when every value is literal (no regex character): then both forms agree.
+    narrowing: Option<&'a Selector>,
 }
 
-impl RelabelSelector {
-    fn new(sel: &Selector) -> RelabelSelector {
+impl<'a> RelabelSelector<'a> {
+    fn new(sel: &'a Selector) -> RelabelSelector<'a> {
+        let literal = sel.requirements.iter().all(|r| match &r.op {
+            Operator::In(v) | Operator::NotIn(v) => v
+                .iter()
+                .all(|x| x.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')),
+            _ => true,
+        });
         RelabelSelector {
+            narrowing: literal.then_some(sel),
             reqs: sel
                 .requirements
                 .iter()
@@ -389,7 +398,7 @@ fn anchored(s: &str) -> Option<Regex> {
 /// A monitor's pod (or service) selector with the mechanism's semantics.
 enum MonitorSelector<'a> {
     Exact(&'a Selector),
-    Relabel(RelabelSelector),
+    Relabel(RelabelSelector<'a>),
 }
 
 impl MonitorSelector<'_> {
@@ -526,7 +535,9 @@ fn pod_targets(
     let everything = Selector::everything();
     let exact = match sel {
         MonitorSelector::Exact(s) => s,
-        MonitorSelector::Relabel(_) => &everything,
+        // With literal values the relabel form selects exactly what the selector does, so the label
+        // index may narrow the candidates; with regex characters every pod is a candidate.
+        MonitorSelector::Relabel(r) => r.narrowing.unwrap_or(&everything),
     };
     let mut pods: Vec<(PodId, &Pod)> = match namespaces {
         Some(set) => set
@@ -535,15 +546,15 @@ fn pod_targets(
             .collect(),
         None => idx.select_pods_in(None, exact, literal_port),
     };
+    pods.retain(|(_, pod)| {
+        in_namespaces(namespaces, &pod.namespace)
+            && sel.matches(&pod.labels)
+            && pod.pod_ip.is_some()
+            && phase_kept(ctx.ep, pod)
+    });
     pods.sort_by(|a, b| (&a.1.namespace, &a.1.name).cmp(&(&b.1.namespace, &b.1.name)));
     for (id, pod) in pods {
-        if !in_namespaces(namespaces, &pod.namespace) || !sel.matches(&pod.labels) {
-            continue;
-        }
         let Some(ip) = &pod.pod_ip else { continue };
-        if !phase_kept(ctx.ep, pod) {
-            continue;
-        }
         for (c, port) in pod_candidates(pod) {
             if !pod_port_filter(ctx, port) {
                 continue;
