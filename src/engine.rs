@@ -248,7 +248,11 @@ impl<'a> Engine<'a> {
         let settings = &self.settings;
         let (now, without) = self.dest.entry(id).or_insert_with(|| {
             let pod = idx.pod(id);
-            let ident = Identity::of_pod(pod, &idx.namespace_labels(&pod.namespace), &settings.cluster_name);
+            let ident = Identity::of_pod(
+                pod,
+                &idx.namespace_labels(&pod.namespace),
+                &settings.cluster_name,
+            );
             let cands = idx.candidate_policies(pod, &ident);
             let any_managed = cands.iter().any(|p| p.managed_by.is_some());
             let now = DestPolicies::compute(settings, &ident, cands.iter().copied(), false);
@@ -273,12 +277,19 @@ impl<'a> Engine<'a> {
     fn source_identity(&mut self, src: &Pod, dest: &Pod) -> Identity {
         let cluster = &self.settings.cluster_name;
         if src.host_network {
-            return Identity::of_source(src, &self.idx.namespace_labels(&src.namespace), dest, cluster);
+            return Identity::of_source(
+                src,
+                &self.idx.namespace_labels(&src.namespace),
+                dest,
+                cluster,
+            );
         }
         let idx = self.idx;
         self.sources
             .entry((src.namespace.clone(), src.name.clone()))
-            .or_insert_with(|| Identity::of_pod(src, &idx.namespace_labels(&src.namespace), cluster))
+            .or_insert_with(|| {
+                Identity::of_pod(src, &idx.namespace_labels(&src.namespace), cluster)
+            })
             .clone()
     }
 
@@ -297,7 +308,11 @@ impl<'a> Engine<'a> {
         let dest_pod = idx.pod(dest);
         let host = format!("{}:{port}", dest_pod.pod_ip.as_deref().unwrap_or(""));
         let req = ScrapeRequest { path, host };
-        let sids: Vec<Identity> = scraper.pods.iter().map(|src| self.source_identity(src, dest_pod)).collect();
+        let sids: Vec<Identity> = scraper
+            .pods
+            .iter()
+            .map(|src| self.source_identity(src, dest_pod))
+            .collect();
         self.dest_policies(dest, skip_managed);
         let dp = self.dest_policies_ref(dest, skip_managed);
         let settings = &self.settings;

@@ -318,17 +318,45 @@ pub fn discovery_namespaces(
 
 /// B3.3: the operator's selector as relabel rules: values are regexes (not escaped), anchored.
 struct RelabelSelector<'a> {
-    reqs: Vec<(String, Operator, Option<Regex>)>,
+    /// Per requirement: key, operator, and the values as a pattern (literal values compare as strings).
+    reqs: Vec<(String, Operator, Option<ValuePattern>)>,
     /// The selector itself, when every value is literal (no regex character): then both forms agree.
     narrowing: Option<&'a Selector>,
+}
+
+/// `(v1|v2)` as the operator renders it: literal alternatives, or a compiled regex.
+enum ValuePattern {
+    Literal(Vec<String>),
+    Regex(Option<Regex>),
+}
+
+impl ValuePattern {
+    fn new(values: &[String]) -> ValuePattern {
+        if values.iter().all(|x| is_literal(x)) {
+            ValuePattern::Literal(values.to_vec())
+        } else {
+            ValuePattern::Regex(Regex::new(&format!("^(?s:({}))$", values.join("|"))).ok())
+        }
+    }
+
+    fn matches(&self, v: &str) -> bool {
+        match self {
+            ValuePattern::Literal(l) => l.iter().any(|x| x == v),
+            ValuePattern::Regex(re) => re.as_ref().is_some_and(|re| re.is_match(v)),
+        }
+    }
+}
+
+/// No regex metacharacter: the value matches only itself.
+fn is_literal(s: &str) -> bool {
+    s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 impl<'a> RelabelSelector<'a> {
     fn new(sel: &'a Selector) -> RelabelSelector<'a> {
         let literal = sel.requirements.iter().all(|r| match &r.op {
-            Operator::In(v) | Operator::NotIn(v) => v
-                .iter()
-                .all(|x| x.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')),
+            Operator::In(v) | Operator::NotIn(v) => v.iter().all(|x| is_literal(x)),
             _ => true,
         });
         RelabelSelector {
@@ -337,27 +365,23 @@ impl<'a> RelabelSelector<'a> {
                 .requirements
                 .iter()
                 .map(|r| {
-                    let re = match &r.op {
-                        Operator::In(v) | Operator::NotIn(v) => {
-                            Regex::new(&format!("^(?s:({}))$", v.join("|"))).ok()
-                        }
+                    let pattern = match &r.op {
+                        Operator::In(v) | Operator::NotIn(v) => Some(ValuePattern::new(v)),
                         _ => None,
                     };
-                    (r.key.clone(), r.op.clone(), re)
+                    (r.key.clone(), r.op.clone(), pattern)
                 })
                 .collect(),
         }
     }
 
     fn matches(&self, labels: &Labels) -> bool {
-        self.reqs.iter().all(|(k, op, re)| {
+        self.reqs.iter().all(|(k, op, pattern)| {
             let v = labels.get(k);
-            let hit = |re: &Option<Regex>| {
-                v.is_some_and(|v| re.as_ref().is_some_and(|re| re.is_match(v)))
-            };
+            let hit = || v.is_some_and(|v| pattern.as_ref().is_some_and(|p| p.matches(v)));
             match op {
-                Operator::In(_) => hit(re),
-                Operator::NotIn(_) => !hit(re),
+                Operator::In(_) => hit(),
+                Operator::NotIn(_) => !hit(),
                 Operator::Exists => v.is_some(),
                 Operator::DoesNotExist => v.is_none(),
             }
