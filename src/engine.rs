@@ -167,8 +167,11 @@ pub struct Engine<'a> {
     /// The targets of a monitor for a workload (`None`: no workload), computed once per run.
     targets: HashMap<(Option<ObjRef>, ObjRef), Rc<Vec<promop::Target>>>,
     /// Monitors by a namespace they may discover in, and those that discover everywhere.
-    monitors_by_ns: Option<(HashMap<String, Vec<&'a Monitor>>, Vec<&'a Monitor>)>,
+    monitors_by_ns: Option<MonitorsByNamespace<'a>>,
 }
+
+/// Monitors by a namespace they may discover in, and the monitors that discover in every namespace.
+type MonitorsByNamespace<'a> = (HashMap<String, Vec<&'a Monitor>>, Vec<&'a Monitor>);
 
 /// A scraper resolved to its workload and pods.
 #[derive(Debug, Clone)]
