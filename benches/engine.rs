@@ -225,7 +225,7 @@ impl Layout {
                             hash: ra.suffix(10),
                             metrics: ra.chance(80),
                             stack: ra.chance(20).then(|| ra.below(STACKS)),
-                            tier: ra.pick(TIERS),
+                            tier: TIERS[ra.index(TIERS.len())],
                             replicas: 0,
                         }
                     })
