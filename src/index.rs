@@ -78,12 +78,16 @@ pub struct ClusterIndex {
     slices: BTreeMap<(String, String), EndpointSlice>,
     prometheuses: BTreeMap<ObjRef, PromWorkload>,
     monitors: BTreeMap<ObjRef, Monitor>,
-    policies: BTreeMap<ObjRef, Policy>,
+    /// Policies live in slots; the secondary indexes hold slot numbers.
+    policy_slots: Vec<Option<Policy>>,
+    policy_free: Vec<usize>,
+    policies: BTreeMap<ObjRef, usize>,
     /// CNP and KNP by namespace.
-    policies_by_ns: HashMap<String, BTreeSet<ObjRef>>,
-    /// CCNPs by one equality of a rule's endpointSelector; `ccnp_scan` holds those without one.
-    ccnp_by_label: HashMap<(String, String), BTreeSet<ObjRef>>,
-    ccnp_scan: BTreeSet<ObjRef>,
+    policies_by_ns: HashMap<String, BTreeSet<usize>>,
+    /// CCNPs by one equality (key, then value) of a rule's endpointSelector; `ccnp_scan` holds those
+    /// without one.
+    ccnp_by_label: HashMap<String, HashMap<String, BTreeSet<usize>>>,
+    ccnp_scan: BTreeSet<usize>,
     intents: BTreeMap<(String, String), ScrapeIntent>,
     cilium_config: Option<CiliumConfigMap>,
     cilium_agent: Option<(ObjRef, Option<Version>)>,
@@ -314,53 +318,70 @@ impl ClusterIndex {
         if r.kind != Kind::NetworkPolicy {
             self.cilium_policies += 1;
         }
+        let slot = match self.policy_free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.policy_slots.push(None);
+                self.policy_slots.len() - 1
+            }
+        };
         if r.kind == Kind::CiliumClusterwideNetworkPolicy {
-            let mut keys = Vec::new();
             let mut scan = p.rules.is_empty();
             for rule in &p.rules {
                 match &rule.subject {
                     Subject::Endpoints(sel) => match index_key(sel) {
-                        Some(k) => keys.push(k),
+                        Some((k, v)) => {
+                            self.ccnp_by_label
+                                .entry(k)
+                                .or_default()
+                                .entry(v)
+                                .or_default()
+                                .insert(slot);
+                        }
                         None => scan = true,
                     },
                     Subject::Nodes => {}
                 }
             }
-            for k in keys {
-                self.ccnp_by_label.entry(k).or_default().insert(r.clone());
-            }
             if scan {
-                self.ccnp_scan.insert(r.clone());
+                self.ccnp_scan.insert(slot);
             }
         } else {
             self.policies_by_ns
                 .entry(r.namespace.clone())
                 .or_default()
-                .insert(r.clone());
+                .insert(slot);
         }
-        self.policies.insert(r, p);
+        self.policy_slots[slot] = Some(p);
+        self.policies.insert(r, slot);
     }
 
     fn remove_policy(&mut self, r: &ObjRef) {
-        let Some(p) = self.policies.remove(r) else {
+        let Some(slot) = self.policies.remove(r) else {
             return;
         };
+        let Some(p) = self.policy_slots[slot].take() else {
+            return;
+        };
+        self.policy_free.push(slot);
         if r.kind != Kind::NetworkPolicy {
             self.cilium_policies -= 1;
         }
         if r.kind == Kind::CiliumClusterwideNetworkPolicy {
             for rule in &p.rules {
                 if let Subject::Endpoints(sel) = &rule.subject {
-                    if let Some(k) = index_key(sel) {
-                        if let Some(set) = self.ccnp_by_label.get_mut(&k) {
-                            set.remove(r);
+                    if let Some((k, v)) = index_key(sel) {
+                        if let Some(set) =
+                            self.ccnp_by_label.get_mut(&k).and_then(|m| m.get_mut(&v))
+                        {
+                            set.remove(&slot);
                         }
                     }
                 }
             }
-            self.ccnp_scan.remove(r);
+            self.ccnp_scan.remove(&slot);
         } else if let Some(set) = self.policies_by_ns.get_mut(&r.namespace) {
-            set.remove(r);
+            set.remove(&slot);
         }
     }
 
@@ -499,7 +520,9 @@ impl ClusterIndex {
     }
 
     pub fn policies(&self) -> impl Iterator<Item = &Policy> {
-        self.policies.values()
+        self.policies
+            .values()
+            .filter_map(|slot| self.policy_slots[*slot].as_ref())
     }
 
     pub fn mesh_policies(&self) -> impl Iterator<Item = &MeshPolicy> {
@@ -514,21 +537,27 @@ impl ClusterIndex {
     /// The policies that may select `pod` (whose identity is `id`): CNP/KNP of its namespace and the CCNPs
     /// indexed under one of its identity labels. The evaluator checks every subject exactly.
     pub fn candidate_policies<'a>(&'a self, pod: &Pod, id: &Identity) -> Vec<&'a Policy> {
-        let mut refs: BTreeSet<&ObjRef> = BTreeSet::new();
+        let mut slots: Vec<usize> = Vec::new();
         if let Some(set) = self.policies_by_ns.get(&pod.namespace) {
-            refs.extend(set.iter());
+            slots.extend(set.iter());
         }
-        refs.extend(self.ccnp_scan.iter());
+        slots.extend(self.ccnp_scan.iter());
         if !self.ccnp_by_label.is_empty() {
             for (k, v) in id.label_pairs() {
-                if let Some(set) = self.ccnp_by_label.get(&(k.to_string(), v.to_string())) {
-                    refs.extend(set.iter());
+                if let Some(set) = self.ccnp_by_label.get(k).and_then(|m| m.get(v)) {
+                    slots.extend(set.iter());
                 }
             }
         }
-        refs.into_iter()
-            .filter_map(|r| self.policies.get(r))
-            .collect()
+        slots.sort_unstable();
+        slots.dedup();
+        let mut out: Vec<&Policy> = slots
+            .into_iter()
+            .filter_map(|slot| self.policy_slots[slot].as_ref())
+            .collect();
+        // Name order, so that verdicts do not depend on the order objects arrived in.
+        out.sort_by(|a, b| a.obj.cmp(&b.obj));
+        out
     }
 
     /// Cilium settings: ConfigMap, then version from the flag, the DaemonSet image, or the newest.
