@@ -1245,6 +1245,14 @@ fn child(pods: usize) {
         "breakdown": breakdown,
     });
     println!("{RESULT_PREFIX}{result}");
+    eprintln!(
+        "  [{pods} pods] done: {} subjects, {} targets, build {:.0} ms, eval median {median:.0} ms ({cpu_median:.0} ms on CPU, {} run(s)), peak RSS {:.1} MB",
+        s.subjects,
+        s.targets,
+        ms(&b.build),
+        times.len(),
+        proc_status_kb("VmHWM").unwrap_or(0) as f64 / 1024.0
+    );
 }
 
 /// Runs one size in a fresh process of this binary.

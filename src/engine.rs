@@ -1257,7 +1257,12 @@ impl<'a> Engine<'a> {
         s: &Scraper<'a>,
     ) -> Evaluated {
         let now = self.network(pod, s, port, path, false);
-        let without_managed = self.network(pod, s, port, path, true);
+        // Without managed candidates the two views are the same decision.
+        let without_managed = if self.dest.get(&pod).is_some_and(|(_, w)| w.is_some()) {
+            self.network(pod, s, port, path, true)
+        } else {
+            now.clone()
+        };
         Evaluated {
             pod,
             port,
