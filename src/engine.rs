@@ -581,7 +581,15 @@ struct Evaluated {
     path: String,
     scraper: usize,
     now: Decision,
-    without_managed: Decision,
+    /// `None` when scrapepath's own policies are not among the pod's candidates: then it is `now`.
+    without_managed: Option<Decision>,
+}
+
+impl Evaluated {
+    /// The decision without scrapepath's own objects: whether a remedy is needed (DESIGN.md §4.6).
+    fn need(&self) -> &Decision {
+        self.without_managed.as_ref().unwrap_or(&self.now)
+    }
 }
 
 impl<'a> Engine<'a> {
@@ -1258,11 +1266,11 @@ impl<'a> Engine<'a> {
     ) -> Evaluated {
         let now = self.network(pod, s, port, path, false);
         // Without managed candidates the two views are the same decision.
-        let without_managed = if self.dest.get(&pod).is_some_and(|(_, w)| w.is_some()) {
-            self.network(pod, s, port, path, true)
-        } else {
-            now.clone()
-        };
+        let without_managed = self
+            .dest
+            .get(&pod)
+            .is_some_and(|(_, w)| w.is_some())
+            .then(|| self.network(pod, s, port, path, true));
         Evaluated {
             pod,
             port,
@@ -1432,7 +1440,7 @@ impl<'a> Engine<'a> {
     ) -> Option<Value> {
         let needing: Vec<&Evaluated> = evaluated
             .iter()
-            .filter(|e| matches!(e.without_managed.basis, Basis::DefaultDeny | Basis::L7))
+            .filter(|e| matches!(e.need().basis, Basis::DefaultDeny | Basis::L7))
             .filter(|e| self.idx.pod(e.pod).namespace == ns)
             .collect();
         if needing.is_empty() {
@@ -1463,7 +1471,7 @@ impl<'a> Engine<'a> {
         }
         let mut ports: BTreeMap<u16, Option<String>> = BTreeMap::new();
         for e in &needing {
-            let l7 = (e.without_managed.basis == Basis::L7).then(|| e.path.clone());
+            let l7 = (e.need().basis == Basis::L7).then(|| e.path.clone());
             // One L4-blocked target on a port makes the rule L4: an HTTP rule would not open it.
             let entry = ports.entry(e.port).or_insert(l7.clone());
             if l7.is_none() {
