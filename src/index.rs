@@ -67,7 +67,8 @@ pub type PodId = usize;
 #[derive(Debug, Default, Clone)]
 pub struct ClusterIndex {
     namespaces: BTreeMap<String, Namespace>,
-    pods: Vec<Option<Pod>>,
+    /// Boxed, so that the slots the vector keeps in reserve stay small.
+    pods: Vec<Option<Box<Pod>>>,
     free: Vec<PodId>,
     pod_ids: HashMap<(String, String), PodId>,
     pods_by_ns: HashMap<String, BTreeSet<PodId>>,
@@ -108,7 +109,7 @@ impl ClusterIndex {
             Object::Namespace(n) => {
                 self.namespaces.insert(n.name.clone(), n);
             }
-            Object::Pod(p) => self.insert_pod(*p),
+            Object::Pod(p) => self.insert_pod(p),
             Object::Service(s) => {
                 self.services
                     .insert((s.namespace.clone(), s.name.clone()), s);
@@ -252,7 +253,7 @@ impl ClusterIndex {
         }
     }
 
-    fn insert_pod(&mut self, p: Pod) {
+    fn insert_pod(&mut self, p: Box<Pod>) {
         let id = match self.free.pop() {
             Some(id) => id,
             None => {
@@ -412,7 +413,7 @@ impl ClusterIndex {
     }
 
     pub fn pod(&self, id: PodId) -> &Pod {
-        self.pods[id].as_ref().expect("live pod id")
+        self.pods[id].as_deref().expect("live pod id")
     }
 
     pub fn pod_by_name(&self, ns: &str, name: &str) -> Option<(PodId, &Pod)> {
@@ -424,7 +425,7 @@ impl ClusterIndex {
         self.pods
             .iter()
             .enumerate()
-            .filter_map(|(i, p)| p.as_ref().map(|p| (i, p)))
+            .filter_map(|(i, p)| p.as_deref().map(|p| (i, p)))
     }
 
     pub fn pod_count(&self) -> usize {
@@ -486,6 +487,19 @@ impl ClusterIndex {
             .range((ns.to_string(), String::new())..)
             .take_while(move |((n, _), _)| n == ns)
             .map(|(_, s)| s)
+    }
+
+    /// The namespaces holding a Service or an EndpointSlice, in order.
+    pub fn service_namespaces(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (ns, _) in self.services.keys().chain(self.slices.keys()) {
+            if out.last() != Some(ns) {
+                out.push(ns.clone());
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
     }
 
     pub fn service(&self, ns: &str, name: &str) -> Option<&Service> {

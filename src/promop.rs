@@ -859,7 +859,7 @@ fn service_targets(
 ) {
     let ns_list: Vec<String> = match namespaces {
         Some(set) => set.iter().cloned().collect(),
-        None => idx.namespace_names().into_iter().collect(),
+        None => idx.service_namespaces(),
     };
     for ns in ns_list {
         let mut groups: Vec<(Option<&Service>, Vec<ServiceAddress<'_>>)> = idx
