@@ -163,11 +163,43 @@ pub struct Engine<'a> {
     sources: HashMap<(String, String), Identity>,
     /// Per target pod: the policies as they are, and (only when scrapepath's own policies are among the
     /// candidates) as they would be without them.
-    dest: HashMap<PodId, (DestPolicies<'a>, Option<DestPolicies<'a>>)>,
+    /// Pods with one security identity (the pods of a Deployment) share one entry, as in Cilium.
+    dest_sets: Vec<DestSet<'a>>,
+    dest: HashMap<PodId, usize>,
+    /// Identity hash → (a pod with that identity, its entry in `dest_sets`).
+    identity_slots: HashMap<u64, Vec<(PodId, usize)>>,
     /// The targets of a monitor for a workload (`None`: no workload), computed once per run.
     targets: HashMap<(Option<ObjRef>, ObjRef), Rc<Vec<promop::Target>>>,
     /// Monitors by a namespace they may discover in, and those that discover everywhere.
     monitors_by_ns: Option<MonitorsByNamespace<'a>>,
+}
+
+/// A pod's policies as they are, and (only when scrapepath's own policies are among the candidates) as
+/// they would be without them.
+type DestSet<'a> = (DestPolicies<'a>, Option<DestPolicies<'a>>);
+
+/// What makes two pods one Cilium identity: namespace, service account and the identity labels (R1, R2).
+fn identity_hash(pod: &Pod) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    pod.namespace.hash(&mut h);
+    pod.service_account.hash(&mut h);
+    for kv in identity_labels(pod) {
+        kv.hash(&mut h);
+    }
+    h.finish()
+}
+
+fn identity_labels(pod: &Pod) -> impl Iterator<Item = (&String, &String)> {
+    pod.labels.iter().filter(|(k, _)| {
+        !k.starts_with("io.cilium.k8s") && crate::cilium::eval::is_identity_label(k)
+    })
+}
+
+fn same_identity(a: &Pod, b: &Pod) -> bool {
+    a.namespace == b.namespace
+        && a.service_account == b.service_account
+        && identity_labels(a).eq(identity_labels(b))
 }
 
 /// Monitors by a namespace they may discover in, and the monitors that discover in every namespace.
@@ -199,7 +231,9 @@ impl<'a> Engine<'a> {
             cfg,
             settings: idx.cilium_settings(cfg.cilium_version),
             sources: HashMap::new(),
+            dest_sets: Vec::new(),
             dest: HashMap::new(),
+            identity_slots: HashMap::new(),
             targets: HashMap::new(),
             monitors_by_ns: None,
         }
@@ -247,30 +281,46 @@ impl<'a> Engine<'a> {
     }
 
     fn dest_policies(&mut self, id: PodId, skip_managed: bool) -> &DestPolicies<'a> {
-        let idx = self.idx;
-        let settings = &self.settings;
-        let (now, without) = self.dest.entry(id).or_insert_with(|| {
+        if !self.dest.contains_key(&id) {
+            let idx = self.idx;
             let pod = idx.pod(id);
-            let ident = Identity::of_pod(
-                pod,
-                &idx.namespace_labels(&pod.namespace),
-                &settings.cluster_name,
-            );
-            let cands = idx.candidate_policies(pod, &ident);
-            let any_managed = cands.iter().any(|p| p.managed_by.is_some());
-            let now = DestPolicies::compute(settings, &ident, cands.iter().copied(), false);
-            let without = any_managed.then(|| DestPolicies::compute(settings, &ident, cands, true));
-            (now, without)
-        });
-        match (skip_managed, without) {
-            (true, Some(w)) => w,
-            _ => now,
+            let hash = identity_hash(pod);
+            let shared = self
+                .identity_slots
+                .get(&hash)
+                .and_then(|v| v.iter().find(|(rep, _)| same_identity(idx.pod(*rep), pod)))
+                .map(|(_, slot)| *slot);
+            let slot = match shared {
+                Some(slot) => slot,
+                None => {
+                    let settings = &self.settings;
+                    let ident = Identity::of_pod(
+                        pod,
+                        &idx.namespace_labels(&pod.namespace),
+                        &settings.cluster_name,
+                    );
+                    let cands = idx.candidate_policies(pod, &ident);
+                    let any_managed = cands.iter().any(|p| p.managed_by.is_some());
+                    let now = DestPolicies::compute(settings, &ident, cands.iter().copied(), false);
+                    let without =
+                        any_managed.then(|| DestPolicies::compute(settings, &ident, cands, true));
+                    self.dest_sets.push((now, without));
+                    let slot = self.dest_sets.len() - 1;
+                    self.identity_slots
+                        .entry(hash)
+                        .or_default()
+                        .push((id, slot));
+                    slot
+                }
+            };
+            self.dest.insert(id, slot);
         }
+        self.dest_policies_ref(id, skip_managed)
     }
 
     /// The cached policies of a pod whose [`Engine::dest_policies`] was computed.
     fn dest_policies_ref(&self, id: PodId, skip_managed: bool) -> &DestPolicies<'a> {
-        let (now, without) = &self.dest[&id];
+        let (now, without) = &self.dest_sets[self.dest[&id]];
         match (skip_managed, without) {
             (true, Some(w)) => w,
             _ => now,
@@ -1269,7 +1319,7 @@ impl<'a> Engine<'a> {
         let without_managed = self
             .dest
             .get(&pod)
-            .is_some_and(|(_, w)| w.is_some())
+            .is_some_and(|slot| self.dest_sets[*slot].1.is_some())
             .then(|| self.network(pod, s, port, path, true));
         Evaluated {
             pod,

@@ -341,3 +341,52 @@ fn a_pods_scraper_reads_no_monitors_and_annotations_are_not_yet_evaluated() {
     assert_eq!(cond(&s, "MonitorSelected").0, "Unknown");
     assert!(!s.ready);
 }
+
+#[test]
+fn pods_share_policy_sets_only_when_they_are_one_cilium_identity() {
+    // Same labels; one pod runs under another service account and one carries a pod-template-hash
+    // (not an identity label). A policy on the service account isolates only the first.
+    let extra = r#"
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: api-2, namespace: shop, labels: {app: api, pod-template-hash: abc}}
+spec: {serviceAccountName: special, containers: [{name: api, ports: [{name: metrics, containerPort: 9100}]}]}
+status: {phase: Running, podIP: 10.1.1.3, conditions: [{type: Ready, status: "True"}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: api-3, namespace: shop, labels: {app: api, pod-template-hash: def}}
+spec: {containers: [{name: api, ports: [{name: metrics, containerPort: 9100}]}]}
+status: {phase: Running, podIP: 10.1.1.4, conditions: [{type: Ready, status: "True"}]}
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: special-only, namespace: shop}
+spec:
+  endpointSelector: {matchLabels: {io.cilium.k8s.policy.serviceaccount: special}}
+  ingress: [{fromEndpoints: [{}]}]
+"#;
+    let idx = world(&format!(
+        "{PM}{extra}{}",
+        intent(
+            "shop",
+            "api",
+            "{selector: {matchLabels: {app: api}}, endpoints: [{port: metrics}]}"
+        )
+    ));
+    let s = run(&idx, &EngineConfig::default(), "api");
+    let verdicts: Vec<(String, String)> = s
+        .targets
+        .iter()
+        .map(|t| (t.pod.clone(), t.network.verdict.clone()))
+        .collect();
+    assert_eq!(
+        verdicts,
+        vec![
+            ("shop/api-1".to_string(), "Allowed".to_string()),
+            ("shop/api-2".to_string(), "Denied".to_string()),
+            ("shop/api-3".to_string(), "Allowed".to_string()),
+        ]
+    );
+}
