@@ -275,8 +275,9 @@ impl<'a> Engine<'a> {
         });
         let mut out: Vec<&'a Monitor> = by_ns.get(ns).cloned().unwrap_or_default();
         out.extend(everywhere.iter().copied());
-        out.sort_by_key(|m| m.obj_ref());
-        out.dedup_by_key(|m| m.obj_ref());
+        let key = |m: &&'a Monitor| (m.kind, m.namespace.as_str(), m.name.as_str());
+        out.sort_by(|a, b| key(a).cmp(&key(b)));
+        out.dedup_by(|a, b| key(a) == key(b));
         out
     }
 
