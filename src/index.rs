@@ -403,15 +403,6 @@ impl ClusterIndex {
         }
     }
 
-    /// Every namespace known, from Namespace objects and from the namespaces objects live in.
-    pub fn namespace_names(&self) -> BTreeSet<String> {
-        let mut names: BTreeSet<String> = self.namespaces.keys().cloned().collect();
-        names.extend(self.pods_by_ns.keys().cloned());
-        names.extend(self.monitors.keys().map(|r| r.namespace.clone()));
-        names.extend(self.intents.keys().map(|(n, _)| n.clone()));
-        names
-    }
-
     pub fn pod(&self, id: PodId) -> &Pod {
         self.pods[id].as_deref().expect("live pod id")
     }

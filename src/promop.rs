@@ -298,11 +298,7 @@ pub struct Target {
 }
 
 /// B1: the namespaces a monitor discovers in.
-pub fn discovery_namespaces(
-    p: Option<&PromWorkload>,
-    m: &Monitor,
-    idx: &ClusterIndex,
-) -> Option<BTreeSet<String>> {
+pub fn discovery_namespaces(p: Option<&PromWorkload>, m: &Monitor) -> Option<BTreeSet<String>> {
     if p.is_some_and(|p| p.ignore_namespace_selectors) {
         return Some([m.namespace.clone()].into());
     }
@@ -312,7 +308,6 @@ pub fn discovery_namespaces(
     if !m.namespace_selector.match_names.is_empty() {
         return Some(m.namespace_selector.match_names.iter().cloned().collect());
     }
-    let _ = idx;
     Some([m.namespace.clone()].into())
 }
 
@@ -324,7 +319,8 @@ struct RelabelSelector<'a> {
     narrowing: Option<&'a Selector>,
 }
 
-/// `(v1|v2)` as the operator renders it: literal alternatives, or a compiled regex.
+/// `(v1|v2)` as the operator renders a selector value or a port name into a relabel regex: literal
+/// alternatives (the common case) compare as strings, anything else compiles once.
 enum ValuePattern {
     Literal(Vec<String>),
     Regex(Option<Regex>),
@@ -337,6 +333,10 @@ impl ValuePattern {
         } else {
             ValuePattern::Regex(Regex::new(&format!("^(?s:({}))$", values.join("|"))).ok())
         }
+    }
+
+    fn one(value: &str) -> ValuePattern {
+        ValuePattern::new(&[value.to_string()])
     }
 
     fn matches(&self, v: &str) -> bool {
@@ -389,36 +389,6 @@ impl<'a> RelabelSelector<'a> {
     }
 }
 
-/// A port-name filter the operator renders as a relabel regex: literal names (the common case) compare
-/// as strings, anything else compiles once per endpoint.
-enum NamePattern {
-    Literal(String),
-    Regex(Option<Regex>),
-}
-
-impl NamePattern {
-    fn new(p: &str) -> NamePattern {
-        if p.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            NamePattern::Literal(p.to_string())
-        } else {
-            NamePattern::Regex(anchored(p))
-        }
-    }
-
-    fn matches(&self, name: &str) -> bool {
-        match self {
-            NamePattern::Literal(l) => l == name,
-            NamePattern::Regex(re) => re.as_ref().is_some_and(|re| re.is_match(name)),
-        }
-    }
-}
-
-fn anchored(s: &str) -> Option<Regex> {
-    Regex::new(&format!("^(?s:{s})$")).ok()
-}
-
 /// A monitor's pod (or service) selector with the mechanism's semantics.
 enum MonitorSelector<'a> {
     Exact(&'a Selector),
@@ -444,7 +414,7 @@ pub fn targets(p: Option<&PromWorkload>, m: &Monitor, idx: &ClusterIndex) -> Vec
     } else {
         MonitorSelector::Relabel(RelabelSelector::new(sel))
     };
-    let namespaces = discovery_namespaces(p, m, idx);
+    let namespaces = discovery_namespaces(p, m);
     let scheme = name_scheme(p);
     let class_relabelings: Vec<RelabelConfig> = p
         .and_then(|p| {
@@ -477,9 +447,9 @@ pub fn targets(p: Option<&PromWorkload>, m: &Monitor, idx: &ClusterIndex) -> Vec
             ep,
             index: i,
             relabelings: &relabelings,
-            port: ep.port.as_deref().map(NamePattern::new),
+            port: ep.port.as_deref().map(ValuePattern::one),
             target_port: match &ep.target_port {
-                Some(IntOrString::String(s)) => Some(NamePattern::new(s)),
+                Some(IntOrString::String(s)) => Some(ValuePattern::one(s)),
                 _ => None,
             },
         };
@@ -496,8 +466,8 @@ struct EndpointCtx<'a> {
     ep: &'a MonitorEndpoint,
     index: usize,
     relabelings: &'a [RelabelConfig],
-    port: Option<NamePattern>,
-    target_port: Option<NamePattern>,
+    port: Option<ValuePattern>,
+    target_port: Option<ValuePattern>,
 }
 
 fn in_namespaces(ns: &Option<BTreeSet<String>>, n: &str) -> bool {

@@ -2,7 +2,7 @@
 //! diagnosis must state. Refresh the golden files with `SCRAPEPATH_UPDATE_GOLDEN=1 cargo test --test check`
 //! and review the diff.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
@@ -330,5 +330,4 @@ fn directories_are_read_non_recursively_unless_asked() {
         .unwrap()
         .iter()
         .all(|s| s["kind"] != "ScrapeIntent"));
-    let _ = Path::new(".");
 }

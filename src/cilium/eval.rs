@@ -664,7 +664,7 @@ fn decide_enforced(
         verdict: NetVerdict::Denied,
         basis: Basis::DefaultDeny,
         rule: "D5.3",
-        reason: explain_default_deny(s, dp, dest, src, port, &requires),
+        reason: explain_default_deny(s, dp, dest, src, port),
         decided_by: if dp.default_deny_by.is_empty() {
             vec![]
         } else {
@@ -680,7 +680,6 @@ fn explain_default_deny(
     dest: &Pod,
     src: &Identity,
     port: u16,
-    requires: &[&PeerSelector],
 ) -> String {
     let mut near = Vec::new();
     for (p, r) in &dp.selecting {
@@ -690,7 +689,7 @@ fn explain_default_deny(
                     "{} {}: {}",
                     p.obj,
                     e.path,
-                    explain_peer_miss(e, src, s, requires)
+                    explain_peer_miss(e, src, s)
                 ));
             }
         }
@@ -721,12 +720,7 @@ fn explain_default_deny(
     }
 }
 
-fn explain_peer_miss(
-    e: &Entry,
-    src: &Identity,
-    s: &Settings,
-    requires: &[&PeerSelector],
-) -> String {
+fn explain_peer_miss(e: &Entry, src: &Identity, s: &Settings) -> String {
     match &e.peer {
         Peer::Endpoints(sels) => {
             if sels.iter().any(|ps| peer_selector_matches(ps, src, s.version)) {
@@ -734,7 +728,6 @@ fn explain_peer_miss(
                     .to_string();
             }
             let parts: Vec<String> = sels.iter().map(|ps| explain_selector_miss(ps, src, s)).collect();
-            let _ = requires;
             parts.join("; ")
         }
         Peer::Entities(ents) => format!(
