@@ -1619,22 +1619,8 @@ fn scraper_identity_labels(s: &Scraper<'_>) -> BTreeMap<String, String> {
         }
         l
     });
-    let mut common: Option<Labels> = None;
-    for p in &s.pods {
-        let l: Labels = p
-            .labels
-            .iter()
-            .filter(|(k, _)| {
-                crate::cilium::eval::is_identity_label(k) && !VOLATILE.contains(&k.as_str())
-            })
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        common = Some(match common {
-            None => l,
-            Some(c) => c.into_iter().filter(|(k, v)| l.get(k) == Some(v)).collect(),
-        });
-    }
-    let common = common.unwrap_or_default();
+    let mut common = common_identity_labels(s.pods.iter());
+    common.retain(|k, _| !VOLATILE.contains(&k.as_str()));
     match preferred {
         Some(pref) if pref.iter().all(|(k, v)| common.get(k) == Some(v)) => pref,
         _ => common,
@@ -1643,6 +1629,15 @@ fn scraper_identity_labels(s: &Scraper<'_>) -> BTreeMap<String, String> {
 
 /// A selector for a set of pods: the labels they share (identity labels only).
 fn pods_selector(pods: &[&Pod]) -> LabelSelector {
+    let common = common_identity_labels(pods.iter().copied());
+    LabelSelector {
+        match_labels: (!common.is_empty()).then_some(common),
+        match_expressions: None,
+    }
+}
+
+/// The identity labels (R2) every pod carries with the same value.
+fn common_identity_labels<'p>(pods: impl Iterator<Item = &'p Pod>) -> Labels {
     let mut common: Option<Labels> = None;
     for p in pods {
         let l: Labels = p
@@ -1656,10 +1651,7 @@ fn pods_selector(pods: &[&Pod]) -> LabelSelector {
             Some(c) => c.into_iter().filter(|(k, v)| l.get(k) == Some(v)).collect(),
         });
     }
-    LabelSelector {
-        match_labels: common.filter(|c| !c.is_empty()),
-        match_expressions: None,
-    }
+    common.unwrap_or_default()
 }
 
 /// Labels a monitor must carry to be selected by `p`: matchLabels, the first value of `In`, and a value
