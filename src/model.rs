@@ -92,6 +92,14 @@ impl fmt::Display for ObjRef {
     }
 }
 
+/// The tag of a container image reference (`quay.io/cilium/cilium:v1.18.4@sha256:...` → `v1.18.4`);
+/// `None` when it has none (a `:` followed by `/` is a registry port).
+pub fn image_tag(image: &str) -> Option<&str> {
+    let without_digest = image.split('@').next()?;
+    let (_, tag) = without_digest.rsplit_once(':')?;
+    (!tag.contains('/')).then_some(tag)
+}
+
 /// The label scrapepath puts on what it applies; objects carrying it are "managed" (DESIGN.md §4).
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY_VALUE: &str = "scrapepath";

@@ -316,10 +316,8 @@ fn prom_workload(kind: Kind, raw: RawProm) -> PromWorkload {
         version: s.version.or_else(|| {
             s.image
                 .as_deref()
-                .and_then(|i| i.split('@').next())
-                .and_then(|i| i.rsplit_once(':'))
-                .map(|(_, tag)| tag.to_string())
-                .filter(|t| !t.contains('/'))
+                .and_then(crate::model::image_tag)
+                .map(str::to_string)
         }),
         available_replicas: raw.status.as_ref().and_then(|st| st.available_replicas),
         conditions: raw

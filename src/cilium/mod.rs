@@ -38,12 +38,7 @@ impl Version {
 
     /// The version of a Cilium agent image: `quay.io/cilium/cilium:v1.18.4@sha256:...`.
     pub fn from_image(image: &str) -> Option<Version> {
-        let without_digest = image.split('@').next()?;
-        let (_, tag) = without_digest.rsplit_once(':')?;
-        if tag.contains('/') {
-            return None; // a registry port, not a tag
-        }
-        Version::parse(tag)
+        Version::parse(crate::model::image_tag(image)?)
     }
 }
 
