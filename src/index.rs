@@ -192,6 +192,22 @@ impl ClusterIndex {
         }
     }
 
+    /// Whether the index holds an object under this reference (the kinds scrapepath may write).
+    pub fn contains(&self, r: &ObjRef) -> bool {
+        match r.kind {
+            Kind::Prometheus | Kind::PrometheusAgent => self.prometheuses.contains_key(r),
+            Kind::PodMonitor | Kind::ServiceMonitor => self.monitors.contains_key(r),
+            Kind::CiliumNetworkPolicy
+            | Kind::CiliumClusterwideNetworkPolicy
+            | Kind::NetworkPolicy => self.policies.contains_key(r),
+            Kind::AuthorizationPolicy | Kind::PeerAuthentication => self.mesh.contains_key(r),
+            Kind::ScrapeIntent => self
+                .intents
+                .contains_key(&(r.namespace.clone(), r.name.clone())),
+            _ => self.refs_of(r.kind).contains(r),
+        }
+    }
+
     fn refs_of(&self, kind: Kind) -> Vec<ObjRef> {
         match kind {
             Kind::Namespace => self

@@ -9,8 +9,11 @@
 pub mod api;
 pub mod cilium;
 pub mod conditions;
+pub mod controller;
 pub mod engine;
 pub mod index;
+pub mod kinds;
+pub mod live;
 pub mod load;
 pub mod model;
 pub mod parse;

@@ -1,4 +1,5 @@
-//! The `scrapepath` command line: `check` (offline), `crd`.
+//! The `scrapepath` command line: `check` (offline), `audit` (live, read-only), `run` (the controller),
+//! `crd`.
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
@@ -40,8 +41,45 @@ enum Command {
         #[command(flatten)]
         platform: Platform,
     },
+    /// Diagnose a live cluster (kubeconfig or in-cluster), read-only: prints what `check` prints.
+    Audit {
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value = "text")]
+        output: Format,
+        #[command(flatten)]
+        platform: Platform,
+    },
+    /// Run the controller: reconcile ScrapeIntents, audit monitors (kubeconfig or in-cluster).
+    Run {
+        #[command(flatten)]
+        platform: Platform,
+        /// Whether Enforce is allowed at all; when false, Enforce intents are treated as Report.
+        #[arg(long, env = "SCRAPEPATH_ALLOW_ENFORCE", default_value_t = true, action = clap::ArgAction::Set)]
+        allow_enforce: bool,
+        /// Reconcile intents (and audit monitors) only in these namespaces (comma-separated); default: all.
+        /// The world (pods, policies, scrapers) is still read cluster-wide: verdicts depend on it.
+        #[arg(long, env = "SCRAPEPATH_NAMESPACES", value_delimiter = ',')]
+        namespaces: Vec<String>,
+        /// Parallel reconciles.
+        #[arg(long, env = "SCRAPEPATH_CONCURRENCY", default_value_t = 4)]
+        concurrency: u16,
+        /// Log format.
+        #[arg(
+            long,
+            env = "SCRAPEPATH_LOG_FORMAT",
+            value_enum,
+            default_value = "text"
+        )]
+        log_format: LogFormat,
+    },
     /// Print the ScrapeIntent CustomResourceDefinition.
     Crd,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Platform settings shared by every command that analyses.
@@ -97,9 +135,95 @@ fn parse_mode(s: &str) -> Result<Mode, String> {
     }
 }
 
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SCRAPEPATH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Audit { output, platform } => runtime().block_on(async move {
+            let client = match kube::Client::try_default().await {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("scrapepath: cannot connect to the cluster: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let (index, notes) = match scrapepath::live::read_cluster(&client).await {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("scrapepath: cannot read the cluster: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            if !notes.not_installed.is_empty() {
+                eprintln!(
+                    "scrapepath: not installed (their kinds are absent from the analysis): {}",
+                    notes.not_installed.join(", ")
+                );
+            }
+            for e in &notes.unreadable {
+                eprintln!("scrapepath: left out, unreadable: {e}");
+            }
+            let report = evaluate(&index, &platform.engine_config());
+            print!("{}", render(&report, output));
+            if report.subjects.iter().all(|s| s.ready) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }),
+        Command::Run {
+            platform,
+            allow_enforce,
+            namespaces,
+            concurrency,
+            log_format,
+        } => {
+            init_logs(log_format);
+            runtime().block_on(async move {
+                let client = match kube::Client::try_default().await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot connect to the cluster");
+                        return ExitCode::from(2);
+                    }
+                };
+                let settings = scrapepath::controller::Settings {
+                    engine: platform.engine_config(),
+                    allow_enforce,
+                    namespaces: namespaces.into_iter().filter(|n| !n.is_empty()).collect(),
+                    concurrency: concurrency.max(1),
+                    instance: std::env::var("POD_NAME")
+                        .or_else(|_| std::env::var("HOSTNAME"))
+                        .unwrap_or_else(|_| "scrapepath".into()),
+                };
+                tracing::info!(
+                    allow_enforce = settings.allow_enforce,
+                    namespaces = ?settings.namespaces,
+                    "scrapepath controller starting"
+                );
+                scrapepath::controller::run_until_signal(client, settings).await;
+                tracing::info!("scrapepath controller stopped");
+                ExitCode::SUCCESS
+            })
+        }
         Command::Crd => {
             print!("{}", scrapepath::api::crd_yaml());
             ExitCode::SUCCESS

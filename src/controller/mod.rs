@@ -1,0 +1,610 @@
+//! `scrapepath run`: the controller. Watches feed the shared index ([`world`]); a change is mapped to the
+//! intents it can affect; each reconcile runs the pure engine on one intent, applies the plan in Enforce
+//! mode ([`enforce`]), and writes status only when it changed ([`status`]). Monitors no intent covers are
+//! audited: an Event when their verdict changes, never a write to them.
+//!
+//! The pipeline per intent: evaluate → enforce (Enforce mode) → re-evaluate if anything was written →
+//! status → events. Errors are split into transient ones (back off and retry) and those only a change of
+//! the cluster resolves (wait for that change).
+
+pub mod enforce;
+pub mod status;
+pub mod world;
+
+use std::collections::{BTreeSet, HashMap};
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::channel::mpsc as fmpsc;
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::{applier, Action, Config as ApplierConfig};
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::watcher::{self, watcher, Event};
+use kube::runtime::WatchStreamExt;
+use kube::{Client, Resource};
+use serde_json::json;
+use tracing::{debug, info, warn};
+
+use crate::api::{Mode, ScrapeIntent};
+use crate::conditions as cond;
+use crate::engine::{Engine, EngineConfig, SubjectReport};
+use crate::kinds::API_KINDS;
+use crate::model::{Kind, Monitor, ObjRef};
+
+use enforce::{enforce, EnforceError, FIELD_MANAGER};
+use world::{affected_intents, affected_monitors, Scope, World};
+
+/// Platform settings of the controller (flags / env; the chart maps its values onto them).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub engine: EngineConfig,
+    /// Whether Enforce is allowed at all; when not, Enforce intents are treated as Report.
+    pub allow_enforce: bool,
+    /// Intents (and monitors to audit) only in these namespaces; empty: every namespace.
+    pub namespaces: BTreeSet<String>,
+    /// Parallel reconciles.
+    pub concurrency: u16,
+    /// This instance's name in Events (the pod name in a cluster).
+    pub instance: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            engine: EngineConfig::default(),
+            allow_enforce: true,
+            namespaces: BTreeSet::new(),
+            concurrency: 4,
+            instance: "scrapepath".into(),
+        }
+    }
+}
+
+impl Settings {
+    fn watches(&self, ns: &str) -> bool {
+        self.namespaces.is_empty() || self.namespaces.contains(ns)
+    }
+}
+
+/// Counters of what the controller did (writes are what a steady state must not make).
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub reconciles: AtomicU64,
+    pub reconcile_errors: AtomicU64,
+    pub status_writes: AtomicU64,
+    pub object_writes: AtomicU64,
+    pub object_deletes: AtomicU64,
+    pub events: AtomicU64,
+}
+
+impl Stats {
+    /// Every write to the API server: status patches, applied and deleted objects, Events.
+    pub fn writes(&self) -> u64 {
+        self.status_writes.load(Ordering::Relaxed)
+            + self.object_writes.load(Ordering::Relaxed)
+            + self.object_deletes.load(Ordering::Relaxed)
+            + self.events.load(Ordering::Relaxed)
+    }
+}
+
+struct Ctx {
+    client: Client,
+    world: Arc<World>,
+    settings: Settings,
+    recorder: Recorder,
+    stats: Arc<Stats>,
+    failures: Mutex<HashMap<ObjRef, u32>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Enforce(#[from] EnforceError),
+    #[error("writing the status of {object}: {source}")]
+    Status {
+        object: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl ReconcileError {
+    fn is_transient(&self) -> bool {
+        match self {
+            ReconcileError::Enforce(e) => e.is_transient(),
+            ReconcileError::Status { .. } => true,
+        }
+    }
+
+    /// The Event reason and metric label of this error's category.
+    pub fn category(&self) -> &'static str {
+        match self {
+            ReconcileError::Enforce(e) => e.category(),
+            ReconcileError::Status { .. } => "StatusWriteFailed",
+        }
+    }
+}
+
+/// A running controller: its counters, the world it reads (for tests and benchmarks), and the task that
+/// ends when the controller has shut down.
+pub struct Handle {
+    pub stats: Arc<Stats>,
+    pub world: Arc<World>,
+    pub done: tokio::task::JoinHandle<()>,
+}
+
+fn intent_key(si: &ScrapeIntent) -> ObjRef {
+    ObjRef::new(
+        Kind::ScrapeIntent,
+        si.metadata.namespace.clone().unwrap_or_default(),
+        si.metadata.name.clone().unwrap_or_default(),
+    )
+}
+
+/// Evaluates one intent against the current index.
+fn evaluate(world: &World, settings: &Settings, si: &ScrapeIntent) -> (SubjectReport, Mode) {
+    let idx = world.index.read().unwrap();
+    let mut engine = Engine::new(&idx, &settings.engine);
+    let report = engine.intent(si);
+    let mut mode = report.mode.clone().unwrap_or(Mode::Report);
+    if mode == Mode::Enforce && !settings.allow_enforce {
+        mode = Mode::Report;
+    }
+    (report, mode)
+}
+
+async fn reconcile(si: Arc<ScrapeIntent>, ctx: Arc<Ctx>) -> Result<Action, ReconcileError> {
+    ctx.stats.reconciles.fetch_add(1, Ordering::Relaxed);
+    let key = intent_key(&si);
+    if !ctx.settings.watches(&key.namespace) {
+        return Ok(Action::await_change());
+    }
+    // Reconcile the newest version the index has (the queue may hold an older one).
+    let (mut report, mode) = evaluate(&ctx.world, &ctx.settings, &si);
+    let mut managed = Vec::new();
+    let reference = si.object_ref(&());
+    if mode == Mode::Enforce {
+        let done = enforce(&ctx.client, &ctx.world, &si, &report.remediation).await;
+        let done = match done {
+            Ok(d) => d,
+            Err(e) => {
+                publish(
+                    &ctx,
+                    &reference,
+                    EventType::Warning,
+                    e.category(),
+                    &e.to_string(),
+                )
+                .await;
+                return Err(e.into());
+            }
+        };
+        for a in &done.actions {
+            match a {
+                enforce::Action::Removed(_) => {
+                    ctx.stats.object_deletes.fetch_add(1, Ordering::Relaxed)
+                }
+                _ => ctx.stats.object_writes.fetch_add(1, Ordering::Relaxed),
+            };
+            let (reason, note) = a.describe();
+            info!(namespace = %key.namespace, name = %key.name, "{note}");
+            publish(&ctx, &reference, EventType::Normal, reason, &note).await;
+        }
+        if !done.actions.is_empty() {
+            // The index already holds what was written: the status describes the cluster after it.
+            report = evaluate(&ctx.world, &ctx.settings, &si).0;
+        }
+        managed = done.managed;
+    }
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let desired = status::desired_status(&si, &report, mode, managed, &now);
+    let current = si.status.as_ref();
+    if status::status_changed(current, &desired) {
+        let api: Api<ScrapeIntent> = Api::namespaced(ctx.client.clone(), &key.namespace);
+        let body = json!({
+            "apiVersion": ScrapeIntent::api_version(&()),
+            "kind": ScrapeIntent::kind(&()),
+            "status": desired,
+        });
+        api.patch_status(
+            &key.name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .map_err(|source| ReconcileError::Status {
+            object: key.to_string(),
+            source,
+        })?;
+        ctx.stats.status_writes.fetch_add(1, Ordering::Relaxed);
+        debug!(namespace = %key.namespace, name = %key.name, "status written");
+        if let Some(t) = status::ready_transition(current, &desired) {
+            let (ty, reason) = if t.ready {
+                (EventType::Normal, cond::READY.to_string())
+            } else {
+                (EventType::Warning, t.reason.clone())
+            };
+            publish(&ctx, &reference, ty, &reason, &t.message).await;
+        }
+    }
+    ctx.failures.lock().unwrap().remove(&key);
+    Ok(Action::requeue(Duration::from_secs(30 * 60)))
+}
+
+fn error_policy(si: Arc<ScrapeIntent>, e: &ReconcileError, ctx: Arc<Ctx>) -> Action {
+    ctx.stats.reconcile_errors.fetch_add(1, Ordering::Relaxed);
+    let key = intent_key(&si);
+    warn!(namespace = %key.namespace, name = %key.name, category = e.category(), error = %e, "reconcile failed");
+    if !e.is_transient() {
+        // Only a change of the cluster resolves it; the watches will bring that change.
+        return Action::requeue(Duration::from_secs(5 * 60));
+    }
+    let mut failures = ctx.failures.lock().unwrap();
+    let n = failures.entry(key).or_insert(0);
+    *n += 1;
+    let delay = Duration::from_millis(250 * 2u64.pow((*n).min(10))).min(Duration::from_secs(300));
+    Action::requeue(delay)
+}
+
+/// Publishes an Event; a failure to publish is logged, never fatal.
+async fn publish(
+    ctx: &Ctx,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    type_: EventType,
+    reason: &str,
+    note: &str,
+) {
+    let ev = KubeEvent {
+        type_,
+        reason: reason.to_string(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    match ctx.recorder.publish(&ev, reference).await {
+        Ok(()) => {
+            ctx.stats.events.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => warn!(error = %e, reason, "cannot publish event"),
+    }
+}
+
+/// Feeds ScrapeIntents into the world and the reconcile queue.
+async fn watch_intents(
+    client: Client,
+    world: Arc<World>,
+    writer: reflector::store::Writer<ScrapeIntent>,
+) {
+    let api: Api<ScrapeIntent> = Api::all(client);
+    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
+        .default_backoff()
+        .boxed();
+    let kind = Kind::ScrapeIntent;
+    let mut buffer = Vec::new();
+    let mut last_error: Option<String> = None;
+    futures::pin_mut!(stream);
+    while let Some(ev) = stream.next().await {
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(e) => {
+                let msg = e.to_string();
+                if last_error.as_deref() != Some(msg.as_str()) {
+                    warn!(error = %msg, "ScrapeIntent watch failed; retrying with backoff");
+                    last_error = Some(msg);
+                }
+                continue;
+            }
+        };
+        last_error = None;
+        let to_value = |si: &ScrapeIntent| serde_json::to_value(si).unwrap_or_default();
+        match ev {
+            Event::Init => buffer.clear(),
+            Event::InitApply(si) => buffer.push(to_value(&si)),
+            Event::InitDone => world.reset_values(kind, std::mem::take(&mut buffer)),
+            Event::Apply(si) => world.apply_value(kind, to_value(&si)),
+            Event::Delete(si) => world.delete_value(kind, &to_value(&si)),
+        }
+    }
+}
+
+/// Turns the world's changes into reconcile requests for the intents, and audit requests for the
+/// monitors, they can affect. Nothing is requested before every kind has been listed.
+async fn dispatch(
+    world: Arc<World>,
+    settings: Settings,
+    mut changes: tokio::sync::mpsc::UnboundedReceiver<Scope>,
+    intents: fmpsc::UnboundedSender<ObjectRef<ScrapeIntent>>,
+    monitors: tokio::sync::mpsc::UnboundedSender<ObjRef>,
+) {
+    world.wait_synced().await;
+    let mut pending = vec![Scope::All];
+    loop {
+        // Drain what is queued so a burst of changes maps once.
+        while let Ok(s) = changes.try_recv() {
+            pending.push(s);
+        }
+        let all = pending.contains(&Scope::All);
+        let scopes: Vec<Scope> = if all {
+            vec![Scope::All]
+        } else {
+            std::mem::take(&mut pending)
+        };
+        pending.clear();
+        let (is, ms) = {
+            let idx = world.index.read().unwrap();
+            let mut is = BTreeSet::new();
+            let mut ms = BTreeSet::new();
+            for s in &scopes {
+                is.extend(affected_intents(&idx, &settings.engine, s));
+                ms.extend(affected_monitors(&idx, s));
+            }
+            (is, ms)
+        };
+        for r in is {
+            if settings.watches(&r.namespace) {
+                let _ = intents.unbounded_send(ObjectRef::new(&r.name).within(&r.namespace));
+            }
+        }
+        for m in ms {
+            if settings.watches(&m.namespace) {
+                let _ = monitors.send(m);
+            }
+        }
+        match changes.recv().await {
+            Some(s) => pending.push(s),
+            None => return,
+        }
+    }
+}
+
+/// The audit event reason for a monitor's verdict: the first failing layer, in words a platform
+/// engineer searches for.
+fn audit_reason(r: &SubjectReport) -> (&'static str, String) {
+    let failing = cond::LAYERS.iter().find_map(|layer| {
+        r.condition(layer)
+            .filter(|c| c.status == "False")
+            .map(|c| (*layer, c))
+    });
+    match failing {
+        None => (
+            "Scrapable",
+            r.condition(cond::READY)
+                .map(|c| c.message.clone())
+                .unwrap_or_default(),
+        ),
+        Some((layer, c)) => {
+            let reason = match layer {
+                cond::TARGETS_RESOLVED => "NoTargets",
+                cond::SCRAPER_READY => "ScraperNotReady",
+                cond::MONITOR_SELECTED => "NotSelected",
+                cond::NETWORK_REACHABLE => "Unreachable",
+                cond::MESH_AUTHORIZED => "MeshDenied",
+                _ => "NotScraped",
+            };
+            (reason, format!("{}: {}", c.reason, c.message))
+        }
+    }
+}
+
+/// Audits monitors that no intent covers: an Event on the monitor when its verdict changes.
+async fn audit_monitors(ctx: Arc<Ctx>, mut rx: tokio::sync::mpsc::UnboundedReceiver<ObjRef>) {
+    let mut last: HashMap<ObjRef, &'static str> = HashMap::new();
+    while let Some(first) = rx.recv().await {
+        // Collect a burst, then evaluate it with one engine.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut batch = BTreeSet::from([first]);
+        while let Ok(r) = rx.try_recv() {
+            batch.insert(r);
+        }
+        let verdicts: Vec<(ObjRef, Option<(&'static str, String)>)> = {
+            let idx = ctx.world.index.read().unwrap();
+            let covered: BTreeSet<ObjRef> = covered_monitors(&idx);
+            let mut engine = Engine::new(&idx, &ctx.settings.engine);
+            batch
+                .into_iter()
+                .map(|r| {
+                    let m = monitor_in(&idx, &r);
+                    let verdict = m
+                        .filter(|m| !covered.contains(&m.obj_ref()))
+                        .map(|m| audit_reason(&engine.monitor(m)));
+                    (r, verdict)
+                })
+                .collect()
+        };
+        for (r, verdict) in verdicts {
+            let Some((reason, message)) = verdict else {
+                last.remove(&r);
+                continue;
+            };
+            let previous = last.insert(r.clone(), reason);
+            // A monitor first seen healthy says nothing; any later change, or a first problem, does.
+            let speak = match previous {
+                None => reason != "Scrapable",
+                Some(p) => p != reason,
+            };
+            if !speak {
+                continue;
+            }
+            let Some(ar) = ctx.world.served(r.kind) else {
+                continue;
+            };
+            let reference = k8s_openapi::api::core::v1::ObjectReference {
+                api_version: Some(ar.api_version.clone()),
+                kind: Some(ar.kind.clone()),
+                namespace: Some(r.namespace.clone()),
+                name: Some(r.name.clone()),
+                uid: monitor_uid(&ctx, &r).await,
+                ..Default::default()
+            };
+            let ty = if reason == "Scrapable" {
+                EventType::Normal
+            } else {
+                EventType::Warning
+            };
+            info!(monitor = %r, reason, "audit verdict changed");
+            publish(&ctx, &reference, ty, reason, &message).await;
+        }
+    }
+}
+
+/// The uid of a monitor, for the Event's reference (read, never written).
+async fn monitor_uid(ctx: &Ctx, r: &ObjRef) -> Option<String> {
+    let ar = ctx.world.served(r.kind)?;
+    let api: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), &r.namespace, &ar);
+    api.get_metadata_opt(&r.name)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|m| m.metadata.uid)
+}
+
+fn monitor_in<'a>(idx: &'a crate::index::ClusterIndex, r: &ObjRef) -> Option<&'a Monitor> {
+    let kind = match r.kind {
+        Kind::PodMonitor => crate::model::MonitorKind::PodMonitor,
+        Kind::ServiceMonitor => crate::model::MonitorKind::ServiceMonitor,
+        _ => return None,
+    };
+    idx.monitor(kind, &r.namespace, &r.name)
+}
+
+/// Monitors an intent covers: scrapepath's own, and those an intent references.
+fn covered_monitors(idx: &crate::index::ClusterIndex) -> BTreeSet<ObjRef> {
+    let mut out: BTreeSet<ObjRef> = idx
+        .monitors()
+        .filter(|m| crate::model::managing_intent(&m.labels).is_some())
+        .map(Monitor::obj_ref)
+        .collect();
+    for si in idx.intents() {
+        let Some(m) = &si.spec.monitor else { continue };
+        let Some(r) = &m.reference else { continue };
+        let kind = match m.kind {
+            crate::api::MonitorKind::ServiceMonitor => Kind::ServiceMonitor,
+            _ => Kind::PodMonitor,
+        };
+        let ns = r
+            .namespace
+            .clone()
+            .or_else(|| si.metadata.namespace.clone())
+            .unwrap_or_default();
+        out.insert(ObjRef::new(kind, ns, &r.name));
+    }
+    out
+}
+
+/// Starts the controller; it runs until `shutdown` resolves, then finishes the reconciles in flight.
+pub async fn run(
+    client: Client,
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Handle {
+    let (world, changes) = World::new();
+    let stats = Arc::new(Stats::default());
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "scrapepath".into(),
+            instance: Some(settings.instance.clone()),
+        },
+    );
+    let ctx = Arc::new(Ctx {
+        client: client.clone(),
+        world: world.clone(),
+        settings: settings.clone(),
+        recorder,
+        stats: stats.clone(),
+        failures: Mutex::new(HashMap::new()),
+    });
+    let ctx_stats = stats;
+
+    let mut tasks = Vec::new();
+    for k in API_KINDS.iter().filter(|k| k.kind != Kind::ScrapeIntent) {
+        tasks.push(tokio::spawn(world::run_kind(
+            world.clone(),
+            client.clone(),
+            k,
+        )));
+    }
+    let (store, writer) = reflector::store();
+    tasks.push(tokio::spawn(watch_intents(
+        client.clone(),
+        world.clone(),
+        writer,
+    )));
+    let (intent_tx, intent_rx) = fmpsc::unbounded();
+    let (monitor_tx, monitor_rx) = tokio::sync::mpsc::unbounded_channel();
+    tasks.push(tokio::spawn(dispatch(
+        world.clone(),
+        settings.clone(),
+        changes,
+        intent_tx,
+        monitor_tx,
+    )));
+    tasks.push(tokio::spawn(audit_monitors(ctx.clone(), monitor_rx)));
+
+    let queue = intent_rx.map(Ok::<_, Infallible>).take_until(shutdown);
+    let config = ApplierConfig::default().concurrency(settings.concurrency);
+    let done = tokio::spawn(async move {
+        let run = applier(
+            |si, ctx| Box::pin(reconcile(si, ctx)),
+            error_policy,
+            ctx,
+            store,
+            queue,
+            config,
+        );
+        run.for_each(|res| async move {
+            if let Err(e) = res {
+                debug!(error = %e, "reconcile request failed");
+            }
+        })
+        .await;
+        info!("reconcile queue drained: stopping watches");
+        for t in tasks {
+            t.abort();
+        }
+    });
+    Handle {
+        stats: ctx_stats,
+        world,
+        done,
+    }
+}
+
+/// Runs the controller until SIGTERM or Ctrl-C, then finishes the reconciles in flight.
+pub async fn run_until_signal(client: Client, settings: Settings) {
+    let shutdown = async move {
+        shutdown_signal().await;
+        info!("shutdown requested: finishing reconciles in flight");
+    };
+    let handle = run(client, settings, shutdown).await;
+    let _ = handle.done.await;
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = tokio::signal::ctrl_c() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,616 @@
+//! The live world: watches feed the shared [`ClusterIndex`] (`apply` / `delete` / `reset`, exactly as the
+//! YAML loader does), keep the raw form of scrapepath's own objects for drift detection, and say which part
+//! of the world each change touches ([`Scope`]) so that only the intents it can affect are reconciled.
+//!
+//! Every kind but Namespace and Pod is optional: a CRD that is not installed is a state, reported once and
+//! re-checked until it appears. Nothing is reconciled before every kind has been listed once.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use kube::api::DynamicObject;
+use kube::core::ApiResource;
+use kube::runtime::watcher::{self, watcher, Event};
+use kube::runtime::WatchStreamExt;
+use kube::Client;
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info, warn};
+
+use crate::api::ScrapeIntent;
+use crate::engine::EngineConfig;
+use crate::index::{ClusterIndex, Object};
+use crate::kinds::{ApiKind, API_KINDS};
+use crate::live::{api_for, is_not_served, object_value, served_version};
+use crate::model::{managing_intent, Kind, Labels, Monitor, ObjRef};
+use crate::parse::{parse_value, Parsed};
+
+/// The part of the world a change touches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Anything may have changed (a re-list, a Prometheus, a clusterwide policy, the Cilium settings).
+    All,
+    /// Objects in these namespaces changed.
+    Namespaces(BTreeSet<String>),
+    /// One intent changed.
+    Intent(ObjRef),
+}
+
+impl Scope {
+    fn namespace(ns: &str) -> Self {
+        Scope::Namespaces(BTreeSet::from([ns.to_string()]))
+    }
+}
+
+/// The namespace Istio reads mesh-wide policies from.
+const ISTIO_ROOT_NAMESPACE: &str = "istio-system";
+
+/// What a change to `obj` (its old version `old`, when it was known) can affect.
+pub fn scope_of(obj: &ObjRef, old_monitor: Option<&Monitor>, new: Option<&Object>) -> Scope {
+    match obj.kind {
+        Kind::Namespace => Scope::namespace(&obj.name),
+        Kind::Pod
+        | Kind::Service
+        | Kind::EndpointSlice
+        | Kind::NetworkPolicy
+        | Kind::CiliumNetworkPolicy => Scope::namespace(&obj.namespace),
+        Kind::AuthorizationPolicy | Kind::PeerAuthentication => {
+            if obj.namespace == ISTIO_ROOT_NAMESPACE {
+                Scope::All
+            } else {
+                Scope::namespace(&obj.namespace)
+            }
+        }
+        Kind::PodMonitor | Kind::ServiceMonitor => {
+            let new_monitor = match new {
+                Some(Object::Monitor(m)) => Some(m.as_ref()),
+                _ => None,
+            };
+            let mut set = BTreeSet::from([obj.namespace.clone()]);
+            for m in old_monitor.into_iter().chain(new_monitor) {
+                if m.namespace_selector.any {
+                    return Scope::All;
+                }
+                set.extend(m.namespace_selector.match_names.iter().cloned());
+            }
+            Scope::Namespaces(set)
+        }
+        Kind::ScrapeIntent => Scope::Intent(obj.clone()),
+        Kind::Prometheus
+        | Kind::PrometheusAgent
+        | Kind::CiliumClusterwideNetworkPolicy
+        | Kind::ConfigMap
+        | Kind::DaemonSet => Scope::All,
+    }
+}
+
+/// The namespaces whose objects decide an intent: its own, its scraper's, its referenced monitor's. `None`
+/// means "any namespace that hosts a scraper" (no scraper named and no cluster default).
+fn intent_namespaces(si: &ScrapeIntent, cfg: &EngineConfig) -> Option<Vec<String>> {
+    let mut out = vec![si.metadata.namespace.clone().unwrap_or_default()];
+    if let Some(r) = si.spec.monitor.as_ref().and_then(|m| m.reference.as_ref()) {
+        if let Some(ns) = &r.namespace {
+            out.push(ns.clone());
+        }
+    }
+    match (
+        si.spec.scraper.as_ref().and_then(|s| s.namespace.clone()),
+        &cfg.default_scraper,
+    ) {
+        (Some(ns), _) => out.push(ns),
+        (None, Some((ns, _))) => out.push(ns.clone()),
+        (None, None) => return None,
+    }
+    Some(out)
+}
+
+/// The intents a change in `scope` can affect.
+pub fn affected_intents(idx: &ClusterIndex, cfg: &EngineConfig, scope: &Scope) -> Vec<ObjRef> {
+    let intent_ref = |si: &ScrapeIntent| {
+        ObjRef::new(
+            Kind::ScrapeIntent,
+            si.metadata.namespace.clone().unwrap_or_default(),
+            si.metadata.name.clone().unwrap_or_default(),
+        )
+    };
+    match scope {
+        Scope::All => idx.intents().map(intent_ref).collect(),
+        Scope::Intent(r) => vec![r.clone()],
+        Scope::Namespaces(set) => {
+            let hosts_scraper = idx.prometheuses().any(|p| set.contains(&p.namespace));
+            idx.intents()
+                .filter(|si| match intent_namespaces(si, cfg) {
+                    Some(nss) => nss.iter().any(|ns| set.contains(ns)),
+                    None => {
+                        hosts_scraper
+                            || set.contains(si.metadata.namespace.as_deref().unwrap_or_default())
+                    }
+                })
+                .map(intent_ref)
+                .collect()
+        }
+    }
+}
+
+/// The monitors whose audit a change in `scope` can affect.
+pub fn affected_monitors(idx: &ClusterIndex, scope: &Scope) -> Vec<ObjRef> {
+    match scope {
+        Scope::Intent(_) => vec![],
+        Scope::All => idx.monitors().map(Monitor::obj_ref).collect(),
+        Scope::Namespaces(set) => {
+            let hosts_scraper = idx.prometheuses().any(|p| set.contains(&p.namespace));
+            idx.monitors()
+                .filter(|m| {
+                    hosts_scraper
+                        || set.contains(&m.namespace)
+                        || m.namespace_selector.any
+                        || m.namespace_selector
+                            .match_names
+                            .iter()
+                            .any(|n| set.contains(n))
+                })
+                .map(Monitor::obj_ref)
+                .collect()
+        }
+    }
+}
+
+/// Where a kind's watch stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KindState {
+    /// Not listed yet.
+    Pending,
+    Synced,
+    NotInstalled,
+}
+
+/// The shared world: the index, scrapepath's own objects as the API server has them, and the sync state.
+pub struct World {
+    pub index: RwLock<ClusterIndex>,
+    /// scrapepath's own objects (label `app.kubernetes.io/managed-by: scrapepath`), raw, by reference.
+    managed: Mutex<HashMap<ObjRef, Value>>,
+    /// Kind → served ApiResource, for applying and deleting.
+    served: Mutex<HashMap<Kind, ApiResource>>,
+    states: Mutex<BTreeMap<Kind, KindState>>,
+    synced: watch::Sender<bool>,
+    /// Objects that could not be read, with the reason (left out of the analysis).
+    unreadable: Mutex<BTreeMap<ObjRef, String>>,
+    changes: mpsc::UnboundedSender<Scope>,
+}
+
+/// A managed object's identity and the intent that applied it.
+#[derive(Debug, Clone)]
+pub struct ManagedObject {
+    pub obj: ObjRef,
+    pub intent: String,
+    pub value: Value,
+}
+
+impl World {
+    /// A world for the given kinds (ScrapeIntent included: the controller feeds it), and the receiver of
+    /// the changes.
+    pub fn new() -> (Arc<Self>, mpsc::UnboundedReceiver<Scope>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let states = API_KINDS
+            .iter()
+            .map(|k| (k.kind, KindState::Pending))
+            .collect();
+        let (synced, _) = watch::channel(false);
+        let world = World {
+            index: RwLock::new(ClusterIndex::new()),
+            managed: Mutex::new(HashMap::new()),
+            served: Mutex::new(HashMap::new()),
+            states: Mutex::new(states),
+            synced,
+            unreadable: Mutex::new(BTreeMap::new()),
+            changes: tx,
+        };
+        (Arc::new(world), rx)
+    }
+
+    /// Resolves once every kind has been listed (or found not installed).
+    pub async fn wait_synced(&self) {
+        let mut rx = self.synced.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
+    }
+
+    pub fn is_synced(&self) -> bool {
+        *self.synced.borrow()
+    }
+
+    pub fn state(&self, kind: Kind) -> KindState {
+        self.states
+            .lock()
+            .unwrap()
+            .get(&kind)
+            .copied()
+            .unwrap_or(KindState::Pending)
+    }
+
+    fn set_state(&self, kind: Kind, state: KindState) {
+        let mut states = self.states.lock().unwrap();
+        states.insert(kind, state);
+        let all = states.values().all(|s| *s != KindState::Pending);
+        drop(states);
+        if all && !*self.synced.borrow() {
+            info!("every kind listed: reconciling");
+            self.synced.send_replace(true);
+        }
+    }
+
+    pub fn served(&self, kind: Kind) -> Option<ApiResource> {
+        self.served.lock().unwrap().get(&kind).cloned()
+    }
+
+    /// scrapepath's own object `r` as the API server has it.
+    pub fn managed(&self, r: &ObjRef) -> Option<Value> {
+        self.managed.lock().unwrap().get(r).cloned()
+    }
+
+    /// scrapepath's own objects in `ns` that name `intent`.
+    pub fn managed_for(&self, ns: &str, intent: &str) -> Vec<ManagedObject> {
+        let mut out: Vec<ManagedObject> = self
+            .managed
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(r, _)| r.namespace == ns)
+            .filter_map(|(r, v)| {
+                let owner = managing_intent(&labels_of(v))?;
+                (owner == intent).then(|| ManagedObject {
+                    obj: r.clone(),
+                    intent: owner,
+                    value: v.clone(),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.obj.cmp(&b.obj));
+        out
+    }
+
+    /// The objects that could not be read.
+    pub fn unreadable(&self) -> Vec<(ObjRef, String)> {
+        self.unreadable
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(r, e)| (r.clone(), e.clone()))
+            .collect()
+    }
+
+    fn notify(&self, scope: Scope) {
+        let _ = self.changes.send(scope);
+    }
+
+    /// An object was added or changed.
+    pub fn apply_value(&self, kind: Kind, v: Value) {
+        let r = value_ref(kind, &v);
+        self.track_managed(&r, &v);
+        let parsed = parse_value(v);
+        let mut idx = self.index.write().unwrap();
+        let old_monitor = old_monitor(&idx, &r);
+        let scope = match parsed {
+            Ok(Parsed::Object(o)) => {
+                self.unreadable.lock().unwrap().remove(&r);
+                let scope = scope_of(&r, old_monitor.as_ref(), Some(&o));
+                idx.apply(o);
+                scope
+            }
+            Ok(_) => return,
+            Err(e) => {
+                warn!(object = %r, error = %e.message, "cannot read object: left out of the analysis");
+                self.unreadable
+                    .lock()
+                    .unwrap()
+                    .insert(r.clone(), e.message.clone());
+                idx.delete(&r);
+                scope_of(&r, old_monitor.as_ref(), None)
+            }
+        };
+        drop(idx);
+        self.notify(scope);
+    }
+
+    /// An object was deleted.
+    pub fn delete_value(&self, kind: Kind, v: &Value) {
+        let r = value_ref(kind, v);
+        self.managed.lock().unwrap().remove(&r);
+        self.unreadable.lock().unwrap().remove(&r);
+        let mut idx = self.index.write().unwrap();
+        let scope = scope_of(&r, old_monitor(&idx, &r).as_ref(), None);
+        idx.delete(&r);
+        drop(idx);
+        self.notify(scope);
+    }
+
+    /// A kind was (re-)listed: its objects replace what the index held.
+    pub fn reset_values(&self, kind: Kind, values: Vec<Value>) {
+        let mut objects = Vec::new();
+        {
+            let mut managed = self.managed.lock().unwrap();
+            managed.retain(|r, _| r.kind != kind);
+            let mut unreadable = self.unreadable.lock().unwrap();
+            unreadable.retain(|r, _| r.kind != kind);
+            for v in values {
+                let r = value_ref(kind, &v);
+                if is_managed(&v) {
+                    managed.insert(r.clone(), v.clone());
+                }
+                match parse_value(v) {
+                    Ok(Parsed::Object(o)) => objects.push(o),
+                    Ok(_) => {}
+                    Err(e) => {
+                        warn!(object = %r, error = %e.message, "cannot read object: left out of the analysis");
+                        unreadable.insert(r, e.message);
+                    }
+                }
+            }
+        }
+        self.index.write().unwrap().reset(kind, objects);
+        self.set_state(kind, KindState::Synced);
+        self.notify(Scope::All);
+    }
+
+    fn track_managed(&self, r: &ObjRef, v: &Value) {
+        let mut managed = self.managed.lock().unwrap();
+        if is_managed(v) {
+            managed.insert(r.clone(), v.clone());
+        } else {
+            managed.remove(r);
+        }
+    }
+
+    /// A kind's CRD is not installed (any more): nothing of it exists.
+    fn not_installed(&self, kind: Kind) {
+        let was = self.state(kind);
+        self.served.lock().unwrap().remove(&kind);
+        if was == KindState::Synced {
+            self.managed.lock().unwrap().retain(|r, _| r.kind != kind);
+            self.index.write().unwrap().reset(kind, Vec::new());
+            self.notify(Scope::All);
+        }
+        self.set_state(kind, KindState::NotInstalled);
+    }
+}
+
+fn old_monitor(idx: &ClusterIndex, r: &ObjRef) -> Option<Monitor> {
+    let kind = match r.kind {
+        Kind::PodMonitor => crate::model::MonitorKind::PodMonitor,
+        Kind::ServiceMonitor => crate::model::MonitorKind::ServiceMonitor,
+        _ => return None,
+    };
+    idx.monitor(kind, &r.namespace, &r.name).cloned()
+}
+
+fn labels_of(v: &Value) -> Labels {
+    v.pointer("/metadata/labels")
+        .and_then(|l| serde_json::from_value(l.clone()).ok())
+        .unwrap_or_default()
+}
+
+fn is_managed(v: &Value) -> bool {
+    managing_intent(&labels_of(v)).is_some()
+}
+
+fn value_ref(kind: Kind, v: &Value) -> ObjRef {
+    let s = |p: &str| {
+        v.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    ObjRef::new(kind, s("/metadata/namespace"), s("/metadata/name"))
+}
+
+/// How long to wait before looking again for a CRD that is not installed.
+pub const RECHECK_ABSENT: Duration = Duration::from_secs(5);
+
+/// Keeps one kind's part of the index current, for as long as the process runs.
+pub async fn run_kind(world: Arc<World>, client: Client, k: &'static ApiKind) {
+    let mut announced_absent = false;
+    let mut failures = 0u32;
+    loop {
+        match served_version(&client, k).await {
+            Ok(Some(ar)) => {
+                failures = 0;
+                if announced_absent {
+                    info!(crd = %k.crd_name(), "installed now: watching {}", k.kind);
+                    announced_absent = false;
+                }
+                world.served.lock().unwrap().insert(k.kind, ar.clone());
+                watch_kind(&world, &client, k, &ar).await;
+                // The watch ends only when the kind is no longer served; make sure before forgetting it.
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Ok(None) => {
+                failures = 0;
+                if !announced_absent {
+                    info!(crd = %k.crd_name(), "not installed: {} objects are absent from the analysis until it appears", k.kind);
+                    announced_absent = true;
+                }
+                world.not_installed(k.kind);
+                tokio::time::sleep(RECHECK_ABSENT).await;
+            }
+            Err(e) => {
+                failures += 1;
+                let delay = Duration::from_millis(500 * 2u64.pow(failures.min(6)));
+                warn!(kind = %k.kind, error = %e, "cannot read {}; retrying in {delay:?}", k.kind);
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+/// Watches one served kind until it stops being served.
+async fn watch_kind(world: &World, client: &Client, k: &ApiKind, ar: &ApiResource) {
+    let api = api_for(client, k, ar);
+    let mut config = watcher::Config::default();
+    if let Some((_, name)) = k.only {
+        config = config.fields(&format!("metadata.name={name}"));
+    }
+    let mut stream = watcher(api, config).default_backoff().boxed();
+    let mut buffer: Vec<Value> = Vec::new();
+    let mut last_error: Option<String> = None;
+    loop {
+        let ev = match stream.try_next().await {
+            Ok(Some(ev)) => ev,
+            Ok(None) => return,
+            Err(e) => {
+                if watch_error_not_served(&e) {
+                    return;
+                }
+                let msg = e.to_string();
+                if last_error.as_deref() != Some(msg.as_str()) {
+                    warn!(kind = %k.kind, error = %msg, "watch failed; retrying with backoff");
+                    last_error = Some(msg);
+                }
+                continue;
+            }
+        };
+        last_error = None;
+        match ev {
+            Event::Init => buffer.clear(),
+            Event::InitApply(o) => buffer.push(value(o, ar)),
+            Event::InitDone => {
+                debug!(kind = %k.kind, objects = buffer.len(), "listed");
+                world.reset_values(k.kind, std::mem::take(&mut buffer));
+            }
+            Event::Apply(o) => world.apply_value(k.kind, value(o, ar)),
+            Event::Delete(o) => world.delete_value(k.kind, &value(o, ar)),
+        }
+    }
+}
+
+fn value(o: DynamicObject, ar: &ApiResource) -> Value {
+    object_value(o, ar)
+}
+
+fn watch_error_not_served(e: &watcher::Error) -> bool {
+    match e {
+        watcher::Error::InitialListFailed(e)
+        | watcher::Error::WatchStartFailed(e)
+        | watcher::Error::WatchFailed(e) => is_not_served(e),
+        watcher::Error::WatchError(s) => s.code == 404,
+        watcher::Error::NoResourceVersion => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::parse_text;
+
+    fn index(yaml: &str) -> ClusterIndex {
+        let mut idx = ClusterIndex::new();
+        let mut stats = crate::load::LoadStats::default();
+        for o in parse_text(std::path::Path::new("t.yaml"), yaml, &mut stats).unwrap() {
+            idx.apply(o);
+        }
+        idx
+    }
+
+    const WORLD: &str = r#"
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {name: k8s, namespace: monitoring}
+spec: {podMonitorSelector: {}}
+---
+apiVersion: scrapepath.io/v1alpha1
+kind: ScrapeIntent
+metadata: {name: a, namespace: team-a}
+spec:
+  selector: {matchLabels: {app: a}}
+  endpoints: [{port: http}]
+  scraper: {kind: Prometheus, namespace: monitoring, name: k8s}
+---
+apiVersion: scrapepath.io/v1alpha1
+kind: ScrapeIntent
+metadata: {name: b, namespace: team-b}
+spec:
+  selector: {matchLabels: {app: b}}
+  endpoints: [{port: http}]
+  scraper: {kind: Prometheus, namespace: monitoring, name: k8s}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata: {name: pm, namespace: team-b}
+spec: {selector: {}, podMetricsEndpoints: [{port: http}]}
+"#;
+
+    fn names(v: Vec<ObjRef>) -> Vec<String> {
+        v.into_iter()
+            .map(|r| format!("{}/{}", r.namespace, r.name))
+            .collect()
+    }
+
+    #[test]
+    fn a_policy_change_affects_only_the_intents_of_its_namespace() {
+        let idx = index(WORLD);
+        let cfg = EngineConfig::default();
+        let r = ObjRef::new(Kind::CiliumNetworkPolicy, "team-a", "p");
+        let scope = scope_of(&r, None, None);
+        assert_eq!(names(affected_intents(&idx, &cfg, &scope)), ["team-a/a"]);
+        assert!(affected_monitors(&idx, &scope).is_empty());
+    }
+
+    #[test]
+    fn a_change_in_the_scraper_namespace_affects_every_intent_it_scrapes_for() {
+        let idx = index(WORLD);
+        let cfg = EngineConfig::default();
+        let r = ObjRef::new(Kind::Pod, "monitoring", "prometheus-k8s-0");
+        let scope = scope_of(&r, None, None);
+        assert_eq!(
+            names(affected_intents(&idx, &cfg, &scope)),
+            ["team-a/a", "team-b/b"]
+        );
+        assert_eq!(names(affected_monitors(&idx, &scope)), ["team-b/pm"]);
+    }
+
+    #[test]
+    fn a_prometheus_or_clusterwide_policy_change_affects_everything() {
+        let idx = index(WORLD);
+        let cfg = EngineConfig::default();
+        for kind in [Kind::Prometheus, Kind::CiliumClusterwideNetworkPolicy] {
+            let scope = scope_of(&ObjRef::new(kind, "", "x"), None, None);
+            assert_eq!(scope, Scope::All);
+            assert_eq!(affected_intents(&idx, &cfg, &scope).len(), 2);
+        }
+    }
+
+    #[test]
+    fn a_monitor_that_selects_other_namespaces_affects_them_too() {
+        let idx = index(WORLD);
+        let cfg = EngineConfig::default();
+        let mut m = idx
+            .monitor(crate::model::MonitorKind::PodMonitor, "team-b", "pm")
+            .unwrap()
+            .clone();
+        m.namespace_selector.match_names = vec!["team-a".into()];
+        let scope = scope_of(&m.obj_ref(), Some(&m), None);
+        assert_eq!(
+            names(affected_intents(&idx, &cfg, &scope)),
+            ["team-a/a", "team-b/b"]
+        );
+    }
+
+    #[test]
+    fn intents_without_a_named_scraper_follow_every_scraper_namespace() {
+        let mut idx = index(WORLD);
+        let unnamed = index(
+            "apiVersion: scrapepath.io/v1alpha1\nkind: ScrapeIntent\nmetadata: {name: c, namespace: team-c}\nspec: {selector: {}, endpoints: [{port: http}]}\n",
+        );
+        for si in unnamed.intents() {
+            idx.apply(Object::Intent(Box::new(si.clone())));
+        }
+        let cfg = EngineConfig::default();
+        let scope = scope_of(&ObjRef::new(Kind::Pod, "monitoring", "p"), None, None);
+        assert!(names(affected_intents(&idx, &cfg, &scope)).contains(&"team-c/c".to_string()));
+        let elsewhere = scope_of(&ObjRef::new(Kind::Pod, "team-a", "p"), None, None);
+        assert_eq!(
+            names(affected_intents(&idx, &cfg, &elsewhere)),
+            ["team-a/a"]
+        );
+    }
+}

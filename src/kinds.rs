@@ -1,0 +1,209 @@
+//! The Kubernetes kinds the index is fed from in a live cluster — one table serves the controller's watches
+//! and `scrapepath audit`'s lists, so the two always read the same world.
+
+use crate::model::Kind;
+
+/// One kind as the API server serves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiKind {
+    pub kind: Kind,
+    pub group: &'static str,
+    /// Served versions to try, preferred first (Istio moved its security kinds from v1beta1 to v1).
+    pub versions: &'static [&'static str],
+    pub plural: &'static str,
+    pub namespaced: bool,
+    /// A CRD that may be absent: "not installed" is a state, not an error.
+    pub optional: bool,
+    /// Only this namespace and name matter (`kube-system/cilium-config`, the `cilium` DaemonSet).
+    pub only: Option<(&'static str, &'static str)>,
+}
+
+impl ApiKind {
+    pub fn api_version(&self, version: &str) -> String {
+        if self.group.is_empty() {
+            version.to_string()
+        } else {
+            format!("{}/{version}", self.group)
+        }
+    }
+
+    /// `plural.group`, the name of the CRD that serves this kind.
+    pub fn crd_name(&self) -> String {
+        format!("{}.{}", self.plural, self.group)
+    }
+}
+
+const fn core(
+    kind: Kind,
+    group: &'static str,
+    version: &'static [&'static str],
+    plural: &'static str,
+    namespaced: bool,
+) -> ApiKind {
+    ApiKind {
+        kind,
+        group,
+        versions: version,
+        plural,
+        namespaced,
+        optional: false,
+        only: None,
+    }
+}
+
+const fn crd(
+    kind: Kind,
+    group: &'static str,
+    versions: &'static [&'static str],
+    plural: &'static str,
+    namespaced: bool,
+) -> ApiKind {
+    ApiKind {
+        kind,
+        group,
+        versions,
+        plural,
+        namespaced,
+        optional: true,
+        only: None,
+    }
+}
+
+/// Every kind the engine reads from a cluster. ScrapeIntent is first: the controller watches it itself.
+pub const API_KINDS: &[ApiKind] = &[
+    crd(
+        Kind::ScrapeIntent,
+        "scrapepath.io",
+        &["v1alpha1"],
+        "scrapeintents",
+        true,
+    ),
+    core(Kind::Namespace, "", &["v1"], "namespaces", false),
+    core(Kind::Pod, "", &["v1"], "pods", true),
+    core(Kind::Service, "", &["v1"], "services", true),
+    core(
+        Kind::EndpointSlice,
+        "discovery.k8s.io",
+        &["v1"],
+        "endpointslices",
+        true,
+    ),
+    core(
+        Kind::NetworkPolicy,
+        "networking.k8s.io",
+        &["v1"],
+        "networkpolicies",
+        true,
+    ),
+    ApiKind {
+        only: Some(("kube-system", "cilium-config")),
+        ..core(Kind::ConfigMap, "", &["v1"], "configmaps", true)
+    },
+    ApiKind {
+        only: Some(("kube-system", "cilium")),
+        ..core(Kind::DaemonSet, "apps", &["v1"], "daemonsets", true)
+    },
+    crd(
+        Kind::Prometheus,
+        "monitoring.coreos.com",
+        &["v1"],
+        "prometheuses",
+        true,
+    ),
+    crd(
+        Kind::PrometheusAgent,
+        "monitoring.coreos.com",
+        &["v1alpha1"],
+        "prometheusagents",
+        true,
+    ),
+    crd(
+        Kind::PodMonitor,
+        "monitoring.coreos.com",
+        &["v1"],
+        "podmonitors",
+        true,
+    ),
+    crd(
+        Kind::ServiceMonitor,
+        "monitoring.coreos.com",
+        &["v1"],
+        "servicemonitors",
+        true,
+    ),
+    crd(
+        Kind::CiliumNetworkPolicy,
+        "cilium.io",
+        &["v2"],
+        "ciliumnetworkpolicies",
+        true,
+    ),
+    crd(
+        Kind::CiliumClusterwideNetworkPolicy,
+        "cilium.io",
+        &["v2"],
+        "ciliumclusterwidenetworkpolicies",
+        false,
+    ),
+    crd(
+        Kind::AuthorizationPolicy,
+        "security.istio.io",
+        &["v1", "v1beta1"],
+        "authorizationpolicies",
+        true,
+    ),
+    crd(
+        Kind::PeerAuthentication,
+        "security.istio.io",
+        &["v1", "v1beta1"],
+        "peerauthentications",
+        true,
+    ),
+];
+
+/// The table entry of a kind.
+pub fn api_kind(kind: Kind) -> Option<&'static ApiKind> {
+    API_KINDS.iter().find(|k| k.kind == kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_the_index_holds_is_read_from_the_cluster() {
+        use Kind::*;
+        for k in [
+            Namespace,
+            Pod,
+            Service,
+            EndpointSlice,
+            Prometheus,
+            PrometheusAgent,
+            PodMonitor,
+            ServiceMonitor,
+            CiliumNetworkPolicy,
+            CiliumClusterwideNetworkPolicy,
+            NetworkPolicy,
+            ScrapeIntent,
+            ConfigMap,
+            DaemonSet,
+            AuthorizationPolicy,
+            PeerAuthentication,
+        ] {
+            assert!(api_kind(k).is_some(), "{k} has no API table entry");
+        }
+    }
+
+    #[test]
+    fn crd_names_are_plural_dot_group() {
+        assert_eq!(
+            api_kind(Kind::CiliumNetworkPolicy).unwrap().crd_name(),
+            "ciliumnetworkpolicies.cilium.io"
+        );
+        assert_eq!(
+            api_kind(Kind::Pod).unwrap().api_version("v1"),
+            "v1".to_string()
+        );
+    }
+}
