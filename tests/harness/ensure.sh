@@ -71,6 +71,8 @@ if [ ! -x "$bindir/scrapepath-testenv" ] || [ ! -x "$bindir/kubectl" ]; then
     rm -rf "$bindir"
     mv "$tmp" "$bindir"
     say "built in $(($(date +%s) - start))s"
+    # Builds of other harness versions, a few weeks old, go (they are ~200 MB each).
+    find "$cache/bin" -mindepth 1 -maxdepth 1 -type d -name '[0-9a-f]*' -mtime +20 -exec rm -rf {} + 2>/dev/null || true
   fi
 fi
 

@@ -9,7 +9,7 @@ export GOTOOLCHAIN=local GOFLAGS=-mod=mod
 
 kver="${1:-}"
 if [ -z "$kver" ]; then
-  kver="$(go mod edit -json | python3 -c 'import json,sys; print(next(r["Version"] for r in json.load(sys.stdin)["Require"] if r["Path"]=="k8s.io/kubernetes"))' 2>/dev/null || true)"
+  kver="$(go list -m -f '{{.Version}}' k8s.io/kubernetes 2>/dev/null || true)"
 fi
 if [ -z "$kver" ]; then
   echo "gen-replaces: pass a k8s.io/kubernetes version (e.g. v1.36.4) or require it in go.mod" >&2

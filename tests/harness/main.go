@@ -71,7 +71,7 @@ func main() {
 		dataDir = flag.String("data-dir", "", "directory for keys, certificates, etcd data and the kubeconfig (required; reused on restart)")
 		port    = flag.Int("port", 0, "apiserver secure port (0: the one used last time with this data dir, else a free one)")
 		noKCM   = flag.Bool("no-controller-manager", false, "do not run kube-controller-manager (garbage collector, namespace controller)")
-		verbose = flag.Int("v", 0, "log verbosity of the apiserver and controller manager (logs go to stderr)")
+		verbose = flag.Int("v", 0, "log verbosity (klog) of the apiserver and the controller manager; logs go to stderr")
 	)
 	flag.Parse()
 	if *dataDir == "" {
@@ -184,7 +184,7 @@ func run(dataDir string, port int, withKCM bool, verbosity int) error {
 	}
 	if withKCM {
 		kcmDone = make(chan error, 1)
-		go func() { kcmDone <- runControllerManager(ctx, kubeconfig, verbosity) }()
+		go func() { kcmDone <- runControllerManager(ctx, kubeconfig) }()
 	}
 	fmt.Printf("READY %s\n", kubeconfig)
 	_ = os.Stdout.Sync()
@@ -220,7 +220,11 @@ func waitAPIServer(apiDone <-chan error) error {
 	return nil
 }
 
-func runControllerManager(ctx context.Context, kubeconfig string, verbosity int) error {
+// runControllerManager runs kube-controller-manager's garbage collector and namespace controller
+// as the admin. It is started through its options and app.Run rather than its cobra command: the
+// command would apply logging settings and install a signal handler a second time in this process
+// (the apiserver's did already); logging verbosity is the apiserver's --v (klog is global).
+func runControllerManager(ctx context.Context, kubeconfig string) error {
 	s, err := kcmoptions.NewKubeControllerManagerOptions()
 	if err != nil {
 		return err
@@ -247,7 +251,6 @@ func runControllerManager(ctx context.Context, kubeconfig string, verbosity int)
 	if err != nil {
 		return err
 	}
-	_ = verbosity
 	return kcmapp.Run(ctx, c.Complete())
 }
 

@@ -1,0 +1,3 @@
+//! Support shared by the integration test binaries (`mod common;`).
+pub mod cluster;
+pub mod testenv;
