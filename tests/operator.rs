@@ -1,0 +1,580 @@
+//! The operator against a real kube-apiserver + etcd with the real upstream CRDs: the seed 000 incident end
+//! to end (Report, then Enforce, drift, the user's own fix, deletion), and the harm it must never do.
+//! Each test works in its own namespaces and runs its own controller restricted to them.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::cluster::*;
+use common::testenv::TestEnv;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use serde_json::{json, Value};
+
+use scrapepath::api::ScrapeIntent;
+
+const CNP: &str = "cilium.io/v2";
+const MON: &str = "monitoring.coreos.com/v1";
+
+fn labels(o: &DynamicObject) -> std::collections::BTreeMap<String, String> {
+    o.metadata.labels.clone().unwrap_or_default()
+}
+
+/// Writes seen by the controller must stop once it has converged.
+async fn assert_steady(ctl: &Running, what: &str) {
+    // Let in-flight work (Events, the audit of monitors) settle, then watch for writes.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = ctl.writes();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        ctl.writes(),
+        before,
+        "{what}: the controller kept writing in a steady state"
+    );
+}
+
+const ENFORCE_INTENT: &str = r#"
+apiVersion: scrapepath.io/v1alpha1
+kind: ScrapeIntent
+metadata: {name: was-metrics, namespace: blog-system}
+spec:
+  selector: {matchLabels: {app: was}}
+  endpoints:
+  - {port: http-envoy-prom, path: /stats/prometheus, interval: 15s}
+  scraper: {kind: Prometheus, namespace: monitoring, name: kube-prometheus-stack-prometheus}
+  mode: Enforce
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_000_is_diagnosed_in_report_mode_and_fixed_in_enforce_mode() {
+    let env = TestEnv::shared();
+    let client = env.client().await;
+    apply_dir(&client, Path::new("deploy/examples/blog-system/intent")).await;
+    let ctl = start_controller(&client, &["blog-system", "monitoring"]).await;
+
+    // Report: the conditions name the policy and the missing label ...
+    let (_, reason, message) = wait_condition(
+        &client,
+        "blog-system",
+        "was-envoy",
+        "NetworkReachable",
+        "False",
+    )
+    .await;
+    assert_eq!(reason, "BlockedByPolicy");
+    assert!(message.contains("blog-system/was-isolation"), "{message}");
+    let (_, reason, message) = wait_condition(
+        &client,
+        "blog-system",
+        "was-envoy",
+        "MonitorSelected",
+        "False",
+    )
+    .await;
+    assert_eq!(reason, "LabelsMismatch");
+    assert!(
+        message.contains("release=kube-prometheus-stack"),
+        "{message}"
+    );
+    let si = intent(&client, "blog-system", "was-envoy").await.unwrap();
+    let status = si.status.unwrap();
+    assert_eq!(status.targets.as_ref().unwrap().summary, "0/2");
+    assert!(status
+        .blocked_by
+        .iter()
+        .any(|b| b.name == "was-isolation" && b.kind == "CiliumNetworkPolicy"));
+    assert!(
+        status
+            .remediation
+            .iter()
+            .any(|r| r["kind"] == "CiliumNetworkPolicy"),
+        "Report mode lists the fix: {:?}",
+        status.remediation
+    );
+    // ... and nothing else is written.
+    assert_eq!(
+        names(&client, CNP, "CiliumNetworkPolicy", "blog-system").await,
+        ["was-isolation", "web-isolation"]
+    );
+    assert!(names(&client, MON, "PodMonitor", "blog-system")
+        .await
+        .is_empty());
+    let pm = get(&client, MON, "PodMonitor", "monitoring", "istio-proxies")
+        .await
+        .unwrap();
+    assert!(!labels(&pm).contains_key("release"));
+    assert_steady(&ctl, "Report mode").await;
+
+    // Enforce: a least-privilege CNP and a labelled PodMonitor, owned by the intent; the intent turns Ready.
+    apply_yaml(&client, ENFORCE_INTENT).await;
+    wait_condition(&client, "blog-system", "was-metrics", "Ready", "True").await;
+    let si = intent(&client, "blog-system", "was-metrics").await.unwrap();
+    let uid = si.metadata.uid.clone().unwrap();
+    let cnp = get(
+        &client,
+        CNP,
+        "CiliumNetworkPolicy",
+        "blog-system",
+        "scrapepath-was-metrics",
+    )
+    .await
+    .expect("Enforce created the CNP, and the real Cilium CRD schema accepted it");
+    assert_eq!(labels(&cnp)["app.kubernetes.io/managed-by"], "scrapepath");
+    assert_eq!(labels(&cnp)["scrapepath.io/intent"], "was-metrics");
+    let owner = &cnp.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.uid.as_str(), owner.controller),
+        (uid.as_str(), Some(true))
+    );
+    assert_eq!(
+        cnp.data["spec"]["enableDefaultDeny"]["ingress"],
+        json!(false)
+    );
+    assert_eq!(
+        cnp.data["spec"]["endpointSelector"]["matchLabels"]["app"],
+        "was"
+    );
+    let pm = get(
+        &client,
+        MON,
+        "PodMonitor",
+        "blog-system",
+        "scrapepath-was-metrics",
+    )
+    .await
+    .expect("Enforce created the PodMonitor, and the real prometheus-operator schema accepted it");
+    assert_eq!(labels(&pm)["release"], "kube-prometheus-stack");
+    let managed: Vec<String> = si
+        .status
+        .unwrap()
+        .managed
+        .iter()
+        .map(|m| format!("{}/{}", m.kind, m.name))
+        .collect();
+    assert_eq!(
+        managed,
+        [
+            "PodMonitor/scrapepath-was-metrics",
+            "CiliumNetworkPolicy/scrapepath-was-metrics"
+        ]
+    );
+    assert_steady(&ctl, "Enforce mode after converging").await;
+
+    // `kubectl get scrapeintents` shows the printer columns.
+    let out = env
+        .kubectl()
+        .args(["get", "scrapeintents", "-n", "blog-system"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let header: Vec<&str> = text.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["NAME", "MODE", "READY", "TARGETS", "REASON", "AGE"]
+    );
+    let row: Vec<&str> = text
+        .lines()
+        .find(|l| l.starts_with("was-metrics "))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(&row[1..5], ["Enforce", "True", "2/2", "Ready"], "{text}");
+
+    // Deleting the managed CNP is repaired.
+    let cnps: Api<DynamicObject> = api_for(&client, &cnp_head("scrapepath-was-metrics")).await;
+    let old_uid = cnp.metadata.uid.clone();
+    cnps.delete("scrapepath-was-metrics", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(
+        "the deleted CNP is re-created",
+        Duration::from_secs(30),
+        || async {
+            match cnps.get_opt("scrapepath-was-metrics").await.unwrap() {
+                Some(o) if o.metadata.uid != old_uid => Ok(()),
+                other => Err(format!("{:?}", other.map(|o| o.metadata.uid))),
+            }
+        },
+    )
+    .await;
+
+    // Editing it (another field manager narrows it to another app) is repaired too.
+    let edit = json!({"apiVersion": CNP, "kind": "CiliumNetworkPolicy",
+        "metadata": {"name": "scrapepath-was-metrics", "namespace": "blog-system"},
+        "spec": {"endpointSelector": {"matchLabels": {"app": "web"}}}});
+    cnps.patch(
+        "scrapepath-was-metrics",
+        &PatchParams::default(),
+        &Patch::Merge(&edit),
+    )
+    .await
+    .unwrap();
+    eventually(
+        "the edited CNP is repaired",
+        Duration::from_secs(30),
+        || async {
+            let o = cnps.get("scrapepath-was-metrics").await.unwrap();
+            let app = o.data["spec"]["endpointSelector"]["matchLabels"]["app"].clone();
+            (app == "was").then_some(()).ok_or(format!("{app}"))
+        },
+    )
+    .await;
+    wait_condition(&client, "blog-system", "was-metrics", "Ready", "True").await;
+
+    // Fixing the user's own CNP makes the managed one unnecessary: it goes away, the intent stays Ready.
+    apply_dir(&client, Path::new("deploy/examples/blog-system/fixed")).await;
+    eventually(
+        "the managed CNP is removed",
+        Duration::from_secs(30),
+        || async {
+            match cnps.get_opt("scrapepath-was-metrics").await.unwrap() {
+                None => Ok(()),
+                Some(_) => Err("still there".into()),
+            }
+        },
+    )
+    .await;
+    let (_, _, message) = wait_condition(
+        &client,
+        "blog-system",
+        "was-metrics",
+        "NetworkReachable",
+        "True",
+    )
+    .await;
+    assert!(message.contains("was-isolation"), "{message}");
+    wait_condition(&client, "blog-system", "was-metrics", "Ready", "True").await;
+    // The user's policies were never written by the operator.
+    let user = cnps.get("was-isolation").await.unwrap();
+    for mf in user.metadata.managed_fields.unwrap_or_default() {
+        assert_ne!(mf.manager.as_deref(), Some("scrapepath"));
+    }
+    assert_steady(&ctl, "after the user's fix").await;
+
+    // Deleting the intent removes what it created (ownerReferences; the harness runs the garbage
+    // collector).
+    Api::<ScrapeIntent>::namespaced(client.clone(), "blog-system")
+        .delete("was-metrics", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(
+        "the managed PodMonitor is collected",
+        Duration::from_secs(60),
+        || async {
+            match get(
+                &client,
+                MON,
+                "PodMonitor",
+                "blog-system",
+                "scrapepath-was-metrics",
+            )
+            .await
+            {
+                None => Ok(()),
+                Some(_) => Err("still there".into()),
+            }
+        },
+    )
+    .await;
+    ctl.stop().await;
+}
+
+fn cnp_head(name: &str) -> Value {
+    json!({"apiVersion": CNP, "kind": "CiliumNetworkPolicy", "metadata": {"name": name, "namespace": "blog-system"}})
+}
+
+/// A Prometheus in `mon` selecting monitors labelled `release: {release}`, with one Ready pod.
+fn scraper_yaml(mon: &str) -> String {
+    format!(
+        r#"
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {{name: k8s, namespace: {mon}}}
+spec:
+  podMonitorSelector: {{matchLabels: {{release: prom}}}}
+  podMonitorNamespaceSelector: {{}}
+  serviceAccountName: prometheus
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: prometheus-k8s-0
+  namespace: {mon}
+  labels: {{app.kubernetes.io/name: prometheus, operator.prometheus.io/name: k8s, prometheus: k8s}}
+spec:
+  serviceAccountName: prometheus
+  containers: [{{name: prometheus, image: prom, ports: [{{name: web, containerPort: 9090}}]}}]
+status:
+  phase: Running
+  podIP: 10.9.0.10
+  conditions: [{{type: Ready, status: "True"}}]
+"#
+    )
+}
+
+fn app_pod_yaml(ns: &str, name: &str, ip: &str) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, namespace: {ns}, labels: {{app: api}}}}
+spec:
+  containers: [{{name: api, image: api, ports: [{{name: metrics, containerPort: 9100}}]}}]
+status:
+  phase: Running
+  podIP: {ip}
+  conditions: [{{type: Ready, status: "True"}}]
+"#
+    )
+}
+
+fn intent_yaml(ns: &str, mon: &str) -> String {
+    format!(
+        r#"
+apiVersion: scrapepath.io/v1alpha1
+kind: ScrapeIntent
+metadata: {{name: api, namespace: {ns}}}
+spec:
+  selector: {{matchLabels: {{app: api}}}}
+  endpoints: [{{port: metrics}}]
+  scraper: {{kind: Prometheus, namespace: {mon}, name: k8s}}
+  mode: Enforce
+"#
+    )
+}
+
+/// A policy that isolates `app: api` pods, admitting only their own namespace.
+fn isolating_cnp(ns: &str) -> String {
+    format!(
+        r#"
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {{name: api-isolation, namespace: {ns}}}
+spec:
+  endpointSelector: {{matchLabels: {{app: api}}}}
+  ingress:
+  - fromEndpoints: [{{}}]
+    toPorts: [{{ports: [{{port: "9100", protocol: TCP}}]}}]
+"#
+    )
+}
+
+async fn namespaces(env: &TestEnv, prefixes: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in prefixes {
+        out.push(env.namespace(p).await);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_without_policy_gets_none_and_an_intent_cannot_open_another_namespace() {
+    let env = TestEnv::shared();
+    let client = env.client().await;
+    let ns = namespaces(env, &["open", "closed", "mon"]).await;
+    let (open, closed, mon) = (&ns[0], &ns[1], &ns[2]);
+    apply_yaml(&client, &scraper_yaml(mon)).await;
+    apply_yaml(&client, &app_pod_yaml(open, "api-0", "10.9.1.1")).await;
+    // Pods of the same labels in another namespace, isolated.
+    apply_yaml(&client, &app_pod_yaml(closed, "api-0", "10.9.2.1")).await;
+    apply_yaml(&client, &isolating_cnp(closed)).await;
+    apply_yaml(&client, &intent_yaml(open, mon)).await;
+    let ctl = start_controller(&client, &[open, closed, mon]).await;
+
+    wait_condition(&client, open, "api", "Ready", "True").await;
+    let si = intent(&client, open, "api").await.unwrap();
+    assert_eq!(
+        si.status
+            .as_ref()
+            .unwrap()
+            .targets
+            .as_ref()
+            .unwrap()
+            .summary,
+        "1/1"
+    );
+    // The pod had no policy: it must not get one (that would put it into default-deny).
+    assert!(names(&client, CNP, "CiliumNetworkPolicy", open)
+        .await
+        .is_empty());
+    assert!(
+        names(&client, "networking.k8s.io/v1", "NetworkPolicy", open)
+            .await
+            .is_empty()
+    );
+    // The other namespace's pods are not the intent's: nothing is written there.
+    assert_eq!(
+        names(&client, CNP, "CiliumNetworkPolicy", closed).await,
+        ["api-isolation"]
+    );
+    assert!(names(&client, MON, "PodMonitor", closed).await.is_empty());
+    assert_eq!(
+        names(&client, MON, "PodMonitor", open).await,
+        ["scrapepath-api"]
+    );
+    assert_steady(&ctl, "an open pod").await;
+    ctl.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_cilium_would_reject_is_reported_and_other_intents_keep_working() {
+    let env = TestEnv::shared();
+    let client = env.client().await;
+    let ns = namespaces(env, &["bad", "good", "mon"]).await;
+    let (bad, good, mon) = (&ns[0], &ns[1], &ns[2]);
+    apply_yaml(&client, &scraper_yaml(mon)).await;
+    for (n, ip) in [(bad, "10.9.3.1"), (good, "10.9.3.2")] {
+        apply_yaml(&client, &app_pod_yaml(n, "api-0", ip)).await;
+        apply_yaml(&client, &intent_yaml(n, mon)).await;
+    }
+    // The CRD schema accepts it; the Cilium agent would refuse the regex and never enforce it.
+    apply_yaml(
+        &client,
+        &format!(
+            r#"
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {{name: broken-regex, namespace: {bad}}}
+spec:
+  endpointSelector: {{matchLabels: {{app: api}}}}
+  ingress:
+  - fromEndpoints: [{{}}]
+    toPorts: [{{ports: [{{port: "9100", protocol: TCP}}], rules: {{http: [{{method: GET, path: "/metrics(["}}]}}}}]
+"#
+        ),
+    )
+    .await;
+    let ctl = start_controller(&client, &[bad, good, mon]).await;
+    wait_condition(&client, good, "api", "Ready", "True").await;
+    let (_, reason, message) =
+        wait_condition(&client, bad, "api", "NetworkReachable", "False").await;
+    assert_eq!(reason, "InvalidPolicy", "{message}");
+    assert!(message.contains("broken-regex"), "{message}");
+    // A broken policy is not something Enforce papers over.
+    assert!(!names(&client, CNP, "CiliumNetworkPolicy", bad)
+        .await
+        .iter()
+        .any(|n| n.starts_with("scrapepath-")));
+    ctl.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_referenced_monitor_gets_only_its_missing_labels_and_report_mode_writes_nothing() {
+    let env = TestEnv::shared();
+    let client = env.client().await;
+    let ns = namespaces(env, &["refd", "mon"]).await;
+    let (app, mon) = (&ns[0], &ns[1]);
+    apply_yaml(&client, &scraper_yaml(mon)).await;
+    apply_yaml(&client, &app_pod_yaml(app, "api-0", "10.9.4.1")).await;
+    apply_yaml(
+        &client,
+        &format!(
+            r#"
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata: {{name: api, namespace: {app}, labels: {{team: payments}}}}
+spec:
+  selector: {{matchLabels: {{app: api}}}}
+  podMetricsEndpoints: [{{port: metrics}}]
+---
+apiVersion: scrapepath.io/v1alpha1
+kind: ScrapeIntent
+metadata: {{name: api, namespace: {app}}}
+spec:
+  selector: {{matchLabels: {{app: api}}}}
+  endpoints: [{{port: metrics}}]
+  scraper: {{kind: Prometheus, namespace: {mon}, name: k8s}}
+  monitor: {{kind: PodMonitor, ref: {{name: api}}}}
+  mode: Report
+"#
+        ),
+    )
+    .await;
+    let ctl = start_controller(&client, &[app, mon]).await;
+    let (_, reason, _) = wait_condition(&client, app, "api", "MonitorSelected", "False").await;
+    assert_eq!(reason, "LabelsMismatch");
+    assert_steady(&ctl, "Report mode").await;
+    let pm = get(&client, MON, "PodMonitor", app, "api").await.unwrap();
+    assert!(!labels(&pm).contains_key("release"), "Report mode wrote");
+
+    // Enforce: the missing label is added; the user's labels stay.
+    let intents: Api<ScrapeIntent> = Api::namespaced(client.clone(), app);
+    intents
+        .patch(
+            "api",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"mode": "Enforce"}})),
+        )
+        .await
+        .unwrap();
+    wait_condition(&client, app, "api", "Ready", "True").await;
+    let pm = get(&client, MON, "PodMonitor", app, "api").await.unwrap();
+    assert_eq!(labels(&pm)["release"], "prom");
+    assert_eq!(labels(&pm)["team"], "payments");
+    // The user's monitor is not claimed: no owner reference, and it survives the intent.
+    assert!(pm.metadata.owner_references.unwrap_or_default().is_empty());
+    assert!(names(&client, MON, "PodMonitor", app).await == ["api"]);
+    assert_steady(&ctl, "after the label-add").await;
+    intents
+        .delete("api", &DeleteParams::default())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pm = get(&client, MON, "PodMonitor", app, "api").await;
+    assert!(pm.is_some(), "the user's monitor was deleted");
+    ctl.stop().await;
+}
+
+/// Monitors no intent covers are audited: an Event on the monitor, never a write to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unselected_monitor_gets_an_event_and_is_never_written() {
+    let env = TestEnv::shared();
+    let client = env.client().await;
+    let ns = namespaces(env, &["audit", "mon"]).await;
+    let (app, mon) = (&ns[0], &ns[1]);
+    apply_yaml(&client, &scraper_yaml(mon)).await;
+    apply_yaml(&client, &app_pod_yaml(app, "api-0", "10.9.5.1")).await;
+    apply_yaml(
+        &client,
+        &format!(
+            r#"
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata: {{name: orphan, namespace: {app}}}
+spec:
+  selector: {{matchLabels: {{app: api}}}}
+  podMetricsEndpoints: [{{port: metrics}}]
+"#
+        ),
+    )
+    .await;
+    let before = get(&client, MON, "PodMonitor", app, "orphan")
+        .await
+        .unwrap();
+    let ctl = start_controller(&client, &[app, mon]).await;
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), app);
+    let ev = eventually(
+        "an audit Event on the monitor",
+        Duration::from_secs(30),
+        || async {
+            let list = events.list(&Default::default()).await.unwrap();
+            list.items
+                .into_iter()
+                .find(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("orphan"))
+                .ok_or_else(|| "no event yet".to_string())
+        },
+    )
+    .await;
+    assert_eq!(ev.reason.as_deref(), Some("NotSelected"));
+    assert!(ev.note.unwrap_or_default().contains("release=prom"));
+    let after = get(&client, MON, "PodMonitor", app, "orphan")
+        .await
+        .unwrap();
+    assert_eq!(
+        before.metadata.resource_version, after.metadata.resource_version,
+        "the audited monitor was written"
+    );
+    assert_steady(&ctl, "auditing").await;
+    ctl.stop().await;
+}

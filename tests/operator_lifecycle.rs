@@ -1,0 +1,292 @@
+//! The operator's life with a real API server, each test on a control plane of its own: an API server
+//! restart, a CRD that is installed after the operator started, SIGTERM to the real binary, and
+//! `scrapepath audit` printing exactly what `scrapepath check` prints for the same objects.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::cluster::*;
+use common::testenv::{CrdSet, TestEnv};
+use kube::api::{Api, DynamicObject, ListParams};
+use kube::Client;
+use serde_json::Value;
+
+use scrapepath::api::ScrapeIntent;
+
+const CNP: &str = "cilium.io/v2";
+
+fn world(ns: &str, mon: &str, ip: &str) -> String {
+    format!(
+        r#"
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {{name: k8s, namespace: {mon}}}
+spec:
+  podMonitorSelector: {{matchLabels: {{release: prom}}}}
+  podMonitorNamespaceSelector: {{}}
+  serviceAccountName: prometheus
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: prometheus-k8s-0
+  namespace: {mon}
+  labels: {{app.kubernetes.io/name: prometheus, operator.prometheus.io/name: k8s, prometheus: k8s}}
+spec:
+  serviceAccountName: prometheus
+  containers: [{{name: prometheus, image: prom}}]
+status:
+  phase: Running
+  podIP: 10.8.0.10
+  conditions: [{{type: Ready, status: "True"}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: api-0, namespace: {ns}, labels: {{app: api}}}}
+spec:
+  containers: [{{name: api, image: api, ports: [{{name: metrics, containerPort: 9100}}]}}]
+status:
+  phase: Running
+  podIP: {ip}
+  conditions: [{{type: Ready, status: "True"}}]
+"#
+    )
+}
+
+fn intent(ns: &str, name: &str, mon: &str) -> String {
+    format!(
+        r#"
+apiVersion: scrapepath.io/v1alpha1
+kind: ScrapeIntent
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  selector: {{matchLabels: {{app: api}}}}
+  endpoints: [{{port: metrics}}]
+  scraper: {{kind: Prometheus, namespace: {mon}, name: k8s}}
+  mode: Enforce
+"#
+    )
+}
+
+fn isolating_cnp(ns: &str) -> String {
+    format!(
+        r#"
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {{name: api-isolation, namespace: {ns}}}
+spec:
+  endpointSelector: {{matchLabels: {{app: api}}}}
+  ingress:
+  - fromEndpoints: [{{}}]
+    toPorts: [{{ports: [{{port: "9100", protocol: TCP}}]}}]
+"#
+    )
+}
+
+async fn scrapepath_cnps(client: &Client, ns: &str) -> Vec<String> {
+    names(client, CNP, "CiliumNetworkPolicy", ns)
+        .await
+        .into_iter()
+        .filter(|n| n.starts_with("scrapepath-"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_survives_an_api_server_restart_without_duplicates() {
+    let env = Arc::new(
+        tokio::task::spawn_blocking(|| TestEnv::start_new(CrdSet::ALL))
+            .await
+            .unwrap(),
+    );
+    let client = env.client().await;
+    let ns = env.namespace("restart").await;
+    let mon = env.namespace("mon").await;
+    apply_yaml(&client, &world(&ns, &mon, "10.8.1.1")).await;
+    apply_yaml(&client, &isolating_cnp(&ns)).await;
+    apply_yaml(&client, &intent(&ns, "first", &mon)).await;
+    let ctl = start_controller(&client, &[&ns, &mon]).await;
+    wait_condition(&client, &ns, "first", "Ready", "True").await;
+
+    let e = env.clone();
+    let t = Instant::now();
+    tokio::task::spawn_blocking(move || e.restart())
+        .await
+        .unwrap();
+    eprintln!("API server restarted in {:?}", t.elapsed());
+
+    // The controller, never restarted, re-lists and keeps reconciling new work.
+    let client = env.client().await;
+    apply_yaml(&client, &intent(&ns, "second", &mon)).await;
+    wait_condition(&client, &ns, "second", "Ready", "True").await;
+    wait_condition(&client, &ns, "first", "Ready", "True").await;
+    assert_eq!(
+        scrapepath_cnps(&client, &ns).await,
+        ["scrapepath-first", "scrapepath-second"],
+        "one managed policy per intent, no duplicates"
+    );
+    // And it still repairs drift.
+    delete_yaml(
+        &client,
+        &format!("apiVersion: {CNP}\nkind: CiliumNetworkPolicy\nmetadata: {{name: scrapepath-first, namespace: {ns}}}\n"),
+    )
+    .await;
+    eventually(
+        "the deleted CNP is re-created after the restart",
+        Duration::from_secs(30),
+        || async {
+            let n = scrapepath_cnps(&client, &ns).await;
+            (n.len() == 2).then_some(()).ok_or(format!("{n:?}"))
+        },
+    )
+    .await;
+    ctl.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crd_installed_after_start_is_picked_up() {
+    let crds = CrdSet {
+        cilium: false,
+        ..CrdSet::ALL
+    };
+    let env = tokio::task::spawn_blocking(move || TestEnv::start_new(crds))
+        .await
+        .unwrap();
+    let client = env.client().await;
+    let ns = env.namespace("late").await;
+    let mon = env.namespace("mon").await;
+    apply_yaml(&client, &world(&ns, &mon, "10.8.2.1")).await;
+    apply_yaml(&client, &intent(&ns, "api", &mon)).await;
+    let ctl = start_controller(&client, &[&ns, &mon]).await;
+    // Without Cilium nothing isolates the pod: reachable, and no policy is written.
+    wait_condition(&client, &ns, "api", "Ready", "True").await;
+
+    env.install_crds(&env.upstream_crd_dir().join("cilium"))
+        .await;
+    apply_yaml(&client, &isolating_cnp(&ns)).await;
+    // The new kind is watched: the isolating policy is seen, and Enforce answers it with a Cilium policy.
+    eventually(
+        "a managed CNP for the newly isolated pod",
+        Duration::from_secs(60),
+        || async {
+            let n = scrapepath_cnps(&client, &ns).await;
+            (n == ["scrapepath-api"])
+                .then_some(())
+                .ok_or(format!("{n:?}"))
+        },
+    )
+    .await;
+    wait_condition(&client, &ns, "api", "Ready", "True").await;
+    ctl.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_reconciles_and_stops_gracefully_on_sigterm() {
+    let env = tokio::task::spawn_blocking(|| TestEnv::start_new(CrdSet::ALL))
+        .await
+        .unwrap();
+    let client = env.client().await;
+    let ns = env.namespace("bin").await;
+    let mon = env.namespace("mon").await;
+    apply_yaml(&client, &world(&ns, &mon, "10.8.3.1")).await;
+    apply_yaml(&client, &isolating_cnp(&ns)).await;
+    apply_yaml(&client, &intent(&ns, "api", &mon)).await;
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scrapepath"))
+        .args(["run", "--namespaces", &format!("{ns},{mon}")])
+        .env("KUBECONFIG", env.kubeconfig())
+        .env("SCRAPEPATH_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_condition(&client, &ns, "api", "Ready", "True").await;
+    assert_eq!(scrapepath_cnps(&client, &ns).await, ["scrapepath-api"]);
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let t = Instant::now();
+    let code = loop {
+        if let Some(code) = child.try_wait().unwrap() {
+            break code;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "scrapepath run did not stop within 20 s of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut log = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
+    assert!(code.success(), "exit {code:?}; log:\n{log}");
+    assert!(log.contains("shutdown requested"), "{log}");
+    assert!(log.contains("scrapepath controller stopped"), "{log}");
+}
+
+/// Removes what only a live cluster has: the intent's uid in remediation owner references.
+fn normalised(mut v: Value) -> Value {
+    for s in v["subjects"].as_array_mut().unwrap() {
+        for r in s["remediation"].as_array_mut().unwrap() {
+            if let Some(md) = r.get_mut("metadata").and_then(Value::as_object_mut) {
+                md.remove("ownerReferences");
+            }
+        }
+    }
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_prints_what_check_prints_for_the_same_objects() {
+    let env = tokio::task::spawn_blocking(|| TestEnv::start_new(CrdSet::ALL))
+        .await
+        .unwrap();
+    let client = env.client().await;
+    let dir = Path::new("deploy/examples/blog-system/intent");
+    apply_dir(&client, dir).await;
+    // Everything the example holds is in the cluster before the audit reads it.
+    let intents: Api<ScrapeIntent> = Api::namespaced(client.clone(), "blog-system");
+    assert_eq!(
+        intents
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
+    let head = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": "blog-system", "name": "x"}});
+    let pods: Api<DynamicObject> = api_for(&client, &head).await;
+    assert_eq!(
+        pods.list(&ListParams::default()).await.unwrap().items.len(),
+        4
+    );
+
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_scrapepath"))
+            .args(args)
+            .env("KUBECONFIG", env.kubeconfig())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (check_code, check_out, _) = run(&["check", "-f", dir.to_str().unwrap(), "-o", "json"]);
+    let (audit_code, audit_out, audit_err) = run(&["audit", "-o", "json"]);
+    assert_eq!(
+        audit_code, check_code,
+        "exit codes differ; audit stderr: {audit_err}"
+    );
+    let check: Value = serde_json::from_str(&check_out).unwrap();
+    let audit: Value = serde_json::from_str(&audit_out)
+        .unwrap_or_else(|e| panic!("{e}: {audit_out}\n{audit_err}"));
+    pretty_assertions::assert_eq!(normalised(audit), normalised(check));
+}
