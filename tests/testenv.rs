@@ -245,6 +245,57 @@ async fn owned_objects_are_garbage_collected_and_namespaces_deleted() {
     )
     .await;
 
+    // Between custom resources, as the operator's managed objects will be: a PodMonitor owned by a
+    // CiliumNetworkPolicy. The collector knew these kinds from its start (no 30 s discovery wait).
+    let cnp = dynamic_api(
+        client.clone(),
+        &ns,
+        ("cilium.io", "v2", "CiliumNetworkPolicy"),
+        "ciliumnetworkpolicies",
+    );
+    let owner = cnp
+        .create(
+            &pp,
+            &object(json!({
+                "apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
+                "metadata": { "name": "owner" },
+                "spec": { "endpointSelector": {}, "ingress": [{}] }
+            })),
+        )
+        .await
+        .expect("create the owning CiliumNetworkPolicy");
+    let pm = dynamic_api(
+        client.clone(),
+        &ns,
+        ("monitoring.coreos.com", "v1", "PodMonitor"),
+        "podmonitors",
+    );
+    pm.create(
+        &pp,
+        &object(json!({
+            "apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
+            "metadata": {
+                "name": "owned",
+                "ownerReferences": [{
+                    "apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy", "name": "owner",
+                    "uid": owner.metadata.uid.expect("uid"), "controller": true, "blockOwnerDeletion": true
+                }]
+            },
+            "spec": { "selector": {}, "podMetricsEndpoints": [{ "port": "metrics" }] }
+        })),
+    )
+    .await
+    .expect("create the owned PodMonitor");
+    cnp.delete("owner", &DeleteParams::background())
+        .await
+        .expect("delete the owning CiliumNetworkPolicy");
+    eventually(
+        Duration::from_secs(20),
+        "the PodMonitor owned by a CiliumNetworkPolicy is garbage-collected",
+        || async { pm.get_opt("owned").await.expect("get").is_none() },
+    )
+    .await;
+
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces
         .delete(&ns, &DeleteParams::default())

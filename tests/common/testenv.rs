@@ -21,13 +21,18 @@
 //! a pipe held here, reaches EOF. Its log is `<data dir>/testenv.log` (the data dirs live under
 //! `target/tmp/`), and the panic messages quote its tail.
 //!
+//! The garbage collector (kube-controller-manager) starts after the CRDs of [`TestEnv::shared`] /
+//! [`TestEnv::start_new`] are installed, so ownerReferences between any of those kinds are collected
+//! within a second or so. It learns the kinds of a CRD installed later ([`TestEnv::install_crds`]
+//! after start) only at its next discovery sync, up to 30 s later.
+//!
 //! Needs Go (and the Go module proxy on a cold cache): without them this panics with a message
 //! that says what is missing. The integration tier is never skipped silently.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, Read as _};
+use std::io::{BufRead, BufReader, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -149,7 +154,6 @@ impl TestEnv {
             proc: Mutex::new(None),
             owned: true,
         };
-        env.spawn();
         let mut paths = Vec::new();
         if crds.prometheus_operator {
             paths.push(env.crd_dir.join("prometheus-operator"));
@@ -163,6 +167,9 @@ impl TestEnv {
         if crds.scrapepath {
             paths.push(repo_root().join("crds"));
         }
+        // The controller manager starts once the CRDs are in: its garbage collector learns resource
+        // types from discovery only at start and every 30 s after.
+        env.spawn(!paths.is_empty());
         if !paths.is_empty() {
             // A runtime of its own on a thread of its own: callers are usually inside a tokio test's
             // runtime, where blocking on another runtime is not allowed.
@@ -180,6 +187,7 @@ impl TestEnv {
                     panic!("installing the CRDs into the test control plane failed")
                 })
             });
+            env.start_controller_manager();
         }
         env
     }
@@ -261,7 +269,7 @@ impl TestEnv {
     /// (blocking until READY).
     pub fn restart(&self) {
         self.stop();
-        self.spawn();
+        self.spawn(false);
     }
 
     /// Creates a namespace with a unique name derived from `prefix` and returns its name.
@@ -324,8 +332,22 @@ impl TestEnv {
         }
     }
 
-    /// Starts the process and waits for its READY line.
-    fn spawn(&self) {
+    /// Tells a harness started with `--defer-controller-manager` to start kube-controller-manager.
+    fn start_controller_manager(&self) {
+        let mut guard = self.proc.lock().unwrap_or_else(|e| e.into_inner());
+        let stdin = guard
+            .as_mut()
+            .and_then(|p| p.stdin.as_mut())
+            .expect("the test control plane is running");
+        stdin
+            .write_all(b"start-controller-manager\n")
+            .and_then(|()| stdin.flush())
+            .expect("writing to the test control plane's stdin");
+    }
+
+    /// Starts the process and waits for its READY line; with `defer_controller_manager`, the
+    /// controller manager waits for [`TestEnv::start_controller_manager`].
+    fn spawn(&self, defer_controller_manager: bool) {
         let mut guard = self.proc.lock().unwrap_or_else(|e| e.into_inner());
         assert!(guard.is_none(), "the test control plane is already running");
         let log = self.data_dir.join("testenv.log");
@@ -334,9 +356,12 @@ impl TestEnv {
             .append(true)
             .open(&log)
             .unwrap_or_else(|e| panic!("opening {}: {e}", log.display()));
-        let mut child = Command::new(&self.testenv_bin)
-            .arg("--data-dir")
-            .arg(&self.data_dir)
+        let mut cmd = Command::new(&self.testenv_bin);
+        cmd.arg("--data-dir").arg(&self.data_dir);
+        if defer_controller_manager {
+            cmd.arg("--defer-controller-manager");
+        }
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log_file)

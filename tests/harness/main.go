@@ -10,10 +10,17 @@
 // system:masters) and prints one line "READY <path-to-kubeconfig>" on stdout. It exits when its
 // stdin reaches EOF (so it dies with the test process holding the pipe) or on SIGTERM/SIGINT.
 //
+// kube-controller-manager's garbage collector learns the resource types of CRDs from discovery only
+// at start and then every 30 s. With --defer-controller-manager it starts when the line
+// "start-controller-manager" arrives on stdin (after the caller installed its CRDs), and in any case
+// only once discovery serves every Established CRD, so ownerReferences to and from custom resources
+// are collected at once.
+//
 // Go is used here for test tooling only; the product is Rust.
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -44,6 +51,12 @@ import (
 	"github.com/spf13/pflag"
 	"go.etcd.io/etcd/server/v3/embed"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/clientcmd"
 	_ "k8s.io/component-base/logs/json/register"          // as in cmd/kube-apiserver
 	_ "k8s.io/component-base/metrics/prometheus/clientgo" // as in cmd/kube-apiserver
 	_ "k8s.io/component-base/metrics/prometheus/version"  // as in cmd/kube-apiserver
@@ -68,16 +81,23 @@ type state struct {
 
 func main() {
 	var (
-		dataDir = flag.String("data-dir", "", "directory for keys, certificates, etcd data and the kubeconfig (required; reused on restart)")
-		port    = flag.Int("port", 0, "apiserver secure port (0: the one used last time with this data dir, else a free one)")
-		noKCM   = flag.Bool("no-controller-manager", false, "do not run kube-controller-manager (garbage collector, namespace controller)")
-		verbose = flag.Int("v", 0, "log verbosity (klog) of the apiserver and the controller manager; logs go to stderr")
+		dataDir  = flag.String("data-dir", "", "directory for keys, certificates, etcd data and the kubeconfig (required; reused on restart)")
+		port     = flag.Int("port", 0, "apiserver secure port (0: the one used last time with this data dir, else a free one)")
+		noKCM    = flag.Bool("no-controller-manager", false, "do not run kube-controller-manager (garbage collector, namespace controller)")
+		deferKCM = flag.Bool("defer-controller-manager", false, "start kube-controller-manager when the line \"start-controller-manager\" arrives on stdin, not at once")
+		verbose  = flag.Int("v", 0, "log verbosity (klog) of the apiserver and the controller manager; logs go to stderr")
 	)
 	flag.Parse()
 	if *dataDir == "" {
 		fatalf("--data-dir is required")
 	}
-	if err := run(*dataDir, *port, !*noKCM, *verbose); err != nil {
+	kcm := kcmNow
+	if *noKCM {
+		kcm = kcmNever
+	} else if *deferKCM {
+		kcm = kcmOnRequest
+	}
+	if err := run(*dataDir, *port, kcm, *verbose); err != nil {
 		fatalf("%v", err)
 	}
 }
@@ -91,7 +111,15 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "scrapepath-testenv: "+format+"\n", args...)
 }
 
-func run(dataDir string, port int, withKCM bool, verbosity int) error {
+type kcmMode int
+
+const (
+	kcmNow kcmMode = iota
+	kcmOnRequest
+	kcmNever
+)
+
+func run(dataDir string, port int, kcm kcmMode, verbosity int) error {
 	dataDir, err := filepath.Abs(dataDir)
 	if err != nil {
 		return err
@@ -106,8 +134,17 @@ func run(dataDir string, port int, withKCM bool, verbosity int) error {
 	// stdin EOF we send ourselves SIGTERM to take the same path.
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	startKCM := make(chan struct{}, 1)
 	go func() {
-		_, _ = io.Copy(io.Discard, os.Stdin)
+		lines := bufio.NewScanner(os.Stdin)
+		for lines.Scan() {
+			if strings.TrimSpace(lines.Text()) == "start-controller-manager" {
+				select {
+				case startKCM <- struct{}{}:
+				default:
+				}
+			}
+		}
 		logf("stdin closed, shutting down")
 		_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
 	}()
@@ -182,9 +219,22 @@ func run(dataDir string, port int, withKCM bool, verbosity int) error {
 	if err := writeKubeconfig(kubeconfig, apiURL, pkiDir); err != nil {
 		return err
 	}
-	if withKCM {
+	if kcm != kcmNever {
 		kcmDone = make(chan error, 1)
-		go func() { kcmDone <- runControllerManager(ctx, kubeconfig) }()
+		go func() {
+			if kcm == kcmOnRequest {
+				select {
+				case <-startKCM:
+				case <-ctx.Done():
+					return
+				}
+			}
+			if err := waitDiscoveryServesCRDs(ctx, kubeconfig); err != nil {
+				logf("starting kube-controller-manager anyway: %v", err)
+			}
+			logf("starting kube-controller-manager (garbagecollector, namespace)")
+			kcmDone <- runControllerManager(ctx, kubeconfig)
+		}()
 	}
 	fmt.Printf("READY %s\n", kubeconfig)
 	_ = os.Stdout.Sync()
@@ -252,6 +302,77 @@ func runControllerManager(ctx context.Context, kubeconfig string) error {
 		return err
 	}
 	return kcmapp.Run(ctx, c.Complete())
+}
+
+// waitDiscoveryServesCRDs waits until API discovery lists the served versions of every Established
+// CRD, so that the garbage collector sees their resource types when it starts.
+func waitDiscoveryServesCRDs(ctx context.Context, kubeconfig string) error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	disco, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	crdGVR := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	deadline := time.Now().Add(30 * time.Second)
+	var missing []string
+	for {
+		missing = missing[:0]
+		list, err := dyn.Resource(crdGVR).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		_, resources, _ := disco.ServerGroupsAndResources()
+		served := map[string]bool{}
+		for _, rl := range resources {
+			for _, r := range rl.APIResources {
+				served[rl.GroupVersion+"/"+r.Name] = true
+			}
+		}
+		for _, crd := range list.Items {
+			if !crdEstablished(crd.Object) {
+				continue
+			}
+			group, _, _ := unstructured.NestedString(crd.Object, "spec", "group")
+			plural, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "plural")
+			versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+			for _, v := range versions {
+				vm, _ := v.(map[string]any)
+				name, _ := vm["name"].(string)
+				if isServed, _ := vm["served"].(bool); isServed && !served[group+"/"+name+"/"+plural] {
+					missing = append(missing, group+"/"+name+"/"+plural)
+				}
+			}
+		}
+		if len(missing) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("discovery does not serve %v after 30s", missing)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func crdEstablished(obj map[string]any) bool {
+	conds, _, _ := unstructured.NestedSlice(obj, "status", "conditions")
+	for _, c := range conds {
+		cm, _ := c.(map[string]any)
+		if cm["type"] == "Established" && cm["status"] == "True" {
+			return true
+		}
+	}
+	return false
 }
 
 func loadState(dataDir string, port int) (state, error) {
