@@ -223,7 +223,8 @@ async fn seed_000_is_diagnosed_in_report_mode_and_fixed_in_enforce_mode() {
     wait_condition(&client, "blog-system", "was-metrics", "Ready", "True").await;
 
     // Fixing the user's own CNP makes the managed one unnecessary: it goes away, the intent stays Ready.
-    apply_dir(&client, Path::new("deploy/examples/blog-system/fixed")).await;
+    let fixed = std::fs::read_to_string("deploy/examples/blog-system/fixed/policies.yaml").unwrap();
+    apply_yaml(&client, &fixed).await;
     eventually(
         "the managed CNP is removed",
         Duration::from_secs(30),
@@ -243,8 +244,24 @@ async fn seed_000_is_diagnosed_in_report_mode_and_fixed_in_enforce_mode() {
         "True",
     )
     .await;
-    assert!(message.contains("was-isolation"), "{message}");
+    assert!(
+        message.contains("2/2 targets admit the scraper"),
+        "{message}"
+    );
     wait_condition(&client, "blog-system", "was-metrics", "Ready", "True").await;
+    let si = intent(&client, "blog-system", "was-metrics").await.unwrap();
+    let managed: Vec<String> = si
+        .status
+        .unwrap()
+        .managed
+        .iter()
+        .map(|m| m.kind.clone())
+        .collect();
+    assert_eq!(
+        managed,
+        ["PodMonitor"],
+        "the CNP is no longer listed as managed"
+    );
     // The user's policies were never written by the operator.
     let user = cnps.get("was-isolation").await.unwrap();
     for mf in user.metadata.managed_fields.unwrap_or_default() {

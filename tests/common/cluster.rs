@@ -81,15 +81,23 @@ pub async fn apply_value(client: &Client, v: &mut Value) {
     api.patch(&name, &pp, &Patch::Apply(&*v))
         .await
         .unwrap_or_else(|e| panic!("applying {} {name}: {e}", v["kind"]));
-    if let Some(status) = status {
+    if let Some(mut status) = status {
         if v["kind"] == "Namespace" {
             return;
+        }
+        if let Some(s) = status.as_object_mut() {
+            // Computed by the API server at creation, immutable after.
+            s.remove("qosClass");
         }
         let body = serde_json::json!({
             "apiVersion": v["apiVersion"], "kind": v["kind"], "status": status,
         });
-        // Not every kind has a status subresource; those keep what the spec says.
-        let _ = api.patch_status(&name, &pp, &Patch::Apply(&body)).await;
+        match api.patch_status(&name, &pp, &Patch::Apply(&body)).await {
+            Ok(_) => {}
+            // Not every kind has a status subresource; those keep what the spec says.
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => panic!("writing the status of {} {name}: {e}", v["kind"]),
+        }
     }
 }
 
