@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::cluster::*;
+use common::fixtures::*;
 use common::testenv::TestEnv;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use serde_json::{json, Value};
@@ -301,102 +302,18 @@ fn cnp_head(name: &str) -> Value {
     json!({"apiVersion": CNP, "kind": "CiliumNetworkPolicy", "metadata": {"name": name, "namespace": "blog-system"}})
 }
 
-/// A Prometheus in `mon` selecting monitors labelled `release: {release}`, with one Ready pod.
-fn scraper_yaml(mon: &str) -> String {
-    format!(
-        r#"
-apiVersion: monitoring.coreos.com/v1
-kind: Prometheus
-metadata: {{name: k8s, namespace: {mon}}}
-spec:
-  podMonitorSelector: {{matchLabels: {{release: prom}}}}
-  podMonitorNamespaceSelector: {{}}
-  serviceAccountName: prometheus
----
-apiVersion: v1
-kind: Pod
-metadata:
-  name: prometheus-k8s-0
-  namespace: {mon}
-  labels: {{app.kubernetes.io/name: prometheus, operator.prometheus.io/name: k8s, prometheus: k8s}}
-spec:
-  serviceAccountName: prometheus
-  containers: [{{name: prometheus, image: prom, ports: [{{name: web, containerPort: 9090}}]}}]
-status:
-  phase: Running
-  podIP: 10.9.0.10
-  conditions: [{{type: Ready, status: "True"}}]
-"#
-    )
-}
-
-fn app_pod_yaml(ns: &str, name: &str, ip: &str) -> String {
-    format!(
-        r#"
-apiVersion: v1
-kind: Pod
-metadata: {{name: {name}, namespace: {ns}, labels: {{app: api}}}}
-spec:
-  containers: [{{name: api, image: api, ports: [{{name: metrics, containerPort: 9100}}]}}]
-status:
-  phase: Running
-  podIP: {ip}
-  conditions: [{{type: Ready, status: "True"}}]
-"#
-    )
-}
-
-fn intent_yaml(ns: &str, mon: &str) -> String {
-    format!(
-        r#"
-apiVersion: scrapepath.io/v1alpha1
-kind: ScrapeIntent
-metadata: {{name: api, namespace: {ns}}}
-spec:
-  selector: {{matchLabels: {{app: api}}}}
-  endpoints: [{{port: metrics}}]
-  scraper: {{kind: Prometheus, namespace: {mon}, name: k8s}}
-  mode: Enforce
-"#
-    )
-}
-
-/// A policy that isolates `app: api` pods, admitting only their own namespace.
-fn isolating_cnp(ns: &str) -> String {
-    format!(
-        r#"
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {{name: api-isolation, namespace: {ns}}}
-spec:
-  endpointSelector: {{matchLabels: {{app: api}}}}
-  ingress:
-  - fromEndpoints: [{{}}]
-    toPorts: [{{ports: [{{port: "9100", protocol: TCP}}]}}]
-"#
-    )
-}
-
-async fn namespaces(env: &TestEnv, prefixes: &[&str]) -> Vec<String> {
-    let mut out = Vec::new();
-    for p in prefixes {
-        out.push(env.namespace(p).await);
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_without_policy_gets_none_and_an_intent_cannot_open_another_namespace() {
     let env = TestEnv::shared();
     let client = env.client().await;
     let ns = namespaces(env, &["open", "closed", "mon"]).await;
     let (open, closed, mon) = (&ns[0], &ns[1], &ns[2]);
-    apply_yaml(&client, &scraper_yaml(mon)).await;
-    apply_yaml(&client, &app_pod_yaml(open, "api-0", "10.9.1.1")).await;
+    apply_yaml(&client, &scraper(mon)).await;
+    apply_yaml(&client, &app_pod(open, "api-0", "10.9.1.1")).await;
     // Pods of the same labels in another namespace, isolated.
-    apply_yaml(&client, &app_pod_yaml(closed, "api-0", "10.9.2.1")).await;
+    apply_yaml(&client, &app_pod(closed, "api-0", "10.9.2.1")).await;
     apply_yaml(&client, &isolating_cnp(closed)).await;
-    apply_yaml(&client, &intent_yaml(open, mon)).await;
+    apply_yaml(&client, &enforce_intent(open, "api", mon)).await;
     let ctl = start_controller(&client, &[open, closed, mon]).await;
 
     wait_condition(&client, open, "api", "Ready", "True").await;
@@ -440,10 +357,10 @@ async fn a_policy_cilium_would_reject_is_reported_and_other_intents_keep_working
     let client = env.client().await;
     let ns = namespaces(env, &["bad", "good", "mon"]).await;
     let (bad, good, mon) = (&ns[0], &ns[1], &ns[2]);
-    apply_yaml(&client, &scraper_yaml(mon)).await;
+    apply_yaml(&client, &scraper(mon)).await;
     for (n, ip) in [(bad, "10.9.3.1"), (good, "10.9.3.2")] {
-        apply_yaml(&client, &app_pod_yaml(n, "api-0", ip)).await;
-        apply_yaml(&client, &intent_yaml(n, mon)).await;
+        apply_yaml(&client, &app_pod(n, "api-0", ip)).await;
+        apply_yaml(&client, &enforce_intent(n, "api", mon)).await;
     }
     // The CRD schema accepts it; the Cilium agent would refuse the regex and never enforce it.
     apply_yaml(
@@ -482,8 +399,8 @@ async fn a_referenced_monitor_gets_only_its_missing_labels_and_report_mode_write
     let client = env.client().await;
     let ns = namespaces(env, &["refd", "mon"]).await;
     let (app, mon) = (&ns[0], &ns[1]);
-    apply_yaml(&client, &scraper_yaml(mon)).await;
-    apply_yaml(&client, &app_pod_yaml(app, "api-0", "10.9.4.1")).await;
+    apply_yaml(&client, &scraper(mon)).await;
+    apply_yaml(&client, &app_pod(app, "api-0", "10.9.4.1")).await;
     apply_yaml(
         &client,
         &format!(
@@ -550,8 +467,8 @@ async fn an_unselected_monitor_gets_an_event_and_is_never_written() {
     let client = env.client().await;
     let ns = namespaces(env, &["audit", "mon"]).await;
     let (app, mon) = (&ns[0], &ns[1]);
-    apply_yaml(&client, &scraper_yaml(mon)).await;
-    apply_yaml(&client, &app_pod_yaml(app, "api-0", "10.9.5.1")).await;
+    apply_yaml(&client, &scraper(mon)).await;
+    apply_yaml(&client, &app_pod(app, "api-0", "10.9.5.1")).await;
     apply_yaml(
         &client,
         &format!(

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::cluster::*;
+use common::fixtures::*;
 use common::testenv::{CrdSet, TestEnv};
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::Client;
@@ -19,72 +20,9 @@ use scrapepath::api::ScrapeIntent;
 
 const CNP: &str = "cilium.io/v2";
 
+/// A scraper in `mon` and one `app: api` pod in `ns`.
 fn world(ns: &str, mon: &str, ip: &str) -> String {
-    format!(
-        r#"
-apiVersion: monitoring.coreos.com/v1
-kind: Prometheus
-metadata: {{name: k8s, namespace: {mon}}}
-spec:
-  podMonitorSelector: {{matchLabels: {{release: prom}}}}
-  podMonitorNamespaceSelector: {{}}
-  serviceAccountName: prometheus
----
-apiVersion: v1
-kind: Pod
-metadata:
-  name: prometheus-k8s-0
-  namespace: {mon}
-  labels: {{app.kubernetes.io/name: prometheus, operator.prometheus.io/name: k8s, prometheus: k8s}}
-spec:
-  serviceAccountName: prometheus
-  containers: [{{name: prometheus, image: prom}}]
-status:
-  phase: Running
-  podIP: 10.8.0.10
-  conditions: [{{type: Ready, status: "True"}}]
----
-apiVersion: v1
-kind: Pod
-metadata: {{name: api-0, namespace: {ns}, labels: {{app: api}}}}
-spec:
-  containers: [{{name: api, image: api, ports: [{{name: metrics, containerPort: 9100}}]}}]
-status:
-  phase: Running
-  podIP: {ip}
-  conditions: [{{type: Ready, status: "True"}}]
-"#
-    )
-}
-
-fn intent(ns: &str, name: &str, mon: &str) -> String {
-    format!(
-        r#"
-apiVersion: scrapepath.io/v1alpha1
-kind: ScrapeIntent
-metadata: {{name: {name}, namespace: {ns}}}
-spec:
-  selector: {{matchLabels: {{app: api}}}}
-  endpoints: [{{port: metrics}}]
-  scraper: {{kind: Prometheus, namespace: {mon}, name: k8s}}
-  mode: Enforce
-"#
-    )
-}
-
-fn isolating_cnp(ns: &str) -> String {
-    format!(
-        r#"
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {{name: api-isolation, namespace: {ns}}}
-spec:
-  endpointSelector: {{matchLabels: {{app: api}}}}
-  ingress:
-  - fromEndpoints: [{{}}]
-    toPorts: [{{ports: [{{port: "9100", protocol: TCP}}]}}]
-"#
-    )
+    format!("{}\n---\n{}", scraper(mon), app_pod(ns, "api-0", ip))
 }
 
 async fn scrapepath_cnps(client: &Client, ns: &str) -> Vec<String> {
@@ -107,7 +45,7 @@ async fn the_controller_survives_an_api_server_restart_without_duplicates() {
     let mon = env.namespace("mon").await;
     apply_yaml(&client, &world(&ns, &mon, "10.8.1.1")).await;
     apply_yaml(&client, &isolating_cnp(&ns)).await;
-    apply_yaml(&client, &intent(&ns, "first", &mon)).await;
+    apply_yaml(&client, &enforce_intent(&ns, "first", &mon)).await;
     let ctl = start_controller(&client, &[&ns, &mon]).await;
     wait_condition(&client, &ns, "first", "Ready", "True").await;
 
@@ -120,7 +58,7 @@ async fn the_controller_survives_an_api_server_restart_without_duplicates() {
 
     // The controller, never restarted, re-lists and keeps reconciling new work.
     let client = env.client().await;
-    apply_yaml(&client, &intent(&ns, "second", &mon)).await;
+    apply_yaml(&client, &enforce_intent(&ns, "second", &mon)).await;
     wait_condition(&client, &ns, "second", "Ready", "True").await;
     wait_condition(&client, &ns, "first", "Ready", "True").await;
     assert_eq!(
@@ -159,7 +97,7 @@ async fn a_crd_installed_after_start_is_picked_up() {
     let ns = env.namespace("late").await;
     let mon = env.namespace("mon").await;
     apply_yaml(&client, &world(&ns, &mon, "10.8.2.1")).await;
-    apply_yaml(&client, &intent(&ns, "api", &mon)).await;
+    apply_yaml(&client, &enforce_intent(&ns, "api", &mon)).await;
     let ctl = start_controller(&client, &[&ns, &mon]).await;
     // Without Cilium nothing isolates the pod: reachable, and no policy is written.
     wait_condition(&client, &ns, "api", "Ready", "True").await;
@@ -193,7 +131,7 @@ async fn the_binary_reconciles_and_stops_gracefully_on_sigterm() {
     let mon = env.namespace("mon").await;
     apply_yaml(&client, &world(&ns, &mon, "10.8.3.1")).await;
     apply_yaml(&client, &isolating_cnp(&ns)).await;
-    apply_yaml(&client, &intent(&ns, "api", &mon)).await;
+    apply_yaml(&client, &enforce_intent(&ns, "api", &mon)).await;
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_scrapepath"))
         .args(["run", "--namespaces", &format!("{ns},{mon}")])

@@ -1,3 +1,4 @@
 //! Support shared by the integration test binaries (`mod common;`).
 pub mod cluster;
+pub mod fixtures;
 pub mod testenv;

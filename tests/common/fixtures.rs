@@ -1,0 +1,89 @@
+//! Small worlds the operator tests share: a scraper, application pods, intents, an isolating policy.
+#![allow(dead_code)]
+
+use super::testenv::TestEnv;
+
+/// A Prometheus in `mon` selecting monitors labelled `release: prom`, with one Ready pod.
+pub fn scraper(mon: &str) -> String {
+    format!(
+        r#"
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {{name: k8s, namespace: {mon}}}
+spec:
+  podMonitorSelector: {{matchLabels: {{release: prom}}}}
+  podMonitorNamespaceSelector: {{}}
+  serviceAccountName: prometheus
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: prometheus-k8s-0
+  namespace: {mon}
+  labels: {{app.kubernetes.io/name: prometheus, operator.prometheus.io/name: k8s, prometheus: k8s}}
+spec:
+  serviceAccountName: prometheus
+  containers: [{{name: prometheus, image: prom, ports: [{{name: web, containerPort: 9090}}]}}]
+status:
+  phase: Running
+  podIP: 10.9.0.10
+  conditions: [{{type: Ready, status: "True"}}]
+"#
+    )
+}
+
+pub fn app_pod(ns: &str, name: &str, ip: &str) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, namespace: {ns}, labels: {{app: api}}}}
+spec:
+  containers: [{{name: api, image: api, ports: [{{name: metrics, containerPort: 9100}}]}}]
+status:
+  phase: Running
+  podIP: {ip}
+  conditions: [{{type: Ready, status: "True"}}]
+"#
+    )
+}
+
+/// An Enforce-mode intent `name` for the `app: api` pods of `ns`, scraped by `mon/k8s`.
+pub fn enforce_intent(ns: &str, name: &str, mon: &str) -> String {
+    format!(
+        r#"
+apiVersion: scrapepath.io/v1alpha1
+kind: ScrapeIntent
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  selector: {{matchLabels: {{app: api}}}}
+  endpoints: [{{port: metrics}}]
+  scraper: {{kind: Prometheus, namespace: {mon}, name: k8s}}
+  mode: Enforce
+"#
+    )
+}
+
+/// A policy that isolates `app: api` pods, admitting only their own namespace.
+pub fn isolating_cnp(ns: &str) -> String {
+    format!(
+        r#"
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {{name: api-isolation, namespace: {ns}}}
+spec:
+  endpointSelector: {{matchLabels: {{app: api}}}}
+  ingress:
+  - fromEndpoints: [{{}}]
+    toPorts: [{{ports: [{{port: "9100", protocol: TCP}}]}}]
+"#
+    )
+}
+
+pub async fn namespaces(env: &TestEnv, prefixes: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in prefixes {
+        out.push(env.namespace(p).await);
+    }
+    out
+}
