@@ -208,7 +208,8 @@ impl ClusterIndex {
         }
     }
 
-    fn refs_of(&self, kind: Kind) -> Vec<ObjRef> {
+    /// Every object of a kind the index holds.
+    pub fn refs_of(&self, kind: Kind) -> Vec<ObjRef> {
         match kind {
             Kind::Namespace => self
                 .namespaces

@@ -14,8 +14,9 @@ pub struct ApiKind {
     pub namespaced: bool,
     /// A CRD that may be absent: "not installed" is a state, not an error.
     pub optional: bool,
-    /// Only this namespace and name matter (`kube-system/cilium-config`, the `cilium` DaemonSet).
-    pub only: Option<(&'static str, &'static str)>,
+    /// Only objects of this name matter, in this namespace or (`None`) any: `kube-system/cilium-config`,
+    /// the `cilium` DaemonSet, Istio's `istio` ConfigMap wherever istiod runs.
+    pub only: Option<(Option<&'static str>, &'static str)>,
 }
 
 impl ApiKind {
@@ -24,6 +25,14 @@ impl ApiKind {
             version.to_string()
         } else {
             format!("{}/{version}", self.group)
+        }
+    }
+
+    /// Whether an object of this kind is one this entry reads.
+    pub fn covers(&self, namespace: &str, name: &str) -> bool {
+        match self.only {
+            None => true,
+            Some((ns, n)) => n == name && ns.is_none_or(|ns| ns == namespace),
         }
     }
 
@@ -96,11 +105,15 @@ pub const API_KINDS: &[ApiKind] = &[
         true,
     ),
     ApiKind {
-        only: Some(("kube-system", "cilium-config")),
+        only: Some((Some("kube-system"), "cilium-config")),
         ..core(Kind::ConfigMap, "", &["v1"], "configmaps", true)
     },
     ApiKind {
-        only: Some(("kube-system", "cilium")),
+        only: Some((None, "istio")),
+        ..core(Kind::ConfigMap, "", &["v1"], "configmaps", true)
+    },
+    ApiKind {
+        only: Some((Some("kube-system"), "cilium")),
         ..core(Kind::DaemonSet, "apps", &["v1"], "daemonsets", true)
     },
     crd(
@@ -161,7 +174,7 @@ pub const API_KINDS: &[ApiKind] = &[
     ),
 ];
 
-/// The table entry of a kind.
+/// The (first) table entry of a kind.
 pub fn api_kind(kind: Kind) -> Option<&'static ApiKind> {
     API_KINDS.iter().find(|k| k.kind == kind)
 }
@@ -193,6 +206,20 @@ mod tests {
         ] {
             assert!(api_kind(k).is_some(), "{k} has no API table entry");
         }
+    }
+
+    #[test]
+    fn entries_of_one_kind_cover_disjoint_objects() {
+        let cms: Vec<&ApiKind> = API_KINDS
+            .iter()
+            .filter(|k| k.kind == Kind::ConfigMap)
+            .collect();
+        assert_eq!(cms.len(), 2);
+        assert!(cms[0].covers("kube-system", "cilium-config"));
+        assert!(!cms[1].covers("kube-system", "cilium-config"));
+        assert!(cms[1].covers("istio-system", "istio"));
+        assert!(!cms[0].covers("istio-system", "istio"));
+        assert!(!cms[0].covers("default", "cilium-config"));
     }
 
     #[test]

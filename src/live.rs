@@ -38,10 +38,10 @@ pub fn api_resource(k: &ApiKind, version: &str) -> ApiResource {
     }
 }
 
-/// The API for a kind, scoped as the table says (a `only` kind lives in one namespace).
+/// The API for a kind, scoped as the table says (an `only` entry may live in one namespace).
 pub fn api_for(client: &Client, k: &ApiKind, ar: &ApiResource) -> Api<DynamicObject> {
-    match (k.only, k.namespaced) {
-        (Some((ns, _)), _) => Api::namespaced_with(client.clone(), ns, ar),
+    match k.only {
+        Some((Some(ns), _)) => Api::namespaced_with(client.clone(), ns, ar),
         _ => Api::all_with(client.clone(), ar),
     }
 }

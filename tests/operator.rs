@@ -26,12 +26,12 @@ fn labels(o: &DynamicObject) -> std::collections::BTreeMap<String, String> {
 async fn assert_steady(ctl: &Running, what: &str) {
     // Let in-flight work (Events, the audit of monitors) settle, then watch for writes.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let before = ctl.writes();
+    let before = ctl.breakdown();
     tokio::time::sleep(Duration::from_secs(4)).await;
+    let after = ctl.breakdown();
     assert_eq!(
-        ctl.writes(),
-        before,
-        "{what}: the controller kept writing in a steady state"
+        after, before,
+        "{what}: the controller kept writing in a steady state (status, objects, deletes, events)"
     );
 }
 
@@ -51,6 +51,7 @@ spec:
 async fn seed_000_is_diagnosed_in_report_mode_and_fixed_in_enforce_mode() {
     let env = TestEnv::shared();
     let client = env.client().await;
+    cluster_globals(&client).await;
     apply_dir(&client, Path::new("deploy/examples/blog-system/intent")).await;
     let ctl = start_controller(&client, &["blog-system", "monitoring"]).await;
 
@@ -250,19 +251,24 @@ async fn seed_000_is_diagnosed_in_report_mode_and_fixed_in_enforce_mode() {
         "{message}"
     );
     wait_condition(&client, "blog-system", "was-metrics", "Ready", "True").await;
-    let si = intent(&client, "blog-system", "was-metrics").await.unwrap();
-    let managed: Vec<String> = si
-        .status
-        .unwrap()
-        .managed
-        .iter()
-        .map(|m| m.kind.clone())
-        .collect();
-    assert_eq!(
-        managed,
-        ["PodMonitor"],
-        "the CNP is no longer listed as managed"
-    );
+    eventually(
+        "status.managed lists only the PodMonitor",
+        Duration::from_secs(30),
+        || async {
+            let si = intent(&client, "blog-system", "was-metrics").await.unwrap();
+            let managed: Vec<String> = si
+                .status
+                .unwrap()
+                .managed
+                .iter()
+                .map(|m| m.kind.clone())
+                .collect();
+            (managed == ["PodMonitor"])
+                .then_some(())
+                .ok_or(format!("{managed:?}"))
+        },
+    )
+    .await;
     // The user's policies were never written by the operator.
     let user = cnps.get("was-isolation").await.unwrap();
     for mf in user.metadata.managed_fields.unwrap_or_default() {
@@ -306,6 +312,7 @@ fn cnp_head(name: &str) -> Value {
 async fn a_pod_without_policy_gets_none_and_an_intent_cannot_open_another_namespace() {
     let env = TestEnv::shared();
     let client = env.client().await;
+    cluster_globals(&client).await;
     let ns = namespaces(env, &["open", "closed", "mon"]).await;
     let (open, closed, mon) = (&ns[0], &ns[1], &ns[2]);
     apply_yaml(&client, &scraper(mon)).await;
@@ -355,6 +362,7 @@ async fn a_pod_without_policy_gets_none_and_an_intent_cannot_open_another_namesp
 async fn a_policy_cilium_would_reject_is_reported_and_other_intents_keep_working() {
     let env = TestEnv::shared();
     let client = env.client().await;
+    cluster_globals(&client).await;
     let ns = namespaces(env, &["bad", "good", "mon"]).await;
     let (bad, good, mon) = (&ns[0], &ns[1], &ns[2]);
     apply_yaml(&client, &scraper(mon)).await;
@@ -397,6 +405,7 @@ spec:
 async fn a_referenced_monitor_gets_only_its_missing_labels_and_report_mode_writes_nothing() {
     let env = TestEnv::shared();
     let client = env.client().await;
+    cluster_globals(&client).await;
     let ns = namespaces(env, &["refd", "mon"]).await;
     let (app, mon) = (&ns[0], &ns[1]);
     apply_yaml(&client, &scraper(mon)).await;
@@ -465,6 +474,7 @@ spec:
 async fn an_unselected_monitor_gets_an_event_and_is_never_written() {
     let env = TestEnv::shared();
     let client = env.client().await;
+    cluster_globals(&client).await;
     let ns = namespaces(env, &["audit", "mon"]).await;
     let (app, mon) = (&ns[0], &ns[1]);
     apply_yaml(&client, &scraper(mon)).await;

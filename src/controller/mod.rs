@@ -100,6 +100,9 @@ struct Ctx {
     recorder: Recorder,
     stats: Arc<Stats>,
     failures: Mutex<HashMap<ObjRef, u32>>,
+    /// The last status written per intent, with the resourceVersion the write produced: the reflector's
+    /// copy lags behind our own writes, and comparing with a stale copy would write again.
+    written: Mutex<HashMap<ObjRef, (u64, crate::api::ScrapeIntentStatus)>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -204,7 +207,18 @@ async fn reconcile(si: Arc<ScrapeIntent>, ctx: Arc<Ctx>) -> Result<Action, Recon
     }
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let desired = status::desired_status(&si, &report, mode, managed, &now);
-    let current = si.status.as_ref();
+    let store_rv = resource_version(&si);
+    let ours = ctx.written.lock().unwrap().get(&key).cloned();
+    let current = match (&ours, store_rv) {
+        // The watch has not delivered our last write yet: that write is the current status.
+        (Some((rv, st)), Some(seen)) if seen < *rv => Some(st),
+        _ => {
+            if ours.is_some() {
+                ctx.written.lock().unwrap().remove(&key);
+            }
+            si.status.as_ref()
+        }
+    };
     if status::status_changed(current, &desired) {
         let api: Api<ScrapeIntent> = Api::namespaced(ctx.client.clone(), &key.namespace);
         let body = json!({
@@ -212,16 +226,23 @@ async fn reconcile(si: Arc<ScrapeIntent>, ctx: Arc<Ctx>) -> Result<Action, Recon
             "kind": ScrapeIntent::kind(&()),
             "status": desired,
         });
-        api.patch_status(
-            &key.name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
-        .await
-        .map_err(|source| ReconcileError::Status {
-            object: key.to_string(),
-            source,
-        })?;
+        let written = api
+            .patch_status(
+                &key.name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&body),
+            )
+            .await
+            .map_err(|source| ReconcileError::Status {
+                object: key.to_string(),
+                source,
+            })?;
+        if let Some(rv) = resource_version(&written) {
+            ctx.written
+                .lock()
+                .unwrap()
+                .insert(key.clone(), (rv, desired.clone()));
+        }
         ctx.stats.status_writes.fetch_add(1, Ordering::Relaxed);
         debug!(namespace = %key.namespace, name = %key.name, "status written");
         if let Some(t) = status::ready_transition(current, &desired) {
@@ -235,6 +256,12 @@ async fn reconcile(si: Arc<ScrapeIntent>, ctx: Arc<Ctx>) -> Result<Action, Recon
     }
     ctx.failures.lock().unwrap().remove(&key);
     Ok(Action::requeue(Duration::from_secs(30 * 60)))
+}
+
+/// The resourceVersion as a number: opaque by contract, an etcd revision in every API server there is;
+/// used only to tell whether the reflector has caught up with our own write.
+fn resource_version(si: &ScrapeIntent) -> Option<u64> {
+    si.metadata.resource_version.as_deref()?.parse().ok()
 }
 
 fn error_policy(si: Arc<ScrapeIntent>, e: &ReconcileError, ctx: Arc<Ctx>) -> Action {
@@ -306,7 +333,10 @@ async fn watch_intents(
         match ev {
             Event::Init => buffer.clear(),
             Event::InitApply(si) => buffer.push(to_value(&si)),
-            Event::InitDone => world.reset_values(kind, std::mem::take(&mut buffer)),
+            Event::InitDone => world.reset_values(
+                crate::kinds::api_kind(kind).expect("ScrapeIntent is in the table"),
+                std::mem::take(&mut buffer),
+            ),
             Event::Apply(si) => world.apply_value(kind, to_value(&si)),
             Event::Delete(si) => world.delete_value(kind, &to_value(&si)),
         }
@@ -520,6 +550,7 @@ pub async fn run(
         recorder,
         stats: stats.clone(),
         failures: Mutex::new(HashMap::new()),
+        written: Mutex::new(HashMap::new()),
     });
     let ctx_stats = stats;
 

@@ -173,7 +173,8 @@ pub struct World {
     managed: Mutex<HashMap<ObjRef, Value>>,
     /// Kind → served ApiResource, for applying and deleting.
     served: Mutex<HashMap<Kind, ApiResource>>,
-    states: Mutex<BTreeMap<Kind, KindState>>,
+    /// By entry of [`API_KINDS`] (one kind may have several: the ConfigMaps of Cilium and Istio).
+    states: Mutex<BTreeMap<usize, KindState>>,
     synced: watch::Sender<bool>,
     /// Objects that could not be read, with the reason (left out of the analysis).
     unreadable: Mutex<BTreeMap<ObjRef, String>>,
@@ -193,9 +194,8 @@ impl World {
     /// the changes.
     pub fn new() -> (Arc<Self>, mpsc::UnboundedReceiver<Scope>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let states = API_KINDS
-            .iter()
-            .map(|k| (k.kind, KindState::Pending))
+        let states = (0..API_KINDS.len())
+            .map(|i| (i, KindState::Pending))
             .collect();
         let (synced, _) = watch::channel(false);
         let world = World {
@@ -220,18 +220,18 @@ impl World {
         *self.synced.borrow()
     }
 
-    pub fn state(&self, kind: Kind) -> KindState {
+    fn state(&self, entry: &ApiKind) -> KindState {
         self.states
             .lock()
             .unwrap()
-            .get(&kind)
+            .get(&entry_index(entry))
             .copied()
             .unwrap_or(KindState::Pending)
     }
 
-    fn set_state(&self, kind: Kind, state: KindState) {
+    fn set_state(&self, entry: &ApiKind, state: KindState) {
         let mut states = self.states.lock().unwrap();
-        states.insert(kind, state);
+        states.insert(entry_index(entry), state);
         let all = states.values().all(|s| *s != KindState::Pending);
         drop(states);
         if all && !*self.synced.borrow() {
@@ -325,14 +325,16 @@ impl World {
         self.notify(scope);
     }
 
-    /// A kind was (re-)listed: its objects replace what the index held.
-    pub fn reset_values(&self, kind: Kind, values: Vec<Value>) {
+    /// An entry's objects were (re-)listed: they replace what the index held of them.
+    pub fn reset_values(&self, entry: &ApiKind, values: Vec<Value>) {
+        let kind = entry.kind;
+        let covered = |r: &ObjRef| r.kind == kind && entry.covers(&r.namespace, &r.name);
         let mut objects = Vec::new();
         {
             let mut managed = self.managed.lock().unwrap();
-            managed.retain(|r, _| r.kind != kind);
+            managed.retain(|r, _| !covered(r));
             let mut unreadable = self.unreadable.lock().unwrap();
-            unreadable.retain(|r, _| r.kind != kind);
+            unreadable.retain(|r, _| !covered(r));
             for v in values {
                 let r = value_ref(kind, &v);
                 if is_managed(&v) {
@@ -348,8 +350,16 @@ impl World {
                 }
             }
         }
-        self.index.write().unwrap().reset(kind, objects);
-        self.set_state(kind, KindState::Synced);
+        {
+            let mut idx = self.index.write().unwrap();
+            for r in idx.refs_of(kind).into_iter().filter(|r| covered(r)) {
+                idx.delete(&r);
+            }
+            for o in objects {
+                idx.apply(o);
+            }
+        }
+        self.set_state(entry, KindState::Synced);
         self.notify(Scope::All);
     }
 
@@ -363,16 +373,21 @@ impl World {
     }
 
     /// A kind's CRD is not installed (any more): nothing of it exists.
-    fn not_installed(&self, kind: Kind) {
-        let was = self.state(kind);
-        self.served.lock().unwrap().remove(&kind);
+    fn not_installed(&self, entry: &ApiKind) {
+        let was = self.state(entry);
+        self.served.lock().unwrap().remove(&entry.kind);
         if was == KindState::Synced {
-            self.managed.lock().unwrap().retain(|r, _| r.kind != kind);
-            self.index.write().unwrap().reset(kind, Vec::new());
-            self.notify(Scope::All);
+            self.reset_values(entry, Vec::new());
         }
-        self.set_state(kind, KindState::NotInstalled);
+        self.set_state(entry, KindState::NotInstalled);
     }
+}
+
+fn entry_index(entry: &ApiKind) -> usize {
+    API_KINDS
+        .iter()
+        .position(|k| std::ptr::eq(k, entry) || k == entry)
+        .unwrap_or(usize::MAX)
 }
 
 fn old_monitor(idx: &ClusterIndex, r: &ObjRef) -> Option<Monitor> {
@@ -430,7 +445,7 @@ pub async fn run_kind(world: Arc<World>, client: Client, k: &'static ApiKind) {
                     info!(crd = %k.crd_name(), "not installed: {} objects are absent from the analysis until it appears", k.kind);
                     announced_absent = true;
                 }
-                world.not_installed(k.kind);
+                world.not_installed(k);
                 tokio::time::sleep(RECHECK_ABSENT).await;
             }
             Err(e) => {
@@ -475,7 +490,7 @@ async fn watch_kind(world: &World, client: &Client, k: &ApiKind, ar: &ApiResourc
             Event::InitApply(o) => buffer.push(value(o, ar)),
             Event::InitDone => {
                 debug!(kind = %k.kind, objects = buffer.len(), "listed");
-                world.reset_values(k.kind, std::mem::take(&mut buffer));
+                world.reset_values(k, std::mem::take(&mut buffer));
             }
             Event::Apply(o) => world.apply_value(k.kind, value(o, ar)),
             Event::Delete(o) => world.delete_value(k.kind, &value(o, ar)),

@@ -127,6 +127,18 @@ impl Running {
     pub fn writes(&self) -> u64 {
         self.handle.stats.writes()
     }
+
+    /// Writes by category: status patches, applied objects, deleted objects, Events.
+    pub fn breakdown(&self) -> [u64; 4] {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = &self.handle.stats;
+        [
+            s.status_writes.load(Relaxed),
+            s.object_writes.load(Relaxed),
+            s.object_deletes.load(Relaxed),
+            s.events.load(Relaxed),
+        ]
+    }
 }
 
 pub async fn start_controller(client: &Client, namespaces: &[&str]) -> Running {
@@ -141,7 +153,22 @@ pub async fn start_controller(client: &Client, namespaces: &[&str]) -> Running {
     start_controller_with(client, settings).await
 }
 
+/// Logs of the in-process controller go to the test's captured output (shown when a test fails);
+/// `SCRAPEPATH_LOG` sets the filter (default `info`).
+fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_env("SCRAPEPATH_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    });
+}
+
 pub async fn start_controller_with(client: &Client, settings: Settings) -> Running {
+    init_logs();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let handle = run(client.clone(), settings, async move {
         let _ = rx.await;

@@ -87,3 +87,16 @@ pub async fn namespaces(env: &TestEnv, prefixes: &[&str]) -> Vec<String> {
     }
     out
 }
+
+/// The cluster-wide objects of the seed (the Cilium agent settings and version in `kube-system`), applied
+/// once before any test of the binary starts its controller: a test that applied them midway would change
+/// the verdicts (and so the statuses) of every other test's intents under their feet.
+pub async fn cluster_globals(client: &kube::Client) {
+    static DONE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    DONE.get_or_init(|| async {
+        let text =
+            std::fs::read_to_string("deploy/examples/blog-system/intent/cilium.yaml").unwrap();
+        super::cluster::apply_yaml(client, &text).await;
+    })
+    .await;
+}
