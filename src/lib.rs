@@ -12,6 +12,7 @@ pub mod conditions;
 pub mod engine;
 pub mod index;
 pub mod load;
+pub mod mesh;
 pub mod model;
 pub mod parse;
 pub mod promop;

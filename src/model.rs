@@ -145,6 +145,10 @@ pub struct Container {
     pub native_sidecar: bool,
     pub image: String,
     pub ports: Vec<ContainerPort>,
+    /// `args`: read for the Istio init containers' capture flags (`-b`, `-d`).
+    pub args: Vec<String>,
+    /// Environment variables with literal values (`valueFrom` ones are left out).
+    pub env: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -210,6 +214,13 @@ fn container_from(c: &corev1::Container, init: bool) -> Container {
                 })
             })
             .collect(),
+        args: c.args.clone().unwrap_or_default(),
+        env: c
+            .env
+            .iter()
+            .flatten()
+            .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
+            .collect(),
     }
 }
 
@@ -272,6 +283,7 @@ pub struct ServicePort {
     pub port: i32,
     pub target_port: Option<IntOrString>,
     pub protocol: String,
+    pub app_protocol: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -300,6 +312,7 @@ impl From<&corev1::Service> for Service {
                     port: p.port,
                     target_port: p.target_port.clone(),
                     protocol: p.protocol.clone().unwrap_or_else(|| "TCP".to_string()),
+                    app_protocol: p.app_protocol.clone(),
                 })
                 .collect(),
         }
@@ -401,6 +414,8 @@ pub struct PromWorkload {
     pub host_network: bool,
     pub service_account: Option<String>,
     pub pod_metadata_labels: Labels,
+    /// `spec.podMetadata.annotations` (Istio injection settings of the scraper's pods).
+    pub pod_metadata_annotations: Labels,
     pub scrape_classes: Vec<ScrapeClass>,
     pub available_replicas: Option<i32>,
     pub conditions: Vec<StatusCondition>,
@@ -528,11 +543,22 @@ pub struct CiliumConfigMap {
     pub data: BTreeMap<String, String>,
 }
 
-/// Mesh objects, kept for the mesh layer (parsed, not yet evaluated).
+/// An Istio AuthorizationPolicy or PeerAuthentication with its typed spec (`crate::mesh::policy`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MeshPolicy {
     pub kind: Kind,
     pub namespace: String,
     pub name: String,
-    pub spec: serde_json::Value,
+    pub labels: Labels,
+    pub annotations: Labels,
+    /// `metadata.creationTimestamp`: the oldest PeerAuthentication of a level wins (istio.md rule 10).
+    pub created: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    /// `Err`: the spec Istio's validation would reject, with the reason; such a policy takes no effect.
+    pub spec: Result<crate::mesh::policy::MeshSpec, String>,
+}
+
+impl MeshPolicy {
+    pub fn obj_ref(&self) -> ObjRef {
+        ObjRef::new(self.kind, &self.namespace, &self.name)
+    }
 }
