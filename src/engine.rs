@@ -2007,3 +2007,28 @@ pub fn network_verdict(
     };
     Some(engine.network(dest_id, &scraper, port, path, false))
 }
+
+/// The mesh decision for one scrape: pod `src` (namespace, name) requesting `GET path` on TCP/`port` of pod
+/// `dest`, over `https` or plain http. For truth tables and explanations; `None` when a pod is not in the
+/// index.
+pub fn mesh_verdict(
+    idx: &ClusterIndex,
+    cfg: &EngineConfig,
+    dest: (&str, &str),
+    src: (&str, &str),
+    port: u16,
+    path: &str,
+    https: bool,
+) -> Option<MeshDecision> {
+    let (dest_id, _) = idx.pod_by_name(dest.0, dest.1)?;
+    let (_, src_pod) = idx.pod_by_name(src.0, src.1)?;
+    let engine = Engine::new(idx, cfg);
+    let scraper = Scraper {
+        obj: ObjRef::new(Kind::Pod, src.0, src.1),
+        workload: None,
+        pods: vec![src_pod.clone()],
+        modelled: false,
+        readiness: Ok((reason::SCRAPER_READY, String::new())),
+    };
+    Some(engine.mesh(dest_id, &scraper, port, path, https, false))
+}

@@ -164,7 +164,8 @@ pub fn decide(
         .copied()
         .filter(|p| p.namespace == cfg.root_namespace || p.namespace == s.pod.namespace)
         .collect();
-    let mut d = match workload::dataplane(s.pod, s.ns_labels) {
+    let dataplane = workload::dataplane(s.pod, s.ns_labels);
+    let mut d = match dataplane {
         Dataplane::Outside => outside(s),
         Dataplane::Sidecar { native } => sidecar(cfg, &policies, s, client, native),
         Dataplane::Ambient => ambient(cfg, &policies, s, client),
@@ -175,8 +176,12 @@ pub fn decide(
             .filter_map(|p| p.spec.as_ref().err().map(|e| (p.obj_ref(), e.clone())))
             .collect();
     }
-    if !client.notes.is_empty() && d.basis != Basis::OutsideMesh && d.basis != Basis::NotCaptured {
-        d.reason = format!("{} ({})", d.reason, client.notes.join("; "));
+    let mut notes = client.notes.clone();
+    if client.ambient && matches!(dataplane, Dataplane::Sidecar { .. }) {
+        notes.push("UNCERTAIN: an ambient-enrolled Prometheus may reach sidecar pods over HBONE on 15008, and then even its scrapes of uncaptured ports meet the sidecar's AuthorizationPolicy; evaluated as a plaintext client".to_string());
+    }
+    if !notes.is_empty() && d.basis != Basis::OutsideMesh && d.basis != Basis::NotCaptured {
+        d.reason = format!("{} ({})", d.reason, notes.join("; "));
     }
     d
 }
@@ -334,14 +339,14 @@ fn sidecar(
     }
     facts.http = !tcp;
     let chain = if tcp {
-        format!("TCP ({proto_note})")
+        format!("the TCP chain ({proto_note})")
     } else {
-        format!("HTTP ({proto_note})")
+        format!("the HTTP chain ({proto_note})")
     };
     let req = Request::new(s, client, peer, tcp);
     let mut d = authorize(cfg, policies, s, &req, false, facts);
     d.reason = format!(
-        "port {} is captured by the {kind} with mTLS {} ({}) on a {chain} chain; {}{tls_note}",
+        "port {} is captured by the {kind} with mTLS {} ({}) on {chain}; {}{tls_note}",
         s.port,
         mtls.mode.as_str(),
         mtls.how,

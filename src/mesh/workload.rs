@@ -418,6 +418,8 @@ pub enum Peer {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Client {
+    /// Has (or, modelled, would get) an istio-proxy sidecar (rule 2).
+    pub sidecar: bool,
     /// Scrapes over `https` with Istio-issued certificates (rule 19e).
     pub istio_certs: bool,
     /// Enrolled in ambient: HBONE to ambient targets (rule 20).
@@ -434,7 +436,7 @@ pub struct Client {
 }
 
 /// Rule 2: whether a pod carries (or, for a pod modelled from its workload, would get) an istio-proxy.
-fn has_sidecar(pod: &Pod, ns_labels: Option<&Labels>, modelled: bool) -> bool {
+pub fn has_sidecar(pod: &Pod, ns_labels: Option<&Labels>, modelled: bool) -> bool {
     if proxy(pod).is_some() {
         return true;
     }
@@ -491,6 +493,7 @@ impl Client {
             pod.name
         );
         Client {
+            sidecar,
             istio_certs,
             ambient,
             ip: pod.pod_ip.as_deref().and_then(|ip| ip.parse().ok()),
