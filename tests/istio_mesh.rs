@@ -1588,6 +1588,9 @@ fn r18_a_plaintext_client_has_no_identity() {
                 .with(ap_web("remote", "rules: [{from: [{source: {remoteIpBlocks: [10.1.2.0/24]}}]}]"))
                 .allowed_by(&["AP/shop/remote"])
                 .mentions("UNCERTAIN"),
+            case("r18_an_allow_naming_another_workloads_principal_is_not_prometheus_missing_identity")
+                .with(ap_web("from-api", "rules: [{from: [{source: {principals: [cluster.local/ns/shop/sa/api]}}]}]"))
+                .no_allow_match("15", &["AP/shop/from-api"]),
             case("r18_an_identity_rule_that_fails_on_the_port_too_is_not_an_identity_problem")
                 .with(ap_web("was-authz", "rules: [{from: [{source: {namespaces: [monitoring]}}], to: [{operation: {ports: [\"15090\"]}}]}]"))
                 .no_allow_match("15", &["AP/shop/was-authz"])
@@ -1867,7 +1870,7 @@ fn r19c_the_first_allow_is_never_added() {
     // applies to: a policy over both would be that pod's first ALLOW.
     let extra = vec![
         web("web-canary").label("track", "canary").doc(),
-        ap("stable-only", "shop", "{selector: {matchLabels: {app: web, track: stable}}, rules: [{from: [{source: {namespaces: [shop]}}]}]}"),
+        ap("stable-only", "shop", "{selector: {matchLabels: {app: web, track: stable}}, rules: [{from: [{source: {namespaces: [monitoring]}}]}]}"),
     ];
     let mut idx = world(&extra);
     // Label web-0 stable, so that only it is under the ALLOW.

@@ -264,7 +264,7 @@ fn sidecar(
     let cap = capture(pod);
     if !cap.captured(s.port) {
         let what = sidecar_port_note(pod, s.port)
-            .map(|n| format!(" {n}."))
+            .map(|n| format!("; {n}"))
             .unwrap_or_default();
         let moot = moot_policies(cfg, policies, s, client, false);
         return decision(
@@ -276,7 +276,7 @@ fn sidecar(
                 "6"
             },
             format!(
-                "Envoy never sees port {}: {}; the scrape reaches the socket directly, so no PeerAuthentication or AuthorizationPolicy applies.{what}{moot}",
+                "Envoy never sees port {}: {}; the scrape reaches the socket directly, so no PeerAuthentication or AuthorizationPolicy applies{what}{moot}",
                 s.port,
                 cap.why_not(s.port)
             ),
@@ -381,7 +381,7 @@ fn ambient(
             Basis::NotCaptured,
             "20",
             format!(
-                "pod {} is in ambient mode ({how}) but ztunnel never sees port {}: {why}.{moot}",
+                "pod {} is in ambient mode ({how}) but ztunnel never sees port {}: {why}{moot}",
                 pod.name, s.port
             ),
             vec![],
@@ -440,13 +440,24 @@ fn moot_policies(
     let refs: Vec<ObjRef> = applicable.iter().map(|(p, _)| p.obj_ref()).collect();
     let req = Request::new(s, client, None, ambient);
     let d = authorize(cfg, policies, s, &req, ambient, Facts::default());
-    let would = if d.verdict.passes() {
-        String::new()
-    } else {
-        format!(" (were the port captured: {})", d.reason)
+    let would = match d.basis {
+        Basis::IdentityRequired => format!(
+            " (on a captured port {} would refuse {}: the rules that could admit it name namespaces or principals, which need an mTLS identity)",
+            names(&d.decided_by),
+            client.describe
+        ),
+        Basis::NoAllowMatch => " (on a captured port no ALLOW rule would match this scrape)".into(),
+        Basis::DenyPolicy => format!(
+            " (on a captured port {} would deny this scrape)",
+            names(&d.decided_by)
+        ),
+        Basis::ExternalAuthorizer => {
+            " (on a captured port an external authorizer would decide)".into()
+        }
+        _ => String::new(),
     };
     format!(
-        " {} select{} the pod but {} not matter on this port{would}",
+        "; {} select{} the pod but {} not matter on this port{would}",
         names(&refs),
         if refs.len() == 1 { "s" } else { "" },
         if refs.len() == 1 { "does" } else { "do" }
@@ -623,6 +634,7 @@ fn effective_mtls(
 // Rules 14–18: AuthorizationPolicy.
 
 /// The request as the target's proxy sees it.
+#[derive(Clone)]
 struct Request<'a> {
     peer: Option<&'a Peer>,
     client: &'a Client,
@@ -724,8 +736,6 @@ struct Matcher<'a> {
     req: &'a Request<'a>,
     /// DENY or CUSTOM: HTTP-only fields on a TCP chain count as matched.
     deny_like: bool,
-    /// Pretend the client has an identity that every positive identity field names.
-    any_identity: bool,
     notes: Vec<String>,
     misses: Vec<Miss>,
 }
@@ -771,7 +781,6 @@ impl Matcher<'_> {
                     );
                 }
             }
-            None if self.any_identity => {}
             None => self.miss(
                 MissKind::Identity,
                 format!(
@@ -796,7 +805,6 @@ impl Matcher<'_> {
                     );
                 }
             }
-            None if self.any_identity => {}
             None => self.notes.push(format!(
                 "{field} {} matches any client without an mTLS identity",
                 quoted(values)
@@ -1072,11 +1080,10 @@ impl Matcher<'_> {
     }
 }
 
-fn match_rule(r: &Rule, req: &Request<'_>, deny_like: bool, any_identity: bool) -> Match {
+fn match_rule(r: &Rule, req: &Request<'_>, deny_like: bool) -> Match {
     Matcher {
         req,
         deny_like,
-        any_identity,
         notes: Vec::new(),
         misses: Vec::new(),
     }
@@ -1162,7 +1169,7 @@ fn authorize(
             .iter()
             .flatten()
             .enumerate()
-            .find_map(|(i, r)| match_rule(r, req, deny_like, false).ok().map(|n| (i, n)))
+            .find_map(|(i, r)| match_rule(r, req, deny_like).ok().map(|n| (i, n)))
     };
     let with_notes = |n: &[String]| {
         if n.is_empty() {
@@ -1263,7 +1270,7 @@ fn authorize(
                         None => whys.push(format!("{} has no rules (allow-nothing)", p.obj_ref())),
                         Some(rules) => {
                             for (i, r) in rules.iter().enumerate() {
-                                if let Err(m) = match_rule(r, req, false, false) {
+                                if let Err(m) = match_rule(r, req, false) {
                                     kinds.extend(m.iter().map(|x| x.kind));
                                     whys.push(format!(
                                         "{} rules[{i}]: {}",
@@ -1278,12 +1285,17 @@ fn authorize(
                         }
                     }
                 }
+                // Would the scraper's own mTLS identity make a rule match?
+                let with_identity = Request {
+                    peer: Some(&req.client.identity),
+                    ..req.clone()
+                };
                 let needs_identity = req.peer.is_none()
                     && allows.iter().any(|(_, ap)| {
                         ap.rules
                             .iter()
                             .flatten()
-                            .any(|r| match_rule(r, req, false, true).is_ok())
+                            .any(|r| match_rule(r, &with_identity, false).is_ok())
                     });
                 let (basis, rule) = if needs_identity {
                     (Basis::IdentityRequired, "18")
@@ -1297,7 +1309,7 @@ fn authorize(
                     basis,
                     rule,
                     format!(
-                        "{} ALLOW {} to the pod, so a request no ALLOW rule matches is denied (403, or a reset on TCP); none matches: {}{skipped}",
+                        "{} (ALLOW) {} to the pod, so a request no ALLOW rule matches is denied (403, or a reset on TCP); none matches: {}{skipped}",
                         names(&refs),
                         if refs.len() == 1 { "applies" } else { "apply" },
                         whys.join("; ")
