@@ -406,18 +406,11 @@ impl<'a> Engine<'a> {
         let pod = idx.pod(dest);
         let cfg = idx.mesh_config();
         let ns_labels = idx.namespace(&pod.namespace).map(|n| &n.labels);
-        let in_mesh =
-            mesh::workload::dataplane(pod, ns_labels) != mesh::workload::Dataplane::Outside;
-        let cands: Vec<&MeshPolicy> = if in_mesh {
-            mesh_candidates(idx, &pod.namespace, skip_managed)
-        } else {
-            Vec::new()
-        };
-        let services: Vec<&Service> = if in_mesh {
-            idx.services_in(&pod.namespace).collect()
-        } else {
-            Vec::new()
-        };
+        if mesh::workload::dataplane(pod, ns_labels) == mesh::workload::Dataplane::Outside {
+            return mesh::eval::outside_mesh(pod);
+        }
+        let cands: Vec<&MeshPolicy> = mesh_candidates(idx, &pod.namespace, skip_managed);
+        let services: Vec<&Service> = idx.services_in(&pod.namespace).collect();
         let scrape = mesh::eval::Scrape {
             pod,
             ns_labels,

@@ -188,7 +188,12 @@ pub fn decide(
 
 /// Rules 1 and 3: no sidecar, not ambient.
 fn outside(s: &Scrape<'_>) -> MeshDecision {
-    let signs = injection_signs(s.pod);
+    outside_mesh(s.pod)
+}
+
+/// The decision for a pod [`workload::dataplane`] puts outside the mesh, whoever scrapes it (rules 1, 3).
+pub fn outside_mesh(pod: &Pod) -> MeshDecision {
+    let signs = injection_signs(pod);
     let extra = if signs.is_empty() {
         String::new()
     } else {
@@ -203,7 +208,7 @@ fn outside(s: &Scrape<'_>) -> MeshDecision {
         "1",
         format!(
             "pod {} has no istio-proxy container and is not in ambient mode{extra}: Istio never sees the scrape",
-            s.pod.name
+            pod.name
         ),
         vec![],
         Facts::default(),
