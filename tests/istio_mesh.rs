@@ -2002,3 +2002,45 @@ fn targets_outside_the_mesh_read_not_applicable() {
     assert!(c.message.contains("outside the mesh"), "{}", c.message);
     assert_eq!(s.targets[0].mesh.verdict, "NotApplicable");
 }
+
+#[test]
+fn r19c_a_managed_allow_that_alone_applies_is_no_longer_needed() {
+    // Left over from an earlier plan: scrapepath's own ALLOW is the only one on the workload. Judged without
+    // it nothing blocks the scrape, so no remedy is needed (and the controller removes it).
+    let managed = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: scrapepath-web-metrics, namespace: shop, labels: {app.kubernetes.io/managed-by: scrapepath, scrapepath.io/intent: web-metrics}}\nspec: {selector: {matchLabels: {app: web}}, rules: [{to: [{operation: {ports: [\"8080\"], methods: [GET], paths: [/metrics]}}]}]}\n";
+    let s = intent(&world(&[managed.to_string()]));
+    assert_eq!(s.targets[0].mesh.verdict, "Allowed");
+    assert_eq!(
+        s.targets[0].mesh.decided_by[0].name,
+        "scrapepath-web-metrics"
+    );
+    assert!(mesh_objects(&s).is_empty(), "{:?}", s.remediation);
+}
+
+#[test]
+fn r19c_an_audited_monitor_gets_the_same_allow_under_its_own_name() {
+    let idx = world(&[ap_web(
+        "from-monitoring",
+        "rules: [{from: [{source: {namespaces: [monitoring]}}]}]",
+    )]);
+    let r = evaluate(&idx, &EngineConfig::default());
+    let pm = r
+        .subjects
+        .iter()
+        .find(|s| s.kind == "PodMonitor" && s.name == "web")
+        .unwrap();
+    assert_eq!(
+        pm.condition("MeshAuthorized").unwrap().reason,
+        "SourceIdentityRequired"
+    );
+    let objs = mesh_objects(pm);
+    assert_eq!(objs.len(), 1);
+    assert_eq!(objs[0]["metadata"]["name"], "scrapepath-shop-web");
+    assert!(objs[0]["metadata"]["labels"]
+        .get("scrapepath.io/intent")
+        .is_none());
+    assert_eq!(
+        objs[0]["spec"]["selector"],
+        json!({"matchLabels": {"app": "web"}})
+    );
+}
