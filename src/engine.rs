@@ -17,16 +17,16 @@ use crate::cilium::eval::{
 use crate::cilium::{Settings, Version};
 use crate::conditions::{self as cond, reason};
 use crate::index::{ClusterIndex, PodId};
-use crate::mesh::{self, MeshDecision, MeshVerdict};
+use crate::mesh::{MeshDecision, MeshVerdict};
 use crate::model::{
-    Kind, Labels, MeshPolicy, Monitor, MonitorKind, ObjRef, Pod, PromWorkload, Service,
-    INTENT_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
+    Kind, Labels, Monitor, MonitorKind, ObjRef, Pod, PromWorkload, INTENT_LABEL, MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
 };
 use crate::promop::{self, NotSelected};
 use crate::selector::{Operator, Selector};
 
 mod mesh_layer;
-use mesh_layer::mesh_candidates;
+pub use mesh_layer::mesh_verdict;
 
 /// Which kind of network policy scrapepath writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -388,61 +388,6 @@ impl<'a> Engine<'a> {
             rule: "-",
             reason: "no scraper pod to evaluate".into(),
             decided_by: vec![],
-        })
-    }
-
-    /// The mesh decision for one target from one scraper (istio.md), as the cluster is or without
-    /// scrapepath's own policies. As for the network, the first scraper pod that does not pass decides.
-    pub fn mesh(
-        &self,
-        dest: PodId,
-        scraper: &Scraper<'_>,
-        port: u16,
-        path: &str,
-        https: bool,
-        skip_managed: bool,
-    ) -> MeshDecision {
-        let idx = self.idx;
-        let pod = idx.pod(dest);
-        let cfg = idx.mesh_config();
-        let ns_labels = idx.namespace(&pod.namespace).map(|n| &n.labels);
-        if mesh::workload::dataplane(pod, ns_labels) == mesh::workload::Dataplane::Outside {
-            return mesh::eval::outside_mesh(pod);
-        }
-        let cands: Vec<&MeshPolicy> = mesh_candidates(idx, &pod.namespace, skip_managed);
-        let services: Vec<&Service> = idx.services_in(&pod.namespace).collect();
-        let scrape = mesh::eval::Scrape {
-            pod,
-            ns_labels,
-            port,
-            path,
-            services: &services,
-        };
-        let version = scraper.workload.and_then(|w| w.version.as_deref());
-        let mut first: Option<MeshDecision> = None;
-        for src in &scraper.pods {
-            let client = mesh::workload::Client::of(
-                src,
-                idx.namespace(&src.namespace).map(|n| &n.labels),
-                https,
-                scraper.modelled,
-                version,
-                cfg,
-            );
-            let d = mesh::decide(cfg, &cands, &scrape, &client);
-            if !d.verdict.passes() {
-                return d;
-            }
-            first.get_or_insert(d);
-        }
-        first.unwrap_or_else(|| MeshDecision {
-            verdict: MeshVerdict::NotApplicable,
-            basis: mesh::Basis::OutsideMesh,
-            rule: "-",
-            reason: "no scraper pod to evaluate".into(),
-            decided_by: vec![],
-            facts: Default::default(),
-            invalid: vec![],
         })
     }
 
@@ -1999,29 +1944,4 @@ pub fn network_verdict(
         readiness: Ok((reason::SCRAPER_READY, String::new())),
     };
     Some(engine.network(dest_id, &scraper, port, path, false))
-}
-
-/// The mesh decision for one scrape: pod `src` (namespace, name) requesting `GET path` on TCP/`port` of pod
-/// `dest`, over `https` or plain http. For truth tables and explanations; `None` when a pod is not in the
-/// index.
-pub fn mesh_verdict(
-    idx: &ClusterIndex,
-    cfg: &EngineConfig,
-    dest: (&str, &str),
-    src: (&str, &str),
-    port: u16,
-    path: &str,
-    https: bool,
-) -> Option<MeshDecision> {
-    let (dest_id, _) = idx.pod_by_name(dest.0, dest.1)?;
-    let (_, src_pod) = idx.pod_by_name(src.0, src.1)?;
-    let engine = Engine::new(idx, cfg);
-    let scraper = Scraper {
-        obj: ObjRef::new(Kind::Pod, src.0, src.1),
-        workload: None,
-        pods: vec![src_pod.clone()],
-        modelled: false,
-        readiness: Ok((reason::SCRAPER_READY, String::new())),
-    };
-    Some(engine.mesh(dest_id, &scraper, port, path, https, false))
 }

@@ -6,13 +6,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde_json::{json, Value};
 
-use super::{condition, unknown, ConditionOut, Engine, Evaluated, Scraper};
+use super::{condition, unknown, ConditionOut, Engine, EngineConfig, Evaluated, Scraper};
 use crate::conditions::{self as cond, reason};
-use crate::index::ClusterIndex;
-use crate::mesh::{self, remedy, Basis, MeshVerdict};
+use crate::index::{ClusterIndex, PodId};
+use crate::mesh::{self, remedy, Basis, MeshDecision, MeshVerdict};
 use crate::model::{
-    managing_intent, Labels, MeshPolicy, ObjRef, Pod, INTENT_LABEL, MANAGED_BY_LABEL,
-    MANAGED_BY_VALUE,
+    managing_intent, Kind, Labels, MeshPolicy, ObjRef, Pod, Service, INTENT_LABEL,
+    MANAGED_BY_LABEL, MANAGED_BY_VALUE,
 };
 use crate::selector::Selector;
 
@@ -53,6 +53,61 @@ pub(super) struct MeshPlan {
 }
 
 impl<'a> Engine<'a> {
+    /// The mesh decision for one target from one scraper (istio.md), as the cluster is or without
+    /// scrapepath's own policies. As for the network, the first scraper pod that does not pass decides.
+    pub fn mesh(
+        &self,
+        dest: PodId,
+        scraper: &Scraper<'_>,
+        port: u16,
+        path: &str,
+        https: bool,
+        skip_managed: bool,
+    ) -> MeshDecision {
+        let idx = self.idx;
+        let pod = idx.pod(dest);
+        let cfg = idx.mesh_config();
+        let ns_labels = idx.namespace(&pod.namespace).map(|n| &n.labels);
+        if mesh::workload::dataplane(pod, ns_labels) == mesh::workload::Dataplane::Outside {
+            return mesh::eval::outside_mesh(pod);
+        }
+        let cands: Vec<&MeshPolicy> = mesh_candidates(idx, &pod.namespace, skip_managed);
+        let services: Vec<&Service> = idx.services_in(&pod.namespace).collect();
+        let scrape = mesh::eval::Scrape {
+            pod,
+            ns_labels,
+            port,
+            path,
+            services: &services,
+        };
+        let version = scraper.workload.and_then(|w| w.version.as_deref());
+        let mut first: Option<MeshDecision> = None;
+        for src in &scraper.pods {
+            let client = mesh::workload::Client::of(
+                src,
+                idx.namespace(&src.namespace).map(|n| &n.labels),
+                https,
+                scraper.modelled,
+                version,
+                cfg,
+            );
+            let d = mesh::decide(cfg, &cands, &scrape, &client);
+            if !d.verdict.passes() {
+                return d;
+            }
+            first.get_or_insert(d);
+        }
+        first.unwrap_or_else(|| MeshDecision {
+            verdict: MeshVerdict::NotApplicable,
+            basis: mesh::Basis::OutsideMesh,
+            rule: "-",
+            reason: "no scraper pod to evaluate".into(),
+            decided_by: vec![],
+            facts: Default::default(),
+            invalid: vec![],
+        })
+    }
+
     /// Rule 19c: a workload- and port-scoped ALLOW for the targets no ALLOW matches, judged without
     /// scrapepath's own objects, and only where ALLOW policies already apply to every pod it would select.
     pub(super) fn mesh_remedy(
@@ -313,4 +368,29 @@ impl<'a> Engine<'a> {
         };
         (c, blocked_by)
     }
+}
+
+/// The mesh decision for one scrape: pod `src` (namespace, name) requesting `GET path` on TCP/`port` of pod
+/// `dest`, over `https` or plain http. For truth tables and explanations; `None` when a pod is not in the
+/// index.
+pub fn mesh_verdict(
+    idx: &ClusterIndex,
+    cfg: &EngineConfig,
+    dest: (&str, &str),
+    src: (&str, &str),
+    port: u16,
+    path: &str,
+    https: bool,
+) -> Option<MeshDecision> {
+    let (dest_id, _) = idx.pod_by_name(dest.0, dest.1)?;
+    let (_, src_pod) = idx.pod_by_name(src.0, src.1)?;
+    let engine = Engine::new(idx, cfg);
+    let scraper = Scraper {
+        obj: ObjRef::new(Kind::Pod, src.0, src.1),
+        workload: None,
+        pods: vec![src_pod.clone()],
+        modelled: false,
+        readiness: Ok((reason::SCRAPER_READY, String::new())),
+    };
+    Some(engine.mesh(dest_id, &scraper, port, path, https, false))
 }
