@@ -107,7 +107,8 @@ pub fn parse_value(v: Value) -> Result<Parsed, ParseError> {
         )),
         ("", "ConfigMap") => {
             let cm: corev1::ConfigMap = typed(&kind, v)?;
-            if cm.metadata.name.as_deref() == Some("istio") {
+            let has_mesh = cm.data.as_ref().is_some_and(|d| d.contains_key("mesh"));
+            if cm.metadata.name.as_deref() == Some("istio") && has_mesh {
                 // Istio's MeshConfig (istiod's namespace; the root namespace may differ).
                 let ns = cm.metadata.namespace.clone().unwrap_or_default();
                 let mesh = cm.data.as_ref().and_then(|d| d.get("mesh"));
