@@ -145,9 +145,11 @@ pub struct Container {
     pub native_sidecar: bool,
     pub image: String,
     pub ports: Vec<ContainerPort>,
-    /// `args`: read for the Istio init containers' capture flags (`-b`, `-d`).
+    /// `args` of the Istio init containers (`istio-init`, `istio-validation`: the capture flags `-b`, `-d`);
+    /// empty for every other container.
     pub args: Vec<String>,
-    /// Environment variables with literal values (`valueFrom` ones are left out).
+    /// The literal environment variables of `istio-proxy` (proxyMetadata, `ISTIO_PROMETHEUS_ANNOTATIONS`);
+    /// empty for every other container.
     pub env: Vec<(String, String)>,
 }
 
@@ -214,13 +216,21 @@ fn container_from(c: &corev1::Container, init: bool) -> Container {
                 })
             })
             .collect(),
-        args: c.args.clone().unwrap_or_default(),
-        env: c
-            .env
-            .iter()
-            .flatten()
-            .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
-            .collect(),
+        // Only Istio's containers carry what the mesh layer reads; scraper pods are cloned per subject.
+        args: if init && matches!(c.name.as_str(), "istio-init" | "istio-validation") {
+            c.args.clone().unwrap_or_default()
+        } else {
+            Vec::new()
+        },
+        env: if c.name == "istio-proxy" {
+            c.env
+                .iter()
+                .flatten()
+                .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
+                .collect()
+        } else {
+            Vec::new()
+        },
     }
 }
 

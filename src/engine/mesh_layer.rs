@@ -29,6 +29,9 @@ pub(super) fn mesh_candidates<'i>(
     c
 }
 
+/// Up to this many targets, a passing `MeshAuthorized` quotes each distinct reason.
+const DETAILED_TARGETS: usize = 12;
+
 fn reason_of(b: Basis) -> &'static str {
     match b {
         Basis::StrictMtls => reason::STRICT_MTLS,
@@ -282,10 +285,27 @@ impl<'a> Engine<'a> {
                     vec![],
                 );
             }
-            let all: Vec<&Evaluated> = evaluated.iter().collect();
             let any_allowed = evaluated
                 .iter()
                 .any(|e| e.mesh_now.verdict == MeshVerdict::Allowed);
+            // The reasons themselves for a handful of targets; counts for many (each target carries its own).
+            let detail = if total <= DETAILED_TARGETS {
+                let all: Vec<&Evaluated> = evaluated.iter().collect();
+                group(&all)
+            } else {
+                let count = |b: &[Basis]| {
+                    evaluated
+                        .iter()
+                        .filter(|e| b.contains(&e.mesh_now.basis))
+                        .count()
+                };
+                format!(
+                    "{} outside the mesh, {} on ports the proxy never sees, {} allowed by Istio policy (each target's mesh verdict says why)",
+                    count(&[Basis::OutsideMesh]),
+                    count(&[Basis::NotCaptured]),
+                    count(&[Basis::AllowPolicy, Basis::NoAllowPolicy])
+                )
+            };
             return (
                 condition(
                     cond::MESH_AUTHORIZED,
@@ -295,7 +315,7 @@ impl<'a> Engine<'a> {
                     } else {
                         reason::NOT_APPLICABLE
                     },
-                    format!("{total}/{total} targets pass the mesh. {}", group(&all)),
+                    format!("{total}/{total} targets pass the mesh. {detail}"),
                 ),
                 vec![],
             );

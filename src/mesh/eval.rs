@@ -207,8 +207,7 @@ pub fn outside_mesh(pod: &Pod) -> MeshDecision {
         Basis::OutsideMesh,
         "1",
         format!(
-            "pod {} has no istio-proxy container and is not in ambient mode{extra}: Istio never sees the scrape",
-            pod.name
+            "no istio-proxy container and not in ambient mode{extra}: Istio never sees the scrape"
         ),
         vec![],
         Facts::default(),
