@@ -48,6 +48,13 @@ pub mod reason {
     pub const NO_SCRAPER: &str = "NoScraper";
     // MeshAuthorized
     pub const NOT_APPLICABLE: &str = "NotApplicable";
+    pub const SOURCE_IDENTITY_REQUIRED: &str = "SourceIdentityRequired";
+    pub const DENIED_BY_POLICY: &str = "DeniedByPolicy";
+    pub const STRICT_MTLS: &str = "StrictMTLS";
+    pub const NO_ALLOW_MATCH: &str = "NoAllowMatch";
+    pub const METRICS_LOCALHOST_ONLY: &str = "MetricsLocalhostOnly";
+    pub const TLS_NOT_TERMINATED: &str = "TLSNotTerminated";
+    pub const EXTERNAL_AUTHORIZER: &str = "ExternalAuthorizer";
     // Scraped
     pub const NOT_OBSERVED: &str = "NotObserved";
     // Ready

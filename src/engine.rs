@@ -17,12 +17,16 @@ use crate::cilium::eval::{
 use crate::cilium::{Settings, Version};
 use crate::conditions::{self as cond, reason};
 use crate::index::{ClusterIndex, PodId};
+use crate::mesh::{MeshDecision, MeshVerdict};
 use crate::model::{
     Kind, Labels, Monitor, MonitorKind, ObjRef, Pod, PromWorkload, INTENT_LABEL, MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
 };
 use crate::promop::{self, NotSelected};
 use crate::selector::{Operator, Selector};
+
+mod mesh_layer;
+pub use mesh_layer::mesh_verdict;
 
 /// Which kind of network policy scrapepath writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -583,7 +587,7 @@ fn modelled_pod(p: &PromWorkload) -> Pod {
             p.name
         ),
         labels,
-        annotations: Labels::new(),
+        annotations: p.pod_metadata_annotations.clone(),
         service_account: p
             .service_account
             .clone()
@@ -622,6 +626,7 @@ struct IntentTarget {
     port: u16,
     port_name: Option<String>,
     path: String,
+    https: bool,
 }
 
 /// A target with its decisions: as the cluster is, and without scrapepath's own objects.
@@ -634,12 +639,19 @@ struct Evaluated {
     now: Decision,
     /// `None` when scrapepath's own policies are not among the pod's candidates: then it is `now`.
     without_managed: Option<Decision>,
+    mesh_now: MeshDecision,
+    /// `None` when no mesh policy of scrapepath's is a candidate: then it is `mesh_now`.
+    mesh_without_managed: Option<MeshDecision>,
 }
 
 impl Evaluated {
     /// The decision without scrapepath's own objects: whether a remedy is needed (DESIGN.md §4.6).
     fn need(&self) -> &Decision {
         self.without_managed.as_ref().unwrap_or(&self.now)
+    }
+
+    fn mesh_need(&self) -> &MeshDecision {
+        self.mesh_without_managed.as_ref().unwrap_or(&self.mesh_now)
     }
 }
 
@@ -686,7 +698,7 @@ impl<'a> Engine<'a> {
         let evaluated: Vec<Evaluated> = self.evaluate_targets(
             targets
                 .iter()
-                .map(|t| (t.pod, t.port, t.port_name.clone(), t.path.clone())),
+                .map(|t| (t.pod, t.port, t.port_name.clone(), t.path.clone(), t.https)),
             &scrapers,
         );
         let (net_cond, blocked_by) = self.network_condition(&evaluated, &scrapers);
@@ -701,7 +713,18 @@ impl<'a> Engine<'a> {
         ) {
             remediation.push(plan);
         }
-        conditions.push(mesh_condition());
+        let (mesh_plan, plan) = self.mesh_remedy(
+            &ns,
+            &format!("scrapepath-{name}"),
+            Some(&name),
+            &si.spec.selector,
+            &evaluated,
+        );
+        remediation.extend(mesh_plan);
+        let (mesh_cond, mesh_blocked) = self.mesh_condition(&evaluated, &scrapers, &[plan]);
+        conditions.push(mesh_cond);
+        let mut blocked_by = blocked_by;
+        blocked_by.extend(mesh_blocked);
         conditions.push(scraped_condition());
         let ready = finish(&mut conditions);
         SubjectReport {
@@ -766,6 +789,7 @@ impl<'a> Engine<'a> {
                         port: p.number,
                         port_name: p.name.clone(),
                         path: ep.path_or_default().to_string(),
+                        https: matches!(ep.scheme_or_default(), crate::api::Scheme::Https),
                     }),
                     None => missing.push(format!(
                         "pod {} declares no port {} (it has {})",
@@ -1164,7 +1188,9 @@ impl<'a> Engine<'a> {
         let evaluated = self.evaluate_targets_for(&per_scraper, &scrapers);
         let (net_cond, blocked_by) = self.network_condition(&evaluated, &scrapers);
         conditions.push(net_cond);
-        // Proposed network fixes, one per target namespace, scoped by the monitor's own pod selector.
+        // Proposed network and mesh fixes, one per target namespace, scoped by the monitor's own pod
+        // selector.
+        let mut plans = Vec::new();
         let mut by_ns: BTreeMap<String, Vec<&Evaluated>> = BTreeMap::new();
         for e in &evaluated {
             by_ns
@@ -1189,8 +1215,20 @@ impl<'a> Engine<'a> {
             ) {
                 remediation.push(plan);
             }
+            let (mesh_plan, plan) = self.mesh_remedy(
+                &tns,
+                &format!("scrapepath-{}-{}", m.namespace, m.name),
+                None,
+                &selector,
+                &evaluated,
+            );
+            remediation.extend(mesh_plan);
+            plans.push(plan);
         }
-        conditions.push(mesh_condition());
+        let (mesh_cond, mesh_blocked) = self.mesh_condition(&evaluated, &scrapers, &plans);
+        conditions.push(mesh_cond);
+        let mut blocked_by = blocked_by;
+        blocked_by.extend(mesh_blocked);
         conditions.push(scraped_condition());
         let ready = finish(&mut conditions);
         SubjectReport {
@@ -1272,14 +1310,14 @@ impl<'a> Engine<'a> {
 
     fn evaluate_targets(
         &mut self,
-        targets: impl Iterator<Item = (PodId, u16, Option<String>, String)>,
+        targets: impl Iterator<Item = (PodId, u16, Option<String>, String, bool)>,
         scrapers: &[Scraper<'a>],
     ) -> Vec<Evaluated> {
-        let list: Vec<(PodId, u16, Option<String>, String)> = targets.collect();
+        let list: Vec<(PodId, u16, Option<String>, String, bool)> = targets.collect();
         let mut out = Vec::new();
         for (si, s) in scrapers.iter().enumerate() {
-            for (pod, port, port_name, path) in &list {
-                out.push(self.evaluate_one(*pod, *port, port_name.clone(), path, si, s));
+            for (pod, port, port_name, path, https) in &list {
+                out.push(self.evaluate_one(*pod, *port, port_name.clone(), path, *https, si, s));
             }
         }
         out
@@ -1299,6 +1337,7 @@ impl<'a> Engine<'a> {
                     t.port,
                     t.port_name.clone(),
                     &t.path,
+                    t.scheme == "https",
                     *s,
                     &scrapers[*s],
                 )
@@ -1306,12 +1345,14 @@ impl<'a> Engine<'a> {
             .collect()
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn evaluate_one(
         &mut self,
         pod: PodId,
         port: u16,
         port_name: Option<String>,
         path: &str,
+        https: bool,
         si: usize,
         s: &Scraper<'a>,
     ) -> Evaluated {
@@ -1322,6 +1363,15 @@ impl<'a> Engine<'a> {
             .get(&pod)
             .is_some_and(|slot| self.dest_sets[*slot].1.is_some())
             .then(|| self.network(pod, s, port, path, true));
+        let mesh_now = self.mesh(pod, s, port, path, https, false);
+        let p = self.idx.pod(pod);
+        let mesh_without_managed = (mesh_now.verdict != MeshVerdict::NotApplicable
+            && self
+                .idx
+                .mesh_candidates(&p.namespace)
+                .iter()
+                .any(|m| crate::model::managing_intent(&m.labels).is_some()))
+        .then(|| self.mesh(pod, s, port, path, https, true));
         Evaluated {
             pod,
             port,
@@ -1330,6 +1380,8 @@ impl<'a> Engine<'a> {
             scraper: si,
             now,
             without_managed,
+            mesh_now,
+            mesh_without_managed,
         }
     }
 
@@ -1469,9 +1521,9 @@ impl<'a> Engine<'a> {
                         decided_by: e.now.decided_by.iter().map(RefOut::from).collect(),
                     },
                     mesh: LayerOut {
-                        verdict: "NotApplicable".into(),
-                        reason: "the mesh layer is not evaluated in this version".into(),
-                        decided_by: vec![],
+                        verdict: e.mesh_now.verdict.as_str().to_string(),
+                        reason: format!("{} [istio rule {}]", e.mesh_now.reason, e.mesh_now.rule),
+                        decided_by: e.mesh_now.decided_by.iter().map(RefOut::from).collect(),
                     },
                 }
             })
@@ -1809,15 +1861,6 @@ fn with_owner(mut obj: Value, si: &ScrapeIntent) -> Value {
         "blockOwnerDeletion": true,
     }]);
     obj
-}
-
-fn mesh_condition() -> ConditionOut {
-    condition(
-        cond::MESH_AUTHORIZED,
-        true,
-        reason::NOT_APPLICABLE,
-        "the mesh layer is not evaluated in this version",
-    )
 }
 
 fn scraped_condition() -> ConditionOut {

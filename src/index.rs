@@ -9,6 +9,7 @@ use crate::api::ScrapeIntent;
 use crate::cilium::eval::Identity;
 use crate::cilium::policy::{Policy, Subject};
 use crate::cilium::{Settings, Version};
+use crate::mesh::MeshConfig;
 use crate::model::{
     CiliumConfigMap, EndpointSlice, Kind, Labels, MeshPolicy, Monitor, MonitorKind, Namespace,
     ObjRef, Pod, PromWorkload, Service,
@@ -35,7 +36,9 @@ pub enum Object {
         name: String,
         version: Option<Version>,
     },
-    Mesh(MeshPolicy),
+    Mesh(Box<MeshPolicy>),
+    /// Istio's MeshConfig, from the `istio` ConfigMap.
+    MeshConfig(Box<MeshConfig>),
 }
 
 impl Object {
@@ -57,7 +60,11 @@ impl Object {
             Object::CiliumAgent {
                 namespace, name, ..
             } => ObjRef::new(Kind::DaemonSet, namespace, name),
-            Object::Mesh(m) => ObjRef::new(m.kind, &m.namespace, &m.name),
+            Object::Mesh(m) => m.obj_ref(),
+            Object::MeshConfig(c) => c
+                .source
+                .clone()
+                .unwrap_or_else(|| ObjRef::new(Kind::ConfigMap, "istio-system", "istio")),
         }
     }
 }
@@ -93,6 +100,7 @@ pub struct ClusterIndex {
     cilium_config: Option<CiliumConfigMap>,
     cilium_agent: Option<(ObjRef, Option<Version>)>,
     mesh: BTreeMap<ObjRef, MeshPolicy>,
+    mesh_config: Option<MeshConfig>,
     cilium_policies: usize,
 }
 
@@ -130,8 +138,9 @@ impl ClusterIndex {
             Object::CiliumConfig(c) => self.cilium_config = Some(c),
             Object::CiliumAgent { version, .. } => self.cilium_agent = Some((r, version)),
             Object::Mesh(m) => {
-                self.mesh.insert(r, m);
+                self.mesh.insert(r, *m);
             }
+            Object::MeshConfig(c) => self.mesh_config = Some(*c),
         }
     }
 
@@ -168,6 +177,13 @@ impl ClusterIndex {
             Kind::ConfigMap => {
                 if r.namespace == "kube-system" && r.name == "cilium-config" {
                     self.cilium_config = None;
+                }
+                if self
+                    .mesh_config
+                    .as_ref()
+                    .is_some_and(|c| c.source.as_ref() == Some(r))
+                {
+                    self.mesh_config = None;
                 }
             }
             Kind::DaemonSet => {
@@ -265,6 +281,7 @@ impl ClusterIndex {
                 .cilium_config
                 .iter()
                 .map(|_| ObjRef::new(kind, "kube-system", "cilium-config"))
+                .chain(self.mesh_config.iter().filter_map(|c| c.source.clone()))
                 .collect(),
             Kind::DaemonSet => self.cilium_agent.iter().map(|(r, _)| r.clone()).collect(),
         }
@@ -551,6 +568,38 @@ impl ClusterIndex {
         self.mesh.values()
     }
 
+    /// The AuthorizationPolicies and PeerAuthentications of `ns`, in name order.
+    pub fn mesh_policies_in(&self, ns: &str) -> Vec<&MeshPolicy> {
+        let mut out = Vec::new();
+        for k in [Kind::AuthorizationPolicy, Kind::PeerAuthentication] {
+            out.extend(
+                self.mesh
+                    .range(ObjRef::new(k, ns, "")..)
+                    .take_while(|(r, _)| r.kind == k && r.namespace == ns)
+                    .map(|(_, p)| p),
+            );
+        }
+        out
+    }
+
+    /// The mesh policies that can apply to a pod of `ns`: the root namespace's and `ns`'s (istio.md 10, 14).
+    pub fn mesh_candidates(&self, ns: &str) -> Vec<&MeshPolicy> {
+        let root = self.mesh_config().root_namespace.as_str();
+        let mut out = self.mesh_policies_in(root);
+        if ns != root {
+            out.extend(self.mesh_policies_in(ns));
+        }
+        out
+    }
+
+    /// Istio's MeshConfig from the `istio` ConfigMap, else the defaults.
+    pub fn mesh_config(&self) -> &MeshConfig {
+        static DEFAULT: std::sync::OnceLock<MeshConfig> = std::sync::OnceLock::new();
+        self.mesh_config
+            .as_ref()
+            .unwrap_or_else(|| DEFAULT.get_or_init(MeshConfig::default))
+    }
+
     /// Whether any Cilium kind is present: then the network remedy is a CiliumNetworkPolicy.
     pub fn cilium_present(&self) -> bool {
         self.cilium_policies > 0 || self.cilium_config.is_some() || self.cilium_agent.is_some()
@@ -758,8 +807,21 @@ spec: {endpointSelector: {matchLabels: {app: db}}, ingress: [{fromEntities: [clu
         for o in objects("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: was-authz, namespace: blog-system}\nspec: {action: ALLOW, rules: [{to: [{operation: {ports: ['15090']}}]}]}\n") {
             idx.apply(o);
         }
-        let m: Vec<&MeshPolicy> = idx.mesh_policies().collect();
+        let m: Vec<&MeshPolicy> = idx.mesh_policies_in("blog-system");
         assert_eq!(m.len(), 1);
-        assert_eq!(m[0].spec["action"], "ALLOW");
+        match &m[0].spec {
+            Ok(crate::mesh::policy::MeshSpec::Authz(ap)) => {
+                assert_eq!(ap.action, crate::mesh::policy::Action::Allow)
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(idx.mesh_candidates("blog-system").len(), 1);
+        assert_eq!(idx.mesh_config().root_namespace, "istio-system");
+        for o in objects("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio, namespace: istio-system}\ndata: {mesh: 'rootNamespace: blog-system'}\n") {
+            idx.apply(o);
+        }
+        assert_eq!(idx.mesh_config().root_namespace, "blog-system");
+        idx.delete(&ObjRef::new(Kind::ConfigMap, "istio-system", "istio"));
+        assert_eq!(idx.mesh_config().root_namespace, "istio-system");
     }
 }

@@ -15,6 +15,7 @@ pub mod index;
 pub mod kinds;
 pub mod live;
 pub mod load;
+pub mod mesh;
 pub mod model;
 pub mod parse;
 pub mod promop;

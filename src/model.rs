@@ -145,6 +145,12 @@ pub struct Container {
     pub native_sidecar: bool,
     pub image: String,
     pub ports: Vec<ContainerPort>,
+    /// `args` of the Istio init containers (`istio-init`, `istio-validation`: the capture flags `-b`, `-d`);
+    /// empty for every other container.
+    pub args: Vec<String>,
+    /// The literal environment variables of `istio-proxy` (proxyMetadata, `ISTIO_PROMETHEUS_ANNOTATIONS`);
+    /// empty for every other container.
+    pub env: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -210,6 +216,21 @@ fn container_from(c: &corev1::Container, init: bool) -> Container {
                 })
             })
             .collect(),
+        // Only Istio's containers carry what the mesh layer reads; scraper pods are cloned per subject.
+        args: if init && matches!(c.name.as_str(), "istio-init" | "istio-validation") {
+            c.args.clone().unwrap_or_default()
+        } else {
+            Vec::new()
+        },
+        env: if c.name == "istio-proxy" {
+            c.env
+                .iter()
+                .flatten()
+                .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
+                .collect()
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -272,6 +293,7 @@ pub struct ServicePort {
     pub port: i32,
     pub target_port: Option<IntOrString>,
     pub protocol: String,
+    pub app_protocol: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -300,6 +322,7 @@ impl From<&corev1::Service> for Service {
                     port: p.port,
                     target_port: p.target_port.clone(),
                     protocol: p.protocol.clone().unwrap_or_else(|| "TCP".to_string()),
+                    app_protocol: p.app_protocol.clone(),
                 })
                 .collect(),
         }
@@ -401,6 +424,8 @@ pub struct PromWorkload {
     pub host_network: bool,
     pub service_account: Option<String>,
     pub pod_metadata_labels: Labels,
+    /// `spec.podMetadata.annotations` (Istio injection settings of the scraper's pods).
+    pub pod_metadata_annotations: Labels,
     pub scrape_classes: Vec<ScrapeClass>,
     pub available_replicas: Option<i32>,
     pub conditions: Vec<StatusCondition>,
@@ -528,11 +553,22 @@ pub struct CiliumConfigMap {
     pub data: BTreeMap<String, String>,
 }
 
-/// Mesh objects, kept for the mesh layer (parsed, not yet evaluated).
+/// An Istio AuthorizationPolicy or PeerAuthentication with its typed spec (`crate::mesh::policy`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MeshPolicy {
     pub kind: Kind,
     pub namespace: String,
     pub name: String,
-    pub spec: serde_json::Value,
+    pub labels: Labels,
+    pub annotations: Labels,
+    /// `metadata.creationTimestamp`: the oldest PeerAuthentication of a level wins (istio.md rule 10).
+    pub created: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    /// `Err`: the spec Istio's validation would reject, with the reason; such a policy takes no effect.
+    pub spec: Result<crate::mesh::policy::MeshSpec, String>,
+}
+
+impl MeshPolicy {
+    pub fn obj_ref(&self) -> ObjRef {
+        ObjRef::new(self.kind, &self.namespace, &self.name)
+    }
 }

@@ -17,9 +17,12 @@ use crate::api::ScrapeIntent;
 use crate::cilium::policy::{self, RawCiliumPolicy};
 use crate::cilium::Version;
 use crate::index::Object;
+use crate::mesh::policy::MeshSpec;
+use crate::mesh::MeshConfig;
 use crate::model::{
     CiliumConfigMap, EndpointSlice, Kind, MeshPolicy, Monitor, MonitorEndpoint, MonitorKind,
-    Namespace, NamespaceSelection, Pod, PromWorkload, ScrapeClass, Service, StatusCondition,
+    Namespace, NamespaceSelection, ObjRef, Pod, PromWorkload, ScrapeClass, Service,
+    StatusCondition,
 };
 use crate::relabel::RelabelSpec;
 use crate::selector::Selector;
@@ -104,6 +107,18 @@ pub fn parse_value(v: Value) -> Result<Parsed, ParseError> {
         )),
         ("", "ConfigMap") => {
             let cm: corev1::ConfigMap = typed(&kind, v)?;
+            let has_mesh = cm.data.as_ref().is_some_and(|d| d.contains_key("mesh"));
+            if cm.metadata.name.as_deref() == Some("istio") && has_mesh {
+                // Istio's MeshConfig (istiod's namespace; the root namespace may differ).
+                let ns = cm.metadata.namespace.clone().unwrap_or_default();
+                let mesh = cm.data.as_ref().and_then(|d| d.get("mesh"));
+                return Ok(Parsed::Object(Object::MeshConfig(Box::new(
+                    MeshConfig::from_config_map(
+                        ObjRef::new(Kind::ConfigMap, ns, "istio"),
+                        mesh.map(String::as_str),
+                    ),
+                ))));
+            }
             if cm.metadata.name.as_deref() != Some("cilium-config")
                 || cm.metadata.namespace.as_deref().unwrap_or("kube-system") != "kube-system"
             {
@@ -169,16 +184,26 @@ pub fn parse_value(v: Value) -> Result<Parsed, ParseError> {
         }
         ("security.istio.io", "AuthorizationPolicy" | "PeerAuthentication") => {
             let raw: RawMesh = typed(&kind, v)?;
-            Object::Mesh(MeshPolicy {
-                kind: if kind == "AuthorizationPolicy" {
-                    Kind::AuthorizationPolicy
-                } else {
-                    Kind::PeerAuthentication
-                },
+            let (mkind, spec) = if kind == "AuthorizationPolicy" {
+                (
+                    Kind::AuthorizationPolicy,
+                    crate::mesh::policy::authorization_policy(&raw.spec).map(MeshSpec::Authz),
+                )
+            } else {
+                (
+                    Kind::PeerAuthentication,
+                    crate::mesh::policy::peer_authentication(&raw.spec).map(MeshSpec::Peer),
+                )
+            };
+            Object::Mesh(Box::new(MeshPolicy {
+                kind: mkind,
                 namespace: raw.metadata.namespace.unwrap_or_default(),
                 name: raw.metadata.name.unwrap_or_default(),
-                spec: raw.spec,
-            })
+                labels: raw.metadata.labels.unwrap_or_default(),
+                annotations: raw.metadata.annotations.unwrap_or_default(),
+                created: raw.metadata.creation_timestamp,
+                spec,
+            }))
         }
         _ => return Ok(Parsed::Unknown(format!("{api_version}/{kind}"))),
     };
@@ -243,6 +268,8 @@ struct RawFsAccess {
 struct RawPodMetadata {
     #[serde(default)]
     labels: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -300,6 +327,11 @@ fn prom_workload(kind: Kind, raw: RawProm) -> PromWorkload {
         daemonset_mode: s.mode.as_deref() == Some("DaemonSet"),
         host_network: s.host_network,
         service_account: s.service_account_name,
+        pod_metadata_annotations: s
+            .pod_metadata
+            .as_ref()
+            .map(|m| m.annotations.clone())
+            .unwrap_or_default(),
         pod_metadata_labels: s.pod_metadata.map(|m| m.labels).unwrap_or_default(),
         scrape_classes: s
             .scrape_classes

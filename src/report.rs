@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::engine::{Report, SubjectReport};
+use crate::engine::{LayerOut, Report, SubjectReport};
 
 /// Output formats of `scrapepath check` and `scrapepath audit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -89,26 +89,14 @@ fn subject_text(out: &mut String, s: &SubjectReport) {
             };
             let _ = writeln!(
                 out,
-                "    {port} {}  <- {}: network {}",
-                t.path, t.scraper, t.network.verdict
+                "    {port} {}  <- {}: network {}, mesh {}",
+                t.path, t.scraper, t.network.verdict, t.mesh.verdict
             );
             if t.network.verdict != "Allowed" {
-                let _ = writeln!(out, "        why: {}", t.network.reason);
-                if !t.network.decided_by.is_empty() {
-                    let by: Vec<String> = t
-                        .network
-                        .decided_by
-                        .iter()
-                        .map(|r| {
-                            if r.namespace.is_empty() {
-                                format!("{} {}", r.kind, r.name)
-                            } else {
-                                format!("{} {}/{}", r.kind, r.namespace, r.name)
-                            }
-                        })
-                        .collect();
-                    let _ = writeln!(out, "        decided by: {}", by.join(", "));
-                }
+                layer_text(out, "why", &t.network);
+            }
+            if !matches!(t.mesh.verdict.as_str(), "Allowed" | "NotApplicable") {
+                layer_text(out, "mesh", &t.mesh);
             }
         }
     }
@@ -123,4 +111,23 @@ fn subject_text(out: &mut String, s: &SubjectReport) {
         }
     }
     out.push('\n');
+}
+
+/// Why a layer refuses a target, and the objects that decide.
+fn layer_text(out: &mut String, label: &str, l: &LayerOut) {
+    let _ = writeln!(out, "        {label}: {}", l.reason);
+    if !l.decided_by.is_empty() {
+        let by: Vec<String> = l
+            .decided_by
+            .iter()
+            .map(|r| {
+                if r.namespace.is_empty() {
+                    format!("{} {}", r.kind, r.name)
+                } else {
+                    format!("{} {}/{}", r.kind, r.namespace, r.name)
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "        decided by: {}", by.join(", "));
+    }
 }

@@ -188,6 +188,73 @@ fn seed_000_intents_show_the_same_verdicts_as_the_monitor() {
     }
 }
 
+/// Seed 000's was-authz (`source.namespaces: [monitoring]`): Envoy never sees 15090, so it does not matter
+/// for the Envoy stats; on the app port it refuses the sidecar-less Prometheus, and only there is an ALLOW
+/// proposed (ALLOW policies already apply to the was pods).
+#[test]
+fn seed_000_was_authz_matters_for_the_app_port_not_for_the_envoy_stats() {
+    let (_, out, _) = check(&["-f", "deploy/examples/blog-system/intent", "-o", "json"]);
+    let r: Value = serde_json::from_str(&out).unwrap();
+    let envoy = subject(&r, "ScrapeIntent", "blog-system", "was-envoy");
+    let mesh = cond(envoy, "MeshAuthorized");
+    assert_eq!(
+        (&mesh["status"], &mesh["reason"]),
+        (&"True".into(), &"NotApplicable".into())
+    );
+    for t in envoy["targets"].as_array().unwrap() {
+        assert_eq!(t["mesh"]["verdict"], "NotApplicable");
+        let why = t["mesh"]["reason"].as_str().unwrap();
+        for needle in [
+            "Envoy never sees port 15090",
+            "-d \"15090,15021,15020\"",
+            "AuthorizationPolicy blog-system/was-authz selects the pod but does not matter on this port",
+            "need an mTLS identity",
+        ] {
+            assert!(why.contains(needle), "missing {needle:?}: {why}");
+        }
+    }
+    assert!(envoy["remediation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|o| o["kind"] != "AuthorizationPolicy"));
+
+    let app = subject(&r, "ScrapeIntent", "blog-system", "was-app");
+    let mesh = cond(app, "MeshAuthorized");
+    assert_eq!(
+        (&mesh["status"], &mesh["reason"]),
+        (&"False".into(), &"NoAllowMatch".into())
+    );
+    let t = target(app, "blog-system/was-56975b7586-r8tr5");
+    assert_eq!(t["mesh"]["verdict"], "Denied");
+    assert_eq!(t["mesh"]["decidedBy"][0]["name"], "was-authz");
+    let why = t["mesh"]["reason"].as_str().unwrap();
+    assert!(
+        why.contains("source.namespaces [\"monitoring\"] needs an mTLS peer identity")
+            && why.contains("to.operation.ports [\"15090\"] does not include 8080"),
+        "{why}"
+    );
+    let ap = app["remediation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == "AuthorizationPolicy")
+        .expect("an ALLOW remedy: was-authz already applies");
+    assert_eq!(ap["metadata"]["name"], "scrapepath-was-app");
+    assert_eq!(ap["spec"]["selector"]["matchLabels"]["app"], "was");
+    assert_eq!(
+        ap["spec"]["rules"][0]["to"][0]["operation"],
+        serde_json::json!({"ports": ["8080"], "methods": ["GET"], "paths": ["/actuator/prometheus"]})
+    );
+    // After the seed's fix the metrics rule names no source; still nothing changes for 15090.
+    let r = golden("blog-system/fixed", "blog-system-fixed", 0);
+    let pm = subject(&r, "PodMonitor", "monitoring", "istio-proxies");
+    assert_eq!(
+        target(pm, "blog-system/was-56975b7586-r8tr5")["mesh"]["verdict"],
+        "NotApplicable"
+    );
+}
+
 #[test]
 fn seed_002_relabel_keep_rules_pick_the_sidecars_on_the_merged_port() {
     let r = golden("seed-002-istio-monitors", "seed-002", 0);
