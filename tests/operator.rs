@@ -301,6 +301,43 @@ async fn seed_000_is_diagnosed_in_report_mode_and_fixed_in_enforce_mode() {
         },
     )
     .await;
+
+    // The app port: Istio's was-authz ALLOW refuses a sidecar-less Prometheus there. Enforce adds a
+    // workload- and port-scoped ALLOW (ALLOW policies already apply, so it never adds the first one),
+    // accepted by the real Istio CRD schema, next to the network policy for 8080.
+    Api::<ScrapeIntent>::namespaced(client.clone(), "blog-system")
+        .patch(
+            "was-app",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"mode": "Enforce"}})),
+        )
+        .await
+        .unwrap();
+    wait_condition(&client, "blog-system", "was-app", "Ready", "True").await;
+    let ap = get(
+        &client,
+        "security.istio.io/v1",
+        "AuthorizationPolicy",
+        "blog-system",
+        "scrapepath-was-app",
+    )
+    .await
+    .expect("Enforce created the ALLOW, and the real Istio CRD schema accepted it");
+    assert_eq!(ap.data["spec"]["action"], "ALLOW");
+    assert_eq!(labels(&ap)["scrapepath.io/intent"], "was-app");
+    let user_ap = get(
+        &client,
+        "security.istio.io/v1",
+        "AuthorizationPolicy",
+        "blog-system",
+        "was-authz",
+    )
+    .await
+    .unwrap();
+    for mf in user_ap.metadata.managed_fields.unwrap_or_default() {
+        assert_ne!(mf.manager.as_deref(), Some("scrapepath"));
+    }
+    assert_steady(&ctl, "Enforce on the app port").await;
     ctl.stop().await;
 }
 

@@ -188,6 +188,7 @@ async fn audit_prints_what_check_prints_for_the_same_objects() {
     let dir = Path::new("deploy/examples/blog-system/intent");
     apply_dir(&client, dir).await;
     // Everything the example holds is in the cluster before the audit reads it.
+    let (offline, _) = scrapepath::load::load_index(&[dir.to_path_buf()], false).unwrap();
     let intents: Api<ScrapeIntent> = Api::namespaced(client.clone(), "blog-system");
     assert_eq!(
         intents
@@ -196,13 +197,16 @@ async fn audit_prints_what_check_prints_for_the_same_objects() {
             .unwrap()
             .items
             .len(),
-        2
+        offline.intents().count()
     );
     let head = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": "blog-system", "name": "x"}});
     let pods: Api<DynamicObject> = api_for(&client, &head).await;
     assert_eq!(
         pods.list(&ListParams::default()).await.unwrap().items.len(),
-        4
+        offline
+            .pods()
+            .filter(|(_, p)| p.namespace == "blog-system")
+            .count()
     );
 
     let run = |args: &[&str]| {
