@@ -279,6 +279,7 @@ pub struct Service {
     pub namespace: String,
     pub name: String,
     pub labels: Labels,
+    pub annotations: Labels,
     pub selector: Option<Labels>,
     pub ports: Vec<ServicePort>,
 }
@@ -290,6 +291,7 @@ impl From<&corev1::Service> for Service {
             namespace: s.metadata.namespace.clone().unwrap_or_default(),
             name: s.metadata.name.clone().unwrap_or_default(),
             labels: s.metadata.labels.clone().unwrap_or_default(),
+            annotations: s.metadata.annotations.clone().unwrap_or_default(),
             selector: spec.selector.clone(),
             ports: spec
                 .ports
