@@ -20,4 +20,5 @@ pub mod parse;
 pub mod promop;
 pub mod relabel;
 pub mod report;
+pub mod scrapeconfig;
 pub mod selector;
