@@ -392,3 +392,123 @@ fn the_discovered_labels_are_the_ones_prometheus_documents() {
         assert_eq!(t.labels.get(k).map(String::as_str), Some(v), "{k}");
     }
 }
+
+/// An excerpt of Prometheus' documentation/examples/prometheus-kubernetes.yml: TLS, authorization,
+/// params and the node, service and ingress roles are read (or tolerated) without error.
+const PROMETHEUS_KUBERNETES_EXAMPLE: &str = r#"
+scrape_configs:
+  - job_name: "kubernetes-apiservers"
+    kubernetes_sd_configs:
+      - role: endpoints
+    scheme: https
+    tls_config:
+      ca_file: /var/run/secrets/kubernetes.io/serviceaccount/ca.crt
+    authorization:
+      credentials_file: /var/run/secrets/kubernetes.io/serviceaccount/token
+    relabel_configs:
+      - source_labels: [__meta_kubernetes_namespace, __meta_kubernetes_service_name, __meta_kubernetes_endpoint_port_name]
+        action: keep
+        regex: default;kubernetes;https
+  - job_name: "kubernetes-nodes"
+    scheme: https
+    kubernetes_sd_configs:
+      - role: node
+    relabel_configs:
+      - action: labelmap
+        regex: __meta_kubernetes_node_label_(.+)
+  - job_name: "kubernetes-service-endpoints"
+    kubernetes_sd_configs:
+      - role: endpoints
+    relabel_configs:
+      - source_labels: [__meta_kubernetes_service_annotation_prometheus_io_scrape]
+        action: keep
+        regex: true
+      - source_labels: [__meta_kubernetes_service_annotation_prometheus_io_scheme]
+        action: replace
+        target_label: __scheme__
+        regex: (https?)
+      - source_labels: [__meta_kubernetes_service_annotation_prometheus_io_path]
+        action: replace
+        target_label: __metrics_path__
+        regex: (.+)
+      - source_labels: [__address__, __meta_kubernetes_service_annotation_prometheus_io_port]
+        action: replace
+        target_label: __address__
+        regex: ([^:]+)(?::\d+)?;(\d+)
+        replacement: $1:$2
+  - job_name: "kubernetes-services"
+    metrics_path: /probe
+    params:
+      module: [http_2xx]
+    kubernetes_sd_configs:
+      - role: service
+    relabel_configs:
+      - source_labels: [__address__]
+        target_label: __param_target
+  - job_name: "kubernetes-ingresses"
+    kubernetes_sd_configs:
+      - role: ingress
+  - job_name: "static"
+    static_configs:
+      - targets: ["localhost:9090"]
+        labels: {env: test}
+"#;
+
+#[test]
+fn the_prometheus_kubernetes_example_parses_and_its_service_endpoints_job_finds_annotated_services()
+{
+    let cfg = parse_config(PROMETHEUS_KUBERNETES_EXAMPLE).expect("the example parses");
+    assert_eq!(cfg.jobs.len(), 6);
+    assert_eq!(cfg.scrape_interval, "1m", "Prometheus' default");
+    let idx = cluster();
+    let names = |job: &str| -> Vec<String> {
+        discover(cfg.job(job).unwrap(), &idx, "cilium-monitoring")
+            .targets
+            .iter()
+            .map(|t| format!("{}://{}{}", t.scheme, t.address, t.path))
+            .collect()
+    };
+    assert_eq!(
+        names("kubernetes-service-endpoints"),
+        ["http://10.1.0.5:9090/metrics"]
+    );
+    assert!(
+        names("kubernetes-apiservers").is_empty(),
+        "no default/kubernetes Service here"
+    );
+    // Roles other than pod, endpoints and endpointslice yield no targets here (yet).
+    assert!(names("kubernetes-nodes").is_empty());
+    assert!(names("kubernetes-services").is_empty());
+    let s = cfg.job("static").unwrap();
+    assert_eq!(s.static_configs[0].targets, ["localhost:9090"]);
+    assert_eq!(s.static_configs[0].labels["env"], "test");
+}
+
+#[test]
+fn configurations_prometheus_refuses_are_errors_naming_job_and_field() {
+    for (text, want) in [
+        (
+            "scrape_configs:\n- job_name: a\n- job_name: a\n",
+            "job \"a\": scrape_configs[1].job_name: found multiple scrape configs with this job name",
+        ),
+        (
+            "scrape_configs:\n- job_name: a\n  scheme: ftp\n",
+            "job \"a\": scrape_configs[0].scheme: scheme must be http or https, not \"ftp\"",
+        ),
+        (
+            "scrape_configs:\n- job_name: a\n  kubernetes_sd_configs:\n  - role: pod\n    selectors:\n    - {role: service, label: a=b}\n",
+            "job \"a\": scrape_configs[0].kubernetes_sd_configs[0].selectors[0].role: service is not a valid selector role for role pod",
+        ),
+        (
+            "scrape_configs:\n- job_name: a\n  relabel_configs:\n  - {source_labels: [a], action: hashmod, target_label: b}\n",
+            "job \"a\": scrape_configs[0].relabel_configs[0]: ",
+        ),
+        (
+            "global: {scrape_interval: often}\n",
+            "global.scrape_interval: not a duration: \"often\"",
+        ),
+    ] {
+        let e = parse_config(text).expect_err(text).to_string();
+        assert!(e.starts_with(want), "{text}\n  got:  {e}\n  want: {want}");
+    }
+}
