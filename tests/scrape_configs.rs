@@ -512,3 +512,83 @@ fn configurations_prometheus_refuses_are_errors_naming_job_and_field() {
         assert!(e.starts_with(want), "{text}\n  got:  {e}\n  want: {want}");
     }
 }
+
+/// cilium-agent and cilium-envoy run with hostNetwork on the same node: both have the node's IP.
+const HOST_NETWORK_PODS: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: cilium-abcde
+  namespace: kube-system
+  labels: {k8s-app: cilium}
+  annotations: {prometheus.io/scrape: "true", prometheus.io/port: "9962"}
+spec:
+  hostNetwork: true
+  containers:
+  - name: cilium-agent
+    image: quay.io/cilium/cilium:v1.18.0
+    ports: [{name: prometheus, containerPort: 9962, hostPort: 9962}]
+status:
+  phase: Running
+  podIP: 192.168.1.10
+  hostIP: 192.168.1.10
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: cilium-envoy-fghij
+  namespace: kube-system
+  labels: {k8s-app: cilium-envoy}
+  annotations: {prometheus.io/scrape: "true", prometheus.io/port: "9964"}
+spec:
+  hostNetwork: true
+  containers:
+  - name: cilium-envoy
+    image: quay.io/cilium/cilium-envoy:v1.34
+    ports: [{name: envoy-metrics, containerPort: 9964, hostPort: 9964}]
+status:
+  phase: Running
+  podIP: 192.168.1.10
+  hostIP: 192.168.1.10
+"#;
+
+#[test]
+fn a_rewritten_address_maps_back_to_the_pod_with_that_ip_preferring_the_discovered_one() {
+    let mut idx = cluster();
+    let mut stats = LoadStats::default();
+    for o in parse_text(Path::new("host.yaml"), HOST_NETWORK_PODS, &mut stats).unwrap() {
+        idx.apply(o);
+    }
+    let cfg = parse_config(&format!(
+        "{PROMETHEUS_YML}- job_name: redirect\n  kubernetes_sd_configs:\n  - role: pod\n    namespaces: {{names: [kube-system]}}\n    selectors:\n    - {{role: pod, label: k8s-app=cilium}}\n  relabel_configs:\n  - {{target_label: __address__, replacement: '10.1.0.5:9090'}}\n"
+    ))
+    .unwrap();
+    let render = |job: &str| -> Vec<String> {
+        discover(cfg.job(job).unwrap(), &idx, "cilium-monitoring")
+            .targets
+            .iter()
+            .filter(|t| t.address.starts_with("192.") || job == "redirect")
+            .map(|t| {
+                format!(
+                    "{} {} {}/{}",
+                    t.pod.map(|id| idx.pod(id).display()).unwrap_or_default(),
+                    t.address,
+                    t.container.as_deref().unwrap_or("-"),
+                    t.port_name.as_deref().unwrap_or("-"),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        render("kubernetes-pods"),
+        [
+            "kube-system/cilium-abcde 192.168.1.10:9962 cilium-agent/prometheus",
+            "kube-system/cilium-envoy-fghij 192.168.1.10:9964 cilium-envoy/envoy-metrics",
+        ]
+    );
+    assert_eq!(
+        render("redirect"),
+        ["app/web-0 10.1.0.5:9090 main/metrics"],
+        "an address rewritten to another pod's IP is that pod's target"
+    );
+}
