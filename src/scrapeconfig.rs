@@ -582,6 +582,10 @@ pub fn discover(job: &ScrapeJob, idx: &ClusterIndex, prometheus_namespace: &str)
                 .get("__metrics_path__")
                 .cloned()
                 .unwrap_or_else(|| job.metrics_path.clone());
+            // As Prometheus: `instance` defaults to the address.
+            labels
+                .entry("instance".into())
+                .or_insert_with(|| address.clone());
             // The scrape pool keeps one target per label set and URL.
             let key: Vec<(String, String)> = labels
                 .iter()

@@ -364,6 +364,10 @@ fn the_discovered_labels_are_the_ones_prometheus_documents() {
     );
     assert_eq!(kept.labels["app"], "web", "labelmap copies the pod labels");
     assert_eq!(kept.labels["namespace"], "app");
+    assert_eq!(
+        kept.labels["instance"], "10.1.0.5:9090",
+        "instance defaults to the address"
+    );
 
     let e = discover(
         cfg.job("kubernetes-endpoints").unwrap(),
