@@ -21,4 +21,5 @@ pub mod parse;
 pub mod promop;
 pub mod relabel;
 pub mod report;
+pub mod scrapeconfig;
 pub mod selector;

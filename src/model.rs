@@ -301,6 +301,7 @@ pub struct Service {
     pub namespace: String,
     pub name: String,
     pub labels: Labels,
+    pub annotations: Labels,
     pub selector: Option<Labels>,
     pub ports: Vec<ServicePort>,
 }
@@ -312,6 +313,7 @@ impl From<&corev1::Service> for Service {
             namespace: s.metadata.namespace.clone().unwrap_or_default(),
             name: s.metadata.name.clone().unwrap_or_default(),
             labels: s.metadata.labels.clone().unwrap_or_default(),
+            annotations: s.metadata.annotations.clone().unwrap_or_default(),
             selector: spec.selector.clone(),
             ports: spec
                 .ports

@@ -686,7 +686,7 @@ pub fn pod_meta_labels(pod: &Pod, ip: &str, c: &Container, port: Option<&Contain
 
 /// The pod's own meta labels, without container and port: what the endpoints role attaches to an
 /// address backed by a pod even when no container declares the endpoint's port (C2).
-fn pod_level_labels(pod: &Pod, ip: &str) -> Labels {
+pub fn pod_level_labels(pod: &Pod, ip: &str) -> Labels {
     let mut l = Labels::new();
     l.insert("__meta_kubernetes_namespace".into(), pod.namespace.clone());
     let pm = "__meta_kubernetes_pod_";
@@ -724,6 +724,26 @@ fn pod_level_labels(pod: &Pod, ip: &str) -> Labels {
         let s = sanitize_label_name(k);
         l.insert(format!("{pm}annotation_{s}"), v.clone());
         l.insert(format!("{pm}annotationpresent_{s}"), "true".into());
+    }
+    l
+}
+
+/// The labels Prometheus' endpoints and endpointslice roles attach from the backing Service:
+/// namespace, name, and its labels and annotations (sanitized, with the `*present_*` companions).
+pub fn service_meta_labels(svc: &Service) -> Labels {
+    let sm = "__meta_kubernetes_service_";
+    let mut l = Labels::new();
+    l.insert("__meta_kubernetes_namespace".into(), svc.namespace.clone());
+    l.insert(format!("{sm}name"), svc.name.clone());
+    for (k, v) in &svc.labels {
+        let s = sanitize_label_name(k);
+        l.insert(format!("{sm}label_{s}"), v.clone());
+        l.insert(format!("{sm}labelpresent_{s}"), "true".into());
+    }
+    for (k, v) in &svc.annotations {
+        let s = sanitize_label_name(k);
+        l.insert(format!("{sm}annotation_{s}"), v.clone());
+        l.insert(format!("{sm}annotationpresent_{s}"), "true".into());
     }
     l
 }
@@ -909,13 +929,7 @@ fn service_targets(
                         let sm = "__meta_kubernetes_";
                         labels.insert(format!("{sm}namespace"), ns.clone());
                         if let Some(svc) = svc {
-                            labels.insert(format!("{sm}service_name"), svc.name.clone());
-                            for (k, v) in &svc.labels {
-                                let s = sanitize_label_name(k);
-                                labels.insert(format!("{sm}service_label_{s}"), v.clone());
-                                labels
-                                    .insert(format!("{sm}service_labelpresent_{s}"), "true".into());
-                            }
+                            labels.extend(service_meta_labels(svc));
                         }
                         if let Some(n) = &ep_name {
                             labels.insert(format!("{sm}endpoint_port_name"), n.clone());

@@ -103,9 +103,27 @@ pub struct RelabelSpec {
     pub action: Option<String>,
 }
 
-/// A present field whose value is `null` is Go's zero value: the empty string.
+/// A present field whose value is `null` is Go's zero value: the empty string. Other scalars are read
+/// as their text, as Go's YAML decoder does for a string field (`regex: true` in the Cilium monitoring
+/// example is the regex `true`).
 fn null_as_empty_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(Some(Option::<String>::deserialize(d)?.unwrap_or_default()))
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        Str(String),
+        Bool(bool),
+        Int(i64),
+        UInt(u64),
+        Float(f64),
+    }
+    Ok(Some(match Option::<Scalar>::deserialize(d)? {
+        None => String::new(),
+        Some(Scalar::Str(s)) => s,
+        Some(Scalar::Bool(b)) => b.to_string(),
+        Some(Scalar::Int(i)) => i.to_string(),
+        Some(Scalar::UInt(u)) => u.to_string(),
+        Some(Scalar::Float(f)) => f.to_string(),
+    }))
 }
 
 fn null_as_empty_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -2586,6 +2604,22 @@ mod tests {
         );
         assert_eq!(c.regex.regex.as_str(), "^(?s:(.*))$");
         assert_eq!(c.spec(), &s);
+    }
+
+    #[test]
+    fn unquoted_scalars_are_read_as_their_text_like_go_yaml() {
+        let spec: RelabelSpec = serde_yaml_ng::from_str(
+            "{source_labels: [a], regex: true, replacement: 9090, target_label: b}",
+        )
+        .unwrap();
+        assert_eq!(spec.regex.as_deref(), Some("true"));
+        assert_eq!(spec.replacement.as_deref(), Some("9090"));
+        let mut labels = Labels::from([("a".to_string(), "true".to_string())]);
+        assert!(process(
+            &mut labels,
+            &[RelabelConfig::compile(&spec).unwrap()]
+        ));
+        assert_eq!(labels["b"], "9090");
     }
 
     #[test]
