@@ -764,8 +764,26 @@ fn service_addresses<'a>(svc: &Service, idx: &'a ClusterIndex) -> Vec<ServiceAdd
     if !out.is_empty() {
         return out;
     }
+    for (id, pod, ip, ports) in selector_endpoints(svc, idx) {
+        out.push(ServiceAddress {
+            ip: ip.to_string(),
+            ready: pod.ready.unwrap_or(false),
+            pod: Some((id, pod)),
+            ports: ports.into_iter().map(|(name, n, _)| (name, n)).collect(),
+        });
+    }
+    out
+}
+
+/// A pod's address and the Service ports resolved on it: (name, number, protocol).
+pub type SelectorEndpoint<'a> = (PodId, &'a Pod, &'a str, Vec<(Option<String>, u16, String)>);
+
+/// What the endpoints controller would publish for a Service when the input holds no EndpointSlice
+/// for it: the pods its selector matches that have an IP and have not finished, each with the Service
+/// ports resolved on that pod (target port by number, or by the pod's container port name).
+pub fn selector_endpoints<'a>(svc: &Service, idx: &'a ClusterIndex) -> Vec<SelectorEndpoint<'a>> {
     let Some(selector) = &svc.selector else {
-        return out;
+        return Vec::new();
     };
     let sel = Selector::from_k8s(
         &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector {
@@ -774,6 +792,7 @@ fn service_addresses<'a>(svc: &Service, idx: &'a ClusterIndex) -> Vec<ServiceAdd
         },
     )
     .unwrap_or_else(|_| Selector::nothing());
+    let mut out = Vec::new();
     for (id, pod) in idx.select_pods(&svc.namespace, &sel) {
         let Some(ip) = &pod.pod_ip else { continue };
         if matches!(pod.phase.as_str(), "Failed" | "Succeeded") {
@@ -790,15 +809,10 @@ fn service_addresses<'a>(svc: &Service, idx: &'a ClusterIndex) -> Vec<ServiceAdd
                         pod.port_by_name(name).map(|(_, p)| p.number)
                     }
                 }?;
-                Some((sp.name.clone(), n))
+                Some((sp.name.clone(), n, sp.protocol.clone()))
             })
             .collect();
-        out.push(ServiceAddress {
-            ip: ip.clone(),
-            ready: pod.ready.unwrap_or(false),
-            pod: Some((id, pod)),
-            ports,
-        });
+        out.push((id, pod, ip.as_str(), ports));
     }
     out
 }

@@ -797,36 +797,10 @@ fn addresses_of<'a>(
     }
     // No slice in the input: what the endpoints controller would publish for the selected pods.
     let Some(svc) = svc else { return out };
-    let Some(selector) = &svc.selector else {
-        return out;
-    };
-    let mut sel = Selector::everything();
-    for (k, v) in selector {
-        sel = sel.with(Requirement::equals(Source::Any, k.clone(), v.clone()));
-    }
-    for (id, pod) in idx.select_pods(ns, &sel) {
-        let Some(ip) = &pod.pod_ip else { continue };
-        if matches!(pod.phase.as_str(), "Failed" | "Succeeded") {
-            continue;
-        }
-        let ports = svc
-            .ports
-            .iter()
-            .filter_map(|sp| {
-                use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-                let n = match &sp.target_port {
-                    None => u16::try_from(sp.port).ok(),
-                    Some(IntOrString::Int(n)) => u16::try_from(*n).ok(),
-                    Some(IntOrString::String(name)) => {
-                        pod.port_by_name(name).map(|(_, p)| p.number)
-                    }
-                }?;
-                Some((sp.name.clone(), n, sp.protocol.clone()))
-            })
-            .collect();
+    for (id, pod, ip, ports) in crate::promop::selector_endpoints(svc, idx) {
         out.push(Address {
             slice: None,
-            ip: ip.clone(),
+            ip: ip.to_string(),
             ready: pod.ready.unwrap_or(false),
             pod: Some((id, pod)),
             ports,
