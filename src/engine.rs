@@ -1390,25 +1390,8 @@ impl<'a> Engine<'a> {
         evaluated: &[Evaluated],
         scrapers: &[Scraper<'a>],
     ) -> (ConditionOut, Vec<(ObjRef, String)>) {
-        if scrapers.is_empty() {
-            return (
-                unknown(
-                    cond::NETWORK_REACHABLE,
-                    reason::NO_SCRAPER,
-                    "no scraper resolved: reachability cannot be decided",
-                ),
-                vec![],
-            );
-        }
-        if evaluated.is_empty() {
-            return (
-                unknown(
-                    cond::NETWORK_REACHABLE,
-                    reason::NO_TARGETS,
-                    "no targets to evaluate",
-                ),
-                vec![],
-            );
+        if let Some(c) = undecidable(cond::NETWORK_REACHABLE, "reachability", evaluated, scrapers) {
+            return (c, vec![]);
         }
         let blocked: Vec<&Evaluated> = evaluated
             .iter()
@@ -1861,6 +1844,25 @@ fn with_owner(mut obj: Value, si: &ScrapeIntent) -> Value {
         "blockOwnerDeletion": true,
     }]);
     obj
+}
+
+/// A target layer's condition when it cannot be decided: no scraper resolved, or no targets.
+fn undecidable(
+    type_: &str,
+    what: &str,
+    evaluated: &[Evaluated],
+    scrapers: &[Scraper<'_>],
+) -> Option<ConditionOut> {
+    if scrapers.is_empty() {
+        return Some(unknown(
+            type_,
+            reason::NO_SCRAPER,
+            format!("no scraper resolved: {what} cannot be decided"),
+        ));
+    }
+    evaluated
+        .is_empty()
+        .then(|| unknown(type_, reason::NO_TARGETS, "no targets to evaluate"))
 }
 
 fn scraped_condition() -> ConditionOut {

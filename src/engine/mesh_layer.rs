@@ -206,25 +206,13 @@ impl<'a> Engine<'a> {
         scrapers: &[Scraper<'a>],
         plans: &[MeshPlan],
     ) -> (ConditionOut, Vec<(ObjRef, String)>) {
-        if scrapers.is_empty() {
-            return (
-                unknown(
-                    cond::MESH_AUTHORIZED,
-                    reason::NO_SCRAPER,
-                    "no scraper resolved: mesh authorization cannot be decided",
-                ),
-                vec![],
-            );
-        }
-        if evaluated.is_empty() {
-            return (
-                unknown(
-                    cond::MESH_AUTHORIZED,
-                    reason::NO_TARGETS,
-                    "no targets to evaluate",
-                ),
-                vec![],
-            );
+        if let Some(c) = super::undecidable(
+            cond::MESH_AUTHORIZED,
+            "mesh authorization",
+            evaluated,
+            scrapers,
+        ) {
+            return (c, vec![]);
         }
         let idx = self.idx;
         let total = evaluated.len();
