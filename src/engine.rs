@@ -164,7 +164,8 @@ pub struct Engine<'a> {
     pub cfg: &'a EngineConfig,
     pub settings: Settings,
     /// Source identities of scraper pods that are not hostNetwork (they do not depend on the target).
-    sources: HashMap<(String, String), Identity>,
+    /// By namespace, then pod name.
+    sources: HashMap<String, HashMap<String, Rc<Identity>>>,
     /// Per target pod: the policies as they are, and (only when scrapepath's own policies are among the
     /// candidates) as they would be without them.
     /// Pods with one security identity (the pods of a Deployment) share one entry, as in Cilium.
@@ -270,6 +271,7 @@ impl<'a> Engine<'a> {
                 }
                 let mut names: Vec<&String> = m.namespace_selector.match_names.iter().collect();
                 names.push(&m.namespace);
+                names.sort();
                 names.dedup();
                 for n in names {
                     by_ns.entry(n.clone()).or_default().push(m);
@@ -277,11 +279,24 @@ impl<'a> Engine<'a> {
             }
             (by_ns, everywhere)
         });
-        let mut out: Vec<&'a Monitor> = by_ns.get(ns).cloned().unwrap_or_default();
-        out.extend(everywhere.iter().copied());
-        let key = |m: &&'a Monitor| (m.kind, m.namespace.as_str(), m.name.as_str());
-        out.sort_by(|a, b| key(a).cmp(&key(b)));
-        out.dedup_by(|a, b| key(a) == key(b));
+        // Both lists follow the index's order (kind, namespace, name) and are disjoint: merge them.
+        let local: &[&'a Monitor] = by_ns.get(ns).map_or(&[], |v| v.as_slice());
+        let mut out = Vec::with_capacity(local.len() + everywhere.len());
+        let (mut i, mut j) = (0, 0);
+        fn key(m: &Monitor) -> (MonitorKind, &str, &str) {
+            (m.kind, m.namespace.as_str(), m.name.as_str())
+        }
+        while i < local.len() || j < everywhere.len() {
+            let take_local =
+                j == everywhere.len() || (i < local.len() && key(local[i]) <= key(everywhere[j]));
+            if take_local {
+                out.push(local[i]);
+                i += 1;
+            } else {
+                out.push(everywhere[j]);
+                j += 1;
+            }
+        }
         out
     }
 
@@ -332,23 +347,33 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn source_identity(&mut self, src: &Pod, dest: &Pod) -> Identity {
+    fn source_identity(&mut self, src: &Pod, dest: &Pod) -> Rc<Identity> {
         let cluster = &self.settings.cluster_name;
         if src.host_network {
-            return Identity::of_source(
+            return Rc::new(Identity::of_source(
                 src,
                 &self.idx.namespace_labels(&src.namespace),
                 dest,
                 cluster,
-            );
+            ));
         }
-        let idx = self.idx;
+        if let Some(id) = self
+            .sources
+            .get(&src.namespace)
+            .and_then(|pods| pods.get(&src.name))
+        {
+            return id.clone();
+        }
+        let id = Rc::new(Identity::of_pod(
+            src,
+            &self.idx.namespace_labels(&src.namespace),
+            cluster,
+        ));
         self.sources
-            .entry((src.namespace.clone(), src.name.clone()))
-            .or_insert_with(|| {
-                Identity::of_pod(src, &idx.namespace_labels(&src.namespace), cluster)
-            })
-            .clone()
+            .entry(src.namespace.clone())
+            .or_default()
+            .insert(src.name.clone(), id.clone());
+        id
     }
 
     /// The network decision for one target from one scraper, as the cluster is (`skip_managed` false) or
@@ -366,7 +391,7 @@ impl<'a> Engine<'a> {
         let dest_pod = idx.pod(dest);
         let host = format!("{}:{port}", dest_pod.pod_ip.as_deref().unwrap_or(""));
         let req = ScrapeRequest { path, host };
-        let sids: Vec<Identity> = scraper
+        let sids: Vec<Rc<Identity>> = scraper
             .pods
             .iter()
             .map(|src| self.source_identity(src, dest_pod))
@@ -620,6 +645,11 @@ pub fn evaluate(idx: &ClusterIndex, cfg: &EngineConfig) -> Report {
     Report { subjects }
 }
 
+/// Whether a monitor's target scrapes an intent's target: same pod, port and path.
+fn scrapes(f: &promop::Target, t: &IntentTarget) -> bool {
+    f.pod == t.pod && f.port == t.port && f.path == t.path
+}
+
 /// A resolved target of an intent.
 struct IntentTarget {
     pod: PodId,
@@ -847,17 +877,18 @@ impl<'a> Engine<'a> {
                 )
             }
         };
-        let covers = |m: &Monitor, engine: &mut Engine<'a>| -> Vec<String> {
+        // The intent's targets `m` does not scrape, by name (only needed for a verdict's message).
+        let uncovered = |m: &Monitor, engine: &mut Engine<'a>| -> Vec<String> {
             let found = engine.monitor_targets(Some(p), m);
             targets
                 .iter()
-                .filter(|t| {
-                    !found
-                        .iter()
-                        .any(|f| f.pod == t.pod && f.port == t.port && f.path == t.path)
-                })
+                .filter(|t| !found.iter().any(|f| scrapes(f, t)))
                 .map(|t| format!("{}:{} {}", engine.idx.pod(t.pod).name, t.port, t.path))
                 .collect()
+        };
+        let covers_all = |m: &Monitor, engine: &mut Engine<'a>| -> bool {
+            let found = engine.monitor_targets(Some(p), m);
+            targets.iter().all(|t| found.iter().any(|f| scrapes(f, t)))
         };
         // A referenced monitor.
         if let Some(r) = &mspec.reference {
@@ -870,7 +901,7 @@ impl<'a> Engine<'a> {
                     format!("{} {mns}/{} does not exist", mkind.kind(), r.name),
                 );
             };
-            let uncovered = covers(m, self);
+            let uncovered = uncovered(m, self);
             return self.monitor_verdict(p, m, ns, uncovered, remediation);
         }
         // No reference: an existing monitor that already covers every target, else the managed one.
@@ -882,7 +913,7 @@ impl<'a> Engine<'a> {
             .filter(|m| crate::model::managing_intent(&m.labels).is_none())
             .filter(|m| promop::selects(p, m, self.idx).is_ok())
             .collect();
-        cands.retain(|m| covers(m, self).is_empty());
+        cands.retain(|m| covers_all(m, self));
         cands.retain(|m| promop::rejections(p, m).is_empty());
         if let Some(m) = cands.first() {
             return condition(
@@ -914,7 +945,7 @@ impl<'a> Engine<'a> {
                 match self.idx.monitor(mkind, ns, &managed_name) {
                     Some(m) => {
                         let mut scratch = Vec::new();
-                        let uncovered = covers(m, self);
+                        let uncovered = uncovered(m, self);
                         self.monitor_verdict(p, m, ns, uncovered, &mut scratch)
                     }
                     None => condition(

@@ -71,6 +71,53 @@ impl Object {
 
 pub type PodId = usize;
 
+/// A posting list of pods: ids in ascending order, without duplicates. A sorted vector rather than a
+/// `BTreeSet`: most lists hold one or a few pods (an IP, a `pod-template-hash`), and a B-tree node per
+/// list costs more than the ids; new pods take ascending ids, so inserts append.
+#[derive(Debug, Default, Clone)]
+struct Posting(Vec<PodId>);
+
+impl Posting {
+    fn insert(&mut self, id: PodId) {
+        match self.0.last() {
+            Some(&last) if last < id => self.0.push(id),
+            None => self.0.push(id),
+            _ => {
+                if let Err(at) = self.0.binary_search(&id) {
+                    self.0.insert(at, id);
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &PodId) {
+        if let Ok(at) = self.0.binary_search(id) {
+            self.0.remove(at);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn iter(&self) -> std::slice::Iter<'_, PodId> {
+        self.0.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Posting {
+    type Item = &'a PodId;
+    type IntoIter = std::slice::Iter<'a, PodId>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct ClusterIndex {
     namespaces: BTreeMap<String, Namespace>,
@@ -78,11 +125,13 @@ pub struct ClusterIndex {
     pods: Vec<Option<Box<Pod>>>,
     free: Vec<PodId>,
     pod_ids: HashMap<(String, String), PodId>,
-    pods_by_ns: HashMap<String, BTreeSet<PodId>>,
-    pods_by_label: HashMap<(String, String), BTreeSet<PodId>>,
-    pods_by_port_name: HashMap<String, BTreeSet<PodId>>,
-    pods_by_ip: HashMap<String, BTreeSet<PodId>>,
+    pods_by_ns: HashMap<String, Posting>,
+    pods_by_label: HashMap<(String, String), Posting>,
+    pods_by_port_name: HashMap<String, Posting>,
+    pods_by_ip: HashMap<String, Posting>,
     services: BTreeMap<(String, String), Service>,
+    /// Services by one of their labels (key, value): the candidates of an equality selector.
+    services_by_label: HashMap<(String, String), BTreeSet<(String, String)>>,
     slices: BTreeMap<(String, String), EndpointSlice>,
     prometheuses: BTreeMap<ObjRef, PromWorkload>,
     monitors: BTreeMap<ObjRef, Monitor>,
@@ -119,8 +168,14 @@ impl ClusterIndex {
             }
             Object::Pod(p) => self.insert_pod(p),
             Object::Service(s) => {
-                self.services
-                    .insert((s.namespace.clone(), s.name.clone()), s);
+                let nn = (s.namespace.clone(), s.name.clone());
+                for (k, v) in &s.labels {
+                    self.services_by_label
+                        .entry((k.clone(), v.clone()))
+                        .or_default()
+                        .insert(nn.clone());
+                }
+                self.services.insert(nn, s);
             }
             Object::EndpointSlice(s) => {
                 self.slices.insert((s.namespace.clone(), s.name.clone()), s);
@@ -157,7 +212,16 @@ impl ClusterIndex {
                 }
             }
             Kind::Service => {
-                self.services.remove(&nn);
+                if let Some(s) = self.services.remove(&nn) {
+                    for (k, v) in s.labels {
+                        if let Some(set) = self.services_by_label.get_mut(&(k.clone(), v.clone())) {
+                            set.remove(&nn);
+                            if set.is_empty() {
+                                self.services_by_label.remove(&(k, v));
+                            }
+                        }
+                    }
+                }
             }
             Kind::EndpointSlice => {
                 self.slices.remove(&nn);
@@ -325,7 +389,7 @@ impl ClusterIndex {
         let Some(p) = self.pods[id].take() else {
             return;
         };
-        fn unlink<K: std::hash::Hash + Eq>(m: &mut HashMap<K, BTreeSet<PodId>>, k: K, id: PodId) {
+        fn unlink<K: std::hash::Hash + Eq>(m: &mut HashMap<K, Posting>, k: K, id: PodId) {
             if let Some(set) = m.get_mut(&k) {
                 set.remove(&id);
                 if set.is_empty() {
@@ -481,8 +545,8 @@ impl ClusterIndex {
         if sel.nothing {
             return Vec::new();
         }
-        let mut lists: Vec<&BTreeSet<PodId>> = Vec::new();
-        let empty = BTreeSet::new();
+        let mut lists: Vec<&Posting> = Vec::new();
+        let empty = Posting::default();
         if let Some(ns) = ns {
             lists.push(self.pods_by_ns.get(ns).unwrap_or(&empty));
         }
@@ -512,6 +576,24 @@ impl ClusterIndex {
             .range((ns.to_string(), String::new())..)
             .take_while(move |((n, _), _)| n == ns)
             .map(|(_, s)| s)
+    }
+
+    /// Every Service, in (namespace, name) order.
+    pub fn services(&self) -> impl Iterator<Item = &Service> {
+        self.services.values()
+    }
+
+    /// The Services labelled `key=value`, in (namespace, name) order.
+    pub fn services_with_label<'a>(
+        &'a self,
+        key: &str,
+        value: &str,
+    ) -> impl Iterator<Item = &'a Service> + 'a {
+        self.services_by_label
+            .get(&(key.to_string(), value.to_string()))
+            .into_iter()
+            .flatten()
+            .filter_map(|nn| self.services.get(nn))
     }
 
     /// The namespaces holding a Service or an EndpointSlice, in order.

@@ -1,7 +1,7 @@
 //! prometheus-operator semantics (`semantics/prometheus-operator.md`): which Prometheus/PrometheusAgent
 //! selects which monitor and why not (A1–A10), and which targets a monitor yields (B, C).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use regex::Regex;
@@ -861,28 +861,54 @@ fn service_targets(
     idx: &ClusterIndex,
     out: &mut Vec<Target>,
 ) {
-    let ns_list: Vec<String> = match namespaces {
-        Some(set) => set.iter().cloned().collect(),
-        None => idx.service_namespaces(),
+    // Candidate Services in (namespace, name) order: those of the discovered namespaces; for a monitor
+    // of every namespace, through the label index when the selector has a literal equality (its relabel
+    // form then selects exactly what the selector does).
+    let narrowing = match sel {
+        MonitorSelector::Exact(s) => Some(*s),
+        MonitorSelector::Relabel(r) => r.narrowing,
+    }
+    .and_then(|s| s.first_equality());
+    let candidates: Vec<&Service> = match (namespaces, narrowing) {
+        (Some(set), _) => set.iter().flat_map(|ns| idx.services_in(ns)).collect(),
+        (None, Some((_, k, v))) => idx.services_with_label(k, v).collect(),
+        (None, None) => idx.services().collect(),
     };
-    for ns in ns_list {
-        let mut groups: Vec<(Option<&Service>, Vec<ServiceAddress<'_>>)> = idx
-            .services_in(&ns)
-            .filter(|svc| sel.matches(&svc.labels))
-            .map(|svc| (Some(svc), service_addresses(svc, idx)))
-            .collect();
-        // C3: endpoints of a Service missing from the input have no Service labels; the selector's keep
-        // rules see empty values, so only a selector that passes an unlabelled Service keeps them.
-        if sel.matches(&Labels::new()) {
-            let orphans: BTreeSet<&str> = idx
-                .slices_in(&ns)
-                .filter_map(|s| s.service.as_deref())
-                .filter(|name| idx.service(&ns, name).is_none())
-                .collect();
-            for name in orphans {
-                groups.push((None, slice_addresses(&ns, name, idx)));
-            }
+    let mut by_ns: BTreeMap<&str, Vec<(Option<&Service>, Vec<ServiceAddress<'_>>)>> =
+        BTreeMap::new();
+    for svc in candidates
+        .into_iter()
+        .filter(|svc| sel.matches(&svc.labels))
+    {
+        by_ns
+            .entry(svc.namespace.as_str())
+            .or_default()
+            .push((Some(svc), service_addresses(svc, idx)));
+    }
+    // C3: endpoints of a Service missing from the input have no Service labels; the selector's keep
+    // rules see empty values, so only a selector that passes an unlabelled Service keeps them.
+    let ns_list: Vec<String> = if sel.matches(&Labels::new()) {
+        match namespaces {
+            Some(set) => set.iter().cloned().collect(),
+            None => idx.service_namespaces(),
         }
+    } else {
+        Vec::new()
+    };
+    for ns in &ns_list {
+        let orphans: BTreeSet<&str> = idx
+            .slices_in(ns)
+            .filter_map(|s| s.service.as_deref())
+            .filter(|name| idx.service(ns, name).is_none())
+            .collect();
+        for name in orphans {
+            by_ns
+                .entry(ns.as_str())
+                .or_default()
+                .push((None, slice_addresses(ns, name, idx)));
+        }
+    }
+    for (ns, groups) in by_ns {
         for (svc, addrs) in groups {
             for addr in addrs {
                 let Some((id, pod)) = addr.pod else {
@@ -941,7 +967,7 @@ fn service_targets(
                         };
                         labels.insert("__address__".into(), format!("{}:{number}", addr.ip));
                         let sm = "__meta_kubernetes_";
-                        labels.insert(format!("{sm}namespace"), ns.clone());
+                        labels.insert(format!("{sm}namespace"), ns.to_string());
                         if let Some(svc) = svc {
                             labels.extend(service_meta_labels(svc));
                         }
