@@ -854,6 +854,9 @@ fn slice_addresses<'a>(ns: &str, name: &str, idx: &'a ClusterIndex) -> Vec<Servi
     out
 }
 
+/// The addresses behind one Service (`None`: endpoints whose Service is missing from the input).
+type AddressGroup<'a> = (Option<&'a Service>, Vec<ServiceAddress<'a>>);
+
 fn service_targets(
     ctx: &EndpointCtx<'_>,
     sel: &MonitorSelector<'_>,
@@ -874,8 +877,7 @@ fn service_targets(
         (None, Some((_, k, v))) => idx.services_with_label(k, v).collect(),
         (None, None) => idx.services().collect(),
     };
-    let mut by_ns: BTreeMap<&str, Vec<(Option<&Service>, Vec<ServiceAddress<'_>>)>> =
-        BTreeMap::new();
+    let mut by_ns: BTreeMap<&str, Vec<AddressGroup<'_>>> = BTreeMap::new();
     for svc in candidates
         .into_iter()
         .filter(|svc| sel.matches(&svc.labels))
