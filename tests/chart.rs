@@ -708,6 +708,61 @@ fn the_charts_rbac_is_exactly_what_the_code_computes() {
     assert!(chart_roles(&docs).is_empty());
 }
 
+#[test]
+fn scrapepath_rbac_prints_what_the_chart_grants() {
+    for (flags, sets) in [
+        (
+            vec![
+                "--namespaces",
+                "team-a,team-b",
+                "--leader-election-id",
+                RELEASE,
+            ],
+            vec![
+                "settings.watchedNamespaces={team-a,team-b}",
+                "leaderElection.enabled=true",
+            ],
+        ),
+        (
+            vec!["--allow-enforce=false"],
+            vec!["settings.allowEnforce=false"],
+        ),
+        (vec![], vec![]),
+    ] {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_scrapepath"));
+        c.arg("rbac")
+            .args(&flags)
+            .args(["--namespace", RELEASE_NS, "--name", RELEASE]);
+        let printed = documents(&ok(c));
+        let mut args = Vec::new();
+        for s in &sets {
+            args.extend(["--set", s]);
+        }
+        let rendered = template(&chart(), &args);
+        assert_eq!(
+            chart_roles(&printed),
+            chart_roles(&rendered),
+            "scrapepath rbac {flags:?}"
+        );
+        let bindings = |docs: &[Value]| -> BTreeSet<String> {
+            docs.iter()
+                .filter(|d| d["kind"].as_str().is_some_and(|k| k.ends_with("Binding")))
+                .map(|d| {
+                    format!(
+                        "{} {} {} {}",
+                        d["metadata"]["namespace"], d["roleRef"], d["subjects"], d["kind"]
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            bindings(&printed),
+            bindings(&rendered),
+            "scrapepath rbac {flags:?}"
+        );
+    }
+}
+
 /// A CRD as a value, without the metadata Helm adds (labels, the keep annotation).
 fn crd_without_helm_metadata(mut v: Value) -> Value {
     let md = v["metadata"].as_object_mut().unwrap();
