@@ -832,16 +832,18 @@ fn first_difference(a: &Value, b: &Value, path: &str) -> Option<String> {
 
 #[test]
 fn the_charts_crd_is_the_generated_one() {
-    let generated = std::fs::read_to_string(repo().join("crds").join(CRD_FILE)).unwrap();
+    // What `scrapepath crd` prints, which tests/crd.rs keeps equal to crds/.
+    let generated = scrapepath::api::crd_yaml();
     let copy_path = chart().join("files/crds").join(CRD_FILE);
     let copy = std::fs::read_to_string(&copy_path).unwrap_or_default();
-    if std::env::var_os("SCRAPEPATH_UPDATE_CRDS").is_some() && copy != generated {
+    let update = std::env::var("SCRAPEPATH_UPDATE_CRDS").is_ok_and(|v| !v.is_empty() && v != "0");
+    if update && copy != generated {
         std::fs::write(&copy_path, &generated).unwrap();
     } else {
         assert!(
             copy == generated,
-            "charts/scrapepath/files/crds/{CRD_FILE} differs from crds/{CRD_FILE}: refresh both with \
-             `SCRAPEPATH_UPDATE_CRDS=1 cargo test --test crd --test chart`"
+            "charts/scrapepath/files/crds/{CRD_FILE} is not the CRD `scrapepath crd` generates: refresh it \
+             (and crds/) with `SCRAPEPATH_UPDATE_CRDS=1 cargo test --test crd --test chart`"
         );
     }
     let expected: Value = serde_yaml_ng::from_str(&generated).unwrap();
