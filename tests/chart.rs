@@ -400,6 +400,37 @@ fn every_ci_values_file_lints_and_renders_what_it_asks_for() {
 }
 
 #[test]
+fn scrapepath_run_accepts_the_environment_every_ci_values_file_sets() {
+    for f in ci_values_files() {
+        let docs = template(&chart(), &["-f", f.to_str().unwrap()]);
+        let mut c = Command::new(env!("CARGO_BIN_EXE_scrapepath"));
+        c.arg("run").env_clear();
+        for (k, v) in container_env(one(&docs, "Deployment")) {
+            let v = match k.as_str() {
+                "POD_NAME" => "scrapepath-0".to_string(),
+                "SCRAPEPATH_LEADER_ELECTION_NAMESPACE" => RELEASE_NS.to_string(),
+                // Same syntax as the chart's 0.0.0.0:PORT, without taking a fixed port here.
+                "SCRAPEPATH_METRICS_BIND_ADDRESS" | "SCRAPEPATH_HEALTH_PROBE_BIND_ADDRESS" => {
+                    "127.0.0.1:0".to_string()
+                }
+                _ => v,
+            };
+            c.env(k, v);
+        }
+        // No cluster: the settings parse, then connecting fails.
+        c.env("KUBECONFIG", "/nonexistent/kubeconfig");
+        let out = c.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{}: {stderr}", f.display());
+        assert!(
+            stderr.contains("cannot connect to the cluster"),
+            "{}: scrapepath run refused the chart's settings:\n{stderr}",
+            f.display()
+        );
+    }
+}
+
+#[test]
 fn the_chart_version_follows_the_crate() {
     let chart: Value =
         serde_yaml_ng::from_str(&std::fs::read_to_string(chart().join("Chart.yaml")).unwrap())
