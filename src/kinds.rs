@@ -174,6 +174,18 @@ pub const API_KINDS: &[ApiKind] = &[
     ),
 ];
 
+/// The kinds Enforce writes (`controller::enforce`): the objects it server-side applies for an intent and
+/// deletes when no longer needed (network policies of either backend, monitors, Istio ALLOW policies), and
+/// the label-add on a user's monitor. Enforce refuses a plan object of any other kind, so this table bounds
+/// what the operator can write, and the RBAC of [`crate::rbac`] grants writes on exactly these.
+pub const MANAGED_KINDS: &[Kind] = &[
+    Kind::CiliumNetworkPolicy,
+    Kind::NetworkPolicy,
+    Kind::PodMonitor,
+    Kind::ServiceMonitor,
+    Kind::AuthorizationPolicy,
+];
+
 /// The (first) table entry of a kind.
 pub fn api_kind(kind: Kind) -> Option<&'static ApiKind> {
     API_KINDS.iter().find(|k| k.kind == kind)

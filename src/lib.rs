@@ -19,6 +19,7 @@ pub mod mesh;
 pub mod model;
 pub mod parse;
 pub mod promop;
+pub mod rbac;
 pub mod relabel;
 pub mod report;
 pub mod scrapeconfig;

@@ -1,5 +1,5 @@
 //! The `scrapepath` command line: `check` (offline), `audit` (live, read-only), `run` (the controller),
-//! `crd`.
+//! `crd`, `rbac`.
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
@@ -74,6 +74,24 @@ enum Command {
     },
     /// Print the ScrapeIntent CustomResourceDefinition.
     Crd,
+    /// Print the ClusterRole, Roles and bindings `run` needs (the Helm chart grants exactly these).
+    Rbac {
+        /// The namespaces `run` reconciles (its --namespaces); default: every namespace.
+        #[arg(long, value_delimiter = ',')]
+        namespaces: Vec<String>,
+        /// The lease of leader election, when `run` elects a leader.
+        #[arg(long)]
+        leader_election_id: Option<String>,
+        /// Whether `run` may Enforce (its --allow-enforce); without, it writes only statuses and Events.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        allow_enforce: bool,
+        /// The namespace the operator runs in (its ServiceAccount's).
+        #[arg(long, default_value = "scrapepath")]
+        namespace: String,
+        /// The name of the ServiceAccount, and of the roles (with suffixes).
+        #[arg(long, default_value = "scrapepath")]
+        name: String,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -224,6 +242,38 @@ fn main() -> ExitCode {
                 tracing::info!("scrapepath controller stopped");
                 ExitCode::SUCCESS
             })
+        }
+        Command::Rbac {
+            namespaces,
+            leader_election_id,
+            allow_enforce,
+            namespace,
+            name,
+        } => {
+            let config = scrapepath::rbac::RbacConfig {
+                namespaces: namespaces.into_iter().filter(|n| !n.is_empty()).collect(),
+                leader_election: leader_election_id,
+                allow_enforce,
+            };
+            let mut out = String::new();
+            for doc in scrapepath::rbac::manifests(&config, &namespace, &name) {
+                match serde_yaml_ng::to_string(&doc) {
+                    Ok(text) => out.push_str(&format!("---\n{text}")),
+                    Err(e) => {
+                        eprintln!("scrapepath: cannot print the RBAC manifests: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+            use std::io::Write as _;
+            match std::io::stdout().write_all(out.as_bytes()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("scrapepath: cannot write the RBAC manifests: {e}");
+                    ExitCode::from(2)
+                }
+            }
         }
         Command::Crd => {
             print!("{}", scrapepath::api::crd_yaml());

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use crate::api::{ManagedRef, ScrapeIntent};
 use crate::index::ClusterIndex;
-use crate::kinds::API_KINDS;
+use crate::kinds::MANAGED_KINDS;
 use crate::live::object_value;
 use crate::model::{managing_intent, Kind, Labels, MonitorKind, ObjRef};
 
@@ -60,7 +60,7 @@ pub enum EnforceError {
     Collision(String),
     #[error("the plan needs {0}, which the API server does not serve (is its CRD installed?)")]
     NotServed(String),
-    #[error("the plan holds an object without kind, name or namespace: {0}")]
+    #[error("the plan holds an object without name or namespace, or of a kind Enforce does not manage: {0}")]
     Malformed(String),
 }
 
@@ -110,11 +110,12 @@ pub fn holds(live: &Value, desired: &Value) -> bool {
     }
 }
 
+/// The kind of a plan object, only if Enforce may write it ([`MANAGED_KINDS`]).
 fn kind_of(v: &Value) -> Option<Kind> {
     let k = v.get("kind")?.as_str()?;
-    API_KINDS
+    MANAGED_KINDS
         .iter()
-        .map(|a| a.kind)
+        .copied()
         .find(|kind| kind.as_str() == k)
 }
 
@@ -343,5 +344,7 @@ mod tests {
             ObjRef::new(Kind::CiliumNetworkPolicy, "ns", "scrapepath-a")
         );
         assert!(plan_ref(&json!({"kind": "Nope", "metadata": {"name": "x"}})).is_err());
+        // A kind the operator reads but never writes is refused, even with a name and namespace.
+        assert!(plan_ref(&json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x", "namespace": "ns"}})).is_err());
     }
 }

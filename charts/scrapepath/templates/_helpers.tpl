@@ -1,0 +1,114 @@
+{{/* The chart's name, or nameOverride. */}}
+{{- define "scrapepath.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The full name of the release's objects: fullnameOverride; else the release name when it already contains
+the chart's name; else <release>-<chart>. At most 46 characters, so that "-leader-election" still fits in
+a 63-character label value.
+*/}}
+{{- define "scrapepath.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 46 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 46 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 46 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "scrapepath.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels of every object. */}}
+{{- define "scrapepath.labels" -}}
+helm.sh/chart: {{ include "scrapepath.chart" . }}
+{{ include "scrapepath.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: scrapepath
+{{- end }}
+
+{{/* Labels that select the operator's pods (immutable in the Deployment's selector). */}}
+{{- define "scrapepath.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "scrapepath.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "scrapepath.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "scrapepath.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false: the operator runs as an existing ServiceAccount" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The Lease of leader election. */}}
+{{- define "scrapepath.leaseName" -}}
+{{- default (include "scrapepath.fullname" .) .Values.leaderElection.id }}
+{{- end }}
+
+{{- define "scrapepath.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/*
+Settings the schema cannot check alone (they span several values).
+*/}}
+{{- define "scrapepath.validate" -}}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
+{{- fail (printf "replicaCount is %d but leaderElection.enabled is false: more than one replica needs leader election (set leaderElection.enabled=true), or two operators would reconcile the same intents" (int .Values.replicaCount)) }}
+{{- end }}
+{{- if and .Values.scrapeIntent.enabled .Values.scrapeIntent.scraper.name (not .Values.scrapeIntent.scraper.namespace) }}
+{{- fail "scrapeIntent.scraper.name needs scrapeIntent.scraper.namespace" }}
+{{- end }}
+{{- if and .Values.scrapeIntent.enabled (eq .Values.scrapeIntent.mode "Enforce") (not .Values.settings.allowEnforce) }}
+{{- fail "scrapeIntent.mode is Enforce but settings.allowEnforce is false: the operator would treat it as Report" }}
+{{- end }}
+{{- end }}
+
+{{/*
+The permissions of reconciling (scrapepath's `rbac::roles`; tests/chart.rs checks that they are equal):
+where the operator reconciles, it patches intents' status, publishes Events (created, patched when they
+repeat), reads a monitor's uid for its audit Event, and — when Enforce is allowed — applies (create,
+patch) and deletes the objects Enforce manages, and sets blockOwnerDeletion on their ownerReference to
+the intent (OwnerReferencesPermissionEnforcement wants update on the intent's finalizers for that).
+*/}}
+{{- define "scrapepath.reconcileRules" -}}
+- apiGroups: ["scrapepath.io"]
+  resources: ["scrapeintents/status"]
+  verbs: ["patch"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+- apiGroups: ["monitoring.coreos.com"]
+  resources: ["podmonitors", "servicemonitors"]
+  verbs: ["get"]
+{{- if .Values.settings.allowEnforce }}
+- apiGroups: ["cilium.io"]
+  resources: ["ciliumnetworkpolicies"]
+  verbs: ["create", "patch", "delete"]
+- apiGroups: ["networking.k8s.io"]
+  resources: ["networkpolicies"]
+  verbs: ["create", "patch", "delete"]
+- apiGroups: ["monitoring.coreos.com"]
+  resources: ["podmonitors", "servicemonitors"]
+  verbs: ["create", "patch", "delete"]
+- apiGroups: ["security.istio.io"]
+  resources: ["authorizationpolicies"]
+  verbs: ["create", "patch", "delete"]
+- apiGroups: ["scrapepath.io"]
+  resources: ["scrapeintents/finalizers"]
+  verbs: ["update"]
+{{- end }}
+{{- end }}
