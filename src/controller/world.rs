@@ -82,7 +82,11 @@ pub fn scope_of(obj: &ObjRef, old_monitor: Option<&Monitor>, new: Option<&Object
         | Kind::PrometheusAgent
         | Kind::CiliumClusterwideNetworkPolicy
         | Kind::ConfigMap
-        | Kind::DaemonSet => Scope::All,
+        | Kind::Secret
+        | Kind::DaemonSet
+        | Kind::Deployment
+        | Kind::StatefulSet
+        | Kind::ReplicaSet => Scope::All,
     }
 }
 
