@@ -330,7 +330,8 @@ fn ready_takes_the_first_failing_layer_in_scrape_order() {
 }
 
 #[test]
-fn a_pods_scraper_reads_no_monitors_and_a_prometheus_without_additional_jobs_scrapes_no_annotations() {
+fn a_pods_scraper_reads_no_monitors_and_a_prometheus_without_additional_jobs_scrapes_no_annotations(
+) {
     let pods = intent("shop", "pods", "{selector: {matchLabels: {app: api}}, endpoints: [{port: metrics}], scraper: {kind: Pods, namespace: monitoring, podSelector: {matchLabels: {prometheus: k8s}}}}");
     let ann = intent("shop", "ann", "{selector: {matchLabels: {app: api}}, endpoints: [{port: metrics}], monitor: {kind: Annotations}}");
     let idx = world(&format!("{pods}{ann}"));
