@@ -529,8 +529,9 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Every job of every scraper that reads a configuration, as audit subjects.
-    pub(super) fn scrape_job_subjects(&mut self) -> Vec<SubjectReport> {
+    /// Every job of every scraper that reads a configuration, as audit subjects (`ScrapeJob`
+    /// `<scraper>/<job>`; a configuration that cannot be read is one subject `<scraper>/*`).
+    pub fn scrape_job_subjects(&mut self) -> Vec<SubjectReport> {
         let mut scrapers: Vec<Scraper<'a>> = self.pod_scrapers();
         let idx = self.idx;
         for p in idx.prometheuses() {
