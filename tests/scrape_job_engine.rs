@@ -315,7 +315,12 @@ fn the_config_file_resolves_through_mounts_subpaths_items_and_secrets() {
                 .map_err(Clone::clone)
         })
     };
-    let cases: Vec<(&str, String, Option<Result<&str, &str>>)> = vec![
+    type Case = (
+        &'static str,
+        String,
+        Option<Result<&'static str, &'static str>>,
+    );
+    let cases: Vec<Case> = vec![
         (
             "a whole ConfigMap mounted at the file's directory",
             pod(
