@@ -38,6 +38,14 @@ pub mod reason {
     pub const SCRAPER_UNMANAGED: &str = "ScraperUnmanaged";
     pub const TARGETS_NOT_COVERED: &str = "TargetsNotCovered";
     pub const NOT_EVALUATED: &str = "NotEvaluated";
+    /// monitor.kind Annotations: the pod (or its Service) lacks the annotation the job keeps on.
+    pub const ANNOTATION_MISSING: &str = "AnnotationMissing";
+    /// monitor.kind Annotations: the annotation is there with a value the job does not accept.
+    pub const ANNOTATION_MISMATCH: &str = "AnnotationMismatch";
+    /// No scrape_configs job discovers the pods.
+    pub const JOB_MISSING: &str = "JobMissing";
+    /// The scraper's configuration (ConfigMap, Secret) is missing or does not parse.
+    pub const CONFIG_UNREADABLE: &str = "ConfigUnreadable";
     // NetworkReachable
     pub const ALLOWED: &str = "Allowed";
     pub const BLOCKED_BY_POLICY: &str = "BlockedByPolicy";

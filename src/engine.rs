@@ -25,7 +25,9 @@ use crate::model::{
 use crate::promop::{self, NotSelected};
 use crate::selector::{Operator, Selector};
 
+mod jobs_layer;
 mod mesh_layer;
+pub use jobs_layer::{pod_workload, SCRAPE_JOB};
 pub use mesh_layer::mesh_verdict;
 
 /// Which kind of network policy scrapepath writes.
@@ -119,6 +121,9 @@ impl From<&ObjRef> for RefOut {
 #[serde(rename_all = "camelCase")]
 pub struct TargetOut {
     pub pod: String,
+    /// The address a scrape_configs job connects to, after relabeling (ScrapeJob subjects only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
     pub port: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port_name: Option<String>,
@@ -177,6 +182,8 @@ pub struct Engine<'a> {
     targets: HashMap<(Option<ObjRef>, ObjRef), Rc<Vec<promop::Target>>>,
     /// Monitors by a namespace they may discover in, and those that discover everywhere.
     monitors_by_ns: Option<MonitorsByNamespace<'a>>,
+    /// What each scrape_configs job discovers, computed once per run.
+    discoveries: jobs_layer::Discoveries,
 }
 
 /// A pod's policies as they are, and (only when scrapepath's own policies are among the candidates) as
@@ -241,6 +248,7 @@ impl<'a> Engine<'a> {
             identity_slots: HashMap::new(),
             targets: HashMap::new(),
             monitors_by_ns: None,
+            discoveries: HashMap::new(),
         }
     }
 
@@ -535,26 +543,8 @@ impl<'a> Engine<'a> {
                     format!("no pod in namespace {ns} matches spec.scraper.podSelector {sel}"),
                 ));
             }
-            let ready = pods.iter().filter(|p| p.ready == Some(true)).count();
-            let total = pods.len();
-            let name = pods[0].name.clone();
-            return Ok(Scraper {
-                obj: ObjRef::new(Kind::Pod, ns.clone(), name),
-                workload: None,
-                pods,
-                modelled: false,
-                readiness: if ready > 0 {
-                    Ok((
-                        reason::SCRAPER_READY,
-                        format!("{ready}/{total} scraper pods in {ns} are Ready"),
-                    ))
-                } else {
-                    Err((
-                        reason::SCRAPER_NOT_READY,
-                        format!("none of the {total} scraper pods in {ns} is Ready"),
-                    ))
-                },
-            });
+            let obj = pod_workload(&pods[0]);
+            return Ok(jobs_layer::scraper_from_pods(obj, pods));
         }
         let want_kind = match sref.kind {
             ScraperKind::PrometheusAgent => Kind::PrometheusAgent,
@@ -626,6 +616,7 @@ fn modelled_pod(p: &PromWorkload) -> Pod {
         containers: vec![],
         controller: None,
         uid: None,
+        prometheus_config: None,
     }
 }
 
@@ -641,6 +632,10 @@ pub fn evaluate(idx: &ClusterIndex, cfg: &EngineConfig) -> Report {
     }
     for m in idx.monitors() {
         subjects.push(engine.monitor(m));
+    }
+    // scrape_configs jobs: only when some scraper reads a configuration.
+    if idx.has_scrape_configs() {
+        subjects.extend(engine.scrape_job_subjects());
     }
     Report { subjects }
 }
@@ -858,6 +853,12 @@ impl<'a> Engine<'a> {
         remediation: &mut Vec<Value>,
     ) -> ConditionOut {
         let mspec = si.spec.monitor.clone().unwrap_or_default();
+        let mkind = match mspec.kind {
+            IntentMonitorKind::PodMonitor => MonitorKind::PodMonitor,
+            IntentMonitorKind::ServiceMonitor => MonitorKind::ServiceMonitor,
+            // Decided from the scraper's scrape_configs, for any kind of scraper.
+            IntentMonitorKind::Annotations => return self.annotations_monitor(si, ns, scraper),
+        };
         let Some(p) = scraper.workload else {
             return condition(
                 cond::MONITOR_SELECTED,
@@ -865,17 +866,6 @@ impl<'a> Engine<'a> {
                 reason::SCRAPER_UNMANAGED,
                 format!("the scraper {} is not run by prometheus-operator: it reads no PodMonitor or ServiceMonitor (monitor.kind Annotations describes annotation-driven scraping)", scraper.display()),
             );
-        };
-        let mkind = match mspec.kind {
-            IntentMonitorKind::PodMonitor => MonitorKind::PodMonitor,
-            IntentMonitorKind::ServiceMonitor => MonitorKind::ServiceMonitor,
-            IntentMonitorKind::Annotations => {
-                return unknown(
-                    cond::MONITOR_SELECTED,
-                    reason::NOT_EVALUATED,
-                    "monitor.kind Annotations is decided from the scraper's scrape_configs, which this version does not evaluate",
-                )
-            }
         };
         // The intent's targets `m` does not scrape, by name (only needed for a verdict's message).
         let uncovered = |m: &Monitor, engine: &mut Engine<'a>| -> Vec<String> {
@@ -1525,6 +1515,7 @@ impl<'a> Engine<'a> {
                 let pod = self.idx.pod(e.pod);
                 TargetOut {
                     pod: pod.display(),
+                    address: None,
                     port: e.port,
                     port_name: e.port_name.clone(),
                     path: e.path.clone(),

@@ -11,8 +11,8 @@ use crate::cilium::policy::{Policy, Subject};
 use crate::cilium::{Settings, Version};
 use crate::mesh::MeshConfig;
 use crate::model::{
-    CiliumConfigMap, EndpointSlice, Kind, Labels, MeshPolicy, Monitor, MonitorKind, Namespace,
-    ObjRef, Pod, PromWorkload, Service,
+    CiliumConfigMap, ConfigEntry, ConfigKeyRef, ConfigObject, EndpointSlice, Kind, Labels,
+    MeshPolicy, Monitor, MonitorKind, Namespace, ObjRef, Pod, PromWorkload, Service,
 };
 use crate::selector::{Selector, Source};
 #[cfg(test)]
@@ -39,6 +39,8 @@ pub enum Object {
     Mesh(Box<MeshPolicy>),
     /// Istio's MeshConfig, from the `istio` ConfigMap.
     MeshConfig(Box<MeshConfig>),
+    /// A ConfigMap or Secret holding a scraper's Prometheus configuration.
+    Config(Box<ConfigObject>),
 }
 
 impl Object {
@@ -65,6 +67,7 @@ impl Object {
                 .source
                 .clone()
                 .unwrap_or_else(|| ObjRef::new(Kind::ConfigMap, "istio-system", "istio")),
+            Object::Config(c) => c.obj_ref(),
         }
     }
 }
@@ -151,6 +154,10 @@ pub struct ClusterIndex {
     mesh: BTreeMap<ObjRef, MeshPolicy>,
     mesh_config: Option<MeshConfig>,
     cilium_policies: usize,
+    /// ConfigMaps and Secrets holding Prometheus configurations.
+    configs: BTreeMap<ObjRef, ConfigObject>,
+    /// Pods that run Prometheus from a config file (usually none or a handful).
+    scraper_pods: BTreeSet<PodId>,
 }
 
 impl ClusterIndex {
@@ -196,6 +203,9 @@ impl ClusterIndex {
                 self.mesh.insert(r, *m);
             }
             Object::MeshConfig(c) => self.mesh_config = Some(*c),
+            Object::Config(c) => {
+                self.configs.insert(r, *c);
+            }
         }
     }
 
@@ -238,7 +248,12 @@ impl ClusterIndex {
             Kind::ScrapeIntent => {
                 self.intents.remove(&nn);
             }
+            Kind::Secret => {
+                self.configs.remove(r);
+            }
+            Kind::Deployment | Kind::StatefulSet | Kind::ReplicaSet => {}
             Kind::ConfigMap => {
+                self.configs.remove(r);
                 if r.namespace == "kube-system" && r.name == "cilium-config" {
                     self.cilium_config = None;
                 }
@@ -346,7 +361,15 @@ impl ClusterIndex {
                 .iter()
                 .map(|_| ObjRef::new(kind, "kube-system", "cilium-config"))
                 .chain(self.mesh_config.iter().filter_map(|c| c.source.clone()))
+                .chain(self.configs.keys().filter(|r| r.kind == kind).cloned())
                 .collect(),
+            Kind::Secret => self
+                .configs
+                .keys()
+                .filter(|r| r.kind == kind)
+                .cloned()
+                .collect(),
+            Kind::Deployment | Kind::StatefulSet | Kind::ReplicaSet => Vec::new(),
             Kind::DaemonSet => self.cilium_agent.iter().map(|(r, _)| r.clone()).collect(),
         }
     }
@@ -382,6 +405,9 @@ impl ClusterIndex {
         if let Some(ip) = &p.pod_ip {
             self.pods_by_ip.entry(ip.clone()).or_default().insert(id);
         }
+        if p.prometheus_config.is_some() {
+            self.scraper_pods.insert(id);
+        }
         self.pods[id] = Some(p);
     }
 
@@ -409,6 +435,7 @@ impl ClusterIndex {
         if let Some(ip) = &p.pod_ip {
             unlink(&mut self.pods_by_ip, ip.clone(), id);
         }
+        self.scraper_pods.remove(&id);
         self.free.push(id);
     }
 
@@ -680,6 +707,62 @@ impl ClusterIndex {
         self.mesh_config
             .as_ref()
             .unwrap_or_else(|| DEFAULT.get_or_init(MeshConfig::default))
+    }
+
+    /// Pods that run Prometheus from a config file, in (namespace, name) order.
+    pub fn scraper_pods(&self) -> Vec<(PodId, &Pod)> {
+        let mut out: Vec<(PodId, &Pod)> = self
+            .scraper_pods
+            .iter()
+            .map(|&id| (id, self.pod(id)))
+            .collect();
+        out.sort_by(|a, b| (&a.1.namespace, &a.1.name).cmp(&(&b.1.namespace, &b.1.name)));
+        out
+    }
+
+    /// The parsed configuration under one key of a ConfigMap or Secret; `Err` says, naming the
+    /// object and key, why there is none.
+    pub fn config_entry(&self, r: &ConfigKeyRef) -> Result<&std::sync::Arc<ConfigEntry>, String> {
+        let Some(obj) = self.configs.get(&r.obj_ref()) else {
+            return Err(format!(
+                "{} {}/{} does not exist, or holds no Prometheus configuration",
+                r.kind, r.namespace, r.name
+            ));
+        };
+        obj.entries.get(&r.key).ok_or_else(|| {
+            let keys: Vec<&str> = obj.entries.keys().map(String::as_str).collect();
+            format!(
+                "{} {}/{} has no key {} holding a Prometheus configuration (it has {})",
+                r.kind,
+                r.namespace,
+                r.name,
+                r.key,
+                keys.join(", ")
+            )
+        })
+    }
+
+    /// The ConfigMaps and Secrets the scrapers refer to: the `--config.file` volumes of scraper pods
+    /// and the `additionalScrapeConfigs` Secrets of Prometheus objects. The live world reads exactly
+    /// these, one by one, instead of every ConfigMap and Secret of the cluster.
+    pub fn referenced_configs(&self) -> BTreeSet<ObjRef> {
+        let pods = self
+            .scraper_pods
+            .iter()
+            .filter_map(|&id| self.pod(id).prometheus_config.as_ref())
+            .filter_map(|c| c.source.as_ref().ok())
+            .map(ConfigKeyRef::obj_ref);
+        let proms = self
+            .prometheuses
+            .values()
+            .filter_map(|p| p.additional_scrape_configs.as_ref())
+            .map(ConfigKeyRef::obj_ref);
+        pods.chain(proms).collect()
+    }
+
+    /// Whether any scraper reads a Prometheus configuration (off the hot path when none does).
+    pub fn has_scrape_configs(&self) -> bool {
+        !self.configs.is_empty()
     }
 
     /// Whether any Cilium kind is present: then the network remedy is a CiliumNetworkPolicy.

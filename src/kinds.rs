@@ -17,6 +17,12 @@ pub struct ApiKind {
     /// Only objects of this name matter, in this namespace or (`None`) any: `kube-system/cilium-config`,
     /// the `cilium` DaemonSet, Istio's `istio` ConfigMap wherever istiod runs.
     pub only: Option<(Option<&'static str>, &'static str)>,
+    /// Only the objects a scraper refers to (the ConfigMap or Secret behind a Prometheus pod's
+    /// `--config.file`, a Prometheus object's `additionalScrapeConfigs` Secret): read one by one with
+    /// a `metadata.name` field selector in their namespace, never listed or watched cluster-wide, so
+    /// that no other Secret ever reaches the operator's memory. RBAC: `get`, `list`, `watch` on the
+    /// kind; a chart may narrow it further with `resourceNames` (the requests name the object).
+    pub referenced: bool,
 }
 
 impl ApiKind {
@@ -28,7 +34,8 @@ impl ApiKind {
         }
     }
 
-    /// Whether an object of this kind is one this entry reads.
+    /// Whether an object of this kind is one this entry reads (a `referenced` entry: those the index
+    /// asks for, see [`crate::index::ClusterIndex::referenced_configs`]).
     pub fn covers(&self, namespace: &str, name: &str) -> bool {
         match self.only {
             None => true,
@@ -57,6 +64,7 @@ const fn core(
         namespaced,
         optional: false,
         only: None,
+        referenced: false,
     }
 }
 
@@ -75,6 +83,7 @@ const fn crd(
         namespaced,
         optional: true,
         only: None,
+        referenced: false,
     }
 }
 
@@ -111,6 +120,14 @@ pub const API_KINDS: &[ApiKind] = &[
     ApiKind {
         only: Some((None, "istio")),
         ..core(Kind::ConfigMap, "", &["v1"], "configmaps", true)
+    },
+    ApiKind {
+        referenced: true,
+        ..core(Kind::ConfigMap, "", &["v1"], "configmaps", true)
+    },
+    ApiKind {
+        referenced: true,
+        ..core(Kind::Secret, "", &["v1"], "secrets", true)
     },
     ApiKind {
         only: Some((Some("kube-system"), "cilium")),
@@ -212,6 +229,7 @@ mod tests {
             NetworkPolicy,
             ScrapeIntent,
             ConfigMap,
+            Secret,
             DaemonSet,
             AuthorizationPolicy,
             PeerAuthentication,
@@ -224,7 +242,7 @@ mod tests {
     fn entries_of_one_kind_cover_disjoint_objects() {
         let cms: Vec<&ApiKind> = API_KINDS
             .iter()
-            .filter(|k| k.kind == Kind::ConfigMap)
+            .filter(|k| k.kind == Kind::ConfigMap && !k.referenced)
             .collect();
         assert_eq!(cms.len(), 2);
         assert!(cms[0].covers("kube-system", "cilium-config"));
@@ -232,6 +250,21 @@ mod tests {
         assert!(cms[1].covers("istio-system", "istio"));
         assert!(!cms[0].covers("istio-system", "istio"));
         assert!(!cms[0].covers("default", "cilium-config"));
+    }
+
+    #[test]
+    fn configuration_objects_are_only_ever_read_by_reference() {
+        let referenced: Vec<Kind> = API_KINDS
+            .iter()
+            .filter(|k| k.referenced)
+            .map(|k| k.kind)
+            .collect();
+        assert_eq!(referenced, [Kind::ConfigMap, Kind::Secret]);
+        // Secrets are read by reference and nothing else.
+        assert!(API_KINDS
+            .iter()
+            .filter(|k| k.kind == Kind::Secret)
+            .all(|k| k.referenced));
     }
 
     #[test]

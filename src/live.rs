@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::index::ClusterIndex;
 use crate::kinds::{ApiKind, API_KINDS};
+use crate::model::ObjRef;
 use crate::parse::{parse_value, ParseError, Parsed};
 
 /// Whether a kube error means "this resource is not served" (a CRD that is not installed).
@@ -101,7 +102,7 @@ pub struct ReadNotes {
 pub async fn read_cluster(client: &Client) -> Result<(ClusterIndex, ReadNotes), kube::Error> {
     let mut idx = ClusterIndex::new();
     let mut notes = ReadNotes::default();
-    for k in API_KINDS {
+    for k in API_KINDS.iter().filter(|k| !k.referenced) {
         let Some(ar) = served_version(client, k).await? else {
             notes.not_installed.push(k.crd_name());
             continue;
@@ -123,5 +124,31 @@ pub async fn read_cluster(client: &Client) -> Result<(ClusterIndex, ReadNotes), 
             }
         }
     }
+    // The ConfigMaps and Secrets the scrapers read, one by one.
+    for r in idx.referenced_configs() {
+        match get_referenced(client, &r).await {
+            Ok(Some(v)) => match parse_value(v) {
+                Ok(Parsed::Object(o)) => idx.apply(o),
+                Ok(_) => {}
+                Err(e) => notes.unreadable.push(e),
+            },
+            // Absent: the engine says so, naming the object.
+            Ok(None) => {}
+            Err(e) => notes.unreadable.push(ParseError {
+                object: r.to_string(),
+                message: format!("cannot be read: {e}"),
+            }),
+        }
+    }
     Ok((idx, notes))
+}
+
+/// One ConfigMap or Secret a scraper refers to, as the parser reads it; `None` when it does not exist.
+pub async fn get_referenced(client: &Client, r: &ObjRef) -> Result<Option<Value>, kube::Error> {
+    let Some(k) = API_KINDS.iter().find(|k| k.referenced && k.kind == r.kind) else {
+        return Ok(None);
+    };
+    let ar = api_resource(k, k.versions[0]);
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &r.namespace, &ar);
+    Ok(api.get_opt(&r.name).await?.map(|o| object_value(o, &ar)))
 }

@@ -30,7 +30,13 @@ pub enum Kind {
     NetworkPolicy,
     ScrapeIntent,
     ConfigMap,
+    /// A Secret holding a scraper's configuration (never any other Secret).
+    Secret,
     DaemonSet,
+    /// Workloads that own scraper and target pods: named in findings, never read from a cluster.
+    Deployment,
+    StatefulSet,
+    ReplicaSet,
     AuthorizationPolicy,
     PeerAuthentication,
 }
@@ -51,7 +57,11 @@ impl Kind {
             Kind::NetworkPolicy => "NetworkPolicy",
             Kind::ScrapeIntent => "ScrapeIntent",
             Kind::ConfigMap => "ConfigMap",
+            Kind::Secret => "Secret",
             Kind::DaemonSet => "DaemonSet",
+            Kind::Deployment => "Deployment",
+            Kind::StatefulSet => "StatefulSet",
+            Kind::ReplicaSet => "ReplicaSet",
             Kind::AuthorizationPolicy => "AuthorizationPolicy",
             Kind::PeerAuthentication => "PeerAuthentication",
         }
@@ -171,6 +181,181 @@ pub struct Pod {
     /// The controlling owner (kind, name), e.g. ("ReplicaSet", "was-56975b7586").
     pub controller: Option<(String, String)>,
     pub uid: Option<String>,
+    /// Where a Prometheus container of this pod reads its `--config.file` from; `None` for every pod
+    /// that runs no Prometheus (boxed: one pointer on the pods that are not scrapers).
+    pub prometheus_config: Option<Box<PodConfigFile>>,
+}
+
+/// The configuration file of a Prometheus container, and the volume it comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodConfigFile {
+    pub container: String,
+    /// The `--config.file` path as the container sees it.
+    pub path: String,
+    /// The ConfigMap or Secret (and key) mounted at that path; `Err` says why none is.
+    pub source: Result<ConfigKeyRef, String>,
+}
+
+/// One key of a ConfigMap or Secret.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConfigKeyRef {
+    /// [`Kind::ConfigMap`] or [`Kind::Secret`].
+    pub kind: Kind,
+    pub namespace: String,
+    pub name: String,
+    pub key: String,
+}
+
+impl ConfigKeyRef {
+    pub fn obj_ref(&self) -> ObjRef {
+        ObjRef::new(self.kind, &self.namespace, &self.name)
+    }
+}
+
+impl fmt::Display for ConfigKeyRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}/{} key {}",
+            self.kind, self.namespace, self.name, self.key
+        )
+    }
+}
+
+/// The Prometheus configuration default of the official image (`prom/prometheus`,
+/// `quay.io/prometheus/prometheus`): its CMD passes this `--config.file`.
+pub const IMAGE_DEFAULT_CONFIG_FILE: &str = "/etc/prometheus/prometheus.yml";
+
+/// The config file a container of the pod runs Prometheus with: the `--config.file` argument of a
+/// container that runs a Prometheus image or the `prometheus` binary; the image default when such
+/// a container gives none. (prometheus-operator's pods match too; their file is an emptyDir the
+/// reloader writes, so they resolve to no ConfigMap and are read through their Prometheus object.) Volumes resolve the path to a ConfigMap or
+/// Secret key (a `subPath` mount, a whole-volume mount with or without `items`).
+fn prometheus_config_file(namespace: &str, spec: &corev1::PodSpec) -> Option<Box<PodConfigFile>> {
+    for c in &spec.containers {
+        let args: Vec<&str> = c
+            .command
+            .iter()
+            .flatten()
+            .chain(c.args.iter().flatten())
+            .map(String::as_str)
+            .collect();
+        let mut path = None;
+        for (i, a) in args.iter().enumerate() {
+            let a = a.trim_start_matches('-');
+            if let Some(v) = a.strip_prefix("config.file=") {
+                path = Some(v.to_string());
+            } else if a == "config.file" {
+                path = args.get(i + 1).map(|v| v.to_string());
+            }
+        }
+        let image = c.image.as_deref().unwrap_or_default();
+        let image_name = image.split(['@', ':']).next().unwrap_or_default();
+        let prometheus_image = image_name.ends_with("/prometheus") || image_name == "prometheus";
+        let prometheus_binary = args
+            .iter()
+            .any(|a| !a.starts_with('-') && (*a == "prometheus" || a.ends_with("/prometheus")));
+        // Alertmanager and other tools take --config.file too: only Prometheus itself counts.
+        if !prometheus_image && !prometheus_binary {
+            continue;
+        }
+        let path = path.unwrap_or_else(|| IMAGE_DEFAULT_CONFIG_FILE.to_string());
+        let source = config_source(namespace, spec, c, &path);
+        return Some(Box::new(PodConfigFile {
+            container: c.name.clone(),
+            path,
+            source,
+        }));
+    }
+    None
+}
+
+fn config_source(
+    namespace: &str,
+    spec: &corev1::PodSpec,
+    c: &corev1::Container,
+    path: &str,
+) -> Result<ConfigKeyRef, String> {
+    let rel = |mount: &str| -> Option<String> {
+        let mount = mount.trim_end_matches('/');
+        let rest = path.strip_prefix(mount)?.strip_prefix('/')?;
+        (!rest.is_empty()).then(|| rest.to_string())
+    };
+    // The deepest mount that holds the path decides, as in the container's file system.
+    let mount = c
+        .volume_mounts
+        .iter()
+        .flatten()
+        .filter(|m| {
+            let exact = m.mount_path.trim_end_matches('/') == path.trim_end_matches('/');
+            exact || rel(&m.mount_path).is_some()
+        })
+        .max_by_key(|m| m.mount_path.trim_end_matches('/').len())
+        .ok_or_else(|| {
+            format!(
+                "container {} reads --config.file={path}, but no volume is mounted there",
+                c.name
+            )
+        })?;
+    let volume = spec
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == mount.name)
+        .ok_or_else(|| {
+            format!(
+                "container {} mounts volume {} at {}, and the pod declares no such volume",
+                c.name, mount.name, mount.mount_path
+            )
+        })?;
+    // The file name inside the volume: the subPath (plus the rest of the path), else the path
+    // below the mount point.
+    let within = match mount.sub_path.as_deref().filter(|s| !s.is_empty()) {
+        Some(sub) => match rel(&mount.mount_path) {
+            Some(rest) => format!("{}/{rest}", sub.trim_end_matches('/')),
+            None => sub.to_string(),
+        },
+        None => rel(&mount.mount_path).ok_or_else(|| {
+            format!(
+                "container {} mounts volume {} exactly at --config.file={path}: a directory, not a file",
+                c.name, mount.name
+            )
+        })?,
+    };
+    let (kind, name, items) = if let Some(cm) = &volume.config_map {
+        (Kind::ConfigMap, cm.name.clone(), cm.items.clone())
+    } else if let Some(s) = &volume.secret {
+        (
+            Kind::Secret,
+            s.secret_name.clone().unwrap_or_default(),
+            s.items.clone(),
+        )
+    } else {
+        return Err(format!(
+            "container {} reads --config.file={path} from volume {}, which is neither a ConfigMap nor a Secret",
+            c.name, volume.name
+        ));
+    };
+    let key = match items {
+        // With items, only the listed keys exist in the volume, each at its own path.
+        Some(items) => items
+            .iter()
+            .find(|i| i.path == within)
+            .map(|i| i.key.clone())
+            .ok_or_else(|| {
+                format!(
+                    "volume {} projects no key of {kind} {name} to {within} (its items list other paths)",
+                    volume.name
+                )
+            })?,
+        None => within,
+    };
+    Ok(ConfigKeyRef {
+        kind,
+        namespace: namespace.to_string(),
+        name,
+        key,
+    })
 }
 
 impl Pod {
@@ -283,6 +468,10 @@ impl From<&corev1::Pod> for Pod {
             containers,
             controller,
             uid: p.metadata.uid.clone(),
+            prometheus_config: prometheus_config_file(
+                p.metadata.namespace.as_deref().unwrap_or_default(),
+                &spec,
+            ),
         }
     }
 }
@@ -438,6 +627,8 @@ pub struct PromWorkload {
     pub deny_fs_access: bool,
     /// `spec.version`, else the tag of `spec.image`.
     pub version: Option<String>,
+    /// `spec.additionalScrapeConfigs`: the Secret key holding extra `scrape_configs` jobs.
+    pub additional_scrape_configs: Option<ConfigKeyRef>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -547,6 +738,28 @@ impl Monitor {
     pub fn obj_ref(&self) -> ObjRef {
         ObjRef::new(self.kind.kind(), &self.namespace, &self.name)
     }
+}
+
+/// A ConfigMap or Secret holding a scraper's configuration: only the keys that hold one are kept
+/// (their text, gunzipped), each parsed once when the object arrives.
+#[derive(Debug, Clone)]
+pub struct ConfigObject {
+    pub kind: Kind,
+    pub namespace: String,
+    pub name: String,
+    pub entries: BTreeMap<String, std::sync::Arc<ConfigEntry>>,
+}
+
+impl ConfigObject {
+    pub fn obj_ref(&self) -> ObjRef {
+        ObjRef::new(self.kind, &self.namespace, &self.name)
+    }
+}
+
+/// One key's Prometheus configuration, or why it cannot be read.
+#[derive(Debug)]
+pub struct ConfigEntry {
+    pub config: Result<crate::scrapeconfig::PrometheusConfig, String>,
 }
 
 /// Cilium agent settings that change verdicts (DESIGN.md §5), from `kube-system/cilium-config`.

@@ -20,12 +20,14 @@ use crate::index::Object;
 use crate::mesh::policy::MeshSpec;
 use crate::mesh::MeshConfig;
 use crate::model::{
-    CiliumConfigMap, EndpointSlice, Kind, MeshPolicy, Monitor, MonitorEndpoint, MonitorKind,
-    Namespace, NamespaceSelection, ObjRef, Pod, PromWorkload, ScrapeClass, Service,
-    StatusCondition,
+    CiliumConfigMap, ConfigEntry, ConfigKeyRef, ConfigObject, EndpointSlice, Kind, MeshPolicy,
+    Monitor, MonitorEndpoint, MonitorKind, Namespace, NamespaceSelection, ObjRef, Pod,
+    PromWorkload, ScrapeClass, Service, StatusCondition,
 };
 use crate::relabel::RelabelSpec;
+use crate::scrapeconfig;
 use crate::selector::Selector;
+use std::sync::Arc;
 
 /// What became of one document.
 #[derive(Debug)]
@@ -122,11 +124,42 @@ pub fn parse_value(v: Value) -> Result<Parsed, ParseError> {
             if cm.metadata.name.as_deref() != Some("cilium-config")
                 || cm.metadata.namespace.as_deref().unwrap_or("kube-system") != "kube-system"
             {
-                return Ok(Parsed::Irrelevant(kind));
+                let values = cm
+                    .data
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| (k, v.as_bytes()))
+                    .chain(
+                        cm.binary_data
+                            .iter()
+                            .flatten()
+                            .map(|(k, v)| (k, v.0.as_slice())),
+                    );
+                return Ok(config_object(Kind::ConfigMap, &cm.metadata, values)
+                    .map(|c| Parsed::Object(Object::Config(Box::new(c))))
+                    .unwrap_or(Parsed::Irrelevant(kind)));
             }
             Object::CiliumConfig(CiliumConfigMap {
                 data: cm.data.unwrap_or_default(),
             })
+        }
+        ("", "Secret") => {
+            let secret: corev1::Secret = typed(&kind, v)?;
+            let values = secret
+                .data
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k, v.0.as_slice()))
+                .chain(
+                    secret
+                        .string_data
+                        .iter()
+                        .flatten()
+                        .map(|(k, v)| (k, v.as_bytes())),
+                );
+            return Ok(config_object(Kind::Secret, &secret.metadata, values)
+                .map(|c| Parsed::Object(Object::Config(Box::new(c))))
+                .unwrap_or(Parsed::Irrelevant(kind)));
         }
         ("apps", "DaemonSet") => {
             let ds: appsv1::DaemonSet = typed(&kind, v)?;
@@ -210,6 +243,39 @@ pub fn parse_value(v: Value) -> Result<Parsed, ParseError> {
     Ok(Parsed::Object(obj))
 }
 
+/// A ConfigMap or Secret as the scrape_configs layer needs it: only the keys whose text may be a
+/// Prometheus configuration, each parsed once; `None` when no key may be one (the object is not
+/// kept: no other Secret content is ever held in memory).
+fn config_object<'v>(
+    kind: Kind,
+    md: &ObjectMeta,
+    values: impl Iterator<Item = (&'v String, &'v [u8])>,
+) -> Option<ConfigObject> {
+    let mut entries = std::collections::BTreeMap::new();
+    for (key, bytes) in values {
+        let text = match scrapeconfig::decode_value(bytes) {
+            Ok(t) => t,
+            // Undecodable values are kept only when they are gzip: that one was meant as a config.
+            Err(e) if bytes.starts_with(&[0x1f, 0x8b]) => {
+                entries.insert(key.clone(), Arc::new(ConfigEntry { config: Err(e) }));
+                continue;
+            }
+            Err(_) => continue,
+        };
+        if !scrapeconfig::may_hold_scrape_config(&text) {
+            continue;
+        }
+        let config = scrapeconfig::parse_config_or_jobs(&text).map_err(|e| e.to_string());
+        entries.insert(key.clone(), Arc::new(ConfigEntry { config }));
+    }
+    (!entries.is_empty()).then(|| ConfigObject {
+        kind,
+        namespace: md.namespace.clone().unwrap_or_default(),
+        name: md.name.clone().unwrap_or_default(),
+        entries,
+    })
+}
+
 #[derive(Deserialize)]
 struct RawMesh {
     metadata: ObjectMeta,
@@ -256,6 +322,15 @@ struct RawPromSpec {
     arbitrary_fs_access: Option<RawFsAccess>,
     version: Option<String>,
     image: Option<String>,
+    additional_scrape_configs: Option<RawSecretKey>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawSecretKey {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    key: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -345,6 +420,15 @@ fn prom_workload(kind: Kind, raw: RawProm) -> PromWorkload {
         has_status: raw.status.is_some(),
         scrape_interval: s.scrape_interval,
         deny_fs_access: s.arbitrary_fs_access.is_some_and(|a| a.deny),
+        additional_scrape_configs: s
+            .additional_scrape_configs
+            .filter(|k| !k.name.is_empty())
+            .map(|k| ConfigKeyRef {
+                kind: Kind::Secret,
+                namespace: raw.metadata.namespace.clone().unwrap_or_default(),
+                name: k.name,
+                key: k.key,
+            }),
         version: s.version.or_else(|| {
             s.image
                 .as_deref()

@@ -83,10 +83,13 @@ fn subject_text(out: &mut String, s: &SubjectReport) {
     if !s.targets.is_empty() {
         let _ = writeln!(out, "  targets:");
         for t in &s.targets {
-            let port = match &t.port_name {
+            let mut port = match &t.port_name {
                 Some(n) => format!("{}:{} ({n})", t.pod, t.port),
                 None => format!("{}:{}", t.pod, t.port),
             };
+            if let Some(a) = &t.address {
+                port.push_str(&format!(" at {a}"));
+            }
             let _ = writeln!(
                 out,
                 "    {port} {}  <- {}: network {}, mesh {}",

@@ -235,6 +235,53 @@ pub fn parse_config(text: &str) -> Result<PrometheusConfig, ConfigError> {
         let path = e.path().to_string();
         err(None, path, e.into_inner().to_string())
     })?;
+    build_config(raw)
+}
+
+/// Parses either a whole `prometheus.yml` or a bare list of jobs, as a Prometheus object's
+/// `additionalScrapeConfigs` Secret holds them (appended to the generated `scrape_configs`).
+pub fn parse_config_or_jobs(text: &str) -> Result<PrometheusConfig, ConfigError> {
+    let value: Value = serde_yaml_ng::from_str(text).map_err(|e| ConfigError {
+        job: None,
+        path: ".".into(),
+        message: e.to_string(),
+    })?;
+    match value {
+        Value::Sequence(jobs) => build_config(RawConfig {
+            global: RawGlobal::default(),
+            scrape_configs: Some(jobs),
+        }),
+        _ => parse_config(text),
+    }
+}
+
+/// The text of a ConfigMap or Secret value: gunzipped when it is gzip (prometheus-operator stores
+/// the configuration it generates as `prometheus.yaml.gz`), else read as UTF-8.
+pub fn decode_value(bytes: &[u8]) -> Result<String, String> {
+    use std::io::Read as _;
+    const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+    if bytes.starts_with(&GZIP_MAGIC) {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_string(&mut text)
+            .map_err(|e| format!("the value is gzip, but does not decompress to text: {e}"))?;
+        return Ok(text);
+    }
+    String::from_utf8(bytes.to_vec()).map_err(|_| "the value is neither gzip nor UTF-8 text".into())
+}
+
+/// Whether a text may be a Prometheus configuration or a list of jobs: the only ConfigMap and
+/// Secret values the index keeps.
+pub fn may_hold_scrape_config(text: &str) -> bool {
+    text.contains("scrape_configs") || text.contains("job_name")
+}
+
+fn build_config(raw: RawConfig) -> Result<PrometheusConfig, ConfigError> {
+    let err = |job: Option<&str>, path: String, message: String| ConfigError {
+        job: job.map(str::to_string),
+        path,
+        message,
+    };
     let global_interval = raw
         .global
         .scrape_interval

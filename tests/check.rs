@@ -296,6 +296,159 @@ fn seed_003_prometheus_not_ready_is_the_cause() {
     assert_eq!(cond(sm, "Ready")["reason"], "ScraperNotReady");
 }
 
+fn network(t: &Value) -> (String, String) {
+    (
+        t["network"]["verdict"].as_str().unwrap().to_string(),
+        t["network"]["reason"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn seed_001_names_the_annotation_webpods_deployment_lacks_and_audits_every_job() {
+    let r = golden("seed-001-cilium-monitoring", "seed-001", 1);
+    let web = subject(&r, "ScrapeIntent", "default", "webpod");
+    assert_eq!(web["ready"], false);
+    assert_eq!(web["scrapers"][0]["kind"], "Deployment");
+    assert_eq!(web["scrapers"][0]["name"], "prometheus");
+    let sel = cond(web, "MonitorSelected");
+    assert_eq!(sel["reason"], "AnnotationMissing");
+    let msg = sel["message"].as_str().unwrap();
+    assert!(msg.contains("job kubernetes-pods does not scrape default/webpod-697b545f57-cgqbz:80/metrics, default/webpod-697b545f57-v8d46:80/metrics"), "{msg}");
+    assert!(msg.contains("relabel_configs[0]"), "{msg}");
+    assert!(
+        msg.contains("add to Deployment default/webpod spec.template.metadata.annotations: prometheus.io/port: \"80\", prometheus.io/scrape: \"true\""),
+        "{msg}"
+    );
+    // Reported, never applied: nothing to apply for annotations.
+    assert!(web["remediation"].as_array().unwrap().is_empty());
+
+    // The agent's intent: kubernetes-pods scrapes 9962, kubernetes-endpoints (hubble-metrics) 9965, and a
+    // hostNetwork target is not a Cilium policy subject.
+    let agent = subject(&r, "ScrapeIntent", "kube-system", "cilium-agent");
+    assert_eq!(agent["ready"], true);
+    assert!(cond(agent, "MonitorSelected")["message"]
+        .as_str()
+        .unwrap()
+        .contains("job kubernetes-endpoints, kubernetes-pods in ConfigMap cilium-monitoring/prometheus key prometheus.yaml"));
+    let (verdict, reason) = network(target(agent, "kube-system/cilium-7qx2m"));
+    assert_eq!(verdict, "Allowed");
+    assert!(
+        reason.contains("not a Cilium policy subject [R3]"),
+        "{reason}"
+    );
+
+    // Audit without intents: the pod and endpoints jobs, not the service/node ones.
+    let jobs: Vec<&str> = r["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "ScrapeJob")
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        jobs,
+        [
+            "prometheus/kubernetes-endpoints",
+            "prometheus/kubernetes-pods"
+        ]
+    );
+    let pods = subject(
+        &r,
+        "ScrapeJob",
+        "cilium-monitoring",
+        "prometheus/kubernetes-pods",
+    );
+    let op = target(pods, "kube-system/cilium-operator-5f7d8b6c9f-lz8kq");
+    assert_eq!(op["address"], "192.168.10.100:9963");
+    assert_eq!(network(op).0, "Allowed");
+    let resolved = cond(pods, "TargetsResolved")["message"].as_str().unwrap();
+    assert!(
+        resolved.contains("4 dropped by relabel_configs[0]"),
+        "{resolved}"
+    );
+}
+
+#[test]
+fn seed_001_fixed_annotations_put_webpod_into_the_kubernetes_pods_job() {
+    let r = golden("seed-001-cilium-monitoring/fixed", "seed-001-fixed", 0);
+    let pods = subject(
+        &r,
+        "ScrapeJob",
+        "cilium-monitoring",
+        "prometheus/kubernetes-pods",
+    );
+    assert_eq!(
+        target(pods, "default/webpod-697b545f57-cgqbz")["address"],
+        "172.20.0.88:80"
+    );
+    assert!(cond(
+        subject(&r, "ScrapeIntent", "default", "webpod"),
+        "MonitorSelected"
+    )["message"]
+        .as_str()
+        .unwrap()
+        .contains("job kubernetes-pods"));
+}
+
+#[test]
+fn seed_004_reads_the_additional_scrape_configs_secret_and_names_the_operators_missing_annotations()
+{
+    let r = golden("seed-004-kube-prometheus-stack", "seed-004", 1);
+    let op = subject(&r, "ScrapeIntent", "kube-system", "cilium-operator");
+    assert_eq!(cond(op, "TargetsResolved")["reason"], "PortNotFound");
+    let sel = cond(op, "MonitorSelected");
+    assert_eq!(sel["reason"], "AnnotationMissing");
+    assert!(sel["message"].as_str().unwrap().contains(
+        "add to Deployment kube-system/cilium-operator spec.template.metadata.annotations: prometheus.io/port: \"9963\", prometheus.io/scrape: \"true\""
+    ));
+    for name in ["cilium-agent", "cilium-envoy"] {
+        let s = subject(&r, "ScrapeIntent", "kube-system", name);
+        assert_eq!(s["ready"], true, "{name}");
+        assert!(cond(s, "MonitorSelected")["message"].as_str().unwrap().contains(
+            "Secret monitoring/kube-prometheus-stack-prometheus-scrape-confg key additional-scrape-configs.yaml"
+        ));
+    }
+    // The operator's own StatefulSet pod reads an emptyDir: it is no Pods scraper of its own.
+    let scrapers: Vec<&str> = r["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "ScrapeJob")
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        scrapers,
+        [
+            "kube-prometheus-stack-prometheus/kubernetes-pods",
+            "kube-prometheus-stack-prometheus/kubernetes-endpoints"
+        ]
+    );
+    let ep = subject(
+        &r,
+        "ScrapeJob",
+        "monitoring",
+        "kube-prometheus-stack-prometheus/kubernetes-endpoints",
+    );
+    let envoy = target(ep, "kube-system/cilium-envoy-8kq2x");
+    assert_eq!(envoy["address"], "10.0.0.101:9964");
+    assert!(network(envoy).1.contains("[R3]"));
+}
+
+#[test]
+fn seed_004_fixed_operator_annotations_make_every_cilium_component_scraped() {
+    let r = golden("seed-004-kube-prometheus-stack/fixed", "seed-004-fixed", 0);
+    let pods = subject(
+        &r,
+        "ScrapeJob",
+        "monitoring",
+        "kube-prometheus-stack-prometheus/kubernetes-pods",
+    );
+    assert_eq!(
+        target(pods, "kube-system/cilium-operator-6f8b9d7c5b-q2lxw")["address"],
+        "10.0.0.101:9963"
+    );
+}
+
 #[test]
 fn text_report_reads_like_a_diagnosis() {
     let (code, out, _) = check(&["-f", "deploy/examples/blog-system"]);

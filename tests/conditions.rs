@@ -330,7 +330,8 @@ fn ready_takes_the_first_failing_layer_in_scrape_order() {
 }
 
 #[test]
-fn a_pods_scraper_reads_no_monitors_and_annotations_are_not_yet_evaluated() {
+fn a_pods_scraper_reads_no_monitors_and_a_prometheus_without_additional_jobs_scrapes_no_annotations(
+) {
     let pods = intent("shop", "pods", "{selector: {matchLabels: {app: api}}, endpoints: [{port: metrics}], scraper: {kind: Pods, namespace: monitoring, podSelector: {matchLabels: {prometheus: k8s}}}}");
     let ann = intent("shop", "ann", "{selector: {matchLabels: {app: api}}, endpoints: [{port: metrics}], monitor: {kind: Annotations}}");
     let idx = world(&format!("{pods}{ann}"));
@@ -338,7 +339,9 @@ fn a_pods_scraper_reads_no_monitors_and_annotations_are_not_yet_evaluated() {
     assert_eq!(cond(&s, "ScraperReady").0, "True");
     assert_eq!(cond(&s, "MonitorSelected").1, "ScraperUnmanaged");
     let s = run(&idx, &EngineConfig::default(), "ann");
-    assert_eq!(cond(&s, "MonitorSelected").0, "Unknown");
+    let (status, reason, message) = cond(&s, "MonitorSelected");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "JobMissing"));
+    assert!(message.contains("additionalScrapeConfigs"), "{message}");
     assert!(!s.ready);
 }
 

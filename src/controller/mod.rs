@@ -350,7 +350,7 @@ async fn dispatch(
     settings: Settings,
     mut changes: tokio::sync::mpsc::UnboundedReceiver<Scope>,
     intents: fmpsc::UnboundedSender<ObjectRef<ScrapeIntent>>,
-    monitors: tokio::sync::mpsc::UnboundedSender<ObjRef>,
+    monitors: tokio::sync::mpsc::UnboundedSender<AuditRequest>,
 ) {
     world.wait_synced().await;
     let mut pending = vec![Scope::All];
@@ -366,7 +366,7 @@ async fn dispatch(
             std::mem::take(&mut pending)
         };
         pending.clear();
-        let (is, ms) = {
+        let (is, ms, jobs) = {
             let idx = world.index.read().unwrap();
             let mut is = BTreeSet::new();
             let mut ms = BTreeSet::new();
@@ -374,7 +374,10 @@ async fn dispatch(
                 is.extend(affected_intents(&idx, &settings.engine, s));
                 ms.extend(affected_monitors(&idx, s));
             }
-            (is, ms)
+            // scrape_configs jobs discover across namespaces: any change but an intent's may move them.
+            let jobs =
+                idx.has_scrape_configs() && scopes.iter().any(|s| !matches!(s, Scope::Intent(_)));
+            (is, ms, jobs)
         };
         for r in is {
             if settings.watches(&r.namespace) {
@@ -383,8 +386,11 @@ async fn dispatch(
         }
         for m in ms {
             if settings.watches(&m.namespace) {
-                let _ = monitors.send(m);
+                let _ = monitors.send(AuditRequest::Monitor(m));
             }
+        }
+        if jobs {
+            let _ = monitors.send(AuditRequest::ScrapeJobs);
         }
         match changes.recv().await {
             Some(s) => pending.push(s),
@@ -422,21 +428,42 @@ fn audit_reason(r: &SubjectReport) -> (&'static str, String) {
     }
 }
 
-/// Audits monitors that no intent covers: an Event on the monitor when its verdict changes.
-async fn audit_monitors(ctx: Arc<Ctx>, mut rx: tokio::sync::mpsc::UnboundedReceiver<ObjRef>) {
+/// A monitor's audit verdict (`None`: gone, or covered by an intent).
+type MonitorVerdict = (ObjRef, Option<(&'static str, String)>);
+
+/// What the audit is asked to evaluate.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum AuditRequest {
+    Monitor(ObjRef),
+    /// Every scrape_configs job of every scraper that reads a configuration.
+    ScrapeJobs,
+}
+
+/// Audits monitors that no intent covers, and scrape_configs jobs: an Event on the monitor (on the
+/// scraper, for a job) when its verdict changes.
+async fn audit_monitors(ctx: Arc<Ctx>, mut rx: tokio::sync::mpsc::UnboundedReceiver<AuditRequest>) {
     let mut last: HashMap<ObjRef, &'static str> = HashMap::new();
+    let mut last_jobs: HashMap<String, &'static str> = HashMap::new();
     while let Some(first) = rx.recv().await {
         // Collect a burst, then evaluate it with one engine.
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let mut batch = BTreeSet::from([first]);
+        let mut requests = BTreeSet::from([first]);
         while let Ok(r) = rx.try_recv() {
-            batch.insert(r);
+            requests.insert(r);
         }
-        let verdicts: Vec<(ObjRef, Option<(&'static str, String)>)> = {
+        let jobs_requested = requests.remove(&AuditRequest::ScrapeJobs);
+        let batch: BTreeSet<ObjRef> = requests
+            .into_iter()
+            .filter_map(|r| match r {
+                AuditRequest::Monitor(m) => Some(m),
+                AuditRequest::ScrapeJobs => None,
+            })
+            .collect();
+        let (verdicts, jobs): (Vec<MonitorVerdict>, Option<Vec<SubjectReport>>) = {
             let idx = ctx.world.index.read().unwrap();
             let covered: BTreeSet<ObjRef> = covered_monitors(&idx);
             let mut engine = Engine::new(&idx, &ctx.settings.engine);
-            batch
+            let verdicts = batch
                 .into_iter()
                 .map(|r| {
                     let m = monitor_in(&idx, &r);
@@ -445,8 +472,13 @@ async fn audit_monitors(ctx: Arc<Ctx>, mut rx: tokio::sync::mpsc::UnboundedRecei
                         .map(|m| audit_reason(&engine.monitor(m)));
                     (r, verdict)
                 })
-                .collect()
+                .collect();
+            let jobs = jobs_requested.then(|| engine.scrape_job_subjects());
+            (verdicts, jobs)
         };
+        if let Some(jobs) = jobs {
+            audit_jobs(&ctx, &mut last_jobs, jobs).await;
+        }
         for (r, verdict) in verdicts {
             let Some((reason, message)) = verdict else {
                 last.remove(&r);
@@ -480,6 +512,62 @@ async fn audit_monitors(ctx: Arc<Ctx>, mut rx: tokio::sync::mpsc::UnboundedRecei
             info!(monitor = %r, reason, "audit verdict changed");
             publish(&ctx, &reference, ty, reason, &message).await;
         }
+    }
+}
+
+/// Events for scrape_configs jobs whose verdict changed, on the scraper that runs them (the
+/// Prometheus object, or the workload of a Pods scraper): `job <name>: <reason>: <message>`.
+async fn audit_jobs(ctx: &Ctx, last: &mut HashMap<String, &'static str>, jobs: Vec<SubjectReport>) {
+    let current: BTreeSet<String> = jobs
+        .iter()
+        .map(|s| format!("{}/{}", s.namespace, s.name))
+        .collect();
+    last.retain(|k, _| current.contains(k));
+    for s in jobs {
+        if !ctx.settings.watches(&s.namespace) {
+            continue;
+        }
+        let (reason, message) = audit_reason(&s);
+        let key = format!("{}/{}", s.namespace, s.name);
+        let previous = last.insert(key, reason);
+        let speak = match previous {
+            None => reason != "Scrapable",
+            Some(p) => p != reason,
+        };
+        let Some(scraper) = s.scrapers.first() else {
+            continue;
+        };
+        if !speak {
+            continue;
+        }
+        let api_version = match scraper.kind.as_str() {
+            "Prometheus" => "monitoring.coreos.com/v1",
+            "PrometheusAgent" => "monitoring.coreos.com/v1alpha1",
+            "Pod" => "v1",
+            _ => "apps/v1",
+        };
+        let reference = k8s_openapi::api::core::v1::ObjectReference {
+            api_version: Some(api_version.into()),
+            kind: Some(scraper.kind.clone()),
+            namespace: Some(scraper.namespace.clone()),
+            name: Some(scraper.name.clone()),
+            ..Default::default()
+        };
+        let job = s.name.split_once('/').map(|(_, j)| j).unwrap_or(&s.name);
+        let ty = if reason == "Scrapable" {
+            EventType::Normal
+        } else {
+            EventType::Warning
+        };
+        info!(subject = %s.name, reason, "scrape job audit verdict changed");
+        publish(
+            ctx,
+            &reference,
+            ty,
+            reason,
+            &format!("job {job}: {message}"),
+        )
+        .await;
     }
 }
 

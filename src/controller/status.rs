@@ -59,7 +59,12 @@ pub fn desired_status(
         observed_generation: generation,
         mode: Some(mode.clone()),
         scraper: report.scrapers.first().map(|s| ResolvedScraper {
-            kind: s.kind.clone(),
+            // A scraper that is not a prometheus-operator object is kind Pods (DESIGN.md §3); its
+            // name is the workload its pods belong to.
+            kind: match s.kind.as_str() {
+                "Prometheus" | "PrometheusAgent" => s.kind.clone(),
+                _ => "Pods".into(),
+            },
             namespace: s.namespace.clone(),
             name: s.name.clone(),
         }),

@@ -82,7 +82,11 @@ pub fn scope_of(obj: &ObjRef, old_monitor: Option<&Monitor>, new: Option<&Object
         | Kind::PrometheusAgent
         | Kind::CiliumClusterwideNetworkPolicy
         | Kind::ConfigMap
-        | Kind::DaemonSet => Scope::All,
+        | Kind::Secret
+        | Kind::DaemonSet
+        | Kind::Deployment
+        | Kind::StatefulSet
+        | Kind::ReplicaSet => Scope::All,
     }
 }
 
@@ -179,6 +183,8 @@ pub struct World {
     /// Objects that could not be read, with the reason (left out of the analysis).
     unreadable: Mutex<BTreeMap<ObjRef, String>>,
     changes: mpsc::UnboundedSender<Scope>,
+    /// Bumped on every change: the readers of referenced objects recompute what to read.
+    generation: watch::Sender<u64>,
 }
 
 /// A managed object's identity and the intent that applied it.
@@ -206,6 +212,7 @@ impl World {
             synced,
             unreadable: Mutex::new(BTreeMap::new()),
             changes: tx,
+            generation: watch::channel(0).0,
         };
         (Arc::new(world), rx)
     }
@@ -234,6 +241,7 @@ impl World {
         states.insert(entry_index(entry), state);
         let all = states.values().all(|s| *s != KindState::Pending);
         drop(states);
+        self.generation.send_modify(|g| *g += 1);
         if all && !*self.synced.borrow() {
             info!("every kind listed: reconciling");
             self.synced.send_replace(true);
@@ -282,6 +290,33 @@ impl World {
 
     fn notify(&self, scope: Scope) {
         let _ = self.changes.send(scope);
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// Whether every (non-referenced) entry of these kinds has been listed.
+    fn listed(&self, kinds: &[Kind]) -> bool {
+        let states = self.states.lock().unwrap();
+        API_KINDS
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| kinds.contains(&k.kind) && !k.referenced)
+            .all(|(i, _)| states.get(&i).is_some_and(|s| *s != KindState::Pending))
+    }
+
+    /// A referenced object is absent, or no longer referenced: nothing of it is known.
+    fn forget(&self, r: &ObjRef) {
+        self.unreadable.lock().unwrap().remove(r);
+        let mut idx = self.index.write().unwrap();
+        if !idx.contains(r) {
+            return;
+        }
+        idx.delete(r);
+        drop(idx);
+        self.notify(Scope::All);
+    }
+
+    fn unreadable_ref(&self, r: &ObjRef, message: String) {
+        self.unreadable.lock().unwrap().insert(r.clone(), message);
     }
 
     /// An object was added or changed.
@@ -297,6 +332,11 @@ impl World {
                 let scope = scope_of(&r, old_monitor.as_ref(), Some(&o));
                 idx.apply(o);
                 scope
+            }
+            // A configuration object that no longer holds a Prometheus configuration.
+            Ok(_) if matches!(kind, Kind::ConfigMap | Kind::Secret) && idx.contains(&r) => {
+                idx.delete(&r);
+                Scope::All
             }
             Ok(_) => return,
             Err(e) => {
@@ -424,6 +464,9 @@ pub const RECHECK_ABSENT: Duration = Duration::from_secs(5);
 
 /// Keeps one kind's part of the index current, for as long as the process runs.
 pub async fn run_kind(world: Arc<World>, client: Client, k: &'static ApiKind) {
+    if k.referenced {
+        return run_referenced(world, client, k).await;
+    }
     let mut announced_absent = false;
     let mut failures = 0u32;
     loop {
@@ -494,6 +537,115 @@ async fn watch_kind(world: &World, client: &Client, k: &ApiKind, ar: &ApiResourc
             }
             Event::Apply(o) => world.apply_value(k.kind, value(o, ar)),
             Event::Delete(o) => world.delete_value(k.kind, &value(o, ar)),
+        }
+    }
+}
+
+/// Keeps the referenced objects of one kind (the ConfigMaps and Secrets scrapers read their
+/// configuration from) current: one name-selected watch per object, started and stopped as the
+/// references in the index change. Listed once every pod and Prometheus object is.
+async fn run_referenced(world: Arc<World>, client: Client, k: &'static ApiKind) {
+    let mut generation = world.generation.subscribe();
+    while !world.listed(&[Kind::Pod, Kind::Prometheus]) {
+        if generation.changed().await.is_err() {
+            return;
+        }
+    }
+    let ar = crate::live::api_resource(k, k.versions[0]);
+    let mut watches: HashMap<ObjRef, tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut synced = false;
+    loop {
+        let wanted: BTreeSet<ObjRef> = world
+            .index
+            .read()
+            .unwrap()
+            .referenced_configs()
+            .into_iter()
+            .filter(|r| r.kind == k.kind)
+            .collect();
+        let gone: Vec<ObjRef> = watches
+            .keys()
+            .filter(|r| !wanted.contains(*r))
+            .cloned()
+            .collect();
+        for r in gone {
+            if let Some(h) = watches.remove(&r) {
+                h.abort();
+            }
+            debug!(object = %r, "no longer referenced: forgotten");
+            world.forget(&r);
+        }
+        let mut first_reads = Vec::new();
+        for r in wanted {
+            if watches.contains_key(&r) {
+                continue;
+            }
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let task = watch_referenced(world.clone(), client.clone(), ar.clone(), r.clone(), tx);
+            watches.insert(r, tokio::spawn(task));
+            first_reads.push(rx);
+        }
+        if !synced {
+            for rx in first_reads {
+                let _ = tokio::time::timeout(Duration::from_secs(10), rx).await;
+            }
+            world.set_state(k, KindState::Synced);
+            synced = true;
+        }
+        if generation.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Watches one referenced object by name; `read` fires once its first state is known.
+async fn watch_referenced(
+    world: Arc<World>,
+    client: Client,
+    ar: ApiResource,
+    r: ObjRef,
+    read: tokio::sync::oneshot::Sender<()>,
+) {
+    let api: kube::Api<DynamicObject> = kube::Api::namespaced_with(client, &r.namespace, &ar);
+    let config = watcher::Config::default().fields(&format!("metadata.name={}", r.name));
+    let mut stream = watcher(api, config).default_backoff().boxed();
+    let mut read = Some(read);
+    let mut present = false;
+    let mut last_error: Option<String> = None;
+    loop {
+        let ev = match stream.try_next().await {
+            Ok(Some(ev)) => ev,
+            Ok(None) => return,
+            Err(e) => {
+                let msg = e.to_string();
+                if last_error.as_deref() != Some(msg.as_str()) {
+                    warn!(object = %r, error = %msg, "cannot read the scraper's configuration; retrying with backoff");
+                    world.unreadable_ref(&r, format!("cannot be read: {msg}"));
+                    last_error = Some(msg);
+                }
+                if let Some(tx) = read.take() {
+                    let _ = tx.send(());
+                }
+                continue;
+            }
+        };
+        last_error = None;
+        match ev {
+            Event::Init => present = false,
+            Event::InitApply(o) => {
+                present = true;
+                world.apply_value(r.kind, value(o, &ar));
+            }
+            Event::InitDone => {
+                if !present {
+                    world.forget(&r);
+                }
+                if let Some(tx) = read.take() {
+                    let _ = tx.send(());
+                }
+            }
+            Event::Apply(o) => world.apply_value(r.kind, value(o, &ar)),
+            Event::Delete(o) => world.delete_value(r.kind, &value(o, &ar)),
         }
     }
 }

@@ -1,0 +1,970 @@
+//! The engine's `scrape_configs` layer (issue 6): scrapers that are configured by a plain
+//! `prometheus.yml` (scraper kind `Pods`: the ConfigMap or Secret behind `--config.file`) or that add
+//! jobs of their own (a Prometheus object's `additionalScrapeConfigs` Secret).
+//!
+//! - `monitor.kind: Annotations` intents: `MonitorSelected` says whether the scraper's jobs yield the
+//!   intended targets, and, when not, which annotation the owning workload's pod template needs
+//!   (reported, never applied: pods belong to their controllers).
+//! - Audit without intents: every job becomes a `ScrapeJob` subject whose targets cross the same
+//!   network and mesh layers as a monitor's.
+//!
+//! Configurations are parsed once, when the index receives the object; each job's discovery is
+//! computed once per engine run. Nothing here runs when no scraper reads a configuration.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::{
+    condition, finish, pods_selector, scraped_condition, ConditionOut, Engine, Evaluated, RefOut,
+    Scraper, SubjectReport,
+};
+use crate::api::ScrapeIntent;
+use crate::conditions::{self as cond, reason};
+use crate::index::PodId;
+use crate::model::{ConfigEntry, ConfigKeyRef, Kind, ObjRef, Pod};
+use crate::relabel::{sanitize_label_name, Action};
+use crate::scrapeconfig::{self, Discovery, DropReason, PrometheusConfig, Role, ScrapeJob};
+use crate::selector::Selector;
+
+/// The subject kind of an audited job.
+pub const SCRAPE_JOB: &str = "ScrapeJob";
+
+/// A scraper's configuration, read and parsed.
+#[derive(Clone)]
+pub(super) struct JobsSource {
+    pub key: ConfigKeyRef,
+    entry: Arc<ConfigEntry>,
+}
+
+impl JobsSource {
+    pub fn config(&self) -> &PrometheusConfig {
+        self.entry
+            .config
+            .as_ref()
+            .expect("a JobsSource is built only from a parsed configuration")
+    }
+}
+
+/// Per-run cache of job discoveries: (configuration, job index, scraper namespace).
+pub(super) type Discoveries = HashMap<(ConfigKeyRef, usize, String), Rc<Discovery>>;
+
+/// The workload that owns a pod, as a person would name it: the Deployment behind a ReplicaSet
+/// whose name ends in the pod's `pod-template-hash`, else the controller itself, else the pod.
+pub fn pod_workload(pod: &Pod) -> ObjRef {
+    match &pod.controller {
+        Some((kind, name)) if kind == "ReplicaSet" => {
+            let hash = pod.labels.get("pod-template-hash");
+            match (hash, name.rsplit_once('-')) {
+                (Some(h), Some((deploy, suffix))) if suffix == h => {
+                    ObjRef::new(Kind::Deployment, &pod.namespace, deploy)
+                }
+                _ => ObjRef::new(Kind::ReplicaSet, &pod.namespace, name),
+            }
+        }
+        Some((kind, name)) if kind == "StatefulSet" => {
+            ObjRef::new(Kind::StatefulSet, &pod.namespace, name)
+        }
+        Some((kind, name)) if kind == "DaemonSet" => {
+            ObjRef::new(Kind::DaemonSet, &pod.namespace, name)
+        }
+        _ => ObjRef::new(Kind::Pod, &pod.namespace, &pod.name),
+    }
+}
+
+/// A ScrapeJob subject's name: `<scraper>/<job>`.
+fn subject_name(scraper: &Scraper<'_>, job: &str) -> String {
+    format!("{}/{job}", scraper.obj.name)
+}
+
+/// A Kubernetes object name for the remedy of a job (job names may hold any character).
+fn remedy_name(scraper: &Scraper<'_>, job: &str) -> String {
+    let raw = format!(
+        "scrapepath-{}-{}-{}",
+        scraper.obj.namespace, scraper.obj.name, job
+    );
+    let mut name: String = raw
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    name.truncate(63);
+    name.trim_end_matches('-').to_string()
+}
+
+/// Whether a job discovers Kubernetes pods or endpoints (the roles whose targets are pods).
+fn discovers_pods(job: &ScrapeJob) -> bool {
+    job.kubernetes_sd_configs
+        .iter()
+        .any(|sd| matches!(sd.role, Role::Pod | Role::Endpoints | Role::EndpointSlice))
+}
+
+/// Why a wanted target is not scraped: the reason, the message, and the annotations the owning
+/// workload (or the Service, for an endpoints job keyed on Service annotations) needs.
+struct Diagnosis {
+    reason: &'static str,
+    /// The job that explains it (`None`: no job discovers the pod).
+    job: Option<String>,
+    why: String,
+    fix: Option<(ObjRef, BTreeMap<String, String>)>,
+}
+
+/// One target an Annotations intent wants: a pod, the port when the pod declares it (else the number
+/// asked for, if any), and the path.
+struct Wanted {
+    pod: PodId,
+    port: Option<u16>,
+    path: String,
+}
+
+impl<'a> Engine<'a> {
+    /// Scraper pods grouped by their workload, in order: the `Pods` scrapers the audit finds itself.
+    /// Only pods whose `--config.file` is a ConfigMap or Secret key count.
+    pub(super) fn pod_scrapers(&self) -> Vec<Scraper<'a>> {
+        let mut groups: BTreeMap<ObjRef, Vec<Pod>> = BTreeMap::new();
+        for (_, pod) in self.idx.scraper_pods() {
+            let configured = pod
+                .prometheus_config
+                .as_ref()
+                .is_some_and(|c| c.source.is_ok());
+            if configured && !matches!(pod.phase.as_str(), "Failed" | "Succeeded") {
+                groups
+                    .entry(pod_workload(pod))
+                    .or_default()
+                    .push(pod.clone());
+            }
+        }
+        groups
+            .into_iter()
+            .map(|(obj, pods)| scraper_from_pods(obj, pods))
+            .collect()
+    }
+
+    /// The configuration a scraper reads its jobs from: `Ok(None)` for a Prometheus object without
+    /// `additionalScrapeConfigs`; `Err` names the object and key and says what is wrong.
+    pub(super) fn scraper_config(&self, s: &Scraper<'a>) -> Result<Option<JobsSource>, String> {
+        let key = match s.workload {
+            Some(p) => match &p.additional_scrape_configs {
+                None => return Ok(None),
+                Some(k) => k.clone(),
+            },
+            None => {
+                let Some(pod) = s.pods.first() else {
+                    return Err(format!("{} has no pod", s.display()));
+                };
+                let Some(file) = &pod.prometheus_config else {
+                    return Err(format!(
+                        "pod {} runs no Prometheus container (no container runs a Prometheus image or the prometheus binary with --config.file)",
+                        pod.display()
+                    ));
+                };
+                match &file.source {
+                    Ok(k) => k.clone(),
+                    Err(e) => return Err(format!("pod {}: {e}", pod.display())),
+                }
+            }
+        };
+        let entry = self.idx.config_entry(&key)?;
+        if let Err(e) = &entry.config {
+            return Err(format!("{key}: {e}"));
+        }
+        Ok(Some(JobsSource {
+            key,
+            entry: entry.clone(),
+        }))
+    }
+
+    /// What job `index` of `src` discovers for a scraper in `ns`, once per run.
+    fn job_discovery(&mut self, src: &JobsSource, index: usize, ns: &str) -> Rc<Discovery> {
+        let idx = self.idx;
+        let key = (src.key.clone(), index, ns.to_string());
+        self.discoveries
+            .entry(key)
+            .or_insert_with(|| Rc::new(scrapeconfig::discover(&src.config().jobs[index], idx, ns)))
+            .clone()
+    }
+
+    /// `MonitorSelected` of a `monitor.kind: Annotations` intent: would the scraper's jobs scrape
+    /// every intended target, and if not, which annotation (or job) is missing.
+    pub(super) fn annotations_monitor(
+        &mut self,
+        si: &ScrapeIntent,
+        ns: &str,
+        scraper: &Scraper<'a>,
+    ) -> ConditionOut {
+        let who = scraper_words(scraper);
+        let src = match self.scraper_config(scraper) {
+            Err(e) => {
+                return condition(
+                    cond::MONITOR_SELECTED,
+                    false,
+                    reason::CONFIG_UNREADABLE,
+                    format!("the configuration of {who} cannot be read: {e}"),
+                )
+            }
+            Ok(None) => {
+                return condition(
+                    cond::MONITOR_SELECTED,
+                    false,
+                    reason::JOB_MISSING,
+                    format!("{who} has no spec.additionalScrapeConfigs: its only jobs are those prometheus-operator generates from monitors, and none discovers pods by annotations"),
+                )
+            }
+            Ok(Some(src)) => src,
+        };
+        let jobs: Vec<usize> = (0..src.config().jobs.len())
+            .filter(|&i| discovers_pods(&src.config().jobs[i]))
+            .collect();
+        if jobs.is_empty() {
+            return condition(
+                cond::MONITOR_SELECTED,
+                false,
+                reason::JOB_MISSING,
+                format!(
+                    "no job in {} discovers pods or endpoints (roles pod, endpoints, endpointslice); add a kubernetes-pods job",
+                    src.key
+                ),
+            );
+        }
+        let wanted = self.wanted(si, ns);
+        if wanted.is_empty() {
+            return condition(
+                cond::MONITOR_SELECTED,
+                false,
+                reason::NO_MATCHING_PODS,
+                "no running pod matches spec.selector: there is nothing whose annotations to check",
+            );
+        }
+        let sns = scraper.obj.namespace.clone();
+        let discoveries: Vec<(usize, Rc<Discovery>)> = jobs
+            .iter()
+            .map(|&i| (i, self.job_discovery(&src, i, &sns)))
+            .collect();
+        let mut scraped_by: BTreeSet<String> = BTreeSet::new();
+        // Problems grouped by (job, why), in order of first appearance, with the targets they hit.
+        let mut problems: Vec<(&'static str, Option<String>, String, Vec<String>)> = Vec::new();
+        let mut fixes: BTreeMap<ObjRef, BTreeMap<String, String>> = BTreeMap::new();
+        for w in &wanted {
+            let hit = discoveries.iter().find(|(_, d)| {
+                d.targets.iter().any(|t| {
+                    t.pod == Some(w.pod) && w.port.is_none_or(|p| p == t.port) && t.path == w.path
+                })
+            });
+            if let Some((i, _)) = hit {
+                scraped_by.insert(src.config().jobs[*i].job_name.clone());
+                continue;
+            }
+            let d = self.diagnose(&src, &discoveries, w);
+            let want = self.want_text(w);
+            match problems
+                .iter_mut()
+                .find(|(_, j, why, _)| *j == d.job && *why == d.why)
+            {
+                Some(p) => p.3.push(want),
+                None => problems.push((d.reason, d.job, d.why, vec![want])),
+            }
+            if let Some((obj, annotations)) = d.fix {
+                fixes.entry(obj).or_default().extend(annotations);
+            }
+        }
+        if problems.is_empty() {
+            return condition(
+                cond::MONITOR_SELECTED,
+                true,
+                reason::SELECTED,
+                format!(
+                    "job {} in {} of {who} scrapes every target",
+                    scraped_by.into_iter().collect::<Vec<_>>().join(", "),
+                    src.key
+                ),
+            );
+        }
+        // The first problem's reason; each (job, why) once with the targets it hits.
+        let reason_ = problems[0].0;
+        let mut parts: Vec<String> = problems
+            .into_iter()
+            .map(|(_, job, why, wants)| match job {
+                Some(j) => format!("job {j} does not scrape {}: {why}", wants.join(", ")),
+                None => format!("{}: {why}", wants.join(", ")),
+            })
+            .collect();
+        for (obj, annotations) in fixes {
+            let list: Vec<String> = annotations
+                .iter()
+                .map(|(k, v)| format!("{k}: {v:?}"))
+                .collect();
+            let place = if obj.kind == Kind::Pod || obj.kind == Kind::Service {
+                "metadata.annotations"
+            } else {
+                "spec.template.metadata.annotations"
+            };
+            parts.push(format!(
+                "fix (reported, never applied): add to {obj} {place}: {}",
+                list.join(", ")
+            ));
+        }
+        condition(cond::MONITOR_SELECTED, false, reason_, parts.join("; "))
+    }
+
+    fn want_text(&self, w: &Wanted) -> String {
+        let pod = self.idx.pod(w.pod);
+        match w.port {
+            Some(p) => format!("{}:{p}{}", pod.display(), w.path),
+            None => format!("{}{}", pod.display(), w.path),
+        }
+    }
+
+    /// The targets an Annotations intent wants, from its selector and endpoints.
+    fn wanted(&self, si: &ScrapeIntent, ns: &str) -> Vec<Wanted> {
+        let Ok(sel) = Selector::from_k8s(&si.spec.selector) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (id, pod) in self.idx.select_pods(ns, &sel) {
+            if matches!(pod.phase.as_str(), "Failed" | "Succeeded") {
+                continue;
+            }
+            for ep in &si.spec.endpoints {
+                let port = match &ep.port {
+                    IntOrString::String(n) => pod.port_by_name(n).map(|(_, p)| p.number),
+                    IntOrString::Int(n) => u16::try_from(*n).ok(),
+                };
+                out.push(Wanted {
+                    pod: id,
+                    port,
+                    path: ep.path_or_default().to_string(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Why no job scrapes `w`: the reason, a message, and the annotations the owning workload (or
+    /// Service, for an endpoints job keyed on Service annotations) needs.
+    fn diagnose(
+        &self,
+        src: &JobsSource,
+        discoveries: &[(usize, Rc<Discovery>)],
+        w: &Wanted,
+    ) -> Diagnosis {
+        // Every job that discovers the pod explains it; a job that names an annotation to add is the
+        // one the intent relies on (monitor.kind Annotations), else the first in configuration order.
+        let found: Vec<&(usize, Rc<Discovery>)> = discoveries
+            .iter()
+            .filter(|(_, d)| {
+                d.targets.iter().any(|t| t.pod == Some(w.pod))
+                    || d.dropped.iter().any(|t| t.pod == Some(w.pod))
+            })
+            .collect();
+        if found.is_empty() {
+            let jobs: Vec<String> = discoveries
+                .iter()
+                .map(|(i, _)| job_summary(&src.config().jobs[*i]))
+                .collect();
+            return Diagnosis {
+                reason: reason::JOB_MISSING,
+                job: None,
+                why: format!(
+                    "no job in {} discovers these pods ({})",
+                    src.key,
+                    jobs.join("; ")
+                ),
+                fix: None,
+            };
+        }
+        let mut diagnoses: Vec<Diagnosis> = found
+            .iter()
+            .map(|(i, d)| self.diagnose_job(&src.config().jobs[*i], d, w))
+            .collect();
+        let pick = diagnoses.iter().position(|d| d.fix.is_some()).unwrap_or(0);
+        diagnoses.swap_remove(pick)
+    }
+
+    /// Why job `job` (which discovers the pod of `w`) does not scrape `w`.
+    fn diagnose_job(&self, job: &ScrapeJob, d: &Discovery, w: &Wanted) -> Diagnosis {
+        let pod = self.idx.pod(w.pod);
+        let diagnosis = |reason, why: String, fix| Diagnosis {
+            reason,
+            job: Some(job.job_name.clone()),
+            why,
+            fix,
+        };
+        let kept: Vec<&scrapeconfig::Target> =
+            d.targets.iter().filter(|t| t.pod == Some(w.pod)).collect();
+        if kept.is_empty() {
+            // Dropped: the rule that dropped most of the pod's discovered targets.
+            let mut by_rule: BTreeMap<usize, usize> = BTreeMap::new();
+            let mut no_address = false;
+            let mut service: Option<String> = None;
+            for t in d.dropped.iter().filter(|t| t.pod == Some(w.pod)) {
+                match t.reason {
+                    DropReason::Rule(r) => *by_rule.entry(r).or_default() += 1,
+                    DropReason::NoAddress => no_address = true,
+                }
+                if service.is_none() {
+                    service = t.discovered.get("__meta_kubernetes_service_name").cloned();
+                }
+            }
+            let Some((&rule, _)) = by_rule.iter().max_by_key(|(r, n)| (**n, usize::MAX - **r))
+            else {
+                return diagnosis(
+                    reason::TARGETS_NOT_COVERED,
+                    format!(
+                        "it drops every target of the pod{}",
+                        if no_address {
+                            ": relabeling leaves no __address__"
+                        } else {
+                            ""
+                        }
+                    ),
+                    None,
+                );
+            };
+            let spec = &job.relabel_configs[rule];
+            let r = &job.relabel_rules()[rule];
+            let rule_text = rule_words(job, rule);
+            if matches!(r.action(), Action::Keep) && spec.source_labels.len() == 1 {
+                if let Some((holder, name)) =
+                    annotation_source(&spec.source_labels[0], pod, service.as_deref())
+                {
+                    let key = annotation_key(holder_annotations(self, &holder, pod), &name);
+                    let regex = spec.regex.clone().unwrap_or_else(|| "(.*)".into());
+                    let current = holder_annotations(self, &holder, pod).get(&key).cloned();
+                    let value = literal(&regex);
+                    let mut fix = BTreeMap::new();
+                    if let Some(v) = &value {
+                        fix.insert(key.clone(), v.clone());
+                    }
+                    // Pin the port and path too, when the job takes them from annotations.
+                    if let Some(port) = w.port {
+                        if let Some(k) = rewrite_annotation(self, job, "__address__", &holder, pod)
+                        {
+                            fix.insert(k, port.to_string());
+                        }
+                    }
+                    if w.path != job.metrics_path {
+                        if let Some(k) =
+                            rewrite_annotation(self, job, "__metrics_path__", &holder, pod)
+                        {
+                            fix.insert(k, w.path.clone());
+                        }
+                    }
+                    let (why, reason_) = match current {
+                        None => (
+                            format!("{holder} has no annotation {key}"),
+                            reason::ANNOTATION_MISSING,
+                        ),
+                        Some(v) => (
+                            format!("{holder} has {key}: {v:?}, which {regex:?} does not match"),
+                            reason::ANNOTATION_MISMATCH,
+                        ),
+                    };
+                    let holder_obj = match &holder {
+                        Holder::Pod => pod_workload(pod),
+                        Holder::Service(name) => ObjRef::new(Kind::Service, &pod.namespace, name),
+                    };
+                    return diagnosis(
+                        reason_,
+                        format!(
+                            "{why}, and {rule_text} keeps only targets whose annotation matches {regex:?}"
+                        ),
+                        (!fix.is_empty()).then_some((holder_obj, fix)),
+                    );
+                }
+            }
+            return diagnosis(
+                reason::TARGETS_NOT_COVERED,
+                format!("{rule_text} drops every target of the pod"),
+                None,
+            );
+        }
+        // Kept, but not on the wanted port or path.
+        let got: BTreeSet<String> = kept
+            .iter()
+            .map(|t| format!("{}{}", t.address, t.path))
+            .collect();
+        let got = got.into_iter().collect::<Vec<_>>().join(", ");
+        let port_wrong = w.port.is_some_and(|p| kept.iter().all(|t| t.port != p));
+        let (field, value) = if port_wrong {
+            (
+                "__address__",
+                w.port.map(|p| p.to_string()).unwrap_or_default(),
+            )
+        } else {
+            ("__metrics_path__", w.path.clone())
+        };
+        match rewrite_annotation(self, job, field, &Holder::Pod, pod) {
+            Some(key) => {
+                let current = pod.annotations.get(&key).cloned();
+                let reason_ = if current.is_some() {
+                    reason::ANNOTATION_MISMATCH
+                } else {
+                    reason::ANNOTATION_MISSING
+                };
+                let state = match current {
+                    Some(v) => format!("its annotation {key} is {v:?}"),
+                    None => format!("it has no annotation {key}"),
+                };
+                diagnosis(
+                    reason_,
+                    format!("it scrapes {got} instead: {state}"),
+                    Some((pod_workload(pod), BTreeMap::from([(key, value)]))),
+                )
+            }
+            None => diagnosis(
+                reason::TARGETS_NOT_COVERED,
+                format!(
+                    "it scrapes {got} instead, and takes neither port nor path from an annotation"
+                ),
+                None,
+            ),
+        }
+    }
+
+    /// Every job of every scraper that reads a configuration, as audit subjects (`ScrapeJob`
+    /// `<scraper>/<job>`; a configuration that cannot be read is one subject `<scraper>/*`).
+    pub fn scrape_job_subjects(&mut self) -> Vec<SubjectReport> {
+        let mut scrapers: Vec<Scraper<'a>> = self.pod_scrapers();
+        let idx = self.idx;
+        for p in idx.prometheuses() {
+            if p.additional_scrape_configs.is_some() {
+                scrapers.push(self.scraper_from_workload(p));
+            }
+        }
+        let mut out = Vec::new();
+        for s in scrapers {
+            match self.scraper_config(&s) {
+                Ok(None) => {}
+                Err(e) => out.push(unreadable_subject(&s, e)),
+                Ok(Some(src)) => {
+                    for i in 0..src.config().jobs.len() {
+                        if discovers_pods(&src.config().jobs[i]) {
+                            out.push(self.scrape_job(&s, &src, i));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// One job as an audit subject: its targets through the network and mesh layers.
+    fn scrape_job(&mut self, s: &Scraper<'a>, src: &JobsSource, index: usize) -> SubjectReport {
+        let idx = self.idx;
+        let job = &src.config().jobs[index];
+        let d = self.job_discovery(src, index, &s.obj.namespace);
+        let mut conditions = Vec::new();
+        // Targets: those whose address is a pod are evaluated; the others are counted.
+        let mut seen: BTreeSet<(PodId, u16, String)> = BTreeSet::new();
+        let mut targets: Vec<&scrapeconfig::Target> = Vec::new();
+        let mut outside = 0usize;
+        for t in &d.targets {
+            match t.pod {
+                Some(p) if seen.insert((p, t.port, t.path.clone())) => targets.push(t),
+                Some(_) => {}
+                None => outside += 1,
+            }
+        }
+        let dropped = drop_summary(job, &d);
+        conditions.push(if targets.is_empty() {
+            condition(
+                cond::TARGETS_RESOLVED,
+                false,
+                reason::NO_TARGETS,
+                if d.dropped.is_empty() {
+                    format!(
+                        "job {} discovers nothing ({})",
+                        job.job_name,
+                        job_summary(job)
+                    )
+                } else {
+                    format!("job {} keeps no pod target: {dropped}", job.job_name)
+                },
+            )
+        } else {
+            let pods: BTreeSet<PodId> = targets.iter().filter_map(|t| t.pod).collect();
+            let mut msg = format!("{} pods, {} targets", pods.len(), targets.len());
+            if outside > 0 {
+                msg.push_str(&format!(
+                    "; {outside} targets at addresses of no pod are not evaluated"
+                ));
+            }
+            if !d.dropped.is_empty() {
+                msg.push_str(&format!("; {dropped}"));
+            }
+            condition(cond::TARGETS_RESOLVED, true, reason::RESOLVED, msg)
+        });
+        conditions.push(match &s.readiness {
+            Ok((r, m)) => condition(cond::SCRAPER_READY, true, r, m.clone()),
+            Err((r, m)) => condition(cond::SCRAPER_READY, false, r, m.clone()),
+        });
+        conditions.push(condition(
+            cond::MONITOR_SELECTED,
+            true,
+            reason::SELECTED,
+            format!(
+                "job {} is configured in {} read by {}",
+                job.job_name,
+                src.key,
+                scraper_words(s)
+            ),
+        ));
+        let scrapers = vec![s.clone()];
+        let evaluated: Vec<Evaluated> = targets
+            .iter()
+            .map(|t| {
+                self.evaluate_one(
+                    t.pod.expect("only pod targets are evaluated"),
+                    t.port,
+                    t.port_name.clone(),
+                    &t.path,
+                    t.scheme == "https",
+                    0,
+                    s,
+                )
+            })
+            .collect();
+        let (net_cond, blocked_by) = self.network_condition(&evaluated, &scrapers);
+        conditions.push(net_cond);
+        let mut remediation = Vec::new();
+        let mut plans = Vec::new();
+        let mut by_ns: BTreeMap<String, Vec<&Pod>> = BTreeMap::new();
+        for e in &evaluated {
+            let p = idx.pod(e.pod);
+            by_ns.entry(p.namespace.clone()).or_default().push(p);
+        }
+        let name = remedy_name(s, &job.job_name);
+        for (tns, pods) in by_ns {
+            let selector = pods_selector(&pods);
+            if let Some(plan) =
+                self.network_remedy(&tns, &name, None, &selector, &evaluated, &scrapers)
+            {
+                remediation.push(plan);
+            }
+            let (mesh_plan, plan) = self.mesh_remedy(&tns, &name, None, &selector, &evaluated);
+            remediation.extend(mesh_plan);
+            plans.push(plan);
+        }
+        let (mesh_cond, mesh_blocked) = self.mesh_condition(&evaluated, &scrapers, &plans);
+        conditions.push(mesh_cond);
+        let mut blocked_by = blocked_by;
+        blocked_by.extend(mesh_blocked);
+        conditions.push(scraped_condition());
+        let ready = finish(&mut conditions);
+        let mut out = self.targets_out(&evaluated, &scrapers);
+        for (o, t) in out.iter_mut().zip(&targets) {
+            o.address = Some(t.address.clone());
+        }
+        SubjectReport {
+            kind: SCRAPE_JOB.into(),
+            namespace: s.obj.namespace.clone(),
+            name: subject_name(s, &job.job_name),
+            ready,
+            conditions,
+            scrapers: vec![RefOut::from(&s.obj)],
+            targets: out,
+            remediation,
+            mode: None,
+            blocked_by,
+        }
+    }
+}
+
+/// A `Pods` scraper from its pods (grouped by workload, or selected by an intent).
+pub(super) fn scraper_from_pods<'a>(obj: ObjRef, pods: Vec<Pod>) -> Scraper<'a> {
+    let ready = pods.iter().filter(|p| p.ready == Some(true)).count();
+    let total = pods.len();
+    let ns = obj.namespace.clone();
+    let readiness = if ready > 0 {
+        Ok((
+            reason::SCRAPER_READY,
+            format!("{ready}/{total} scraper pods in {ns} are Ready"),
+        ))
+    } else {
+        Err((
+            reason::SCRAPER_NOT_READY,
+            format!("none of the {total} scraper pods in {ns} is Ready"),
+        ))
+    };
+    Scraper {
+        obj,
+        workload: None,
+        pods,
+        modelled: false,
+        readiness,
+    }
+}
+
+/// The subject of a scraper whose configuration cannot be read.
+fn unreadable_subject(s: &Scraper<'_>, e: String) -> SubjectReport {
+    let mut conditions = vec![
+        super::unknown(
+            cond::TARGETS_RESOLVED,
+            reason::CONFIG_UNREADABLE,
+            "the scraper's jobs are unknown",
+        ),
+        match &s.readiness {
+            Ok((r, m)) => condition(cond::SCRAPER_READY, true, r, m.clone()),
+            Err((r, m)) => condition(cond::SCRAPER_READY, false, r, m.clone()),
+        },
+        condition(
+            cond::MONITOR_SELECTED,
+            false,
+            reason::CONFIG_UNREADABLE,
+            format!(
+                "the configuration of {} cannot be read: {e}",
+                scraper_words(s)
+            ),
+        ),
+        scraped_condition(),
+    ];
+    let ready = finish(&mut conditions);
+    SubjectReport {
+        kind: SCRAPE_JOB.into(),
+        namespace: s.obj.namespace.clone(),
+        name: format!("{}/*", s.obj.name),
+        ready,
+        conditions,
+        scrapers: vec![RefOut::from(&s.obj)],
+        targets: vec![],
+        remediation: vec![],
+        mode: None,
+        blocked_by: vec![],
+    }
+}
+
+fn scraper_words(s: &Scraper<'_>) -> String {
+    match s.workload {
+        Some(p) => format!("{} {}/{}", p.kind, p.namespace, p.name),
+        None => format!(
+            "the Prometheus pods of {} {}/{}",
+            s.obj.kind, s.obj.namespace, s.obj.name
+        ),
+    }
+}
+
+/// `job (role pod in namespaces a, b)`.
+fn job_summary(job: &ScrapeJob) -> String {
+    let sds: Vec<String> = job
+        .kubernetes_sd_configs
+        .iter()
+        .map(|sd| {
+            let mut ns: Vec<String> = sd.namespaces.clone();
+            if sd.own_namespace {
+                ns.push("its own".into());
+            }
+            if ns.is_empty() {
+                format!("role {}", sd.role)
+            } else {
+                format!("role {} in namespaces {}", sd.role, ns.join(", "))
+            }
+        })
+        .collect();
+    format!("job {}: {}", job.job_name, sds.join(", "))
+}
+
+/// `relabel_configs[i] (keep on [a, b] regex "r")`.
+fn rule_words(job: &ScrapeJob, i: usize) -> String {
+    let spec = &job.relabel_configs[i];
+    let action = job.relabel_rules()[i].action();
+    let regex = spec.regex.clone().unwrap_or_else(|| "(.*)".into());
+    if spec.source_labels.is_empty() {
+        format!("relabel_configs[{i}] ({action} regex {regex:?})")
+    } else {
+        format!(
+            "relabel_configs[{i}] ({action} on {} regex {regex:?})",
+            spec.source_labels.join(";")
+        )
+    }
+}
+
+/// How many discovered targets relabeling dropped, by rule.
+fn drop_summary(job: &ScrapeJob, d: &Discovery) -> String {
+    let mut by: BTreeMap<Option<usize>, usize> = BTreeMap::new();
+    for t in &d.dropped {
+        let k = match t.reason {
+            DropReason::Rule(r) => Some(r),
+            DropReason::NoAddress => None,
+        };
+        *by.entry(k).or_default() += 1;
+    }
+    let parts: Vec<String> = by
+        .into_iter()
+        .map(|(k, n)| match k {
+            Some(r) => format!("{n} dropped by {}", rule_words(job, r)),
+            None => format!("{n} left without __address__"),
+        })
+        .collect();
+    format!(
+        "{} discovered targets dropped: {}",
+        d.dropped.len(),
+        parts.join(", ")
+    )
+}
+
+/// Where an annotation-keyed rule reads from.
+#[derive(Debug, Clone)]
+enum Holder {
+    Pod,
+    Service(String),
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Holder::Pod => f.write_str("the pod"),
+            Holder::Service(n) => write!(f, "Service {n}"),
+        }
+    }
+}
+
+fn holder_annotations<'i>(
+    engine: &Engine<'i>,
+    holder: &Holder,
+    pod: &'i Pod,
+) -> &'i crate::model::Labels {
+    static EMPTY: std::sync::OnceLock<crate::model::Labels> = std::sync::OnceLock::new();
+    match holder {
+        Holder::Pod => &pod.annotations,
+        Holder::Service(name) => engine
+            .idx
+            .service(&pod.namespace, name)
+            .map(|s| &s.annotations)
+            .unwrap_or_else(|| EMPTY.get_or_init(Default::default)),
+    }
+}
+
+/// `__meta_kubernetes_pod_annotation_<x>` / `__meta_kubernetes_service_annotation_<x>` (and the
+/// `annotationpresent` forms): who holds the annotation and its sanitized name.
+fn annotation_source(label: &str, _pod: &Pod, service: Option<&str>) -> Option<(Holder, String)> {
+    for (prefix, svc) in [
+        ("__meta_kubernetes_pod_annotationpresent_", false),
+        ("__meta_kubernetes_pod_annotation_", false),
+        ("__meta_kubernetes_service_annotationpresent_", true),
+        ("__meta_kubernetes_service_annotation_", true),
+    ] {
+        if let Some(name) = label.strip_prefix(prefix) {
+            let holder = if svc {
+                Holder::Service(service?.to_string())
+            } else {
+                Holder::Pod
+            };
+            return Some((holder, name.to_string()));
+        }
+    }
+    None
+}
+
+/// The annotation key whose sanitized form is `sanitized`: one the object carries, else the
+/// `prometheus.io/*` convention, else the sanitized name itself.
+fn annotation_key(annotations: &crate::model::Labels, sanitized: &str) -> String {
+    if let Some(k) = annotations
+        .keys()
+        .find(|k| sanitize_label_name(k) == sanitized)
+    {
+        return k.clone();
+    }
+    for k in [
+        "prometheus.io/scrape",
+        "prometheus.io/port",
+        "prometheus.io/path",
+        "prometheus.io/scheme",
+        "prometheus.io/probe",
+    ] {
+        if sanitize_label_name(k) == sanitized {
+            return k.to_string();
+        }
+    }
+    sanitized.to_string()
+}
+
+/// The annotation a job's `replace` rule writes `target` from (`__address__` for the port,
+/// `__metrics_path__` for the path), on the same holder.
+fn rewrite_annotation(
+    engine: &Engine<'_>,
+    job: &ScrapeJob,
+    target: &str,
+    holder: &Holder,
+    pod: &Pod,
+) -> Option<String> {
+    for (i, spec) in job.relabel_configs.iter().enumerate() {
+        if job.relabel_rules()[i].action() != Action::Replace
+            || spec.target_label.as_deref() != Some(target)
+        {
+            continue;
+        }
+        for l in &spec.source_labels {
+            let service = match holder {
+                Holder::Service(n) => Some(n.as_str()),
+                Holder::Pod => None,
+            };
+            if let Some((h, name)) = annotation_source(l, pod, service) {
+                if std::mem::discriminant(&h) == std::mem::discriminant(holder) {
+                    return Some(annotation_key(
+                        holder_annotations(engine, holder, pod),
+                        &name,
+                    ));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The one value a regex matches, when it is a plain literal (`true`).
+fn literal(regex: &str) -> Option<String> {
+    let plain = !regex.is_empty()
+        && regex
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '/' | ':' | ','));
+    plain.then(|| regex.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotation_keys_are_recovered_from_their_sanitized_names() {
+        let mut a = crate::model::Labels::new();
+        assert_eq!(
+            annotation_key(&a, "prometheus_io_scrape"),
+            "prometheus.io/scrape"
+        );
+        a.insert("example.com/scrape-me".into(), "yes".into());
+        assert_eq!(
+            annotation_key(&a, "example_com_scrape_me"),
+            "example.com/scrape-me"
+        );
+        assert_eq!(annotation_key(&a, "unknown_x"), "unknown_x");
+    }
+
+    #[test]
+    fn only_literal_regexes_name_a_value() {
+        assert_eq!(literal("true").as_deref(), Some("true"));
+        assert_eq!(literal("true|yes"), None);
+        assert_eq!(literal("(.+)"), None);
+    }
+
+    #[test]
+    fn remedy_names_are_kubernetes_names() {
+        let s = scraper_from_pods(
+            ObjRef::new(Kind::Deployment, "cilium-monitoring", "prometheus"),
+            vec![],
+        );
+        assert_eq!(
+            remedy_name(&s, "serviceMonitor/NS/x/0"),
+            "scrapepath-cilium-monitoring-prometheus-servicemonitor-ns-x-0"
+        );
+        let long = remedy_name(&s, &"j".repeat(80));
+        assert!(long.len() <= 63 && !long.ends_with('-'));
+    }
+}
