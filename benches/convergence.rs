@@ -206,6 +206,12 @@ async fn measure(intents: usize, changes: usize) -> Row {
     let start = Instant::now();
     let mut child: Child = Command::new(env!("CARGO_BIN_EXE_scrapepath"))
         .args(["run", "--concurrency", "4"])
+        .args([
+            "--metrics-bind-address",
+            "127.0.0.1:0",
+            "--health-probe-bind-address",
+            "127.0.0.1:0",
+        ])
         .env("KUBECONFIG", env.kubeconfig())
         .env("SCRAPEPATH_LOG", "warn")
         .stdout(Stdio::null())

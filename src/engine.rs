@@ -133,6 +133,13 @@ pub struct TargetOut {
     pub mesh: LayerOut,
 }
 
+impl TargetOut {
+    /// Whether the network or the mesh stops the scrape (an undecided mesh verdict does not count).
+    pub fn blocked(&self) -> bool {
+        self.network.verdict != "Allowed" || self.mesh.verdict == "Denied"
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LayerOut {

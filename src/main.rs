@@ -71,6 +71,25 @@ enum Command {
             default_value = "text"
         )]
         log_format: LogFormat,
+        /// Address of the `/metrics` endpoint ("off": not served).
+        #[arg(long, env = "SCRAPEPATH_METRICS_BIND_ADDRESS", default_value = "0.0.0.0:8080", value_parser = parse_bind)]
+        metrics_bind_address: Bind,
+        /// Address of the `/healthz` and `/readyz` endpoints ("off": not served).
+        #[arg(long, env = "SCRAPEPATH_HEALTH_PROBE_BIND_ADDRESS", default_value = "0.0.0.0:8081", value_parser = parse_bind)]
+        health_probe_bind_address: Bind,
+        /// Compete for a coordination.k8s.io Lease and write only while holding it (for 2+ replicas).
+        #[arg(long, env = "SCRAPEPATH_LEADER_ELECT", default_value_t = false, action = clap::ArgAction::Set)]
+        leader_elect: bool,
+        /// Namespace of the Lease; default: the namespace of the kubeconfig context or the pod.
+        #[arg(long, env = "SCRAPEPATH_LEADER_ELECTION_NAMESPACE")]
+        leader_election_namespace: Option<String>,
+        /// Name of the Lease.
+        #[arg(
+            long,
+            env = "SCRAPEPATH_LEADER_ELECTION_ID",
+            default_value = "scrapepath"
+        )]
+        leader_election_id: String,
     },
     /// Print the ScrapeIntent CustomResourceDefinition.
     Crd,
@@ -132,6 +151,25 @@ impl Platform {
             policy_backend: self.policy_backend,
         }
     }
+}
+
+/// A listen address, or none ("off").
+#[derive(Debug, Clone, Copy)]
+struct Bind(Option<std::net::SocketAddr>);
+
+fn parse_bind(s: &str) -> Result<Bind, String> {
+    if s.eq_ignore_ascii_case("off") || s.is_empty() {
+        return Ok(Bind(None));
+    }
+    // ":8080" as controller-runtime writes it: every interface.
+    let full = if s.starts_with(':') {
+        format!("0.0.0.0{s}")
+    } else {
+        s.to_string()
+    };
+    full.parse()
+        .map(|a| Bind(Some(a)))
+        .map_err(|_| format!("{s:?} is not an address like 0.0.0.0:8080 (or \"off\")"))
 }
 
 fn parse_version(s: &str) -> Result<Version, String> {
@@ -214,6 +252,11 @@ fn main() -> ExitCode {
             namespaces,
             concurrency,
             log_format,
+            metrics_bind_address,
+            health_probe_bind_address,
+            leader_elect,
+            leader_election_namespace,
+            leader_election_id,
         } => {
             init_logs(log_format);
             runtime().block_on(async move {
@@ -224,23 +267,42 @@ fn main() -> ExitCode {
                         return ExitCode::from(2);
                     }
                 };
+                let instance = std::env::var("POD_NAME")
+                    .or_else(|_| std::env::var("HOSTNAME"))
+                    .unwrap_or_else(|_| "scrapepath".into());
+                let leader_election = leader_elect.then(|| {
+                    let ns = leader_election_namespace
+                        .clone()
+                        .unwrap_or_else(|| client.default_namespace().to_string());
+                    scrapepath::controller::leader::LeaderElection::new(
+                        &ns,
+                        &leader_election_id,
+                        &instance,
+                    )
+                });
                 let settings = scrapepath::controller::Settings {
                     engine: platform.engine_config(),
                     allow_enforce,
                     namespaces: namespaces.into_iter().filter(|n| !n.is_empty()).collect(),
                     concurrency: concurrency.max(1),
-                    instance: std::env::var("POD_NAME")
-                        .or_else(|_| std::env::var("HOSTNAME"))
-                        .unwrap_or_else(|_| "scrapepath".into()),
+                    instance,
+                    leader_election,
+                    metrics_addr: metrics_bind_address.0,
+                    health_addr: health_probe_bind_address.0,
                 };
                 tracing::info!(
                     allow_enforce = settings.allow_enforce,
                     namespaces = ?settings.namespaces,
+                    leader_election = ?settings.leader_election.as_ref().map(|l| format!("{}/{}", l.namespace, l.lease)),
                     "scrapepath controller starting"
                 );
-                scrapepath::controller::run_until_signal(client, settings).await;
-                tracing::info!("scrapepath controller stopped");
-                ExitCode::SUCCESS
+                match scrapepath::controller::run_until_signal(client, settings).await {
+                    Ok(()) => {
+                        tracing::info!("scrapepath controller stopped");
+                        ExitCode::SUCCESS
+                    }
+                    Err(_) => ExitCode::from(2),
+                }
             })
         }
         Command::Rbac {

@@ -19,7 +19,7 @@
 //!   (enabled on some distributions) allows only to who may update the owner's finalizers.
 //! - `events.k8s.io` `events` `create`, `patch` — kube-runtime's `Recorder` creates an Event and patches
 //!   it when the same Event repeats.
-//! - `coordination.k8s.io` `leases` — leader election: `create`, and `get`/`update` of the one lease.
+//! - `coordination.k8s.io` `leases` — leader election: `create`, and `get`/`patch` of the one lease.
 //!
 //! Writes happen only in the namespaces the operator reconciles (an intent's fixes live in its own
 //! namespace; Events go to the namespace of the intent or audited monitor). With no namespaces given they
@@ -157,7 +157,8 @@ fn leader_election(lease: &str) -> BTreeSet<Atom> {
     let mut set = BTreeSet::new();
     // `create` cannot be limited by name (the name is not known to the authorizer before creation).
     set.insert(atom("coordination.k8s.io", "leases", "create", None));
-    for verb in ["get", "update"] {
+    // kube-lease-manager reads the Lease and locks/renews it by server-side apply.
+    for verb in ["get", "patch"] {
         set.insert(atom("coordination.k8s.io", "leases", verb, Some(lease)));
     }
     set
@@ -409,7 +410,7 @@ mod tests {
         assert!(le.contains(&atom(
             "coordination.k8s.io",
             "leases",
-            "update",
+            "patch",
             Some("scrapepath")
         )));
         assert!(le.contains(&atom("coordination.k8s.io", "leases", "create", None)));

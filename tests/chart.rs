@@ -187,16 +187,8 @@ fn known_env() -> BTreeSet<String> {
         .collect();
     out.insert("SCRAPEPATH_LOG".into()); // tracing's EnvFilter::try_from_env("SCRAPEPATH_LOG")
     out.insert("POD_NAME".into()); // the instance name in Events, and the leader-election identity
-    for pending in [
-        "SCRAPEPATH_METRICS_BIND_ADDRESS",
-        "SCRAPEPATH_HEALTH_PROBE_BIND_ADDRESS",
-        "SCRAPEPATH_LEADER_ELECT",
-        "SCRAPEPATH_LEADER_ELECTION_NAMESPACE",
-        "SCRAPEPATH_LEADER_ELECTION_ID",
-        "SCRAPEPATH_PROMETHEUS_URL",
-    ] {
-        out.insert(pending.into());
-    }
+                                   // Observed health (merged in parallel): remove once src/main.rs declares it.
+    out.insert("SCRAPEPATH_PROMETHEUS_URL".into());
     out
 }
 
@@ -1467,23 +1459,47 @@ async fn the_installed_chart_runs_the_seed_as_its_service_account_without_one_fo
             )
             .await,
     );
-    // Leader election: its own Lease, created and renewed; no other.
-    let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": RELEASE},
-        "spec": {"holderIdentity": "chart-test", "leaseDurationSeconds": 15}});
-    let created = leases
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(lease).unwrap(),
-        )
+    // Leader election: the operator's own election code, as this identity, takes and renews its Lease,
+    // then releases it; no other Lease is reachable.
+    let mut election =
+        scrapepath::controller::leader::LeaderElection::new(RELEASE_NS, RELEASE, "chart-test");
+    election.duration = Duration::from_secs(3);
+    election.grace = Duration::from_secs(1);
+    let (mut leadership, lease_task) = scrapepath::controller::leader::spawn(sa.clone(), election);
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while !leadership.is_leader() {
+            assert!(leadership.changed().await, "leader election stopped");
+        }
+    })
+    .await
+    .expect("the chart's identity acquires its Lease");
+    // Held across renewals (duration 3 s, renewed 1 s before expiry).
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(leadership.is_leader(), "the Lease is renewed");
+    let held = leases
+        .get(RELEASE)
         .await
-        .expect("the operator may create its Lease");
-    let mut renewed = leases.get(RELEASE).await.expect("and read it");
-    renewed.spec.as_mut().unwrap().holder_identity = Some("chart-test-2".into());
-    leases
-        .replace(RELEASE, &PostParams::default(), &renewed)
+        .expect("the operator may read its Lease");
+    assert_eq!(
+        held.spec
+            .as_ref()
+            .and_then(|s| s.holder_identity.as_deref()),
+        Some("chart-test")
+    );
+    drop(leadership);
+    tokio::time::timeout(Duration::from_secs(10), lease_task)
         .await
-        .expect("and update it");
-    assert!(created.metadata.uid.is_some());
+        .expect("the Lease is released on shutdown")
+        .unwrap();
+    let released = leases.get(RELEASE).await.unwrap();
+    assert_eq!(
+        released
+            .spec
+            .as_ref()
+            .and_then(|s| s.holder_identity.as_deref()),
+        None,
+        "released: no holder"
+    );
     forbidden("reading another Lease", leases.get("kube-scheduler").await);
     forbidden(
         "deleting its Lease",

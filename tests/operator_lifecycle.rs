@@ -135,6 +135,9 @@ async fn the_binary_reconciles_and_stops_gracefully_on_sigterm() {
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_scrapepath"))
         .args(["run", "--namespaces", &format!("{ns},{mon}")])
+        // Free ports: tests run in parallel.
+        .args(["--metrics-bind-address", "127.0.0.1:0"])
+        .args(["--health-probe-bind-address", "127.0.0.1:0"])
         .env("KUBECONFIG", env.kubeconfig())
         .env("SCRAPEPATH_LOG", "info")
         .stdout(Stdio::null())

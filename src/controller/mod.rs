@@ -8,13 +8,14 @@
 //! the cluster resolves (wait for that change).
 
 pub mod enforce;
+pub mod leader;
+pub mod metrics;
 pub mod status;
 pub mod world;
 
 use std::collections::{BTreeSet, HashMap};
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,7 +30,7 @@ use kube::runtime::watcher::{self, watcher, Event};
 use kube::runtime::WatchStreamExt;
 use kube::{Client, Resource};
 use serde_json::json;
-use tracing::{debug, info, warn};
+use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::api::{Mode, ScrapeIntent};
 use crate::conditions as cond;
@@ -38,6 +39,8 @@ use crate::kinds::API_KINDS;
 use crate::model::{Kind, Monitor, ObjRef};
 
 use enforce::{enforce, EnforceError, FIELD_MANAGER};
+use leader::{LeaderElection, Leadership};
+pub use metrics::Stats;
 use world::{affected_intents, affected_monitors, Scope, World};
 
 /// Platform settings of the controller (flags / env; the chart maps its values onto them).
@@ -52,6 +55,12 @@ pub struct Settings {
     pub concurrency: u16,
     /// This instance's name in Events (the pod name in a cluster).
     pub instance: String,
+    /// Compete for a Lease and write only while holding it; `None`: always write.
+    pub leader_election: Option<LeaderElection>,
+    /// Where to serve `/metrics`; `None`: not served.
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Where to serve `/healthz` and `/readyz` (may equal `metrics_addr`); `None`: not served.
+    pub health_addr: Option<std::net::SocketAddr>,
 }
 
 impl Default for Settings {
@@ -62,6 +71,9 @@ impl Default for Settings {
             namespaces: BTreeSet::new(),
             concurrency: 4,
             instance: "scrapepath".into(),
+            leader_election: None,
+            metrics_addr: None,
+            health_addr: None,
         }
     }
 }
@@ -72,33 +84,13 @@ impl Settings {
     }
 }
 
-/// Counters of what the controller did (writes are what a steady state must not make).
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub reconciles: AtomicU64,
-    pub reconcile_errors: AtomicU64,
-    pub status_writes: AtomicU64,
-    pub object_writes: AtomicU64,
-    pub object_deletes: AtomicU64,
-    pub events: AtomicU64,
-}
-
-impl Stats {
-    /// Every write to the API server: status patches, applied and deleted objects, Events.
-    pub fn writes(&self) -> u64 {
-        self.status_writes.load(Ordering::Relaxed)
-            + self.object_writes.load(Ordering::Relaxed)
-            + self.object_deletes.load(Ordering::Relaxed)
-            + self.events.load(Ordering::Relaxed)
-    }
-}
-
 struct Ctx {
     client: Client,
     world: Arc<World>,
     settings: Settings,
     recorder: Recorder,
     stats: Arc<Stats>,
+    leadership: Leadership,
     failures: Mutex<HashMap<ObjRef, u32>>,
     /// The last status written per intent, with the resourceVersion the write produced: the reflector's
     /// copy lags behind our own writes, and comparing with a stale copy would write again.
@@ -140,6 +132,11 @@ pub struct Handle {
     pub stats: Arc<Stats>,
     pub world: Arc<World>,
     pub done: tokio::task::JoinHandle<()>,
+    /// The bound addresses of the metrics and health endpoints (a port 0 setting picks a free port).
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    pub health_addr: Option<std::net::SocketAddr>,
+    /// Leader election: ends once the Lease is released after shutdown.
+    pub lease: Option<tokio::task::JoinHandle<()>>,
 }
 
 fn intent_key(si: &ScrapeIntent) -> ObjRef {
@@ -163,11 +160,24 @@ fn evaluate(world: &World, settings: &Settings, si: &ScrapeIntent) -> (SubjectRe
 }
 
 async fn reconcile(si: Arc<ScrapeIntent>, ctx: Arc<Ctx>) -> Result<Action, ReconcileError> {
-    ctx.stats.reconciles.fetch_add(1, Ordering::Relaxed);
     let key = intent_key(&si);
+    let span = info_span!("reconcile", namespace = %key.namespace, name = %key.name);
+    reconcile_intent(si, ctx, key).instrument(span).await
+}
+
+async fn reconcile_intent(
+    si: Arc<ScrapeIntent>,
+    ctx: Arc<Ctx>,
+    key: ObjRef,
+) -> Result<Action, ReconcileError> {
     if !ctx.settings.watches(&key.namespace) {
         return Ok(Action::await_change());
     }
+    // A standby writes nothing; it reconciles everything once it becomes the leader.
+    if !ctx.leadership.is_leader() {
+        return Ok(Action::await_change());
+    }
+    ctx.stats.reconciles.inc();
     // Reconcile the newest version the index has (the queue may hold an older one).
     let (mut report, mode) = evaluate(&ctx.world, &ctx.settings, &si);
     let mut managed = Vec::new();
@@ -190,10 +200,8 @@ async fn reconcile(si: Arc<ScrapeIntent>, ctx: Arc<Ctx>) -> Result<Action, Recon
         };
         for a in &done.actions {
             match a {
-                enforce::Action::Removed(_) => {
-                    ctx.stats.object_deletes.fetch_add(1, Ordering::Relaxed)
-                }
-                _ => ctx.stats.object_writes.fetch_add(1, Ordering::Relaxed),
+                enforce::Action::Removed(_) => ctx.stats.object_deletes.inc(),
+                _ => ctx.stats.object_writes.inc(),
             };
             let (reason, note) = a.describe();
             info!(namespace = %key.namespace, name = %key.name, "{note}");
@@ -205,6 +213,7 @@ async fn reconcile(si: Arc<ScrapeIntent>, ctx: Arc<Ctx>) -> Result<Action, Recon
         }
         managed = done.managed;
     }
+    ctx.stats.intent(&report);
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let desired = status::desired_status(&si, &report, mode, managed, &now);
     let store_rv = resource_version(&si);
@@ -219,7 +228,7 @@ async fn reconcile(si: Arc<ScrapeIntent>, ctx: Arc<Ctx>) -> Result<Action, Recon
             si.status.as_ref()
         }
     };
-    if status::status_changed(current, &desired) {
+    if status::status_changed(current, &desired) && ctx.leadership.is_leader() {
         let api: Api<ScrapeIntent> = Api::namespaced(ctx.client.clone(), &key.namespace);
         let body = json!({
             "apiVersion": ScrapeIntent::api_version(&()),
@@ -243,7 +252,7 @@ async fn reconcile(si: Arc<ScrapeIntent>, ctx: Arc<Ctx>) -> Result<Action, Recon
                 .unwrap()
                 .insert(key.clone(), (rv, desired.clone()));
         }
-        ctx.stats.status_writes.fetch_add(1, Ordering::Relaxed);
+        ctx.stats.status_writes.inc();
         debug!(namespace = %key.namespace, name = %key.name, "status written");
         if let Some(t) = status::ready_transition(current, &desired) {
             let (ty, reason) = if t.ready {
@@ -265,7 +274,7 @@ fn resource_version(si: &ScrapeIntent) -> Option<u64> {
 }
 
 fn error_policy(si: Arc<ScrapeIntent>, e: &ReconcileError, ctx: Arc<Ctx>) -> Action {
-    ctx.stats.reconcile_errors.fetch_add(1, Ordering::Relaxed);
+    ctx.stats.error(e.category());
     let key = intent_key(&si);
     warn!(namespace = %key.namespace, name = %key.name, category = e.category(), error = %e, "reconcile failed");
     if !e.is_transient() {
@@ -296,7 +305,7 @@ async fn publish(
     };
     match ctx.recorder.publish(&ev, reference).await {
         Ok(()) => {
-            ctx.stats.events.fetch_add(1, Ordering::Relaxed);
+            ctx.stats.events.inc();
         }
         Err(e) => warn!(error = %e, reason, "cannot publish event"),
     }
@@ -351,10 +360,29 @@ async fn dispatch(
     mut changes: tokio::sync::mpsc::UnboundedReceiver<Scope>,
     intents: fmpsc::UnboundedSender<ObjectRef<ScrapeIntent>>,
     monitors: tokio::sync::mpsc::UnboundedSender<AuditRequest>,
+    mut leadership: Leadership,
+    stats: Arc<Stats>,
 ) {
     world.wait_synced().await;
+    let mut can_change = true;
+    // A standby keeps its index current and requests nothing until it leads.
+    loop {
+        let leader = leadership.is_leader();
+        stats.leader.set(i64::from(leader));
+        if leader {
+            break;
+        }
+        tokio::select! {
+            ok = leadership.changed() => if !ok { return },
+            s = changes.recv() => if s.is_none() { return },
+        }
+    }
+    info!("leading: evaluating every intent and monitor");
     let mut pending = vec![Scope::All];
     loop {
+        if !leadership.is_leader() {
+            pending.clear();
+        }
         // Drain what is queued so a burst of changes maps once.
         while let Ok(s) = changes.try_recv() {
             pending.push(s);
@@ -392,9 +420,25 @@ async fn dispatch(
         if jobs {
             let _ = monitors.send(AuditRequest::ScrapeJobs);
         }
-        match changes.recv().await {
-            Some(s) => pending.push(s),
-            None => return,
+        tokio::select! {
+            s = changes.recv() => match s {
+                Some(s) => pending.push(s),
+                None => return,
+            },
+            ok = leadership.changed(), if can_change => {
+                if !ok {
+                    can_change = false;
+                    continue;
+                }
+                let leader = leadership.is_leader();
+                stats.leader.set(i64::from(leader));
+                if leader {
+                    info!("leading: evaluating every intent and monitor");
+                    pending.push(Scope::All);
+                } else {
+                    warn!("lost the leader lease: writing nothing until it is regained");
+                }
+            }
         }
     }
 }
@@ -451,6 +495,12 @@ async fn audit_monitors(ctx: Arc<Ctx>, mut rx: tokio::sync::mpsc::UnboundedRecei
         while let Ok(r) = rx.try_recv() {
             requests.insert(r);
         }
+        if !ctx.leadership.is_leader() {
+            // The leader audits; a new leader re-audits everything.
+            last.clear();
+            last_jobs.clear();
+            continue;
+        }
         let jobs_requested = requests.remove(&AuditRequest::ScrapeJobs);
         let batch: BTreeSet<ObjRef> = requests
             .into_iter()
@@ -480,10 +530,13 @@ async fn audit_monitors(ctx: Arc<Ctx>, mut rx: tokio::sync::mpsc::UnboundedRecei
             audit_jobs(&ctx, &mut last_jobs, jobs).await;
         }
         for (r, verdict) in verdicts {
+            let kind = metrics::monitor_kind(r.kind);
             let Some((reason, message)) = verdict else {
+                ctx.stats.audit(kind, &r.namespace, &r.name, None);
                 last.remove(&r);
                 continue;
             };
+            ctx.stats.audit(kind, &r.namespace, &r.name, Some(reason));
             let previous = last.insert(r.clone(), reason);
             // A monitor first seen healthy says nothing; any later change, or a first problem, does.
             let speak = match previous {
@@ -522,12 +575,22 @@ async fn audit_jobs(ctx: &Ctx, last: &mut HashMap<String, &'static str>, jobs: V
         .iter()
         .map(|s| format!("{}/{}", s.namespace, s.name))
         .collect();
-    last.retain(|k, _| current.contains(k));
+    last.retain(|k, _| {
+        let keep = current.contains(k);
+        if !keep {
+            if let Some((ns, name)) = k.split_once('/') {
+                ctx.stats.audit("ScrapeJob", ns, name, None);
+            }
+        }
+        keep
+    });
     for s in jobs {
         if !ctx.settings.watches(&s.namespace) {
             continue;
         }
         let (reason, message) = audit_reason(&s);
+        ctx.stats
+            .audit("ScrapeJob", &s.namespace, &s.name, Some(reason));
         let key = format!("{}/{}", s.namespace, s.name);
         let previous = last.insert(key, reason);
         let speak = match previous {
@@ -621,9 +684,40 @@ pub async fn run(
     client: Client,
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Handle {
+) -> std::io::Result<Handle> {
     let (world, changes) = World::new();
     let stats = Arc::new(Stats::default());
+    let probe = metrics::Probe {
+        stats: stats.clone(),
+        world: world.clone(),
+    };
+    let mut servers = Vec::new();
+    let metrics_addr = match settings.metrics_addr {
+        Some(addr) => {
+            let (bound, task) = metrics::serve(addr, probe.clone()).await?;
+            info!(address = %bound, "serving /metrics");
+            servers.push(task);
+            Some(bound)
+        }
+        None => None,
+    };
+    let health_addr = match settings.health_addr {
+        Some(addr) if Some(addr) == settings.metrics_addr => metrics_addr,
+        Some(addr) => {
+            let (bound, task) = metrics::serve(addr, probe).await?;
+            info!(address = %bound, "serving /healthz and /readyz");
+            servers.push(task);
+            Some(bound)
+        }
+        None => None,
+    };
+    let (leadership, lease) = match &settings.leader_election {
+        Some(cfg) => {
+            let (l, task) = leader::spawn(client.clone(), cfg.clone());
+            (l, Some(task))
+        }
+        None => (Leadership::always(), None),
+    };
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -637,6 +731,7 @@ pub async fn run(
         settings: settings.clone(),
         recorder,
         stats: stats.clone(),
+        leadership: leadership.clone(),
         failures: Mutex::new(HashMap::new()),
         written: Mutex::new(HashMap::new()),
     });
@@ -664,6 +759,8 @@ pub async fn run(
         changes,
         intent_tx,
         monitor_tx,
+        leadership,
+        ctx_stats.clone(),
     )));
     tasks.push(tokio::spawn(audit_monitors(ctx.clone(), monitor_rx)));
 
@@ -685,25 +782,46 @@ pub async fn run(
         })
         .await;
         info!("reconcile queue drained: stopping watches");
-        for t in tasks {
+        for t in tasks.into_iter().chain(servers) {
             t.abort();
+            // Wait for it to stop, so that what it held (the leadership) is dropped.
+            let _ = t.await;
         }
     });
-    Handle {
+    Ok(Handle {
         stats: ctx_stats,
         world,
         done,
-    }
+        metrics_addr,
+        health_addr,
+        lease,
+    })
 }
 
 /// Runs the controller until SIGTERM or Ctrl-C, then finishes the reconciles in flight.
-pub async fn run_until_signal(client: Client, settings: Settings) {
+pub async fn run_until_signal(client: Client, settings: Settings) -> std::io::Result<()> {
     let shutdown = async move {
         shutdown_signal().await;
         info!("shutdown requested: finishing reconciles in flight");
     };
-    let handle = run(client, settings, shutdown).await;
+    let mut handle = match run(client, settings, shutdown).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serve the metrics or health endpoints");
+            return Err(e);
+        }
+    };
     let _ = handle.done.await;
+    if let Some(lease) = handle.lease.take() {
+        // Release the Lease so a standby takes over now rather than when it expires.
+        if tokio::time::timeout(Duration::from_secs(5), lease)
+            .await
+            .is_err()
+        {
+            warn!("the leader lease was not released within 5s; it expires on its own");
+        }
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

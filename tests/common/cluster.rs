@@ -130,13 +130,12 @@ impl Running {
 
     /// Writes by category: status patches, applied objects, deleted objects, Events.
     pub fn breakdown(&self) -> [u64; 4] {
-        use std::sync::atomic::Ordering::Relaxed;
         let s = &self.handle.stats;
         [
-            s.status_writes.load(Relaxed),
-            s.object_writes.load(Relaxed),
-            s.object_deletes.load(Relaxed),
-            s.events.load(Relaxed),
+            s.status_writes.get(),
+            s.object_writes.get(),
+            s.object_deletes.get(),
+            s.events.get(),
         ]
     }
 }
@@ -173,7 +172,8 @@ pub async fn start_controller_with(client: &Client, settings: Settings) -> Runni
     let handle = run(client.clone(), settings, async move {
         let _ = rx.await;
     })
-    .await;
+    .await
+    .expect("the controller starts");
     Running {
         handle,
         stop: Some(tx),
