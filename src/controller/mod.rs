@@ -8,6 +8,7 @@
 //! the cluster resolves (wait for that change).
 
 pub mod enforce;
+pub mod observer;
 pub mod status;
 pub mod world;
 
@@ -52,6 +53,9 @@ pub struct Settings {
     pub concurrency: u16,
     /// This instance's name in Events (the pod name in a cluster).
     pub instance: String,
+    /// Reading the scrapers' `/api/v1/targets` for the `Scraped` condition; `None`: off (`Scraped`
+    /// stays `NotObserved`).
+    pub observe: Option<crate::observe::plan::ObserveSettings>,
 }
 
 impl Default for Settings {
@@ -62,6 +66,7 @@ impl Default for Settings {
             namespaces: BTreeSet::new(),
             concurrency: 4,
             instance: "scrapepath".into(),
+            observe: None,
         }
     }
 }
@@ -153,7 +158,8 @@ fn intent_key(si: &ScrapeIntent) -> ObjRef {
 /// Evaluates one intent against the current index.
 fn evaluate(world: &World, settings: &Settings, si: &ScrapeIntent) -> (SubjectReport, Mode) {
     let idx = world.index.read().unwrap();
-    let mut engine = Engine::new(&idx, &settings.engine);
+    let observed = world.observed();
+    let mut engine = Engine::new(&idx, &settings.engine).observing(observed.as_ref());
     let report = engine.intent(si);
     let mut mode = report.mode.clone().unwrap_or(Mode::Report);
     if mode == Mode::Enforce && !settings.allow_enforce {
@@ -435,7 +441,8 @@ async fn audit_monitors(ctx: Arc<Ctx>, mut rx: tokio::sync::mpsc::UnboundedRecei
         let verdicts: Vec<(ObjRef, Option<(&'static str, String)>)> = {
             let idx = ctx.world.index.read().unwrap();
             let covered: BTreeSet<ObjRef> = covered_monitors(&idx);
-            let mut engine = Engine::new(&idx, &ctx.settings.engine);
+            let observed = ctx.world.observed();
+            let mut engine = Engine::new(&idx, &ctx.settings.engine).observing(observed.as_ref());
             batch
                 .into_iter()
                 .map(|r| {
@@ -578,6 +585,14 @@ pub async fn run(
         monitor_tx,
     )));
     tasks.push(tokio::spawn(audit_monitors(ctx.clone(), monitor_rx)));
+    if let Some(observe) = settings.observe.clone() {
+        let fetcher = crate::observe::fetch::Fetcher::new(Some(client.clone()), observe.timeout);
+        tasks.push(tokio::spawn(observer::supervise(
+            world.clone(),
+            fetcher,
+            observe,
+        )));
+    }
 
     let queue = intent_rx.map(Ok::<_, Infallible>).take_until(shutdown);
     let config = ApplierConfig::default().concurrency(settings.concurrency);

@@ -205,6 +205,27 @@ impl Fetcher {
     }
 }
 
+/// Reads every endpoint once, concurrently (each read bounded by the fetcher's timeout): what
+/// `scrapepath audit` observes.
+pub async fn observe_once(
+    fetcher: &Fetcher,
+    endpoints: &[(super::plan::ObservationKey, Endpoint)],
+) -> super::Observed {
+    let reads = endpoints
+        .iter()
+        .map(|(key, ep)| async move { (key.clone(), fetcher.targets(ep).await) });
+    let mut observed = super::Observed::default();
+    for (key, obs) in futures::future::join_all(reads).await {
+        match key {
+            Some(k) => {
+                observed.by_scraper.insert(k, obs);
+            }
+            None => observed.default = Some(obs),
+        }
+    }
+    observed
+}
+
 fn rustls_native_roots() -> Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore::empty();
     let found = rustls_native_certs::load_native_certs();

@@ -8,6 +8,7 @@
 //! container port.
 
 pub mod fetch;
+pub mod plan;
 
 use std::collections::BTreeMap;
 
