@@ -346,7 +346,7 @@ fn an_observation_of_another_scraper_does_not_apply() {
         .insert(("monitoring".into(), "other".into()), other.clone());
     let (st, reason, msg) = cond(&subject(&idx, Some(&obs), "ScrapeIntent"), "Scraped");
     assert_eq!((st.as_str(), reason.as_str()), ("Unknown", "NotObserved"));
-    assert!(msg.contains("no Prometheus API is known"), "{msg}");
+    assert!(msg.contains("none is configured for that scraper"), "{msg}");
     // Keyed by the intent's scraper, it applies.
     obs.by_scraper
         .insert(("monitoring".into(), "k8s".into()), other);

@@ -262,7 +262,7 @@ impl<'a> Engine<'a> {
             }
             if !unobserved.is_empty() {
                 parts.push(format!(
-                    "no Prometheus API is known for the scraper of {} (set --prometheus-url)",
+                    "no observation of the scraper's Prometheus API for {} yet: none is configured for that scraper (--prometheus-url), or its first read has not completed",
                     names(&unobserved)
                 ));
             }

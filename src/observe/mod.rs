@@ -489,6 +489,53 @@ mod tests {
     }
 
     #[test]
+    fn a_real_response_with_kubernetes_meta_labels_parses_and_matches() {
+        // Captured from the integration test's Prometheus (tests/observed_health.rs): pod-role discovery
+        // labels, one target up, one timing out, one dropped by a keep rule.
+        let t = parse_targets(
+            &std::fs::read("tests/fixtures/prometheus/targets-pods.json").expect("fixture exists"),
+        )
+        .unwrap();
+        let ns = t.active[0].at.namespace.clone().unwrap();
+        let by_pod = |name: &str| {
+            t.active
+                .iter()
+                .find(|a| a.at.pod.as_deref() == Some(name))
+                .unwrap()
+        };
+        let answers = by_pod("answers-0");
+        assert_eq!(answers.health, Health::Up);
+        let silent = by_pod("silent-0");
+        assert_eq!(silent.health, Health::Down);
+        assert!(silent.last_error.ends_with("context deadline exceeded"));
+        assert_eq!(silent.scrape_timeout.as_deref(), Some("1s"));
+        let port = silent.at.port.unwrap();
+        assert_eq!(silent.at.container_port, Some(port));
+        assert!(matches!(
+            find(&t, &pod(&ns, "silent-0", "127.0.0.1"), port, "/metrics", None),
+            Found::Active(v) if v.len() == 1 && v[0].health == Health::Down
+        ));
+        assert_eq!(t.dropped.len(), 1);
+        let d = &t.dropped[0];
+        assert_eq!(d.at.pod.as_deref(), Some("ignored-0"));
+        assert_eq!(
+            d.scrape_pool.as_deref(),
+            Some(format!("podMonitor/{ns}/apps/0").as_str())
+        );
+        let dport = d.at.container_port.unwrap();
+        assert!(matches!(
+            find(
+                &t,
+                &pod(&ns, "ignored-0", "127.0.0.1"),
+                dport,
+                "/metrics",
+                None
+            ),
+            Found::Dropped(_)
+        ));
+    }
+
+    #[test]
     fn a_target_without_pod_labels_matches_by_address() {
         let body = br#"{"status":"success","data":{"activeTargets":[
             {"discoveredLabels":{"__address__":"10.0.0.7:8080"},"labels":{"job":"static"},
