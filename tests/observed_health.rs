@@ -186,6 +186,41 @@ async fn wait_reason(
     .await
 }
 
+/// Runs `scrapepath audit -o json` against the test control plane.
+fn audit(env: &TestEnv, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scrapepath"))
+        .arg("audit")
+        .args(["-o", "json"])
+        .args(args)
+        .env("KUBECONFIG", env.kubeconfig())
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// The `Scraped` condition of the intent `ns/name` in an audit report.
+fn audited_scraped(report: &serde_json::Value, ns: &str, name: &str) -> (String, String, String) {
+    let s = report["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "ScrapeIntent" && s["namespace"] == ns && s["name"] == name)
+        .unwrap_or_else(|| panic!("no intent {ns}/{name} in {report}"));
+    let c = s["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Scraped")
+        .unwrap();
+    let text = |k: &str| c[k].as_str().unwrap().to_string();
+    (text("status"), text("reason"), text("message"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_prometheus_reports_one_target_up_and_the_silent_one_down_with_its_error() {
     let env = TestEnv::shared();
@@ -274,6 +309,34 @@ async fn a_real_prometheus_reports_one_target_up_and_the_silent_one_down_with_it
     assert_eq!(condition(&si, "NetworkReachable").unwrap().0, "True");
     assert_eq!(si.status.unwrap().targets.unwrap().summary, "1/1");
 
+    // `scrapepath audit` reads the same API once and says the same.
+    let (code, out, err) = audit(
+        env,
+        &["--prometheus-url", &format!("{mon}/k8s={}", prom.url)],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let scraped = |name: &str| audited_scraped(&report, &ns, name);
+    assert_eq!(scraped("answers").1, "Up");
+    let (st, reason, msg) = scraped("silent");
+    assert_eq!((st.as_str(), reason.as_str()), ("False", "Down"));
+    assert!(msg.contains(&error), "{msg}");
+    assert_eq!(scraped("ignored").1, "NotDiscovered");
+    // The PodMonitor audited counts its own scrape pool: one target down, one dropped.
+    let pm = report["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "PodMonitor" && s["namespace"] == ns.as_str())
+        .unwrap();
+    let c = pm["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Scraped")
+        .unwrap();
+    assert_eq!(c["reason"], "Down", "{c}");
+
     // Optionally keep what this Prometheus answered, as a fixture for the parser's tests.
     if let Ok(path) = std::env::var("SCRAPEPATH_SAVE_TARGETS") {
         let body = prom.get("/api/v1/targets?state=any").unwrap();
@@ -352,6 +415,25 @@ async fn an_api_that_cannot_be_read_leaves_scraped_unknown_and_never_holds_back_
             .0,
         "True"
     );
+
+    // `scrapepath audit` without a URL goes through the API server's proxy to the scraper's
+    // prometheus-operated Service; there is none here, and the API server's answer is the message.
+    let (_, out, err) = audit(env, &[]);
+    let report: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+    let (st, reason, msg) = audited_scraped(&report, &ns, "api");
+    assert_eq!(
+        (st.as_str(), reason.as_str()),
+        ("Unknown", "PrometheusUnreachable"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!(
+            "service {mon}/prometheus-operated:web (through the API server's proxy)"
+        )) && msg.contains("404"),
+        "{msg}"
+    );
+    assert!(err.contains("cannot read the targets of"), "{err}");
 
     // A refused connection says so too (the port is closed now).
     drop(silent);
