@@ -354,7 +354,7 @@ fn read_targets_json(path: &std::path::Path) -> Result<Observed, String> {
     Ok(Observed {
         default: Some(Observation::Targets {
             source: path.display().to_string(),
-            targets,
+            targets: targets.into(),
         }),
         ..Default::default()
     })

@@ -113,7 +113,7 @@ fn observed(active: Vec<Value>, dropped: Vec<Value>) -> Observed {
     Observed {
         default: Some(Observation::Targets {
             source: "http://prom:9090".into(),
-            targets,
+            targets: targets.into(),
         }),
         ..Default::default()
     }

@@ -306,6 +306,19 @@ impl World {
     /// Stores the latest observation of `key` (`None` removes it); when it differs from the previous
     /// one, the intents and monitors it can affect are re-evaluated.
     pub fn set_observation(&self, key: &ObservationKey, obs: Option<Observation>) -> bool {
+        // Compared under the read lock (a large targets list takes tens of milliseconds to compare),
+        // so that reconciles reading the observations are not held up by an unchanged one.
+        let same = {
+            let guard = self.observed.read().unwrap();
+            let current = guard.as_ref().and_then(|o| match key {
+                Some(k) => o.by_scraper.get(k),
+                None => o.default.as_ref(),
+            });
+            guard.is_some() && current == obs.as_ref()
+        };
+        if same {
+            return false;
+        }
         let changed = {
             let mut guard = self.observed.write().unwrap();
             let observed = guard.get_or_insert_with(Observed::default);

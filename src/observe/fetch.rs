@@ -137,7 +137,10 @@ impl Fetcher {
                     if active_only {
                         tracing::debug!(%source, "targets with dropped ones exceed {MAX_BODY} bytes: read the active ones only");
                     }
-                    Observation::Targets { source, targets }
+                    Observation::Targets {
+                        source,
+                        targets: targets.into(),
+                    }
                 }
                 Err(e) => Observation::Unreachable {
                     source,

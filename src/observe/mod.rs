@@ -10,7 +10,7 @@
 pub mod fetch;
 pub mod plan;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
 
@@ -71,18 +71,77 @@ pub struct DroppedTarget {
     pub discovered_labels: BTreeMap<String, String>,
 }
 
-/// A Prometheus's targets, as its API reported them.
+/// A Prometheus's targets, as its API reported them, indexed by the pod they name and the host they
+/// scrape (a large Prometheus has tens of thousands of targets, and every subject looks up its own).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Targets {
     pub active: Vec<ActiveTarget>,
     pub dropped: Vec<DroppedTarget>,
+    active_index: Lookup,
+    dropped_index: Lookup,
+}
+
+/// Positions of targets by (namespace, pod) they name, and by host for those that name no pod.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Lookup {
+    by_pod: HashMap<(String, String), Vec<usize>>,
+    by_host: HashMap<String, Vec<usize>>,
+}
+
+impl Lookup {
+    fn build<'w>(all: impl Iterator<Item = &'w Whereabouts>) -> Lookup {
+        let mut l = Lookup::default();
+        for (i, at) in all.enumerate() {
+            match (&at.namespace, &at.pod, &at.host) {
+                (Some(ns), Some(pod), _) => l
+                    .by_pod
+                    .entry((ns.clone(), pod.clone()))
+                    .or_default()
+                    .push(i),
+                (_, _, Some(host)) => l.by_host.entry(host.clone()).or_default().push(i),
+                _ => {}
+            }
+        }
+        l
+    }
+
+    /// The targets that may point at `pod` (to be checked with [`points_at`]).
+    fn candidates(&self, pod: &Pod) -> impl Iterator<Item = usize> + '_ {
+        let named = self
+            .by_pod
+            .get(&(pod.namespace.clone(), pod.name.clone()))
+            .into_iter()
+            .flatten();
+        let by_host = pod
+            .pod_ip
+            .as_ref()
+            .and_then(|ip| self.by_host.get(ip))
+            .into_iter()
+            .flatten();
+        named.chain(by_host).copied()
+    }
+}
+
+impl Targets {
+    pub fn new(active: Vec<ActiveTarget>, dropped: Vec<DroppedTarget>) -> Targets {
+        Targets {
+            active_index: Lookup::build(active.iter().map(|t| &t.at)),
+            dropped_index: Lookup::build(dropped.iter().map(|t| &t.at)),
+            active,
+            dropped,
+        }
+    }
 }
 
 /// The latest observation of one Prometheus API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Observation {
-    /// The API answered; `source` says where it was read (a URL or a file).
-    Targets { source: String, targets: Targets },
+    /// The API answered; `source` says where it was read (a URL or a file). Shared: an observation is
+    /// stored, compared and handed to evaluations without copying its targets.
+    Targets {
+        source: String,
+        targets: std::sync::Arc<Targets>,
+    },
     /// The API could not be read: the error says why (connection, timeout, HTTP status, bad JSON).
     Unreachable { source: String, error: String },
 }
@@ -188,9 +247,8 @@ pub fn parse_targets(body: &[u8]) -> Result<Targets, ParseError> {
     let data = r
         .data
         .ok_or_else(|| ParseError::Json("status \"success\" without data".into()))?;
-    Ok(Targets {
-        active: data
-            .active_targets
+    Ok(Targets::new(
+        data.active_targets
             .into_iter()
             .map(|a| {
                 let (host, port, path) = split_url(&a.scrape_url);
@@ -217,8 +275,7 @@ pub fn parse_targets(body: &[u8]) -> Result<Targets, ParseError> {
                 }
             })
             .collect(),
-        dropped: data
-            .dropped_targets
+        data.dropped_targets
             .into_iter()
             .map(|d| DroppedTarget {
                 scrape_pool: d
@@ -228,7 +285,7 @@ pub fn parse_targets(body: &[u8]) -> Result<Targets, ParseError> {
                 discovered_labels: d.discovered_labels,
             })
             .collect(),
-    })
+    ))
 }
 
 /// Where the discovered labels point.
@@ -325,8 +382,9 @@ pub fn find<'t>(
 ) -> Found<'t> {
     let in_pool = |p: &str| pool.is_none_or(|want| p.starts_with(want));
     let active: Vec<&ActiveTarget> = targets
-        .active
-        .iter()
+        .active_index
+        .candidates(pod)
+        .map(|i| &targets.active[i])
         .filter(|t| in_pool(&t.scrape_pool) && points_at(&t.at, pod) && on_port(&t.at, port))
         .collect();
     if !active.is_empty() {
@@ -335,8 +393,9 @@ pub fn find<'t>(
         return Found::Active(if on_path.is_empty() { active } else { on_path });
     }
     let dropped: Vec<&DroppedTarget> = targets
-        .dropped
-        .iter()
+        .dropped_index
+        .candidates(pod)
+        .map(|i| &targets.dropped[i])
         .filter(|t| t.scrape_pool.as_deref().is_none_or(in_pool))
         .filter(|t| points_at(&t.at, pod) && on_port(&t.at, port))
         .collect();
