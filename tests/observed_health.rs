@@ -309,6 +309,16 @@ async fn a_real_prometheus_reports_one_target_up_and_the_silent_one_down_with_it
     assert_eq!(condition(&si, "NetworkReachable").unwrap().0, "True");
     assert_eq!(si.status.unwrap().targets.unwrap().summary, "1/1");
 
+    // Polling goes on every second, but an unchanged observation writes nothing.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = ctl.breakdown();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        ctl.breakdown(),
+        before,
+        "writes (status, objects, deletes, events) while Prometheus reports the same"
+    );
+
     // `scrapepath audit` reads the same API once and says the same.
     let (code, out, err) = audit(
         env,
