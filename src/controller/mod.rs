@@ -586,6 +586,8 @@ pub async fn run(
     )));
     tasks.push(tokio::spawn(audit_monitors(ctx.clone(), monitor_rx)));
     if let Some(observe) = settings.observe.clone() {
+        // Before any reconcile: from the first status on, `Scraped` says observation is on.
+        world.enable_observation();
         let fetcher = crate::observe::fetch::Fetcher::new(Some(client.clone()), observe.timeout);
         tasks.push(tokio::spawn(observer::supervise(
             world.clone(),

@@ -22,7 +22,6 @@ const REPLAN: Duration = Duration::from_secs(5);
 
 /// Runs until aborted: starts, replaces and stops pollers as the wanted endpoints change.
 pub async fn supervise(world: Arc<World>, fetcher: Fetcher, settings: ObserveSettings) {
-    world.enable_observation();
     world.wait_synced().await;
     let mut running: BTreeMap<ObservationKey, (Endpoint, tokio::task::JoinHandle<()>)> =
         BTreeMap::new();
