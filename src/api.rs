@@ -301,7 +301,8 @@ pub struct TargetCounts {
     /// Number of targets: matched pods times declared endpoints.
     #[schemars(schema_with = "count_schema")]
     pub total: u32,
-    /// Number of targets the scraper can reach through network and mesh policy.
+    /// Number of targets the scraper can reach by the static verdicts (network policy); what
+    /// Prometheus itself observes is in the `Scraped` condition, never counted here.
     #[schemars(schema_with = "count_schema")]
     pub reachable: u32,
     /// "reachable/total", for `kubectl get`.

@@ -63,7 +63,14 @@ pub mod reason {
     pub const METRICS_LOCALHOST_ONLY: &str = "MetricsLocalhostOnly";
     pub const TLS_NOT_TERMINATED: &str = "TLSNotTerminated";
     pub const EXTERNAL_AUTHORIZER: &str = "ExternalAuthorizer";
-    // Scraped
+    // Scraped (observed: what the scraper's own API reports)
+    pub const UP: &str = "Up";
+    pub const DOWN: &str = "Down";
+    pub const NOT_DISCOVERED: &str = "NotDiscovered";
+    pub const NOT_YET_SCRAPED: &str = "NotYetScraped";
+    /// Status Unknown: the Prometheus API could not be read.
+    pub const PROMETHEUS_UNREACHABLE: &str = "PrometheusUnreachable";
+    /// Status Unknown: no Prometheus API is configured or known for the scraper.
     pub const NOT_OBSERVED: &str = "NotObserved";
     // Ready
     pub const READY: &str = "Ready";

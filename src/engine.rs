@@ -22,13 +22,16 @@ use crate::model::{
     Kind, Labels, Monitor, MonitorKind, ObjRef, Pod, PromWorkload, INTENT_LABEL, MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
 };
+use crate::observe::Observed;
 use crate::promop::{self, NotSelected};
 use crate::selector::{Operator, Selector};
 
 mod jobs_layer;
 mod mesh_layer;
 pub use jobs_layer::{pod_workload, SCRAPE_JOB};
+mod scraped;
 pub use mesh_layer::mesh_verdict;
+pub use scraped::ObservedOut;
 
 /// Which kind of network policy scrapepath writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -131,6 +134,9 @@ pub struct TargetOut {
     pub scraper: String,
     pub network: LayerOut,
     pub mesh: LayerOut,
+    /// What the scraper's own API reports (only when a Prometheus API was read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed: Option<ObservedOut>,
 }
 
 impl TargetOut {
@@ -191,6 +197,8 @@ pub struct Engine<'a> {
     monitors_by_ns: Option<MonitorsByNamespace<'a>>,
     /// What each scrape_configs job discovers, computed once per run.
     discoveries: jobs_layer::Discoveries,
+    /// What the scrapers' APIs report (`None`: nothing was read; `Scraped` is then `NotObserved`).
+    observed: Option<&'a Observed>,
 }
 
 /// A pod's policies as they are, and (only when scrapepath's own policies are among the candidates) as
@@ -256,7 +264,14 @@ impl<'a> Engine<'a> {
             targets: HashMap::new(),
             monitors_by_ns: None,
             discoveries: HashMap::new(),
+            observed: None,
         }
+    }
+
+    /// The same engine, deriving `Scraped` from what the scrapers' APIs report.
+    pub fn observing(mut self, observed: Option<&'a Observed>) -> Self {
+        self.observed = observed;
+        self
     }
 
     /// B/C targets of `m` for `p`, cached for the run.
@@ -632,7 +647,16 @@ fn modelled_pod(p: &PromWorkload) -> Pod {
 
 /// Evaluates every subject: intents first, then monitors, each in name order.
 pub fn evaluate(idx: &ClusterIndex, cfg: &EngineConfig) -> Report {
-    let mut engine = Engine::new(idx, cfg);
+    evaluate_observed(idx, cfg, None)
+}
+
+/// [`evaluate`], with what the scrapers' APIs report for the `Scraped` layer.
+pub fn evaluate_observed(
+    idx: &ClusterIndex,
+    cfg: &EngineConfig,
+    observed: Option<&Observed>,
+) -> Report {
+    let mut engine = Engine::new(idx, cfg).observing(observed);
     let mut subjects = Vec::new();
     for si in idx.intents() {
         subjects.push(engine.intent(si));
@@ -757,7 +781,8 @@ impl<'a> Engine<'a> {
         conditions.push(mesh_cond);
         let mut blocked_by = blocked_by;
         blocked_by.extend(mesh_blocked);
-        conditions.push(scraped_condition());
+        let (scraped, observed) = self.scraped_condition(&evaluated, &scrapers, None);
+        conditions.push(scraped);
         let ready = finish(&mut conditions);
         SubjectReport {
             kind: "ScrapeIntent".into(),
@@ -766,7 +791,7 @@ impl<'a> Engine<'a> {
             ready,
             conditions,
             scrapers: scrapers.iter().map(|s| RefOut::from(&s.obj)).collect(),
-            targets: self.targets_out(&evaluated, &scrapers),
+            targets: self.targets_out(&evaluated, &scrapers, observed),
             remediation: remediation.into_iter().map(|r| with_owner(r, si)).collect(),
             mode: Some(mode),
             blocked_by,
@@ -1257,7 +1282,9 @@ impl<'a> Engine<'a> {
         conditions.push(mesh_cond);
         let mut blocked_by = blocked_by;
         blocked_by.extend(mesh_blocked);
-        conditions.push(scraped_condition());
+        let pool = crate::observe::monitor_pool(m.kind, &m.namespace, &m.name);
+        let (scraped, observed) = self.scraped_condition(&evaluated, &scrapers, Some(&pool));
+        conditions.push(scraped);
         let ready = finish(&mut conditions);
         SubjectReport {
             kind: m.kind.kind().to_string(),
@@ -1266,7 +1293,7 @@ impl<'a> Engine<'a> {
             ready,
             conditions,
             scrapers: scrapers.iter().map(|s| RefOut::from(&s.obj)).collect(),
-            targets: self.targets_out(&evaluated, &scrapers),
+            targets: self.targets_out(&evaluated, &scrapers, observed),
             remediation,
             mode: None,
             blocked_by,
@@ -1515,10 +1542,16 @@ impl<'a> Engine<'a> {
         )
     }
 
-    fn targets_out(&self, evaluated: &[Evaluated], scrapers: &[Scraper<'a>]) -> Vec<TargetOut> {
+    fn targets_out(
+        &self,
+        evaluated: &[Evaluated],
+        scrapers: &[Scraper<'a>],
+        observed: Vec<Option<ObservedOut>>,
+    ) -> Vec<TargetOut> {
         evaluated
             .iter()
-            .map(|e| {
+            .zip(observed)
+            .map(|(e, observed)| {
                 let pod = self.idx.pod(e.pod);
                 TargetOut {
                     pod: pod.display(),
@@ -1537,6 +1570,7 @@ impl<'a> Engine<'a> {
                         reason: format!("{} [istio rule {}]", e.mesh_now.reason, e.mesh_now.rule),
                         decided_by: e.mesh_now.decided_by.iter().map(RefOut::from).collect(),
                     },
+                    observed,
                 }
             })
             .collect()
@@ -1892,14 +1926,6 @@ fn undecidable(
     evaluated
         .is_empty()
         .then(|| unknown(type_, reason::NO_TARGETS, "no targets to evaluate"))
-}
-
-fn scraped_condition() -> ConditionOut {
-    unknown(
-        cond::SCRAPED,
-        reason::NOT_OBSERVED,
-        "no Prometheus API was queried",
-    )
 }
 
 /// Appends `Ready` from the layers; returns whether the subject is ready. `Scraped` Unknown does not block.

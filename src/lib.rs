@@ -17,6 +17,7 @@ pub mod live;
 pub mod load;
 pub mod mesh;
 pub mod model;
+pub mod observe;
 pub mod parse;
 pub mod promop;
 pub mod rbac;

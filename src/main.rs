@@ -9,8 +9,11 @@ use clap::{Parser, Subcommand};
 
 use scrapepath::api::Mode;
 use scrapepath::cilium::Version;
-use scrapepath::engine::{evaluate, EngineConfig, PolicyBackend};
+use scrapepath::engine::{evaluate_observed, EngineConfig, PolicyBackend};
 use scrapepath::load::load_index;
+use scrapepath::observe::fetch::{observe_once, Fetcher};
+use scrapepath::observe::plan::{parse_duration, Derive, ObserveSettings, UrlSetting};
+use scrapepath::observe::{parse_targets, Observation, Observed};
 use scrapepath::report::{render, Format};
 
 #[derive(Parser)]
@@ -40,6 +43,11 @@ enum Command {
         output: Format,
         #[command(flatten)]
         platform: Platform,
+        /// A saved response of a Prometheus's `/api/v1/targets` (e.g. `curl
+        /// 'http://prometheus:9090/api/v1/targets?state=any'`): the `Scraped` condition is derived from
+        /// it, for every scraper.
+        #[arg(long, value_name = "FILE")]
+        targets_json: Option<PathBuf>,
     },
     /// Diagnose a live cluster (kubeconfig or in-cluster), read-only: prints what `check` prints.
     Audit {
@@ -48,6 +56,8 @@ enum Command {
         output: Format,
         #[command(flatten)]
         platform: Platform,
+        #[command(flatten)]
+        observe: Observe,
     },
     /// Run the controller: reconcile ScrapeIntents, audit monitors (kubeconfig or in-cluster).
     Run {
@@ -63,6 +73,15 @@ enum Command {
         /// Parallel reconciles.
         #[arg(long, env = "SCRAPEPATH_CONCURRENCY", default_value_t = 4)]
         concurrency: u16,
+        #[command(flatten)]
+        observe: Observe,
+        /// Between two reads of a Prometheus targets API while it answers (`30s`, `1m`); while it does
+        /// not, the wait doubles up to `--prometheus-max-backoff`.
+        #[arg(long, env = "SCRAPEPATH_PROMETHEUS_POLL_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+        prometheus_poll_interval: std::time::Duration,
+        /// The longest wait between two reads of a Prometheus targets API that does not answer.
+        #[arg(long, env = "SCRAPEPATH_PROMETHEUS_MAX_BACKOFF", default_value = "5m", value_parser = parse_duration)]
+        prometheus_max_backoff: std::time::Duration,
         /// Log format.
         #[arg(
             long,
@@ -111,6 +130,35 @@ enum Command {
         #[arg(long, default_value = "scrapepath")]
         name: String,
     },
+}
+
+/// Where the scrapers' `/api/v1/targets` are read (the `Scraped` condition).
+#[derive(clap::Args, Clone)]
+struct Observe {
+    /// Prometheus API base URLs, comma-separated: `URL` serves every scraper without an entry of its
+    /// own; `NAMESPACE/NAME=URL` serves the Prometheus (or PrometheusAgent) NAMESPACE/NAME; `off` reads
+    /// none. Default: each Prometheus's `prometheus-operated` Service — by cluster DNS when running in a
+    /// cluster, else through the API server's service proxy.
+    #[arg(long, env = "SCRAPEPATH_PROMETHEUS_URL", value_delimiter = ',', value_parser = UrlSetting::parse)]
+    prometheus_url: Vec<UrlSetting>,
+    /// The most one read of a targets API may take, body included (`10s`).
+    #[arg(long, env = "SCRAPEPATH_PROMETHEUS_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    prometheus_timeout: std::time::Duration,
+}
+
+impl Observe {
+    fn settings(&self) -> ObserveSettings {
+        // In a pod, cluster DNS reaches the Service directly (no extra RBAC); elsewhere only the API
+        // server's proxy does.
+        let derive = if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
+            Derive::ClusterDns
+        } else {
+            Derive::ServiceProxy
+        };
+        let mut s = ObserveSettings::new(self.prometheus_url.clone(), derive);
+        s.timeout = self.prometheus_timeout;
+        s
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -214,7 +262,11 @@ fn runtime() -> tokio::runtime::Runtime {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Audit { output, platform } => runtime().block_on(async move {
+        Command::Audit {
+            output,
+            platform,
+            observe,
+        } => runtime().block_on(async move {
             let client = match kube::Client::try_default().await {
                 Ok(c) => c,
                 Err(e) => {
@@ -238,7 +290,21 @@ fn main() -> ExitCode {
             for e in &notes.unreadable {
                 eprintln!("scrapepath: left out, unreadable: {e}");
             }
-            let report = evaluate(&index, &platform.engine_config());
+            let observe = observe.settings();
+            let observed = if observe.enabled() {
+                let fetcher = Fetcher::new(Some(client.clone()), observe.timeout);
+                let endpoints = scrapepath::observe::plan::endpoints(&observe, &index);
+                let observed = observe_once(&fetcher, &endpoints).await;
+                for obs in observed.by_scraper.values().chain(&observed.default) {
+                    if let Observation::Unreachable { source, error } = obs {
+                        eprintln!("scrapepath: cannot read the targets of {source}: {error}");
+                    }
+                }
+                Some(observed)
+            } else {
+                None
+            };
+            let report = evaluate_observed(&index, &platform.engine_config(), observed.as_ref());
             print!("{}", render(&report, output));
             if report.subjects.iter().all(|s| s.ready) {
                 ExitCode::SUCCESS
@@ -251,6 +317,9 @@ fn main() -> ExitCode {
             allow_enforce,
             namespaces,
             concurrency,
+            observe,
+            prometheus_poll_interval,
+            prometheus_max_backoff,
             log_format,
             metrics_bind_address,
             health_probe_bind_address,
@@ -289,6 +358,12 @@ fn main() -> ExitCode {
                     leader_election,
                     metrics_addr: metrics_bind_address.0,
                     health_addr: health_probe_bind_address.0,
+                    observe: {
+                        let mut s = observe.settings();
+                        s.poll_interval = prometheus_poll_interval;
+                        s.max_backoff = prometheus_max_backoff;
+                        s.enabled().then_some(s)
+                    },
                 };
                 tracing::info!(
                     allow_enforce = settings.allow_enforce,
@@ -346,7 +421,15 @@ fn main() -> ExitCode {
             recursive,
             output,
             platform,
+            targets_json,
         } => {
+            let observed = match targets_json.map(|f| read_targets_json(&f)).transpose() {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("scrapepath: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let (index, stats) = match load_index(&paths, recursive) {
                 Ok(v) => v,
                 Err(e) => {
@@ -365,7 +448,7 @@ fn main() -> ExitCode {
                     kinds.join(", ")
                 );
             }
-            let report = evaluate(&index, &platform.engine_config());
+            let report = evaluate_observed(&index, &platform.engine_config(), observed.as_ref());
             print!("{}", render(&report, output));
             if report.subjects.iter().all(|s| s.ready) {
                 ExitCode::SUCCESS
@@ -374,4 +457,17 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// A saved `/api/v1/targets` response, as the observation of every scraper.
+fn read_targets_json(path: &std::path::Path) -> Result<Observed, String> {
+    let body = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let targets = parse_targets(&body).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(Observed {
+        default: Some(Observation::Targets {
+            source: path.display().to_string(),
+            targets: targets.into(),
+        }),
+        ..Default::default()
+    })
 }

@@ -90,11 +90,19 @@ fn subject_text(out: &mut String, s: &SubjectReport) {
             if let Some(a) = &t.address {
                 port.push_str(&format!(" at {a}"));
             }
+            let observed = t
+                .observed
+                .as_ref()
+                .map(|o| format!(", observed {}", o.health))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "    {port} {}  <- {}: network {}, mesh {}",
+                "    {port} {}  <- {}: network {}, mesh {}{observed}",
                 t.path, t.scraper, t.network.verdict, t.mesh.verdict
             );
+            if let Some(e) = t.observed.as_ref().and_then(|o| o.last_error.as_ref()) {
+                let _ = writeln!(out, "        last error: {e}");
+            }
             if t.network.verdict != "Allowed" {
                 layer_text(out, "why", &t.network);
             }

@@ -176,8 +176,7 @@ fn container_env(deployment: &Value) -> BTreeMap<String, String> {
 }
 
 /// Environment variables the chart may set: those `scrapepath run` declares (clap `env = "..."` in
-/// src/main.rs), and those of the interface agreed for the work merged in parallel (leader election,
-/// metrics and probes, Prometheus API) — remove them from this list once src/main.rs declares them.
+/// src/main.rs), plus the log filter and the pod name.
 fn known_env() -> BTreeSet<String> {
     let main = std::fs::read_to_string(repo().join("src/main.rs")).unwrap();
     let declared = regex::Regex::new(r#"env = "(SCRAPEPATH_[A-Z_]+)""#).unwrap();
@@ -187,8 +186,6 @@ fn known_env() -> BTreeSet<String> {
         .collect();
     out.insert("SCRAPEPATH_LOG".into()); // tracing's EnvFilter::try_from_env("SCRAPEPATH_LOG")
     out.insert("POD_NAME".into()); // the instance name in Events, and the leader-election identity
-                                   // Observed health (merged in parallel): remove once src/main.rs declares it.
-    out.insert("SCRAPEPATH_PROMETHEUS_URL".into());
     out
 }
 

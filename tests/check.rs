@@ -551,3 +551,88 @@ fn directories_are_read_non_recursively_unless_asked() {
         .iter()
         .all(|s| s["kind"] != "ScrapeIntent"));
 }
+
+/// The world of `tests/fixtures/prometheus/targets-static.json` (captured from a real Prometheus): pods
+/// up-0, hang-0 and dropped-0 of namespace `obs` on 127.0.0.1, each with an intent.
+const OBSERVED_WORLD: &str = r#"
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {name: k8s, namespace: monitoring}
+spec: {podMonitorSelector: {}, podMonitorNamespaceSelector: {}}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata: {name: app, namespace: obs}
+spec: {selector: {matchLabels: {team: obs}}, podMetricsEndpoints: [{port: metrics}]}
+"#;
+
+fn observed_world() -> String {
+    let mut text = OBSERVED_WORLD.to_string();
+    for (pod, port) in [("up-0", 18401), ("hang-0", 18402), ("dropped-0", 18403)] {
+        let app = pod.trim_end_matches("-0");
+        text.push_str(&format!(
+            "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: {pod}, namespace: obs, labels: {{app: {app}, team: obs}}}}\n\
+             spec: {{containers: [{{name: c, ports: [{{name: metrics, containerPort: {port}}}]}}]}}\n\
+             status: {{phase: Running, podIP: 127.0.0.1, conditions: [{{type: Ready, status: \"True\"}}]}}\n\
+             ---\napiVersion: scrapepath.io/v1alpha1\nkind: ScrapeIntent\nmetadata: {{name: {app}, namespace: obs}}\n\
+             spec: {{selector: {{matchLabels: {{app: {app}}}}}, endpoints: [{{port: metrics}}]}}\n"
+        ));
+    }
+    text
+}
+
+#[test]
+fn a_saved_targets_response_gives_the_scraped_condition_offline() {
+    let p = write_tmp("observed", &observed_world());
+    let fixture = "tests/fixtures/prometheus/targets-static.json";
+    let (code, out, err) = check(&[
+        "-f",
+        p.to_str().unwrap(),
+        "--targets-json",
+        fixture,
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    let scraped = |name: &str| {
+        let c = cond(subject(&r, "ScrapeIntent", "obs", name), "Scraped");
+        (
+            c["status"].as_str().unwrap().to_string(),
+            c["reason"].as_str().unwrap().to_string(),
+            c["message"].as_str().unwrap().to_string(),
+        )
+    };
+    assert_eq!(scraped("up").1, "Up");
+    let (st, reason, msg) = scraped("hang");
+    assert_eq!((st.as_str(), reason.as_str()), ("False", "Down"));
+    assert!(
+        msg.contains("Get \"http://127.0.0.1:18402/metrics\": context deadline exceeded"),
+        "{msg}"
+    );
+    assert!(msg.contains(fixture), "the source is named: {msg}");
+    assert_eq!(scraped("dropped").1, "NotDiscovered");
+    let hang = subject(&r, "ScrapeIntent", "obs", "hang");
+    assert_eq!(hang["targets"][0]["observed"]["health"], "down");
+    assert!(hang["ready"] == false && subject(&r, "ScrapeIntent", "obs", "up")["ready"] == true);
+    // The text report shows the observation per target.
+    let (_, text, _) = check(&["-f", p.to_str().unwrap(), "--targets-json", fixture]);
+    assert!(
+        text.contains("observed down") && text.contains("last error: Get"),
+        "{text}"
+    );
+    // A file that is not a targets response is bad input, named.
+    let bad = write_tmp("observed-bad", "not json");
+    let (code, out, err) = check(&[
+        "-f",
+        p.to_str().unwrap(),
+        "--targets-json",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(out.is_empty());
+    assert!(
+        err.contains(bad.to_str().unwrap()) && err.contains("not the JSON of /api/v1/targets"),
+        "{err}"
+    );
+}

@@ -10,6 +10,7 @@
 pub mod enforce;
 pub mod leader;
 pub mod metrics;
+pub mod observer;
 pub mod status;
 pub mod world;
 
@@ -61,6 +62,9 @@ pub struct Settings {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// Where to serve `/healthz` and `/readyz` (may equal `metrics_addr`); `None`: not served.
     pub health_addr: Option<std::net::SocketAddr>,
+    /// Reading the scrapers' `/api/v1/targets` for the `Scraped` condition; `None`: off (`Scraped`
+    /// stays `NotObserved`).
+    pub observe: Option<crate::observe::plan::ObserveSettings>,
 }
 
 impl Default for Settings {
@@ -74,6 +78,7 @@ impl Default for Settings {
             leader_election: None,
             metrics_addr: None,
             health_addr: None,
+            observe: None,
         }
     }
 }
@@ -150,7 +155,8 @@ fn intent_key(si: &ScrapeIntent) -> ObjRef {
 /// Evaluates one intent against the current index.
 fn evaluate(world: &World, settings: &Settings, si: &ScrapeIntent) -> (SubjectReport, Mode) {
     let idx = world.index.read().unwrap();
-    let mut engine = Engine::new(&idx, &settings.engine);
+    let observed = world.observed();
+    let mut engine = Engine::new(&idx, &settings.engine).observing(observed.as_ref());
     let report = engine.intent(si);
     let mut mode = report.mode.clone().unwrap_or(Mode::Report);
     if mode == Mode::Enforce && !settings.allow_enforce {
@@ -512,7 +518,8 @@ async fn audit_monitors(ctx: Arc<Ctx>, mut rx: tokio::sync::mpsc::UnboundedRecei
         let (verdicts, jobs): (Vec<MonitorVerdict>, Option<Vec<SubjectReport>>) = {
             let idx = ctx.world.index.read().unwrap();
             let covered: BTreeSet<ObjRef> = covered_monitors(&idx);
-            let mut engine = Engine::new(&idx, &ctx.settings.engine);
+            let observed = ctx.world.observed();
+            let mut engine = Engine::new(&idx, &ctx.settings.engine).observing(observed.as_ref());
             let verdicts = batch
                 .into_iter()
                 .map(|r| {
@@ -763,6 +770,16 @@ pub async fn run(
         ctx_stats.clone(),
     )));
     tasks.push(tokio::spawn(audit_monitors(ctx.clone(), monitor_rx)));
+    if let Some(observe) = settings.observe.clone() {
+        // Before any reconcile: from the first status on, `Scraped` says observation is on.
+        world.enable_observation();
+        let fetcher = crate::observe::fetch::Fetcher::new(Some(client.clone()), observe.timeout);
+        tasks.push(tokio::spawn(observer::supervise(
+            world.clone(),
+            fetcher,
+            observe,
+        )));
+    }
 
     let queue = intent_rx.map(Ok::<_, Infallible>).take_until(shutdown);
     let config = ApplierConfig::default().concurrency(settings.concurrency);

@@ -25,6 +25,8 @@ use crate::index::{ClusterIndex, Object};
 use crate::kinds::{ApiKind, API_KINDS};
 use crate::live::{api_for, is_not_served, object_value, served_version};
 use crate::model::{managing_intent, Kind, Labels, Monitor, ObjRef};
+use crate::observe::plan::ObservationKey;
+use crate::observe::{Observation, Observed};
 use crate::parse::{parse_value, Parsed};
 
 /// The part of the world a change touches.
@@ -182,6 +184,9 @@ pub struct World {
     synced: watch::Sender<bool>,
     /// Objects that could not be read, with the reason (left out of the analysis).
     unreadable: Mutex<BTreeMap<ObjRef, String>>,
+    /// What the scrapers' APIs last reported (`None`: observation is off). Written by the observer's
+    /// pollers, read by reconciles, which never wait on HTTP.
+    observed: RwLock<Option<Observed>>,
     changes: mpsc::UnboundedSender<Scope>,
     /// Bumped on every change: the readers of referenced objects recompute what to read.
     generation: watch::Sender<u64>,
@@ -211,6 +216,7 @@ impl World {
             states: Mutex::new(states),
             synced,
             unreadable: Mutex::new(BTreeMap::new()),
+            observed: RwLock::new(None),
             changes: tx,
             generation: watch::channel(0).0,
         };
@@ -317,6 +323,56 @@ impl World {
 
     fn unreadable_ref(&self, r: &ObjRef, message: String) {
         self.unreadable.lock().unwrap().insert(r.clone(), message);
+    }
+
+    /// The latest observations (`None`: observation is off).
+    pub fn observed(&self) -> std::sync::RwLockReadGuard<'_, Option<Observed>> {
+        self.observed.read().unwrap()
+    }
+
+    /// Turns observation on (an empty set: every scraper `NotObserved` until its first read).
+    pub fn enable_observation(&self) {
+        self.observed
+            .write()
+            .unwrap()
+            .get_or_insert_with(Observed::default);
+    }
+
+    /// Stores the latest observation of `key` (`None` removes it); when it differs from the previous
+    /// one, the intents and monitors it can affect are re-evaluated.
+    pub fn set_observation(&self, key: &ObservationKey, obs: Option<Observation>) -> bool {
+        // Compared under the read lock (a large targets list takes tens of milliseconds to compare),
+        // so that reconciles reading the observations are not held up by an unchanged one.
+        let same = {
+            let guard = self.observed.read().unwrap();
+            let current = guard.as_ref().and_then(|o| match key {
+                Some(k) => o.by_scraper.get(k),
+                None => o.default.as_ref(),
+            });
+            guard.is_some() && current == obs.as_ref()
+        };
+        if same {
+            return false;
+        }
+        let changed = {
+            let mut guard = self.observed.write().unwrap();
+            let observed = guard.get_or_insert_with(Observed::default);
+            let old = match (key, obs.clone()) {
+                (Some(k), Some(o)) => observed.by_scraper.insert(k.clone(), o),
+                (Some(k), None) => observed.by_scraper.remove(k),
+                (None, o) => std::mem::replace(&mut observed.default, o),
+            };
+            old != obs
+        };
+        if changed {
+            // A scraper's observation concerns the intents and monitors it serves: those that name its
+            // namespace, or name no scraper at all; the default one, everyone.
+            self.notify(match key {
+                Some((ns, _)) => Scope::namespace(ns),
+                None => Scope::All,
+            });
+        }
+        changed
     }
 
     /// An object was added or changed.

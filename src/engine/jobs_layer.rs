@@ -18,8 +18,8 @@ use std::sync::Arc;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{
-    condition, finish, pods_selector, scraped_condition, ConditionOut, Engine, Evaluated, RefOut,
-    Scraper, SubjectReport,
+    condition, finish, pods_selector, unknown, ConditionOut, Engine, Evaluated, RefOut, Scraper,
+    SubjectReport,
 };
 use crate::api::ScrapeIntent;
 use crate::conditions::{self as cond, reason};
@@ -657,9 +657,12 @@ impl<'a> Engine<'a> {
         conditions.push(mesh_cond);
         let mut blocked_by = blocked_by;
         blocked_by.extend(mesh_blocked);
-        conditions.push(scraped_condition());
+        // Prometheus names a job's scrape pool after the job.
+        let (scraped, observed) =
+            self.scraped_condition(&evaluated, &scrapers, Some(&job.job_name));
+        conditions.push(scraped);
         let ready = finish(&mut conditions);
-        let mut out = self.targets_out(&evaluated, &scrapers);
+        let mut out = self.targets_out(&evaluated, &scrapers, observed);
         for (o, t) in out.iter_mut().zip(&targets) {
             o.address = Some(t.address.clone());
         }
@@ -724,7 +727,11 @@ fn unreadable_subject(s: &Scraper<'_>, e: String) -> SubjectReport {
                 scraper_words(s)
             ),
         ),
-        scraped_condition(),
+        unknown(
+            cond::SCRAPED,
+            reason::NOT_OBSERVED,
+            "no targets of this scraper's jobs are known: its configuration cannot be read",
+        ),
     ];
     let ready = finish(&mut conditions);
     SubjectReport {

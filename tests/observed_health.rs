@@ -1,0 +1,476 @@
+//! Observed health for real: a real Prometheus (Debian package) is given the pods of the test API server
+//! as its Kubernetes discovery would give them (see [`prometheus_config`] for why through a file) and
+//! scrapes them on loopback — one endpoint answers `/metrics`, the other accepts connections and never answers. The
+//! operator reads Prometheus's `/api/v1/targets` and sets `Scraped`: `Up` for one, `Down` with the
+//! error Prometheus itself reports for the other. And an API that cannot be read leaves `Scraped`
+//! Unknown without holding back the other conditions.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::cluster::*;
+use common::fixtures::*;
+use common::prometheus::{metrics_endpoint, silent_endpoint, Prometheus};
+use common::testenv::TestEnv;
+use kube::Client;
+
+use scrapepath::controller::Settings;
+use scrapepath::observe::plan::{Derive, ObserveSettings, UrlSetting};
+
+/// A pod on 127.0.0.1 declaring `port` (there is no kubelet: the status is written as a kubelet would).
+fn loopback_pod(ns: &str, name: &str, app: &str, scrape: &str, port: u16) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, namespace: {ns}, labels: {{app: {app}, team: obs, scrape: "{scrape}"}}}}
+spec:
+  containers: [{{name: app, image: app, ports: [{{name: metrics, containerPort: {port}}}]}}]
+status:
+  phase: Running
+  podIP: 127.0.0.1
+  podIPs: [{{ip: 127.0.0.1}}]
+  conditions: [{{type: Ready, status: "True"}}]
+"#
+    )
+}
+
+fn report_intent(ns: &str, name: &str, app: &str, mon: &str) -> String {
+    format!(
+        r#"
+apiVersion: scrapepath.io/v1alpha1
+kind: ScrapeIntent
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  selector: {{matchLabels: {{app: {app}}}}}
+  endpoints: [{{port: metrics}}]
+  scraper: {{kind: Prometheus, namespace: {mon}, name: k8s}}
+  mode: Report
+"#
+    )
+}
+
+/// The Prometheus configuration prometheus-operator would generate for the PodMonitor `apps`, reduced to
+/// what matters here: a keep on a pod label, and the `namespace`/`pod` target labels. Debian's
+/// prometheus 2.42 is built without the Kubernetes service discovery (its config parser answers "field
+/// kubernetes_sd_configs not found"), so the pod role's discovery is played by [`write_pod_targets`]:
+/// the same targets and `__meta_kubernetes_*` labels, from the pods the test API server really holds,
+/// through `file_sd_configs`. Relabeling, scraping and the targets API are Prometheus's own.
+fn prometheus_config(ns: &str, sd_file: &std::path::Path) -> String {
+    format!(
+        r#"
+global: {{scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1m}}
+scrape_configs:
+- job_name: podMonitor/{ns}/apps/0
+  file_sd_configs:
+  - files: [{sd_file}]
+    refresh_interval: 1s
+  relabel_configs:
+  - {{source_labels: [__meta_kubernetes_pod_label_scrape], regex: "yes", action: keep}}
+  - {{source_labels: [__meta_kubernetes_namespace], target_label: namespace}}
+  - {{source_labels: [__meta_kubernetes_pod_name], target_label: pod}}
+"#,
+        sd_file = sd_file.display()
+    )
+}
+
+/// What Prometheus's Kubernetes discovery (role pod) makes of the pods of `ns`: one target per
+/// container port, at the pod IP, with the pod's meta labels; written as a file_sd file.
+async fn write_pod_targets(client: &Client, ns: &str, path: &std::path::Path) {
+    use k8s_openapi::api::core::v1::Pod;
+    let pods = kube::Api::<Pod>::namespaced(client.clone(), ns)
+        .list(&Default::default())
+        .await
+        .unwrap();
+    let mut groups = Vec::new();
+    for pod in pods.items {
+        let Some(ip) = pod.status.as_ref().and_then(|s| s.pod_ip.clone()) else {
+            continue;
+        };
+        let name = pod.metadata.name.clone().unwrap();
+        let mut base = serde_json::Map::new();
+        base.insert("__meta_kubernetes_namespace".into(), ns.into());
+        base.insert("__meta_kubernetes_pod_name".into(), name.clone().into());
+        base.insert("__meta_kubernetes_pod_ip".into(), ip.clone().into());
+        for (k, v) in pod.metadata.labels.clone().unwrap_or_default() {
+            let k: String = k
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            base.insert(format!("__meta_kubernetes_pod_label_{k}"), v.into());
+        }
+        for c in &pod.spec.as_ref().unwrap().containers {
+            for p in c.ports.clone().unwrap_or_default() {
+                let mut labels = base.clone();
+                labels.insert(
+                    "__meta_kubernetes_pod_container_name".into(),
+                    c.name.clone().into(),
+                );
+                labels.insert(
+                    "__meta_kubernetes_pod_container_port_number".into(),
+                    p.container_port.to_string().into(),
+                );
+                if let Some(n) = &p.name {
+                    labels.insert(
+                        "__meta_kubernetes_pod_container_port_name".into(),
+                        n.clone().into(),
+                    );
+                }
+                groups.push(serde_json::json!({
+                    "targets": [format!("{ip}:{}", p.container_port)],
+                    "labels": labels,
+                }));
+            }
+        }
+    }
+    // Prometheus watches the file: write it whole, then move it in place.
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&groups).unwrap()).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// The PodMonitor the scraper of `fixtures::scraper` selects, for the `team: obs` pods.
+fn pod_monitor(ns: &str) -> String {
+    format!(
+        r#"
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata: {{name: apps, namespace: {ns}, labels: {{release: prom}}}}
+spec:
+  selector: {{matchLabels: {{team: obs}}}}
+  podMetricsEndpoints: [{{port: metrics}}]
+"#
+    )
+}
+
+fn observing(namespaces: &[&str], urls: Vec<UrlSetting>, timeout: Duration) -> Settings {
+    let mut observe = ObserveSettings::new(urls, Derive::ServiceProxy);
+    observe.poll_interval = Duration::from_secs(1);
+    observe.max_backoff = Duration::from_secs(4);
+    observe.timeout = timeout;
+    Settings {
+        namespaces: namespaces
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<BTreeSet<_>>(),
+        instance: format!("test-{}", namespaces.join("-")),
+        observe: Some(observe),
+        ..Settings::default()
+    }
+}
+
+/// Waits until the intent's `type_` condition has this status and reason; returns its message.
+async fn wait_reason(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    type_: &str,
+    want: (&str, &str),
+    timeout: Duration,
+) -> String {
+    eventually(
+        &format!("{ns}/{name} {type_}={want:?}"),
+        timeout,
+        || async {
+            let si = intent(client, ns, name)
+                .await
+                .ok_or_else(|| "intent absent".to_string())?;
+            match condition(&si, type_) {
+                Some((s, r, m)) if (s.as_str(), r.as_str()) == want => Ok(m),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await
+}
+
+/// Runs `scrapepath audit -o json` against the test control plane.
+fn audit(env: &TestEnv, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scrapepath"))
+        .arg("audit")
+        .args(["-o", "json"])
+        .args(args)
+        .env("KUBECONFIG", env.kubeconfig())
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// The `Scraped` condition of the intent `ns/name` in an audit report.
+fn audited_scraped(report: &serde_json::Value, ns: &str, name: &str) -> (String, String, String) {
+    let s = report["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "ScrapeIntent" && s["namespace"] == ns && s["name"] == name)
+        .unwrap_or_else(|| panic!("no intent {ns}/{name} in {report}"));
+    let c = s["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Scraped")
+        .unwrap();
+    let text = |k: &str| c[k].as_str().unwrap().to_string();
+    (text("status"), text("reason"), text("message"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_prometheus_reports_one_target_up_and_the_silent_one_down_with_its_error() {
+    let env = TestEnv::shared();
+    let client = env.client().await;
+    let ns = env.namespace("obs").await;
+    let mon = env.namespace("obs-mon").await;
+    let answers = metrics_endpoint();
+    let silent = silent_endpoint();
+    let (up_port, silent_port) = (answers.port, silent.port);
+    let ignored_port = common::prometheus::free_port();
+
+    apply_yaml(&client, &scraper(&mon)).await;
+    apply_yaml(
+        &client,
+        &loopback_pod(&ns, "answers-0", "answers", "yes", up_port),
+    )
+    .await;
+    apply_yaml(
+        &client,
+        &loopback_pod(&ns, "silent-0", "silent", "yes", silent_port),
+    )
+    .await;
+    apply_yaml(
+        &client,
+        &loopback_pod(&ns, "ignored-0", "ignored", "no", ignored_port),
+    )
+    .await;
+    for (name, app) in [
+        ("answers", "answers"),
+        ("silent", "silent"),
+        ("ignored", "ignored"),
+    ] {
+        apply_yaml(&client, &report_intent(&ns, name, app, &mon)).await;
+    }
+
+    apply_yaml(&client, &pod_monitor(&ns)).await;
+    let sd_file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{ns}-pods.json"));
+    write_pod_targets(&client, &ns, &sd_file).await;
+    let config = prometheus_config(&ns, &sd_file);
+    let prom = tokio::task::spawn_blocking(move || Prometheus::start(&config))
+        .await
+        .unwrap();
+    let url = UrlSetting::parse(&format!("{mon}/k8s={}", prom.url)).unwrap();
+    let ctl = start_controller_with(
+        &client,
+        observing(&[&ns, &mon], vec![url], Duration::from_secs(5)),
+    )
+    .await;
+
+    let limit = Duration::from_secs(60);
+    let up = wait_reason(&client, &ns, "answers", "Scraped", ("True", "Up"), limit).await;
+    assert_eq!(up, format!("1/1 targets are up in {}", prom.url));
+    let down = wait_reason(&client, &ns, "silent", "Scraped", ("False", "Down"), limit).await;
+    // What Prometheus itself reports for a scrape that gets no answer within scrape_timeout.
+    let error =
+        format!("Get \"http://127.0.0.1:{silent_port}/metrics\": context deadline exceeded");
+    assert!(
+        down.contains(&error),
+        "{down}\nPrometheus log:\n{}",
+        prom.log()
+    );
+    assert!(
+        down.contains("The static policies allow it, yet the scrape times out")
+            && down.contains("(it is 1s)"),
+        "{down}"
+    );
+    // The pod that relabeling drops is named as such, with its discovered port.
+    let dropped = wait_reason(
+        &client,
+        &ns,
+        "ignored",
+        "Scraped",
+        ("False", "NotDiscovered"),
+        limit,
+    )
+    .await;
+    assert!(
+        dropped.contains(&format!("{ns}/ignored-0:{ignored_port}: discovered, then dropped by relabeling in scrape pool podMonitor/{ns}/apps/0"))
+            && dropped.contains(&format!("__meta_kubernetes_pod_container_port_number=\"{ignored_port}\"")),
+        "{dropped}"
+    );
+
+    // The observed layer decides Ready; the static ones are untouched by it.
+    let si = intent(&client, &ns, "silent").await.unwrap();
+    assert_eq!(condition(&si, "Ready").unwrap().1, "Down");
+    assert_eq!(condition(&si, "NetworkReachable").unwrap().0, "True");
+    assert_eq!(si.status.unwrap().targets.unwrap().summary, "1/1");
+
+    // Polling goes on every second, but an unchanged observation writes nothing.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = ctl.breakdown();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        ctl.breakdown(),
+        before,
+        "writes (status, objects, deletes, events) while Prometheus reports the same"
+    );
+
+    // `scrapepath audit` reads the same API once and says the same.
+    let (code, out, err) = audit(
+        env,
+        &["--prometheus-url", &format!("{mon}/k8s={}", prom.url)],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let scraped = |name: &str| audited_scraped(&report, &ns, name);
+    assert_eq!(scraped("answers").1, "Up");
+    let (st, reason, msg) = scraped("silent");
+    assert_eq!((st.as_str(), reason.as_str()), ("False", "Down"));
+    assert!(msg.contains(&error), "{msg}");
+    assert_eq!(scraped("ignored").1, "NotDiscovered");
+    // The PodMonitor audited counts its own scrape pool: one target down, one dropped.
+    let pm = report["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "PodMonitor" && s["namespace"] == ns.as_str())
+        .unwrap();
+    let c = pm["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Scraped")
+        .unwrap();
+    assert_eq!(c["reason"], "Down", "{c}");
+
+    // Optionally keep what this Prometheus answered, as a fixture for the parser's tests.
+    if let Ok(path) = std::env::var("SCRAPEPATH_SAVE_TARGETS") {
+        let body = prom.get("/api/v1/targets?state=any").unwrap();
+        std::fs::write(path, body).unwrap();
+    }
+
+    ctl.stop().await;
+    drop((prom, answers, silent));
+    let _ = std::fs::remove_file(&sd_file);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_that_cannot_be_read_leaves_scraped_unknown_and_never_holds_back_the_status() {
+    let env = TestEnv::shared();
+    let client = env.client().await;
+    let ns = env.namespace("obs-unknown").await;
+    let mon = env.namespace("obs-unknown-mon").await;
+    // A "Prometheus" that accepts connections and never answers: every read runs into the timeout.
+    let silent = silent_endpoint();
+    let silent_port = silent.port;
+    apply_yaml(&client, &scraper(&mon)).await;
+    apply_yaml(&client, &app_pod(&ns, "api-0", "10.9.1.1")).await;
+    apply_yaml(&client, &pod_monitor(&ns).replace("team: obs", "app: api")).await;
+    apply_yaml(&client, &report_intent(&ns, "api", "api", &mon)).await;
+    let url = UrlSetting::parse(&format!("http://127.0.0.1:{silent_port}")).unwrap();
+    let started = std::time::Instant::now();
+    let ctl = start_controller_with(
+        &client,
+        observing(&[&ns, &mon], vec![url], Duration::from_secs(8)),
+    )
+    .await;
+
+    // The status is written while the first read still hangs: reconciles never wait on HTTP.
+    let msg = wait_reason(
+        &client,
+        &ns,
+        "api",
+        "Scraped",
+        ("Unknown", "NotObserved"),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "the status waited for the Prometheus read ({:?}): {msg}",
+        started.elapsed()
+    );
+    let si = intent(&client, &ns, "api").await.unwrap();
+    assert_eq!(condition(&si, "TargetsResolved").unwrap().0, "True");
+    assert_eq!(condition(&si, "NetworkReachable").unwrap().0, "True");
+    assert_eq!(
+        condition(&si, "Ready").unwrap().0,
+        "True",
+        "Scraped Unknown does not block Ready"
+    );
+
+    // Once the read times out, the reason says the API cannot be read, and why.
+    let msg = wait_reason(
+        &client,
+        &ns,
+        "api",
+        "Scraped",
+        ("Unknown", "PrometheusUnreachable"),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(
+        msg.contains(&format!(
+            "the Prometheus API http://127.0.0.1:{silent_port} cannot be read"
+        )) && msg.contains("no answer within 8s"),
+        "{msg}"
+    );
+    assert_eq!(
+        condition(&intent(&client, &ns, "api").await.unwrap(), "Ready")
+            .unwrap()
+            .0,
+        "True"
+    );
+
+    // `scrapepath audit` without a URL goes through the API server's proxy to the scraper's
+    // prometheus-operated Service; there is none here, and the API server's answer is the message.
+    let (_, out, err) = audit(env, &[]);
+    let report: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+    let (st, reason, msg) = audited_scraped(&report, &ns, "api");
+    assert_eq!(
+        (st.as_str(), reason.as_str()),
+        ("Unknown", "PrometheusUnreachable"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!(
+            "service {mon}/prometheus-operated:web (through the API server's proxy)"
+        )) && msg.contains("404"),
+        "{msg}"
+    );
+    assert!(err.contains("cannot read the targets of"), "{err}");
+
+    // A refused connection says so too (the port is closed now).
+    drop(silent);
+    let msg = wait_reason(
+        &client,
+        &ns,
+        "api",
+        "Scraped",
+        ("Unknown", "PrometheusUnreachable"),
+        Duration::from_secs(30),
+    )
+    .await;
+    let msg = if msg.contains("no answer within") {
+        // The backoff (at most 4 s here) delays the next read.
+        eventually("a refused connection", Duration::from_secs(30), || async {
+            let si = intent(&client, &ns, "api").await.unwrap();
+            let (_, _, m) = condition(&si, "Scraped").unwrap();
+            if m.contains("onnection refused") {
+                Ok(m)
+            } else {
+                Err(m)
+            }
+        })
+        .await
+    } else {
+        msg
+    };
+    assert!(msg.contains("onnection refused"), "{msg}");
+    ctl.stop().await;
+}
