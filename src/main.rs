@@ -63,6 +63,8 @@ enum Command {
         /// Parallel reconciles.
         #[arg(long, env = "SCRAPEPATH_CONCURRENCY", default_value_t = 4)]
         concurrency: u16,
+        #[command(flatten)]
+        configs: ConfigReads,
         /// Log format.
         #[arg(
             long,
@@ -85,6 +87,8 @@ enum Command {
         /// Whether `run` may Enforce (its --allow-enforce); without, it writes only statuses and Events.
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
         allow_enforce: bool,
+        #[command(flatten)]
+        configs: ConfigReads,
         /// The namespace the operator runs in (its ServiceAccount's).
         #[arg(long, default_value = "scrapepath")]
         namespace: String,
@@ -92,6 +96,37 @@ enum Command {
         #[arg(long, default_value = "scrapepath")]
         name: String,
     },
+}
+
+/// Where `run` reads the scrapers' configurations (the ConfigMaps and Secrets behind a Prometheus
+/// pod's --config.file or a Prometheus object's additionalScrapeConfigs); `rbac` grants exactly that.
+#[derive(clap::Args, Clone)]
+struct ConfigReads {
+    /// Namespaces whose referenced ConfigMaps and Secrets may be read, comma-separated; "*": every
+    /// namespace (RBAC on them cluster-wide); "": none. A configuration elsewhere is never read: its
+    /// intents say ConfigUnreadable, naming it and this setting.
+    #[arg(
+        long,
+        env = "SCRAPEPATH_CONFIG_NAMESPACES",
+        value_delimiter = ',',
+        default_value = scrapepath::config_access::DEFAULT_NAMESPACE,
+        value_parser = scrapepath::config_access::check_namespace_value
+    )]
+    config_namespaces: Vec<String>,
+    /// Whether referenced Secrets are read at all (in those namespaces); ConfigMaps always are.
+    #[arg(long, env = "SCRAPEPATH_READ_SECRETS", default_value_t = true, action = clap::ArgAction::Set)]
+    read_secrets: bool,
+}
+
+impl ConfigReads {
+    fn access(&self) -> Result<scrapepath::config_access::ConfigAccess, String> {
+        Ok(scrapepath::config_access::ConfigAccess {
+            namespaces: scrapepath::config_access::ConfigNamespaces::from_list(
+                &self.config_namespaces,
+            )?,
+            secrets: self.read_secrets,
+        })
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -213,8 +248,16 @@ fn main() -> ExitCode {
             allow_enforce,
             namespaces,
             concurrency,
+            configs,
             log_format,
         } => {
+            let configs = match configs.access() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("scrapepath: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             init_logs(log_format);
             runtime().block_on(async move {
                 let client = match kube::Client::try_default().await {
@@ -232,10 +275,13 @@ fn main() -> ExitCode {
                     instance: std::env::var("POD_NAME")
                         .or_else(|_| std::env::var("HOSTNAME"))
                         .unwrap_or_else(|_| "scrapepath".into()),
+                    configs,
                 };
                 tracing::info!(
                     allow_enforce = settings.allow_enforce,
                     namespaces = ?settings.namespaces,
+                    config_namespaces = %settings.configs.namespaces,
+                    read_secrets = settings.configs.secrets,
                     "scrapepath controller starting"
                 );
                 scrapepath::controller::run_until_signal(client, settings).await;
@@ -247,13 +293,22 @@ fn main() -> ExitCode {
             namespaces,
             leader_election_id,
             allow_enforce,
+            configs,
             namespace,
             name,
         } => {
+            let configs = match configs.access() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("scrapepath: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let config = scrapepath::rbac::RbacConfig {
                 namespaces: namespaces.into_iter().filter(|n| !n.is_empty()).collect(),
                 leader_election: leader_election_id,
                 allow_enforce,
+                configs,
             };
             let mut out = String::new();
             for doc in scrapepath::rbac::manifests(&config, &namespace, &name) {

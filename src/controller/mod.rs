@@ -52,6 +52,8 @@ pub struct Settings {
     pub concurrency: u16,
     /// This instance's name in Events (the pod name in a cluster).
     pub instance: String,
+    /// Where the scrapers' ConfigMaps and Secrets may be read (the others are never asked for).
+    pub configs: crate::config_access::ConfigAccess,
 }
 
 impl Default for Settings {
@@ -62,6 +64,7 @@ impl Default for Settings {
             namespaces: BTreeSet::new(),
             concurrency: 4,
             instance: "scrapepath".into(),
+            configs: Default::default(),
         }
     }
 }
@@ -622,7 +625,7 @@ pub async fn run(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Handle {
-    let (world, changes) = World::new();
+    let (world, changes) = World::new(settings.configs.clone());
     let stats = Arc::new(Stats::default());
     let recorder = Recorder::new(
         client.clone(),
