@@ -156,6 +156,9 @@ pub struct ClusterIndex {
     cilium_policies: usize,
     /// ConfigMaps and Secrets holding Prometheus configurations.
     configs: BTreeMap<ObjRef, ConfigObject>,
+    /// Referenced ConfigMaps and Secrets that cannot be read (outside what the operator may read, or
+    /// refused by the API server), with the message that says so.
+    config_errors: BTreeMap<ObjRef, String>,
     /// Pods that run Prometheus from a config file (usually none or a handful).
     scraper_pods: BTreeSet<PodId>,
 }
@@ -250,10 +253,12 @@ impl ClusterIndex {
             }
             Kind::Secret => {
                 self.configs.remove(r);
+                self.config_errors.remove(r);
             }
             Kind::Deployment | Kind::StatefulSet | Kind::ReplicaSet => {}
             Kind::ConfigMap => {
                 self.configs.remove(r);
+                self.config_errors.remove(r);
                 if r.namespace == "kube-system" && r.name == "cilium-config" {
                     self.cilium_config = None;
                 }
@@ -720,9 +725,26 @@ impl ClusterIndex {
         out
     }
 
+    /// Records that a referenced ConfigMap or Secret cannot be read, and why (`message` names the
+    /// object): what was known of it is dropped, and [`Self::config_entry`] answers with `message`.
+    /// Applying or deleting the object clears it. Whether anything changed.
+    pub fn set_config_unreadable(&mut self, r: &ObjRef, message: String) -> bool {
+        let dropped = self.configs.remove(r).is_some();
+        let old = self.config_errors.insert(r.clone(), message.clone());
+        dropped || old.as_ref() != Some(&message)
+    }
+
+    /// Why a referenced ConfigMap or Secret cannot be read, when it cannot.
+    pub fn config_unreadable(&self, r: &ObjRef) -> Option<&str> {
+        self.config_errors.get(r).map(String::as_str)
+    }
+
     /// The parsed configuration under one key of a ConfigMap or Secret; `Err` says, naming the
     /// object and key, why there is none.
     pub fn config_entry(&self, r: &ConfigKeyRef) -> Result<&std::sync::Arc<ConfigEntry>, String> {
+        if let Some(message) = self.config_errors.get(&r.obj_ref()) {
+            return Err(message.clone());
+        }
         let Some(obj) = self.configs.get(&r.obj_ref()) else {
             return Err(format!(
                 "{} {}/{} does not exist, or holds no Prometheus configuration",
@@ -849,6 +871,40 @@ mod tests {
         let mut n: Vec<String> = v.into_iter().map(|(_, p)| p.display()).collect();
         n.sort();
         n
+    }
+
+    #[test]
+    fn an_unreadable_configuration_is_named_until_it_is_read_or_deleted() {
+        let mut idx = ClusterIndex::new();
+        let key = ConfigKeyRef {
+            kind: Kind::ConfigMap,
+            namespace: "mon".into(),
+            name: "prometheus".into(),
+            key: "prometheus.yml".into(),
+        };
+        let r = key.obj_ref();
+        let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: prometheus, namespace: mon}\ndata: {prometheus.yml: 'scrape_configs: []'}\n";
+        for o in objects(cm) {
+            idx.apply(o);
+        }
+        assert!(idx.config_entry(&key).is_ok());
+        // Refused: what was read is dropped, and the reason is the answer.
+        assert!(idx.set_config_unreadable(&r, "ConfigMap mon/prometheus is not read".into()));
+        assert!(!idx.set_config_unreadable(&r, "ConfigMap mon/prometheus is not read".into()));
+        assert_eq!(
+            idx.config_entry(&key).err().as_deref(),
+            Some("ConfigMap mon/prometheus is not read")
+        );
+        // Read again: the reason goes.
+        for o in objects(cm) {
+            idx.apply(o);
+        }
+        assert!(idx.config_entry(&key).is_ok());
+        assert_eq!(idx.config_unreadable(&r), None);
+        idx.set_config_unreadable(&r, "refused".into());
+        idx.delete(&r);
+        let err = idx.config_entry(&key).err().unwrap();
+        assert!(err.contains("does not exist"), "{err}");
     }
 
     #[test]

@@ -20,8 +20,9 @@ pub struct ApiKind {
     /// Only the objects a scraper refers to (the ConfigMap or Secret behind a Prometheus pod's
     /// `--config.file`, a Prometheus object's `additionalScrapeConfigs` Secret): read one by one with
     /// a `metadata.name` field selector in their namespace, never listed or watched cluster-wide, so
-    /// that no other Secret ever reaches the operator's memory. RBAC: `get`, `list`, `watch` on the
-    /// kind; a chart may narrow it further with `resourceNames` (the requests name the object).
+    /// that no other Secret ever reaches the operator's memory; and only where
+    /// [`crate::config_access::ConfigAccess`] allows. RBAC: `list`, `watch` on the kind in those
+    /// namespaces ([`crate::rbac`]).
     pub referenced: bool,
 }
 

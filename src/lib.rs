@@ -9,6 +9,7 @@
 pub mod api;
 pub mod cilium;
 pub mod conditions;
+pub mod config_access;
 pub mod controller;
 pub mod engine;
 pub mod index;

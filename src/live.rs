@@ -134,10 +134,14 @@ pub async fn read_cluster(client: &Client) -> Result<(ClusterIndex, ReadNotes), 
             },
             // Absent: the engine says so, naming the object.
             Ok(None) => {}
-            Err(e) => notes.unreadable.push(ParseError {
-                object: r.to_string(),
-                message: format!("cannot be read: {e}"),
-            }),
+            // The engine names it with the reason, rather than calling it absent.
+            Err(e) => {
+                idx.set_config_unreadable(&r, format!("{r} cannot be read: {e}"));
+                notes.unreadable.push(ParseError {
+                    object: r.to_string(),
+                    message: format!("cannot be read: {e}"),
+                });
+            }
         }
     }
     Ok((idx, notes))

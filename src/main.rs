@@ -82,6 +82,8 @@ enum Command {
         /// The longest wait between two reads of a Prometheus targets API that does not answer.
         #[arg(long, env = "SCRAPEPATH_PROMETHEUS_MAX_BACKOFF", default_value = "5m", value_parser = parse_duration)]
         prometheus_max_backoff: std::time::Duration,
+        #[command(flatten)]
+        configs: ConfigReads,
         /// Log format.
         #[arg(
             long,
@@ -123,6 +125,8 @@ enum Command {
         /// Whether `run` may Enforce (its --allow-enforce); without, it writes only statuses and Events.
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
         allow_enforce: bool,
+        #[command(flatten)]
+        configs: ConfigReads,
         /// The namespace the operator runs in (its ServiceAccount's).
         #[arg(long, default_value = "scrapepath")]
         namespace: String,
@@ -158,6 +162,37 @@ impl Observe {
         let mut s = ObserveSettings::new(self.prometheus_url.clone(), derive);
         s.timeout = self.prometheus_timeout;
         s
+    }
+}
+
+/// Where `run` reads the scrapers' configurations (the ConfigMaps and Secrets behind a Prometheus
+/// pod's --config.file or a Prometheus object's additionalScrapeConfigs); `rbac` grants exactly that.
+#[derive(clap::Args, Clone)]
+struct ConfigReads {
+    /// Namespaces whose referenced ConfigMaps and Secrets may be read, comma-separated; "*": every
+    /// namespace (RBAC on them cluster-wide); "": none. A configuration elsewhere is never read: its
+    /// intents say ConfigUnreadable, naming it and this setting.
+    #[arg(
+        long,
+        env = "SCRAPEPATH_CONFIG_NAMESPACES",
+        value_delimiter = ',',
+        default_value = scrapepath::config_access::DEFAULT_NAMESPACE,
+        value_parser = scrapepath::config_access::check_namespace_value
+    )]
+    config_namespaces: Vec<String>,
+    /// Whether referenced Secrets are read at all (in those namespaces); ConfigMaps always are.
+    #[arg(long, env = "SCRAPEPATH_READ_SECRETS", default_value_t = true, action = clap::ArgAction::Set)]
+    read_secrets: bool,
+}
+
+impl ConfigReads {
+    fn access(&self) -> Result<scrapepath::config_access::ConfigAccess, String> {
+        Ok(scrapepath::config_access::ConfigAccess {
+            namespaces: scrapepath::config_access::ConfigNamespaces::from_list(
+                &self.config_namespaces,
+            )?,
+            secrets: self.read_secrets,
+        })
     }
 }
 
@@ -320,6 +355,7 @@ fn main() -> ExitCode {
             observe,
             prometheus_poll_interval,
             prometheus_max_backoff,
+            configs,
             log_format,
             metrics_bind_address,
             health_probe_bind_address,
@@ -327,6 +363,13 @@ fn main() -> ExitCode {
             leader_election_namespace,
             leader_election_id,
         } => {
+            let configs = match configs.access() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("scrapepath: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             init_logs(log_format);
             runtime().block_on(async move {
                 let client = match kube::Client::try_default().await {
@@ -364,11 +407,14 @@ fn main() -> ExitCode {
                         s.max_backoff = prometheus_max_backoff;
                         s.enabled().then_some(s)
                     },
+                    configs,
                 };
                 tracing::info!(
                     allow_enforce = settings.allow_enforce,
                     namespaces = ?settings.namespaces,
                     leader_election = ?settings.leader_election.as_ref().map(|l| format!("{}/{}", l.namespace, l.lease)),
+                    config_namespaces = %settings.configs.namespaces,
+                    read_secrets = settings.configs.secrets,
                     "scrapepath controller starting"
                 );
                 match scrapepath::controller::run_until_signal(client, settings).await {
@@ -384,13 +430,22 @@ fn main() -> ExitCode {
             namespaces,
             leader_election_id,
             allow_enforce,
+            configs,
             namespace,
             name,
         } => {
+            let configs = match configs.access() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("scrapepath: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let config = scrapepath::rbac::RbacConfig {
                 namespaces: namespaces.into_iter().filter(|n| !n.is_empty()).collect(),
                 leader_election: leader_election_id,
                 allow_enforce,
+                configs,
             };
             let mut out = String::new();
             for doc in scrapepath::rbac::manifests(&config, &namespace, &name) {

@@ -9,6 +9,11 @@
 //!   namespace as well (`kube-system/cilium-config`, the `cilium` DaemonSet) gets a Role in that namespace.
 //!   The world is read cluster-wide even when the operator reconciles only some namespaces: verdicts depend
 //!   on scrapers, policies and pods elsewhere.
+//! - The `referenced` entries (the ConfigMaps and Secrets scrapers read their configuration from) are
+//!   read one by one (`list`, `watch` with a `metadata.name` field selector), but their names are not known
+//!   before the scrapers are: they are granted only where [`ConfigAccess`] allows reading them — a Role
+//!   `-configs` in each of its namespaces, the ClusterRole for every namespace (`*`), Secrets only when it
+//!   reads Secrets. Never every Secret of the cluster by default.
 //! - [`MANAGED_KINDS`] — Enforce server-side applies (`patch`, and `create` when the apply creates the
 //!   object), merge-patches the labels of a user's monitor (`patch`) and deletes what it no longer needs
 //!   (`delete`).
@@ -30,6 +35,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::api::rbac::v1::PolicyRule;
 use serde_json::{json, Value};
 
+use crate::config_access::{ConfigAccess, ConfigNamespaces};
 use crate::kinds::{api_kind, ApiKind, API_KINDS, MANAGED_KINDS};
 use crate::model::Kind;
 
@@ -49,7 +55,8 @@ pub enum Grant {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Role {
     pub grant: Grant,
-    /// `""`, `-read` (reads pinned to a namespace), `-leader-election`.
+    /// `""`, `-read` (reads pinned to a namespace), `-configs` (scrape configurations),
+    /// `-leader-election`.
     pub suffix: &'static str,
     pub rules: Vec<PolicyRule>,
 }
@@ -72,6 +79,8 @@ pub struct RbacConfig {
     pub leader_election: Option<String>,
     /// Whether Enforce is allowed; when not, the operator writes only statuses and Events.
     pub allow_enforce: bool,
+    /// Where the scrapers' ConfigMaps and Secrets may be read.
+    pub configs: ConfigAccess,
 }
 
 impl Default for RbacConfig {
@@ -80,6 +89,7 @@ impl Default for RbacConfig {
             namespaces: BTreeSet::new(),
             leader_election: None,
             allow_enforce: true,
+            configs: ConfigAccess::default(),
         }
     }
 }
@@ -100,10 +110,10 @@ fn table(kind: Kind) -> &'static ApiKind {
     api_kind(kind).unwrap_or_else(|| panic!("{kind} is in the kinds table"))
 }
 
-/// The reads of [`API_KINDS`], by where they must be granted.
+/// The reads of [`API_KINDS`] but the referenced ones, by where they must be granted.
 fn reads() -> BTreeMap<Grant, BTreeSet<Atom>> {
     let mut out: BTreeMap<Grant, BTreeSet<Atom>> = BTreeMap::new();
-    for k in API_KINDS {
+    for k in API_KINDS.iter().filter(|k| !k.referenced) {
         let (grant, name) = match k.only {
             None => (Grant::Cluster, None),
             Some((None, name)) => (Grant::Cluster, Some(name)),
@@ -112,6 +122,35 @@ fn reads() -> BTreeMap<Grant, BTreeSet<Atom>> {
         let set = out.entry(grant).or_default();
         for verb in READ {
             set.insert(atom(k.group, k.plural, verb, name));
+        }
+    }
+    out
+}
+
+/// The reads of the referenced entries (scrapers' ConfigMaps and Secrets) `access` allows, by where
+/// they must be granted.
+fn config_reads(access: &ConfigAccess) -> BTreeMap<Grant, BTreeSet<Atom>> {
+    let mut atoms = BTreeSet::new();
+    for k in API_KINDS
+        .iter()
+        .filter(|k| k.referenced && access.reads_kind(k.kind))
+    {
+        for verb in READ {
+            atoms.insert(atom(k.group, k.plural, verb, None));
+        }
+    }
+    let mut out = BTreeMap::new();
+    if atoms.is_empty() {
+        return out;
+    }
+    match &access.namespaces {
+        ConfigNamespaces::All => {
+            out.insert(Grant::Cluster, atoms);
+        }
+        ConfigNamespaces::Only(set) => {
+            for ns in set {
+                out.insert(Grant::Namespace(ns.clone()), atoms.clone());
+            }
         }
     }
     out
@@ -164,12 +203,21 @@ fn leader_election(lease: &str) -> BTreeSet<Atom> {
     set
 }
 
-/// The roles the operator needs with `config`, in a stable order: the ClusterRole, the Roles of pinned
-/// reads, the Roles of writes per reconciled namespace, the leader-election Role.
+/// The roles the operator needs with `config`, in a stable order: the ClusterRole, then by namespace
+/// the Roles of writes (per reconciled namespace), of scrape configurations and of pinned reads, then
+/// the leader-election Role.
 pub fn roles(config: &RbacConfig) -> Vec<Role> {
     let mut grants: BTreeMap<(Grant, &'static str), BTreeSet<Atom>> = BTreeMap::new();
     for (grant, atoms) in reads() {
         let suffix = if grant == Grant::Cluster { "" } else { "-read" };
+        grants.entry((grant, suffix)).or_default().extend(atoms);
+    }
+    for (grant, atoms) in config_reads(&config.configs) {
+        let suffix = if grant == Grant::Cluster {
+            ""
+        } else {
+            "-configs"
+        };
         grants.entry((grant, suffix)).or_default().extend(atoms);
     }
     if config.namespaces.is_empty() {
@@ -415,7 +463,76 @@ mod tests {
         )));
         assert!(le.contains(&atom("coordination.k8s.io", "leases", "create", None)));
         assert_eq!(le.len(), 3);
-        assert_eq!(roles.len(), 5);
+        // ClusterRole, kube-system reads, monitoring's configurations, two namespaces' writes, lease.
+        assert_eq!(roles.len(), 6);
+    }
+
+    fn config_atoms(resources: &[&str]) -> BTreeSet<Atom> {
+        resources
+            .iter()
+            .flat_map(|r| READ.iter().map(move |v| atom("", r, v, None)))
+            .collect()
+    }
+
+    #[test]
+    fn scrape_configurations_are_read_only_where_the_setting_allows() {
+        // Default: ConfigMaps and Secrets in monitoring only; nothing of them cluster-wide.
+        let roles = all(&RbacConfig::default());
+        assert_eq!(
+            roles[&(Grant::Namespace("monitoring".into()), "-configs")],
+            config_atoms(&["configmaps", "secrets"])
+        );
+        let cluster = &roles[&(Grant::Cluster, "")];
+        assert!(!cluster
+            .iter()
+            .any(|a| (a.resource == "configmaps" || a.resource == "secrets") && a.name.is_none()));
+        assert!(!roles
+            .values()
+            .flatten()
+            .any(|a| a.resource == "secrets" && a.verb == "get"));
+
+        // Several namespaces, no Secrets.
+        let roles = all(&RbacConfig {
+            configs: ConfigAccess {
+                namespaces: ConfigNamespaces::from_list(&["monitoring", "kube-system"]).unwrap(),
+                secrets: false,
+            },
+            ..RbacConfig::default()
+        });
+        for ns in ["monitoring", "kube-system"] {
+            assert_eq!(
+                roles[&(Grant::Namespace(ns.into()), "-configs")],
+                config_atoms(&["configmaps"])
+            );
+        }
+        // kube-system's pinned reads stay in their own Role, limited by name.
+        assert!(roles[&(Grant::Namespace("kube-system".into()), "-read")]
+            .iter()
+            .all(|a| a.name.is_some()));
+        assert!(!roles.values().flatten().any(|a| a.resource == "secrets"));
+
+        // Every namespace, on purpose: the ClusterRole.
+        let roles = all(&RbacConfig {
+            configs: ConfigAccess::everything(),
+            ..RbacConfig::default()
+        });
+        let cluster = &roles[&(Grant::Cluster, "")];
+        assert!(config_atoms(&["configmaps", "secrets"]).is_subset(cluster));
+        assert!(!roles.keys().any(|(_, suffix)| *suffix == "-configs"));
+
+        // None: no read of any ConfigMap or Secret but those pinned by name.
+        let roles = all(&RbacConfig {
+            configs: ConfigAccess {
+                namespaces: ConfigNamespaces::from_list::<&str>(&[]).unwrap(),
+                secrets: true,
+            },
+            ..RbacConfig::default()
+        });
+        assert!(!roles.keys().any(|(_, suffix)| *suffix == "-configs"));
+        assert!(!roles
+            .values()
+            .flatten()
+            .any(|a| (a.resource == "configmaps" || a.resource == "secrets") && a.name.is_none()));
     }
 
     #[test]
@@ -426,6 +543,7 @@ mod tests {
                 namespaces: ["x".to_string()].into(),
                 leader_election: Some("l".into()),
                 allow_enforce: false,
+                configs: ConfigAccess::everything(),
             },
         ] {
             for role in roles(&config) {

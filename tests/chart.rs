@@ -34,6 +34,7 @@ use serde_json::{json, Value};
 use common::cluster::*;
 use common::testenv::{CrdSet, TestEnv};
 use scrapepath::api::ScrapeIntent;
+use scrapepath::config_access::{ConfigAccess, ConfigNamespaces};
 use scrapepath::controller::enforce::holds;
 use scrapepath::controller::Settings;
 use scrapepath::rbac::{atoms, roles, Atom, Grant, RbacConfig};
@@ -270,6 +271,42 @@ fn check_common(docs: &[Value], file: &str) {
     }
 }
 
+/// The `-configs` Roles of a rendering: namespace → the resources they list and watch.
+fn config_roles(docs: &[Value]) -> BTreeMap<String, Vec<String>> {
+    of_kind(docs, "Role")
+        .into_iter()
+        .filter(|r| {
+            r["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("-configs"))
+        })
+        .map(|r| {
+            let rules: Vec<PolicyRule> = serde_json::from_value(r["rules"].clone()).unwrap();
+            assert_eq!(rules.len(), 1, "{r}");
+            assert_eq!(rules[0].verbs, ["list", "watch"], "{r}");
+            assert_eq!(rules[0].resource_names, None, "{r}");
+            (
+                r["metadata"]["namespace"].as_str().unwrap().to_string(),
+                rules[0].resources.clone().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Whether the ClusterRole lists ConfigMaps or Secrets without naming them.
+fn reads_configs_cluster_wide(docs: &[Value]) -> bool {
+    let cluster = chart_roles(docs)
+        .into_iter()
+        .find(|((kind, _, _), _)| kind == "ClusterRole")
+        .map(|(_, a)| a)
+        .unwrap_or_default();
+    cluster.iter().any(|a| {
+        (a.resource == "configmaps" || a.resource == "secrets")
+            && a.name.is_none()
+            && a.verb == "list"
+    })
+}
+
 #[test]
 fn every_ci_values_file_lints_and_renders_what_it_asks_for() {
     let files = ci_values_files();
@@ -283,6 +320,9 @@ fn every_ci_values_file_lints_and_renders_what_it_asks_for() {
         "report-only-values.yaml",
         "kubernetes-backend-values.yaml",
         "monitoring-values.yaml",
+        "scrape-configs-values.yaml",
+        "scrape-configs-cluster-wide-values.yaml",
+        "scrape-configs-none-values.yaml",
     ] {
         assert!(
             names.iter().any(|n| n == expected),
@@ -321,6 +361,17 @@ fn every_ci_values_file_lints_and_renders_what_it_asks_for() {
                 assert_eq!(env["SCRAPEPATH_DEFAULT_MODE"], "Report");
                 assert_eq!(env["SCRAPEPATH_POLICY_BACKEND"], "auto");
                 assert_eq!(env["SCRAPEPATH_METRICS_BIND_ADDRESS"], "0.0.0.0:8080");
+                // Scrape configurations: ConfigMaps and Secrets of monitoring, nowhere else.
+                assert_eq!(env["SCRAPEPATH_CONFIG_NAMESPACES"], "monitoring");
+                assert_eq!(env["SCRAPEPATH_READ_SECRETS"], "true");
+                let configs = config_roles(&docs);
+                assert_eq!(
+                    configs.keys().cloned().collect::<Vec<_>>(),
+                    ["monitoring"],
+                    "{name}"
+                );
+                assert_eq!(configs["monitoring"], ["configmaps", "secrets"]);
+                assert!(!reads_configs_cluster_wide(&docs), "{name}");
                 assert_eq!(env["SCRAPEPATH_HEALTH_PROBE_BIND_ADDRESS"], "0.0.0.0:8081");
                 for absent in ["ServiceMonitor", "ScrapeIntent", "PodDisruptionBudget"] {
                     assert!(!kinds.contains(absent), "{name}: {absent} is opt-in");
@@ -359,7 +410,10 @@ fn every_ci_values_file_lints_and_renders_what_it_asks_for() {
                     .iter()
                     .filter_map(|r| r["metadata"]["namespace"].as_str())
                     .collect();
-                assert_eq!(role_ns, BTreeSet::from(["kube-system", "team-a", "team-b"]));
+                assert_eq!(
+                    role_ns,
+                    BTreeSet::from(["kube-system", "monitoring", "team-a", "team-b"])
+                );
             }
             "monitoring-values.yaml" => {
                 assert_eq!(
@@ -382,6 +436,39 @@ fn every_ci_values_file_lints_and_renders_what_it_asks_for() {
                 // Helm would refuse the whole release.
                 let first = template(&chart(), &["-f", f.to_str().unwrap()]);
                 assert!(of_kind(&first, "ScrapeIntent").is_empty());
+            }
+            "scrape-configs-values.yaml" => {
+                assert_eq!(
+                    env["SCRAPEPATH_CONFIG_NAMESPACES"],
+                    "monitoring,cilium-monitoring"
+                );
+                assert_eq!(env["SCRAPEPATH_READ_SECRETS"], "false");
+                let configs = config_roles(&docs);
+                assert_eq!(
+                    configs.keys().cloned().collect::<Vec<_>>(),
+                    ["cilium-monitoring", "monitoring"]
+                );
+                assert!(
+                    configs.values().all(|r| r == &["configmaps"]),
+                    "{configs:?}"
+                );
+                assert!(!reads_configs_cluster_wide(&docs));
+                assert!(
+                    !serde_json::to_string(&of_kind(&docs, "Role"))
+                        .unwrap()
+                        .contains("secrets"),
+                    "{name}: no Secret is granted anywhere"
+                );
+            }
+            "scrape-configs-cluster-wide-values.yaml" => {
+                assert_eq!(env["SCRAPEPATH_CONFIG_NAMESPACES"], "*");
+                assert!(config_roles(&docs).is_empty());
+                assert!(reads_configs_cluster_wide(&docs));
+            }
+            "scrape-configs-none-values.yaml" => {
+                assert_eq!(env["SCRAPEPATH_CONFIG_NAMESPACES"], "");
+                assert!(config_roles(&docs).is_empty());
+                assert!(!reads_configs_cluster_wide(&docs));
             }
             other => panic!("charts/scrapepath/ci/{other}: add what it must render to this test"),
         }
@@ -494,6 +581,26 @@ fn values_outside_the_schema_are_refused_with_a_message_naming_them() {
             &["/image/digest"],
         ),
         ("port", "metrics: {port: 80000}", &["/metrics/port"]),
+        (
+            "config-namespace",
+            "scrapeConfigs: {namespaces: [Monitoring]}",
+            &["/scrapeConfigs/namespaces/0"],
+        ),
+        (
+            "config-namespaces-string",
+            "scrapeConfigs: {namespaces: monitoring}",
+            &["/scrapeConfigs/namespaces", "array"],
+        ),
+        (
+            "config-secrets",
+            "scrapeConfigs: {secrets: \"yes\"}",
+            &["/scrapeConfigs/secrets", "boolean"],
+        ),
+        (
+            "config-unknown",
+            "scrapeConfigs: {configMaps: true}",
+            &["/scrapeConfigs", "'configMaps' not allowed"],
+        ),
     ];
     for (name, yaml, expected) in cases {
         let f = dir.join(format!("{name}.yaml"));
@@ -549,6 +656,14 @@ fn values_outside_the_schema_are_refused_with_a_message_naming_them() {
             &["--set", "serviceAccount.create=false"],
             "serviceAccount.name is required",
         ),
+        (
+            "every namespace and more",
+            &[
+                "--set-json",
+                r#"scrapeConfigs.namespaces=["*","monitoring"]"#,
+            ],
+            r#"scrapeConfigs.namespaces is ["*","monitoring"]: "*" (every namespace) stands alone"#,
+        ),
     ];
     for (what, args, expected) in cross {
         let mut c = helm();
@@ -598,6 +713,15 @@ fn code_roles(docs: &[Value], fullname: &str) -> RoleSet {
         leader_election: (env.get("SCRAPEPATH_LEADER_ELECT").map(String::as_str) == Some("true"))
             .then(|| env["SCRAPEPATH_LEADER_ELECTION_ID"].clone()),
         allow_enforce: env["SCRAPEPATH_ALLOW_ENFORCE"] == "true",
+        configs: ConfigAccess {
+            namespaces: ConfigNamespaces::from_list(
+                &env["SCRAPEPATH_CONFIG_NAMESPACES"]
+                    .split(',')
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap(),
+            secrets: env["SCRAPEPATH_READ_SECRETS"] == "true",
+        },
     };
     roles(&config)
         .into_iter()
@@ -728,6 +852,18 @@ fn the_charts_rbac_is_exactly_what_the_code_computes() {
         &docs,
         "watched namespaces without Enforce, with leader election",
     );
+    // Scrape configurations in a watched namespace and kube-system (whose pinned reads are a Role
+    // already): their own Roles, beside the others.
+    let docs = template(
+        &chart(),
+        &[
+            "--set",
+            "settings.watchedNamespaces={a,monitoring}",
+            "--set",
+            "scrapeConfigs.namespaces={monitoring,kube-system}",
+        ],
+    );
+    assert_rbac_is_the_codes(&docs, "scrape configurations where other Roles are");
     // The comparison can fail: one verb more in the chart is caught.
     let mut docs = template(&chart(), &[]);
     let role = docs
@@ -776,13 +912,32 @@ fn scrapepath_rbac_prints_what_the_chart_grants() {
                 RELEASE,
             ],
             vec![
+                "--set",
                 "settings.watchedNamespaces={team-a,team-b}",
+                "--set",
                 "leaderElection.enabled=true",
             ],
         ),
         (
             vec!["--allow-enforce=false"],
-            vec!["settings.allowEnforce=false"],
+            vec!["--set", "settings.allowEnforce=false"],
+        ),
+        (
+            vec!["--config-namespaces", "mon-a,mon-b", "--read-secrets=false"],
+            vec![
+                "--set",
+                "scrapeConfigs.namespaces={mon-a,mon-b}",
+                "--set",
+                "scrapeConfigs.secrets=false",
+            ],
+        ),
+        (
+            vec!["--config-namespaces=*"],
+            vec!["--set-json", r#"scrapeConfigs.namespaces=["*"]"#],
+        ),
+        (
+            vec!["--config-namespaces="],
+            vec!["--set-json", "scrapeConfigs.namespaces=[]"],
         ),
         (vec![], vec![]),
     ] {
@@ -791,11 +946,7 @@ fn scrapepath_rbac_prints_what_the_chart_grants() {
             .args(&flags)
             .args(["--namespace", RELEASE_NS, "--name", RELEASE]);
         let printed = documents(&ok(c));
-        let mut args = Vec::new();
-        for s in &sets {
-            args.extend(["--set", s]);
-        }
-        let rendered = template(&chart(), &args);
+        let rendered = template(&chart(), &sets);
         assert_eq!(
             chart_roles(&printed),
             chart_roles(&rendered),
@@ -1076,6 +1227,48 @@ spec:
   podMetricsEndpoints: [{port: http-envoy-prom, path: /stats/prometheus}]
 "#;
 
+const SEED_001: &str = "deploy/examples/seed-001-cilium-monitoring";
+
+/// Seed 001's plain Prometheus (its ConfigMap and pod, not the Service with its fixed nodePort) moved
+/// to namespace `ns`, and an intent in `default` that asks it to scrape the seed's webpod.
+fn seed_001_scraper_in(ns: &str) -> String {
+    let text = std::fs::read_to_string(Path::new(SEED_001).join("prometheus.yaml")).unwrap();
+    let mut out = format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n");
+    for doc in documents(&text) {
+        if doc["kind"] != "ConfigMap" && doc["kind"] != "Pod" {
+            continue;
+        }
+        let moved = serde_json::to_string(&doc)
+            .unwrap()
+            .replace("\"cilium-monitoring\"", &format!("\"{ns}\""))
+            .replace("172.20.1.47", "172.20.1.48");
+        out.push_str(&format!("---\n{moved}\n"));
+    }
+    out.push_str(&format!(
+        r#"---
+apiVersion: scrapepath.io/v1alpha1
+kind: ScrapeIntent
+metadata: {{name: webpod-{ns}, namespace: default}}
+spec:
+  selector: {{matchLabels: {{app: webpod}}}}
+  endpoints: [{{port: 80, path: /metrics}}]
+  scraper: {{kind: Pods, namespace: {ns}, podSelector: {{matchLabels: {{app: prometheus}}}}}}
+  monitor: {{kind: Annotations}}
+  mode: Report
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: scrape-configs, namespace: {ns}}}
+stringData: {{prometheus.yml: "scrape_configs: []"}}
+"#
+    ));
+    out
+}
+
+/// The scrape-configuration namespaces of the end-to-end test's release: seed 001's scraper reads its
+/// ConfigMap in cilium-monitoring; `team-prom` is left out.
+const CONFIG_NAMESPACES: &str = "scrapeConfigs.namespaces={monitoring,cilium-monitoring}";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_installed_chart_runs_the_seed_as_its_service_account_without_one_forbidden_request() {
     // Every upstream CRD, but not scrapepath's: the chart installs it.
@@ -1085,19 +1278,38 @@ async fn the_installed_chart_runs_the_seed_as_its_service_account_without_one_fo
     });
     let admin = env.client().await;
     let values = chart().join("ci/monitoring-values.yaml");
-    helm_in(
-        &env,
-        &[
-            "install",
-            RELEASE,
-            chart().to_str().unwrap(),
-            "--namespace",
-            RELEASE_NS,
-            "--create-namespace",
-            "-f",
-            values.to_str().unwrap(),
-        ],
+    let chart_dir = chart();
+    let install = [
+        "install",
+        RELEASE,
+        chart_dir.to_str().unwrap(),
+        "--namespace",
+        RELEASE_NS,
+        "--create-namespace",
+        "-f",
+        values.to_str().unwrap(),
+        "--set",
+        CONFIG_NAMESPACES,
+    ];
+    // Each namespace of scrapeConfigs.namespaces gets a Role: before they exist, the install says which
+    // value names a missing one (and creates nothing).
+    let mut c = helm();
+    c.arg("--kubeconfig").arg(env.kubeconfig()).args(install);
+    let err = fails(c);
+    assert!(
+        err.contains("scrapeConfigs.namespaces names namespace monitoring, which does not exist"),
+        "{err}"
     );
+    assert!(get(&admin, "apps/v1", "Deployment", RELEASE_NS, RELEASE)
+        .await
+        .is_none());
+    for f in [
+        "deploy/examples/blog-system/intent/namespaces.yaml",
+        "deploy/examples/seed-001-cilium-monitoring/namespaces.yaml",
+    ] {
+        apply_yaml(&admin, &std::fs::read_to_string(f).unwrap()).await;
+    }
+    helm_in(&env, &install);
     // The first install brings the CRD: the release's own ScrapeIntent waits for one upgrade.
     let status = helm_in(&env, &["status", RELEASE, "--namespace", RELEASE_NS]);
     assert!(status.contains("STATUS: deployed"), "{status}");
@@ -1121,30 +1333,61 @@ async fn the_installed_chart_runs_the_seed_as_its_service_account_without_one_fo
     let status = helm_in(&env, &["status", RELEASE, "--namespace", RELEASE_NS]);
     assert!(!status.contains("NOT YET CREATED"), "{status}");
     // What the release created (no kubelet here: the Deployment never gets pods, which is fine).
-    for (api_version, kind, ns) in [
-        ("apps/v1", "Deployment", RELEASE_NS),
-        ("v1", "ServiceAccount", RELEASE_NS),
-        ("v1", "Service", RELEASE_NS),
-        (MON, "ServiceMonitor", RELEASE_NS),
-        ("scrapepath.io/v1alpha1", "ScrapeIntent", RELEASE_NS),
-        ("rbac.authorization.k8s.io/v1", "Role", "kube-system"),
+    for (api_version, kind, ns, name) in [
+        ("apps/v1", "Deployment", RELEASE_NS, RELEASE),
+        ("v1", "ServiceAccount", RELEASE_NS, RELEASE),
+        ("v1", "Service", RELEASE_NS, RELEASE),
+        (MON, "ServiceMonitor", RELEASE_NS, RELEASE),
+        (
+            "scrapepath.io/v1alpha1",
+            "ScrapeIntent",
+            RELEASE_NS,
+            RELEASE,
+        ),
+        (
+            "rbac.authorization.k8s.io/v1",
+            "Role",
+            "kube-system",
+            "scrapepath-read",
+        ),
+        (
+            "rbac.authorization.k8s.io/v1",
+            "Role",
+            "monitoring",
+            "scrapepath-configs",
+        ),
+        (
+            "rbac.authorization.k8s.io/v1",
+            "Role",
+            "cilium-monitoring",
+            "scrapepath-configs",
+        ),
     ] {
-        let name = if ns == "kube-system" {
-            "scrapepath-read"
-        } else {
-            RELEASE
-        };
         assert!(
             get(&admin, api_version, kind, ns, name).await.is_some(),
             "helm install created {kind} {ns}/{name}"
         );
     }
 
-    // The seed, applied by the admin as the cluster would have it.
+    // The seed, applied by the admin as the cluster would have it; and seed 001's plain Prometheus,
+    // whose configuration is a ConfigMap in cilium-monitoring (not its Cilium objects: the blog-system
+    // seed has its own), and a copy of it in team-prom, outside scrapeConfigs.namespaces.
     apply_dir(&admin, Path::new("deploy/examples/blog-system/intent")).await;
     apply_yaml(&admin, AUDITED_MONITOR).await;
+    for f in ["prometheus.yaml", "workloads.yaml", "intents.yaml"] {
+        apply_yaml(
+            &admin,
+            &std::fs::read_to_string(Path::new(SEED_001).join(f)).unwrap(),
+        )
+        .await;
+    }
+    apply_yaml(&admin, &seed_001_scraper_in("team-prom")).await;
 
-    // The operator, as the chart's ServiceAccount.
+    // The operator, as the chart's ServiceAccount, with the release's scrape-configuration setting.
+    let configs = ConfigAccess {
+        namespaces: ConfigNamespaces::from_list(&["monitoring", "cilium-monitoring"]).unwrap(),
+        secrets: true,
+    };
     let token = env.service_account_token(RELEASE_NS, RELEASE).await;
     let log = Requests::default();
     let sa = recorded_client(&env, &token, &log).await;
@@ -1152,10 +1395,34 @@ async fn the_installed_chart_runs_the_seed_as_its_service_account_without_one_fo
         &sa,
         Settings {
             instance: "chart-test".into(),
+            configs: configs.clone(),
             ..Settings::default()
         },
     )
     .await;
+
+    // Seed 001: the ConfigMap in cilium-monitoring is read (its job names the missing annotation).
+    let (_, reason, message) =
+        wait_condition(&admin, "default", "webpod", "MonitorSelected", "False").await;
+    assert_eq!(reason, "AnnotationMissing", "{message}");
+    assert!(message.contains("job kubernetes-pods"), "{message}");
+    // The same scraper in team-prom: not read, and the intent says where the setting is.
+    let (_, reason, message) = wait_condition(
+        &admin,
+        "default",
+        "webpod-team-prom",
+        "MonitorSelected",
+        "False",
+    )
+    .await;
+    assert_eq!(reason, "ConfigUnreadable", "{message}");
+    for part in [
+        "ConfigMap team-prom/prometheus is not read: scrapepath reads scrape configurations only in namespaces cilium-monitoring, monitoring",
+        "SCRAPEPATH_CONFIG_NAMESPACES, Helm value scrapeConfigs.namespaces",
+        "add team-prom to it",
+    ] {
+        assert!(message.contains(part), "{part:?} in: {message}");
+    }
 
     // Report: the diagnosis.
     let (_, reason, _) = wait_condition(
@@ -1273,6 +1540,7 @@ async fn the_installed_chart_runs_the_seed_as_its_service_account_without_one_fo
         ("GET", "/api/v1/pods?"),
         ("GET", "watch=true"),
         ("GET", "/api/v1/namespaces/kube-system/configmaps?"),
+        ("GET", "/api/v1/namespaces/cilium-monitoring/configmaps?"),
         ("GET", "/apis/apps/v1/namespaces/kube-system/daemonsets?"),
         ("PATCH", "/scrapeintents/was-metrics/status"),
         (
@@ -1290,6 +1558,19 @@ async fn the_installed_chart_runs_the_seed_as_its_service_account_without_one_fo
             "the operator made no {method} …{part}… request"
         );
     }
+    assert!(
+        log.all
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.contains("/configmaps?") && !r.contains("/namespaces/kube-system/"))
+            .all(|r| r.contains("fieldSelector=metadata.name%3D")),
+        "every ConfigMap read names its object"
+    );
+    assert!(
+        !log.seen("GET", "/namespaces/team-prom/"),
+        "the operator asked for an object in team-prom, outside scrapeConfigs.namespaces"
+    );
     let refused = log.forbidden();
     assert!(
         refused.is_empty(),
@@ -1340,6 +1621,94 @@ async fn the_installed_chart_runs_the_seed_as_its_service_account_without_one_fo
             )
             .await,
     );
+    // Scrape configurations: readable (by list and watch) only in scrapeConfigs.namespaces.
+    let by_name = |n: &str| ListParams::default().fields(&format!("metadata.name={n}"));
+    for ns in ["team-prom", "default", "blog-system"] {
+        let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(sa.clone(), ns);
+        forbidden(
+            &format!("listing a Secret by name in {ns}"),
+            secrets.list(&by_name("scrape-configs")).await,
+        );
+        let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(sa.clone(), ns);
+        forbidden(
+            &format!("listing ConfigMaps in {ns}"),
+            cms.list(&by_name("prometheus")).await,
+        );
+    }
+    forbidden(
+        "listing every Secret of the cluster",
+        Api::<k8s_openapi::api::core::v1::Secret>::all(sa.clone())
+            .list(&ListParams::default())
+            .await,
+    );
+    for ns in ["cilium-monitoring", "monitoring"] {
+        Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(sa.clone(), ns)
+            .list(&by_name("prometheus"))
+            .await
+            .unwrap_or_else(|e| panic!("listing a ConfigMap by name in {ns}: {e}"));
+        Api::<k8s_openapi::api::core::v1::Secret>::namespaced(sa.clone(), ns)
+            .list(&by_name("additional-scrape-configs"))
+            .await
+            .unwrap_or_else(|e| panic!("listing a Secret by name in {ns}: {e}"));
+    }
+
+    // An operator set to read more than the chart grants (here: everywhere): the API server refuses the
+    // team-prom ConfigMap; the intent says so with the grant it needs, and the read is not retried in a
+    // loop (once, then again after a minute).
+    let log3 = Requests::default();
+    let sa3 = recorded_client(&env, &token, &log3).await;
+    let ctl = start_controller_with(
+        &sa3,
+        Settings {
+            instance: "chart-test-wider".into(),
+            configs: ConfigAccess::everything(),
+            ..Settings::default()
+        },
+    )
+    .await;
+    let message = eventually(
+        "the refused read in the intent's status",
+        Duration::from_secs(30),
+        || async {
+            let si = intent(&admin, "default", "webpod-team-prom").await.unwrap();
+            match condition(&si, "MonitorSelected") {
+                Some((s, r, m)) if s == "False" && r == "ConfigUnreadable" && m.contains("403") => {
+                    Ok(m)
+                }
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+    for part in [
+        "ConfigMap team-prom/prometheus cannot be read: the API server refused it (403 Forbidden: configmaps \"prometheus\" is forbidden",
+        "needs list and watch on configmaps in namespace team-prom",
+        "scrapeConfigs.namespaces must hold team-prom",
+    ] {
+        assert!(message.contains(part), "{part:?} in: {message}");
+    }
+    let refused_reads = || {
+        log3.forbidden()
+            .iter()
+            .filter(|r| r.contains("/namespaces/team-prom/configmaps"))
+            .count()
+    };
+    let first = refused_reads();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let later = refused_reads();
+    ctl.stop().await;
+    assert!(
+        (1..=2).contains(&first) && later == first,
+        "the refused read was tried {first} times, then {later} times 10 s later: it must wait, not spin"
+    );
+    println!("a refused scrape-configuration read: {later} request(s) in the first 10+ s");
+    let others: Vec<String> = log3
+        .forbidden()
+        .into_iter()
+        .filter(|r| !r.contains("/namespaces/team-prom/configmaps"))
+        .collect();
+    assert!(others.is_empty(), "{others:?}");
+
     let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
         Api::namespaced(sa.clone(), "kube-system");
     forbidden(
@@ -1568,6 +1937,12 @@ fn older_chart(dir: &Path) -> PathBuf {
 async fn helm_upgrade_updates_the_crd_and_uninstall_keeps_it_with_the_intents() {
     let env = TestEnv::start_new(CrdSet::NONE);
     let admin = env.client().await;
+    // The default scrapeConfigs.namespaces: the namespace must exist for its Role.
+    apply_yaml(
+        &admin,
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: monitoring}\n",
+    )
+    .await;
     let expected: Value = serde_yaml_ng::from_str(
         &std::fs::read_to_string(repo().join("crds").join(CRD_FILE)).unwrap(),
     )

@@ -11,7 +11,10 @@ use common::cluster::*;
 use common::fixtures::*;
 use common::testenv::TestEnv;
 use kube::api::Api;
+use scrapepath::model::{Kind, ObjRef};
 
+use scrapepath::config_access::{ConfigAccess, ConfigNamespaces};
+use scrapepath::controller::Settings;
 use scrapepath::engine::{evaluate, EngineConfig};
 
 /// A Prometheus pod in `mon` reading `prometheus.yml` from ConfigMap `prometheus`, whose one job keeps
@@ -59,6 +62,39 @@ status:
     )
 }
 
+/// The same scraper reading its configuration from Secret `prometheus` instead.
+fn plain_prometheus_from_secret(mon: &str, job_namespaces: &[&str]) -> String {
+    plain_prometheus(mon, job_namespaces)
+        .replacen("kind: ConfigMap", "kind: Secret", 1)
+        .replacen("\ndata:\n", "\nstringData:\n", 1)
+        .replace(
+            "configMap: {name: prometheus}",
+            "secret: {secretName: prometheus}",
+        )
+}
+
+/// The controller for the namespaces `ns`, reading scrape configurations as `configs` allows.
+async fn start_reading(client: &kube::Client, ns: &[&str], configs: ConfigAccess) -> Running {
+    start_controller_with(
+        client,
+        Settings {
+            namespaces: ns.iter().map(|s| s.to_string()).collect(),
+            instance: format!("test-{}", ns.join("-")),
+            configs,
+            ..Settings::default()
+        },
+    )
+    .await
+}
+
+/// Scrape configurations in these namespaces, Secrets too.
+fn only(ns: &[&str]) -> ConfigAccess {
+    ConfigAccess {
+        namespaces: ConfigNamespaces::from_list(ns).unwrap(),
+        secrets: true,
+    }
+}
+
 fn annotations_intent(app: &str, mon: &str) -> String {
     format!(
         r#"
@@ -92,7 +128,7 @@ async fn an_annotations_intent_follows_the_pod_annotations_and_the_scrapers_conf
     apply_yaml(&client, &plain_prometheus(mon, &[app])).await;
     apply_yaml(&client, &app_pod(app, "api-0", "10.9.6.1")).await;
     apply_yaml(&client, &annotations_intent(app, mon)).await;
-    let ctl = start_controller(&client, &[app, mon]).await;
+    let ctl = start_reading(&client, &[app, mon], only(&[mon])).await;
 
     // The pod lacks the annotation the job keeps on: reported, with the fix, never applied.
     let (_, reason, message) =
@@ -199,7 +235,7 @@ async fn a_missing_configmap_is_named_and_unrelated_secrets_are_never_read() {
     .await;
     apply_yaml(&client, &annotated_pod(app)).await;
     apply_yaml(&client, &annotations_intent(app, mon)).await;
-    let ctl = start_controller(&client, &[app, mon]).await;
+    let ctl = start_reading(&client, &[app, mon], only(&[mon])).await;
     let (_, reason, message) =
         wait_condition(&client, app, "api", "MonitorSelected", "False").await;
     assert_eq!(reason, "ConfigUnreadable", "{message}");
@@ -221,5 +257,127 @@ async fn a_missing_configmap_is_named_and_unrelated_secrets_are_never_read() {
     // The ConfigMap appears: read as soon as it exists.
     apply_yaml(&client, &all).await;
     wait_condition(&client, app, "api", "MonitorSelected", "True").await;
+    ctl.stop().await;
+}
+
+/// Waits until the intent's MonitorSelected has `status` and a message holding `part` (a status from an
+/// earlier controller may still be there); its (reason, message).
+async fn wait_monitor_selected(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    status: &str,
+    part: &str,
+) -> (String, String) {
+    eventually(
+        &format!("{ns}/{name} MonitorSelected={status} saying {part:?}"),
+        Duration::from_secs(30),
+        || async {
+            let si = intent(client, ns, name).await.ok_or("intent absent")?;
+            match condition(&si, "MonitorSelected") {
+                Some((s, r, m)) if s == status && m.contains(part) => Ok((r, m)),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configuration_outside_the_setting_is_never_read_and_the_intent_names_the_setting() {
+    let env = TestEnv::shared();
+    let client = env.client().await;
+    cluster_globals(&client).await;
+    let ns = namespaces(env, &["outside", "outsidemon", "outsidesec"]).await;
+    let (app, mon, sec) = (ns[0].as_str(), ns[1].as_str(), ns[2].as_str());
+    // Two scrapers: one reads a ConfigMap in `mon`, the other a Secret in `sec`; an intent for each.
+    apply_yaml(&client, &plain_prometheus(mon, &[app])).await;
+    apply_yaml(&client, &plain_prometheus_from_secret(sec, &[app])).await;
+    apply_yaml(&client, &annotated_pod(app)).await;
+    apply_yaml(&client, &annotations_intent(app, mon)).await;
+    apply_yaml(
+        &client,
+        &annotations_intent(app, sec).replace("{name: api,", "{name: api-sec,"),
+    )
+    .await;
+    let cm = ObjRef::new(Kind::ConfigMap, mon, "prometheus");
+    let secret = ObjRef::new(Kind::Secret, sec, "prometheus");
+
+    // Configurations are read only in another namespace: neither is asked for.
+    let ctl = start_reading(&client, &[app, mon, sec], only(&["monitoring"])).await;
+    let (reason, message) = wait_monitor_selected(
+        &client,
+        app,
+        "api",
+        "False",
+        &format!("ConfigMap {mon}/prometheus is not read: scrapepath reads scrape configurations only in namespace monitoring"),
+    )
+    .await;
+    assert_eq!(reason, "ConfigUnreadable", "{message}");
+    for part in [
+        "--config-namespaces / SCRAPEPATH_CONFIG_NAMESPACES, Helm value scrapeConfigs.namespaces"
+            .to_string(),
+        format!("add {mon} to it"),
+    ] {
+        assert!(message.contains(&part), "{part:?} in: {message}");
+    }
+    let (reason, _) = wait_monitor_selected(
+        &client,
+        app,
+        "api-sec",
+        "False",
+        &format!("Secret {sec}/prometheus is not read"),
+    )
+    .await;
+    assert_eq!(reason, "ConfigUnreadable");
+    {
+        let idx = ctl.handle.world.index.read().unwrap();
+        assert!(!idx.contains(&cm) && !idx.contains(&secret));
+    }
+    ctl.stop().await;
+
+    // Both namespaces allowed, Secrets not: the ConfigMap is read, the Secret named with the switch.
+    let no_secrets = ConfigAccess {
+        secrets: false,
+        ..only(&[mon, sec])
+    };
+    let ctl = start_reading(&client, &[app, mon, sec], no_secrets).await;
+    let (reason, message) = wait_monitor_selected(
+        &client,
+        app,
+        "api",
+        "True",
+        &format!("ConfigMap {mon}/prometheus"),
+    )
+    .await;
+    assert_eq!(reason, "Selected", "{message}");
+    let (reason, message) = wait_monitor_selected(
+        &client,
+        app,
+        "api-sec",
+        "False",
+        &format!("Secret {sec}/prometheus is not read: scrapepath is set to read no Secrets"),
+    )
+    .await;
+    assert_eq!(reason, "ConfigUnreadable", "{message}");
+    assert!(
+        message
+            .contains("--read-secrets / SCRAPEPATH_READ_SECRETS, Helm value scrapeConfigs.secrets"),
+        "{message}"
+    );
+    assert!(!ctl.handle.world.index.read().unwrap().contains(&secret));
+    ctl.stop().await;
+
+    // Secrets allowed: the Secret is read.
+    let ctl = start_reading(&client, &[app, mon, sec], only(&[mon, sec])).await;
+    let (reason, message) = wait_monitor_selected(
+        &client,
+        app,
+        "api-sec",
+        "True",
+        &format!("Secret {sec}/prometheus"),
+    )
+    .await;
+    assert_eq!(reason, "Selected", "{message}");
     ctl.stop().await;
 }

@@ -65,6 +65,8 @@ pub struct Settings {
     /// Reading the scrapers' `/api/v1/targets` for the `Scraped` condition; `None`: off (`Scraped`
     /// stays `NotObserved`).
     pub observe: Option<crate::observe::plan::ObserveSettings>,
+    /// Where the scrapers' ConfigMaps and Secrets may be read (the others are never asked for).
+    pub configs: crate::config_access::ConfigAccess,
 }
 
 impl Default for Settings {
@@ -79,6 +81,7 @@ impl Default for Settings {
             metrics_addr: None,
             health_addr: None,
             observe: None,
+            configs: Default::default(),
         }
     }
 }
@@ -692,7 +695,7 @@ pub async fn run(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<Handle> {
-    let (world, changes) = World::new();
+    let (world, changes) = World::new(settings.configs.clone());
     let stats = Arc::new(Stats::default());
     let probe = metrics::Probe {
         stats: stats.clone(),

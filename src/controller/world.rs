@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::api::ScrapeIntent;
+use crate::config_access::{self, ConfigAccess};
 use crate::engine::EngineConfig;
 use crate::index::{ClusterIndex, Object};
 use crate::kinds::{ApiKind, API_KINDS};
@@ -190,6 +191,8 @@ pub struct World {
     changes: mpsc::UnboundedSender<Scope>,
     /// Bumped on every change: the readers of referenced objects recompute what to read.
     generation: watch::Sender<u64>,
+    /// Which referenced ConfigMaps and Secrets may be read; the others are never asked for.
+    configs: ConfigAccess,
 }
 
 /// A managed object's identity and the intent that applied it.
@@ -201,9 +204,9 @@ pub struct ManagedObject {
 }
 
 impl World {
-    /// A world for the given kinds (ScrapeIntent included: the controller feeds it), and the receiver of
-    /// the changes.
-    pub fn new() -> (Arc<Self>, mpsc::UnboundedReceiver<Scope>) {
+    /// A world for the given kinds (ScrapeIntent included: the controller feeds it), reading the
+    /// scrapers' configurations `configs` allows, and the receiver of the changes.
+    pub fn new(configs: ConfigAccess) -> (Arc<Self>, mpsc::UnboundedReceiver<Scope>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let states = (0..API_KINDS.len())
             .map(|i| (i, KindState::Pending))
@@ -219,6 +222,7 @@ impl World {
             observed: RwLock::new(None),
             changes: tx,
             generation: watch::channel(0).0,
+            configs,
         };
         (Arc::new(world), rx)
     }
@@ -313,7 +317,7 @@ impl World {
     fn forget(&self, r: &ObjRef) {
         self.unreadable.lock().unwrap().remove(r);
         let mut idx = self.index.write().unwrap();
-        if !idx.contains(r) {
+        if !idx.contains(r) && idx.config_unreadable(r).is_none() {
             return;
         }
         idx.delete(r);
@@ -375,6 +379,21 @@ impl World {
         changed
     }
 
+    /// A referenced object that cannot be read (outside [`ConfigAccess`], or refused by the API
+    /// server): the engine reports `message` for it (`ConfigUnreadable`). Logged once per message.
+    fn config_unreadable(&self, r: &ObjRef, message: String) {
+        self.unreadable_ref(r, message.clone());
+        let changed = self
+            .index
+            .write()
+            .unwrap()
+            .set_config_unreadable(r, message.clone());
+        if changed {
+            warn!(object = %r, "{message}");
+            self.notify(Scope::All);
+        }
+    }
+
     /// An object was added or changed.
     pub fn apply_value(&self, kind: Kind, v: Value) {
         let r = value_ref(kind, &v);
@@ -389,8 +408,12 @@ impl World {
                 idx.apply(o);
                 scope
             }
-            // A configuration object that no longer holds a Prometheus configuration.
-            Ok(_) if matches!(kind, Kind::ConfigMap | Kind::Secret) && idx.contains(&r) => {
+            // A configuration object that no longer holds a Prometheus configuration (or that could
+            // not be read before).
+            Ok(_)
+                if matches!(kind, Kind::ConfigMap | Kind::Secret)
+                    && (idx.contains(&r) || idx.config_unreadable(&r).is_some()) =>
+            {
                 idx.delete(&r);
                 Scope::All
             }
@@ -599,7 +622,8 @@ async fn watch_kind(world: &World, client: &Client, k: &ApiKind, ar: &ApiResourc
 
 /// Keeps the referenced objects of one kind (the ConfigMaps and Secrets scrapers read their
 /// configuration from) current: one name-selected watch per object, started and stopped as the
-/// references in the index change. Listed once every pod and Prometheus object is.
+/// references in the index change. Listed once every pod and Prometheus object is. An object outside
+/// the world's [`ConfigAccess`] is never asked for: the index records why it is not read.
 async fn run_referenced(world: Arc<World>, client: Client, k: &'static ApiKind) {
     let mut generation = world.generation.subscribe();
     while !world.listed(&[Kind::Pod, Kind::Prometheus]) {
@@ -608,7 +632,8 @@ async fn run_referenced(world: Arc<World>, client: Client, k: &'static ApiKind) 
         }
     }
     let ar = crate::live::api_resource(k, k.versions[0]);
-    let mut watches: HashMap<ObjRef, tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut watches = ObjectWatches::default();
+    let mut refused: BTreeSet<ObjRef> = BTreeSet::new();
     let mut synced = false;
     loop {
         let wanted: BTreeSet<ObjRef> = world
@@ -620,25 +645,33 @@ async fn run_referenced(world: Arc<World>, client: Client, k: &'static ApiKind) 
             .filter(|r| r.kind == k.kind)
             .collect();
         let gone: Vec<ObjRef> = watches
+            .0
             .keys()
+            .chain(refused.iter())
             .filter(|r| !wanted.contains(*r))
             .cloned()
             .collect();
         for r in gone {
-            if let Some(h) = watches.remove(&r) {
+            if let Some(h) = watches.0.remove(&r) {
                 h.abort();
             }
+            refused.remove(&r);
             debug!(object = %r, "no longer referenced: forgotten");
             world.forget(&r);
         }
         let mut first_reads = Vec::new();
         for r in wanted {
-            if watches.contains_key(&r) {
+            if watches.0.contains_key(&r) || refused.contains(&r) {
+                continue;
+            }
+            if let Some(message) = world.configs.refusal(&r) {
+                refused.insert(r.clone());
+                world.config_unreadable(&r, message);
                 continue;
             }
             let (tx, rx) = tokio::sync::oneshot::channel();
             let task = watch_referenced(world.clone(), client.clone(), ar.clone(), r.clone(), tx);
-            watches.insert(r, tokio::spawn(task));
+            watches.0.insert(r, tokio::spawn(task));
             first_reads.push(rx);
         }
         if !synced {
@@ -654,7 +687,22 @@ async fn run_referenced(world: Arc<World>, client: Client, k: &'static ApiKind) 
     }
 }
 
-/// Watches one referenced object by name; `read` fires once its first state is known.
+/// The per-object watches of [`run_referenced`]: stopped with it (a spawned task outlives the handle
+/// that is dropped, so they are aborted explicitly when the controller stops).
+#[derive(Default)]
+struct ObjectWatches(HashMap<ObjRef, tokio::task::JoinHandle<()>>);
+
+impl Drop for ObjectWatches {
+    fn drop(&mut self) {
+        for h in self.0.values() {
+            h.abort();
+        }
+    }
+}
+
+/// Watches one referenced object by name; `read` fires once its first state is known. A read the API
+/// server refuses (403) is recorded for the engine with the grant it needs, and tried again only after
+/// [`config_access::FORBIDDEN_RETRY`].
 async fn watch_referenced(
     world: Arc<World>,
     client: Client,
@@ -664,7 +712,12 @@ async fn watch_referenced(
 ) {
     let api: kube::Api<DynamicObject> = kube::Api::namespaced_with(client, &r.namespace, &ar);
     let config = watcher::Config::default().fields(&format!("metadata.name={}", r.name));
-    let mut stream = watcher(api, config).default_backoff().boxed();
+    let start = || {
+        watcher(api.clone(), config.clone())
+            .default_backoff()
+            .boxed()
+    };
+    let mut stream = start();
     let mut read = Some(read);
     let mut present = false;
     let mut last_error: Option<String> = None;
@@ -673,6 +726,16 @@ async fn watch_referenced(
             Ok(Some(ev)) => ev,
             Ok(None) => return,
             Err(e) => {
+                if let Some(status) = forbidden_status(&e) {
+                    world.config_unreadable(&r, config_access::forbidden(&r, &status));
+                    if let Some(tx) = read.take() {
+                        let _ = tx.send(());
+                    }
+                    // Permissions change rarely: a fresh watch later, not a retry loop now.
+                    tokio::time::sleep(config_access::FORBIDDEN_RETRY).await;
+                    stream = start();
+                    continue;
+                }
                 let msg = e.to_string();
                 if last_error.as_deref() != Some(msg.as_str()) {
                     warn!(object = %r, error = %msg, "cannot read the scraper's configuration; retrying with backoff");
@@ -708,6 +771,21 @@ async fn watch_referenced(
 
 fn value(o: DynamicObject, ar: &ApiResource) -> Value {
     object_value(o, ar)
+}
+
+/// The API server's message when a watch was refused with 403 Forbidden.
+fn forbidden_status(e: &watcher::Error) -> Option<String> {
+    match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s))
+            if s.code == 403 =>
+        {
+            Some(s.message.clone())
+        }
+        watcher::Error::WatchError(s) if s.code == 403 => Some(s.message.clone()),
+        _ => None,
+    }
 }
 
 fn watch_error_not_served(e: &watcher::Error) -> bool {

@@ -75,6 +75,30 @@ Settings the schema cannot check alone (they span several values).
 {{- if and .Values.scrapeIntent.enabled (eq .Values.scrapeIntent.mode "Enforce") (not .Values.settings.allowEnforce) }}
 {{- fail "scrapeIntent.mode is Enforce but settings.allowEnforce is false: the operator would treat it as Report" }}
 {{- end }}
+{{- $configNs := .Values.scrapeConfigs.namespaces }}
+{{- if and (has "*" $configNs) (gt (len $configNs) 1) }}
+{{- fail (printf "scrapeConfigs.namespaces is %s: \"*\" (every namespace) stands alone; list namespaces, or only \"*\"" (toJson $configNs)) }}
+{{- end }}
+{{- /* Against a cluster (install, upgrade, --dry-run=server; never `helm template`, where lookup finds
+nothing, not even kube-system), each namespace of scrapeConfigs.namespaces must exist: it gets a Role. */}}
+{{- if and .Values.rbac.create (not (has "*" $configNs)) (lookup "v1" "Namespace" "" "kube-system") }}
+{{- range $ns := $configNs }}
+{{- if not (lookup "v1" "Namespace" "" $ns) }}
+{{- fail (printf "scrapeConfigs.namespaces names namespace %s, which does not exist: the operator's Role to read scrape configurations there cannot be created. Create it, or set scrapeConfigs.namespaces to the namespaces that hold your Prometheus configurations ([] for none)" $ns) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Reads of scrapers' configurations (scrapepath's `rbac::config_reads`): ConfigMaps, and Secrets when
+scrapeConfigs.secrets, listed and watched (the operator asks for each object by name with a field
+selector; RBAC cannot name objects unknown at install time).
+*/}}
+{{- define "scrapepath.configRules" -}}
+- apiGroups: [""]
+  resources: [{{ if .Values.scrapeConfigs.secrets }}"configmaps", "secrets"{{ else }}"configmaps"{{ end }}]
+  verbs: ["list", "watch"]
 {{- end }}
 
 {{/*
