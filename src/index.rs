@@ -74,6 +74,15 @@ impl Object {
 
 pub type PodId = usize;
 
+/// The key of a pod in `pod_ids`: a hash of its namespace and name (collisions are resolved by
+/// comparing the pods themselves).
+fn pod_key(ns: &str, name: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (ns, name).hash(&mut h);
+    h.finish()
+}
+
 /// A posting list of pods: ids in ascending order, without duplicates. A sorted vector rather than a
 /// `BTreeSet`: most lists hold one or a few pods (an IP, a `pod-template-hash`), and a B-tree node per
 /// list costs more than the ids; new pods take ascending ids, so inserts append.
@@ -127,11 +136,13 @@ pub struct ClusterIndex {
     /// Boxed, so that the slots the vector keeps in reserve stay small.
     pods: Vec<Option<Box<Pod>>>,
     free: Vec<PodId>,
-    pod_ids: HashMap<(String, String), PodId>,
+    /// Pods by a hash of (namespace, name); a hit is checked against the pod (no copy of the names).
+    pod_ids: HashMap<u64, Posting>,
     pods_by_ns: HashMap<String, Posting>,
     pods_by_label: HashMap<(String, String), Posting>,
     pods_by_port_name: HashMap<String, Posting>,
-    pods_by_ip: HashMap<String, Posting>,
+    /// Pods by IP, parsed (no string per pod); a pod whose IP does not parse is not found by IP.
+    pods_by_ip: HashMap<std::net::IpAddr, Posting>,
     services: BTreeMap<(String, String), Service>,
     /// Services by one of their labels (key, value): the candidates of an equality selector.
     services_by_label: HashMap<(String, String), BTreeSet<(String, String)>>,
@@ -220,7 +231,14 @@ impl ClusterIndex {
                 self.namespaces.remove(&r.name);
             }
             Kind::Pod => {
-                if let Some(id) = self.pod_ids.remove(&nn) {
+                if let Some((id, _)) = self.pod_by_name(&r.namespace, &r.name) {
+                    let key = pod_key(&r.namespace, &r.name);
+                    if let Some(ids) = self.pod_ids.get_mut(&key) {
+                        ids.remove(&id);
+                        if ids.is_empty() {
+                            self.pod_ids.remove(&key);
+                        }
+                    }
                     self.remove_pod(id);
                 }
             }
@@ -388,7 +406,9 @@ impl ClusterIndex {
             }
         };
         self.pod_ids
-            .insert((p.namespace.clone(), p.name.clone()), id);
+            .entry(pod_key(&p.namespace, &p.name))
+            .or_default()
+            .insert(id);
         self.pods_by_ns
             .entry(p.namespace.clone())
             .or_default()
@@ -407,8 +427,8 @@ impl ClusterIndex {
                     .insert(id);
             }
         }
-        if let Some(ip) = &p.pod_ip {
-            self.pods_by_ip.entry(ip.clone()).or_default().insert(id);
+        if let Some(ip) = p.pod_ip.as_deref().and_then(|ip| ip.parse().ok()) {
+            self.pods_by_ip.entry(ip).or_default().insert(id);
         }
         if p.prometheus_config.is_some() {
             self.scraper_pods.insert(id);
@@ -437,8 +457,8 @@ impl ClusterIndex {
                 unlink(&mut self.pods_by_port_name, n.clone(), id);
             }
         }
-        if let Some(ip) = &p.pod_ip {
-            unlink(&mut self.pods_by_ip, ip.clone(), id);
+        if let Some(ip) = p.pod_ip.as_deref().and_then(|ip| ip.parse().ok()) {
+            unlink(&mut self.pods_by_ip, ip, id);
         }
         self.scraper_pods.remove(&id);
         self.free.push(id);
@@ -538,8 +558,11 @@ impl ClusterIndex {
     }
 
     pub fn pod_by_name(&self, ns: &str, name: &str) -> Option<(PodId, &Pod)> {
-        let id = *self.pod_ids.get(&(ns.to_string(), name.to_string()))?;
-        Some((id, self.pod(id)))
+        self.pod_ids
+            .get(&pod_key(ns, name))?
+            .iter()
+            .map(|&id| (id, self.pod(id)))
+            .find(|(_, p)| p.namespace == ns && p.name == name)
     }
 
     pub fn pods(&self) -> impl Iterator<Item = (PodId, &Pod)> {
@@ -550,12 +573,12 @@ impl ClusterIndex {
     }
 
     pub fn pod_count(&self) -> usize {
-        self.pod_ids.len()
+        self.pods.len() - self.free.len()
     }
 
     pub fn pods_by_ip(&self, ip: &str) -> impl Iterator<Item = (PodId, &Pod)> {
-        self.pods_by_ip
-            .get(ip)
+        let ip: Option<std::net::IpAddr> = ip.parse().ok();
+        ip.and_then(|ip| self.pods_by_ip.get(&ip))
             .into_iter()
             .flatten()
             .map(|&id| (id, self.pod(id)))
