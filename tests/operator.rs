@@ -556,6 +556,12 @@ spec:
         before.metadata.resource_version, after.metadata.resource_version,
         "the audited monitor was written"
     );
+    // The verdict is a metric too.
+    let metrics = ctl.handle.stats.encode(&ctl.handle.world);
+    let line = format!(
+        "scrapepath_audit_verdict{{kind=\"PodMonitor\",namespace=\"{app}\",name=\"orphan\",verdict=\"NotSelected\"}} 1"
+    );
+    assert!(metrics.contains(&line), "{line} in:\n{metrics}");
     assert_steady(&ctl, "auditing").await;
     ctl.stop().await;
 }

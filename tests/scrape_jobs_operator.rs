@@ -194,6 +194,20 @@ async fn an_annotations_intent_follows_the_pod_annotations_and_the_scrapers_conf
         "{note}"
     );
     assert!(note.contains(&format!("{app}/api-isolation")), "{note}");
+    // The same verdict as a metric: the job's current audit verdict.
+    let metrics = ctl.handle.stats.encode(&ctl.handle.world);
+    let line = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("scrapepath_audit_verdict{")
+                && l.contains("kind=\"ScrapeJob\"")
+                && l.contains("/kubernetes-pods\"")
+        })
+        .unwrap_or_else(|| panic!("no audit verdict for the job in:\n{metrics}"));
+    assert!(
+        line.contains("verdict=\"Unreachable\"") && line.ends_with(" 1"),
+        "{line}"
+    );
     ctl.stop().await;
 
     // `scrapepath audit` reads the same ConfigMap by name and shows the same verdicts.
