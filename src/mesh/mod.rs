@@ -62,6 +62,7 @@ struct RawMeshConfig {
     default_config: RawProxyConfig,
 }
 
+/// An extension provider by name: declared in the mesh config, referenced by a CUSTOM policy.
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct RawProvider {

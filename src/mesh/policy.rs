@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::RawProvider;
 use crate::model::Labels;
 
 /// The annotation that turns an AuthorizationPolicy into a shadow policy (istio.md rule 14).
@@ -167,12 +168,6 @@ struct RawSelector {
 #[serde(default)]
 struct RawTargetRef {
     kind: String,
-    name: String,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct RawProvider {
     name: String,
 }
 
