@@ -251,6 +251,15 @@ impl Scraper<'_> {
     }
 }
 
+/// The scrapers of a subject, for a message: `ns/a, ns/b`.
+fn scraper_names(scrapers: &[Scraper<'_>]) -> String {
+    scrapers
+        .iter()
+        .map(Scraper::display)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl<'a> Engine<'a> {
     pub fn new(idx: &'a ClusterIndex, cfg: &'a EngineConfig) -> Self {
         Engine {
@@ -1523,11 +1532,7 @@ impl<'a> Engine<'a> {
                 format!(
                     "{}/{total} targets are unreachable from {}. {}",
                     blocked.len(),
-                    scrapers
-                        .iter()
-                        .map(|s| s.display())
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    scraper_names(scrapers),
                     parts.join(". ")
                 ),
             )

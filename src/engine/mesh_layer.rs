@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde_json::{json, Value};
 
-use super::{condition, unknown, ConditionOut, Engine, EngineConfig, Evaluated, Scraper};
+use super::{
+    condition, scraper_names, unknown, ConditionOut, Engine, EngineConfig, Evaluated, Scraper,
+};
 use crate::conditions::{self as cond, reason};
 use crate::index::{ClusterIndex, PodId};
 use crate::mesh::{self, remedy, Basis, MeshDecision, MeshVerdict};
@@ -362,11 +364,7 @@ impl<'a> Engine<'a> {
         let message = format!(
             "{}/{total} targets are refused by the mesh for {}. {}.{fix}",
             blocked.len(),
-            scrapers
-                .iter()
-                .map(|s| s.display())
-                .collect::<Vec<_>>()
-                .join(", "),
+            scraper_names(scrapers),
             group(&blocked)
         );
         let c = if all_unknown {
