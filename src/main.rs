@@ -186,11 +186,16 @@ struct ConfigReads {
 }
 
 impl ConfigReads {
-    fn access(&self) -> Result<scrapepath::config_access::ConfigAccess, String> {
+    /// The setting; a bad one is reported and gives the exit code of bad input.
+    fn access(&self) -> Result<scrapepath::config_access::ConfigAccess, ExitCode> {
+        let namespaces =
+            scrapepath::config_access::ConfigNamespaces::from_list(&self.config_namespaces)
+                .map_err(|e| {
+                    eprintln!("scrapepath: {e}");
+                    ExitCode::from(2)
+                })?;
         Ok(scrapepath::config_access::ConfigAccess {
-            namespaces: scrapepath::config_access::ConfigNamespaces::from_list(
-                &self.config_namespaces,
-            )?,
+            namespaces,
             secrets: self.read_secrets,
         })
     }
@@ -365,10 +370,7 @@ fn main() -> ExitCode {
         } => {
             let configs = match configs.access() {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("scrapepath: {e}");
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
             init_logs(log_format);
             runtime().block_on(async move {
@@ -436,10 +438,7 @@ fn main() -> ExitCode {
         } => {
             let configs = match configs.access() {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("scrapepath: {e}");
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
             let config = scrapepath::rbac::RbacConfig {
                 namespaces: namespaces.into_iter().filter(|n| !n.is_empty()).collect(),
