@@ -374,27 +374,20 @@ async fn dispatch(
 ) {
     world.wait_synced().await;
     let mut can_change = true;
-    // A standby keeps its index current and requests nothing until it leads.
-    loop {
-        let leader = leadership.is_leader();
-        stats.leader.set(i64::from(leader));
-        if leader {
-            break;
-        }
-        tokio::select! {
-            ok = leadership.changed() => if !ok { return },
-            s = changes.recv() => if s.is_none() { return },
-        }
+    let leader = leadership.is_leader();
+    stats.leader.set(i64::from(leader));
+    if leader {
+        info!("leading: evaluating every intent and monitor");
     }
-    info!("leading: evaluating every intent and monitor");
+    // A standby keeps its index current and requests nothing; becoming the leader requests everything.
     let mut pending = vec![Scope::All];
     loop {
-        if !leadership.is_leader() {
-            pending.clear();
-        }
         // Drain what is queued so a burst of changes maps once.
         while let Ok(s) = changes.try_recv() {
             pending.push(s);
+        }
+        if !leadership.is_leader() {
+            pending.clear();
         }
         let all = pending.contains(&Scope::All);
         let scopes: Vec<Scope> = if all {
