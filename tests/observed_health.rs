@@ -230,7 +230,7 @@ async fn a_real_prometheus_reports_one_target_up_and_the_silent_one_down_with_it
     let answers = metrics_endpoint();
     let silent = silent_endpoint();
     let (up_port, silent_port) = (answers.port, silent.port);
-    let ignored_port = common::prometheus::free_port();
+    let ignored_port = common::prometheus::unserved_port();
 
     apply_yaml(&client, &scraper(&mon)).await;
     apply_yaml(

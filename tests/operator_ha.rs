@@ -5,7 +5,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,14 +21,6 @@ const LEASE: &str = "scrapepath-ha";
 /// The operator's lease duration (`LeaderElection::new`).
 const LEASE_DURATION: Duration = Duration::from_secs(15);
 
-/// A free loopback port (the OS picks it; released before the operator binds it).
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
 /// One `scrapepath run --leader-elect` process.
 struct Replica {
     name: &'static str,
@@ -40,7 +32,6 @@ struct Replica {
 
 impl Replica {
     fn start(env: &TestEnv, name: &'static str, lease_ns: &str, namespaces: &str) -> Replica {
-        let (metrics, health) = (free_addr(), free_addr());
         let log =
             std::env::temp_dir().join(format!("scrapepath-ha-{}-{name}.log", std::process::id()));
         let child = Command::new(env!("CARGO_BIN_EXE_scrapepath"))
@@ -53,10 +44,13 @@ impl Replica {
                 lease_ns,
                 "--leader-election-id",
                 LEASE,
+                // Port 0: the operator binds and logs the address it got (no port is chosen here
+                // and bound later, so parallel tests never race for one). Two addresses, so that
+                // the probes get their own listener as in the chart's Deployment.
                 "--metrics-bind-address",
-                &metrics.to_string(),
+                "127.0.0.1:0",
                 "--health-probe-bind-address",
-                &health.to_string(),
+                "127.0.0.2:0",
             ])
             .env("KUBECONFIG", env.kubeconfig())
             .env("POD_NAME", name)
@@ -65,12 +59,39 @@ impl Replica {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        Replica {
+        let mut r = Replica {
             name,
             child,
-            metrics,
-            health,
+            metrics: SocketAddr::from(([0, 0, 0, 0], 0)),
+            health: SocketAddr::from(([0, 0, 0, 0], 0)),
             log,
+        };
+        r.metrics = r.bound("serving /metrics");
+        r.health = r.bound("serving /healthz and /readyz");
+        r
+    }
+
+    /// The address the operator logged with `message` once it had bound it (waits up to 60 s).
+    fn bound(&mut self, message: &str) -> SocketAddr {
+        let t = Instant::now();
+        loop {
+            let log = self.log();
+            let addr = log
+                .lines()
+                .filter(|l| l.contains(message))
+                .find_map(|l| l.split("address=").nth(1)?.split_whitespace().next()?.parse().ok());
+            if let Some(addr) = addr {
+                return addr;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("{}: exited ({status}) before logging {message:?}:\n{log}", self.name);
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "{}: no {message:?} line with its address after 60 s:\n{log}",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 static BIN: OnceLock<PathBuf> = OnceLock::new();
@@ -46,14 +46,18 @@ pub fn binary() -> &'static Path {
     })
 }
 
-/// A free TCP port on 127.0.0.1 (bound, then released for the caller).
-pub fn free_port() -> u16 {
+/// A port on 127.0.0.1 that nothing listens on for as long as the returned listener-less port is not
+/// bound again: only for addresses a test names but never serves (a pod port nobody answers on).
+pub fn unserved_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
 }
+
+/// Numbers the data directories of the Prometheus processes of one test binary.
+static INSTANCE: AtomicUsize = AtomicUsize::new(0);
 
 /// A running Prometheus.
 pub struct Prometheus {
@@ -70,11 +74,10 @@ impl Prometheus {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
             "prometheus-{}-{}",
             std::process::id(),
-            free_port()
+            INSTANCE.fetch_add(1, Ordering::SeqCst)
         ));
         std::fs::create_dir_all(dir.join("data")).unwrap();
         std::fs::write(dir.join("prometheus.yml"), config).unwrap();
-        let port = free_port();
         let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
         let child = Command::new(bin)
             .arg(format!(
@@ -85,7 +88,9 @@ impl Prometheus {
                 "--storage.tsdb.path={}",
                 dir.join("data").display()
             ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            // Port 0: Prometheus binds and logs the port it got ("Listening on" address=...), so no
+            // port is chosen here and bound later by someone else.
+            .arg("--web.listen-address=127.0.0.1:0")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -93,10 +98,29 @@ impl Prometheus {
             .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
         let mut p = Prometheus {
             child,
-            url: format!("http://127.0.0.1:{port}"),
+            url: String::new(),
             dir,
         };
         let start = Instant::now();
+        let port = loop {
+            if let Some(status) = p.child.try_wait().unwrap() {
+                panic!("Prometheus exited ({status}) before it listened:\n{}", p.log());
+            }
+            let text = std::fs::read_to_string(p.dir.join("prometheus.log")).unwrap_or_default();
+            let port = text
+                .lines()
+                .filter(|l| l.contains("msg=\"Listening on\""))
+                .find_map(|l| l.split("address=").nth(1)?.split_whitespace().next()?.rsplit(':').next()?.parse::<u16>().ok())
+                .filter(|&port| port != 0);
+            if let Some(port) = port {
+                break port;
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                panic!("Prometheus logged no listening address after 60 s:\n{}", p.log());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        p.url = format!("http://127.0.0.1:{port}");
         loop {
             if let Some(status) = p.child.try_wait().unwrap() {
                 panic!(

@@ -61,7 +61,15 @@ import (
 	_ "k8s.io/component-base/metrics/prometheus/clientgo" // as in cmd/kube-apiserver
 	_ "k8s.io/component-base/metrics/prometheus/version"  // as in cmd/kube-apiserver
 
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/client-go/rest"
+	"k8s.io/component-base/cli/globalflag"
+	basecompatibility "k8s.io/component-base/compatibility"
+	"k8s.io/component-base/logs"
+	logsapi "k8s.io/component-base/logs/api/v1"
+
 	apiserverapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
+	"k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 	kcmapp "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	kcmoptions "k8s.io/kubernetes/cmd/kube-controller-manager/app/options"
 )
@@ -129,9 +137,8 @@ func run(dataDir string, port int, kcm kcmMode, verbosity int) error {
 		return err
 	}
 
-	// Stop on stdin EOF or SIGTERM/SIGINT. The apiserver command installs its own handler for
-	// SIGTERM/SIGINT (genericapiserver.SetupSignalContext) and shuts down gracefully on it, so on
-	// stdin EOF we send ourselves SIGTERM to take the same path.
+	// Stop on stdin EOF or SIGTERM/SIGINT: both cancel the apiserver's context (it shuts down
+	// gracefully on that); on stdin EOF we send ourselves SIGTERM to take the same path.
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	startKCM := make(chan struct{}, 1)
@@ -157,10 +164,21 @@ func run(dataDir string, port int, kcm kcmMode, verbosity int) error {
 		return err
 	}
 
+	// The apiserver's port is held from here on: bound now, handed to the apiserver as its
+	// listener, never released and bound again (another process could take it in between).
+	apiListener, err := listenAPIServer(st.Port)
+	if err != nil {
+		return err
+	}
+	st.Port = apiListener.Addr().(*net.TCPAddr).Port
+
 	// etcd
-	etcd, err := startEtcd(dataDir, st)
+	etcd, err := startEtcdRetrying(dataDir, &st)
 	if err != nil {
 		return fmt.Errorf("etcd: %w", err)
+	}
+	if err := saveState(dataDir, st); err != nil {
+		return err
 	}
 	shutdownEtcd := sync.OnceFunc(func() {
 		etcd.Close()
@@ -188,10 +206,10 @@ func run(dataDir string, port int, kcm kcmMode, verbosity int) error {
 		"--endpoint-reconciler-type=none",
 		"--v=" + strconv.Itoa(verbosity),
 	}
-	apiCmd := apiserverapp.NewAPIServerCommand()
-	apiCmd.SetArgs(apiArgs)
+	apiCtx, stopAPIServer := context.WithCancel(context.Background())
+	defer stopAPIServer()
 	apiDone := make(chan error, 1)
-	go func() { apiDone <- apiCmd.Execute() }()
+	go func() { apiDone <- runAPIServer(apiCtx, apiArgs, apiListener) }()
 
 	client, err := adminHTTPClient(pkiDir)
 	if err != nil {
@@ -210,6 +228,7 @@ func run(dataDir string, port int, kcm kcmMode, verbosity int) error {
 		return fmt.Errorf("kube-apiserver exited before it was ready: %v", err)
 	case sig := <-sigs:
 		logf("%v before ready, exiting", sig)
+		stopAPIServer()
 		return waitAPIServer(apiDone)
 	case err := <-readyErr:
 		if err != nil {
@@ -251,13 +270,50 @@ func run(dataDir string, port int, kcm kcmMode, verbosity int) error {
 		logf("%v, shutting down", sig)
 	}
 	cancel() // controller manager
+	stopAPIServer()
 	err = waitAPIServer(apiDone)
 	shutdownEtcd()
 	return err
 }
 
+// runAPIServer runs kube-apiserver in this process as its cobra command does (options from the
+// command-line flags, logging, complete, validate, Run), but serving on the listener given and
+// stopping when ctx is cancelled. The command itself cannot be handed a listener: with a
+// --secure-port it binds the port itself, later than it was chosen.
+func runAPIServer(ctx context.Context, args []string, listener net.Listener) error {
+	s := options.NewServerRunOptions()
+	featureGate := s.GenericServerRunOptions.ComponentGlobalsRegistry.FeatureGateFor(basecompatibility.DefaultKubeComponent)
+	fs := pflag.NewFlagSet("kube-apiserver", pflag.ContinueOnError)
+	namedFlagSets := s.Flags()
+	globalflag.AddGlobalFlags(namedFlagSets.FlagSet("global"), "kube-apiserver", logs.SkipLoggingConfigurationFlags())
+	for _, f := range namedFlagSets.FlagSets {
+		fs.AddFlagSet(f)
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := s.GenericServerRunOptions.ComponentGlobalsRegistry.Set(); err != nil {
+		return err
+	}
+	// As the command does: loopback clients should not log self-issued warnings.
+	rest.SetDefaultWarningHandler(rest.NoWarnings{})
+	if err := logsapi.ValidateAndApply(s.Logs, featureGate); err != nil {
+		return err
+	}
+	s.SecureServing.Listener = listener
+	s.SecureServing.BindPort = listener.Addr().(*net.TCPAddr).Port
+	completed, err := s.Complete(ctx)
+	if err != nil {
+		return err
+	}
+	if errs := completed.Validate(); len(errs) != 0 {
+		return utilerrors.NewAggregate(errs)
+	}
+	return apiserverapp.Run(ctx, completed)
+}
+
 // waitAPIServer waits a bounded time for the apiserver's graceful shutdown (already triggered by
-// the signal its own handler received).
+// the cancellation of its context).
 func waitAPIServer(apiDone <-chan error) error {
 	select {
 	case err := <-apiDone:
@@ -388,34 +444,102 @@ func loadState(dataDir string, port int) (state, error) {
 	if port != 0 {
 		st.Port = port
 	}
-	var err error
-	for _, p := range []*int{&st.Port, &st.EtcdClientPort, &st.EtcdPeerPort} {
-		if *p == 0 || (p != &st.Port && !portFree(*p)) {
-			if *p, err = freePort(); err != nil {
-				return st, err
+	return st, nil
+}
+
+func saveState(dataDir string, st state) error {
+	b, _ := json.MarshalIndent(st, "", "  ")
+	return writeFileAtomic(filepath.Join(dataDir, "state.json"), b, 0o600)
+}
+
+// Ports are taken BELOW the kernel's ephemeral range (net.ipv4.ip_local_port_range), by binding
+// them. The kernel hands out ephemeral ports to every outgoing connection and to every port-0
+// listener of other tests; a port below that range is never given to anyone who did not ask for
+// it by number, so once this process binds it, it stays ours, and after a restart it is still
+// free for us to bind again (a port in the ephemeral range may meanwhile be some client's local
+// port: "bind: address already in use").
+
+// portRange is [low, high) below the ephemeral range.
+func portRange() (int, int) {
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 2048 {
+				low = n
 			}
 		}
 	}
-	b, _ := json.MarshalIndent(st, "", "  ")
-	return st, writeFileAtomic(path, b, 0o600)
+	start := low - 12000
+	if start < 1024 {
+		start = 1024
+	}
+	return start, low
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// listenRandom binds 127.0.0.1 on a random port of portRange.
+func listenRandom() (net.Listener, error) {
+	lo, hi := portRange()
+	var last error
+	for i := 0; i < 200; i++ {
+		n, _ := rand.Int(rand.Reader, big.NewInt(int64(hi-lo)))
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(lo+int(n.Int64())))
+		if err == nil {
+			return l, nil
+		}
+		last = err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return nil, fmt.Errorf("no free loopback port in [%d, %d) after 200 tries: %v", lo, hi, last)
 }
 
-func portFree(p int) bool {
-	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-	if err != nil {
-		return false
+// listenAPIServer binds the apiserver's port: the one this data dir used before (a restart keeps
+// the address its clients have; waiting up to 30 s for it to be released), else a new one.
+func listenAPIServer(port int) (net.Listener, error) {
+	if port == 0 {
+		return listenRandom()
 	}
-	l.Close()
-	return true
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			return l, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("the apiserver port of this data dir: %w", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// startEtcdRetrying starts etcd on the ports of st, choosing new ones (updating st) when they are
+// unset or when etcd cannot bind them. etcd binds its ports itself, so a port chosen here is free
+// when chosen but could in principle be taken before etcd binds it: then etcd fails with
+// "address already in use" and we try other ports. Only the apiserver of this process talks to
+// etcd, so its ports may change across restarts.
+func startEtcdRetrying(dataDir string, st *state) (*embed.Etcd, error) {
+	var last error
+	for attempt := 0; attempt < 10; attempt++ {
+		for _, p := range []*int{&st.EtcdClientPort, &st.EtcdPeerPort} {
+			if *p != 0 && attempt == 0 {
+				continue
+			}
+			l, err := listenRandom()
+			if err != nil {
+				return nil, err
+			}
+			*p = l.Addr().(*net.TCPAddr).Port
+			l.Close()
+		}
+		e, err := startEtcd(dataDir, *st)
+		if err == nil {
+			return e, nil
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) && !strings.Contains(err.Error(), "address already in use") {
+			return nil, err
+		}
+		logf("etcd: %v; trying other ports", err)
+		last = err
+	}
+	return nil, last
 }
 
 func startEtcd(dataDir string, st state) (*embed.Etcd, error) {
