@@ -76,15 +76,22 @@ impl Replica {
         let t = Instant::now();
         loop {
             let log = self.log();
-            let addr = log
-                .lines()
-                .filter(|l| l.contains(message))
-                .find_map(|l| l.split("address=").nth(1)?.split_whitespace().next()?.parse().ok());
+            let addr = log.lines().filter(|l| l.contains(message)).find_map(|l| {
+                l.split("address=")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            });
             if let Some(addr) = addr {
                 return addr;
             }
             if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("{}: exited ({status}) before logging {message:?}:\n{log}", self.name);
+                panic!(
+                    "{}: exited ({status}) before logging {message:?}:\n{log}",
+                    self.name
+                );
             }
             assert!(
                 t.elapsed() < Duration::from_secs(60),

@@ -104,19 +104,34 @@ impl Prometheus {
         let start = Instant::now();
         let port = loop {
             if let Some(status) = p.child.try_wait().unwrap() {
-                panic!("Prometheus exited ({status}) before it listened:\n{}", p.log());
+                panic!(
+                    "Prometheus exited ({status}) before it listened:\n{}",
+                    p.log()
+                );
             }
             let text = std::fs::read_to_string(p.dir.join("prometheus.log")).unwrap_or_default();
             let port = text
                 .lines()
                 .filter(|l| l.contains("msg=\"Listening on\""))
-                .find_map(|l| l.split("address=").nth(1)?.split_whitespace().next()?.rsplit(':').next()?.parse::<u16>().ok())
+                .find_map(|l| {
+                    l.split("address=")
+                        .nth(1)?
+                        .split_whitespace()
+                        .next()?
+                        .rsplit(':')
+                        .next()?
+                        .parse::<u16>()
+                        .ok()
+                })
                 .filter(|&port| port != 0);
             if let Some(port) = port {
                 break port;
             }
             if start.elapsed() > Duration::from_secs(60) {
-                panic!("Prometheus logged no listening address after 60 s:\n{}", p.log());
+                panic!(
+                    "Prometheus logged no listening address after 60 s:\n{}",
+                    p.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         };
