@@ -1,5 +1,10 @@
 //! Reading manifests for `scrapepath check`: files and directories of multi-document YAML, `kind: List`.
 //! Every problem names the file and the document (1-based), and the field where one is known.
+//!
+//! [`load_index_with`] (what `check` uses) sees each object the way the API server would store it
+//! ([`crate::admission`]): the namespace `kubectl apply` sends it to, `apiVersion`/`kind` required, and every
+//! object the API server would refuse reported with its field and rule — all of them, not only the first.
+//! [`parse_text`] only parses (tests and tools that build an index from snippets).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -7,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::admission::{self, Settings};
 use crate::index::{ClusterIndex, Object};
 use crate::parse::{parse_value, Parsed};
 
@@ -27,6 +33,22 @@ pub enum LoadError {
         item: Option<usize>,
         message: String,
     },
+    /// Several problems (every object the API server would refuse, each problem on its line).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Many(Vec<LoadError>),
+    /// The input holds no object at all.
+    #[error("no objects in {}: {files} file(s) read, no Kubernetes object in them; nothing to check", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    NoObjects { paths: Vec<PathBuf>, files: usize },
+}
+
+impl LoadError {
+    /// Each problem on its own (a [`LoadError::Many`] flattened).
+    pub fn problems(&self) -> Vec<&LoadError> {
+        match self {
+            LoadError::Many(v) => v.iter().flat_map(LoadError::problems).collect(),
+            other => vec![other],
+        }
+    }
 }
 
 /// What was read, besides the objects.
@@ -84,90 +106,210 @@ fn walk(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> Result<(), LoadE
     Ok(())
 }
 
-/// Parses one file's text into objects.
+/// One document (or `kind: List` item) of a file.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub doc: usize,
+    pub item: Option<usize>,
+    pub value: Value,
+}
+
+/// Splits one file's text into documents (a `kind: List` into its items); null documents are skipped.
+/// A YAML error ends the file (the documents after it cannot be told apart).
+pub fn read_documents(path: &Path, text: &str) -> (Vec<Document>, Vec<LoadError>) {
+    let mut docs = Vec::new();
+    let mut errors = Vec::new();
+    for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        let doc_no = i + 1;
+        let value = match Value::deserialize(doc) {
+            Ok(v) => v,
+            Err(e) => {
+                errors.push(LoadError::Yaml {
+                    path: path.to_path_buf(),
+                    doc: doc_no,
+                    message: e.to_string(),
+                });
+                break;
+            }
+        };
+        if value.is_null() {
+            continue;
+        }
+        let obj_err = |message: String| LoadError::Object {
+            path: path.to_path_buf(),
+            doc: doc_no,
+            item: None,
+            message,
+        };
+        if !value.is_object() {
+            errors.push(obj_err(
+                "not a mapping: a Kubernetes object is expected".into(),
+            ));
+            continue;
+        }
+        let kind = value.get("kind").and_then(Value::as_str);
+        let is_list = kind == Some("List")
+            || (kind.is_some_and(|k| k.ends_with("List")) && value.get("items").is_some());
+        if !is_list {
+            docs.push(Document {
+                doc: doc_no,
+                item: None,
+                value,
+            });
+            continue;
+        }
+        match value.get("items") {
+            Some(Value::Array(items)) => {
+                for (j, v) in items.iter().enumerate() {
+                    docs.push(Document {
+                        doc: doc_no,
+                        item: Some(j),
+                        value: v.clone(),
+                    });
+                }
+            }
+            Some(Value::Null) | None => {}
+            Some(_) => errors.push(obj_err(
+                "field items: a List's items must be a sequence".into(),
+            )),
+        }
+    }
+    (docs, errors)
+}
+
+fn object_error(path: &Path, d: &Document, message: String) -> LoadError {
+    LoadError::Object {
+        path: path.to_path_buf(),
+        doc: d.doc,
+        item: d.item,
+        message,
+    }
+}
+
+fn parse_into(
+    path: &Path,
+    d: Document,
+    stats: &mut LoadStats,
+    objects: &mut Vec<Object>,
+) -> Result<(), LoadError> {
+    match parse_value(d.value.clone()).map_err(|e| object_error(path, &d, e.to_string()))? {
+        Parsed::Object(o) => {
+            stats.objects += 1;
+            objects.push(o);
+        }
+        Parsed::Irrelevant(_) => stats.irrelevant += 1,
+        Parsed::Unknown(k) => *stats.unknown.entry(k).or_default() += 1,
+    }
+    Ok(())
+}
+
+/// Parses one file's text into objects (no admission: as written). Stops at the first problem.
 pub fn parse_text(
     path: &Path,
     text: &str,
     stats: &mut LoadStats,
 ) -> Result<Vec<Object>, LoadError> {
+    let (docs, mut errors) = read_documents(path, text);
     let mut objects = Vec::new();
-    for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
-        let doc_no = i + 1;
-        let value = Value::deserialize(doc).map_err(|e| LoadError::Yaml {
-            path: path.to_path_buf(),
-            doc: doc_no,
-            message: e.to_string(),
-        })?;
-        if value.is_null() {
-            continue;
+    // Problems in document order: a parse error before a later YAML error comes first.
+    let first_bad_doc = errors.iter().find_map(|e| match e {
+        LoadError::Yaml { doc, .. } | LoadError::Object { doc, .. } => Some(*doc),
+        _ => None,
+    });
+    for d in docs {
+        if first_bad_doc.is_some_and(|b| d.doc > b) {
+            break;
         }
-        let obj_err = |item: Option<usize>, message: String| LoadError::Object {
-            path: path.to_path_buf(),
-            doc: doc_no,
-            item,
-            message,
-        };
-        if !value.is_object() {
-            return Err(obj_err(
-                None,
-                "not a mapping: a Kubernetes object is expected".into(),
-            ));
-        }
-        let is_list = value.get("kind").and_then(Value::as_str) == Some("List")
-            || (value
-                .get("kind")
-                .and_then(Value::as_str)
-                .is_some_and(|k| k.ends_with("List"))
-                && value.get("items").is_some());
-        let items: Vec<(Option<usize>, Value)> = if is_list {
-            match value.get("items") {
-                Some(Value::Array(items)) => items
-                    .iter()
-                    .cloned()
-                    .enumerate()
-                    .map(|(j, v)| (Some(j), v))
-                    .collect(),
-                Some(Value::Null) | None => Vec::new(),
-                Some(_) => {
-                    return Err(obj_err(
-                        None,
-                        "field items: a List's items must be a sequence".into(),
-                    ))
-                }
-            }
-        } else {
-            vec![(None, value)]
-        };
-        for (item, v) in items {
-            match parse_value(v).map_err(|e| obj_err(item, e.to_string()))? {
-                Parsed::Object(o) => {
-                    stats.objects += 1;
-                    objects.push(o);
-                }
-                Parsed::Irrelevant(_) => stats.irrelevant += 1,
-                Parsed::Unknown(k) => *stats.unknown.entry(k).or_default() += 1,
-            }
-        }
+        parse_into(path, d, stats, &mut objects)?;
+    }
+    if !errors.is_empty() {
+        return Err(errors.remove(0));
     }
     Ok(objects)
 }
 
-/// Loads every path into a fresh index.
+/// Parses one file's text the way `check` reads it: each object admitted as the API server would
+/// ([`admission::admit`]: namespace set, `apiVersion`/`kind` required, validation), then parsed. Every
+/// problem of every document is returned.
+pub fn admit_text(
+    path: &Path,
+    text: &str,
+    settings: &Settings,
+    stats: &mut LoadStats,
+) -> Result<Vec<Object>, Vec<LoadError>> {
+    let (docs, mut errors) = read_documents(path, text);
+    let mut objects = Vec::new();
+    for mut d in docs {
+        if let Err(refusal) = admission::admit(&mut d.value, settings) {
+            errors.extend(
+                refusal
+                    .lines()
+                    .into_iter()
+                    .map(|line| object_error(path, &d, line)),
+            );
+            continue;
+        }
+        if let Err(e) = parse_into(path, d, stats, &mut objects) {
+            errors.push(e);
+        }
+    }
+    // In document order.
+    errors.sort_by_key(|e| match e {
+        LoadError::Yaml { doc, .. } => (*doc, 0),
+        LoadError::Object { doc, item, .. } => (*doc, item.map_or(0, |i| i + 1)),
+        _ => (usize::MAX, 0),
+    });
+    if errors.is_empty() {
+        Ok(objects)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Loads every path into a fresh index, as `check` does with the default settings (namespace
+/// `default`).
 pub fn load_index(
     paths: &[PathBuf],
     recursive: bool,
 ) -> Result<(ClusterIndex, LoadStats), LoadError> {
+    load_index_with(paths, recursive, &Settings::default())
+}
+
+/// Loads every path into a fresh index, each object admitted as the API server would ([`admit_text`]).
+/// Every problem of every file is reported ([`LoadError::Many`]); input without a single object is an
+/// error ([`LoadError::NoObjects`]).
+pub fn load_index_with(
+    paths: &[PathBuf],
+    recursive: bool,
+    settings: &Settings,
+) -> Result<(ClusterIndex, LoadStats), LoadError> {
     let mut stats = LoadStats::default();
     let mut index = ClusterIndex::new();
+    let mut errors = Vec::new();
     for file in expand_paths(paths, recursive)? {
         let text = std::fs::read_to_string(&file).map_err(|e| LoadError::Io {
             path: file.clone(),
             message: e.to_string(),
         })?;
         stats.files += 1;
-        for o in parse_text(&file, &text, &mut stats)? {
-            index.apply(o);
+        match admit_text(&file, &text, settings, &mut stats) {
+            Ok(objects) => objects.into_iter().for_each(|o| index.apply(o)),
+            Err(e) => errors.extend(e),
         }
+    }
+    if !errors.is_empty() {
+        return Err(if errors.len() == 1 {
+            errors.remove(0)
+        } else {
+            LoadError::Many(errors)
+        });
+    }
+    let read = stats.objects + stats.irrelevant + stats.unknown.values().sum::<usize>();
+    if read == 0 {
+        return Err(LoadError::NoObjects {
+            paths: paths.to_vec(),
+            files: stats.files,
+        });
     }
     Ok((index, stats))
 }

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use scrapepath::api::Mode;
 use scrapepath::cilium::Version;
 use scrapepath::engine::{evaluate_observed, EngineConfig, PolicyBackend};
-use scrapepath::load::load_index;
+use scrapepath::load::{load_index_with, LoadError};
 use scrapepath::observe::fetch::{observe_once, Fetcher};
 use scrapepath::observe::plan::{parse_duration, Derive, ObserveSettings, UrlSetting};
 use scrapepath::observe::{parse_targets, Observation, Observed};
@@ -38,6 +38,10 @@ enum Command {
         /// Read directories recursively.
         #[arg(short = 'R', long)]
         recursive: bool,
+        /// The namespace of objects that name none (as `kubectl apply -n`; default: `default`). Like
+        /// kubectl, an object that names another namespace is then refused.
+        #[arg(short = 'n', long, value_name = "NS")]
+        namespace: Option<String>,
         /// Output format.
         #[arg(short = 'o', long, value_enum, default_value = "text")]
         output: Format,
@@ -473,6 +477,7 @@ fn main() -> ExitCode {
         Command::Check {
             paths,
             recursive,
+            namespace,
             output,
             platform,
             targets_json,
@@ -484,10 +489,30 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let (index, stats) = match load_index(&paths, recursive) {
+            if let Some(ns) = &namespace {
+                if let Err(e) = scrapepath::admission::names::dns1123_label(ns) {
+                    eprintln!("scrapepath: --namespace {ns:?}: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+            let settings = scrapepath::admission::Settings {
+                explicit_namespace: namespace.is_some(),
+                namespace: namespace.unwrap_or_else(|| "default".into()),
+            };
+            let (index, stats) = match load_index_with(&paths, recursive, &settings) {
                 Ok(v) => v,
                 Err(e) => {
-                    eprintln!("scrapepath: {e}");
+                    let problems = e.problems();
+                    for p in &problems {
+                        eprintln!("scrapepath: {p}");
+                    }
+                    if problems.len() > 1 || matches!(e, LoadError::Object { .. }) {
+                        eprintln!(
+                            "scrapepath: {} problem(s) in the input (objects the API server would refuse, or \
+                             that are not Kubernetes objects): nothing was analysed",
+                            problems.len()
+                        );
+                    }
                     return ExitCode::from(2);
                 }
             };

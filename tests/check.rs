@@ -534,6 +534,161 @@ items:
 }
 
 #[test]
+fn a_namespaced_object_without_namespace_goes_to_default_or_to_dash_n() {
+    // A CiliumNetworkPolicy as Cilium's examples write it: no metadata.namespace. kubectl puts it in
+    // `default` (or in -n NS), where it isolates the target: it must not be ignored.
+    let world = |intent_ns: &str, prom_ns: &str| {
+        format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata: {{name: app-0, namespace: {intent_ns}, labels: {{app: web}}}}
+spec: {{containers: [{{name: c, image: app, ports: [{{name: metrics, containerPort: 9090}}]}}]}}
+status: {{phase: Running, podIP: 10.0.0.5, conditions: [{{type: Ready, status: "True"}}]}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: prom-0, namespace: {prom_ns}, labels: {{app: prom}}}}
+spec: {{containers: [{{name: p, image: prom}}]}}
+status: {{phase: Running, podIP: 10.0.0.9, conditions: [{{type: Ready, status: "True"}}]}}
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {{name: isolate}}
+spec:
+  endpointSelector: {{matchLabels: {{app: web}}}}
+  ingress: [{{fromEndpoints: [{{matchLabels: {{app: web}}}}]}}]
+---
+apiVersion: scrapepath.io/v1alpha1
+kind: ScrapeIntent
+metadata: {{name: web, namespace: {intent_ns}}}
+spec:
+  selector: {{matchLabels: {{app: web}}}}
+  endpoints: [{{port: metrics}}]
+  scraper: {{kind: Pods, namespace: {prom_ns}, podSelector: {{matchLabels: {{app: prom}}}}}}
+"#
+        )
+    };
+    let reachable = |args: &[&str], text: &str, name: &str| {
+        let p = write_tmp(name, text);
+        let mut all = vec!["-f", p.to_str().unwrap(), "-o", "json"];
+        all.extend_from_slice(args);
+        let (code, out, err) = check(&all);
+        assert!(code == 0 || code == 1, "{err}");
+        let r: Value = serde_json::from_str(&out).unwrap();
+        let ns = r["subjects"][0]["namespace"].as_str().unwrap().to_string();
+        (
+            cond(subject(&r, "ScrapeIntent", &ns, "web"), "NetworkReachable")["status"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            err,
+        )
+    };
+    // The policy lands in `default`, beside the target: the scraper is blocked.
+    let (status, _) = reachable(&[], &world("default", "monitoring"), "ns-default");
+    assert_eq!(status, "False");
+    // The target in another namespace: the policy does not select it.
+    let (status, _) = reachable(&[], &world("team", "monitoring"), "ns-other");
+    assert_eq!(status, "True");
+    // With -n team, the policy lands in team (kubectl -n refuses objects of other namespaces, so the
+    // scraper is there too).
+    let (status, _) = reachable(&["-n", "team"], &world("team", "team"), "ns-dash-n");
+    assert_eq!(status, "False");
+}
+
+#[test]
+fn dash_n_refuses_an_object_of_another_namespace_as_kubectl_does() {
+    let p = write_tmp(
+        "ns-mismatch",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: a}\n",
+    );
+    let (code, _, err) = check(&["-f", p.to_str().unwrap(), "-n", "b"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("document 1")
+            && err.contains("metadata.namespace")
+            && err.contains("--namespace=a"),
+        "{err}"
+    );
+}
+
+#[test]
+fn api_version_and_kind_keys_are_case_sensitive_and_required() {
+    let p = write_tmp(
+        "apiversion",
+        "apiversion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p, namespace: a}\nspec: {endpointSelector: {}, ingress: [{}]}\n---\nmetadata: {name: q}\n",
+    );
+    let (code, out, err) = check(&["-f", p.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        err.contains("document 1: document: apiVersion: Required value")
+            && err.contains("found `apiversion`")
+            && err.contains("document 2: document: apiVersion: Required value")
+            && err.contains("document 2: document: kind: Required value"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_object_the_api_server_would_refuse_is_listed_with_field_and_rule() {
+    // The four invalid NetworkPolicies of issue 11 (bad CIDR, Exists with values, endPort < port, port
+    // 70000), a CiliumNetworkPolicy with a bad entity and a valid object: every problem is listed, and
+    // nothing is analysed (exit 2).
+    let np = |name: &str, ingress: &str| {
+        format!(
+            "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: {name}, namespace: a}}\nspec: {{podSelector: {{}}, ingress: [{ingress}]}}\n"
+        )
+    };
+    let text = [
+        np("bad-cidr", "{from: [{ipBlock: {cidr: 10.0.0.0/33}}]}"),
+        np(
+            "exists-values",
+            "{from: [{podSelector: {matchExpressions: [{key: app, operator: Exists, values: [x]}]}}]}",
+        ),
+        np("end-port", "{ports: [{port: 9000, endPort: 8000}]}"),
+        np("port-70000", "{ports: [{port: 70000}]}"),
+        "---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: c, namespace: a}\nspec: {endpointSelector: {}, ingress: [{fromEntities: [everything]}]}\n".to_string(),
+        "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok, namespace: a}\n".to_string(),
+    ]
+    .concat();
+    let p = write_tmp("invalid", &text);
+    let (code, out, err) = check(&["-f", p.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(out.is_empty());
+    let file = p.to_str().unwrap();
+    for want in [
+        "document 1: NetworkPolicy a/bad-cidr: spec.ingress[0].from[0].ipBlock.cidr: Invalid value",
+        "document 2: NetworkPolicy a/exists-values: spec.ingress[0].from[0].podSelector.matchExpressions[0].values: Forbidden",
+        "document 3: NetworkPolicy a/end-port: spec.ingress[0].ports[0].endPort: Invalid value",
+        "document 4: NetworkPolicy a/port-70000: spec.ingress[0].ports[0].port: Invalid value: 70000",
+        "document 5: CiliumNetworkPolicy a/c: spec.ingress[0].fromEntities[0]: Unsupported value",
+    ] {
+        assert!(err.contains(&format!("{file}: {want}")), "no {want:?} in:\n{err}");
+    }
+    assert!(!err.contains("ConfigMap a/ok"), "{err}");
+}
+
+#[test]
+fn input_without_any_object_is_bad_input() {
+    let p = write_tmp("empty", "# nothing here\n---\n");
+    let (code, _, err) = check(&["-f", p.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no objects in") && err.contains(p.to_str().unwrap()),
+        "{err}"
+    );
+    let dir =
+        std::env::temp_dir().join(format!("scrapepath-check-{}-emptydir", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (code, _, err) = check(&["-f", dir.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no objects in") && err.contains("0 file(s) read"),
+        "{err}"
+    );
+}
+
+#[test]
 fn missing_path_is_bad_input() {
     let (code, _, err) = check(&["-f", "does/not/exist"]);
     assert_eq!(code, 2);
@@ -572,7 +727,7 @@ fn observed_world() -> String {
         let app = pod.trim_end_matches("-0");
         text.push_str(&format!(
             "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: {pod}, namespace: obs, labels: {{app: {app}, team: obs}}}}\n\
-             spec: {{containers: [{{name: c, ports: [{{name: metrics, containerPort: {port}}}]}}]}}\n\
+             spec: {{containers: [{{name: c, image: app, ports: [{{name: metrics, containerPort: {port}}}]}}]}}\n\
              status: {{phase: Running, podIP: 127.0.0.1, conditions: [{{type: Ready, status: \"True\"}}]}}\n\
              ---\napiVersion: scrapepath.io/v1alpha1\nkind: ScrapeIntent\nmetadata: {{name: {app}, namespace: obs}}\n\
              spec: {{selector: {{matchLabels: {{app: {app}}}}}, endpoints: [{{port: metrics}}]}}\n"

@@ -1,13 +1,15 @@
 //! Bad input never panics: every line of every shipped manifest is deleted or has its value replaced by
-//! values of the wrong type, and each variant is loaded and evaluated. A variant may be rejected (with a
-//! message naming the file and document) or evaluated; it must never crash the engine.
+//! values of the wrong type, and each variant is loaded as `check` loads it (admitted as the API server
+//! would, then parsed) and evaluated. A variant may be rejected (with a message naming the file and
+//! document) or evaluated; it must never crash the admission or the engine.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
+use scrapepath::admission::Settings;
 use scrapepath::engine::{evaluate, EngineConfig};
 use scrapepath::index::ClusterIndex;
-use scrapepath::load::{parse_text, LoadError, LoadStats};
+use scrapepath::load::{admit_text, parse_text, LoadError, LoadStats};
 
 fn manifests() -> Vec<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/examples");
@@ -47,7 +49,9 @@ fn siblings(file: &Path) -> ClusterIndex {
 fn load_and_evaluate(base: &ClusterIndex, file: &Path, text: &str) -> Result<usize, LoadError> {
     let mut idx = base.clone();
     let mut stats = LoadStats::default();
-    for o in parse_text(file, text, &mut stats)? {
+    let objects = admit_text(file, text, &Settings::default(), &mut stats)
+        .map_err(|mut errors| errors.remove(0))?;
+    for o in objects {
         idx.apply(o);
     }
     Ok(evaluate(&idx, &EngineConfig::default()).subjects.len())
