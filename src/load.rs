@@ -275,6 +275,21 @@ pub fn load_index(
     load_index_with(paths, recursive, &Settings::default())
 }
 
+/// The version of the `cilium` DaemonSet's agent image, as the analysis reads it.
+fn cilium_agent_version(v: &Value) -> Option<crate::cilium::Version> {
+    if v.get("kind").and_then(Value::as_str) != Some("DaemonSet")
+        || v.pointer("/metadata/name").and_then(Value::as_str) != Some("cilium")
+    {
+        return None;
+    }
+    let containers = v.pointer("/spec/template/spec/containers")?.as_array()?;
+    let agent = containers
+        .iter()
+        .find(|c| c.get("name").and_then(Value::as_str) == Some("cilium-agent"))
+        .or(containers.first())?;
+    crate::cilium::Version::from_image(agent.get("image")?.as_str()?)
+}
+
 /// Loads every path into a fresh index, each object admitted as the API server would ([`admit_text`]).
 /// Every problem of every file is reported ([`LoadError::Many`]); input without a single object is an
 /// error ([`LoadError::NoObjects`]).
@@ -286,13 +301,26 @@ pub fn load_index_with(
     let mut stats = LoadStats::default();
     let mut index = ClusterIndex::new();
     let mut errors = Vec::new();
+    let mut texts = Vec::new();
     for file in expand_paths(paths, recursive)? {
         let text = std::fs::read_to_string(&file).map_err(|e| LoadError::Io {
             path: file.clone(),
             message: e.to_string(),
         })?;
+        texts.push((file, text));
+    }
+    // Cilium's CRDs depend on its release: the one the analysis uses (--cilium-version, else the
+    // `cilium` DaemonSet's image in the input).
+    let mut settings = settings.clone();
+    if settings.cilium_version.is_none() {
+        settings.cilium_version = texts
+            .iter()
+            .flat_map(|(file, text)| read_documents(file, text).0)
+            .find_map(|d| cilium_agent_version(&d.value));
+    }
+    for (file, text) in texts {
         stats.files += 1;
-        match admit_text(&file, &text, settings, &mut stats) {
+        match admit_text(&file, &text, &settings, &mut stats) {
             Ok(objects) => objects.into_iter().for_each(|o| index.apply(o)),
             Err(e) => errors.extend(e),
         }

@@ -498,6 +498,7 @@ fn main() -> ExitCode {
             let settings = scrapepath::admission::Settings {
                 explicit_namespace: namespace.is_some(),
                 namespace: namespace.unwrap_or_else(|| "default".into()),
+                cilium_version: platform.cilium_version,
             };
             let (index, stats) = match load_index_with(&paths, recursive, &settings) {
                 Ok(v) => v,

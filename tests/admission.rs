@@ -48,6 +48,8 @@ use serde_json::{json, Value};
 /// Namespaces of the corpus are renamed so that they exist (namespaced objects) or do not (Namespace
 /// objects) in the test cluster.
 const NS_PREFIX: &str = "adm-";
+/// The Cilium release whose CRDs the harness installs (`tests/harness/ensure.sh`: v1.19.3).
+const HARNESS_CILIUM: scrapepath::cilium::Version = scrapepath::cilium::Version::new(1, 19);
 const NEW_NS_PREFIX: &str = "adm-new-";
 
 // ---------------------------------------------------------------------------------------------------------
@@ -404,7 +406,7 @@ fn shape_of(v: &Value) -> Option<std::sync::Arc<Shape>> {
         Known::ConfigMap => b.config_map.clone(),
         Known::Secret => b.secret.clone(),
         Known::DaemonSet => b.daemon_set.clone(),
-        other => admission::crds::schema(other)?.root.clone(),
+        other => admission::crds::schema(other, HARNESS_CILIUM)?.root.clone(),
     })
 }
 
@@ -1274,6 +1276,7 @@ fn check(v: &Value, default_ns: &str) -> Answer {
     let settings = Settings {
         namespace: default_ns.into(),
         explicit_namespace: false,
+        cilium_version: Some(HARNESS_CILIUM),
     };
     match admission::admit(&mut v, &settings) {
         Ok(()) => {

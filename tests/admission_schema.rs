@@ -12,6 +12,7 @@ use scrapepath::admission::crds::schema;
 use scrapepath::admission::k8s::Reader;
 use scrapepath::admission::shape::{Format, ListType, Shape, Ty};
 use scrapepath::admission::Known;
+use scrapepath::cilium::Version;
 use serde_json::Value;
 
 const QUANTITY_PATTERN: &str = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$";
@@ -312,7 +313,7 @@ fn rust_schemas_are_the_upstream_crd_schemas() {
     let mut all = Vec::new();
     for (known, sub, kind, version) in cases {
         let theirs = read(&upstream(&dir.join(sub), kind, version));
-        let ours = &schema(*known).expect("a schema").root;
+        let ours = &schema(*known, HARNESS_CILIUM).expect("a schema").root;
         let mut out = Vec::new();
         // The root's metadata is decoded as ObjectMeta on its own; its schema node is not compared.
         let mut ours = (**ours).clone();
@@ -328,6 +329,80 @@ fn rust_schemas_are_the_upstream_crd_schemas() {
     assert!(
         all.is_empty(),
         "{} differences between the Rust schemas and the upstream CRDs:\n{}",
+        all.len(),
+        all.join("\n")
+    );
+}
+
+/// The harness installs Cilium v1.19.3's CRDs (`tests/harness/ensure.sh`).
+const HARNESS_CILIUM: Version = Version::new(1, 19);
+
+/// The Cilium releases whose CRDs `check` holds (one per minor `--cilium-version` distinguishes; the patch
+/// releases the Cilium oracle tests use), fetched from the Go module proxy like the harness's.
+const CILIUM_RELEASES: &[&str] = &[
+    "v1.15.19", "v1.16.19", "v1.17.17", "v1.18.11", "v1.19.3", "v1.20.2",
+];
+
+/// `pkg/k8s/apis/cilium.io/client/crds/v2` of a Cilium release's Go module (downloaded to the module cache
+/// the way `tests/harness/ensure.sh` does it).
+fn cilium_crds(release: &str) -> PathBuf {
+    let tmp = std::env::temp_dir().join("scrapepath-admission-schema");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let out = std::process::Command::new("go")
+        .args(["mod", "download", "-json"])
+        .arg(format!("github.com/cilium/cilium@{release}"))
+        .current_dir(&tmp)
+        .env("GOFLAGS", "")
+        .env("GOWORK", "off")
+        .env("GO111MODULE", "on")
+        .env("GOTOOLCHAIN", "local")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("running go mod download (Go is needed, as for the harness): {e}")
+        });
+    let info: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "go mod download github.com/cilium/cilium@{release}: {e}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let dir = info["Dir"]
+        .as_str()
+        .unwrap_or_else(|| panic!("go mod download github.com/cilium/cilium@{release}: {info}"));
+    PathBuf::from(dir).join("pkg/k8s/apis/cilium.io/client/crds/v2")
+}
+
+#[test]
+fn cilium_schemas_are_each_releases_crd_schemas() {
+    let mut all = Vec::new();
+    for release in CILIUM_RELEASES {
+        let v = Version::parse(release).unwrap();
+        let dir = cilium_crds(release);
+        for (known, kind) in [
+            (Known::CiliumNetworkPolicy, "CiliumNetworkPolicy"),
+            (
+                Known::CiliumClusterwideNetworkPolicy,
+                "CiliumClusterwideNetworkPolicy",
+            ),
+        ] {
+            let theirs = read(&upstream(&dir, kind, "v2"));
+            let mut ours = (*schema(known, v).expect("a schema").root).clone();
+            let mut theirs = (*theirs).clone();
+            for k in ["metadata", "apiVersion", "kind"] {
+                ours.props.remove(k);
+                theirs.props.remove(k);
+            }
+            compare(
+                &ours,
+                &theirs,
+                &format!("{kind} of Cilium {release}"),
+                &mut all,
+            );
+        }
+    }
+    assert!(
+        all.is_empty(),
+        "{} differences between the Rust schemas and the upstream Cilium CRDs:\n{}",
         all.len(),
         all.join("\n")
     );

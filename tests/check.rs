@@ -669,6 +669,27 @@ fn every_object_the_api_server_would_refuse_is_listed_with_field_and_rule() {
 }
 
 #[test]
+fn cilium_objects_are_validated_against_the_crd_of_the_cilium_release() {
+    // The CRDs change from release to release: `cluster-mesh` is an entity from 1.20, fromRequires
+    // takes selectors up to 1.18 and nothing from 1.19.
+    let cnp = |rule: &str| {
+        format!(
+            "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {{name: p, namespace: a}}\nspec: {{endpointSelector: {{}}, ingress: [{rule}]}}\n"
+        )
+    };
+    let run = |text: &str, version: &str, name: &str| {
+        let p = write_tmp(name, text);
+        check(&["-f", p.to_str().unwrap(), "--cilium-version", version]).0
+    };
+    let mesh = cnp("{fromEntities: [cluster-mesh]}");
+    assert_eq!(run(&mesh, "1.19", "mesh-119"), 2);
+    assert_eq!(run(&mesh, "1.20", "mesh-120"), 0);
+    let requires = cnp("{fromRequires: [{matchLabels: {env: prod}}]}");
+    assert_eq!(run(&requires, "1.18", "requires-118"), 0);
+    assert_eq!(run(&requires, "1.19", "requires-119"), 2);
+}
+
+#[test]
 fn input_without_any_object_is_bad_input() {
     let p = write_tmp("empty", "# nothing here\n---\n");
     let (code, _, err) = check(&["-f", p.to_str().unwrap()]);

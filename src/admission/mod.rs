@@ -116,13 +116,17 @@ impl Problems {
     }
 }
 
-/// How `check` sends objects: the namespace of those that name none.
+/// How `check` sends objects: the namespace of those that name none, and the Cilium release whose CRDs
+/// the cluster has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// `default`, or the `-n/--namespace` given.
     pub namespace: String,
     /// Whether `-n` was given: kubectl then refuses an object that names another namespace.
     pub explicit_namespace: bool,
+    /// The Cilium release (its CRDs differ from minor to minor); `None`: the newest behaviour. The loader
+    /// resolves it as the analysis does: `--cilium-version`, else the `cilium` DaemonSet's image.
+    pub cilium_version: Option<crate::cilium::Version>,
 }
 
 impl Default for Settings {
@@ -130,6 +134,7 @@ impl Default for Settings {
         Settings {
             namespace: "default".into(),
             explicit_namespace: false,
+            cilium_version: None,
         }
     }
 }
@@ -640,7 +645,14 @@ pub fn admit(v: &mut Value, settings: &Settings) -> Result<(), Refusal> {
         | Known::ConfigMap
         | Known::Secret
         | Known::DaemonSet => builtin::validate(known, v, &mut problems),
-        _ => crds::validate(known, v, &mut problems),
+        _ => crds::validate(
+            known,
+            v,
+            settings
+                .cilium_version
+                .unwrap_or(crate::cilium::Version::NEWEST),
+            &mut problems,
+        ),
     }
     if problems.is_empty() {
         Ok(())
@@ -728,6 +740,7 @@ mod tests {
             &Settings {
                 namespace: "team".into(),
                 explicit_namespace: true,
+                cilium_version: None,
             },
         )
         .unwrap();
@@ -738,6 +751,7 @@ mod tests {
             &Settings {
                 namespace: "team".into(),
                 explicit_namespace: true,
+                cilium_version: None,
             },
         )
         .is_err());

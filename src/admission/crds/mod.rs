@@ -20,6 +20,7 @@ use super::k8s::{builtins, Reader};
 use super::meta::{validate_object_meta, NameRule};
 use super::shape::{self, obj, open_object, string, Rule, Shape};
 use super::{Known, Path, Problems};
+use crate::cilium::Version;
 
 /// A CRD version's schema and whether it has the status subresource (its status is dropped on create:
 /// decoded, so unknown fields in it are errors, but not validated).
@@ -38,8 +39,9 @@ pub fn root(props: Shape) -> Shape {
     ])
 }
 
-pub fn validate(known: Known, v: &Value, out: &mut Problems) {
-    let Some(schema) = schema(known) else {
+/// Admits a custom resource of a CRD `check` knows; Cilium's schema is the one of release `cilium`.
+pub fn validate(known: Known, v: &Value, cilium: Version, out: &mut Problems) {
+    let Some(schema) = schema(known, cilium) else {
         return;
     };
     // metadata: decoded as ObjectMeta, then ValidateObjectMeta.
@@ -66,17 +68,29 @@ pub fn validate(known: Known, v: &Value, out: &mut Problems) {
     shape::validate(&schema.root, &body, &Path::root(), out);
 }
 
-/// The schema `check` holds for a CRD kind.
-pub fn schema(known: Known) -> Option<&'static CrdSchema> {
+/// The schema `check` holds for a CRD kind (Cilium's: of release `cilium`).
+pub fn schema(known: Known, cilium: Version) -> Option<&'static CrdSchema> {
     macro_rules! cached {
         ($f:expr) => {{
             static S: OnceLock<CrdSchema> = OnceLock::new();
             Some(S.get_or_init($f))
         }};
     }
+    // One schema per Cilium minor (1.15 to 1.20; others use the nearest).
+    static CILIUM: [[OnceLock<CrdSchema>; 6]; 2] = [
+        [const { OnceLock::new() }; 6],
+        [const { OnceLock::new() }; 6],
+    ];
+    let minor = cilium.clamp(Version::new(1, 15), Version::new(1, 20)).minor;
+    let slot = usize::from(minor.saturating_sub(15)).min(5);
+    let clamped = Version::new(1, 15 + slot as u16);
     match known {
-        Known::CiliumNetworkPolicy => cached!(|| cilium::schema(true)),
-        Known::CiliumClusterwideNetworkPolicy => cached!(|| cilium::schema(false)),
+        Known::CiliumNetworkPolicy => {
+            Some(CILIUM[0][slot].get_or_init(|| cilium::schema(true, clamped)))
+        }
+        Known::CiliumClusterwideNetworkPolicy => {
+            Some(CILIUM[1][slot].get_or_init(|| cilium::schema(false, clamped)))
+        }
         Known::AuthorizationPolicy => cached!(istio::authorization_policy),
         Known::PeerAuthentication => cached!(istio::peer_authentication),
         Known::PodMonitor => cached!(promop::pod_monitor),
