@@ -237,7 +237,18 @@ pub fn admit_text(
     settings: &Settings,
     stats: &mut LoadStats,
 ) -> Result<Vec<Object>, Vec<LoadError>> {
-    let (docs, mut errors) = read_documents(path, text);
+    let (docs, errors) = read_documents(path, text);
+    admit_documents(path, docs, errors, settings, stats)
+}
+
+/// [`admit_text`] on documents already read (with the problems met reading them).
+fn admit_documents(
+    path: &Path,
+    docs: Vec<Document>,
+    mut errors: Vec<LoadError>,
+    settings: &Settings,
+    stats: &mut LoadStats,
+) -> Result<Vec<Object>, Vec<LoadError>> {
     let mut objects = Vec::new();
     for mut d in docs {
         if let Err(refusal) = admission::admit(&mut d.value, settings) {
@@ -301,26 +312,27 @@ pub fn load_index_with(
     let mut stats = LoadStats::default();
     let mut index = ClusterIndex::new();
     let mut errors = Vec::new();
-    let mut texts = Vec::new();
+    let mut files = Vec::new();
     for file in expand_paths(paths, recursive)? {
         let text = std::fs::read_to_string(&file).map_err(|e| LoadError::Io {
             path: file.clone(),
             message: e.to_string(),
         })?;
-        texts.push((file, text));
+        let (docs, read_errors) = read_documents(&file, &text);
+        files.push((file, docs, read_errors));
     }
     // Cilium's CRDs depend on its release: the one the analysis uses (--cilium-version, else the
     // `cilium` DaemonSet's image in the input).
     let mut settings = settings.clone();
     if settings.cilium_version.is_none() {
-        settings.cilium_version = texts
+        settings.cilium_version = files
             .iter()
-            .flat_map(|(file, text)| read_documents(file, text).0)
+            .flat_map(|(_, docs, _)| docs)
             .find_map(|d| cilium_agent_version(&d.value));
     }
-    for (file, text) in texts {
+    for (file, docs, read_errors) in files {
         stats.files += 1;
-        match admit_text(&file, &text, &settings, &mut stats) {
+        match admit_documents(&file, docs, read_errors, &settings, &mut stats) {
             Ok(objects) => objects.into_iter().for_each(|o| index.apply(o)),
             Err(e) => errors.extend(e),
         }
