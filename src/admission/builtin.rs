@@ -428,6 +428,7 @@ fn pod_spec(spec: &Value, path: &Path, is_pod: bool, out: &mut Problems) {
     if let Some(r) = obj(spec, "resources") {
         pod_resources(spec, r, &ctx, &path.key("resources"), out);
     }
+    pod_resource_claims(spec, &path.key("resourceClaims"), out);
     let grace = i(spec, "terminationGracePeriodSeconds").or(Some(30));
     let host_network = b(spec, "hostNetwork");
     // Regular containers.
@@ -1848,6 +1849,52 @@ fn pod_resources(spec: &Value, r: &Value, ctx: &PodCtx<'_>, path: &Path, out: &m
                     }
                 }
             }
+        }
+    }
+}
+
+fn pod_resource_claims(spec: &Value, path: &Path, out: &mut Problems) {
+    let mut names = BTreeSet::new();
+    for (i, c) in arr(spec, "resourceClaims").iter().enumerate() {
+        let cp = path.index(i);
+        let n = s(c, "name");
+        if n.is_empty() {
+            out.required(&cp.key("name"));
+        } else if !names.insert(n) {
+            out.duplicate(&cp.key("name"), quoted(n));
+        } else {
+            invalid_each(out, &cp.key("name"), n, names::dns1123_label(n));
+        }
+        let claim = opt_s(c, "resourceClaimName");
+        let template = opt_s(c, "resourceClaimTemplateName");
+        match (claim, template) {
+            (Some(_), Some(_)) => out.invalid(
+                &cp,
+                "resourceClaim",
+                "at most one of `resourceClaimName` or `resourceClaimTemplateName` may be specified",
+            ),
+            (None, None) => out.invalid(
+                &cp,
+                "resourceClaim",
+                "must specify one of: `resourceClaimName`, `resourceClaimTemplateName`",
+            ),
+            _ => {}
+        }
+        if let Some(x) = claim {
+            invalid_each(
+                out,
+                &cp.key("resourceClaimName"),
+                x,
+                names::dns1123_subdomain(x),
+            );
+        }
+        if let Some(x) = template {
+            invalid_each(
+                out,
+                &cp.key("resourceClaimTemplateName"),
+                x,
+                names::dns1123_subdomain(x),
+            );
         }
     }
 }

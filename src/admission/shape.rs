@@ -407,6 +407,16 @@ pub fn decode(shape: &Shape, v: &Value, path: &Path, out: &mut Problems) {
     };
     match shape.ty {
         Ty::Any => {}
+        // A []byte also decodes from an array of numbers 0-255 (encoding/json).
+        Ty::String if shape.format == Some(Format::Byte) && v.is_array() => {
+            let bytes = v.as_array().map(Vec::as_slice).unwrap_or(&[]);
+            if !bytes
+                .iter()
+                .all(|b| b.is_null() || as_integer(b).is_some_and(|n| (0..=255).contains(&n)))
+            {
+                mismatch(out, "[]byte");
+            }
+        }
         Ty::String => match v {
             Value::String(s) => match shape.format {
                 Some(Format::DateTime) if !is_rfc3339(s) => out.push(

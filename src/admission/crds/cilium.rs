@@ -490,5 +490,6 @@ pub fn schema(namespaced: bool, v: Version) -> CrdSchema {
         root: Arc::new(root(body)),
         status_subresource: true,
         namespaced,
+        scale_spec_replicas: None,
     }
 }

@@ -207,6 +207,7 @@ pub fn authorization_policy() -> CrdSchema {
         root: Arc::new(root(obj([("spec", spec), ("status", status())]))),
         status_subresource: true,
         namespaced: true,
+        scale_spec_replicas: None,
     }
 }
 
@@ -262,5 +263,6 @@ pub fn peer_authentication() -> CrdSchema {
         root: Arc::new(root(obj([("spec", spec), ("status", status())]))),
         status_subresource: true,
         namespaced: true,
+        scale_spec_replicas: None,
     }
 }

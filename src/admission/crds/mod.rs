@@ -28,6 +28,8 @@ pub struct CrdSchema {
     pub root: Arc<Shape>,
     pub status_subresource: bool,
     pub namespaced: bool,
+    /// The scale subresource's `specReplicasPath` (Prometheus, PrometheusAgent: `.spec.shards`).
+    pub scale_spec_replicas: Option<&'static str>,
 }
 
 /// The root object: apiVersion, kind and metadata (decoded as ObjectMeta on its own), and `props`.
@@ -66,6 +68,17 @@ pub fn validate(known: Known, v: &Value, cilium: Version, out: &mut Problems) {
         }
     }
     shape::validate(&schema.root, &body, &Path::root(), out);
+    // The scale subresource: the replicas at specReplicasPath are a non-negative int32.
+    if let Some(p) = schema.scale_spec_replicas {
+        if let Some(n) = body.pointer(p).and_then(shape::as_integer) {
+            let field = Path::root().key(&p[1..].replace('/', "."));
+            if n < 0 {
+                out.invalid(&field, n, "should be a non-negative integer");
+            } else if n > i64::from(i32::MAX) {
+                out.invalid(&field, n, "should be less than or equal to 2147483647");
+            }
+        }
+    }
 }
 
 /// The schema `check` holds for a CRD kind (Cilium's: of release `cilium`).
@@ -125,6 +138,7 @@ fn scrape_intent() -> CrdSchema {
         root: Arc::new(root),
         status_subresource: true,
         namespaced: true,
+        scale_spec_replicas: None,
     }
 }
 

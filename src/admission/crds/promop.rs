@@ -317,6 +317,7 @@ fn monitor(service_monitor: bool) -> CrdSchema {
         )),
         status_subresource: true,
         namespaced: true,
+        scale_spec_replicas: None,
     }
 }
 
@@ -1018,6 +1019,7 @@ pub fn prometheus() -> CrdSchema {
         )),
         status_subresource: true,
         namespaced: true,
+        scale_spec_replicas: Some("/spec/shards"),
     }
 }
 
@@ -1070,5 +1072,6 @@ pub fn prometheus_agent() -> CrdSchema {
         )),
         status_subresource: true,
         namespaced: true,
+        scale_spec_replicas: Some("/spec/shards"),
     }
 }
