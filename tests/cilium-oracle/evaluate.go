@@ -1,0 +1,297 @@
+package main
+
+// The version-independent part of the evaluation: which identity each side of a flow has, as
+// the agent on D's node sees it, and one policy repository per destination node. The calls into
+// Cilium that differ between releases are behind versionEngine (engine_<version>.go).
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/cilium/cilium/pkg/identity"
+	slim_corev1 "github.com/cilium/cilium/pkg/k8s/slim/k8s/api/core/v1"
+	"github.com/cilium/cilium/pkg/labels"
+	testidentity "github.com/cilium/cilium/pkg/testutils/identity"
+	"github.com/cilium/cilium/pkg/u8proto"
+)
+
+// versionEngine is what each engine_<version>.go provides (newVersionEngine).
+type versionEngine interface {
+	// configure sets the agent options the policy engine reads (option.Config, the policy
+	// enforcement mode, the label filters, the entities) and returns the settings of cfg that
+	// this release cannot express.
+	configure(cfg *agentConfig) (unsupported []string, err error)
+	// podLabels returns the identity labels of an endpoint pod, as the agent computes them
+	// (pod metadata, namespace labels, service account, cluster; label filter applied).
+	podLabels(ns *slim_corev1.Namespace, pod *slim_corev1.Pod) labels.Labels
+	// parsePolicy parses (and sanitises) a policy object as the agent's watcher does.
+	// A non-nil error means the agent rejects the whole object.
+	parsePolicy(o *object) (parsed any, stage string, err error)
+	// newRepository makes a policy repository whose selector cache knows the given identities.
+	newRepository(ids map[identity.NumericIdentity]labels.LabelArray) repository
+}
+
+type repository interface {
+	// add puts a parsed policy into the repository under its resource (kind/namespace/name).
+	add(o *object, parsed any)
+	// lookup computes D's endpoint policy (selector policy distilled for the endpoint, named
+	// ports resolved against D's pod) and looks up ingress from src on port/proto.
+	lookup(epID uint16, dst *slim_corev1.Pod, dstID, srcID *identity.Identity, port uint16, proto u8proto.U8proto) (res lookupResult, err error)
+}
+
+type lookupResult struct {
+	Allowed bool
+	L7      bool     // allowed through a proxy redirect
+	Rules   []string // labels of the rules behind the deciding entry
+	// For L7: the HTTP rules that apply to the source's requests, and whether some applicable
+	// rule has no L7 part (then the proxy lets every request through).
+	HTTP         []any
+	Unrestricted bool
+}
+
+func debugEnabled() bool { return os.Getenv("CILIUM_ORACLE_DEBUG") != "" }
+
+// removeWorld removes the world labels, as the ipcache does for in-cluster entities
+// (pkg/ipcache resolveLabels).
+func removeWorld(l labels.Labels) {
+	for _, k := range []string{labels.IDNameWorld, labels.IDNameWorldIPv4, labels.IDNameWorldIPv6} {
+		delete(l, k)
+	}
+}
+
+func hostPrefix(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }
+
+// world is the view of the agent on one node: its host identity, the identities of all pods
+// and of the other nodes' addresses, and a policy repository.
+type world struct {
+	node    string
+	alloc   *testidentity.MockIdentityAllocator
+	podIDs  map[string]*identity.Identity // "ns/name" of endpoint pods
+	nodeIDs map[string]*identity.Identity // hostNetwork source pods on other nodes
+	hostID  *identity.Identity
+	repo    repository
+}
+
+func newWorld(ve versionEngine, cfg *agentConfig, cl *cluster, node string, policies []*object, parsed []any, warn func(string, ...any)) (*world, error) {
+	w := &world{
+		node:    node,
+		alloc:   testidentity.NewMockIdentityAllocator(nil),
+		podIDs:  map[string]*identity.Identity{},
+		nodeIDs: map[string]*identity.Identity{},
+	}
+	ctx := context.Background()
+	ids := map[identity.NumericIdentity]labels.LabelArray{}
+
+	// The local host: reserved:host, plus with policy-cidr-match-mode=nodes the CIDR labels of
+	// every address of this node (pkg/node/manager nodeIdentityLabels; the ipcache merges the
+	// labels of all host prefixes into the fixed host identity).
+	hostLbls := labels.NewFrom(labels.LabelHost)
+	if cfg.CIDRMatchesNodes() {
+		for _, a := range cl.nodeIPs(node) {
+			hostLbls.MergeLabels(labels.GetCIDRLabels(hostPrefix(a)))
+		}
+		removeWorld(hostLbls)
+	}
+	w.hostID = identity.AddReservedIdentityWithLabels(identity.ReservedIdentityHost, hostLbls)
+
+	for _, ref := range cl.podOrder {
+		p := cl.pods[ref]
+		if isEndpoint(p) {
+			lbls := ve.podLabels(cl.namespaces[p.Namespace], p)
+			id, _, err := w.alloc.AllocateIdentity(ctx, lbls, false, 0)
+			if err != nil {
+				return nil, fmt.Errorf("allocating the identity of pod %s: %w", ref, err)
+			}
+			w.podIDs[ref] = id
+			continue
+		}
+		if p.Spec.NodeName == node {
+			continue // the local host
+		}
+		// A remote node address (pkg/node/manager nodeIdentityLabels + ipcache resolveLabels):
+		// reserved:remote-node; with enable-node-selector-labels the node's labels (source
+		// node, node label filter) and its cluster; with policy-cidr-match-mode=nodes the CIDR
+		// label of the address. Without either, this is the reserved remote-node identity.
+		lbls := labels.NewFrom(labels.LabelRemoteNode)
+		if cfg.EnableNodeSelectorLabels {
+			lbls.MergeLabels(nodeSelectorLabels(cl.nodeLabels(p.Spec.NodeName), cfg.ClusterName))
+			if _, ok := cl.nodes[p.Spec.NodeName]; !ok {
+				warn("node %s (of hostNetwork pod %s) is not in the manifests: its remote-node identity has no node labels", p.Spec.NodeName, ref)
+			}
+		}
+		if cfg.CIDRMatchesNodes() {
+			if ip, ok := cl.sourceIP(p); ok {
+				lbls.MergeLabels(labels.GetCIDRLabels(hostPrefix(ip)))
+			} else {
+				warn("hostNetwork pod %s has no IP (status.podIP, status.hostIP, Node InternalIP): no CIDR label", ref)
+			}
+		}
+		removeWorld(lbls)
+		id, _, err := w.alloc.AllocateIdentity(ctx, lbls, false, 0)
+		if err != nil {
+			return nil, fmt.Errorf("allocating the remote-node identity of %s: %w", ref, err)
+		}
+		w.nodeIDs[ref] = id
+	}
+
+	for ni, l := range reservedIdentities() {
+		ids[ni] = l
+	}
+	ids[w.hostID.ID] = w.hostID.LabelArray
+	for _, id := range w.podIDs {
+		ids[id.ID] = id.LabelArray
+	}
+	for _, id := range w.nodeIDs {
+		ids[id.ID] = id.LabelArray
+	}
+	w.repo = ve.newRepository(ids)
+	for i, o := range policies {
+		if parsed[i] != nil {
+			w.repo.add(o, parsed[i])
+		}
+	}
+	return w, nil
+}
+
+func labelStrings(id *identity.Identity) []string {
+	if id == nil {
+		return []string{}
+	}
+	out := id.LabelArray.GetModel()
+	sort.Strings(out)
+	return out
+}
+
+func evaluate(cfg *agentConfig, in *inputs, flows []flowIn, out *output) error {
+	warn := func(format string, args ...any) { out.Warnings = append(out.Warnings, fmt.Sprintf(format, args...)) }
+	ve := newVersionEngine()
+	unsupported, err := ve.configure(cfg)
+	if err != nil {
+		return err
+	}
+	out.Unsupported = unsupported
+
+	cl, err := newCluster(in, warn)
+	if err != nil {
+		return err
+	}
+
+	// Parse every policy once, to report the rejected ones; each world adds the accepted ones.
+	parsedOnce := make([]any, len(in.Policies))
+	for i, o := range in.Policies {
+		p, stage, err := ve.parsePolicy(o)
+		if err != nil {
+			out.Policies = append(out.Policies, policyError{Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, Error: err.Error(), Stage: stage})
+			continue
+		}
+		parsedOnce[i] = p
+	}
+
+	results := make([]flowOut, len(flows))
+	byNode := map[string][]int{}
+	var nodeOrder []string
+	for i, f := range flows {
+		r := &results[i]
+		*r = flowOut{Src: f.Src, Dst: f.Dst, Port: f.Port, Protocol: f.Protocol, SrcIdentity: []string{}, DstIdentity: []string{}}
+		if f.Port < 1 || f.Port > 65535 {
+			r.Error = fmt.Sprintf("port %d out of range", f.Port)
+			continue
+		}
+		if p := strings.ToUpper(f.Protocol); p != "TCP" && p != "UDP" && p != "SCTP" {
+			r.Error = fmt.Sprintf("unknown protocol %q (TCP, UDP or SCTP)", f.Protocol)
+			continue
+		}
+		src, dst := lookupPod(cl, f.Src, "src", r), lookupPod(cl, f.Dst, "dst", r)
+		if src == nil || dst == nil {
+			continue
+		}
+		if !isEndpoint(dst) {
+			r.Verdict, r.NotEndpoint = "Allowed", true
+			continue
+		}
+		node := dst.Spec.NodeName
+		if _, ok := byNode[node]; !ok {
+			nodeOrder = append(nodeOrder, node)
+		}
+		byNode[node] = append(byNode[node], i)
+	}
+
+	for n, node := range nodeOrder {
+		// A fresh repository per destination node: the host identity's labels are per node.
+		parsed := parsedOnce
+		if n > 0 {
+			parsed = make([]any, len(in.Policies))
+			for i, o := range in.Policies {
+				if parsedOnce[i] != nil {
+					parsed[i], _, _ = ve.parsePolicy(o)
+				}
+			}
+		}
+		w, err := newWorld(ve, cfg, cl, node, in.Policies, parsed, warn)
+		if err != nil {
+			return err
+		}
+		for _, i := range byNode[node] {
+			f, r := flows[i], &results[i]
+			src, dst := cl.pods[f.Src], cl.pods[f.Dst]
+			dstID := w.podIDs[f.Dst]
+			var srcID *identity.Identity
+			switch {
+			case isEndpoint(src):
+				srcID, r.SrcKind = w.podIDs[f.Src], "pod"
+			case sameNode(src, dst):
+				srcID, r.SrcKind = w.hostID, "host"
+			default:
+				srcID, r.SrcKind = w.nodeIDs[f.Src], "remote-node"
+			}
+			r.SrcIdentity, r.DstIdentity = labelStrings(srcID), labelStrings(dstID)
+			proto, _ := u8proto.ParseProtocol(strings.ToUpper(f.Protocol))
+			res, err := w.repo.lookup(endpointID(cl, f.Dst), dst, dstID, srcID, uint16(f.Port), proto)
+			if err != nil {
+				r.Error = err.Error()
+				continue
+			}
+			r.Verdict = "Denied"
+			if res.Allowed {
+				r.Verdict = "Allowed"
+			}
+			r.L7 = res.Allowed && res.L7
+			r.Audit = cfg.PolicyAuditMode
+			r.Rules = res.Rules
+			if r.L7 {
+				r.L7HTTP, r.L7Unrestricted = res.HTTP, res.Unrestricted
+			}
+		}
+	}
+	out.Flows = results
+	return nil
+}
+
+func lookupPod(cl *cluster, ref, side string, r *flowOut) *slim_corev1.Pod {
+	if r.Error != "" {
+		return nil
+	}
+	if _, _, ok := splitRef(ref); !ok {
+		r.Error = fmt.Sprintf("%s %q is not of the form namespace/pod", side, ref)
+		return nil
+	}
+	p := cl.pods[ref]
+	if p == nil {
+		r.Error = fmt.Sprintf("%s pod %s is not in the manifests", side, ref)
+	}
+	return p
+}
+
+// endpointID gives each endpoint pod a stable non-zero endpoint ID (used in proxy IDs only).
+func endpointID(cl *cluster, ref string) uint16 {
+	for i, r := range cl.podOrder {
+		if r == ref {
+			return uint16(i%60000 + 1)
+		}
+	}
+	return 1
+}
