@@ -206,27 +206,27 @@ pub struct Engine<'a> {
 type DestSet<'a> = (DestPolicies<'a>, Option<DestPolicies<'a>>);
 
 /// What makes two pods one Cilium identity: namespace, service account and the identity labels (R1, R2).
-fn identity_hash(pod: &Pod) -> u64 {
+fn identity_hash(pod: &Pod, v: Version) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     pod.namespace.hash(&mut h);
     pod.service_account.hash(&mut h);
-    for kv in identity_labels(pod) {
+    for kv in identity_labels(pod, v) {
         kv.hash(&mut h);
     }
     h.finish()
 }
 
-fn identity_labels(pod: &Pod) -> impl Iterator<Item = (&String, &String)> {
-    pod.labels.iter().filter(|(k, _)| {
-        !k.starts_with("io.cilium.k8s") && crate::cilium::eval::is_identity_label(k)
+fn identity_labels(pod: &Pod, v: Version) -> impl Iterator<Item = (&String, &String)> {
+    pod.labels.iter().filter(move |(k, _)| {
+        !k.starts_with("io.cilium.k8s") && crate::cilium::eval::is_identity_label(k, v)
     })
 }
 
-fn same_identity(a: &Pod, b: &Pod) -> bool {
+fn same_identity(a: &Pod, b: &Pod, v: Version) -> bool {
     a.namespace == b.namespace
         && a.service_account == b.service_account
-        && identity_labels(a).eq(identity_labels(b))
+        && identity_labels(a, v).eq(identity_labels(b, v))
 }
 
 /// Monitors by a namespace they may discover in, and the monitors that discover in every namespace.
@@ -343,11 +343,15 @@ impl<'a> Engine<'a> {
         if !self.dest.contains_key(&id) {
             let idx = self.idx;
             let pod = idx.pod(id);
-            let hash = identity_hash(pod);
+            let version = self.settings.version;
+            let hash = identity_hash(pod, version);
             let shared = self
                 .identity_slots
                 .get(&hash)
-                .and_then(|v| v.iter().find(|(rep, _)| same_identity(idx.pod(*rep), pod)))
+                .and_then(|v| {
+                    v.iter()
+                        .find(|(rep, _)| same_identity(idx.pod(*rep), pod, version))
+                })
                 .map(|(_, slot)| *slot);
             let slot = match shared {
                 Some(slot) => slot,
@@ -357,6 +361,7 @@ impl<'a> Engine<'a> {
                         pod,
                         &idx.namespace_labels(&pod.namespace),
                         &settings.cluster_name,
+                        settings.version,
                     );
                     let cands = idx.candidate_policies(pod, &ident);
                     let any_managed = cands.iter().any(|p| p.managed_by.is_some());
@@ -388,12 +393,14 @@ impl<'a> Engine<'a> {
 
     fn source_identity(&mut self, src: &Pod, dest: &Pod) -> Rc<Identity> {
         let cluster = &self.settings.cluster_name;
+        let version = self.settings.version;
         if src.host_network {
             return Rc::new(Identity::of_source(
                 src,
                 &self.idx.namespace_labels(&src.namespace),
                 dest,
                 cluster,
+                version,
             ));
         }
         if let Some(id) = self
@@ -407,6 +414,7 @@ impl<'a> Engine<'a> {
             src,
             &self.idx.namespace_labels(&src.namespace),
             cluster,
+            version,
         ));
         self.sources
             .entry(src.namespace.clone())
@@ -1263,9 +1271,10 @@ impl<'a> Engine<'a> {
         for (tns, evs) in by_ns {
             let selector = match m.kind {
                 MonitorKind::PodMonitor => m.raw_selector.clone(),
-                MonitorKind::ServiceMonitor => {
-                    pods_selector(&evs.iter().map(|e| idx.pod(e.pod)).collect::<Vec<_>>())
-                }
+                MonitorKind::ServiceMonitor => pods_selector(
+                    &evs.iter().map(|e| idx.pod(e.pod)).collect::<Vec<_>>(),
+                    self.settings.version,
+                ),
             };
             if let Some(plan) = self.network_remedy(
                 &tns,
@@ -1490,6 +1499,26 @@ impl<'a> Engine<'a> {
             v
         };
         let total = evaluated.len();
+        // A policy Cilium rejects is named whatever else blocks the targets: it is the next surprise
+        // once the blocking rule is fixed (and may be what was meant to admit the scraper).
+        let invalid_note = format!(
+            "{} selects these pods and Cilium rejects it, so it has no effect until fixed: {}",
+            invalid
+                .iter()
+                .map(|(o, _)| o.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            invalid
+                .iter()
+                .map(|(o, m)| format!("{}: {m}", o.name))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        for (o, _) in &invalid {
+            if !blocked_by.iter().any(|(b, _)| b == o) {
+                blocked_by.push((o.clone(), reason::INVALID_POLICY.to_string()));
+            }
+        }
         let c = if blocked.is_empty() && invalid.is_empty() {
             condition(
                 cond::NETWORK_REACHABLE,
@@ -1505,11 +1534,7 @@ impl<'a> Engine<'a> {
                 cond::NETWORK_REACHABLE,
                 false,
                 reason::INVALID_POLICY,
-                format!(
-                    "every target admits the scraper now, but {} selects these pods and Cilium rejects it, so it has no effect until fixed: {}",
-                    invalid.iter().map(|(o, _)| o.to_string()).collect::<Vec<_>>().join(", "),
-                    invalid.iter().map(|(o, m)| format!("{}: {m}", o.name)).collect::<Vec<_>>().join("; ")
-                ),
+                format!("every target admits the scraper now, but {invalid_note}"),
             )
         } else {
             // Group targets by reason text so the message names each blocking rule once.
@@ -1530,10 +1555,15 @@ impl<'a> Engine<'a> {
                 false,
                 reason_,
                 format!(
-                    "{}/{total} targets are unreachable from {}. {}",
+                    "{}/{total} targets are unreachable from {}. {}{}",
                     blocked.len(),
                     scraper_names(scrapers),
-                    parts.join(". ")
+                    parts.join(". "),
+                    if invalid.is_empty() {
+                        String::new()
+                    } else {
+                        format!(". Besides, {invalid_note}")
+                    }
                 ),
             )
         };
@@ -1637,7 +1667,7 @@ impl<'a> Engine<'a> {
         if let Some(i) = intent {
             labels.insert(INTENT_LABEL.into(), json!(i));
         }
-        let peer_labels = scraper_identity_labels(scraper);
+        let peer_labels = scraper_identity_labels(scraper, self.settings.version);
         let host_network = scraper.pods.iter().any(|p| p.host_network);
         if use_cilium {
             let mut port_rules = Vec::new();
@@ -1705,7 +1735,7 @@ impl<'a> Engine<'a> {
 
 /// Labels that identify the scraper's pods and survive Cilium's identity filter: those common to every
 /// pod, minus the per-pod and per-revision ones.
-fn scraper_identity_labels(s: &Scraper<'_>) -> BTreeMap<String, String> {
+fn scraper_identity_labels(s: &Scraper<'_>, v: Version) -> BTreeMap<String, String> {
     const VOLATILE: &[&str] = &[
         "operator.prometheus.io/shard",
         "app.kubernetes.io/version",
@@ -1722,7 +1752,7 @@ fn scraper_identity_labels(s: &Scraper<'_>) -> BTreeMap<String, String> {
         }
         l
     });
-    let mut common = common_identity_labels(s.pods.iter());
+    let mut common = common_identity_labels(s.pods.iter(), v);
     common.retain(|k, _| !VOLATILE.contains(&k.as_str()));
     match preferred {
         Some(pref) if pref.iter().all(|(k, v)| common.get(k) == Some(v)) => pref,
@@ -1731,8 +1761,8 @@ fn scraper_identity_labels(s: &Scraper<'_>) -> BTreeMap<String, String> {
 }
 
 /// A selector for a set of pods: the labels they share (identity labels only).
-fn pods_selector(pods: &[&Pod]) -> LabelSelector {
-    let common = common_identity_labels(pods.iter().copied());
+fn pods_selector(pods: &[&Pod], v: Version) -> LabelSelector {
+    let common = common_identity_labels(pods.iter().copied(), v);
     LabelSelector {
         match_labels: (!common.is_empty()).then_some(common),
         match_expressions: None,
@@ -1740,14 +1770,14 @@ fn pods_selector(pods: &[&Pod]) -> LabelSelector {
 }
 
 /// The identity labels (R2) every pod carries with the same value.
-fn common_identity_labels<'p>(pods: impl Iterator<Item = &'p Pod>) -> Labels {
+fn common_identity_labels<'p>(pods: impl Iterator<Item = &'p Pod>, v: Version) -> Labels {
     let mut common: Option<Labels> = None;
     for p in pods {
         let l: Labels = p
             .labels
             .iter()
-            .filter(|(k, _)| crate::cilium::eval::is_identity_label(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .filter(|(k, _)| crate::cilium::eval::is_identity_label(k, v))
+            .map(|(k, val)| (k.clone(), val.clone()))
             .collect();
         common = Some(match common {
             None => l,

@@ -1002,7 +1002,12 @@ spec: {endpointSelector: {matchLabels: {app: db}}, ingress: [{fromEntities: [clu
             idx.apply(o);
         }
         let p = idx.pod_by_name("a", "p1").unwrap().1.clone();
-        let id = Identity::of_pod(&p, &idx.namespace_labels("a"), "default");
+        let id = Identity::of_pod(
+            &p,
+            &idx.namespace_labels("a"),
+            "default",
+            crate::cilium::Version::NEWEST,
+        );
         let mut cands: Vec<String> = idx
             .candidate_policies(&p, &id)
             .iter()

@@ -183,18 +183,18 @@ pub fn parse_value(v: Value) -> Result<Parsed, ParseError> {
                 version: image.as_deref().and_then(Version::from_image),
             }
         }
+        // The whole object goes along: Cilium's sanitiser judges every field (`cilium::sanitize`).
         ("networking.k8s.io", "NetworkPolicy") => {
-            Object::Policy(Box::new(policy::from_kubernetes(&typed::<
-                netv1::NetworkPolicy,
-            >(&kind, v)?)))
+            let json = v.clone();
+            let np = typed::<netv1::NetworkPolicy>(&kind, v)?;
+            Object::Policy(Box::new(policy::from_kubernetes(&np, &json)))
         }
-        ("cilium.io", "CiliumNetworkPolicy") => Object::Policy(Box::new(policy::from_cilium(
-            &typed::<RawCiliumPolicy>(&kind, v)?,
-            false,
-        ))),
-        ("cilium.io", "CiliumClusterwideNetworkPolicy") => Object::Policy(Box::new(
-            policy::from_cilium(&typed::<RawCiliumPolicy>(&kind, v)?, true),
-        )),
+        ("cilium.io", "CiliumNetworkPolicy" | "CiliumClusterwideNetworkPolicy") => {
+            let json = v.clone();
+            let clusterwide = kind == "CiliumClusterwideNetworkPolicy";
+            let raw = typed::<RawCiliumPolicy>(&kind, v)?;
+            Object::Policy(Box::new(policy::from_cilium(&raw, clusterwide, &json)))
+        }
         ("monitoring.coreos.com", "Prometheus") => {
             Object::Prometheus(Box::new(prom_workload(Kind::Prometheus, typed(&kind, v)?)))
         }

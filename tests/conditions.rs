@@ -310,6 +310,49 @@ spec:
 }
 
 #[test]
+fn a_policy_cilium_rejects_is_named_even_when_another_blocks_the_targets() {
+    let policies = r#"
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: isolate, namespace: shop}
+spec:
+  endpointSelector: {matchLabels: {app: api}}
+  ingress:
+  - fromEndpoints: [{}]
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: admit-prometheus, namespace: shop}
+spec:
+  endpointSelector: {matchLabels: {app: api}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: monitoring}}]
+    toPorts: [{ports: [{port: "9100", protocol: TCP}], rules: {http: [{path: "/metrics(["}]}}]
+"#;
+    let idx = world(&format!(
+        "{PM}{policies}{}",
+        intent(
+            "shop",
+            "api",
+            "{selector: {matchLabels: {app: api}}, endpoints: [{port: metrics}]}"
+        )
+    ));
+    let s = run(&idx, &EngineConfig::default(), "api");
+    let (st, reason, msg) = cond(&s, "NetworkReachable");
+    // The blocking policy decides the reason; the rejected one, which was meant to admit Prometheus,
+    // is named too: fixing the first alone would not open the port.
+    assert_eq!((st.as_str(), reason.as_str()), ("False", "BlockedByPolicy"));
+    assert!(msg.contains("CiliumNetworkPolicy shop/isolate"), "{msg}");
+    assert!(
+        msg.contains("CiliumNetworkPolicy shop/admit-prometheus")
+            && msg.contains("Cilium rejects it"),
+        "{msg}"
+    );
+    assert_eq!(s.targets[0].network.verdict, "Denied");
+}
+
+#[test]
 fn ready_takes_the_first_failing_layer_in_scrape_order() {
     let idx = world(&intent("attic", "attic", "{selector: {matchLabels: {app: api}}, endpoints: [{port: metrics}], scraper: {kind: Prometheus, namespace: monitoring, name: nope}}"));
     let s = run(&idx, &EngineConfig::default(), "attic");

@@ -40,54 +40,87 @@ impl LabelSet for Identity {
     }
 }
 
-/// R2: the default identity label filter. A filtered label can never be matched by a selector.
-pub fn is_identity_label(key: &str) -> bool {
-    const INCLUDE: &[&str] = &[
-        "io.kubernetes.pod.namespace",
-        "io.cilium.k8s.namespace.labels",
-        "app.kubernetes.io",
-    ];
-    const IGNORE: &[&str] = &[
-        "io.kubernetes",
-        "kubernetes.io",
-        "k8s.io",
-        "pod-template-generation",
-        "pod-template-hash",
-        "controller-revision-hash",
-        "annotation",
-        "etcd_node",
-    ];
-    let include = INCLUDE
-        .iter()
-        .filter(|p| key.starts_with(*p))
-        .map(|p| p.len())
-        .max();
-    // `.*beta.kubernetes.io` matches anywhere up to the substring.
-    let beta = key
-        .find("beta.kubernetes.io")
-        .map(|i| i + "beta.kubernetes.io".len());
-    let ignore = IGNORE
-        .iter()
-        .filter(|p| key.starts_with(*p))
-        .map(|p| p.len())
-        .chain(beta)
-        .max();
-    match (include, ignore) {
-        (_, None) => true,
-        (None, Some(_)) => false,
-        (Some(i), Some(g)) => i > g,
+/// R2: the agent's default identity label filter (`pkg/labelsfilter` `defaultLabelPrefixCfg`), as of
+/// Cilium `v`. A label that is filtered out can never be matched by a selector.
+///
+/// Each prefix is a regular expression that must match at the start of the key; the label is kept when
+/// no ignore prefix matches, or when the longest matching include is longer than the SHORTEST matching
+/// ignore (`filterLabels`). Pod labels under `io.cilium.k8s` are dropped before (`RemoveCiliumLabels`).
+pub fn is_identity_label(key: &str, v: Version) -> bool {
+    /// How a prefix of the filter matches a key: the length of the match at the key's start.
+    enum Pat {
+        /// A literal prefix (`regexp.QuoteMeta` or an escaped literal).
+        Lit(&'static str),
+        /// `.*beta\.kubernetes\.io`: greedy, so the match ends after the last occurrence.
+        AnyThenBeta,
+        /// `annotation.*`: the whole key.
+        AnnotationAll,
     }
+    fn matched(p: &Pat, key: &str) -> Option<usize> {
+        match p {
+            Pat::Lit(l) => key.starts_with(l).then_some(l.len()),
+            Pat::AnyThenBeta => {
+                const B: &str = "beta.kubernetes.io";
+                key.rfind(B).map(|i| i + B.len())
+            }
+            Pat::AnnotationAll => key.starts_with("annotation").then_some(key.len()),
+        }
+    }
+    // (pattern, ignore, first minor that has it)
+    const ALWAYS: u16 = 0;
+    let prefixes: [(Pat, bool, u16); 20] = [
+        (Pat::Lit("io.kubernetes.pod.namespace"), false, ALWAYS),
+        (Pat::Lit("io.cilium.k8s.namespace.labels"), false, ALWAYS),
+        (Pat::Lit("app.kubernetes.io"), false, ALWAYS),
+        (Pat::Lit("io.cilium.k8s.policy.cluster"), false, 16),
+        (Pat::Lit("io.cilium.k8s.policy.serviceaccount"), false, 18),
+        (Pat::Lit("io.kubernetes"), true, ALWAYS),
+        (Pat::Lit("kubernetes.io"), true, ALWAYS),
+        (Pat::Lit("statefulset.kubernetes.io/pod-name"), true, ALWAYS),
+        (Pat::Lit("apps.kubernetes.io/pod-index"), true, ALWAYS),
+        (
+            Pat::Lit("batch.kubernetes.io/job-completion-index"),
+            true,
+            ALWAYS,
+        ),
+        (Pat::Lit("batch.kubernetes.io/controller-uid"), true, ALWAYS),
+        (Pat::AnyThenBeta, true, ALWAYS),
+        (Pat::Lit("k8s.io"), true, ALWAYS),
+        (Pat::Lit("pod-template-generation"), true, ALWAYS),
+        (Pat::Lit("pod-template-hash"), true, ALWAYS),
+        (Pat::Lit("controller-revision-hash"), true, ALWAYS),
+        (Pat::Lit("controller-uid"), true, ALWAYS),
+        (Pat::AnnotationAll, true, ALWAYS),
+        (Pat::Lit("etcd_node"), true, ALWAYS),
+        (Pat::Lit("topology.kubernetes.io"), true, 18),
+    ];
+    let (mut included, mut ignored) = (0usize, 0usize);
+    for (pat, ignore, since) in &prefixes {
+        if v.major == 1 && v.minor < *since {
+            continue;
+        }
+        if let Some(n) = matched(pat, key) {
+            if *ignore {
+                if ignored == 0 || n < ignored {
+                    ignored = n;
+                }
+            } else if n > included {
+                included = n;
+            }
+        }
+    }
+    ignored == 0 || included > ignored
 }
 
 impl Identity {
     /// The identity of a Cilium-managed pod (R1, R2).
-    pub fn of_pod(pod: &Pod, ns_labels: &Labels, cluster: &str) -> Identity {
+    pub fn of_pod(pod: &Pod, ns_labels: &Labels, cluster: &str, v: Version) -> Identity {
         let mut labels = BTreeMap::new();
-        for (k, v) in &pod.labels {
-            if k.starts_with("io.cilium.k8s") || !is_identity_label(k) {
+        for (k, val) in &pod.labels {
+            if k.starts_with("io.cilium.k8s") || !is_identity_label(k, v) {
                 continue;
             }
-            labels.insert(k.clone(), (Source::K8s, v.clone()));
+            labels.insert(k.clone(), (Source::K8s, val.clone()));
         }
         labels.insert(NS_KEY.to_string(), (Source::K8s, pod.namespace.clone()));
         for (k, v) in ns_labels {
@@ -126,9 +159,15 @@ impl Identity {
     }
 
     /// The identity a scraper pod presents to `dest` (R3): hostNetwork pods are the host or a remote node.
-    pub fn of_source(src: &Pod, src_ns_labels: &Labels, dest: &Pod, cluster: &str) -> Identity {
+    pub fn of_source(
+        src: &Pod,
+        src_ns_labels: &Labels,
+        dest: &Pod,
+        cluster: &str,
+        v: Version,
+    ) -> Identity {
         if !src.host_network {
-            return Identity::of_pod(src, src_ns_labels, cluster);
+            return Identity::of_pod(src, src_ns_labels, cluster, v);
         }
         let node_ip = src.host_ip.as_deref().and_then(|s| s.parse().ok());
         let same_node = src.node_name.is_some() && src.node_name == dest.node_name;
@@ -177,6 +216,9 @@ fn entity_matches(entity: &str, id: &Identity) -> bool {
 }
 
 fn peer_selector_matches(ps: &PeerSelector, id: &Identity, v: Version) -> bool {
+    if ps.unbuildable && v == UNBUILDABLE_SELECTS_EVERYTHING {
+        return true;
+    }
     if !ps.selector.matches(id) {
         return false;
     }
@@ -205,6 +247,10 @@ fn peer_selector_matches(ps: &PeerSelector, id: &Identity, v: Version) -> bool {
     }
     true
 }
+
+/// The release on which a NetworkPolicy selector with a key Cilium cannot extend selects everything
+/// (`Rule::subject_unbuildable`, `PeerSelector::unbuildable`).
+const UNBUILDABLE_SELECTS_EVERYTHING: Version = Version::new(1, 19);
 
 /// PR #46996 (a NotIn namespace selector no longer selects reserved identities) is in the newest behaviour.
 const NOTIN_GUARD_SINCE: Version = Version::new(1, 19);
@@ -289,33 +335,11 @@ fn has_effect(entries: &Option<Vec<Entry>>) -> bool {
     entries.as_ref().is_some_and(|e| !e.is_empty())
 }
 
-/// Policies this agent rejects whole: a KNP using endPort on Cilium 1.15 (R12), and `fromNodes` without
-/// `enable-node-selector-labels` (R10; rule validation fails, so the policy has no effect at all).
-/// Returns the reason Cilium gives, or None when the agent accepts the policy.
+/// Whether this agent rejects the policy whole (its parser or sanitiser fails: the policy then has no
+/// effect at all), with the reason Cilium gives; `None` when it accepts it. Decided per release and agent
+/// setting by `sanitize`, once, when the policy is read.
 pub fn rejected_by_agent(p: &Policy, s: &Settings) -> Option<String> {
-    if let Some(why) = &p.invalid {
-        return Some(why.clone());
-    }
-    let knp_end_port = s.version == Version::new(1, 15)
-        && p.rules.iter().any(|r| r.from_kubernetes && r.uses_end_port);
-    let from_nodes = !s.node_selector_labels
-        && p.rules.iter().any(|r| {
-            r.ingress
-                .iter()
-                .chain(r.ingress_deny.iter())
-                .flatten()
-                .any(|e| matches!(e.peer, Peer::Nodes(_)))
-        });
-    if knp_end_port {
-        Some("Cilium 1.15 rejects a NetworkPolicy that uses endPort".to_string())
-    } else if from_nodes {
-        Some(
-            "fromNodes needs the agent setting enable-node-selector-labels, which is off"
-                .to_string(),
-        )
-    } else {
-        None
-    }
+    p.invalid.at(s).map(str::to_string)
 }
 
 impl<'a> DestPolicies<'a> {
@@ -334,7 +358,10 @@ impl<'a> DestPolicies<'a> {
             if skip_managed && p.managed_by.is_some() {
                 continue;
             }
-            let selects = |r: &Rule| matches!(&r.subject, Subject::Endpoints(s) if s.matches(dest));
+            let selects = |r: &Rule| {
+                matches!(&r.subject, Subject::Endpoints(s) if s.matches(dest)
+                    || (r.subject_unbuildable && v == UNBUILDABLE_SELECTS_EVERYTHING))
+            };
             if let Some(why) = rejected_by_agent(p, settings) {
                 if p.rules.iter().any(selects) {
                     invalid.push((p, why));
@@ -395,11 +422,27 @@ impl<'a> DestPolicies<'a> {
 
 /// Does the entry's peer admit the source? (R6–R11, R14)
 fn peer_matches(e: &Entry, src: &Identity, s: &Settings, requires: &[&PeerSelector]) -> bool {
+    peer_admits(&e.peer, !matches!(e.ports, Ports::All), src, s, requires)
+}
+
+/// `has_l4`: the element has ports or ICMP rules (then an element without peers is a wildcard).
+fn peer_admits(
+    peer: &Peer,
+    has_l4: bool,
+    src: &Identity,
+    s: &Settings,
+    requires: &[&PeerSelector],
+) -> bool {
     let v = s.version;
-    match &e.peer {
+    match peer {
+        // 1.15 has neither fromNodes nor (on ingress) fromGroups: the agent decodes the element
+        // without them, so with ports it is a wildcard.
+        Peer::Nodes(_) | Peer::Groups if v < FROM_NODES_AND_GROUPS_SINCE => has_l4,
         Peer::Wildcard => true,
         Peer::Nothing | Peer::Groups => false,
-        Peer::EmptyList(_) => v < Version::new(1, 15) && matches!(e.ports, Ports::Rules(_)),
+        Peer::EmptyList(_, rest) => {
+            v < EMPTY_LIST_SELECTS_NOTHING_SINCE && peer_admits(rest, has_l4, src, s, requires)
+        }
         Peer::Endpoints(sels) => {
             sels.iter().any(|ps| peer_selector_matches(ps, src, v))
                 && requires.iter().all(|rq| peer_selector_matches(rq, src, v))
@@ -416,13 +459,28 @@ fn peer_matches(e: &Entry, src: &Identity, s: &Settings, requires: &[&PeerSelect
     }
 }
 
+/// From 1.16 an explicitly empty L3 list makes the element select nothing (R11); before, it was as if
+/// omitted.
+const EMPTY_LIST_SELECTS_NOTHING_SINCE: Version = Version::new(1, 16);
+
+/// Port 0 with an endPort is the range 0..=endPort in these releases, every port in the others.
+const ZERO_PORT_RANGE: Version = Version::new(1, 17);
+const ZERO_PORT_RANGE_UNTIL: Version = Version::new(1, 19);
+
+/// `fromNodes` (R10) and ingress `fromGroups` exist from 1.16.
+const FROM_NODES_AND_GROUPS_SINCE: Version = Version::new(1, 16);
+
+/// From 1.20 allow-localhost is a rule the agent adds only to the policy of an endpoint that some rule
+/// selects: under `enable-policy=always` a pod no rule selects drops its host too.
+const LOCALHOST_NEEDS_SELECTING_RULE_SINCE: Version = Version::new(1, 20);
+
 /// How an entry's ports meet TCP/`port` on `dest` (R12).
 struct PortHit<'a> {
     l4_only: bool,
     http: Vec<&'a HttpRule>,
 }
 
-fn port_hit<'a>(e: &'a Entry, dest: &Pod, port: u16, v: Version, knp: bool) -> Option<PortHit<'a>> {
+fn port_hit<'a>(e: &'a Entry, dest: &Pod, port: u16, v: Version) -> Option<PortHit<'a>> {
     let rules = match &e.ports {
         Ports::All => {
             return Some(PortHit {
@@ -433,35 +491,47 @@ fn port_hit<'a>(e: &'a Entry, dest: &Pod, port: u16, v: Version, knp: bool) -> O
         Ports::IcmpOnly => return None,
         Ports::Rules(r) => r,
     };
-    let end_port_supported = v >= Version::new(1, 16) || (knp && v == Version::new(1, 15));
+    // endPort is honoured from 1.16; 1.15 allows the single port (a KNP with a warning, a CNP silently).
+    let end_port_supported = v >= Version::new(1, 16);
     let mut hit: Option<PortHit<'a>> = None;
     for pr in rules {
-        let matched = pr.ports.is_empty()
-            || pr.ports.iter().any(|pp| {
-                pp.protocol.admits_tcp()
-                    && match &pp.port {
-                        PortSpec::Number(0) => true,
-                        PortSpec::Number(p) => match pp.end_port {
-                            Some(end) if end_port_supported && end >= *p => {
-                                (*p..=end).contains(&port)
-                            }
-                            _ => *p == port,
-                        },
-                        PortSpec::Named(name) => dest
-                            .containers
-                            .iter()
-                            .filter(|c| !c.init)
-                            .flat_map(|c| c.ports.iter())
-                            .any(|cp| {
-                                cp.number == port
-                                    && cp.protocol.eq_ignore_ascii_case("TCP")
-                                    && cp
-                                        .name
-                                        .as_deref()
-                                        .is_some_and(|n| n.eq_ignore_ascii_case(name))
-                            }),
+        // A port rule without ports contributes no port at all (Cilium iterates its port list).
+        let matched = pr.ports.iter().any(|pp| {
+            pp.protocol.admits_tcp()
+                && match &pp.port {
+                    // Port 0 is every port; 1.17 to 1.19 read an endPort beside it as the range
+                    // 0..=endPort (1.16 and 1.20 ignore it).
+                    PortSpec::Number(0)
+                        if !(ZERO_PORT_RANGE..=ZERO_PORT_RANGE_UNTIL).contains(&v) =>
+                    {
+                        true
                     }
-            });
+                    PortSpec::Number(p) => match pp.end_port {
+                        Some(end) if end_port_supported && end >= *p => (*p..=end).contains(&port),
+                        _ => *p == 0 || *p == port,
+                    },
+                    // A named port resolves against the destination's own container ports;
+                    // an endPort then extends it to a range, as for a number (Cilium ≥1.16).
+                    PortSpec::Named(name) => dest
+                        .containers
+                        .iter()
+                        .filter(|c| !c.init)
+                        .flat_map(|c| c.ports.iter())
+                        .filter(|cp| {
+                            cp.protocol.eq_ignore_ascii_case("TCP")
+                                && cp
+                                    .name
+                                    .as_deref()
+                                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+                        })
+                        .any(|cp| match pp.end_port {
+                            Some(end) if end_port_supported && end >= cp.number => {
+                                (cp.number..=end).contains(&port)
+                            }
+                            _ => cp.number == port,
+                        }),
+                }
+        });
         if matched {
             let h = hit.get_or_insert(PortHit {
                 l4_only: false,
@@ -547,9 +617,7 @@ fn decide_enforced(
     // D5.1: deny entries first, from every policy kind.
     for (p, r) in &dp.selecting {
         for e in r.ingress_deny.iter().flatten() {
-            if peer_matches(e, src, s, &deny_requires)
-                && port_hit(e, dest, port, v, r.from_kubernetes).is_some()
-            {
+            if peer_matches(e, src, s, &deny_requires) && port_hit(e, dest, port, v).is_some() {
                 return Decision {
                     verdict: NetVerdict::Denied,
                     basis: Basis::DeniedByRule,
@@ -573,7 +641,7 @@ fn decide_enforced(
             if !peer_matches(e, src, s, &requires) {
                 continue;
             }
-            if let Some(hit) = port_hit(e, dest, port, v, r.from_kubernetes) {
+            if let Some(hit) = port_hit(e, dest, port, v) {
                 if hit.l4_only && l4_only.is_none() {
                     l4_only = Some((p, e));
                 }
@@ -636,7 +704,10 @@ fn decide_enforced(
             decided_by: by,
         };
     }
-    if src.kind == IdentityKind::Host && s.allow_localhost_always {
+    if src.kind == IdentityKind::Host
+        && s.allow_localhost_always
+        && (v < LOCALHOST_NEEDS_SELECTING_RULE_SINCE || !dp.selecting.is_empty())
+    {
         return allowed(
             Basis::Localhost,
             "D5.4",
@@ -684,7 +755,7 @@ fn explain_default_deny(
     let mut near = Vec::new();
     for (p, r) in &dp.selecting {
         for e in r.ingress.iter().flatten() {
-            if port_hit(e, dest, port, s.version, r.from_kubernetes).is_some() {
+            if port_hit(e, dest, port, s.version).is_some() {
                 near.push(format!(
                     "{} {}: {}",
                     p.obj,
@@ -739,7 +810,13 @@ fn explain_peer_miss(e: &Entry, src: &Identity, s: &Settings) -> String {
             .to_string(),
         Peer::Nodes(_) => "fromNodes matches only other nodes (R10)".to_string(),
         Peer::Groups => "fromGroups matches only external addresses".to_string(),
-        Peer::EmptyList(f) => format!("`{f}: []` selects nothing (R11)"),
+        Peer::EmptyList(f, rest) => {
+            if s.version < EMPTY_LIST_SELECTS_NOTHING_SINCE {
+                explain_peer_miss(&Entry { peer: (**rest).clone(), ..e.clone() }, src, s)
+            } else {
+                format!("`{f}: []` makes the element select nothing (R11)")
+            }
+        }
         Peer::Nothing => "the element has no peer and no port: it allows nothing (R11)".to_string(),
         Peer::Wildcard => "matches".to_string(),
     }
@@ -780,7 +857,7 @@ fn explain_selector_miss(ps: &PeerSelector, src: &Identity, s: &Settings) -> Str
         .unmet(src)
         .iter()
         .map(|r| {
-            if is_identity_label(&r.key) || r.source == Source::Reserved {
+            if is_identity_label(&r.key, s.version) || r.source == Source::Reserved {
                 r.to_string()
             } else {
                 format!("{r} (not an identity label: Cilium filters it out, R2)")

@@ -3,11 +3,14 @@
 
 pub mod eval;
 pub mod policy;
+pub mod sanitize;
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 pub use eval::{Decision, NetVerdict};
+
+use crate::model::{Labels, Pod};
 
 /// A Cilium minor version; behaviours that changed between releases hang on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -20,7 +23,7 @@ impl Version {
     /// The newest behaviour the engine implements (the default when nothing says otherwise).
     pub const NEWEST: Version = Version {
         major: 1,
-        minor: 19,
+        minor: 20,
     };
 
     pub const fn new(major: u16, minor: u16) -> Self {
@@ -120,6 +123,28 @@ impl Settings {
         }
         s
     }
+}
+
+/// The network decision for one flow, TCP from `src` to `dest` on `port`, from the policies given (every
+/// policy of the cluster will do: the subject of each rule is checked exactly). What the engine computes
+/// per target, without its caches; the differential test against Cilium's own engine calls it per flow.
+pub fn decide_flow<'a>(
+    settings: &Settings,
+    policies: impl IntoIterator<Item = &'a policy::Policy>,
+    (src, src_ns_labels): (&Pod, &Labels),
+    (dest, dest_ns_labels): (&Pod, &Labels),
+    port: u16,
+    path: &str,
+) -> Decision {
+    let v = settings.version;
+    let dest_id = eval::Identity::of_pod(dest, dest_ns_labels, &settings.cluster_name, v);
+    let src_id = eval::Identity::of_source(src, src_ns_labels, dest, &settings.cluster_name, v);
+    let dp = eval::DestPolicies::compute(settings, &dest_id, policies, false);
+    let req = eval::ScrapeRequest {
+        path,
+        host: format!("{}:{port}", dest.pod_ip.as_deref().unwrap_or("")),
+    };
+    eval::decide(settings, &dp, dest, &src_id, port, &req)
 }
 
 #[cfg(test)]

@@ -22,8 +22,68 @@ pub struct Policy {
     /// The intent that manages it, when scrapepath applied it.
     pub managed_by: Option<String>,
     pub rules: Vec<Rule>,
-    /// Why Cilium rejects the whole policy (it then has no effect at all).
-    pub invalid: Option<String>,
+    /// Why Cilium rejects the whole policy (it then has no effect at all), by release and setting.
+    pub invalid: Rejection,
+}
+
+/// When the agent rejects a whole policy object (its parser or sanitiser fails; the policy then has no
+/// effect at all), and why. What the sanitiser refuses changed between Cilium releases and depends on
+/// some agent settings, so each reason carries the releases and the setting it holds for.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Rejection(pub Vec<RejectReason>);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectReason {
+    /// The Cilium minors (1.x) it holds for, inclusive.
+    pub minors: std::ops::RangeInclusive<u16>,
+    /// An agent setting it holds under; `None`: always.
+    pub when: Option<SettingCondition>,
+    /// Where in the object and what Cilium says (`spec.ingress[0]: combining FromEndpoints and ...`).
+    pub message: String,
+}
+
+/// Agent settings a rejection depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingCondition {
+    /// `enable-node-selector-labels` is off (fromNodes/toNodes need it).
+    NodeSelectorLabelsOff,
+    /// `enable-node-selector-labels` is on (the reason Cilium gives then differs).
+    NodeSelectorLabelsOn,
+}
+
+impl Rejection {
+    /// Rejected on every release, under every setting.
+    pub fn always(message: impl Into<String>) -> Rejection {
+        Rejection(vec![RejectReason {
+            minors: 0..=u16::MAX,
+            when: None,
+            message: message.into(),
+        }])
+    }
+
+    /// Why this agent rejects the policy, or `None` when it accepts it.
+    pub fn at(&self, settings: &super::Settings) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|r| {
+                settings.version.major == 1
+                    && r.minors.contains(&settings.version.minor)
+                    && match r.when {
+                        None => true,
+                        Some(SettingCondition::NodeSelectorLabelsOff) => {
+                            !settings.node_selector_labels
+                        }
+                        Some(SettingCondition::NodeSelectorLabelsOn) => {
+                            settings.node_selector_labels
+                        }
+                    }
+            })
+            .map(|r| r.message.as_str())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// One rule (`spec` or one of `specs`; a KNP is one rule).
@@ -40,6 +100,9 @@ pub struct Rule {
     pub from_kubernetes: bool,
     /// A KNP with `endPort` (rejected by Cilium 1.15, ignored before; R12).
     pub uses_end_port: bool,
+    /// A KNP whose podSelector Cilium 1.19 cannot build (a key too long once given its source): there it
+    /// selects every pod of every namespace (1.20 builds it; up to 1.18 the policy is refused).
+    pub subject_unbuildable: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -71,8 +134,10 @@ pub enum Peer {
     Nodes(Vec<Selector>),
     /// `fromGroups` (cloud provider groups): only external IPs, never pods.
     Groups,
-    /// An explicitly empty list (`fromEndpoints: []`): nothing on ≥1.15, like an omitted field before.
-    EmptyList(&'static str),
+    /// An explicitly empty list (`fromEndpoints: []`) in the element: from 1.16 the whole element selects
+    /// nothing, whatever its other fields say; up to 1.15 the empty list is as if omitted and `rest` is
+    /// the element's peer without it.
+    EmptyList(&'static str, Box<Peer>),
     /// An element with neither peers nor ports (`ingress: [{}]`): allows nothing.
     Nothing,
 }
@@ -101,6 +166,9 @@ pub struct PeerSelector {
     pub negative_namespace: bool,
     /// Written as `{}`.
     pub empty: bool,
+    /// A KNP peer Cilium 1.19 cannot build (see [`Rule::subject_unbuildable`]): there it matches every
+    /// identity.
+    pub unbuildable: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -323,8 +391,9 @@ fn string_or_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::E
 // ---------------------------------------------------------------------------------------------------------
 // Conversion.
 
-/// Builds a policy from a CNP (`namespaced`) or CCNP.
-pub fn from_cilium(raw: &RawCiliumPolicy, clusterwide: bool) -> Policy {
+/// Builds a policy from a CNP (`namespaced`) or CCNP; `json` is the whole object, which Cilium's
+/// sanitiser judges (`sanitize`).
+pub fn from_cilium(raw: &RawCiliumPolicy, clusterwide: bool, json: &serde_json::Value) -> Policy {
     let kind = if clusterwide {
         Kind::CiliumClusterwideNetworkPolicy
     } else {
@@ -341,8 +410,6 @@ pub fn from_cilium(raw: &RawCiliumPolicy, clusterwide: bool) -> Policy {
         raw.metadata.name.clone().unwrap_or_default(),
     );
     let managed_by = managing_intent(&raw.metadata.labels.clone().unwrap_or_default());
-    let mut rules = Vec::new();
-    let mut invalid = None;
     let mut raw_rules: Vec<(String, &RawRule)> = Vec::new();
     if let Some(spec) = &raw.spec {
         raw_rules.push(("spec".to_string(), spec));
@@ -350,63 +417,35 @@ pub fn from_cilium(raw: &RawCiliumPolicy, clusterwide: bool) -> Policy {
     for (i, spec) in raw.specs.iter().flatten().enumerate() {
         raw_rules.push((format!("specs[{i}]"), spec));
     }
-    if raw_rules.is_empty() {
-        invalid = Some("neither spec nor specs is set".to_string());
-    }
-    for (path, r) in raw_rules {
-        match rule_from_cilium(&path, r, if clusterwide { "" } else { &namespace }) {
-            Ok(rule) => rules.push(rule),
-            Err(err) => {
-                let (e, inert) = *err;
-                invalid.get_or_insert(format!("{path}: {e}"));
-                rules.extend(inert);
-            }
-        }
-    }
-    // An invalid policy keeps the rules that parsed, so reports can say which pods it would have selected;
-    // evaluation ignores them (Cilium rejects the whole object, R11).
+    let ns = if clusterwide { "" } else { namespace.as_str() };
+    let rules = raw_rules
+        .into_iter()
+        .filter_map(|(path, r)| rule_from_cilium(&path, r, ns))
+        .collect();
+    // The rules are parsed best-effort whatever the release: an agent that refuses the whole object
+    // (`invalid`) ignores them, the others enforce them, and a refused policy is still reported on the
+    // pods it would have selected (R11).
     Policy {
         obj,
         managed_by,
         rules,
-        invalid,
+        invalid: super::sanitize::cilium_policy(json, clusterwide),
     }
 }
 
-/// `ns` is the policy namespace for a CNP, "" for a CCNP.
-/// On error, the rule's subject is still returned when it parsed, so a rejected policy can be reported on
-/// the pods it would have selected.
-fn rule_from_cilium(
-    path: &str,
-    r: &RawRule,
-    ns: &str,
-) -> Result<Rule, Box<(String, Option<Rule>)>> {
-    let subject = rule_subject(r, ns).map_err(|e| Box::new((e, None)))?;
-    let inert = |e: String| {
-        let rule = Rule {
-            path: path.to_string(),
-            subject: subject.clone(),
-            ingress: None,
-            ingress_deny: None,
-            enable_default_deny: None,
-            from_kubernetes: false,
-            uses_end_port: false,
-        };
-        Box::new((e, Some(rule)))
-    };
+/// `ns` is the policy namespace for a CNP, "" for a CCNP. `None`: the rule has no subject (neither or
+/// both of endpointSelector and nodeSelector, which every release refuses).
+fn rule_from_cilium(path: &str, r: &RawRule, ns: &str) -> Option<Rule> {
+    let subject = rule_subject(r, ns)?;
     let ingress = r
         .ingress
         .as_ref()
-        .map(|v| entries(path, "ingress", v, ns, false))
-        .transpose()
-        .map_err(inert)?;
+        .map(|v| entries(path, "ingress", v, ns, false));
     let ingress_deny = r
         .ingress_deny
         .as_ref()
-        .map(|v| entries(path, "ingressDeny", v, ns, true))
-        .transpose()
-        .map_err(inert)?;
-    Ok(Rule {
+        .map(|v| entries(path, "ingressDeny", v, ns, true));
+    Some(Rule {
         path: path.to_string(),
         subject,
         ingress,
@@ -414,164 +453,140 @@ fn rule_from_cilium(
         enable_default_deny: r.enable_default_deny.as_ref().and_then(|d| d.ingress),
         from_kubernetes: false,
         uses_end_port: false,
+        subject_unbuildable: false,
     })
 }
 
-fn rule_subject(r: &RawRule, ns: &str) -> Result<Subject, String> {
+fn rule_subject(r: &RawRule, ns: &str) -> Option<Subject> {
     let subject = match (&r.endpoint_selector, &r.node_selector) {
-        (Some(_), Some(_)) => {
-            return Err("endpointSelector and nodeSelector are mutually exclusive".into())
-        }
-        (None, None) => return Err("one of endpointSelector or nodeSelector is required".into()),
-        (None, Some(_)) if !ns.is_empty() => {
-            return Err("nodeSelector is only allowed in a CiliumClusterwideNetworkPolicy".into())
-        }
+        (Some(_), Some(_)) | (None, None) => return None,
+        // The host only (in a CNP, refused but in `specs` before 1.18).
         (None, Some(_)) => Subject::Nodes,
         (Some(es), None) => {
-            let sel = Selector::from_cilium(es).map_err(|e| format!("endpointSelector: {e}"))?;
             if ns.is_empty() {
-                Subject::Endpoints(sel)
+                Subject::Endpoints(lenient(es, Selector::from_cilium))
             } else {
-                // R5: the policy namespace overrides any namespace written with the k8s: prefix.
-                let mut sel = sel;
-                sel.requirements
-                    .retain(|req| !(req.source == Source::K8s && req.key == NS_KEY));
+                // R5: the policy namespace replaces the `k8s:io.kubernetes.pod.namespace` entry of
+                // matchLabels (ParseToCiliumRule's AddMatch); a matchExpression on the namespace, or
+                // the key without its k8s: prefix, stays and is ANDed with it.
+                let mut es = es.clone();
+                if let Some(ml) = es.match_labels.as_mut() {
+                    ml.remove(&format!("k8s:{NS_KEY}"));
+                }
+                let sel = lenient(&es, Selector::from_cilium);
                 Subject::Endpoints(sel.with(Requirement::equals(Source::K8s, NS_KEY, ns)))
             }
         }
     };
-    Ok(subject)
+    Some(subject)
 }
 
-fn entries(
-    path: &str,
-    field: &str,
-    raw: &[RawIngress],
-    ns: &str,
-    deny: bool,
-) -> Result<Vec<Entry>, String> {
+/// The selector as far as it is valid: a requirement Kubernetes' validation refuses (an operator without
+/// its values, values where none belong, an unknown operator) is left out. Every release refuses such a
+/// policy (`sanitize`); what remains says which pods it would have selected.
+fn lenient(
+    sel: &LabelSelector,
+    build: impl Fn(&LabelSelector) -> Result<Selector, crate::selector::SelectorError>,
+) -> Selector {
+    build(sel).unwrap_or_else(|_| {
+        let mut valid = sel.clone();
+        if let Some(exprs) = valid.match_expressions.as_mut() {
+            exprs.retain(|x| {
+                let n = x.values.as_ref().map_or(0, Vec::len);
+                match x.operator.as_str() {
+                    "In" | "NotIn" => n > 0,
+                    "Exists" | "DoesNotExist" => n == 0,
+                    _ => false,
+                }
+            });
+        }
+        build(&valid).unwrap_or_else(|_| Selector::nothing())
+    })
+}
+
+fn entries(path: &str, field: &str, raw: &[RawIngress], ns: &str, deny: bool) -> Vec<Entry> {
     raw.iter()
         .enumerate()
-        .map(|(i, e)| {
-            let epath = format!("{path}.{field}[{i}]");
-            entry(&epath, e, ns, deny).map_err(|m| format!("{field}[{i}]: {m}"))
-        })
+        .map(|(i, e)| entry(&format!("{path}.{field}[{i}]"), e, ns, deny))
         .collect()
 }
 
-fn entry(path: &str, e: &RawIngress, ns: &str, deny: bool) -> Result<Entry, String> {
-    // R11: one element, one L3 kind. Cilium counts only non-empty lists as a kind in use, so an empty
-    // list beside a non-empty one of another kind is inert.
+fn entry(path: &str, e: &RawIngress, ns: &str, deny: bool) -> Entry {
+    // R11: one element, one L3 kind. An element combining kinds (or ICMP with toPorts) is refused by the
+    // sanitiser (`sanitize`); best-effort, the first kind below is taken, as 1.15 does when the other kind
+    // is `fromNodes`/`fromGroups`, which it does not know.
     fn len<T>(v: &Option<Vec<T>>) -> usize {
         v.as_ref().map_or(0, Vec::len)
     }
-    let kinds: Vec<&str> = [
-        ("fromEndpoints", len(&e.from_endpoints)),
-        ("fromEntities", len(&e.from_entities)),
-        ("fromCIDR", len(&e.from_cidr)),
-        ("fromCIDRSet", len(&e.from_cidr_set)),
-        ("fromNodes", len(&e.from_nodes)),
-        ("fromGroups", len(&e.from_groups)),
-    ]
-    .into_iter()
-    .filter_map(|(n, l)| (l > 0).then_some(n))
-    .collect();
-    let one_in_use = kinds.len() == 1;
-    // Takes a list when it is the one in use, or (none in use) when it is an explicitly empty list.
-    let take = |empty: bool| !empty || !one_in_use;
-    if kinds.len() > 1 {
-        return Err(format!(
-            "combining {} and {} is not supported yet",
-            kinds[0], kinds[1]
-        ));
-    }
-    if e.icmps.is_some() && e.to_ports.is_some() {
-        return Err("icmps cannot be combined with toPorts".into());
-    }
-    let peer = if let Some(eps) = e.from_endpoints.as_ref().filter(|v| take(v.is_empty())) {
-        if eps.is_empty() {
-            Peer::EmptyList("fromEndpoints")
-        } else {
-            Peer::Endpoints(
-                eps.iter()
-                    .map(|s| peer_selector(s, ns))
-                    .collect::<Result<_, _>>()?,
-            )
-        }
-    } else if let Some(ents) = e.from_entities.as_ref().filter(|v| take(v.is_empty())) {
-        if ents.is_empty() {
-            Peer::EmptyList("fromEntities")
-        } else {
-            for ent in ents {
-                if !KNOWN_ENTITIES.contains(&ent.as_str()) {
-                    return Err(format!("unknown entity {ent:?}"));
-                }
-            }
-            Peer::Entities(ents.clone())
-        }
-    } else if let Some(cidrs) = e.from_cidr.as_ref().filter(|v| take(v.is_empty())) {
-        if cidrs.is_empty() {
-            Peer::EmptyList("fromCIDR")
-        } else {
-            Peer::Cidr(
-                parse_cidrs(cidrs.iter().map(String::as_str))?
-                    .into_iter()
-                    .map(|cidr| CidrRule {
-                        cidr,
-                        except: Vec::new(),
+    // L4 present: a non-empty toPorts or icmps. `toPorts: []` is as if omitted (the L4 list is empty).
+    let has_l4 = len(&e.to_ports) > 0 || len(&e.icmps) > 0;
+    // The peer from the non-empty L3 list (only one kind passes the sanitiser); with none, a wildcard
+    // when the element has L4 (R11), else nothing.
+    let peer = if let Some(eps) = e.from_endpoints.as_ref().filter(|v| !v.is_empty()) {
+        Peer::Endpoints(eps.iter().map(|s| peer_selector(s, ns)).collect())
+    } else if let Some(ents) = e.from_entities.as_ref().filter(|v| !v.is_empty()) {
+        Peer::Entities(ents.clone())
+    } else if let Some(cidrs) = e.from_cidr.as_ref().filter(|v| !v.is_empty()) {
+        Peer::Cidr(
+            parse_cidrs(cidrs.iter().map(String::as_str))
+                .into_iter()
+                .map(|cidr| CidrRule {
+                    cidr,
+                    except: Vec::new(),
+                })
+                .collect(),
+        )
+    } else if let Some(set) = e.from_cidr_set.as_ref().filter(|v| !v.is_empty()) {
+        Peer::Cidr(
+            set.iter()
+                .filter_map(|c| {
+                    Some(CidrRule {
+                        cidr: Cidr::parse(c.cidr.as_deref()?)?,
+                        except: parse_cidrs(c.except.iter().flatten().map(String::as_str)),
                     })
-                    .collect(),
-            )
-        }
-    } else if let Some(set) = e.from_cidr_set.as_ref().filter(|v| take(v.is_empty())) {
-        if set.is_empty() {
-            Peer::EmptyList("fromCIDRSet")
-        } else {
-            Peer::Cidr(
-                set.iter()
-                    .filter_map(|c| Some((c.cidr.as_deref()?, c.except.as_deref().unwrap_or(&[]))))
-                    .map(|(cidr, except)| {
-                        Ok(CidrRule {
-                            cidr: parse_cidrs(std::iter::once(cidr))?[0],
-                            except: parse_cidrs(except.iter().map(String::as_str))?,
-                        })
-                    })
-                    .collect::<Result<_, String>>()?,
-            )
-        }
-    } else if let Some(nodes) = e.from_nodes.as_ref().filter(|v| take(v.is_empty())) {
-        if nodes.is_empty() {
-            Peer::EmptyList("fromNodes")
-        } else {
-            Peer::Nodes(
-                nodes
-                    .iter()
-                    .map(|s| {
-                        Selector::from_cilium(s)
-                            .map(|s| s.with(Requirement::exists(Source::Reserved, "remote-node")))
-                            .map_err(|e| format!("fromNodes: {e}"))
-                    })
-                    .collect::<Result<_, _>>()?,
-            )
-        }
-    } else if e.from_groups.as_ref().is_some_and(|v| take(v.is_empty())) {
+                })
+                .collect(),
+        )
+    } else if let Some(nodes) = e.from_nodes.as_ref().filter(|v| !v.is_empty()) {
+        Peer::Nodes(
+            nodes
+                .iter()
+                .map(|s| {
+                    lenient(s, Selector::from_cilium)
+                        .with(Requirement::exists(Source::Reserved, "remote-node"))
+                })
+                .collect(),
+        )
+    } else if len(&e.from_groups) > 0 {
         Peer::Groups
-    } else if e.to_ports.is_some() || e.icmps.is_some() {
+    } else if has_l4 {
         Peer::Wildcard
     } else {
         Peer::Nothing
     };
-    let ports = if e.icmps.is_some() {
+    // An explicitly empty L3 list anywhere in the element (`fromEndpoints: []`, also beside another
+    // non-empty list): Cilium ≥1.16 selects nothing with it (mergeEndpointSelectors,
+    // GetSourceEndpointSelectorsWithRequirements). fromGroups does not take part.
+    let empty_list = [
+        ("fromEndpoints", e.from_endpoints.as_ref().map(Vec::len)),
+        ("fromNodes", e.from_nodes.as_ref().map(Vec::len)),
+        ("fromEntities", e.from_entities.as_ref().map(Vec::len)),
+        ("fromCIDR", e.from_cidr.as_ref().map(Vec::len)),
+        ("fromCIDRSet", e.from_cidr_set.as_ref().map(Vec::len)),
+    ]
+    .into_iter()
+    .find_map(|(field, n)| (n == Some(0)).then_some(field));
+    let peer = match empty_list {
+        Some(field) => Peer::EmptyList(field, Box::new(peer)),
+        None => peer,
+    };
+    let ports = if len(&e.icmps) > 0 {
         Ports::IcmpOnly
     } else {
         match &e.to_ports {
             None => Ports::All,
             Some(v) if v.is_empty() => Ports::All,
-            Some(v) => Ports::Rules(
-                v.iter()
-                    .map(|p| port_rule(p, deny))
-                    .collect::<Result<_, _>>()?,
-            ),
+            Some(v) => Ports::Rules(v.iter().map(|p| port_rule(p, deny)).collect()),
         }
     };
     let requires = e
@@ -579,40 +594,23 @@ fn entry(path: &str, e: &RawIngress, ns: &str, deny: bool) -> Result<Entry, Stri
         .iter()
         .flatten()
         .map(|s| peer_selector(s, ns))
-        .collect::<Result<_, _>>()?;
-    Ok(Entry {
+        .collect();
+    Entry {
         path: path.to_string(),
         peer,
         ports,
         requires,
-    })
+    }
 }
 
-const KNOWN_ENTITIES: &[&str] = &[
-    "all",
-    "world",
-    "world-ipv4",
-    "world-ipv6",
-    "cluster",
-    "host",
-    "remote-node",
-    "kube-apiserver",
-    "health",
-    "init",
-    "ingress",
-    "unmanaged",
-    "none",
-];
-
-fn parse_cidrs<'a>(it: impl Iterator<Item = &'a str>) -> Result<Vec<Cidr>, String> {
-    it.map(|c| Cidr::parse(c).ok_or_else(|| format!("invalid CIDR {c:?}")))
-        .collect()
+/// The CIDRs that parse (one that does not makes every release refuse the policy: `sanitize`).
+fn parse_cidrs<'a>(it: impl Iterator<Item = &'a str>) -> Vec<Cidr> {
+    it.filter_map(Cidr::parse).collect()
 }
 
 /// Completes a `fromEndpoints`/`fromRequires` selector with its namespace rule (R6/R7).
-fn peer_selector(s: &LabelSelector, ns: &str) -> Result<PeerSelector, String> {
-    let selector = Selector::from_cilium(s).map_err(|e| format!("fromEndpoints: {e}"))?;
-    Ok(complete_peer(selector, ns))
+fn peer_selector(s: &LabelSelector, ns: &str) -> PeerSelector {
+    complete_peer(lenient(s, Selector::from_cilium), ns)
 }
 
 pub(crate) fn complete_peer(selector: Selector, ns: &str) -> PeerSelector {
@@ -651,16 +649,12 @@ pub(crate) fn complete_peer(selector: Selector, ns: &str) -> PeerSelector {
         injection,
         negative_namespace,
         empty,
+        unbuildable: false,
     }
 }
 
-fn port_rule(p: &RawPortRule, deny: bool) -> Result<PortRule, String> {
-    let ports = p
-        .ports
-        .iter()
-        .flatten()
-        .map(port_protocol)
-        .collect::<Result<Vec<_>, _>>()?;
+fn port_rule(p: &RawPortRule, deny: bool) -> PortRule {
+    let ports = p.ports.iter().flatten().map(port_protocol).collect();
     let http = p.rules.as_ref().and_then(|r| r.http.as_ref()).map(|v| {
         v.iter()
             .map(|h| HttpRule {
@@ -673,28 +667,14 @@ fn port_rule(p: &RawPortRule, deny: bool) -> Result<PortRule, String> {
     });
     // The deny port rule of the CRD has no `rules`: the apiserver prunes it, so Cilium never sees it.
     let http = if deny { None } else { http };
-    // Sanitize: L7 rules only on TCP (an omitted protocol is ANY).
-    if http.is_some() {
-        if let Some(pp) = ports.iter().find(|pp| pp.protocol != Protocol::Tcp) {
-            return Err(format!(
-                "L7 rules can only apply to TCP (not {})",
-                match pp.protocol {
-                    Protocol::Udp => "UDP",
-                    Protocol::Sctp => "SCTP",
-                    _ => "ANY",
-                }
-            ));
-        }
-    }
-    for h in http.iter().flatten() {
-        for re in [&h.method, &h.path, &h.host].into_iter().flatten() {
-            regex::Regex::new(re).map_err(|e| format!("invalid HTTP rule regex {re:?}: {e}"))?;
-        }
-    }
-    Ok(PortRule { ports, http })
+    PortRule { ports, http }
 }
 
-fn port_protocol(p: &RawPortProtocol) -> Result<PortProtocol, String> {
+/// A port as Cilium reads it. What the sanitiser refuses on every release (`sanitize`) is held as
+/// something that admits no TCP port: an unknown protocol as SCTP, an unparsable port as a name that no
+/// container has. Protocols without ports (VRRP, IGMP, GRE, ... on the releases that know them) never
+/// admit TCP either, so they are held as SCTP too.
+fn port_protocol(p: &RawPortProtocol) -> PortProtocol {
     let protocol = match p
         .protocol
         .as_deref()
@@ -704,27 +684,28 @@ fn port_protocol(p: &RawPortProtocol) -> Result<PortProtocol, String> {
     {
         "TCP" => Protocol::Tcp,
         "UDP" => Protocol::Udp,
-        "SCTP" => Protocol::Sctp,
         "ANY" | "" => Protocol::Any,
-        other => return Err(format!("unknown protocol {other:?}")),
+        _ => Protocol::Sctp,
     };
+    // A port name first, else a number in Go's notation (`010` is octal 8, `0x1F`... is a name).
     let raw = p.port.as_deref().unwrap_or("0");
-    let port = match raw.parse::<u32>() {
-        Ok(n) if n <= 65535 => PortSpec::Number(n as u16),
-        Ok(n) => return Err(format!("port {n} is out of range")),
-        Err(_) if is_iana_svc_name(raw) => PortSpec::Named(raw.to_ascii_lowercase()),
-        Err(_) => return Err(format!("port {raw:?} is neither a number nor a port name")),
+    let port = if super::sanitize::is_svc_name(raw) {
+        PortSpec::Named(raw.to_ascii_lowercase())
+    } else {
+        match super::sanitize::go_parse_uint16(raw) {
+            Ok(n) => PortSpec::Number(n),
+            Err(_) => PortSpec::Named(raw.to_ascii_lowercase()),
+        }
     };
     let end_port = match p.end_port {
-        None | Some(0) => None,
         Some(e) if (1..=65535).contains(&e) => Some(e as u16),
-        Some(e) => return Err(format!("endPort {e} is out of range")),
+        _ => None,
     };
-    Ok(PortProtocol {
+    PortProtocol {
         port,
         end_port,
         protocol,
-    })
+    }
 }
 
 /// An IANA service name as Kubernetes validates it: ≤15 chars, lowercase alnum and '-', a letter, no '--'.
@@ -741,8 +722,9 @@ pub fn is_iana_svc_name(s: &str) -> bool {
         && !lower.contains("--")
 }
 
-/// Kubernetes NetworkPolicy, translated as Cilium does (R15).
-pub fn from_kubernetes(np: &netv1::NetworkPolicy) -> Policy {
+/// Kubernetes NetworkPolicy, translated as Cilium does (R15); `json` is the whole object, which Cilium's
+/// sanitiser judges on the releases that sanitise NetworkPolicies (`sanitize`).
+pub fn from_kubernetes(np: &netv1::NetworkPolicy, json: &serde_json::Value) -> Policy {
     let ns = np.metadata.namespace.clone().unwrap_or_default();
     let obj = ObjRef::new(
         Kind::NetworkPolicy,
@@ -750,27 +732,53 @@ pub fn from_kubernetes(np: &netv1::NetworkPolicy) -> Policy {
         np.metadata.name.clone().unwrap_or_default(),
     );
     let managed_by = managing_intent(&np.metadata.labels.clone().unwrap_or_default());
-    match knp_rule(np, &ns) {
-        Ok(rule) => Policy {
-            obj,
-            managed_by,
-            rules: vec![rule],
-            invalid: None,
-        },
-        Err(e) => Policy {
-            obj,
-            managed_by,
-            rules: Vec::new(),
-            invalid: Some(e),
-        },
+    Policy {
+        obj,
+        managed_by,
+        rules: vec![knp_rule(np, &ns)],
+        invalid: super::sanitize::network_policy(json),
     }
 }
 
-fn knp_rule(np: &netv1::NetworkPolicy, ns: &str) -> Result<Rule, String> {
+/// A selector of a NetworkPolicy, every key given the `k8s:` source and `prefix`.
+fn knp_selector(sel: &LabelSelector, prefix: &str) -> Selector {
+    lenient(sel, |s| Selector::from_k8s_prefixed(s, prefix))
+}
+
+/// Whether Cilium 1.19 can build the selectors of a NetworkPolicy peer or subject (every key, once given
+/// its source, is a valid label key). One it cannot selects everything there; up to 1.18 the sanitiser
+/// refuses the whole policy, and 1.20 builds it from the key as written.
+fn knp_buildable(pod: Option<&LabelSelector>, namespace: Option<&LabelSelector>) -> bool {
+    let keys = |sel: Option<&LabelSelector>| -> Vec<String> {
+        let Some(sel) = sel else { return Vec::new() };
+        sel.match_labels
+            .iter()
+            .flatten()
+            .map(|(k, _)| k.clone())
+            .chain(
+                sel.match_expressions
+                    .iter()
+                    .flatten()
+                    .map(|e| e.key.clone()),
+            )
+            .collect()
+    };
+    keys(pod)
+        .iter()
+        .all(|k| super::sanitize::knp_key_buildable(k, false))
+        && keys(namespace)
+            .iter()
+            .all(|k| super::sanitize::knp_key_buildable(k, true))
+}
+
+fn knp_rule(np: &netv1::NetworkPolicy, ns: &str) -> Rule {
     let spec = np.spec.clone().unwrap_or_default();
-    let subject = Selector::from_k8s_prefixed(&spec.pod_selector.clone().unwrap_or_default(), "")
-        .map_err(|e| format!("podSelector: {e}"))?
-        .with(Requirement::equals(Source::K8s, NS_KEY, ns));
+    let pod_selector = spec.pod_selector.clone().unwrap_or_default();
+    let subject =
+        knp_selector(&pod_selector, "").with(Requirement::equals(Source::K8s, NS_KEY, ns));
+    // The policy namespace is part of the same selector: on 1.19 an unbuildable one selects every
+    // pod of every namespace.
+    let subject_unbuildable = !knp_buildable(Some(&pod_selector), None);
     let types = spec.policy_types.clone().unwrap_or_default();
     let ingress_rules = spec.ingress.clone().unwrap_or_default();
     let mut uses_end_port = false;
@@ -782,22 +790,20 @@ fn knp_rule(np: &netv1::NetworkPolicy, ns: &str) -> Result<Rule, String> {
             Some(from) => {
                 let mut sels = Vec::new();
                 let mut cidrs = Vec::new();
-                for (j, p) in from.iter().enumerate() {
+                for p in from {
                     if let Some(block) = &p.ip_block {
-                        let invalid =
-                            |c: &String| format!("{path}.from[{j}].ipBlock: invalid CIDR {c:?}");
-                        cidrs.push(CidrRule {
-                            cidr: Cidr::parse(&block.cidr).ok_or_else(|| invalid(&block.cidr))?,
-                            except: block
-                                .except
-                                .iter()
-                                .flatten()
-                                .map(|c| Cidr::parse(c).ok_or_else(|| invalid(c)))
-                                .collect::<Result<_, _>>()?,
-                        });
+                        // An unparsable CIDR cannot pass the API server; best-effort, it is left out.
+                        if let Some(cidr) = Cidr::parse(&block.cidr) {
+                            cidrs.push(CidrRule {
+                                cidr,
+                                except: parse_cidrs(
+                                    block.except.iter().flatten().map(String::as_str),
+                                ),
+                            });
+                        }
                         continue;
                     }
-                    sels.push(knp_peer(p, ns).map_err(|e| format!("{path}.from[{j}]: {e}"))?);
+                    sels.extend(knp_peer(p, ns));
                 }
                 match (sels.is_empty(), cidrs.is_empty()) {
                     (false, true) => Peer::Endpoints(sels),
@@ -808,7 +814,7 @@ fn knp_rule(np: &netv1::NetworkPolicy, ns: &str) -> Result<Rule, String> {
                         entries_out.push(Entry {
                             path: path.clone(),
                             peer: Peer::Cidr(cidrs),
-                            ports: knp_ports(r, &mut uses_end_port)?,
+                            ports: knp_ports(r, &mut uses_end_port),
                             requires: Vec::new(),
                         });
                         Peer::Endpoints(sels)
@@ -819,7 +825,7 @@ fn knp_rule(np: &netv1::NetworkPolicy, ns: &str) -> Result<Rule, String> {
         entries_out.push(Entry {
             path,
             peer,
-            ports: knp_ports(r, &mut uses_end_port)?,
+            ports: knp_ports(r, &mut uses_end_port),
             requires: Vec::new(),
         });
     }
@@ -838,7 +844,7 @@ fn knp_rule(np: &netv1::NetworkPolicy, ns: &str) -> Result<Rule, String> {
     } else {
         None
     };
-    Ok(Rule {
+    Rule {
         path: "spec".to_string(),
         subject: Subject::Endpoints(subject),
         ingress,
@@ -846,24 +852,24 @@ fn knp_rule(np: &netv1::NetworkPolicy, ns: &str) -> Result<Rule, String> {
         enable_default_deny: None,
         from_kubernetes: true,
         uses_end_port,
-    })
+        subject_unbuildable,
+    }
 }
 
-fn knp_peer(p: &netv1::NetworkPolicyPeer, ns: &str) -> Result<PeerSelector, String> {
+/// `None`: a peer with neither selector (nor ipBlock), which the API server refuses.
+fn knp_peer(p: &netv1::NetworkPolicyPeer, ns: &str) -> Option<PeerSelector> {
     let mut sel = Selector::everything();
+    let unbuildable = !knp_buildable(p.pod_selector.as_ref(), p.namespace_selector.as_ref());
     match (&p.pod_selector, &p.namespace_selector) {
-        (None, None) => return Err("a peer needs podSelector, namespaceSelector or ipBlock".into()),
+        (None, None) => return None,
         (Some(ps), None) => {
-            sel = Selector::from_k8s_prefixed(ps, "").map_err(|e| format!("podSelector: {e}"))?;
-            sel = sel.with(Requirement::equals(Source::K8s, NS_KEY, ns));
+            sel = knp_selector(ps, "").with(Requirement::equals(Source::K8s, NS_KEY, ns));
         }
         (pod, Some(nsel)) => {
             if let Some(ps) = pod {
-                sel =
-                    Selector::from_k8s_prefixed(ps, "").map_err(|e| format!("podSelector: {e}"))?;
+                sel = knp_selector(ps, "");
             }
-            let nsreq = Selector::from_k8s_prefixed(nsel, NS_LABELS_PREFIX)
-                .map_err(|e| format!("namespaceSelector: {e}"))?;
+            let nsreq = knp_selector(nsel, NS_LABELS_PREFIX);
             if nsreq.requirements.is_empty() {
                 sel = sel.with(Requirement::exists(Source::K8s, NS_KEY));
             } else {
@@ -880,34 +886,34 @@ fn knp_peer(p: &netv1::NetworkPolicyPeer, ns: &str) -> Result<PeerSelector, Stri
             || (r.key.starts_with(NS_LABELS_PREFIX)
                 && matches!(r.op, Operator::In(_) | Operator::Exists))
     });
-    Ok(PeerSelector {
+    Some(PeerSelector {
         selector: sel,
         injection: Injection::None,
         negative_namespace,
         empty: false,
+        unbuildable,
     })
 }
 
-fn knp_ports(
-    r: &netv1::NetworkPolicyIngressRule,
-    uses_end_port: &mut bool,
-) -> Result<Ports, String> {
+fn knp_ports(r: &netv1::NetworkPolicyIngressRule, uses_end_port: &mut bool) -> Ports {
     let Some(ports) = r.ports.as_deref().filter(|p| !p.is_empty()) else {
-        return Ok(Ports::All);
+        return Ports::All;
     };
     let mut out = Vec::new();
     for p in ports {
         let protocol = match p.protocol.as_deref().unwrap_or("TCP") {
             "TCP" => Protocol::Tcp,
             "UDP" => Protocol::Udp,
-            "SCTP" => Protocol::Sctp,
-            other => return Err(format!("unknown protocol {other:?}")),
+            // Only these pass the API server.
+            _ => Protocol::Sctp,
         };
         let port = match &p.port {
             None => PortSpec::Number(0),
-            Some(IntOrString::Int(n)) => PortSpec::Number(
-                u16::try_from(*n).map_err(|_| format!("port {n} is out of range"))?,
-            ),
+            // Out of range: the API server refuses it; held as a port no container has.
+            Some(IntOrString::Int(n)) => match u16::try_from(*n) {
+                Ok(n) => PortSpec::Number(n),
+                Err(_) => PortSpec::Named(n.to_string()),
+            },
             Some(IntOrString::String(s)) => match s.parse::<u16>() {
                 Ok(n) => PortSpec::Number(n),
                 Err(_) => PortSpec::Named(s.to_ascii_lowercase()),
@@ -923,8 +929,8 @@ fn knp_ports(
             protocol,
         });
     }
-    Ok(Ports::Rules(vec![PortRule {
+    Ports::Rules(vec![PortRule {
         ports: out,
         http: None,
-    }]))
+    }])
 }

@@ -643,7 +643,7 @@ impl<'a> Engine<'a> {
         }
         let name = remedy_name(s, &job.job_name);
         for (tns, pods) in by_ns {
-            let selector = pods_selector(&pods);
+            let selector = pods_selector(&pods, self.settings.version);
             if let Some(plan) =
                 self.network_remedy(&tns, &name, None, &selector, &evaluated, &scrapers)
             {
