@@ -1,5 +1,8 @@
 //! Support shared by the integration test binaries (`mod common;`).
+pub mod cilium_diff;
+pub mod cilium_gen;
 pub mod cluster;
 pub mod fixtures;
 pub mod prometheus;
+pub mod rng;
 pub mod testenv;

@@ -1,0 +1,373 @@
+//! The differential run against Cilium's own policy engine: random clusters (`cilium_gen`) are written
+//! as YAML, read by scrapepath's loader (the one `check` uses) and by the oracle
+//! (`tests/cilium-oracle/`, Cilium's `pkg/policy` of one release), and every flow's verdict and every
+//! policy's acceptance must agree. Shared by `tests/cilium_oracle.rs` (CI size) and
+//! `benches/cilium_differential.rs` (benchmark size).
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use super::cilium_gen::{self, Cluster, Flow, Shape};
+use super::rng::Rng;
+use scrapepath::cilium::{decide_flow, eval::rejected_by_agent, NetVerdict, Version};
+
+/// One oracle binary: the Cilium release it was built from and where it is.
+#[derive(Debug, Clone)]
+pub struct Oracle {
+    /// `1_19` as printed by `ensure.sh` (`CILIUM_ORACLE_1_19=...`).
+    pub minor: u16,
+    pub bin: PathBuf,
+}
+
+impl Oracle {
+    pub fn version(&self) -> Version {
+        Version::new(1, self.minor)
+    }
+}
+
+/// Builds (or finds in the cache) the oracle binaries of `tests/cilium-oracle/ensure.sh`. Panics with
+/// the script's message when it fails (Go missing, proxy refusing): the test is never skipped.
+///
+/// `SCRAPEPATH_CILIUM_ORACLES=1_19=/path/bin,1_20=/other` names the binaries instead (a binary being
+/// worked on; a subset of the minors).
+pub fn oracles() -> Vec<Oracle> {
+    if let Ok(list) = std::env::var("SCRAPEPATH_CILIUM_ORACLES") {
+        return list
+            .split(',')
+            .filter_map(|kv| {
+                let (k, v) = kv.split_once('=')?;
+                Some(Oracle {
+                    minor: k.trim().trim_start_matches("1_").parse().ok()?,
+                    bin: PathBuf::from(v.trim()),
+                })
+            })
+            .collect();
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cilium-oracle/ensure.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{} failed ({}):\n{}\n{}",
+        script.display(),
+        out.status,
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut found: Vec<Oracle> = stdout
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            let minor = k.strip_prefix("CILIUM_ORACLE_1_")?.parse().ok()?;
+            Some(Oracle {
+                minor,
+                bin: PathBuf::from(v),
+            })
+        })
+        .collect();
+    found.sort_by_key(|o| o.minor);
+    assert!(
+        !found.is_empty(),
+        "{} printed no CILIUM_ORACLE_* line:\n{stdout}",
+        script.display()
+    );
+    found
+}
+
+#[derive(Debug, Deserialize)]
+struct OracleAnswer {
+    #[serde(default)]
+    policies: Vec<OraclePolicy>,
+    #[serde(default)]
+    flows: Vec<OracleFlow>,
+}
+
+#[derive(Debug, Deserialize)]
+struct OraclePolicy {
+    kind: String,
+    #[serde(default)]
+    namespace: String,
+    name: String,
+    error: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OracleFlow {
+    src: String,
+    dst: String,
+    port: u16,
+    #[serde(default)]
+    verdict: String,
+    #[serde(default)]
+    audit: bool,
+    #[serde(default)]
+    l7: bool,
+    #[serde(default)]
+    not_endpoint: bool,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    src_identity: Vec<String>,
+    #[serde(default)]
+    dst_identity: Vec<String>,
+}
+
+/// One disagreement, with what it takes to replay it.
+#[derive(Debug, Clone)]
+pub struct Disagreement {
+    pub seed: u64,
+    pub dir: PathBuf,
+    pub what: String,
+}
+
+impl std::fmt::Display for Disagreement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cluster seed {:#x} ({}): {}",
+            self.seed,
+            self.dir.display(),
+            self.what
+        )
+    }
+}
+
+/// What one run compared.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub clusters: usize,
+    pub flows: usize,
+    pub agreed: usize,
+    pub policies: usize,
+    /// Clusters the API server would refuse for this release's CRDs (scrapepath's admission, proven
+    /// separately against the real API server): never seen by an agent, so not compared.
+    pub refused: usize,
+    pub disagreements: Vec<Disagreement>,
+    pub oracle_time: Duration,
+    pub ours_time: Duration,
+}
+
+impl Report {
+    pub fn summary(&self, o: &Oracle) -> String {
+        format!(
+            "Cilium 1.{}: {} clusters ({} refused by the release's CRDs, not compared), {} flows, {} agree ({:.2}%), {} policies, {} disagreements; oracle {:.1}s, scrapepath {:.2}s",
+            o.minor,
+            self.clusters,
+            self.refused,
+            self.flows,
+            self.agreed,
+            if self.flows == 0 { 100.0 } else { 100.0 * self.agreed as f64 / self.flows as f64 },
+            self.policies,
+            self.disagreements.len(),
+            self.oracle_time.as_secs_f64(),
+            self.ours_time.as_secs_f64(),
+        )
+    }
+}
+
+/// Runs clusters from `seed` until at least `min_flows` flows were compared. Cluster directories
+/// are written under `work`; those with a disagreement are kept, the others removed.
+pub fn run(oracle: &Oracle, seed: u64, min_flows: usize, work: &Path) -> Report {
+    let mut rng = Rng::new(seed);
+    let mut report = Report::default();
+    let shape = Shape::for_minor(oracle.minor);
+    while report.flows < min_flows {
+        let cseed = rng.fork();
+        let cluster = cilium_gen::generate(cseed, shape);
+        let dir = work.join(format!("1.{}-{cseed:016x}", oracle.minor));
+        let before = (report.disagreements.len(), report.refused);
+        compare_cluster(oracle, &cluster, &dir, &mut report);
+        if (report.disagreements.len(), report.refused) == before {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+    report
+}
+
+/// Writes the cluster, asks the oracle and scrapepath, and records every difference.
+pub fn compare_cluster(oracle: &Oracle, cluster: &Cluster, dir: &Path, report: &mut Report) {
+    std::fs::create_dir_all(dir).unwrap();
+    let manifests = dir.join("cluster.yaml");
+    std::fs::write(&manifests, cluster.yaml()).unwrap();
+    let flows_file = dir.join("flows.json");
+    std::fs::write(&flows_file, serde_json::to_vec(&cluster.flows).unwrap()).unwrap();
+    report.clusters += 1;
+    let disagree = |report: &mut Report, what: String| {
+        report.disagreements.push(Disagreement {
+            seed: cluster.seed,
+            dir: dir.to_path_buf(),
+            what,
+        })
+    };
+
+    let t = Instant::now();
+    let out = Command::new(&oracle.bin)
+        .arg("--manifests")
+        .arg(&manifests)
+        .arg("--flows")
+        .arg(&flows_file)
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", oracle.bin.display()));
+    report.oracle_time += t.elapsed();
+    std::fs::write(dir.join("oracle.json"), &out.stdout).unwrap();
+    if !out.status.success() {
+        disagree(
+            report,
+            format!(
+                "the oracle refused the input ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        );
+        return;
+    }
+    let answer: OracleAnswer = match serde_json::from_slice(&out.stdout) {
+        Ok(a) => a,
+        Err(e) => panic!(
+            "{}: unreadable oracle answer: {e}\n{}",
+            oracle.bin.display(),
+            String::from_utf8_lossy(&out.stdout)
+        ),
+    };
+
+    let t = Instant::now();
+    let admit = scrapepath::admission::Settings {
+        cilium_version: Some(oracle.version()),
+        ..Default::default()
+    };
+    let (idx, _) =
+        match scrapepath::load::load_index_with(std::slice::from_ref(&manifests), false, &admit) {
+            Ok(x) => x,
+            Err(e) => {
+                report.ours_time += t.elapsed();
+                report.refused += 1;
+                std::fs::write(dir.join("refused.txt"), e.to_string()).unwrap();
+                return;
+            }
+        };
+    let settings = idx.cilium_settings(Some(oracle.version()));
+    let mut ours_rejected = BTreeMap::new();
+    for p in idx.policies() {
+        report.policies += 1;
+        if let Some(why) = rejected_by_agent(p, &settings) {
+            ours_rejected.insert(
+                (
+                    p.obj.kind.to_string(),
+                    p.obj.namespace.clone(),
+                    p.obj.name.clone(),
+                ),
+                why,
+            );
+        }
+    }
+    let mut ours: Vec<(NetVerdict, String)> = Vec::with_capacity(cluster.flows.len());
+    for f in &cluster.flows {
+        ours.push(our_verdict(&idx, &settings, f));
+    }
+    report.ours_time += t.elapsed();
+
+    let theirs_rejected: BTreeMap<(String, String, String), String> = answer
+        .policies
+        .iter()
+        .map(|p| {
+            (
+                (p.kind.clone(), p.namespace.clone(), p.name.clone()),
+                p.error.clone(),
+            )
+        })
+        .collect();
+    let keys: BTreeSet<_> = ours_rejected.keys().chain(theirs_rejected.keys()).collect();
+    for k in keys {
+        match (ours_rejected.get(k), theirs_rejected.get(k)) {
+            (Some(_), Some(_)) => {}
+            (Some(why), None) => disagree(
+                report,
+                format!(
+                    "{} {}/{}: scrapepath rejects it ({why}), Cilium accepts it",
+                    k.0, k.1, k.2
+                ),
+            ),
+            (None, Some(err)) => disagree(
+                report,
+                format!(
+                    "{} {}/{}: Cilium rejects it ({err}), scrapepath accepts it",
+                    k.0, k.1, k.2
+                ),
+            ),
+            (None, None) => {}
+        }
+    }
+
+    let theirs: BTreeMap<(&str, &str, u16), &OracleFlow> = answer
+        .flows
+        .iter()
+        .map(|f| ((f.src.as_str(), f.dst.as_str(), f.port), f))
+        .collect();
+    for (f, (verdict, reason)) in cluster.flows.iter().zip(&ours) {
+        report.flows += 1;
+        let Some(t) = theirs.get(&(f.src.as_str(), f.dst.as_str(), f.port)) else {
+            disagree(report, format!("{}: the oracle gave no answer", show(f)));
+            continue;
+        };
+        if let Some(err) = &t.error {
+            disagree(report, format!("{}: the oracle failed: {err}", show(f)));
+            continue;
+        }
+        let theirs_allowed = t.not_endpoint || t.audit || t.verdict == "Allowed";
+        // An L7 refusal is an L3/L4 allow through the proxy (LookupFlow does not judge HTTP).
+        let ours_allowed = matches!(verdict, NetVerdict::Allowed | NetVerdict::L7Denied);
+        if theirs_allowed == ours_allowed {
+            report.agreed += 1;
+        } else {
+            disagree(
+                report,
+                format!(
+                    "{}: Cilium {}{}, scrapepath {:?} ({reason}); identities src {:?} dst {:?}",
+                    show(f),
+                    t.verdict,
+                    if t.audit { " (audit)" } else { "" },
+                    verdict,
+                    t.src_identity,
+                    t.dst_identity
+                ),
+            );
+        }
+    }
+}
+
+fn show(f: &Flow) -> String {
+    format!("{} -> {} TCP/{}", f.src, f.dst, f.port)
+}
+
+/// scrapepath's verdict for one flow, through the same decision the engine makes per target.
+pub fn our_verdict(
+    idx: &scrapepath::index::ClusterIndex,
+    settings: &scrapepath::cilium::Settings,
+    f: &Flow,
+) -> (NetVerdict, String) {
+    let pod = |s: &str| {
+        let (ns, name) = s.split_once('/').unwrap();
+        idx.pod_by_name(ns, name)
+            .unwrap_or_else(|| panic!("flow names pod {s}, which the index lacks"))
+            .1
+    };
+    let (src, dst) = (pod(&f.src), pod(&f.dst));
+    let d = decide_flow(
+        settings,
+        idx.policies(),
+        (src, &idx.namespace_labels(&src.namespace)),
+        (dst, &idx.namespace_labels(&dst.namespace)),
+        f.port,
+        "/metrics",
+    );
+    (d.verdict, format!("{}: {}", d.rule, d.reason))
+}
