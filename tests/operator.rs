@@ -429,7 +429,13 @@ spec:
     let (_, reason, message) =
         wait_condition(&client, bad, "api", "NetworkReachable", "False").await;
     assert_eq!(reason, "InvalidPolicy", "{message}");
-    assert!(message.contains("broken-regex"), "{message}");
+    // The policy, the rule and Cilium's own reason (its sanitiser compiles the path as a Go regexp).
+    assert!(
+        message.contains("broken-regex")
+            && message.contains("spec.ingress[0].toPorts[0].rules.http[0].path")
+            && message.contains("missing closing ]"),
+        "{message}"
+    );
     // A broken policy is not something Enforce papers over.
     assert!(!names(&client, CNP, "CiliumNetworkPolicy", bad)
         .await
