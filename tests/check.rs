@@ -621,10 +621,10 @@ fn api_version_and_kind_keys_are_case_sensitive_and_required() {
     let (code, out, err) = check(&["-f", p.to_str().unwrap()]);
     assert_eq!(code, 2, "{out}");
     assert!(
-        err.contains("document 1: document: apiVersion: Required value")
+        err.contains("document 1: CiliumNetworkPolicy p: apiVersion: Required value")
             && err.contains("found `apiversion`")
-            && err.contains("document 2: document: apiVersion: Required value")
-            && err.contains("document 2: document: kind: Required value"),
+            && err.contains("document 2: object q: apiVersion: Required value")
+            && err.contains("document 2: object q: kind: Required value"),
         "{err}"
     );
 }

@@ -44,10 +44,14 @@ pub fn validate(kind: Known, v: &Value, out: &mut Problems) {
     };
     let mut decoded = Problems::default();
     decode(shape, v, &Path::root(), &mut decoded);
-    if !decoded.is_empty() {
-        out.extend(decoded);
-        return;
-    }
+    // The API server stops at a decoding error; the other problems of the object are listed too (so that
+    // a fix does not reveal the next one), except those at or under a field that did not decode (read
+    // as its zero value, it would be blamed for the wrong reason).
+    let undecoded: Vec<String> = decoded.0.iter().map(|p| p.field.clone()).collect();
+    out.extend(decoded);
+    let mut semantic = Problems::default();
+    let out_all = out;
+    let out = &mut semantic;
     if matches!(
         kind,
         Known::Service | Known::ConfigMap | Known::Secret | Known::Namespace
@@ -64,6 +68,17 @@ pub fn validate(kind: Known, v: &Value, out: &mut Problems) {
         Known::Secret => secret(v, out),
         Known::DaemonSet => daemon_set(v, out),
         _ => {}
+    }
+    let under = |field: &str, bad: &str| {
+        field == bad
+            || field
+                .strip_prefix(bad)
+                .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+    };
+    for p in semantic.0 {
+        if !undecoded.iter().any(|bad| under(&p.field, bad)) {
+            out_all.0.push(p);
+        }
     }
 }
 

@@ -588,8 +588,18 @@ pub fn admit(v: &mut Value, settings: &Settings) -> Result<(), Refusal> {
         }
     }
     if !missing.is_empty() {
+        let name = obj
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str);
+        let object = match (obj.get("kind").and_then(Value::as_str), name) {
+            (Some(k), Some(n)) if !k.is_empty() => format!("{k} {n}"),
+            (Some(k), None) if !k.is_empty() => k.to_string(),
+            (_, Some(n)) => format!("object {n}"),
+            _ => "object".into(),
+        };
         return Err(Refusal {
-            object: "document".into(),
+            object,
             problems: missing,
         });
     }

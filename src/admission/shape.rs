@@ -366,6 +366,16 @@ pub fn json_type(v: &Value) -> &'static str {
     }
 }
 
+/// The value with its JSON type, for a message: `string "8080"`, `an array`.
+pub fn a_value(v: &Value) -> String {
+    match v {
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+        Value::Null => "null".into(),
+        other => format!("{} {}", json_type(other), show(other)),
+    }
+}
+
 /// The value as a short text for a message.
 pub fn show(v: &Value) -> String {
     match v {
@@ -399,9 +409,8 @@ pub fn decode(shape: &Shape, v: &Value, path: &Path, out: &mut Problems) {
         out.push(
             path,
             format!(
-                "cannot decode {} {} into a Go value of type {want}",
-                json_type(v),
-                show(v)
+                "cannot decode {} into a Go value of type {want}",
+                a_value(v)
             ),
         )
     };
@@ -756,8 +765,7 @@ pub fn validate(shape: &Shape, v: &Value, path: &Path, out: &mut Problems) {
             out.push(
                 path,
                 format!(
-                    "Invalid value: \"null\": {} in body must be of type {}",
-                    path,
+                    "Invalid value: null: must be of type {}",
                     type_name(shape.ty)
                 ),
             );
@@ -778,11 +786,9 @@ pub fn validate(shape: &Shape, v: &Value, path: &Path, out: &mut Problems) {
         out.push(
             path,
             format!(
-                "Invalid value: \"{}\": {} in body must be of type {}: \"{}\"",
-                json_type(v),
-                path,
-                type_name(shape.ty),
-                json_type(v)
+                "Invalid value: {}: must be of type {}",
+                a_value(v),
+                type_name(shape.ty)
             ),
         );
         return;
@@ -805,7 +811,7 @@ pub fn validate(shape: &Shape, v: &Value, path: &Path, out: &mut Problems) {
                 if n < min {
                     out.push(
                         path,
-                        format!("Invalid value: {s:?}: {path} in body should be at least {min} chars long"),
+                        format!("Invalid value: {s:?}: should be at least {min} chars long"),
                     );
                 }
             }
@@ -816,32 +822,25 @@ pub fn validate(shape: &Shape, v: &Value, path: &Path, out: &mut Problems) {
             }
             if let Some((src, re)) = &shape.pattern {
                 if !re.is_match(s) {
-                    out.push(
-                        path,
-                        format!("Invalid value: {s:?}: {path} in body should match '{src}'"),
-                    );
+                    out.push(path, format!("Invalid value: {s:?}: should match '{src}'"));
                 }
             }
             match shape.format {
                 Some(Format::Cidr) if !super::names::is_cidr_go(s) => out.push(
                     path,
-                    format!("Invalid value: {s:?}: {path} in body must be of type cidr: {s:?}"),
+                    format!("Invalid value: {s:?}: must be of type cidr: {s:?}"),
                 ),
                 Some(Format::DateTime) if !is_rfc3339(s) && !is_strfmt_datetime(s) => out.push(
                     path,
-                    format!(
-                        "Invalid value: {s:?}: {path} in body must be of type date-time: {s:?}"
-                    ),
+                    format!("Invalid value: {s:?}: must be of type date-time: {s:?}"),
                 ),
                 Some(Format::Byte) if !is_base64(s) => out.push(
                     path,
-                    format!("Invalid value: {s:?}: {path} in body must be of type byte: {s:?}"),
+                    format!("Invalid value: {s:?}: must be of type byte: {s:?}"),
                 ),
                 Some(Format::Quantity) if !super::names::is_quantity(s) => out.push(
                     path,
-                    format!(
-                        "Invalid value: {s:?}: {path} in body should match the quantity syntax"
-                    ),
+                    format!("Invalid value: {s:?}: should match the quantity syntax"),
                 ),
                 _ => {}
             }
@@ -874,7 +873,10 @@ pub fn validate(shape: &Shape, v: &Value, path: &Path, out: &mut Problems) {
                 if x < min || (shape.exclusive_min && x <= min) {
                     out.push(
                         path,
-                        format!("Invalid value: {}: {path} in body should be greater than or equal to {min}", show(v)),
+                        format!(
+                            "Invalid value: {}: should be greater than or equal to {min}",
+                            show(v)
+                        ),
                     );
                 }
             }
@@ -882,7 +884,10 @@ pub fn validate(shape: &Shape, v: &Value, path: &Path, out: &mut Problems) {
                 if x > max || (shape.exclusive_max && x >= max) {
                     out.push(
                         path,
-                        format!("Invalid value: {}: {path} in body should be less than or equal to {max}", show(v)),
+                        format!(
+                            "Invalid value: {}: should be less than or equal to {max}",
+                            show(v)
+                        ),
                     );
                 }
             }
@@ -893,7 +898,7 @@ pub fn validate(shape: &Shape, v: &Value, path: &Path, out: &mut Problems) {
                     out.push(
                         path,
                         format!(
-                            "Invalid value: {}: {path} in body should have at least {min} items",
+                            "Invalid value: {}: should have at least {min} items",
                             items.len()
                         ),
                     );
@@ -959,7 +964,13 @@ pub fn validate(shape: &Shape, v: &Value, path: &Path, out: &mut Problems) {
             }
             if let Some(min) = shape.min_props {
                 if m.len() < min {
-                    out.push(path, format!("Invalid value: {}: {path} in body should have at least {min} properties", m.len()));
+                    out.push(
+                        path,
+                        format!(
+                            "Invalid value: {}: should have at least {min} properties",
+                            m.len()
+                        ),
+                    );
                 }
             }
             if let Some(max) = shape.max_props {
@@ -983,7 +994,7 @@ pub fn validate(shape: &Shape, v: &Value, path: &Path, out: &mut Problems) {
     if !shape.any_of.is_empty() && !shape.any_of.iter().any(|alt| passes(alt, v, path)) {
         let why = match required_alternatives(&shape.any_of) {
             Some(names) => format!("at least one of {names} is required (anyOf)"),
-            None => format!("{path} in body must validate at least one schema (anyOf)"),
+            None => "must validate at least one schema (anyOf)".to_string(),
         };
         out.push(path, format!("Invalid value: {}: {why}", show(v)));
     }
@@ -992,7 +1003,7 @@ pub fn validate(shape: &Shape, v: &Value, path: &Path, out: &mut Problems) {
             out.push(
                 path,
                 format!(
-                    "Invalid value: {}: {path} in body must not validate the schema (not)",
+                    "Invalid value: {}: must not validate the schema (not)",
                     show(v)
                 ),
             );
@@ -1007,9 +1018,7 @@ pub fn validate(shape: &Shape, v: &Value, path: &Path, out: &mut Problems) {
         if n != 1 {
             let why = match required_alternatives(&shape.one_of) {
                 Some(names) => format!("exactly one of {names} is required (oneOf); {n} given"),
-                None => format!(
-                    "{path} in body must validate one and only one schema (oneOf); {n} matched"
-                ),
+                None => format!("must validate one and only one schema (oneOf); {n} matched"),
             };
             out.push(path, format!("Invalid value: {}: {why}", show(v)));
         }
