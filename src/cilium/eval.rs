@@ -229,9 +229,6 @@ fn peer_selector_matches(ps: &PeerSelector, id: &Identity, v: Version) -> bool {
             Some(Requirement::equals(Source::K8s, NS_KEY, ns.as_str()))
         }
         Injection::AnyNamespace => Some(Requirement::exists(Source::K8s, NS_KEY)),
-        Injection::AnyNamespaceBefore116 if v < Version::new(1, 16) => {
-            Some(Requirement::exists(Source::K8s, NS_KEY))
-        }
         _ => None,
     };
     if let Some(r) = ns_req {
@@ -358,9 +355,18 @@ impl<'a> DestPolicies<'a> {
             if skip_managed && p.managed_by.is_some() {
                 continue;
             }
-            let selects = |r: &Rule| {
-                matches!(&r.subject, Subject::Endpoints(s) if s.matches(dest)
-                    || (r.subject_unbuildable && v == UNBUILDABLE_SELECTS_EVERYTHING))
+            // On 1.19 a NetworkPolicy subject Cilium cannot build keeps only its namespace: every
+            // pod of the policy's namespace.
+            let selects = |r: &Rule| match &r.subject {
+                Subject::Endpoints(s)
+                    if r.subject_unbuildable && v == UNBUILDABLE_SELECTS_EVERYTHING =>
+                {
+                    let mut ns_only = s.clone();
+                    ns_only.requirements.retain(|q| q.key == NS_KEY);
+                    ns_only.matches(dest)
+                }
+                Subject::Endpoints(s) => s.matches(dest),
+                Subject::Nodes => false,
             };
             if let Some(why) = rejected_by_agent(p, settings) {
                 if p.rules.iter().any(selects) {

@@ -101,7 +101,7 @@ pub struct Rule {
     /// A KNP with `endPort` (rejected by Cilium 1.15, ignored before; R12).
     pub uses_end_port: bool,
     /// A KNP whose podSelector Cilium 1.19 cannot build (a key too long once given its source): there it
-    /// selects every pod of every namespace (1.20 builds it; up to 1.18 the policy is refused).
+    /// selects every pod of the policy's namespace (1.20 builds it; up to 1.18 the policy is refused).
     pub subject_unbuildable: bool,
 }
 
@@ -153,8 +153,6 @@ pub enum Injection {
     NamespaceBefore116(String),
     /// CCNP: `io.kubernetes.pod.namespace Exists`.
     AnyNamespace,
-    /// CCNP selector on namespace labels only.
-    AnyNamespaceBefore116,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -627,20 +625,17 @@ pub(crate) fn complete_peer(selector: Selector, ns: &str) -> PeerSelector {
     let negative_namespace = ns_reqs
         .iter()
         .any(|r| matches!(r.op, Operator::NotIn(_) | Operator::DoesNotExist));
-    let ns_labels_only = selector
-        .requirements
-        .iter()
-        .any(|r| r.key.starts_with(NS_LABELS_PREFIX));
+    // getEndpointSelector's HasKeyPrefix: only a namespace-label key of source k8s or any counts.
+    let ns_labels_only = selector.requirements.iter().any(|r| {
+        matches!(r.source, Source::K8s | Source::Any) && r.key.starts_with(NS_LABELS_PREFIX)
+    });
     let injection = if has_reserved || !ns_reqs.is_empty() {
         Injection::None
-    } else if ns_labels_only {
-        if ns.is_empty() {
-            Injection::AnyNamespaceBefore116
-        } else {
-            Injection::NamespaceBefore116(ns.to_string())
-        }
     } else if ns.is_empty() {
+        // A CCNP adds `Exists` whatever else the selector names (namespace labels included).
         Injection::AnyNamespace
+    } else if ns_labels_only {
+        Injection::NamespaceBefore116(ns.to_string())
     } else {
         Injection::Namespace(ns.to_string())
     };
@@ -786,7 +781,15 @@ fn knp_rule(np: &netv1::NetworkPolicy, ns: &str) -> Rule {
     for (i, r) in ingress_rules.iter().enumerate() {
         let path = format!("spec.ingress[{i}]");
         let peer = match r.from.as_deref() {
-            None | Some([]) => Peer::Wildcard,
+            // Cilium's translation is an explicit wildcard endpoint selector, not an element without
+            // peers: so up to 1.18 the fromRequires of other rules constrain it too (R14).
+            None | Some([]) => Peer::Endpoints(vec![PeerSelector {
+                selector: Selector::everything(),
+                injection: Injection::None,
+                negative_namespace: false,
+                empty: true,
+                unbuildable: false,
+            }]),
             Some(from) => {
                 let mut sels = Vec::new();
                 let mut cidrs = Vec::new();
