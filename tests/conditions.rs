@@ -301,8 +301,11 @@ spec:
     let (st, reason, msg) = cond(&s, "NetworkReachable");
     assert_eq!((st.as_str(), reason.as_str()), ("False", "InvalidPolicy"));
     assert!(
+        // Cilium's own words, with the field path of the element.
         msg.contains("CiliumNetworkPolicy shop/mixed")
-            && msg.contains("combining fromEndpoints and fromEntities"),
+            && msg.contains(
+                "spec.ingress[0]: combining FromEndpoints and FromEntities is not supported yet"
+            ),
         "{msg}"
     );
     // The rejected policy has no effect: the target itself is reachable.

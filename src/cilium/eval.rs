@@ -444,6 +444,21 @@ fn peer_admits(
         // 1.15 has neither fromNodes nor (on ingress) fromGroups: the agent decodes the element
         // without them, so with ports it is a wildcard.
         Peer::Nodes(_) | Peer::Groups if v < FROM_NODES_AND_GROUPS_SINCE => has_l4,
+        Peer::Union(kinds) => {
+            let known: Vec<&Peer> = kinds
+                .iter()
+                .filter(|k| {
+                    v >= FROM_NODES_AND_GROUPS_SINCE || !matches!(k, Peer::Nodes(_) | Peer::Groups)
+                })
+                .collect();
+            if known.is_empty() {
+                has_l4
+            } else {
+                known
+                    .iter()
+                    .any(|k| peer_admits(k, has_l4, src, s, requires))
+            }
+        }
         Peer::Wildcard => true,
         Peer::Nothing | Peer::Groups => false,
         Peer::EmptyList(_, rest) => {
@@ -816,6 +831,11 @@ fn explain_peer_miss(e: &Entry, src: &Identity, s: &Settings) -> String {
             .to_string(),
         Peer::Nodes(_) => "fromNodes matches only other nodes (R10)".to_string(),
         Peer::Groups => "fromGroups matches only external addresses".to_string(),
+        Peer::Union(kinds) => kinds
+            .iter()
+            .map(|k| explain_peer_miss(&Entry { peer: k.clone(), ..e.clone() }, src, s))
+            .collect::<Vec<_>>()
+            .join("; "),
         Peer::EmptyList(f, rest) => {
             if s.version < EMPTY_LIST_SELECTS_NOTHING_SINCE {
                 explain_peer_miss(&Entry { peer: (**rest).clone(), ..e.clone() }, src, s)

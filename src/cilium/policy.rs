@@ -140,6 +140,9 @@ pub enum Peer {
     EmptyList(&'static str, Box<Peer>),
     /// An element with neither peers nor ports (`ingress: [{}]`): allows nothing.
     Nothing,
+    /// Several peer kinds in one element, where the release does not refuse it (1.15's ingressDeny):
+    /// any of them.
+    Union(Vec<Peer>),
 }
 
 /// How a `fromEndpoints` selector is completed with a namespace (R6, R7).
@@ -511,21 +514,26 @@ fn entries(path: &str, field: &str, raw: &[RawIngress], ns: &str, deny: bool) ->
 
 fn entry(path: &str, e: &RawIngress, ns: &str, deny: bool) -> Entry {
     // R11: one element, one L3 kind. An element combining kinds (or ICMP with toPorts) is refused by the
-    // sanitiser (`sanitize`); best-effort, the first kind below is taken, as 1.15 does when the other kind
-    // is `fromNodes`/`fromGroups`, which it does not know.
+    // sanitiser (`sanitize`) of every release but where it does not look (1.15's ingressDeny).
     fn len<T>(v: &Option<Vec<T>>) -> usize {
         v.as_ref().map_or(0, Vec::len)
     }
     // L4 present: a non-empty toPorts or icmps. `toPorts: []` is as if omitted (the L4 list is empty).
     let has_l4 = len(&e.to_ports) > 0 || len(&e.icmps) > 0;
-    // The peer from the non-empty L3 list (only one kind passes the sanitiser); with none, a wildcard
-    // when the element has L4 (R11), else nothing.
-    let peer = if let Some(eps) = e.from_endpoints.as_ref().filter(|v| !v.is_empty()) {
-        Peer::Endpoints(eps.iter().map(|s| peer_selector(s, ns)).collect())
-    } else if let Some(ents) = e.from_entities.as_ref().filter(|v| !v.is_empty()) {
-        Peer::Entities(ents.clone())
-    } else if let Some(cidrs) = e.from_cidr.as_ref().filter(|v| !v.is_empty()) {
-        Peer::Cidr(
+    // The peers of the non-empty L3 lists: one kind passes the sanitiser, except where a release does not
+    // sanitise (1.15's ingressDeny): then the element admits (denies) the union of its kinds. With none, a
+    // wildcard when the element has L4 (R11), else nothing.
+    let mut kinds: Vec<Peer> = Vec::new();
+    if let Some(eps) = e.from_endpoints.as_ref().filter(|v| !v.is_empty()) {
+        kinds.push(Peer::Endpoints(
+            eps.iter().map(|s| peer_selector(s, ns)).collect(),
+        ));
+    }
+    if let Some(ents) = e.from_entities.as_ref().filter(|v| !v.is_empty()) {
+        kinds.push(Peer::Entities(ents.clone()));
+    }
+    if let Some(cidrs) = e.from_cidr.as_ref().filter(|v| !v.is_empty()) {
+        kinds.push(Peer::Cidr(
             parse_cidrs(cidrs.iter().map(String::as_str))
                 .into_iter()
                 .map(|cidr| CidrRule {
@@ -533,9 +541,10 @@ fn entry(path: &str, e: &RawIngress, ns: &str, deny: bool) -> Entry {
                     except: Vec::new(),
                 })
                 .collect(),
-        )
-    } else if let Some(set) = e.from_cidr_set.as_ref().filter(|v| !v.is_empty()) {
-        Peer::Cidr(
+        ));
+    }
+    if let Some(set) = e.from_cidr_set.as_ref().filter(|v| !v.is_empty()) {
+        kinds.push(Peer::Cidr(
             set.iter()
                 .filter_map(|c| {
                     Some(CidrRule {
@@ -544,9 +553,10 @@ fn entry(path: &str, e: &RawIngress, ns: &str, deny: bool) -> Entry {
                     })
                 })
                 .collect(),
-        )
-    } else if let Some(nodes) = e.from_nodes.as_ref().filter(|v| !v.is_empty()) {
-        Peer::Nodes(
+        ));
+    }
+    if let Some(nodes) = e.from_nodes.as_ref().filter(|v| !v.is_empty()) {
+        kinds.push(Peer::Nodes(
             nodes
                 .iter()
                 .map(|s| {
@@ -554,13 +564,16 @@ fn entry(path: &str, e: &RawIngress, ns: &str, deny: bool) -> Entry {
                         .with(Requirement::exists(Source::Reserved, "remote-node"))
                 })
                 .collect(),
-        )
-    } else if len(&e.from_groups) > 0 {
-        Peer::Groups
-    } else if has_l4 {
-        Peer::Wildcard
-    } else {
-        Peer::Nothing
+        ));
+    }
+    if len(&e.from_groups) > 0 {
+        kinds.push(Peer::Groups);
+    }
+    let peer = match kinds.len() {
+        0 if has_l4 => Peer::Wildcard,
+        0 => Peer::Nothing,
+        1 => kinds.remove(0),
+        _ => Peer::Union(kinds),
     };
     // An explicitly empty L3 list anywhere in the element (`fromEndpoints: []`, also beside another
     // non-empty list): Cilium ≥1.16 selects nothing with it (mergeEndpointSelectors,
