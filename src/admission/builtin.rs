@@ -906,6 +906,10 @@ fn volume_source(vol: &Value, path: &Path, out: &mut Problems) {
                 key_to_path(item, &sp.key("items").index(k), out);
             }
         }
+        // validateStorageOSVolumeSource
+        "storageos" if s(src, "volumeName").is_empty() => {
+            out.required(&sp.key("volumeName"));
+        }
         "persistentVolumeClaim" if s(src, "claimName").is_empty() => {
             out.required(&sp.key("claimName"));
         }
