@@ -52,15 +52,6 @@ pub enum SettingCondition {
 }
 
 impl Rejection {
-    /// Rejected on every release, under every setting.
-    pub fn always(message: impl Into<String>) -> Rejection {
-        Rejection(vec![RejectReason {
-            minors: 0..=u16::MAX,
-            when: None,
-            message: message.into(),
-        }])
-    }
-
     /// Why this agent rejects the policy, or `None` when it accepts it.
     pub fn at(&self, settings: &super::Settings) -> Option<&str> {
         self.0
@@ -98,8 +89,6 @@ pub struct Rule {
     /// `enableDefaultDeny.ingress` as written (D4).
     pub enable_default_deny: Option<bool>,
     pub from_kubernetes: bool,
-    /// A KNP with `endPort` (rejected by Cilium 1.15, ignored before; R12).
-    pub uses_end_port: bool,
     /// A KNP whose podSelector Cilium 1.19 cannot build (a key too long once given its source): there it
     /// selects every pod of the policy's namespace (1.20 builds it; up to 1.18 the policy is refused).
     pub subject_unbuildable: bool,
@@ -453,7 +442,6 @@ fn rule_from_cilium(path: &str, r: &RawRule, ns: &str) -> Option<Rule> {
         ingress_deny,
         enable_default_deny: r.enable_default_deny.as_ref().and_then(|d| d.ingress),
         from_kubernetes: false,
-        uses_end_port: false,
         subject_unbuildable: false,
     })
 }
@@ -789,7 +777,6 @@ fn knp_rule(np: &netv1::NetworkPolicy, ns: &str) -> Rule {
     let subject_unbuildable = !knp_buildable(Some(&pod_selector), None);
     let types = spec.policy_types.clone().unwrap_or_default();
     let ingress_rules = spec.ingress.clone().unwrap_or_default();
-    let mut uses_end_port = false;
     let mut entries_out = Vec::new();
     for (i, r) in ingress_rules.iter().enumerate() {
         let path = format!("spec.ingress[{i}]");
@@ -830,7 +817,7 @@ fn knp_rule(np: &netv1::NetworkPolicy, ns: &str) -> Rule {
                         entries_out.push(Entry {
                             path: path.clone(),
                             peer: Peer::Cidr(cidrs),
-                            ports: knp_ports(r, &mut uses_end_port),
+                            ports: knp_ports(r),
                             requires: Vec::new(),
                         });
                         Peer::Endpoints(sels)
@@ -841,7 +828,7 @@ fn knp_rule(np: &netv1::NetworkPolicy, ns: &str) -> Rule {
         entries_out.push(Entry {
             path,
             peer,
-            ports: knp_ports(r, &mut uses_end_port),
+            ports: knp_ports(r),
             requires: Vec::new(),
         });
     }
@@ -867,7 +854,6 @@ fn knp_rule(np: &netv1::NetworkPolicy, ns: &str) -> Rule {
         ingress_deny: None,
         enable_default_deny: None,
         from_kubernetes: true,
-        uses_end_port,
         subject_unbuildable,
     }
 }
@@ -911,7 +897,7 @@ fn knp_peer(p: &netv1::NetworkPolicyPeer, ns: &str) -> Option<PeerSelector> {
     })
 }
 
-fn knp_ports(r: &netv1::NetworkPolicyIngressRule, uses_end_port: &mut bool) -> Ports {
+fn knp_ports(r: &netv1::NetworkPolicyIngressRule) -> Ports {
     let Some(ports) = r.ports.as_deref().filter(|p| !p.is_empty()) else {
         return Ports::All;
     };
@@ -936,9 +922,6 @@ fn knp_ports(r: &netv1::NetworkPolicyIngressRule, uses_end_port: &mut bool) -> P
             },
         };
         let end_port = p.end_port.and_then(|e| u16::try_from(e).ok());
-        if end_port.is_some() {
-            *uses_end_port = true;
-        }
         out.push(PortProtocol {
             port,
             end_port,
