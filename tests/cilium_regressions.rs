@@ -168,62 +168,27 @@ fn record(oracles: &[Oracle]) {
         std::fs::write(&flows_file, serde_json::to_vec(&case.flows).unwrap()).unwrap();
         case.oracle.clear();
         for o in oracles {
-            let out = std::process::Command::new(&o.bin)
-                .arg("--manifests")
-                .arg(dir.join("cluster.yaml"))
-                .arg("--flows")
-                .arg(&flows_file)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}: oracle 1.{} failed: {}",
-                dir.display(),
-                o.minor,
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-            let mut rejected: Vec<String> = v["policies"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|p| {
-                    let (kind, ns, name) = (
-                        p["kind"].as_str().unwrap_or_default(),
-                        p["namespace"].as_str().unwrap_or_default(),
-                        p["name"].as_str().unwrap_or_default(),
-                    );
-                    if ns.is_empty() {
-                        format!("{kind} {name}")
-                    } else {
-                        format!("{kind} {ns}/{name}")
-                    }
-                })
-                .collect();
+            let (_, answer) = o
+                .ask(&dir.join("cluster.yaml"), &flows_file)
+                .unwrap_or_else(|why| panic!("{}: oracle 1.{}: {why}", dir.display(), o.minor));
+            let mut rejected: Vec<String> = answer.policies.iter().map(|p| p.display()).collect();
             rejected.sort();
             let verdicts = case
                 .flows
                 .iter()
                 .map(|f| {
-                    let a = v["flows"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .find(|a| {
-                            a["src"] == f.src.as_str()
-                                && a["dst"] == f.dst.as_str()
-                                && a["port"] == f.port
-                        })
+                    let a = answer
+                        .flows
+                        .iter()
+                        .find(|a| a.src == f.src && a.dst == f.dst && a.port == f.port)
                         .unwrap_or_else(|| panic!("{}: no answer for {f:?}", dir.display()));
-                    let allowed =
-                        a["notEndpoint"] == true || a["audit"] == true || a["verdict"] == "Allowed";
-                    if allowed { "Allowed" } else { "Denied" }.to_string()
+                    if a.forwarded() { "Allowed" } else { "Denied" }.to_string()
                 })
                 .collect();
             case.oracle.insert(
                 format!("1.{}", o.minor),
                 Answer {
-                    release: v["cilium"].as_str().unwrap_or_default().to_string(),
+                    release: answer.cilium.clone(),
                     rejected,
                     verdicts,
                 },

@@ -82,43 +82,99 @@ pub fn oracles() -> Vec<Oracle> {
     found
 }
 
+/// What an oracle binary answers (`tests/cilium-oracle/README.md`).
 #[derive(Debug, Deserialize)]
-struct OracleAnswer {
+pub struct OracleAnswer {
+    /// The Cilium release (`v1.19.7`).
     #[serde(default)]
-    policies: Vec<OraclePolicy>,
+    pub cilium: String,
     #[serde(default)]
-    flows: Vec<OracleFlow>,
+    pub policies: Vec<OraclePolicy>,
+    #[serde(default)]
+    pub flows: Vec<OracleFlow>,
 }
 
+/// A policy the agent rejects whole.
 #[derive(Debug, Deserialize)]
-struct OraclePolicy {
-    kind: String,
+pub struct OraclePolicy {
+    pub kind: String,
     #[serde(default)]
-    namespace: String,
-    name: String,
-    error: String,
+    pub namespace: String,
+    pub name: String,
+    pub error: String,
+}
+
+impl OraclePolicy {
+    /// `Kind namespace/name`, or `Kind name` for a cluster-scoped policy.
+    pub fn display(&self) -> String {
+        if self.namespace.is_empty() {
+            format!("{} {}", self.kind, self.name)
+        } else {
+            format!("{} {}/{}", self.kind, self.namespace, self.name)
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct OracleFlow {
-    src: String,
-    dst: String,
-    port: u16,
+pub struct OracleFlow {
+    pub src: String,
+    pub dst: String,
+    pub port: u16,
     #[serde(default)]
-    verdict: String,
+    pub verdict: String,
     #[serde(default)]
-    audit: bool,
+    pub audit: bool,
     #[serde(default)]
-    l7: bool,
+    pub l7: bool,
     #[serde(default)]
-    not_endpoint: bool,
+    pub not_endpoint: bool,
     #[serde(default)]
-    error: Option<String>,
+    pub error: Option<String>,
     #[serde(default)]
-    src_identity: Vec<String>,
+    pub src_identity: Vec<String>,
     #[serde(default)]
-    dst_identity: Vec<String>,
+    pub dst_identity: Vec<String>,
+}
+
+impl OracleFlow {
+    /// Whether the datapath forwards it at L3/L4: allowed by policy, not an endpoint, or audit mode.
+    pub fn forwarded(&self) -> bool {
+        self.not_endpoint || self.audit || self.verdict == "Allowed"
+    }
+}
+
+impl Oracle {
+    /// Asks the oracle about the flows of `flows_file` in the cluster of `manifests`: its raw answer and
+    /// the answer read, or why it refused the input.
+    pub fn ask(
+        &self,
+        manifests: &Path,
+        flows_file: &Path,
+    ) -> Result<(Vec<u8>, OracleAnswer), String> {
+        let out = Command::new(&self.bin)
+            .arg("--manifests")
+            .arg(manifests)
+            .arg("--flows")
+            .arg(flows_file)
+            .output()
+            .unwrap_or_else(|e| panic!("running {}: {e}", self.bin.display()));
+        if !out.status.success() {
+            return Err(format!(
+                "the oracle refused the input ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let answer = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{}: unreadable oracle answer: {e}\n{}",
+                self.bin.display(),
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
+        Ok((out.stdout, answer))
+    }
 }
 
 /// One disagreement, with what it takes to replay it.
@@ -210,33 +266,17 @@ pub fn compare_cluster(oracle: &Oracle, cluster: &Cluster, dir: &Path, report: &
     };
 
     let t = Instant::now();
-    let out = Command::new(&oracle.bin)
-        .arg("--manifests")
-        .arg(&manifests)
-        .arg("--flows")
-        .arg(&flows_file)
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", oracle.bin.display()));
+    let asked = oracle.ask(&manifests, &flows_file);
     report.oracle_time += t.elapsed();
-    std::fs::write(dir.join("oracle.json"), &out.stdout).unwrap();
-    if !out.status.success() {
-        disagree(
-            report,
-            format!(
-                "the oracle refused the input ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        );
-        return;
-    }
-    let answer: OracleAnswer = match serde_json::from_slice(&out.stdout) {
-        Ok(a) => a,
-        Err(e) => panic!(
-            "{}: unreadable oracle answer: {e}\n{}",
-            oracle.bin.display(),
-            String::from_utf8_lossy(&out.stdout)
-        ),
+    let answer = match asked {
+        Ok((raw, answer)) => {
+            std::fs::write(dir.join("oracle.json"), raw).unwrap();
+            answer
+        }
+        Err(why) => {
+            disagree(report, why);
+            return;
+        }
     };
 
     let t = Instant::now();
@@ -322,7 +362,7 @@ pub fn compare_cluster(oracle: &Oracle, cluster: &Cluster, dir: &Path, report: &
             disagree(report, format!("{}: the oracle failed: {err}", show(f)));
             continue;
         }
-        let theirs_allowed = t.not_endpoint || t.audit || t.verdict == "Allowed";
+        let theirs_allowed = t.forwarded();
         // An L7 refusal is an L3/L4 allow through the proxy (LookupFlow does not judge HTTP).
         let ours_allowed = matches!(verdict, NetVerdict::Allowed | NetVerdict::L7Denied);
         if theirs_allowed == ours_allowed {
