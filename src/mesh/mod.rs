@@ -6,6 +6,7 @@
 //! the rule-19 fixes. Rule numbers in comments and in decisions refer to `semantics/istio.md`.
 
 pub mod eval;
+pub mod inject;
 pub mod policy;
 pub mod remedy;
 pub mod workload;
