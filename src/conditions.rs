@@ -22,6 +22,8 @@ pub mod reason {
     // TargetsResolved
     pub const RESOLVED: &str = "Resolved";
     pub const NO_MATCHING_PODS: &str = "NoMatchingPods";
+    /// A ServiceMonitor whose selector matches no Service in its namespaces.
+    pub const NO_MATCHING_SERVICES: &str = "NoMatchingServices";
     pub const PORT_NOT_FOUND: &str = "PortNotFound";
     // ScraperReady
     pub const SCRAPER_READY: &str = "ScraperReady";

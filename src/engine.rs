@@ -124,6 +124,10 @@ impl From<&ObjRef> for RefOut {
 #[serde(rename_all = "camelCase")]
 pub struct TargetOut {
     pub pod: String,
+    /// The workload a modelled pod comes from (`check` on manifests without Pod objects); absent for a
+    /// pod of the input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workload: Option<RefOut>,
     /// The address a scrape_configs job connects to, after relabeling (ScrapeJob subjects only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
@@ -476,9 +480,15 @@ impl<'a> Engine<'a> {
     // Scrapers.
 
     fn scraper_from_workload(&self, p: &'a PromWorkload) -> Scraper<'a> {
-        let pods: Vec<Pod> = promop::workload_pods(self.idx, p)
+        let all_pods: Vec<Pod> = promop::workload_pods(self.idx, p)
             .into_iter()
             .map(|(_, pod)| pod.clone())
+            .collect();
+        // Pods modelled from the object (`check` on manifests) say nothing of readiness.
+        let pods: Vec<Pod> = all_pods
+            .iter()
+            .filter(|p| p.modelled.is_none())
+            .cloned()
             .collect();
         let ready_pods = pods.iter().filter(|p| p.ready == Some(true)).count();
         let who = format!("{} {}/{}", p.kind, p.namespace, p.name);
@@ -536,10 +546,10 @@ impl<'a> Engine<'a> {
             ))
         };
         let modelled = pods.is_empty();
-        let pods = if modelled {
-            vec![modelled_pod(p)]
-        } else {
-            pods
+        let pods = match (modelled, all_pods.is_empty()) {
+            (false, _) => pods,
+            (true, false) => all_pods,
+            (true, true) => vec![modelled_pod(p)],
         };
         Scraper {
             obj: p.obj_ref(),
@@ -625,6 +635,34 @@ impl<'a> Engine<'a> {
     }
 }
 
+/// Which of these pods are modelled from workloads, and what the modelling assumed: empty when none is.
+/// `; modelled from Deployment blog-system/was (2 pods: no Pod of it in the input; a modelled pod has
+/// no IP, so no verdict here depends on one)`.
+fn modelled_note<'p>(pods: impl Iterator<Item = &'p Pod>) -> String {
+    let mut by: BTreeMap<&ObjRef, (usize, std::collections::BTreeSet<&str>)> = BTreeMap::new();
+    for p in pods {
+        if let Some(m) = &p.modelled {
+            let e = by.entry(&m.workload).or_default();
+            e.0 += 1;
+            e.1.extend(m.notes.iter().map(String::as_str));
+        }
+    }
+    if by.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = by
+        .iter()
+        .map(|(w, (n, _))| format!("{w} ({n} pod{})", if *n == 1 { "" } else { "s" }))
+        .collect();
+    let notes: std::collections::BTreeSet<&str> =
+        by.values().flat_map(|(_, n)| n.iter().copied()).collect();
+    format!(
+        "; modelled from {} (no Pod of theirs is in the input; modelled pods have no IP{})",
+        parts.join(", "),
+        notes.iter().map(|n| format!("; {n}")).collect::<String>()
+    )
+}
+
 /// The pod prometheus-operator would run for a workload, for inputs that contain the CR but no pods.
 fn modelled_pod(p: &PromWorkload) -> Pod {
     let mut labels = p.pod_metadata_labels.clone();
@@ -656,6 +694,7 @@ fn modelled_pod(p: &PromWorkload) -> Pod {
         controller: None,
         uid: None,
         prometheus_config: None,
+        modelled: None,
     }
 }
 
@@ -879,7 +918,12 @@ impl<'a> Engine<'a> {
                 cond::TARGETS_RESOLVED,
                 true,
                 reason::RESOLVED,
-                format!("{} pods, {} targets", pods.len(), targets.len()),
+                format!(
+                    "{} pods, {} targets{}",
+                    pods.len(),
+                    targets.len(),
+                    modelled_note(pods.iter().map(|(_, p)| *p))
+                ),
             )
         } else {
             condition(
@@ -1330,7 +1374,12 @@ impl<'a> Engine<'a> {
                 cond::TARGETS_RESOLVED,
                 true,
                 reason::RESOLVED,
-                format!("{} pods, {} targets", pods.len(), targets.len()),
+                format!(
+                    "{} pods, {} targets{}",
+                    pods.len(),
+                    targets.len(),
+                    modelled_note(pods.iter().map(|id| self.idx.pod(*id)))
+                ),
             );
         }
         if let Err(e) = &m.selector {
@@ -1371,6 +1420,43 @@ impl<'a> Engine<'a> {
                 reason::PORT_NOT_FOUND,
                 format!("pods match the selector, but no container port matches {} (or relabelings drop every target)", ports.join(", ")),
             )
+        } else if m.kind == crate::model::MonitorKind::ServiceMonitor {
+            // A ServiceMonitor selects Services, then the pods behind them.
+            let namespaces = promop::discovery_namespaces(None, m);
+            let services: Vec<String> = match &namespaces {
+                Some(set) => set.iter().flat_map(|ns| self.idx.services_in(ns)).collect(),
+                None => self.idx.services().collect::<Vec<_>>(),
+            }
+            .into_iter()
+            .filter(|s| m.selector.as_ref().is_ok_and(|sel| sel.matches(&s.labels)))
+            .map(|s| format!("{}/{}", s.namespace, s.name))
+            .collect();
+            let where_ = match &namespaces {
+                Some(set) => format!(
+                    "namespace{} {}",
+                    if set.len() == 1 { "" } else { "s" },
+                    set.iter().cloned().collect::<Vec<_>>().join(", ")
+                ),
+                None => "any namespace".to_string(),
+            };
+            if services.is_empty() {
+                condition(
+                    cond::TARGETS_RESOLVED,
+                    false,
+                    reason::NO_MATCHING_SERVICES,
+                    format!("no Service in {where_} matches the ServiceMonitor's selector"),
+                )
+            } else {
+                condition(
+                    cond::TARGETS_RESOLVED,
+                    false,
+                    reason::NO_MATCHING_PODS,
+                    format!(
+                        "Service {} matches the selector, but no pod backs it: no EndpointSlice of it is in the input, and its selector matches no pod (given, or modelled from a workload)",
+                        services.join(", ")
+                    ),
+                )
+            }
         } else {
             condition(
                 cond::TARGETS_RESOLVED,
@@ -1590,6 +1676,7 @@ impl<'a> Engine<'a> {
                 let pod = self.idx.pod(e.pod);
                 TargetOut {
                     pod: pod.display(),
+                    workload: pod.modelled.as_ref().map(|m| RefOut::from(&m.workload)),
                     address: None,
                     port: e.port,
                     port_name: e.port_name.clone(),

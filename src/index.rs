@@ -9,12 +9,14 @@ use crate::api::ScrapeIntent;
 use crate::cilium::eval::Identity;
 use crate::cilium::policy::{Policy, Subject};
 use crate::cilium::{Settings, Version};
+use crate::mesh::inject::InjectorConfig;
 use crate::mesh::MeshConfig;
 use crate::model::{
     CiliumConfigMap, ConfigEntry, ConfigKeyRef, ConfigObject, EndpointSlice, Kind, Labels,
     MeshPolicy, Monitor, MonitorKind, Namespace, ObjRef, Pod, PromWorkload, Service,
 };
 use crate::selector::{Selector, Source};
+use crate::workload::{Node, Workload};
 #[cfg(test)]
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
@@ -41,6 +43,11 @@ pub enum Object {
     MeshConfig(Box<MeshConfig>),
     /// A ConfigMap or Secret holding a scraper's Prometheus configuration.
     Config(Box<ConfigObject>),
+    /// A workload whose pods `check` models (`crate::workload`).
+    Workload(Box<Workload>),
+    Node(Box<Node>),
+    /// Istio's sidecar injector settings (an `istio-sidecar-injector[-<rev>]` ConfigMap).
+    Injector(Box<InjectorConfig>),
 }
 
 impl Object {
@@ -68,6 +75,11 @@ impl Object {
                 .clone()
                 .unwrap_or_else(|| ObjRef::new(Kind::ConfigMap, "istio-system", "istio")),
             Object::Config(c) => c.obj_ref(),
+            Object::Workload(w) => w.obj.clone(),
+            Object::Node(n) => ObjRef::new(Kind::Node, "", &n.name),
+            Object::Injector(i) => i.source.clone().unwrap_or_else(|| {
+                ObjRef::new(Kind::ConfigMap, "istio-system", "istio-sidecar-injector")
+            }),
         }
     }
 }
@@ -172,6 +184,10 @@ pub struct ClusterIndex {
     config_errors: BTreeMap<ObjRef, String>,
     /// Pods that run Prometheus from a config file (usually none or a handful).
     scraper_pods: BTreeSet<PodId>,
+    /// Workloads and Nodes (`check` input: the pods they would run are modelled from them).
+    workloads: BTreeMap<ObjRef, Workload>,
+    nodes: BTreeMap<String, Node>,
+    injectors: BTreeMap<ObjRef, InjectorConfig>,
 }
 
 impl ClusterIndex {
@@ -219,6 +235,15 @@ impl ClusterIndex {
             Object::MeshConfig(c) => self.mesh_config = Some(*c),
             Object::Config(c) => {
                 self.configs.insert(r, *c);
+            }
+            Object::Workload(w) => {
+                self.workloads.insert(r, *w);
+            }
+            Object::Node(n) => {
+                self.nodes.insert(n.name.clone(), *n);
+            }
+            Object::Injector(i) => {
+                self.injectors.insert(r, *i);
             }
         }
     }
@@ -273,8 +298,20 @@ impl ClusterIndex {
                 self.configs.remove(r);
                 self.config_errors.remove(r);
             }
-            Kind::Deployment | Kind::StatefulSet | Kind::ReplicaSet => {}
+            Kind::Deployment
+            | Kind::StatefulSet
+            | Kind::ReplicaSet
+            | Kind::ReplicationController
+            | Kind::Job
+            | Kind::CronJob
+            | Kind::Alertmanager => {
+                self.workloads.remove(r);
+            }
+            Kind::Node => {
+                self.nodes.remove(&r.name);
+            }
             Kind::ConfigMap => {
+                self.injectors.remove(r);
                 self.configs.remove(r);
                 self.config_errors.remove(r);
                 if r.namespace == "kube-system" && r.name == "cilium-config" {
@@ -292,6 +329,7 @@ impl ClusterIndex {
                 if self.cilium_agent.as_ref().is_some_and(|(a, _)| a == r) {
                     self.cilium_agent = None;
                 }
+                self.workloads.remove(r);
             }
             Kind::AuthorizationPolicy | Kind::PeerAuthentication => {
                 self.mesh.remove(r);
@@ -385,6 +423,7 @@ impl ClusterIndex {
                 .map(|_| ObjRef::new(kind, "kube-system", "cilium-config"))
                 .chain(self.mesh_config.iter().filter_map(|c| c.source.clone()))
                 .chain(self.configs.keys().filter(|r| r.kind == kind).cloned())
+                .chain(self.injectors.keys().cloned())
                 .collect(),
             Kind::Secret => self
                 .configs
@@ -392,8 +431,35 @@ impl ClusterIndex {
                 .filter(|r| r.kind == kind)
                 .cloned()
                 .collect(),
-            Kind::Deployment | Kind::StatefulSet | Kind::ReplicaSet => Vec::new(),
-            Kind::DaemonSet => self.cilium_agent.iter().map(|(r, _)| r.clone()).collect(),
+            Kind::Deployment
+            | Kind::StatefulSet
+            | Kind::ReplicaSet
+            | Kind::ReplicationController
+            | Kind::Job
+            | Kind::CronJob
+            | Kind::Alertmanager => self
+                .workloads
+                .keys()
+                .filter(|r| r.kind == kind)
+                .cloned()
+                .collect(),
+            Kind::Node => self
+                .nodes
+                .keys()
+                .map(|n| ObjRef::new(kind, "", n))
+                .collect(),
+            Kind::DaemonSet => {
+                let agent = self.cilium_agent.as_ref().map(|(r, _)| r);
+                agent
+                    .into_iter()
+                    .chain(
+                        self.workloads
+                            .keys()
+                            .filter(|r| r.kind == kind && Some(*r) != agent),
+                    )
+                    .cloned()
+                    .collect()
+            }
         }
     }
 
@@ -563,6 +629,30 @@ impl ClusterIndex {
             .iter()
             .map(|&id| (id, self.pod(id)))
             .find(|(_, p)| p.namespace == ns && p.name == name)
+    }
+
+    /// The pods of one namespace.
+    pub fn pods_in<'a>(&'a self, ns: &str) -> impl Iterator<Item = (PodId, &'a Pod)> + 'a {
+        self.pods_by_ns
+            .get(ns)
+            .into_iter()
+            .flatten()
+            .map(|&id| (id, self.pod(id)))
+    }
+
+    /// The workloads of the input (`check`), in reference order.
+    pub fn workloads(&self) -> impl Iterator<Item = &Workload> {
+        self.workloads.values()
+    }
+
+    /// Istio's sidecar injectors of the input (`istio-sidecar-injector[-<rev>]` ConfigMaps).
+    pub fn injectors(&self) -> impl Iterator<Item = &InjectorConfig> {
+        self.injectors.values()
+    }
+
+    /// The Nodes of the input (`check`).
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.values()
     }
 
     pub fn pods(&self) -> impl Iterator<Item = (PodId, &Pod)> {

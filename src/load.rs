@@ -1,5 +1,6 @@
-//! Reading manifests for `scrapepath check`: files and directories of multi-document YAML, `kind: List`.
-//! Every problem names the file and the document (1-based), and the field where one is known.
+//! Reading manifests for `scrapepath check`: files and directories of multi-document YAML, `kind: List`,
+//! and standard input (`-f -`, named `<stdin>`). Every problem names the file and the document (1-based),
+//! and the field where one is known.
 //!
 //! [`load_index_with`] (what `check` uses) sees each object the way the API server would store it
 //! ([`crate::admission`]): the namespace `kubectl apply` sends it to, `apiVersion`/`kind` required, and every
@@ -37,7 +38,7 @@ pub enum LoadError {
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Many(Vec<LoadError>),
     /// The input holds no object at all.
-    #[error("no objects in {}: {files} file(s) read, no Kubernetes object in them; nothing to check", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    #[error("no objects in {}: {files} file(s) read, no Kubernetes object in them; nothing to check", paths.iter().map(|p| input_name(p)).collect::<Vec<_>>().join(", "))]
     NoObjects { paths: Vec<PathBuf>, files: usize },
 }
 
@@ -60,13 +61,101 @@ pub struct LoadStats {
     pub unknown: BTreeMap<String, usize>,
     /// Objects of read kinds that do not matter (ConfigMaps other than cilium-config, ...).
     pub irrelevant: usize,
+    /// Where each admitted object was read, by (kind, namespace, name) — every kind, read or not: what
+    /// `check --baseline` points its annotations at ([`crate::gate`]).
+    pub origins: BTreeMap<(String, String, String), Origin>,
+    /// The pods modelled from workloads without Pod objects in the input ([`crate::workload`]).
+    pub modelled: crate::workload::ModelStats,
+}
+
+/// The file and document an object was read from, and what it was ([`crate::gate::digest`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub path: PathBuf,
+    pub doc: usize,
+    pub item: Option<usize>,
+    pub digest: u64,
+}
+
+/// Records where an admitted document came from ([`LoadStats::origins`]).
+fn record_origin(path: &Path, d: &Document, stats: &mut LoadStats) {
+    let s = |p: &str| {
+        d.value
+            .pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    let key = (
+        s("/kind").to_string(),
+        s("/metadata/namespace").to_string(),
+        s("/metadata/name").to_string(),
+    );
+    // The last one wins, as in the index.
+    let origin = Origin {
+        path: path.to_path_buf(),
+        doc: d.doc,
+        item: d.item,
+        digest: crate::gate::digest(&d.value),
+    };
+    stats.origins.insert(key, origin);
+}
+
+/// The path that means standard input (`-f -`, as kubectl reads it).
+pub const STDIN: &str = "-";
+/// How messages name standard input (with the document number, as for a file).
+pub const STDIN_NAME: &str = "<stdin>";
+
+/// Whether `path` is `-`: standard input.
+pub fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == STDIN
+}
+
+/// The name of an input in messages: `<stdin>` for `-`, else the path.
+fn input_name(path: &Path) -> String {
+    if is_stdin(path) {
+        STDIN_NAME.to_string()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// The text of one input: standard input for `-` (named `<stdin>` in messages), else the file.
+fn read_input(path: &Path) -> Result<(PathBuf, String), LoadError> {
+    if is_stdin(path) {
+        let name = PathBuf::from(STDIN_NAME);
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text).map_err(|e| {
+            LoadError::Io {
+                path: name.clone(),
+                message: format!("cannot read standard input: {e}"),
+            }
+        })?;
+        return Ok((name, text));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| LoadError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    Ok((path.to_path_buf(), text))
 }
 
 /// Expands paths: files as given; directories non-recursively (like `kubectl apply -f DIR`) unless
-/// `recursive`, taking `.yaml`, `.yml` and `.json` files in name order.
+/// `recursive`, taking `.yaml`, `.yml` and `.json` files in name order; `-` (standard input) as given,
+/// at most once (a file named `-` is `./-`).
 pub fn expand_paths(paths: &[PathBuf], recursive: bool) -> Result<Vec<PathBuf>, LoadError> {
     let mut out = Vec::new();
     for p in paths {
+        if is_stdin(p) {
+            if out.iter().any(|o: &PathBuf| is_stdin(o)) {
+                return Err(LoadError::Io {
+                    path: PathBuf::from(STDIN_NAME),
+                    message: "`-f -` is given more than once: standard input can be read only once"
+                        .into(),
+                });
+            }
+            out.push(p.clone());
+            continue;
+        }
         let meta = std::fs::metadata(p).map_err(|e| LoadError::Io {
             path: p.clone(),
             message: e.to_string(),
@@ -260,6 +349,7 @@ fn admit_documents(
             );
             continue;
         }
+        record_origin(path, &d, stats);
         if let Err(e) = parse_into(path, d, stats, &mut objects) {
             errors.push(e);
         }
@@ -314,10 +404,7 @@ pub fn load_index_with(
     let mut errors = Vec::new();
     let mut files = Vec::new();
     for file in expand_paths(paths, recursive)? {
-        let text = std::fs::read_to_string(&file).map_err(|e| LoadError::Io {
-            path: file.clone(),
-            message: e.to_string(),
-        })?;
+        let (file, text) = read_input(&file)?;
         let (docs, read_errors) = read_documents(&file, &text);
         files.push((file, docs, read_errors));
     }
@@ -351,5 +438,9 @@ pub fn load_index_with(
             files: stats.files,
         });
     }
+    // What a GitOps repository holds are workloads, not pods: the pods their controllers would run,
+    // admitted as the API server's webhooks would admit them.
+    let mut admit = crate::workload::istio_admission(&index, settings.istio_version);
+    stats.modelled = crate::workload::model_pods(&mut index, &mut admit);
     Ok((index, stats))
 }

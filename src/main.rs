@@ -14,7 +14,7 @@ use scrapepath::load::{load_index_with, LoadError};
 use scrapepath::observe::fetch::{observe_once, Fetcher};
 use scrapepath::observe::plan::{parse_duration, Derive, ObserveSettings, UrlSetting};
 use scrapepath::observe::{parse_targets, Observation, Observed};
-use scrapepath::report::{render, Format};
+use scrapepath::report::{render_with, Format};
 
 #[derive(Parser)]
 #[command(
@@ -32,7 +32,8 @@ enum Command {
     /// Diagnose manifests offline: every ScrapeIntent and every PodMonitor/ServiceMonitor.
     /// Exit code 0: all subjects Ready; 1: some are not; 2: bad input.
     Check {
-        /// Files or directories of YAML manifests (multi-document, `kind: List` accepted).
+        /// Files or directories of YAML manifests (multi-document, `kind: List` accepted); `-` reads
+        /// standard input (`helm template ... | scrapepath check -f -`), named `<stdin>` in messages.
         #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
         paths: Vec<PathBuf>,
         /// Read directories recursively.
@@ -42,9 +43,13 @@ enum Command {
         /// kubectl, an object that names another namespace is then refused.
         #[arg(short = 'n', long, value_name = "NS")]
         namespace: Option<String>,
-        /// Output format.
+        /// The Istio release whose sidecar injection is modelled for workloads (`1.27`); default: the
+        /// `istio-sidecar-injector` ConfigMap's, else istiod's image tag, else the newest modelled.
+        #[arg(long, value_name = "VERSION", value_parser = parse_istio_version)]
+        istio_version: Option<(u32, u32)>,
+        /// Output format (`github`: GitHub Actions annotations, with --baseline).
         #[arg(short = 'o', long, value_enum, default_value = "text")]
-        output: Format,
+        output: scrapepath::gate::Output,
         #[command(flatten)]
         platform: Platform,
         /// A saved response of a Prometheus's `/api/v1/targets` (e.g. `curl
@@ -52,6 +57,17 @@ enum Command {
         /// it, for every scraper.
         #[arg(long, value_name = "FILE")]
         targets_json: Option<PathBuf>,
+        /// Text output: every layer's full reasoning and every target, not only the causes.
+        #[arg(short = 'v', long)]
+        verbose: bool,
+        /// The CI gate: the base revision's manifests (files or directories, read like -f and with the
+        /// same settings). Reports what the change breaks, fixes, and leaves failing; exit code 0: nothing
+        /// broken, 1: the change breaks something, 2: bad input.
+        #[arg(long, value_name = "PATH", num_args = 1.., conflicts_with = "targets_json")]
+        baseline: Vec<PathBuf>,
+        /// With --baseline: also write JUnit XML there (a testcase per subject; breakage fails it).
+        #[arg(long, value_name = "FILE", requires = "baseline")]
+        junit: Option<PathBuf>,
     },
     /// Diagnose a live cluster (kubeconfig or in-cluster), read-only: prints what `check` prints.
     Audit {
@@ -62,6 +78,9 @@ enum Command {
         platform: Platform,
         #[command(flatten)]
         observe: Observe,
+        /// Text output: every layer's full reasoning and every target, not only the causes.
+        #[arg(short = 'v', long)]
+        verbose: bool,
     },
     /// Run the controller: reconcile ScrapeIntents, audit monitors (kubeconfig or in-cluster).
     Run {
@@ -310,6 +329,7 @@ fn main() -> ExitCode {
             output,
             platform,
             observe,
+            verbose,
         } => runtime().block_on(async move {
             let client = match kube::Client::try_default().await {
                 Ok(c) => c,
@@ -349,7 +369,7 @@ fn main() -> ExitCode {
                 None
             };
             let report = evaluate_observed(&index, &platform.engine_config(), observed.as_ref());
-            print!("{}", render(&report, output));
+            print!("{}", render_with(&report, output, verbose));
             if report.subjects.iter().all(|s| s.ready) {
                 ExitCode::SUCCESS
             } else {
@@ -478,10 +498,24 @@ fn main() -> ExitCode {
             paths,
             recursive,
             namespace,
-            output,
+            istio_version,
+            output: gate_output,
             platform,
             targets_json,
+            verbose,
+            baseline,
+            junit,
         } => {
+            let output = match gate_output.report_format() {
+                Some(f) => f,
+                None if !baseline.is_empty() => Format::Text,
+                None => {
+                    eprintln!(
+                        "scrapepath: -o github annotates what a change breaks: it needs --baseline"
+                    );
+                    return ExitCode::from(2);
+                }
+            };
             let observed = match targets_json.map(|f| read_targets_json(&f)).transpose() {
                 Ok(o) => o,
                 Err(e) => {
@@ -499,6 +533,7 @@ fn main() -> ExitCode {
                 explicit_namespace: namespace.is_some(),
                 namespace: namespace.unwrap_or_else(|| "default".into()),
                 cilium_version: platform.cilium_version,
+                istio_version,
             };
             let (index, stats) = match load_index_with(&paths, recursive, &settings) {
                 Ok(v) => v,
@@ -528,8 +563,32 @@ fn main() -> ExitCode {
                     kinds.join(", ")
                 );
             }
+            if !stats.modelled.modelled.is_empty() {
+                let pods: usize = stats.modelled.modelled.values().sum();
+                eprintln!(
+                    "scrapepath: modelled {pods} pod(s) of {} workload(s) that have no Pod object in the input \
+                     (targets of modelled pods name their workload)",
+                    stats.modelled.modelled.len()
+                );
+            }
+            for (w, why) in &stats.modelled.refused {
+                eprintln!("scrapepath: {w}: no pod modelled: {why}");
+            }
             let report = evaluate_observed(&index, &platform.engine_config(), observed.as_ref());
-            print!("{}", render(&report, output));
+            if !baseline.is_empty() {
+                let run = scrapepath::gate::Run {
+                    baseline: &baseline,
+                    head_paths: &paths,
+                    recursive,
+                    settings: &settings,
+                    engine: &platform.engine_config(),
+                    output: gate_output,
+                    junit: junit.as_deref(),
+                };
+                let head = scrapepath::gate::Side::new(report, &index, &stats);
+                return ExitCode::from(scrapepath::gate::run(&run, head));
+            }
+            print!("{}", render_with(&report, output, verbose));
             if report.subjects.iter().all(|s| s.ready) {
                 ExitCode::SUCCESS
             } else {
@@ -537,6 +596,12 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `--istio-version`: `1.27`, `1.27.3`, `v1.27.0-distroless`.
+fn parse_istio_version(s: &str) -> Result<(u32, u32), String> {
+    scrapepath::mesh::inject::parse_version(s)
+        .ok_or_else(|| format!("{s:?} is not an Istio version (expected MAJOR.MINOR, e.g. 1.27)"))
 }
 
 /// A saved `/api/v1/targets` response, as the observation of every scraper.

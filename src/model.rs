@@ -37,6 +37,14 @@ pub enum Kind {
     Deployment,
     StatefulSet,
     ReplicaSet,
+    /// Workloads `check` models pods for (never read from a cluster).
+    ReplicationController,
+    Job,
+    CronJob,
+    /// prometheus-operator's Alertmanager (its pods are modelled by `check`).
+    Alertmanager,
+    /// Where DaemonSet pods run (`check` input only).
+    Node,
     AuthorizationPolicy,
     PeerAuthentication,
 }
@@ -62,6 +70,11 @@ impl Kind {
             Kind::Deployment => "Deployment",
             Kind::StatefulSet => "StatefulSet",
             Kind::ReplicaSet => "ReplicaSet",
+            Kind::ReplicationController => "ReplicationController",
+            Kind::Job => "Job",
+            Kind::CronJob => "CronJob",
+            Kind::Alertmanager => "Alertmanager",
+            Kind::Node => "Node",
             Kind::AuthorizationPolicy => "AuthorizationPolicy",
             Kind::PeerAuthentication => "PeerAuthentication",
         }
@@ -184,6 +197,9 @@ pub struct Pod {
     /// Where a Prometheus container of this pod reads its `--config.file` from; `None` for every pod
     /// that runs no Prometheus (boxed: one pointer on the pods that are not scrapers).
     pub prometheus_config: Option<Box<PodConfigFile>>,
+    /// `Some` for a pod `check` modelled from a workload (no Pod object of it is in the input): which
+    /// workload, and what the modelling assumed. Such a pod has no IP unless a Node gives it one.
+    pub modelled: Option<Box<crate::workload::Modelled>>,
 }
 
 /// The configuration file of a Prometheus container, and the volume it comes from.
@@ -381,7 +397,24 @@ impl Pod {
     pub fn display(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
     }
+
+    /// The address a scrape of this pod connects to: its IP, or, for a pod modelled from a workload
+    /// (which has none until it runs), [`MODELLED_POD_IP`].
+    pub fn scrape_ip(&self) -> Option<&str> {
+        self.pod_ip
+            .as_deref()
+            .or(self.modelled.as_ref().map(|_| MODELLED_POD_IP))
+    }
+
+    /// Whether the pod is Ready; a modelled pod is taken as its controller intends it: Ready.
+    pub fn ready_or_intended(&self) -> bool {
+        self.ready.unwrap_or(self.modelled.is_some())
+    }
 }
+
+/// The stand-in address of a modelled pod in relabeling input (`__address__`,
+/// `__meta_kubernetes_pod_ip`): no IP is known before the pod runs.
+pub const MODELLED_POD_IP: &str = "<pod-ip>";
 
 fn container_from(c: &corev1::Container, init: bool) -> Container {
     Container {
@@ -472,6 +505,7 @@ impl From<&corev1::Pod> for Pod {
                 p.metadata.namespace.as_deref().unwrap_or_default(),
                 &spec,
             ),
+            modelled: None,
         }
     }
 }
@@ -621,6 +655,9 @@ pub struct PromWorkload {
     pub available_replicas: Option<i32>,
     pub conditions: Vec<StatusCondition>,
     pub has_status: bool,
+    /// `spec.portName` (default `web`) and `spec.listenLocal`: the web port of the pods.
+    pub port_name: String,
+    pub listen_local: bool,
     /// `spec.scrapeInterval`: the interval of endpoints that set none.
     pub scrape_interval: Option<String>,
     /// `spec.arbitraryFSAccessThroughSMs.deny`.

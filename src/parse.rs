@@ -27,6 +27,7 @@ use crate::model::{
 use crate::relabel::RelabelSpec;
 use crate::scrapeconfig;
 use crate::selector::Selector;
+use crate::workload::{Node, Workload};
 use std::sync::Arc;
 
 /// What became of one document.
@@ -109,6 +110,18 @@ pub fn parse_value(v: Value) -> Result<Parsed, ParseError> {
         )),
         ("", "ConfigMap") => {
             let cm: corev1::ConfigMap = typed(&kind, v)?;
+            let cm_name = cm.metadata.name.as_deref().unwrap_or_default();
+            if cm_name == "istio-sidecar-injector" || cm_name.starts_with("istio-sidecar-injector-")
+            {
+                // Istio's sidecar injector settings: what `check` models injection with.
+                let inj = crate::mesh::inject::InjectorConfig::from_config_map(&cm).map_err(
+                    |message| ParseError {
+                        object: describe(&kind, &serde_json::to_value(&cm).unwrap_or_default()),
+                        message,
+                    },
+                )?;
+                return Ok(Parsed::Object(Object::Injector(Box::new(inj))));
+            }
             let has_mesh = cm.data.as_ref().is_some_and(|d| d.contains_key("mesh"));
             if cm.metadata.name.as_deref() == Some("istio") && has_mesh {
                 // Istio's MeshConfig (istiod's namespace; the root namespace may differ).
@@ -161,10 +174,32 @@ pub fn parse_value(v: Value) -> Result<Parsed, ParseError> {
                 .map(|c| Parsed::Object(Object::Config(Box::new(c))))
                 .unwrap_or(Parsed::Irrelevant(kind)));
         }
+        ("apps", "Deployment") => {
+            Object::Workload(Box::new(Workload::from_deployment(&typed(&kind, v)?)))
+        }
+        ("apps", "StatefulSet") => {
+            Object::Workload(Box::new(Workload::from_stateful_set(&typed(&kind, v)?)))
+        }
+        ("apps", "ReplicaSet") => {
+            Object::Workload(Box::new(Workload::from_replica_set(&typed(&kind, v)?)))
+        }
+        ("", "ReplicationController") => Object::Workload(Box::new(
+            Workload::from_replication_controller(&typed(&kind, v)?),
+        )),
+        ("batch", "Job") => Object::Workload(Box::new(Workload::from_job(&typed(&kind, v)?))),
+        ("batch", "CronJob") => {
+            Object::Workload(Box::new(Workload::from_cron_job(&typed(&kind, v)?)))
+        }
+        ("monitoring.coreos.com", "Alertmanager") => {
+            Object::Workload(Box::new(Workload::from_alertmanager(&v)))
+        }
+        ("", "Node") => Object::Node(Box::new(Node::from(&typed::<corev1::Node>(&kind, v)?))),
         ("apps", "DaemonSet") => {
             let ds: appsv1::DaemonSet = typed(&kind, v)?;
             if ds.metadata.name.as_deref() != Some("cilium") {
-                return Ok(Parsed::Irrelevant(kind));
+                return Ok(Parsed::Object(Object::Workload(Box::new(
+                    Workload::from_daemon_set(&ds),
+                ))));
             }
             let containers = ds
                 .spec
@@ -323,6 +358,9 @@ struct RawPromSpec {
     version: Option<String>,
     image: Option<String>,
     additional_scrape_configs: Option<RawSecretKey>,
+    port_name: Option<String>,
+    #[serde(default)]
+    listen_local: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -418,6 +456,11 @@ fn prom_workload(kind: Kind, raw: RawProm) -> PromWorkload {
             })
             .collect(),
         has_status: raw.status.is_some(),
+        port_name: s
+            .port_name
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "web".into()),
+        listen_local: s.listen_local,
         scrape_interval: s.scrape_interval,
         deny_fs_access: s.arbitrary_fs_access.is_some_and(|a| a.deny),
         additional_scrape_configs: s

@@ -543,12 +543,12 @@ fn pod_targets(
     pods.retain(|(_, pod)| {
         in_namespaces(namespaces, &pod.namespace)
             && sel.matches(&pod.labels)
-            && pod.pod_ip.is_some()
+            && pod.scrape_ip().is_some()
             && phase_kept(ctx.ep, pod)
     });
     pods.sort_by(|a, b| (&a.1.namespace, &a.1.name).cmp(&(&b.1.namespace, &b.1.name)));
     for (id, pod) in pods {
-        let Some(ip) = &pod.pod_ip else { continue };
+        let Some(ip) = pod.scrape_ip() else { continue };
         for (c, port) in pod_candidates(pod) {
             if !pod_port_filter(ctx, port) {
                 continue;
@@ -767,7 +767,7 @@ fn service_addresses<'a>(svc: &Service, idx: &'a ClusterIndex) -> Vec<ServiceAdd
     for (id, pod, ip, ports) in selector_endpoints(svc, idx) {
         out.push(ServiceAddress {
             ip: ip.to_string(),
-            ready: pod.ready.unwrap_or(false),
+            ready: pod.ready_or_intended(),
             pod: Some((id, pod)),
             ports: ports.into_iter().map(|(name, n, _)| (name, n)).collect(),
         });
@@ -794,7 +794,7 @@ pub fn selector_endpoints<'a>(svc: &Service, idx: &'a ClusterIndex) -> Vec<Selec
     .unwrap_or_else(|_| Selector::nothing());
     let mut out = Vec::new();
     for (id, pod) in idx.select_pods(&svc.namespace, &sel) {
-        let Some(ip) = &pod.pod_ip else { continue };
+        let Some(ip) = pod.scrape_ip() else { continue };
         if matches!(pod.phase.as_str(), "Failed" | "Succeeded") {
             continue;
         }
@@ -812,7 +812,7 @@ pub fn selector_endpoints<'a>(svc: &Service, idx: &'a ClusterIndex) -> Vec<Selec
                 Some((sp.name.clone(), n, sp.protocol.clone()))
             })
             .collect();
-        out.push((id, pod, ip.as_str(), ports));
+        out.push((id, pod, ip, ports));
     }
     out
 }

@@ -688,7 +688,7 @@ fn split_address(addr: &str) -> (&str, Option<u16>) {
 /// (pods with their own IP before hostNetwork pods, which share the node's).
 fn pod_for(idx: &ClusterIndex, origin: Option<PodId>, host: &str) -> Option<PodId> {
     if let Some(id) = origin {
-        if idx.pod(id).pod_ip.as_deref() == Some(host) {
+        if idx.pod(id).scrape_ip() == Some(host) {
             return Some(id);
         }
     }
@@ -772,7 +772,7 @@ fn pod_role(
 ) -> Vec<(Option<PodId>, Labels)> {
     let mut out = Vec::new();
     for (id, pod) in pods_in(idx, namespaces) {
-        let Some(ip) = &pod.pod_ip else { continue };
+        let Some(ip) = pod.scrape_ip() else { continue };
         if !pod_visible(sd, pod) {
             continue;
         }
@@ -979,7 +979,7 @@ fn endpoints_role(
             }
             // Container ports of the backing pods that no endpoint port covers.
             for (id, p, covered) in seen {
-                let Some(ip) = &p.pod_ip else { continue };
+                let Some(ip) = p.scrape_ip() else { continue };
                 for init in [false, true] {
                     for c in p.containers.iter().filter(|c| c.init == init) {
                         for cp in &c.ports {

@@ -1287,6 +1287,7 @@ fn check(v: &Value, default_ns: &str) -> Answer {
         namespace: default_ns.into(),
         explicit_namespace: false,
         cilium_version: Some(HARNESS_CILIUM),
+        istio_version: None,
     };
     match admission::admit(&mut v, &settings) {
         Ok(()) => {

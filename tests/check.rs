@@ -453,16 +453,64 @@ fn seed_004_fixed_operator_annotations_make_every_cilium_component_scraped() {
 fn text_report_reads_like_a_diagnosis() {
     let (code, out, _) = check(&["-f", "deploy/examples/blog-system"]);
     assert_eq!(code, 1);
-    assert!(
-        out.contains("PodMonitor monitoring/istio-proxies: NOT READY (LabelsMismatch)"),
+    let lines: Vec<&str> = out.lines().collect();
+    // Both causes of seed 000 lead, then the fix, then the passing layers one line each.
+    assert_eq!(
+        lines[0],
+        "PodMonitor monitoring/istio-proxies: NOT READY (LabelsMismatch, BlockedByPolicy)",
         "{out}"
     );
     assert!(
-        out.contains("decided by: CiliumNetworkPolicy blog-system/was-isolation"),
+        lines[1].starts_with("  XX MonitorSelected   LabelsMismatch: "),
         "{out}"
     );
-    assert!(out.contains("fix (kubectl apply"), "{out}");
+    let at = |prefix: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line {prefix:?}:\n{out}"))
+    };
+    let network = at("  XX NetworkReachable  BlockedByPolicy: ");
+    let fix = at("  fix (kubectl apply --server-side -f -):");
+    let passing = at("  ok ");
+    assert!(network < fix && fix < passing, "{out}");
+    assert!(
+        out.contains("     Denied by CiliumNetworkPolicy blog-system/was-isolation (2 targets):"),
+        "{out}"
+    );
     assert!(out.contains("kind: CiliumNetworkPolicy"), "{out}");
+    assert!(
+        lines.contains(&"  ok ScraperReady      Prometheus monitoring/kube-prometheus-stack-prometheus has 1/1 pods Ready"),
+        "{out}"
+    );
+    // The summary: each cause once, with the rule and what it breaks.
+    let summary = &out[out
+        .find("3 causes, by the subjects they break:")
+        .expect(&out)..];
+    for cause in [
+        "  1. MonitorSelected LabelsMismatch: ",
+        "  2. NetworkReachable Denied by CiliumNetworkPolicy blog-system/was-isolation spec.ingress[2]\n     breaks 2 targets of PodMonitor monitoring/istio-proxies\n",
+        "  3. NetworkReachable Denied by CiliumNetworkPolicy blog-system/web-isolation spec.ingress[1]\n     breaks 2 targets of PodMonitor monitoring/istio-proxies\n",
+    ] {
+        assert!(summary.contains(cause), "{cause:?}:\n{out}");
+    }
+    assert!(out.contains("1 subject: 0 ready, 1 not ready\n"), "{out}");
+    assert!(
+        out.lines()
+            .all(|l| l.chars().count() <= 100 || l.starts_with("      description:")),
+        "{out}"
+    );
+    // -v: the full reasoning, every target.
+    let (code, verbose, _) = check(&["-f", "deploy/examples/blog-system", "-v"]);
+    assert_eq!(code, 1);
+    assert!(
+        verbose.contains("        decided by: CiliumNetworkPolicy blog-system/was-isolation"),
+        "{verbose}"
+    );
+    assert!(
+        verbose.contains("istio-system/istio-ingressgateway-7d9f8c6b5-abcde:15090"),
+        "{verbose}"
+    );
 }
 
 #[test]
@@ -791,8 +839,14 @@ fn a_saved_targets_response_gives_the_scraped_condition_offline() {
     let hang = subject(&r, "ScrapeIntent", "obs", "hang");
     assert_eq!(hang["targets"][0]["observed"]["health"], "down");
     assert!(hang["ready"] == false && subject(&r, "ScrapeIntent", "obs", "up")["ready"] == true);
-    // The text report shows the observation per target.
+    // The text report leads with the observation; -v shows it per target.
     let (_, text, _) = check(&["-f", p.to_str().unwrap(), "--targets-json", fixture]);
+    assert!(
+        text.contains("  XX Scraped           Down: 1/1 targets are down in")
+            && text.contains("context deadline exceeded"),
+        "{text}"
+    );
+    let (_, text, _) = check(&["-f", p.to_str().unwrap(), "--targets-json", fixture, "-v"]);
     assert!(
         text.contains("observed down") && text.contains("last error: Get"),
         "{text}"

@@ -64,6 +64,7 @@ fn ours(
 ) -> Option<(Vec<String>, Vec<String>, Vec<String>)> {
     let admit = scrapepath::admission::Settings {
         cilium_version: Some(version),
+        istio_version: None,
         ..Default::default()
     };
     let (idx, _) =

@@ -127,6 +127,9 @@ pub struct Settings {
     /// The Cilium release (its CRDs differ from minor to minor); `None`: the newest behaviour. The loader
     /// resolves it as the analysis does: `--cilium-version`, else the `cilium` DaemonSet's image.
     pub cilium_version: Option<crate::cilium::Version>,
+    /// The Istio minor whose sidecar injection `check` models for workloads (`--istio-version`); `None`:
+    /// the istiod image tag of the input, else the newest modelled.
+    pub istio_version: Option<(u32, u32)>,
 }
 
 impl Default for Settings {
@@ -135,6 +138,7 @@ impl Default for Settings {
             namespace: "default".into(),
             explicit_namespace: false,
             cilium_version: None,
+            istio_version: None,
         }
     }
 }
@@ -751,6 +755,7 @@ mod tests {
                 namespace: "team".into(),
                 explicit_namespace: true,
                 cilium_version: None,
+                istio_version: None,
             },
         )
         .unwrap();
@@ -762,6 +767,7 @@ mod tests {
                 namespace: "team".into(),
                 explicit_namespace: true,
                 cilium_version: None,
+                istio_version: None,
             },
         )
         .is_err());

@@ -89,7 +89,12 @@ pub fn scope_of(obj: &ObjRef, old_monitor: Option<&Monitor>, new: Option<&Object
         | Kind::DaemonSet
         | Kind::Deployment
         | Kind::StatefulSet
-        | Kind::ReplicaSet => Scope::All,
+        | Kind::ReplicaSet
+        | Kind::ReplicationController
+        | Kind::Job
+        | Kind::CronJob
+        | Kind::Alertmanager
+        | Kind::Node => Scope::All,
     }
 }
 

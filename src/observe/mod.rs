@@ -487,6 +487,7 @@ mod tests {
             controller: None,
             uid: None,
             prometheus_config: None,
+            modelled: None,
         }
     }
 

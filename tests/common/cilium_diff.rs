@@ -282,6 +282,7 @@ pub fn compare_cluster(oracle: &Oracle, cluster: &Cluster, dir: &Path, report: &
     let t = Instant::now();
     let admit = scrapepath::admission::Settings {
         cilium_version: Some(oracle.version()),
+        istio_version: None,
         ..Default::default()
     };
     let (idx, _) =
