@@ -691,6 +691,12 @@ pub(super) fn scraper_from_pods<'a>(obj: ObjRef, pods: Vec<Pod>) -> Scraper<'a> 
             reason::SCRAPER_READY,
             format!("{ready}/{total} scraper pods in {ns} are Ready"),
         ))
+    } else if total > 0 && pods.iter().all(|p| p.modelled.is_some()) {
+        // Pods modelled from the workload (`check` on manifests) say nothing of readiness.
+        Ok((
+            reason::SCRAPER_DECLARED,
+            format!("{obj} is declared; its readiness is not observed (no Pod of it is in the input: its pods are modelled)"),
+        ))
     } else {
         Err((
             reason::SCRAPER_NOT_READY,
