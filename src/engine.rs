@@ -657,8 +657,11 @@ fn modelled_note<'p>(pods: impl Iterator<Item = &'p Pod>) -> String {
     let notes: std::collections::BTreeSet<&str> =
         by.values().flat_map(|(_, n)| n.iter().copied()).collect();
     format!(
-        "; modelled from {} (no Pod of theirs is in the input; modelled pods have no IP{})",
+        "; modelled from {} (no Pod of theirs is in the input; a modelled pod has no IP until it runs: \
+         Cilium admits pods by identity, so fromCIDR and ipBlock rules never match one either way, and \
+         relabeling sees {} for its address{})",
         parts.join(", "),
+        crate::model::MODELLED_POD_IP,
         notes.iter().map(|n| format!("; {n}")).collect::<String>()
     )
 }
