@@ -142,6 +142,11 @@ impl<'a> IntoIterator for &'a Posting {
     }
 }
 
+/// The references of one kind among the keys of a map that holds several kinds.
+fn refs_of_kind<V>(m: &BTreeMap<ObjRef, V>, kind: Kind) -> Vec<ObjRef> {
+    m.keys().filter(|r| r.kind == kind).cloned().collect()
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct ClusterIndex {
     namespaces: BTreeMap<String, Namespace>,
@@ -391,32 +396,12 @@ impl ClusterIndex {
                 .keys()
                 .map(|(n, m)| ObjRef::new(kind, n, m))
                 .collect(),
-            Kind::Prometheus | Kind::PrometheusAgent => self
-                .prometheuses
-                .keys()
-                .filter(|r| r.kind == kind)
-                .cloned()
-                .collect(),
-            Kind::PodMonitor | Kind::ServiceMonitor => self
-                .monitors
-                .keys()
-                .filter(|r| r.kind == kind)
-                .cloned()
-                .collect(),
+            Kind::Prometheus | Kind::PrometheusAgent => refs_of_kind(&self.prometheuses, kind),
+            Kind::PodMonitor | Kind::ServiceMonitor => refs_of_kind(&self.monitors, kind),
             Kind::CiliumNetworkPolicy
             | Kind::CiliumClusterwideNetworkPolicy
-            | Kind::NetworkPolicy => self
-                .policies
-                .keys()
-                .filter(|r| r.kind == kind)
-                .cloned()
-                .collect(),
-            Kind::AuthorizationPolicy | Kind::PeerAuthentication => self
-                .mesh
-                .keys()
-                .filter(|r| r.kind == kind)
-                .cloned()
-                .collect(),
+            | Kind::NetworkPolicy => refs_of_kind(&self.policies, kind),
+            Kind::AuthorizationPolicy | Kind::PeerAuthentication => refs_of_kind(&self.mesh, kind),
             Kind::ConfigMap => self
                 .cilium_config
                 .iter()
@@ -425,24 +410,14 @@ impl ClusterIndex {
                 .chain(self.configs.keys().filter(|r| r.kind == kind).cloned())
                 .chain(self.injectors.keys().cloned())
                 .collect(),
-            Kind::Secret => self
-                .configs
-                .keys()
-                .filter(|r| r.kind == kind)
-                .cloned()
-                .collect(),
+            Kind::Secret => refs_of_kind(&self.configs, kind),
             Kind::Deployment
             | Kind::StatefulSet
             | Kind::ReplicaSet
             | Kind::ReplicationController
             | Kind::Job
             | Kind::CronJob
-            | Kind::Alertmanager => self
-                .workloads
-                .keys()
-                .filter(|r| r.kind == kind)
-                .cloned()
-                .collect(),
+            | Kind::Alertmanager => refs_of_kind(&self.workloads, kind),
             Kind::Node => self
                 .nodes
                 .keys()

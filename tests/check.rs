@@ -7,6 +7,10 @@ use std::process::Command;
 
 use serde_json::Value;
 
+#[path = "common/report.rs"]
+mod report;
+use report::*;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -51,33 +55,6 @@ fn golden(example: &str, golden_name: &str, want_exit: i32) -> Value {
         path.display()
     );
     serde_json::from_str(&stdout).unwrap()
-}
-
-fn subject<'a>(r: &'a Value, kind: &str, ns: &str, name: &str) -> &'a Value {
-    r["subjects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["kind"] == kind && s["namespace"] == ns && s["name"] == name)
-        .unwrap_or_else(|| panic!("no subject {kind} {ns}/{name}"))
-}
-
-fn cond<'a>(s: &'a Value, type_: &str) -> &'a Value {
-    s["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == type_)
-        .unwrap_or_else(|| panic!("no condition {type_}"))
-}
-
-fn target<'a>(s: &'a Value, pod: &str) -> &'a Value {
-    s["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["pod"] == pod)
-        .unwrap_or_else(|| panic!("no target {pod}"))
 }
 
 fn decided_by(t: &Value) -> Vec<String> {

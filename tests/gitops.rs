@@ -12,6 +12,10 @@ use std::process::Command;
 
 use serde_json::Value;
 
+#[path = "common/report.rs"]
+mod report;
+use report::*;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -60,24 +64,6 @@ fn check_json(args: &[&str], want_exit: i32) -> Value {
         "check {args:?}: stdout:\n{out}\nstderr:\n{err}"
     );
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
-}
-
-fn subject<'a>(r: &'a Value, kind: &str, ns: &str, name: &str) -> &'a Value {
-    r["subjects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["kind"] == kind && s["namespace"] == ns && s["name"] == name)
-        .unwrap_or_else(|| panic!("no subject {kind} {ns}/{name} in {r:#}"))
-}
-
-fn cond<'a>(s: &'a Value, type_: &str) -> &'a Value {
-    s["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == type_)
-        .unwrap_or_else(|| panic!("no condition {type_} in {s:#}"))
 }
 
 fn write(dir: &Path, name: &str, text: &str) {

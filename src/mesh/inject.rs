@@ -648,33 +648,21 @@ fn inject_required(
             "{from} {INJECT_LABEL}={selector:?} is neither true nor false: the default policy applies"
         ));
     }
-    if decided.is_none() {
-        if let Some(i) = inj
-            .never_inject
-            .iter()
-            .position(|s| !s.is_everything() && s.matches(labels))
-        {
-            decided = Some((
-                false,
-                format!(
-                    "the pod's labels match neverInjectSelector[{i}] ({})",
-                    inj.never_inject[i]
-                ),
-            ));
+    // neverInjectSelector first, then alwaysInjectSelector; the first matching selector decides.
+    for (selectors, inject, field) in [
+        (&inj.never_inject, false, "neverInjectSelector"),
+        (&inj.always_inject, true, "alwaysInjectSelector"),
+    ] {
+        if decided.is_some() {
+            break;
         }
-    }
-    if decided.is_none() {
-        if let Some(i) = inj
-            .always_inject
+        if let Some(i) = selectors
             .iter()
             .position(|s| !s.is_everything() && s.matches(labels))
         {
             decided = Some((
-                true,
-                format!(
-                    "the pod's labels match alwaysInjectSelector[{i}] ({})",
-                    inj.always_inject[i]
-                ),
+                inject,
+                format!("the pod's labels match {field}[{i}] ({})", selectors[i]),
             ));
         }
     }
