@@ -659,9 +659,9 @@ fn modelled_note<'p>(pods: impl Iterator<Item = &'p Pod>) -> String {
     format!(
         "; modelled from {} (no Pod of theirs is in the input; a modelled pod has no IP until it runs: \
          Cilium admits pods by identity, so fromCIDR and ipBlock rules never match one either way, and \
-         relabeling sees {} for its address{})",
+         relabeling sees a stand-in address from {}{})",
         parts.join(", "),
-        crate::model::MODELLED_POD_IP,
+        crate::workload::STAND_IN_NETWORK,
         notes.iter().map(|n| format!("; {n}")).collect::<String>()
     )
 }

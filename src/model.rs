@@ -399,11 +399,11 @@ impl Pod {
     }
 
     /// The address a scrape of this pod connects to: its IP, or, for a pod modelled from a workload
-    /// (which has none until it runs), [`MODELLED_POD_IP`].
+    /// (which has none until it runs), its stand-in (`crate::workload::STAND_IN_NETWORK`).
     pub fn scrape_ip(&self) -> Option<&str> {
         self.pod_ip
             .as_deref()
-            .or(self.modelled.as_ref().map(|_| MODELLED_POD_IP))
+            .or(self.modelled.as_ref().map(|m| m.address.as_str()))
     }
 
     /// Whether the pod is Ready; a modelled pod is taken as its controller intends it: Ready.
@@ -411,10 +411,6 @@ impl Pod {
         self.ready.unwrap_or(self.modelled.is_some())
     }
 }
-
-/// The stand-in address of a modelled pod in relabeling input (`__address__`,
-/// `__meta_kubernetes_pod_ip`): no IP is known before the pod runs.
-pub const MODELLED_POD_IP: &str = "<pod-ip>";
 
 fn container_from(c: &corev1::Container, init: bool) -> Container {
     Container {

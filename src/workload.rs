@@ -102,6 +102,19 @@ pub struct Modelled {
     pub workload: ObjRef,
     /// What the modelling assumed or did, for reports (e.g. the sidecar injection).
     pub notes: Vec<String>,
+    /// The stand-in address relabeling sees for the pod ([`STAND_IN_NETWORK`]): shaped like an IP, so that
+    /// rules written for pod IPs (`(\d+);((([0-9]+?)(\.|$)){4})`) act on it as on a real one.
+    pub address: String,
+}
+
+/// Where modelled pods take their stand-in addresses: 198.18.0.0/15, reserved for benchmarking (RFC
+/// 2544), never a real pod's. One address per modelled pod, in modelling order.
+pub const STAND_IN_NETWORK: &str = "198.18.0.0/15";
+
+/// The `n`-th stand-in address of [`STAND_IN_NETWORK`] (wrapping after 131,070 pods).
+fn stand_in_address(n: u32) -> String {
+    let base = u32::from(std::net::Ipv4Addr::new(198, 18, 0, 0));
+    std::net::Ipv4Addr::from(base + 1 + n % ((1 << 17) - 2)).to_string()
 }
 
 fn controller_of(md: &ObjectMeta) -> Option<(String, String)> {
@@ -699,6 +712,7 @@ pub fn plan(w: &Workload, nodes: &[Node]) -> Vec<PodPlan> {
                 from: Modelled {
                     workload: w.named(),
                     notes,
+                    address: String::new(),
                 },
             }
         })
@@ -804,6 +818,7 @@ pub fn plan_prometheus(p: &PromWorkload, nodes: &[Node]) -> Vec<PodPlan> {
                 from: Modelled {
                     workload: p.obj_ref(),
                     notes: Vec::new(),
+                    address: String::new(),
                 },
             });
         };
@@ -1005,6 +1020,7 @@ pub fn model_pods(idx: &mut ClusterIndex, admit: &mut Admit<'_>) -> ModelStats {
             }
         }
         let mut pod = Pod::from(&plan.pod);
+        plan.from.address = stand_in_address(stats.modelled.values().sum::<usize>() as u32);
         if matches!(
             plan.from.workload.kind,
             Kind::Prometheus | Kind::PrometheusAgent
