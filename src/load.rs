@@ -64,6 +64,9 @@ pub struct LoadStats {
     /// Where each admitted object was read, by (kind, namespace, name) — every kind, read or not: what
     /// `check --baseline` points its annotations at ([`crate::gate`]).
     pub origins: BTreeMap<(String, String, String), Origin>,
+    /// Objects defined more than once in the input, with the definitions a later one replaced (the last
+    /// one wins, as with `kubectl apply -f`; Argo CD warns of such repositories, kustomize refuses them).
+    pub redefined: BTreeMap<(String, String, String), Vec<Origin>>,
     /// The pods modelled from workloads without Pod objects in the input ([`crate::workload`]).
     pub modelled: crate::workload::ModelStats,
 }
@@ -97,7 +100,20 @@ fn record_origin(path: &Path, d: &Document, stats: &mut LoadStats) {
         item: d.item,
         digest: crate::gate::digest(&d.value),
     };
-    stats.origins.insert(key, origin);
+    if let Some(earlier) = stats.origins.insert(key.clone(), origin) {
+        stats.redefined.entry(key).or_default().push(earlier);
+    }
+}
+
+impl Origin {
+    /// `FILE document N` (`, List item M`), as messages name a document.
+    pub fn describe(&self) -> String {
+        let item = self
+            .item
+            .map(|i| format!(", List item {i}"))
+            .unwrap_or_default();
+        format!("{} document {}{item}", input_name(&self.path), self.doc)
+    }
 }
 
 /// The path that means standard input (`-f -`, as kubectl reads it).

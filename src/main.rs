@@ -563,6 +563,21 @@ fn main() -> ExitCode {
                     kinds.join(", ")
                 );
             }
+            for ((kind, ns, name), earlier) in &stats.redefined {
+                let obj = if ns.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{ns}/{name}")
+                };
+                let last = &stats.origins[&(kind.clone(), ns.clone(), name.clone())];
+                eprintln!(
+                    "scrapepath: warning: {kind} {obj} is defined {} times ({}); the last one, {}, is the one analysed, \
+                     as `kubectl apply -f` would leave it",
+                    earlier.len() + 1,
+                    earlier.iter().map(|o| o.describe()).collect::<Vec<_>>().join(", "),
+                    last.describe()
+                );
+            }
             if !stats.modelled.modelled.is_empty() {
                 let pods: usize = stats.modelled.modelled.values().sum();
                 eprintln!(

@@ -502,3 +502,34 @@ fn the_istio_version_given_decides_the_sidecar_kind() {
     assert_eq!(code, 2);
     assert!(err.contains("not an Istio version"), "{err}");
 }
+
+#[test]
+fn an_object_defined_twice_is_warned_of_and_the_last_one_wins() {
+    let dir = tmp("redefined");
+    let prometheus = |selector: &str| {
+        format!(
+            "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {{name: k8s, namespace: monitoring}}\nspec: {{podMonitorSelector: {selector}}}\n"
+        )
+    };
+    write(&dir, "a.yaml", &prometheus("{matchLabels: {team: a}}"));
+    write(
+        &dir,
+        "b.yaml",
+        &format!(
+            "{}---\napiVersion: monitoring.coreos.com/v1\nkind: PodMonitor\nmetadata: {{name: m, namespace: monitoring}}\nspec:\n  selector: {{matchLabels: {{app: x}}}}\n  podMetricsEndpoints: [{{port: metrics}}]\n",
+            prometheus("{}")
+        ),
+    );
+    let (code, out, err) = run(&["check", "-f", dir.to_str().unwrap(), "-o", "json"]);
+    assert!(
+        err.contains("warning: Prometheus monitoring/k8s is defined 2 times (")
+            && err.contains("a.yaml document 1); the last one, ")
+            && err.contains("b.yaml document 1, is the one analysed"),
+        "{err}"
+    );
+    // b.yaml's selector (every monitor) is the one analysed: the monitor is selected.
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(code, 1, "no pod matches: {out}");
+    let s = subject(&r, "PodMonitor", "monitoring", "m");
+    assert_eq!(cond(s, "MonitorSelected")["status"], "True", "{s:#}");
+}
