@@ -65,13 +65,9 @@ const DEFAULT_REPLACEMENT: &str = "$1";
 /// Prometheus it is the empty regex. Use [`RelabelSpec::as_rendered_by_operator`]
 /// on specs read from PodMonitor/ServiceMonitor objects.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
-#[serde(default)]
+#[serde(default, from = "RawRelabelSpec")]
 pub struct RelabelSpec {
-    #[serde(
-        alias = "sourceLabels",
-        deserialize_with = "null_as_empty_list",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(alias = "sourceLabels", skip_serializing_if = "Vec::is_empty")]
     pub source_labels: Vec<String>,
     #[serde(
         deserialize_with = "null_as_empty_string",
@@ -89,6 +85,7 @@ pub struct RelabelSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub regex: Option<String>,
+    /// Read as Go's YAML decoder reads a uint64: a float is truncated (`1.5` is 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub modulus: Option<u64>,
     #[serde(
@@ -101,6 +98,78 @@ pub struct RelabelSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub action: Option<String>,
+    /// `source_labels` was written as an empty list (`[]`), which Prometheus tells from a missing or
+    /// null one: labeldrop and labelkeep refuse it.
+    #[serde(skip)]
+    source_labels_empty_list: bool,
+}
+
+/// [`RelabelSpec`] as read, before the few distinctions Go's decoder makes are folded in.
+#[derive(Deserialize)]
+#[serde(default)]
+#[derive(Default)]
+struct RawRelabelSpec {
+    #[serde(alias = "sourceLabels", deserialize_with = "present_list")]
+    source_labels: Option<Option<Vec<String>>>,
+    #[serde(deserialize_with = "null_as_empty_string")]
+    separator: Option<String>,
+    #[serde(alias = "targetLabel", deserialize_with = "null_as_empty_string")]
+    target_label: Option<String>,
+    #[serde(deserialize_with = "null_as_empty_string")]
+    regex: Option<String>,
+    #[serde(deserialize_with = "go_yaml_uint64")]
+    modulus: Option<u64>,
+    #[serde(deserialize_with = "null_as_empty_string")]
+    replacement: Option<String>,
+    #[serde(deserialize_with = "null_as_empty_string")]
+    action: Option<String>,
+}
+
+impl From<RawRelabelSpec> for RelabelSpec {
+    fn from(raw: RawRelabelSpec) -> Self {
+        let list = raw.source_labels.flatten();
+        RelabelSpec {
+            source_labels_empty_list: list.as_ref().is_some_and(Vec::is_empty),
+            source_labels: list.unwrap_or_default(),
+            separator: raw.separator,
+            target_label: raw.target_label,
+            regex: raw.regex,
+            modulus: raw.modulus,
+            replacement: raw.replacement,
+            action: raw.action,
+        }
+    }
+}
+
+/// A written field: `Some(None)` when it is `null`.
+fn present_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Vec<String>>>, D::Error> {
+    Ok(Some(Option::<Vec<String>>::deserialize(d)?))
+}
+
+/// Go's YAML decoder (go.yaml.in/yaml/v2) into a uint64: a non-negative integer, or a float in range,
+/// truncated; `null` is 0.
+fn go_yaml_uint64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    use serde::de::{Error, Unexpected};
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Number {
+        UInt(u64),
+        Int(i64),
+        Float(f64),
+    }
+    match Option::<Number>::deserialize(d)? {
+        None => Ok(None),
+        Some(Number::UInt(u)) => Ok(Some(u)),
+        Some(Number::Int(i)) => Err(D::Error::invalid_value(
+            Unexpected::Signed(i),
+            &"a non-negative integer",
+        )),
+        Some(Number::Float(f)) if (0.0..=u64::MAX as f64).contains(&f) => Ok(Some(f as u64)),
+        Some(Number::Float(f)) => Err(D::Error::invalid_value(
+            Unexpected::Float(f),
+            &"a non-negative integer",
+        )),
+    }
 }
 
 /// A present field whose value is `null` is Go's zero value: the empty string. Other scalars are read
@@ -126,10 +195,6 @@ fn null_as_empty_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String
     }))
 }
 
-fn null_as_empty_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
-}
-
 impl RelabelSpec {
     /// The rule as prometheus-operator writes it into the Prometheus
     /// configuration: empty `regex`, `action` and `targetLabel`, and a zero
@@ -146,6 +211,8 @@ impl RelabelSpec {
             modulus: self.modulus.filter(|m| *m != 0),
             replacement: self.replacement.clone(),
             action: non_empty(&self.action),
+            // The operator leaves an empty sourceLabels out.
+            source_labels_empty_list: false,
         }
     }
 }
@@ -327,9 +394,14 @@ impl RelabelConfig {
     pub fn compile_with(spec: &RelabelSpec, scheme: NameScheme) -> Result<Self, RelabelError> {
         use Action::*;
 
-        let action = match &spec.action {
-            None => Replace,
-            Some(a) => a.parse()?,
+        // Prometheus reads the action, the source label names and the regex while it unmarshals the
+        // rule, and refuses an empty action only afterwards, in Config.Validate (a `null` action reaches
+        // Validate as ""; a written "" is refused while unmarshalling, as an unknown action ""). So an
+        // empty action is reported after the unmarshal-time problems, which are reported first.
+        let action = match spec.action.as_deref() {
+            None => Some(Replace),
+            Some("") => None,
+            Some(a) => Some(a.parse()?),
         };
         if let Some(label) = spec.source_labels.iter().find(|l| !scheme.is_valid(l)) {
             return Err(RelabelError::InvalidSourceLabel {
@@ -348,6 +420,9 @@ impl RelabelConfig {
         let modulus = spec.modulus.unwrap_or(0);
 
         // The checks, and their order, are those of Prometheus' Config.Validate.
+        let Some(action) = action else {
+            return Err(RelabelError::EmptyAction);
+        };
         if action == HashMod && modulus == 0 {
             return Err(RelabelError::ZeroModulus);
         }
@@ -387,10 +462,12 @@ impl RelabelConfig {
                 replacement: replacement.to_string(),
             });
         }
-        if action == LabelMap
-            && scheme == NameScheme::Legacy
-            && !RELABEL_TARGET.is_match(replacement)
-        {
+        // Under UTF-8 validation the replacement must still be a valid (non-empty) name.
+        let valid_map_replacement = match scheme {
+            NameScheme::Legacy => RELABEL_TARGET.is_match(replacement),
+            NameScheme::Utf8 => scheme.is_valid(replacement),
+        };
+        if action == LabelMap && !valid_map_replacement {
             return Err(RelabelError::InvalidLabelMapReplacement {
                 replacement: replacement.to_string(),
             });
@@ -416,7 +493,7 @@ impl RelabelConfig {
         }
         if matches!(action, LabelDrop | LabelKeep) {
             let allowed = "'regex'";
-            if !spec.source_labels.is_empty() {
+            if !spec.source_labels.is_empty() || spec.source_labels_empty_list {
                 return Err(not_allowed(SOURCE_LABELS, allowed));
             }
             if !target_label.is_empty() {
@@ -591,13 +668,18 @@ impl GoRegexp {
     /// swallows the closing `)$`.
     fn compile_anchored(regex: &str) -> Result<Self, String> {
         let translated = translate_go_regex(&format!("^(?s:{regex})$"))?;
-        let compiled = Regex::new(&translated.pattern).map_err(|e| {
-            let msg = e.to_string();
-            match msg.rsplit_once("error: ") {
-                Some((_, reason)) => reason.trim().to_string(),
-                None => msg.trim().to_string(),
-            }
-        })?;
+        // Go has no compiled-size limit (only repeat counts up to 1000, nested counts multiplied), so
+        // `\pL{1000}` compiles there; the regex crate's default limit (10 MB) would refuse it.
+        let compiled = regex::RegexBuilder::new(&translated.pattern)
+            .size_limit(1 << 30)
+            .build()
+            .map_err(|e| {
+                let msg = e.to_string();
+                match msg.rsplit_once("error: ") {
+                    Some((_, reason)) => reason.trim().to_string(),
+                    None => msg.trim().to_string(),
+                }
+            })?;
         Ok(GoRegexp {
             regex: compiled,
             group_names: translated.group_names,
@@ -868,8 +950,8 @@ const EMPTY_CLASS: &str = r"[^\x{0}-\x{10FFFF}]";
 /// are numbered as in Go and their names kept aside ([`GoRegex`]).
 ///
 /// Known differences that remain: the regex crate's compiled-size limit
-/// (10 MB) refuses some huge patterns Go accepts (say `\p{L}{1000}`); its
-/// nesting limit (250) is lower than Go's (1000); and its Unicode tables are
+/// (raised to 1 GiB, see [`GoRegexp::compile_anchored`]) could still refuse a
+/// pattern Go accepts; its nesting limit (250) is lower than Go's (1000); and its Unicode tables are
 /// newer than Go 1.26's Unicode 15, so characters added since then can match
 /// differently.
 fn translate_go_regex(src: &str) -> Result<GoRegex, String> {
@@ -1322,6 +1404,16 @@ fn go_unicode_class(s: &str) -> Result<(String, usize), String> {
     };
     if inverted {
         negated = !negated;
+    }
+    // Surrogates (Cs) are never in valid UTF-8: Go accepts the class, which matches nothing; the regex
+    // crate has no such property.
+    if property == "gc=Cs" {
+        let class = if negated {
+            r"[\x{0}-\x{10FFFF}]"
+        } else {
+            EMPTY_CLASS
+        };
+        return Ok((class.to_string(), len));
     }
     let p = if negated { 'P' } else { 'p' };
     Ok((format!("\\{p}{{{property}}}"), len))
@@ -2577,6 +2669,7 @@ mod tests {
             modulus: Some(7),
             replacement: Some("$1:$2".into()),
             action: Some("Replace".into()),
+            source_labels_empty_list: false,
         };
         let camel = r#"{"sourceLabels": ["__address__", "__meta_port"], "separator": "@", "targetLabel": "__address__",
             "regex": "(.+)@(.+)", "modulus": 7, "replacement": "$1:$2", "action": "Replace"}"#;
@@ -2639,6 +2732,7 @@ mod tests {
                 modulus: None,
                 replacement: empty.clone(),
                 action: empty,
+                source_labels_empty_list: false,
             }
         );
     }
@@ -2716,6 +2810,7 @@ mod tests {
                 modulus: None,
                 replacement: Some(String::new()),
                 action: None,
+                source_labels_empty_list: false,
             }
         );
         let kept = spec(r#"{"regex": "x", "action": "keep", "modulus": 2, "targetLabel": "t"}"#);

@@ -542,8 +542,8 @@ fn list_items_are_read_and_unknown_kinds_are_skipped() {
         r#"apiVersion: v1
 kind: List
 items:
-- apiVersion: apps/v1
-  kind: Deployment
+- apiVersion: v1
+  kind: ServiceAccount
   metadata: {name: d, namespace: a}
 - apiVersion: monitoring.coreos.com/v1
   kind: PodMonitor
