@@ -13,6 +13,9 @@
 //!   value (right type mostly, valid or not): this reaches the fields the examples never use;
 //! - type meta: `apiversion:`/`Kind:` keys, or no apiVersion/kind at all.
 //!
+//! The workload kinds the examples do not ship (StatefulSet, ReplicaSet, ReplicationController, Job,
+//! CronJob) come from a few valid objects written here ([`workload_fixtures`]), mutated like the rest.
+//!
 //!  Each object is sent to the test harness's
 //! kube-apiserver (Kubernetes 1.36, the upstream CRDs installed) as a server-side dry-run create
 //! (`?dryRun=All`) with `fieldValidation=Strict`, what `kubectl apply` sends by default (`--validate=strict`):
@@ -199,6 +202,9 @@ fn base_objects() -> Vec<Case> {
             );
         }
     }
+    for (i, v) in workload_fixtures().into_iter().enumerate() {
+        push(format!("workload fixture {i}"), v, &mut out);
+    }
     let dirs: BTreeSet<&Path> = files.iter().filter_map(|f| f.parent()).collect();
     for dir in dirs {
         let (index, _) = scrapepath::load::load_index(&[dir.to_path_buf()], false)
@@ -226,6 +232,81 @@ fn base_objects() -> Vec<Case> {
         }
     }
     out
+}
+
+/// Objects of the workload kinds the examples do not ship (they ship Deployments and DaemonSets): a few
+/// of each, valid, written the way a chart or a GitOps repository would.
+fn workload_fixtures() -> Vec<Value> {
+    let pod = |app: &str, restart: Option<&str>| {
+        let mut spec = json!({
+            "containers": [{
+                "name": app, "image": "registry.example/app:1.2.3",
+                "ports": [{"name": "metrics", "containerPort": 9090}],
+                "readinessProbe": {"httpGet": {"path": "/ready", "port": "metrics"}},
+                "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
+                "volumeMounts": [{"name": "data", "mountPath": "/data"}]
+            }],
+            "volumes": [{"name": "data", "emptyDir": {}}]
+        });
+        if let Some(r) = restart {
+            spec["restartPolicy"] = json!(r);
+        }
+        json!({"metadata": {"labels": {"app": app}, "annotations": {"prometheus.io/scrape": "true"}}, "spec": spec})
+    };
+    vec![
+        json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": "db", "namespace": "blog-system", "labels": {"app": "db"}},
+            "spec": {"serviceName": "db", "replicas": 3, "selector": {"matchLabels": {"app": "db"}},
+                "template": pod("db", None),
+                "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
+                "volumeClaimTemplates": [{"metadata": {"name": "pgdata"},
+                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}}),
+        json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": "pg", "namespace": "blog-system"},
+            "spec": {"serviceName": "pg", "selector": {"matchLabels": {"app": "pg"}},
+                "template": {"metadata": {"labels": {"app": "pg"}}, "spec": {"containers": [{
+                    "name": "pg", "image": "postgres:17",
+                    "volumeMounts": [{"name": "pgdata", "mountPath": "/var/lib/postgresql"}]}]}},
+                "volumeClaimTemplates": [{"metadata": {"name": "pgdata"},
+                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}}),
+        json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": "cache"},
+            "spec": {"selector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["cache"]}]},
+                "podManagementPolicy": "Parallel", "template": pod("cache", Some("Always"))}}),
+        json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": "legacy-web", "namespace": "blog-system"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "legacy-web"}},
+                "template": pod("legacy-web", None)}}),
+        json!({"apiVersion": "v1", "kind": "ReplicationController",
+            "metadata": {"name": "old-web", "namespace": "blog-system"},
+            "spec": {"replicas": 1, "template": pod("old-web", None)}}),
+        json!({"apiVersion": "v1", "kind": "ReplicationController",
+            "metadata": {"name": "older-web"},
+            "spec": {"selector": {"app": "older-web"}, "template": pod("older-web", None)}}),
+        json!({"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "migrate", "namespace": "blog-system"},
+            "spec": {"backoffLimit": 2, "template": pod("migrate", Some("Never"))}}),
+        json!({"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "shards"},
+            "spec": {"completionMode": "Indexed", "completions": 4, "parallelism": 2,
+                "backoffLimitPerIndex": 1,
+                "podFailurePolicy": {"rules": [{"action": "FailJob",
+                    "onExitCodes": {"operator": "In", "values": [42]}}]},
+                "template": pod("shards", Some("Never"))}}),
+        json!({"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "manual"},
+            "spec": {"manualSelector": true, "selector": {"matchLabels": {"app": "manual"}},
+                "template": pod("manual", Some("OnFailure"))}}),
+        json!({"apiVersion": "batch/v1", "kind": "CronJob",
+            "metadata": {"name": "backup", "namespace": "blog-system"},
+            "spec": {"schedule": "0 3 * * *", "concurrencyPolicy": "Forbid",
+                "jobTemplate": {"spec": {"template": pod("backup", Some("OnFailure"))}}}}),
+        json!({"apiVersion": "batch/v1", "kind": "CronJob",
+            "metadata": {"name": "report"},
+            "spec": {"schedule": "*/15 9-17 * * MON-FRI", "timeZone": "Europe/Paris",
+                "successfulJobsHistoryLimit": 1,
+                "jobTemplate": {"spec": {"template": pod("report", Some("Never"))}}}}),
+    ]
 }
 
 /// Moves the corpus into the test cluster's namespaces (see [`NS_PREFIX`]), and lets the test cluster
@@ -407,6 +488,12 @@ fn shape_of(v: &Value) -> Option<std::sync::Arc<Shape>> {
         Known::ConfigMap => b.config_map.clone(),
         Known::Secret => b.secret.clone(),
         Known::DaemonSet => b.daemon_set.clone(),
+        Known::Deployment => b.deployment.clone(),
+        Known::ReplicaSet => b.replica_set.clone(),
+        Known::StatefulSet => b.stateful_set.clone(),
+        Known::ReplicationController => b.replication_controller.clone(),
+        Known::Job => b.job.clone(),
+        Known::CronJob => b.cron_job.clone(),
         other => admission::crds::schema(other, HARNESS_CILIUM)?.root.clone(),
     })
 }
@@ -774,6 +861,287 @@ fn targeted() -> Vec<(&'static [&'static str], &'static str, Vec<Value>)> {
             &["Pod"],
             "spec.ephemeralContainers",
             vec![json!([{"name": "e", "image": "i"}])],
+        ),
+        // Workloads (issue: selector/template labels, port names in templates, strategies, schedules).
+        (
+            &[
+                "Deployment",
+                "ReplicaSet",
+                "StatefulSet",
+                "Job",
+                "DaemonSet",
+            ],
+            "spec.selector",
+            vec![
+                json!({}),
+                json!({"matchLabels": {"other": "x"}}),
+                json!({"matchExpressions": [{"key": "app", "operator": "Exists"}]}),
+                json!({"matchLabels": {"Bad Key": "x"}}),
+            ],
+        ),
+        (
+            &[
+                "Deployment",
+                "ReplicaSet",
+                "StatefulSet",
+                "Job",
+                "DaemonSet",
+                "ReplicationController",
+            ],
+            "spec.template.spec.containers.0.ports.0.name",
+            vec![json!("Http_Port"), json!("toolongportname16"), json!("80")],
+        ),
+        (
+            &[
+                "Deployment",
+                "ReplicaSet",
+                "StatefulSet",
+                "Job",
+                "ReplicationController",
+            ],
+            "spec.template.spec.containers.0.ports.0.containerPort",
+            vec![json!(0), json!(70000), json!("metrics")],
+        ),
+        (
+            &[
+                "Deployment",
+                "ReplicaSet",
+                "StatefulSet",
+                "ReplicationController",
+            ],
+            "spec.template.spec.restartPolicy",
+            vec![json!("Never"), json!("OnFailure")],
+        ),
+        (
+            &[
+                "Deployment",
+                "ReplicaSet",
+                "StatefulSet",
+                "ReplicationController",
+            ],
+            "spec.template.spec.activeDeadlineSeconds",
+            vec![json!(30)],
+        ),
+        (
+            &[
+                "Deployment",
+                "ReplicaSet",
+                "StatefulSet",
+                "ReplicationController",
+                "Job",
+            ],
+            "spec.template.metadata.labels",
+            vec![
+                json!({}),
+                json!({"app": "other"}),
+                json!({"app": "Bad Value!"}),
+            ],
+        ),
+        (
+            &[
+                "Deployment",
+                "ReplicaSet",
+                "StatefulSet",
+                "ReplicationController",
+            ],
+            "spec.replicas",
+            vec![json!(-1), json!(0)],
+        ),
+        (
+            &["Deployment"],
+            "spec.strategy",
+            vec![
+                json!({"type": "Bogus"}),
+                json!({"type": "Recreate", "rollingUpdate": {}}),
+                json!({"type": "Recreate"}),
+                json!({"rollingUpdate": {"maxUnavailable": 0, "maxSurge": 0}}),
+                json!({"rollingUpdate": {"maxUnavailable": "200%"}}),
+                json!({"rollingUpdate": {"maxSurge": "200%", "maxUnavailable": "x"}}),
+            ],
+        ),
+        (
+            &["Deployment"],
+            "spec.progressDeadlineSeconds",
+            vec![json!(0), json!(5), json!(-3)],
+        ),
+        (
+            &["StatefulSet"],
+            "spec.updateStrategy",
+            vec![
+                json!({"type": "Bogus"}),
+                json!({"type": "OnDelete", "rollingUpdate": {}}),
+                json!({"type": "RollingUpdate", "rollingUpdate": {"partition": -1}}),
+                json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0}}),
+                json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "150%"}}),
+                json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": -1}}),
+                json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "x"}}),
+                json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "0%"}}),
+            ],
+        ),
+        (
+            &["StatefulSet"],
+            "spec.podManagementPolicy",
+            vec![json!("Serial"), json!("")],
+        ),
+        (
+            &["StatefulSet"],
+            "spec.persistentVolumeClaimRetentionPolicy",
+            vec![
+                json!({"whenDeleted": "Keep"}),
+                json!({"whenScaled": "Delete"}),
+            ],
+        ),
+        (
+            &["StatefulSet"],
+            "spec.ordinals",
+            vec![json!({"start": -1})],
+        ),
+        (
+            &["ReplicationController"],
+            "spec.selector",
+            vec![json!({}), json!({"app": "other"})],
+        ),
+        (
+            &["Job"],
+            "spec.template.spec.restartPolicy",
+            vec![
+                json!("Always"),
+                json!(""),
+                json!("OnFailure"),
+                json!("Sometimes"),
+            ],
+        ),
+        (
+            &["Job"],
+            "spec.manualSelector",
+            vec![json!(true), json!(false)],
+        ),
+        (
+            &["Job"],
+            "spec.template.metadata.labels.job-name",
+            vec![json!("someone-else"), json!("migrate")],
+        ),
+        (
+            &["Job"],
+            "spec.template.metadata.labels.controller-uid",
+            vec![json!("1234")],
+        ),
+        (
+            &["Job"],
+            "spec.completionMode",
+            vec![json!("Indexed"), json!("Sometimes")],
+        ),
+        (
+            &["Job"],
+            "spec.backoffLimitPerIndex",
+            vec![json!(1), json!(-1)],
+        ),
+        (&["Job"], "spec.maxFailedIndexes", vec![json!(2), json!(10)]),
+        (
+            &["Job"],
+            "spec.podFailurePolicy",
+            vec![
+                json!({"rules": []}),
+                json!({"rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]}),
+                json!({"rules": [{"action": "Retry", "onExitCodes": {"operator": "In", "values": [1]}}]}),
+                json!({"rules": [{"action": "FailJob", "onExitCodes": {"operator": "In", "values": [0, 2]}}]}),
+                json!({"rules": [{"action": "FailJob", "onExitCodes": {"operator": "NotIn", "values": [3, 1]}}]}),
+                json!({"rules": [{"action": "FailJob", "onExitCodes": {"containerName": "nope", "operator": "In", "values": [1]}}]}),
+                json!({"rules": [{"action": "Count"}]}),
+                json!({"rules": [{"action": "FailIndex", "onExitCodes": {"operator": "In", "values": [1]}}]}),
+            ],
+        ),
+        (
+            &["Job"],
+            "spec.successPolicy",
+            vec![
+                json!({"rules": [{"succeededCount": 1}]}),
+                json!({"rules": []}),
+                json!({"rules": [{"succeededIndexes": "0-2,1"}]}),
+                json!({"rules": [{"succeededIndexes": "0,3", "succeededCount": 3}]}),
+            ],
+        ),
+        (
+            &["Job"],
+            "spec.podReplacementPolicy",
+            vec![
+                json!("Failed"),
+                json!("TerminatingOrFailed"),
+                json!("Never"),
+            ],
+        ),
+        (
+            &["Job"],
+            "spec.managedBy",
+            vec![
+                json!("example.com/ctrl"),
+                json!("ctrl"),
+                json!("kueue.x-k8s.io/multikueue"),
+            ],
+        ),
+        (
+            &["Job", "CronJob"],
+            "metadata.name",
+            vec![json!("x".repeat(53)), json!("x".repeat(64)), json!("a.b")],
+        ),
+        (
+            &["CronJob"],
+            "spec.schedule",
+            vec![
+                json!("every night"),
+                json!("* * * *"),
+                json!("61 * * * *"),
+                json!("@daily"),
+                json!("@every 2h"),
+                json!("TZ=UTC 0 3 * * *"),
+                json!("0 0 31 2 *"),
+                json!("*/0 * * * *"),
+                json!("0 3 * * 7"),
+                json!("0 3 * JAN-MAR SUN"),
+                json!(""),
+            ],
+        ),
+        (
+            &["CronJob"],
+            "spec.timeZone",
+            vec![
+                json!("Etc/UTC"),
+                json!("UTC"),
+                json!("Local"),
+                json!(""),
+                json!("Mars/Olympus"),
+                json!("America/New_York"),
+            ],
+        ),
+        (
+            &["CronJob"],
+            "spec.concurrencyPolicy",
+            vec![json!("Sometimes"), json!("Replace")],
+        ),
+        (
+            &["CronJob"],
+            "spec.jobTemplate.spec.selector",
+            vec![json!({"matchLabels": {"app": "backup"}})],
+        ),
+        (
+            &["CronJob"],
+            "spec.jobTemplate.spec.manualSelector",
+            vec![json!(true)],
+        ),
+        (
+            &["CronJob"],
+            "spec.jobTemplate.spec.template.spec.restartPolicy",
+            vec![json!("Always"), json!("Never")],
+        ),
+        (
+            &["CronJob"],
+            "spec.jobTemplate.spec.template.spec.containers.0.ports.0.name",
+            vec![json!("Http_Port")],
+        ),
+        (
+            &["CronJob"],
+            "spec.startingDeadlineSeconds",
+            vec![json!(-5), json!(100)],
         ),
         (
             &["DaemonSet"],

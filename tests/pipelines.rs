@@ -300,7 +300,7 @@ fn a_rendered_object_the_api_server_would_refuse_names_stdin_document_and_field(
         run.stderr
             .lines()
             .any(|l| l.starts_with("scrapepath: <stdin>: document ")
-                && l.contains("Deployment shop/orders: field spec.template.spec.containers[0].ports[1].containerPort")),
+                && l.contains("Deployment shop/orders: spec.template.spec.containers[0].ports[1].containerPort")),
         "{}",
         run.stderr
     );

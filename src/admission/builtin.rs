@@ -1,6 +1,8 @@
 //! The built-in validation of the kinds `check` reads, written from Kubernetes 1.36's
 //! `pkg/apis/{core,networking,discovery,apps}/validation` (with the v1 defaults those functions see):
-//! Pod, Service, EndpointSlice, NetworkPolicy, Namespace, ConfigMap, Secret, DaemonSet.
+//! Pod, Service, EndpointSlice, NetworkPolicy, Namespace, ConfigMap, Secret; the workload kinds
+//! (DaemonSet, Deployment, ReplicaSet, StatefulSet, ReplicationController, Job, CronJob) are validated
+//! in [`super::workloads`], with the pod template helpers of this module.
 //!
 //! An object is first decoded ([`super::shape::decode`]: wrong types, unknown fields); only an object that
 //! decodes is validated, as in the API server.
@@ -16,7 +18,7 @@ use super::shape::{as_integer, decode};
 use super::{Known, Path, Problems};
 
 /// `metadata.generation` must not be negative where the create strategy leaves it as sent (the strategies
-/// of Pod, EndpointSlice, NetworkPolicy and DaemonSet set it to 1 first).
+/// of Pod, EndpointSlice, NetworkPolicy and of every workload kind set it to 1 first).
 fn generation(v: &Value, out: &mut Problems) {
     if let Some(g) = v.pointer("/metadata/generation").and_then(as_integer) {
         if g < 0 {
@@ -40,6 +42,12 @@ pub fn validate(kind: Known, v: &Value, out: &mut Problems) {
         Known::ConfigMap => &b.config_map,
         Known::Secret => &b.secret,
         Known::DaemonSet => &b.daemon_set,
+        Known::Deployment => &b.deployment,
+        Known::ReplicaSet => &b.replica_set,
+        Known::StatefulSet => &b.stateful_set,
+        Known::ReplicationController => &b.replication_controller,
+        Known::Job => &b.job,
+        Known::CronJob => &b.cron_job,
         _ => return,
     };
     let mut decoded = Problems::default();
@@ -66,7 +74,13 @@ pub fn validate(kind: Known, v: &Value, out: &mut Problems) {
         Known::Namespace => namespace(v, out),
         Known::ConfigMap => config_map(v, out),
         Known::Secret => secret(v, out),
-        Known::DaemonSet => daemon_set(v, out),
+        Known::DaemonSet
+        | Known::Deployment
+        | Known::ReplicaSet
+        | Known::StatefulSet
+        | Known::ReplicationController
+        | Known::Job
+        | Known::CronJob => super::workloads::validate(kind, v, out),
         _ => {}
     }
     let under = |field: &str, bad: &str| {
@@ -85,40 +99,40 @@ pub fn validate(kind: Known, v: &Value, out: &mut Problems) {
 // ---------------------------------------------------------------------------------------------------------
 // Reading values (already decoded: types are right; missing and null read as the zero value).
 
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
+pub(super) fn s<'a>(v: &'a Value, k: &str) -> &'a str {
     v.get(k).and_then(Value::as_str).unwrap_or("")
 }
-fn opt_s<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
+pub(super) fn opt_s<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
     v.get(k).and_then(Value::as_str)
 }
-fn i(v: &Value, k: &str) -> Option<i64> {
+pub(super) fn i(v: &Value, k: &str) -> Option<i64> {
     v.get(k).and_then(as_integer)
 }
-fn b(v: &Value, k: &str) -> bool {
+pub(super) fn b(v: &Value, k: &str) -> bool {
     v.get(k).and_then(Value::as_bool).unwrap_or(false)
 }
-fn arr<'a>(v: &'a Value, k: &str) -> &'a [Value] {
+pub(super) fn arr<'a>(v: &'a Value, k: &str) -> &'a [Value] {
     v.get(k)
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or(&[])
 }
-fn obj<'a>(v: &'a Value, k: &str) -> Option<&'a Value> {
+pub(super) fn obj<'a>(v: &'a Value, k: &str) -> Option<&'a Value> {
     v.get(k).filter(|x| x.is_object())
 }
-fn map<'a>(v: &'a Value, k: &str) -> Option<&'a Map<String, Value>> {
+pub(super) fn map<'a>(v: &'a Value, k: &str) -> Option<&'a Map<String, Value>> {
     v.get(k).and_then(Value::as_object)
 }
 static NULL: Value = Value::Null;
-fn get<'a>(v: &'a Value, k: &str) -> &'a Value {
+pub(super) fn get<'a>(v: &'a Value, k: &str) -> &'a Value {
     v.get(k).unwrap_or(&NULL)
 }
 
-fn quoted(s: &str) -> String {
+pub(super) fn quoted(s: &str) -> String {
     format!("{s:?}")
 }
 
-fn invalid_each(out: &mut Problems, path: &Path, value: &str, r: Result<(), String>) {
+pub(super) fn invalid_each(out: &mut Problems, path: &Path, value: &str, r: Result<(), String>) {
     if let Err(e) = r {
         out.invalid(path, quoted(value), e);
     }
@@ -147,7 +161,7 @@ fn port_num_or_name(v: &Value, path: &Path, out: &mut Problems) {
     }
 }
 
-fn non_negative(v: &Value, k: &str, path: &Path, out: &mut Problems) {
+pub(super) fn non_negative(v: &Value, k: &str, path: &Path, out: &mut Problems) {
     if let Some(n) = i(v, k) {
         if n < 0 {
             out.invalid(&path.key(k), n, "must be greater than or equal to 0");
@@ -349,7 +363,7 @@ fn pod(v: &Value, out: &mut Problems) {
     }
 }
 
-fn pod_specific_annotations(
+pub(super) fn pod_specific_annotations(
     ann: Option<&Map<String, Value>>,
     spec: &Value,
     path: &Path,
@@ -419,7 +433,7 @@ fn pod_specific_annotations(
 
 /// `ValidatePodSpec` (with the v1 defaults applied); `is_pod`: a Pod (hostNetwork host ports must
 /// equal container ports), else a pod template.
-fn pod_spec(spec: &Value, path: &Path, is_pod: bool, out: &mut Problems) {
+pub(super) fn pod_spec(spec: &Value, path: &Path, is_pod: bool, out: &mut Problems) {
     let sc = get(spec, "securityContext");
     // spec.hostUsers (the internal API keeps it in the security context).
     let host_users = spec
@@ -2015,7 +2029,7 @@ fn resize_policy(c: &Value, ctx: &PodCtx<'_>, path: &Path, init: bool, out: &mut
     }
 }
 
-fn quantity_of(v: &Value) -> Option<f64> {
+pub(super) fn quantity_of(v: &Value) -> Option<f64> {
     match v {
         Value::String(s) => names::quantity_value(s.trim()),
         Value::Number(n) => n.as_f64(),
@@ -3580,147 +3594,8 @@ fn decode_base64(s: &str) -> Vec<u8> {
     out
 }
 
-// ---------------------------------------------------------------------------------------------------------
-// DaemonSet.
-
-fn daemon_set(v: &Value, out: &mut Problems) {
-    validate_object_meta(v, NameRule::Subdomain, true, true, out);
-    let spec = get(v, "spec");
-    let sp = Path::root().key("spec");
-    let sel = spec.get("selector").filter(|x| !x.is_null());
-    if let Some(sel) = sel {
-        validate_label_selector(sel, &sp.key("selector"), out);
-    }
-    let template = get(spec, "template");
-    let tmd = get(template, "metadata");
-    let labels = map(tmd, "labels");
-    let matches = sel.is_some_and(|sel| selector_matches(sel, labels));
-    if !matches {
-        out.invalid(
-            &sp.key("template").key("metadata").key("labels"),
-            "labels",
-            "`selector` does not match template `labels`",
-        );
-    }
-    if let Some(sel) = sel {
-        let n = map(sel, "matchLabels").map_or(0, Map::len) + arr(sel, "matchExpressions").len();
-        if n == 0 {
-            out.invalid(
-                &sp.key("selector"),
-                "selector",
-                "empty selector is invalid for daemonset",
-            );
-        }
-    }
-    // ValidatePodTemplateSpec.
-    let tp = sp.key("template");
-    if let Some(l) = labels {
-        validate_labels(l, &tp.key("labels"), out);
-    }
-    if let Some(ann) = map(tmd, "annotations") {
-        for k in ann.keys() {
-            invalid_each(
-                out,
-                &tp.key("annotations"),
-                k,
-                names::qualified_name(&k.to_lowercase()),
-            );
-        }
-    }
-    let tspec = get(template, "spec");
-    pod_specific_annotations(map(tmd, "annotations"), tspec, &tp.key("annotations"), out);
-    pod_spec(tspec, &tp.key("spec"), false, out);
-    if !arr(tspec, "ephemeralContainers").is_empty() {
-        out.forbidden(
-            &tp.key("spec").key("ephemeralContainers"),
-            "ephemeral containers not allowed in pod template",
-        );
-    }
-    let rp = s(tspec, "restartPolicy");
-    if !rp.is_empty() && rp != "Always" {
-        out.unsupported(&tp.key("spec").key("restartPolicy"), rp, &["Always"]);
-    }
-    if tspec
-        .get("activeDeadlineSeconds")
-        .is_some_and(|x| !x.is_null())
-    {
-        out.forbidden(
-            &tp.key("spec").key("activeDeadlineSeconds"),
-            "activeDeadlineSeconds in DaemonSet is not Supported",
-        );
-    }
-    non_negative(spec, "minReadySeconds", &sp, out);
-    non_negative(spec, "templateGeneration", &sp, out);
-    non_negative(spec, "revisionHistoryLimit", &sp, out);
-    let us = get(spec, "updateStrategy");
-    let up = sp.key("updateStrategy");
-    match opt_s(us, "type")
-        .filter(|t| !t.is_empty())
-        .unwrap_or("RollingUpdate")
-    {
-        "OnDelete" => {}
-        "RollingUpdate" => {
-            let ru = get(us, "rollingUpdate");
-            let mu = ru
-                .get("maxUnavailable")
-                .filter(|x| !x.is_null())
-                .cloned()
-                .unwrap_or(Value::from(1));
-            let ms = ru
-                .get("maxSurge")
-                .filter(|x| !x.is_null())
-                .cloned()
-                .unwrap_or(Value::from(0));
-            let rup = up.key("rollingUpdate");
-            let mut values = Vec::new();
-            for (k, x) in [("maxUnavailable", &mu), ("maxSurge", &ms)] {
-                let p = rup.key(k);
-                let value = match x {
-                    Value::String(pct) => match pct
-                        .strip_suffix('%')
-                        .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
-                    {
-                        Some(n) => {
-                            let n: i64 = n.parse().unwrap_or(i64::MAX);
-                            if n > 100 {
-                                out.invalid(&p, quoted(pct), "must not be greater than 100%");
-                            }
-                            n
-                        }
-                        None => {
-                            out.invalid(&p, quoted(pct), "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')");
-                            0
-                        }
-                    },
-                    other => {
-                        let n = as_integer(other).unwrap_or(0);
-                        if n < 0 {
-                            out.invalid(&p, n, "must be greater than or equal to 0");
-                        }
-                        n
-                    }
-                };
-                values.push(value);
-            }
-            match (values[0] != 0, values[1] != 0) {
-                (true, true) => out.invalid(
-                    &rup.key("maxSurge"),
-                    "maxSurge",
-                    "may not be set when maxUnavailable is non-zero",
-                ),
-                (false, false) => out.push(
-                    &rup.key("maxUnavailable"),
-                    "Required value: cannot be 0 when maxSurge is 0",
-                ),
-                _ => {}
-            }
-        }
-        other => out.unsupported(&up, other, &["RollingUpdate", "OnDelete"]),
-    }
-}
-
 /// Whether a (valid) label selector selects these labels.
-fn selector_matches(sel: &Value, labels: Option<&Map<String, Value>>) -> bool {
+pub(super) fn selector_matches(sel: &Value, labels: Option<&Map<String, Value>>) -> bool {
     let label = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
     if let Some(ml) = map(sel, "matchLabels") {
         for (k, v) in ml {

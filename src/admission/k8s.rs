@@ -313,11 +313,18 @@ pub struct Builtins {
     pub config_map: Arc<Shape>,
     pub secret: Arc<Shape>,
     pub daemon_set: Arc<Shape>,
+    pub deployment: Arc<Shape>,
+    pub replica_set: Arc<Shape>,
+    pub stateful_set: Arc<Shape>,
+    pub replication_controller: Arc<Shape>,
+    pub job: Arc<Shape>,
+    pub cron_job: Arc<Shape>,
     pub object_meta: Arc<Shape>,
 }
 
 pub fn builtins() -> &'static Builtins {
     use k8s_openapi::api::apps::v1 as apps;
+    use k8s_openapi::api::batch::v1 as batch;
     use k8s_openapi::api::core::v1 as core;
     use k8s_openapi::api::discovery::v1 as discovery;
     use k8s_openapi::api::networking::v1 as net;
@@ -332,6 +339,12 @@ pub fn builtins() -> &'static Builtins {
         config_map: shape_of::<core::ConfigMap>(),
         secret: shape_of::<core::Secret>(),
         daemon_set: shape_of::<apps::DaemonSet>(),
+        deployment: shape_of::<apps::Deployment>(),
+        replica_set: shape_of::<apps::ReplicaSet>(),
+        stateful_set: shape_of::<apps::StatefulSet>(),
+        replication_controller: shape_of::<core::ReplicationController>(),
+        job: shape_of::<batch::Job>(),
+        cron_job: shape_of::<batch::CronJob>(),
         object_meta: shape_of::<ObjectMeta>(),
     })
 }

@@ -6,7 +6,8 @@
 //!   it).
 //! - `apiVersion` and `kind` are required and case-sensitive.
 //! - The built-in validation of the kinds `check` reads (Pod, Service, EndpointSlice, NetworkPolicy,
-//!   Namespace, ConfigMap, Secret, DaemonSet: [`builtin`]) and the OpenAPI schemas and validation rules of
+//!   Namespace, ConfigMap, Secret: [`builtin`]; DaemonSet, Deployment, ReplicaSet, StatefulSet,
+//!   ReplicationController, Job, CronJob: [`workloads`]) and the OpenAPI schemas and validation rules of
 //!   the CRDs it reads (Cilium, prometheus-operator, Istio security, ScrapeIntent: [`crds`]) are applied,
 //!   with `fieldValidation=Strict` (what `kubectl apply` sends by default): every problem is listed with its
 //!   field path and rule.
@@ -20,6 +21,7 @@ pub mod k8s;
 pub mod meta;
 pub mod names;
 pub mod shape;
+pub mod workloads;
 
 use serde_json::{Map, Value};
 
@@ -243,6 +245,12 @@ pub enum Known {
     ConfigMap,
     Secret,
     DaemonSet,
+    Deployment,
+    ReplicaSet,
+    StatefulSet,
+    ReplicationController,
+    Job,
+    CronJob,
     CiliumNetworkPolicy,
     CiliumClusterwideNetworkPolicy,
     PodMonitor,
@@ -273,6 +281,17 @@ const KNOWN: &[(&str, &str, &[&str], Known)] = &[
         Known::NetworkPolicy,
     ),
     ("apps", "DaemonSet", &["v1"], Known::DaemonSet),
+    ("apps", "Deployment", &["v1"], Known::Deployment),
+    ("apps", "ReplicaSet", &["v1"], Known::ReplicaSet),
+    ("apps", "StatefulSet", &["v1"], Known::StatefulSet),
+    (
+        "",
+        "ReplicationController",
+        &["v1"],
+        Known::ReplicationController,
+    ),
+    ("batch", "Job", &["v1"], Known::Job),
+    ("batch", "CronJob", &["v1"], Known::CronJob),
     (
         "cilium.io",
         "CiliumNetworkPolicy",
@@ -369,6 +388,7 @@ const SERVED: &[(&str, &str, &[&str])] = &[
             "StatefulSet",
         ],
     ),
+    ("batch", "v1", &["CronJob", "Job"]),
     ("discovery.k8s.io", "v1", &["EndpointSlice"]),
     (
         "networking.k8s.io",
@@ -658,7 +678,13 @@ pub fn admit(v: &mut Value, settings: &Settings) -> Result<(), Refusal> {
         | Known::Namespace
         | Known::ConfigMap
         | Known::Secret
-        | Known::DaemonSet => builtin::validate(known, v, &mut problems),
+        | Known::DaemonSet
+        | Known::Deployment
+        | Known::ReplicaSet
+        | Known::StatefulSet
+        | Known::ReplicationController
+        | Known::Job
+        | Known::CronJob => builtin::validate(known, v, &mut problems),
         _ => crds::validate(
             known,
             v,
