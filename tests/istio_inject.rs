@@ -337,6 +337,23 @@ fn pod(r: &mut Rng, revs: &[&str]) -> Value {
     if r.chance(30) {
         containers.push(json!({"name": "side", "image": "side:1", "ports": [{"containerPort": 9100, "protocol": "TCP"}]}));
     }
+    if r.chance(15) {
+        // A gateway as Istio's gateway chart renders it: the `gateway` template, `istio-proxy` with
+        // `image: auto` and the chart's own ports (15090 among them, or not).
+        ann.insert("inject.istio.io/templates".into(), json!("gateway"));
+        let mut ports = vec![json!({"containerPort": 8080, "name": "http2", "protocol": "TCP"})];
+        if r.chance(50) {
+            ports.push(
+                json!({"containerPort": 15090, "name": "http-envoy-prom", "protocol": "TCP"}),
+            );
+        }
+        let gw = json!({"name": "istio-proxy", "image": "auto", "ports": ports});
+        if r.chance(50) {
+            containers = vec![gw];
+        } else {
+            containers.push(gw);
+        }
+    }
     let mut spec = json!({ "containers": containers });
     if r.chance(25) {
         spec["initContainers"] = json!([{"name": "migrate", "image": "m:1"}]);

@@ -51,6 +51,7 @@ const PROXY: &str = "istio-proxy";
 const INIT: &str = "istio-init";
 const VALIDATION: &str = "istio-validation";
 const CORE_DUMP: &str = "enable-core-dump";
+const GATEWAY_TEMPLATE: &str = "gateway";
 /// `inject.IgnoredNamespaces`.
 const IGNORED_NAMESPACES: [&str; 4] = [
     "kube-system",
@@ -987,9 +988,12 @@ pub fn inject(
     if let Some(e) = extra {
         notes.push(e);
     }
-    if let Some(t) = annotations.get("inject.istio.io/templates") {
+    if let Some(t) = annotations
+        .get("inject.istio.io/templates")
+        .filter(|t| !matches!(t.trim(), GATEWAY_TEMPLATE | "sidecar"))
+    {
         notes.push(format!(
-            "annotation inject.istio.io/templates: {t:?}: only the stock sidecar template is modelled"
+            "annotation inject.istio.io/templates: {t:?}: only the stock sidecar and gateway templates are modelled"
         ));
     }
     match mutate(pod, inj, mesh, &labels, &annotations, &mut notes) {
@@ -1040,13 +1044,18 @@ fn mutate(
             }
         },
     };
-    let native = match ann
-        .get("sidecar.istio.io/nativeSidecar")
-        .map(String::as_str)
-    {
-        None | Some("") => flag_native,
-        Some(v) => v != "false",
-    };
+    // The `gateway` template (Istio's gateway chart: `inject.istio.io/templates: gateway`, a container
+    // `istio-proxy` with `image: auto`) fills in that container as a router: no capture, no init
+    // containers, never a native sidecar.
+    let gateway = ann.get("inject.istio.io/templates").map(|t| t.trim()) == Some(GATEWAY_TEMPLATE);
+    let native = !gateway
+        && match ann
+            .get("sidecar.istio.io/nativeSidecar")
+            .map(String::as_str)
+        {
+            None | Some("") => flag_native,
+            Some(v) => v != "false",
+        };
     let spec = pod.spec.get_or_insert_with(Default::default);
     let app_containers: Vec<String> = spec
         .containers
@@ -1100,7 +1109,7 @@ fn mutate(
 
     // The template's pod: init containers, the proxy, volumes.
     let mut template_init: Vec<corev1::Container> = Vec::new();
-    if mode != "NONE" {
+    if mode != "NONE" && !gateway {
         let mut args: Vec<String> = [
             "istio-iptables",
             "-p",
@@ -1193,7 +1202,10 @@ fn mutate(
             name: Some("http-envoy-prom".to_string()),
             ..Default::default()
         }]),
-        args: Some(vec!["proxy".to_string(), "sidecar".to_string()]),
+        args: Some(vec![
+            "proxy".to_string(),
+            if gateway { "router" } else { "sidecar" }.to_string(),
+        ]),
         env: Some(proxy_env),
         ..Default::default()
     };
@@ -1215,7 +1227,9 @@ fn mutate(
     if inj.pilot_cert_provider == "istiod" {
         volumes.push("istiod-ca-cert");
     }
-    volumes.push("istio-ca-crl");
+    if !gateway {
+        volumes.push("istio-ca-crl");
+    }
     // As Go marshals SidecarInjectionStatus: field order kept, an empty list as null.
     let names = |l: &[corev1::Container]| -> String {
         if l.is_empty() {
@@ -1232,12 +1246,46 @@ fn mutate(
         Value::from(inj.revision.clone()),
     );
 
-    // Merge (strategic merge by container name: new ones appended).
+    // Merge (strategic merge by container name: new ones appended; into a container the pod already
+    // has, the template's fields win, and ports merge by containerPort and env by name).
     let merge = |list: &mut Vec<corev1::Container>, c: corev1::Container| match list
         .iter_mut()
         .find(|x| x.name == c.name)
     {
-        Some(x) => *x = c,
+        Some(x) => {
+            // As the overlay orders a merged list: the template's new items first, then the pod's,
+            // each merged in place with the template's item of the same key.
+            let theirs = x.ports.take().unwrap_or_default();
+            let mine = c.ports.clone().unwrap_or_default();
+            let mut ports: Vec<corev1::ContainerPort> = mine
+                .iter()
+                .filter(|p| !theirs.iter().any(|q| q.container_port == p.container_port))
+                .cloned()
+                .collect();
+            ports.extend(theirs.into_iter().map(|q| {
+                mine.iter()
+                    .find(|p| p.container_port == q.container_port)
+                    .cloned()
+                    .unwrap_or(q)
+            }));
+            let theirs = x.env.take().unwrap_or_default();
+            let mine = c.env.clone().unwrap_or_default();
+            let mut envs: Vec<corev1::EnvVar> = mine
+                .iter()
+                .filter(|e| !theirs.iter().any(|f| f.name == e.name))
+                .cloned()
+                .collect();
+            envs.extend(
+                theirs
+                    .into_iter()
+                    .map(|f| mine.iter().find(|e| e.name == f.name).cloned().unwrap_or(f)),
+            );
+            *x = corev1::Container {
+                ports: (!ports.is_empty()).then_some(ports),
+                env: (!envs.is_empty()).then_some(envs),
+                ..c
+            };
+        }
         None => list.push(c),
     };
     let mut init = spec.init_containers.take().unwrap_or_default();
@@ -1267,14 +1315,17 @@ fn mutate(
 
     // Metadata of the template.
     let meta_labels = pod.metadata.labels.get_or_insert_with(BTreeMap::new);
-    let tls = first_set(labels, &["security.istio.io/tlsMode"])
-        .unwrap_or("istio")
-        .to_string();
-    meta_labels.insert("security.istio.io/tlsMode".to_string(), tls);
-    if proxy_metadata
-        .get("ISTIO_META_ENABLE_HBONE")
-        .map(String::as_str)
-        == Some("true")
+    if !gateway {
+        let tls = first_set(labels, &["security.istio.io/tlsMode"])
+            .unwrap_or("istio")
+            .to_string();
+        meta_labels.insert("security.istio.io/tlsMode".to_string(), tls);
+    }
+    if !gateway
+        && proxy_metadata
+            .get("ISTIO_META_ENABLE_HBONE")
+            .map(String::as_str)
+            == Some("true")
     {
         let t = first_set(labels, &["networking.istio.io/tunnel"])
             .unwrap_or("http")
@@ -1292,10 +1343,14 @@ fn mutate(
     )
     .map(str::to_string)
     .unwrap_or(deploy);
-    let name: String = name.chars().take(63).collect();
-    let name = name
-        .trim_matches(|c| matches!(c, '-' | '_' | '.'))
-        .to_string();
+    // The sidecar template truncates and trims the name; the gateway template takes it as it is.
+    let name = if gateway {
+        name
+    } else {
+        let name: String = name.chars().take(63).collect();
+        name.trim_matches(|c| matches!(c, '-' | '_' | '.'))
+            .to_string()
+    };
     let revision = first_set(
         labels,
         &[
@@ -1322,7 +1377,7 @@ fn mutate(
             }
         }
     }
-    if inj.cni {
+    if inj.cni && !gateway {
         if inj.cni_provider == "multus" {
             let cur = ann
                 .get("k8s.v1.cni.cncf.io/networks")
