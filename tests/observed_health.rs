@@ -1,26 +1,32 @@
-//! Observed health for real: a real Prometheus (Debian package) is given the pods of the test API server
-//! as its Kubernetes discovery would give them (see [`prometheus_config`] for why through a file) and
-//! scrapes them on loopback — one endpoint answers `/metrics`, the other accepts connections and never answers. The
-//! operator reads Prometheus's `/api/v1/targets` and sets `Scraped`: `Up` for one, `Down` with the
-//! error Prometheus itself reports for the other. And an API that cannot be read leaves `Scraped`
-//! Unknown without holding back the other conditions.
+//! Observed health for real: a real Prometheus (3.x, built from its Go module) discovers the pods of the
+//! test API server with its own Kubernetes service discovery (role pod, a ServiceAccount token, RBAC) and
+//! scrapes them at their pod IPs — loopback addresses of their own, with real listeners behind them: one
+//! answers `/metrics`, the other accepts connections and never answers. The operator reads Prometheus's
+//! `/api/v1/targets` and sets `Scraped`: `Up` for one, `Down` with the error Prometheus itself reports
+//! for the other, `NotDiscovered` for the pod its relabeling drops. `scrapepath audit` reads the same
+//! Prometheus both by URL and through the API server's service proxy. And an API that cannot be read
+//! leaves `Scraped` Unknown without holding back the other conditions.
 
 mod common;
 
 use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use common::cluster::*;
 use common::fixtures::*;
-use common::prometheus::{metrics_endpoint, silent_endpoint, Prometheus};
+use common::prometheus::{
+    loopback_ip, metrics_endpoint_on, silent_endpoint, silent_endpoint_on, KubeSd, Prometheus,
+};
 use common::testenv::TestEnv;
 use kube::Client;
 
 use scrapepath::controller::Settings;
 use scrapepath::observe::plan::{Derive, ObserveSettings, UrlSetting};
 
-/// A pod on 127.0.0.1 declaring `port` (there is no kubelet: the status is written as a kubelet would).
-fn loopback_pod(ns: &str, name: &str, app: &str, scrape: &str, port: u16) -> String {
+/// A pod at `ip` declaring `port` (there is no kubelet: the status, pod IP included, is written through
+/// the status subresource as a kubelet would).
+fn pod_at(ns: &str, name: &str, app: &str, scrape: &str, ip: Ipv4Addr, port: u16) -> String {
     format!(
         r#"
 apiVersion: v1
@@ -30,8 +36,8 @@ spec:
   containers: [{{name: app, image: app, ports: [{{name: metrics, containerPort: {port}}}]}}]
 status:
   phase: Running
-  podIP: 127.0.0.1
-  podIPs: [{{ip: 127.0.0.1}}]
+  podIP: {ip}
+  podIPs: [{{ip: {ip}}}]
   conditions: [{{type: Ready, status: "True"}}]
 "#
     )
@@ -53,82 +59,89 @@ spec:
 }
 
 /// The Prometheus configuration prometheus-operator would generate for the PodMonitor `apps`, reduced to
-/// what matters here: a keep on a pod label, and the `namespace`/`pod` target labels. Debian's
-/// prometheus 2.42 is built without the Kubernetes service discovery (its config parser answers "field
-/// kubernetes_sd_configs not found"), so the pod role's discovery is played by [`write_pod_targets`]:
-/// the same targets and `__meta_kubernetes_*` labels, from the pods the test API server really holds,
-/// through `file_sd_configs`. Relabeling, scraping and the targets API are Prometheus's own.
-fn prometheus_config(ns: &str, sd_file: &std::path::Path) -> String {
+/// what matters here: Kubernetes discovery (role pod) of the namespace `ns` from the test API server, a
+/// keep on a pod label, and the `namespace`/`pod` target labels. Discovery, relabeling, scraping and the
+/// targets API are Prometheus's own.
+fn prometheus_config(ns: &str, sd: &KubeSd) -> String {
     format!(
         r#"
 global: {{scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1m}}
 scrape_configs:
 - job_name: podMonitor/{ns}/apps/0
-  file_sd_configs:
-  - files: [{sd_file}]
-    refresh_interval: 1s
+  kubernetes_sd_configs:
+  - {sd_config}
   relabel_configs:
   - {{source_labels: [__meta_kubernetes_pod_label_scrape], regex: "yes", action: keep}}
   - {{source_labels: [__meta_kubernetes_namespace], target_label: namespace}}
   - {{source_labels: [__meta_kubernetes_pod_name], target_label: pod}}
 "#,
-        sd_file = sd_file.display()
+        sd_config = sd.sd_config("pod", &[ns])
     )
 }
 
-/// What Prometheus's Kubernetes discovery (role pod) makes of the pods of `ns`: one target per
-/// container port, at the pod IP, with the pod's meta labels; written as a file_sd file.
-async fn write_pod_targets(client: &Client, ns: &str, path: &std::path::Path) {
-    use k8s_openapi::api::core::v1::Pod;
-    let pods = kube::Api::<Pod>::namespaced(client.clone(), ns)
-        .list(&Default::default())
-        .await
-        .unwrap();
-    let mut groups = Vec::new();
-    for pod in pods.items {
-        let Some(ip) = pod.status.as_ref().and_then(|s| s.pod_ip.clone()) else {
-            continue;
-        };
-        let name = pod.metadata.name.clone().unwrap();
-        let mut base = serde_json::Map::new();
-        base.insert("__meta_kubernetes_namespace".into(), ns.into());
-        base.insert("__meta_kubernetes_pod_name".into(), name.clone().into());
-        base.insert("__meta_kubernetes_pod_ip".into(), ip.clone().into());
-        for (k, v) in pod.metadata.labels.clone().unwrap_or_default() {
-            let k: String = k
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-                .collect();
-            base.insert(format!("__meta_kubernetes_pod_label_{k}"), v.into());
-        }
-        for c in &pod.spec.as_ref().unwrap().containers {
-            for p in c.ports.clone().unwrap_or_default() {
-                let mut labels = base.clone();
-                labels.insert(
-                    "__meta_kubernetes_pod_container_name".into(),
-                    c.name.clone().into(),
-                );
-                labels.insert(
-                    "__meta_kubernetes_pod_container_port_number".into(),
-                    p.container_port.to_string().into(),
-                );
-                if let Some(n) = &p.name {
-                    labels.insert(
-                        "__meta_kubernetes_pod_container_port_name".into(),
-                        n.clone().into(),
-                    );
-                }
-                groups.push(serde_json::json!({
-                    "targets": [format!("{ip}:{}", p.container_port)],
-                    "labels": labels,
-                }));
+/// A local address that is not loopback (the API server refuses loopback addresses in Endpoints, so
+/// its service proxy can only reach a Prometheus listening elsewhere): the first `host LOCAL` IPv4
+/// address of the kernel's routing table that is not in 127.0.0.0/8.
+fn non_loopback_local_ip() -> Option<Ipv4Addr> {
+    let trie = std::fs::read_to_string("/proc/net/fib_trie").ok()?;
+    let mut last: Option<Ipv4Addr> = None;
+    for line in trie.lines() {
+        let line = line.trim();
+        if let Some(ip) = line.strip_prefix("|-- ") {
+            last = ip.parse().ok();
+        } else if line.starts_with("/32 host LOCAL") {
+            if let Some(ip) = last.filter(|ip| !ip.is_loopback() && !ip.is_link_local()) {
+                return Some(ip);
             }
         }
     }
-    // Prometheus watches the file: write it whole, then move it in place.
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(&groups).unwrap()).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
+    None
+}
+
+/// The scraper `mon/k8s` (selecting monitors labelled `release: prom`) and its pod at `ip`, with the
+/// `prometheus-operated` Service prometheus-operator creates for it, whose endpoint is that pod at
+/// `port` (there is no endpoints controller here: the Endpoints are written as it would write them).
+fn scraper_at(mon: &str, ip: Ipv4Addr, port: u16) -> String {
+    format!(
+        r#"
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {{name: k8s, namespace: {mon}}}
+spec:
+  podMonitorSelector: {{matchLabels: {{release: prom}}}}
+  podMonitorNamespaceSelector: {{}}
+  serviceAccountName: prometheus
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: prometheus-k8s-0
+  namespace: {mon}
+  labels: {{app.kubernetes.io/name: prometheus, operator.prometheus.io/name: k8s, prometheus: k8s}}
+spec:
+  serviceAccountName: prometheus
+  containers: [{{name: prometheus, image: prom, ports: [{{name: web, containerPort: {port}}}]}}]
+status:
+  phase: Running
+  podIP: {ip}
+  podIPs: [{{ip: {ip}}}]
+  conditions: [{{type: Ready, status: "True"}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: prometheus-operated, namespace: {mon}, labels: {{operated-prometheus: "true"}}}}
+spec:
+  clusterIP: None
+  ports: [{{name: web, port: 9090, targetPort: web}}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {{name: prometheus-operated, namespace: {mon}}}
+subsets:
+- addresses: [{{ip: {ip}, targetRef: {{kind: Pod, namespace: {mon}, name: prometheus-k8s-0}}}}]
+  ports: [{{name: web, port: {port}}}]
+"#
+    )
 }
 
 /// The PodMonitor the scraper of `fixtures::scraper` selects, for the `team: obs` pods.
@@ -227,27 +240,34 @@ async fn a_real_prometheus_reports_one_target_up_and_the_silent_one_down_with_it
     let client = env.client().await;
     let ns = env.namespace("obs").await;
     let mon = env.namespace("obs-mon").await;
-    let answers = metrics_endpoint();
-    let silent = silent_endpoint();
+    // Every pod at a loopback address of its own; the listeners bind port 0 there.
+    let (up_ip, silent_ip, ignored_ip) = (loopback_ip(), loopback_ip(), loopback_ip());
+    let answers = metrics_endpoint_on(IpAddr::V4(up_ip));
+    let silent = silent_endpoint_on(IpAddr::V4(silent_ip));
     let (up_port, silent_port) = (answers.port, silent.port);
+    // Named by the pod, never scraped (relabeling drops it).
     let ignored_port = common::prometheus::unserved_port();
 
-    apply_yaml(&client, &scraper(&mon)).await;
-    apply_yaml(
-        &client,
-        &loopback_pod(&ns, "answers-0", "answers", "yes", up_port),
-    )
-    .await;
-    apply_yaml(
-        &client,
-        &loopback_pod(&ns, "silent-0", "silent", "yes", silent_port),
-    )
-    .await;
-    apply_yaml(
-        &client,
-        &loopback_pod(&ns, "ignored-0", "ignored", "no", ignored_port),
-    )
-    .await;
+    // Prometheus on a local address the API server's service proxy may reach (not loopback).
+    let prom_ip = non_loopback_local_ip().expect(
+        "this machine has no IPv4 address outside 127.0.0.0/8 (in /proc/net/fib_trie): the API server's \
+         service proxy needs one to reach Prometheus (Endpoints refuse loopback addresses)",
+    );
+    let sd = KubeSd::new(env, &mon, &[&ns]).await;
+    let config = prometheus_config(&ns, &sd);
+    let prom =
+        tokio::task::spawn_blocking(move || Prometheus::start_on(&config, IpAddr::V4(prom_ip)))
+            .await
+            .unwrap();
+    apply_yaml(&client, &scraper_at(&mon, prom_ip, prom.addr.port())).await;
+
+    for (name, app, scrape, ip, port) in [
+        ("answers-0", "answers", "yes", up_ip, up_port),
+        ("silent-0", "silent", "yes", silent_ip, silent_port),
+        ("ignored-0", "ignored", "no", ignored_ip, ignored_port),
+    ] {
+        apply_yaml(&client, &pod_at(&ns, name, app, scrape, ip, port)).await;
+    }
     for (name, app) in [
         ("answers", "answers"),
         ("silent", "silent"),
@@ -255,14 +275,8 @@ async fn a_real_prometheus_reports_one_target_up_and_the_silent_one_down_with_it
     ] {
         apply_yaml(&client, &report_intent(&ns, name, app, &mon)).await;
     }
-
     apply_yaml(&client, &pod_monitor(&ns)).await;
-    let sd_file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{ns}-pods.json"));
-    write_pod_targets(&client, &ns, &sd_file).await;
-    let config = prometheus_config(&ns, &sd_file);
-    let prom = tokio::task::spawn_blocking(move || Prometheus::start(&config))
-        .await
-        .unwrap();
+
     let url = UrlSetting::parse(&format!("{mon}/k8s={}", prom.url)).unwrap();
     let ctl = start_controller_with(
         &client,
@@ -276,7 +290,7 @@ async fn a_real_prometheus_reports_one_target_up_and_the_silent_one_down_with_it
     let down = wait_reason(&client, &ns, "silent", "Scraped", ("False", "Down"), limit).await;
     // What Prometheus itself reports for a scrape that gets no answer within scrape_timeout.
     let error =
-        format!("Get \"http://127.0.0.1:{silent_port}/metrics\": context deadline exceeded");
+        format!("Get \"http://{silent_ip}:{silent_port}/metrics\": context deadline exceeded");
     assert!(
         down.contains(&error),
         "{down}\nPrometheus log:\n{}",
@@ -303,6 +317,43 @@ async fn a_real_prometheus_reports_one_target_up_and_the_silent_one_down_with_it
         "{dropped}"
     );
 
+    // What Prometheus discovered is what the API server holds: its Kubernetes discovery found exactly
+    // the three pods of `ns`, at their pod IPs and declared ports, and kept the two `scrape: yes` ones.
+    let targets: serde_json::Value =
+        serde_json::from_str(&prom.get("/api/v1/targets?state=any").unwrap()).unwrap();
+    let discovered = |state: &str| -> BTreeSet<(String, String)> {
+        targets["data"][state]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                let l = &t["discoveredLabels"];
+                assert_eq!(l["__meta_kubernetes_namespace"], ns.as_str(), "{t}");
+                (
+                    l["__meta_kubernetes_pod_name"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                    l["__address__"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let pair = |pod: &str, ip: Ipv4Addr, port: u16| (pod.to_string(), format!("{ip}:{port}"));
+    assert_eq!(
+        discovered("activeTargets"),
+        BTreeSet::from([
+            pair("answers-0", up_ip, up_port),
+            pair("silent-0", silent_ip, silent_port)
+        ]),
+        "{targets}"
+    );
+    assert_eq!(
+        discovered("droppedTargets"),
+        BTreeSet::from([pair("ignored-0", ignored_ip, ignored_port)]),
+        "{targets}"
+    );
+
     // The observed layer decides Ready; the static ones are untouched by it.
     let si = intent(&client, &ns, "silent").await.unwrap();
     assert_eq!(condition(&si, "Ready").unwrap().1, "Down");
@@ -319,33 +370,55 @@ async fn a_real_prometheus_reports_one_target_up_and_the_silent_one_down_with_it
         "writes (status, objects, deletes, events) while Prometheus reports the same"
     );
 
-    // `scrapepath audit` reads the same API once and says the same.
-    let (code, out, err) = audit(
-        env,
-        &["--prometheus-url", &format!("{mon}/k8s={}", prom.url)],
-    );
-    assert_eq!(code, Some(1), "{err}");
-    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let scraped = |name: &str| audited_scraped(&report, &ns, name);
-    assert_eq!(scraped("answers").1, "Up");
-    let (st, reason, msg) = scraped("silent");
-    assert_eq!((st.as_str(), reason.as_str()), ("False", "Down"));
-    assert!(msg.contains(&error), "{msg}");
-    assert_eq!(scraped("ignored").1, "NotDiscovered");
-    // The PodMonitor audited counts its own scrape pool: one target down, one dropped.
-    let pm = report["subjects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["kind"] == "PodMonitor" && s["namespace"] == ns.as_str())
-        .unwrap();
-    let c = pm["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Scraped")
-        .unwrap();
-    assert_eq!(c["reason"], "Down", "{c}");
+    // `scrapepath audit` reads the same API once and says the same: by URL, and without one through
+    // the API server's service proxy to the scraper's `prometheus-operated` Service.
+    for args in [
+        vec![
+            "--prometheus-url".to_string(),
+            format!("{mon}/k8s={}", prom.url),
+        ],
+        vec![],
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, out, err) = audit(env, &args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let scraped = |name: &str| audited_scraped(&report, &ns, name);
+        let (st, reason, msg) = scraped("answers");
+        assert_eq!(
+            (st.as_str(), reason.as_str()),
+            ("True", "Up"),
+            "{args:?}: {msg}"
+        );
+        let (st, reason, msg) = scraped("silent");
+        assert_eq!(
+            (st.as_str(), reason.as_str()),
+            ("False", "Down"),
+            "{args:?}: {msg}"
+        );
+        assert!(msg.contains(&error), "{args:?}: {msg}");
+        assert_eq!(scraped("ignored").1, "NotDiscovered", "{args:?}");
+        // The PodMonitor audited counts its own scrape pool: one target down, one dropped.
+        let pm = report["subjects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["kind"] == "PodMonitor" && s["namespace"] == ns.as_str())
+            .unwrap();
+        let c = pm["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Scraped")
+            .unwrap();
+        assert_eq!(c["reason"], "Down", "{args:?}: {c}");
+        if args.is_empty() {
+            assert!(
+                msg.contains("prometheus-operated"),
+                "the source named is the proxied Service: {msg}"
+            );
+        }
+    }
 
     // Optionally keep what this Prometheus answered, as a fixture for the parser's tests.
     if let Ok(path) = std::env::var("SCRAPEPATH_SAVE_TARGETS") {
@@ -354,8 +427,7 @@ async fn a_real_prometheus_reports_one_target_up_and_the_silent_one_down_with_it
     }
 
     ctl.stop().await;
-    drop((prom, answers, silent));
-    let _ = std::fs::remove_file(&sd_file);
+    drop((prom, answers, silent, sd));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,12 +1,14 @@
-//! A real Prometheus server for the observed-health tests: the Debian package's binary, made available by
-//! `tests/prometheus/ensure.sh` (installed with apt-get when missing), started with a test's own
-//! configuration on a free loopback port with its storage in a temp dir, and killed when dropped. Also
-//! the two endpoints it scrapes: one that answers `/metrics`, one that accepts connections and never
-//! answers.
+//! A real Prometheus server for the observed-health tests: Prometheus 3 built from its Go module by
+//! `tests/prometheus/ensure.sh` (cached), started with a test's own configuration on port 0 of a local
+//! address with its storage in a temp dir, and killed when dropped. Its Kubernetes service discovery
+//! reads the test API server ([`KubeSd`]: a ServiceAccount token, RBAC, the harness's CA). Also what it
+//! scrapes: pod addresses this machine answers on ([`loopback_ip`]: every 127.0.0.0/8 address is local
+//! on Linux) and endpoints bound there — one that answers `/metrics`, one that accepts connections and
+//! never answers.
 #![allow(dead_code)]
 
 use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -46,8 +48,8 @@ pub fn binary() -> &'static Path {
     })
 }
 
-/// A port on 127.0.0.1 that nothing listens on for as long as the returned listener-less port is not
-/// bound again: only for addresses a test names but never serves (a pod port nobody answers on).
+/// A port nothing listens on: only for pod ports a test names but Prometheus never scrapes (the target
+/// is dropped by relabeling), so that it does not matter who binds it later.
 pub fn unserved_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -56,20 +58,47 @@ pub fn unserved_port() -> u16 {
         .port()
 }
 
+/// Numbers the pod addresses of one test binary.
+static POD_IP: AtomicUsize = AtomicUsize::new(0);
+
+/// A loopback address of its own for a pod (`127.<a>.<b>.<c>`, not 127.0.0.1): every 127.0.0.0/8 address
+/// is local on Linux, so a listener bound there answers a scrape of `podIP:port` without a network
+/// namespace. Distinct within a test binary, and spread by process id across binaries; a clash would do
+/// no harm anyway, since every listener binds port 0 of its address.
+pub fn loopback_ip() -> Ipv4Addr {
+    let n = POD_IP.fetch_add(1, Ordering::SeqCst) as u32;
+    let pid = std::process::id();
+    Ipv4Addr::new(
+        127,
+        (1 + pid % 250) as u8,
+        (1 + (pid / 250) % 250) as u8,
+        (2 + n % 250) as u8,
+    )
+}
+
 /// Numbers the data directories of the Prometheus processes of one test binary.
 static INSTANCE: AtomicUsize = AtomicUsize::new(0);
 
 /// A running Prometheus.
 pub struct Prometheus {
     child: Child,
-    /// `http://127.0.0.1:<port>`.
+    /// `http://<ip>:<port>`.
     pub url: String,
+    /// Where it listens.
+    pub addr: SocketAddr,
     dir: PathBuf,
 }
 
 impl Prometheus {
-    /// Starts Prometheus with `config` (prometheus.yml) and waits until it is ready. Blocking.
+    /// Starts Prometheus with `config` (prometheus.yml) on 127.0.0.1 and waits until it is ready.
+    /// Blocking.
     pub fn start(config: &str) -> Prometheus {
+        Self::start_on(config, IpAddr::V4(Ipv4Addr::LOCALHOST))
+    }
+
+    /// Starts Prometheus with `config` listening on port 0 of `ip` and waits until it is ready.
+    /// Blocking.
+    pub fn start_on(config: &str, ip: IpAddr) -> Prometheus {
         let bin = binary();
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
             "prometheus-{}-{}",
@@ -90,7 +119,7 @@ impl Prometheus {
             ))
             // Port 0: Prometheus binds and logs the port it got ("Listening on" address=...), so no
             // port is chosen here and bound later by someone else.
-            .arg("--web.listen-address=127.0.0.1:0")
+            .arg(format!("--web.listen-address={}", SocketAddr::new(ip, 0)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -99,6 +128,7 @@ impl Prometheus {
         let mut p = Prometheus {
             child,
             url: String::new(),
+            addr: SocketAddr::new(ip, 0),
             dir,
         };
         let start = Instant::now();
@@ -135,7 +165,8 @@ impl Prometheus {
             }
             std::thread::sleep(Duration::from_millis(100));
         };
-        p.url = format!("http://127.0.0.1:{port}");
+        p.addr = SocketAddr::new(ip, port);
+        p.url = format!("http://{}", p.addr);
         loop {
             if let Some(status) = p.child.try_wait().unwrap() {
                 panic!(
@@ -143,7 +174,7 @@ impl Prometheus {
                     p.log()
                 );
             }
-            if get(port, "/-/ready")
+            if get(p.addr, "/-/ready")
                 .is_some_and(|r| r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200"))
             {
                 return p;
@@ -152,6 +183,50 @@ impl Prometheus {
                 panic!("Prometheus not ready after 60 s:\n{}", p.log());
             }
             std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Replaces its configuration and reloads it (SIGHUP, as prometheus-operator's config-reloader
+    /// does after the configuration Secret changed), then waits until Prometheus logs that it loaded
+    /// it; panics when it logs that it could not. Blocking.
+    pub fn reload(&self, config: &str) {
+        const LOADED: &str = "msg=\"Completed loading of configuration file\"";
+        const FAILED: &str = "msg=\"Error reloading config\"";
+        let count = |what: &str| {
+            std::fs::read_to_string(self.dir.join("prometheus.log"))
+                .unwrap_or_default()
+                .matches(what)
+                .count()
+        };
+        let (loaded, failed) = (count(LOADED), count(FAILED));
+        let file = self.dir.join("prometheus.yml");
+        let tmp = self.dir.join("prometheus.yml.tmp");
+        std::fs::write(&tmp, config).unwrap();
+        std::fs::rename(&tmp, &file).unwrap();
+        let status = Command::new("kill")
+            .arg("-HUP")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("running kill -HUP");
+        assert!(status.success(), "kill -HUP {} failed", self.child.id());
+        let start = Instant::now();
+        loop {
+            if count(FAILED) > failed {
+                panic!(
+                    "Prometheus refused the new configuration:\n{}\n{config}",
+                    self.log()
+                );
+            }
+            if count(LOADED) > loaded {
+                return;
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                panic!(
+                    "Prometheus did not load the new configuration within 30 s:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
@@ -164,8 +239,7 @@ impl Prometheus {
 
     /// The body of `GET path` (blocking; `None` when it does not answer).
     pub fn get(&self, path: &str) -> Option<String> {
-        let port: u16 = self.url.rsplit(':').next()?.parse().ok()?;
-        let resp = get(port, path)?;
+        let resp = get(self.addr, path)?;
         resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
     }
 }
@@ -178,27 +252,32 @@ impl Drop for Prometheus {
     }
 }
 
-/// A raw HTTP/1.0 GET on loopback (the response, headers included).
-fn get(port: u16, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+/// A raw HTTP/1.0 GET (the response, headers included).
+fn get(addr: SocketAddr, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     Some(out)
 }
 
-/// A loopback endpoint served by a thread of its own; dropping it closes the listener and every
-/// connection it holds.
+/// An endpoint served by a thread of its own on port 0 of a local address (the port it got is read
+/// back, never chosen beforehand); dropping it closes the listener and every connection it holds.
 pub struct Endpoint {
+    pub ip: IpAddr,
     pub port: u16,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Endpoint {
-    fn serve(handle: impl Fn(TcpStream, &mut Vec<TcpStream>) + Send + 'static) -> Endpoint {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    fn serve(
+        ip: IpAddr,
+        handle: impl Fn(TcpStream, &mut Vec<TcpStream>) + Send + 'static,
+    ) -> Endpoint {
+        let listener = std::net::TcpListener::bind(SocketAddr::new(ip, 0))
+            .unwrap_or_else(|e| panic!("binding port 0 of {ip}: {e}"));
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
@@ -214,6 +293,7 @@ impl Endpoint {
             }
         });
         Endpoint {
+            ip,
             port,
             stop,
             thread: Some(thread),
@@ -225,7 +305,7 @@ impl Drop for Endpoint {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         // Wake the accept loop so that it sees the flag.
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        let _ = TcpStream::connect(SocketAddr::new(self.ip, self.port));
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -234,7 +314,12 @@ impl Drop for Endpoint {
 
 /// An endpoint on 127.0.0.1 that answers every request with valid exposition text.
 pub fn metrics_endpoint() -> Endpoint {
-    Endpoint::serve(|mut conn, _| {
+    metrics_endpoint_on(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+/// An endpoint on `ip` that answers every request with valid exposition text.
+pub fn metrics_endpoint_on(ip: IpAddr) -> Endpoint {
+    Endpoint::serve(ip, |mut conn, _| {
         std::thread::spawn(move || {
             let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
             // Read the request head, then answer and close.
@@ -259,10 +344,144 @@ pub fn metrics_endpoint() -> Endpoint {
 /// An endpoint on 127.0.0.1 that accepts connections and never answers (what a scrape through a
 /// black-holing path, or to a stuck process, looks like). Holds at most 256 connections.
 pub fn silent_endpoint() -> Endpoint {
-    Endpoint::serve(|conn, held| {
+    silent_endpoint_on(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+/// An endpoint on `ip` that accepts connections and never answers. Holds at most 256 connections.
+pub fn silent_endpoint_on(ip: IpAddr) -> Endpoint {
+    Endpoint::serve(ip, |conn, held| {
         if held.len() >= 256 {
             held.remove(0);
         }
         held.push(conn);
     })
+}
+
+/// What Prometheus' Kubernetes service discovery needs to read the test API server as a Prometheus in a
+/// cluster does: the API server's URL and CA, and the token of a ServiceAccount bound by RBAC to what
+/// the pod role reads (get/list/watch pods) in the watched namespaces — no admin credentials.
+pub struct KubeSd {
+    /// `https://127.0.0.1:<port>`, from the harness's kubeconfig.
+    pub api_server: String,
+    /// The harness's CA (`<data dir>/pki/ca.crt`), which signed the API server's serving certificate.
+    pub ca_file: PathBuf,
+    /// The ServiceAccount's token (TokenRequest API, one hour), in a file of its own.
+    pub token_file: PathBuf,
+}
+
+impl KubeSd {
+    /// Creates the ServiceAccount `prometheus-sd` in `sa_ns`, a Role to read pods in each of `watched`
+    /// bound to it, and gets a token for it.
+    pub async fn new(env: &super::testenv::TestEnv, sa_ns: &str, watched: &[&str]) -> KubeSd {
+        let client = env.client().await;
+        super::cluster::apply_yaml(
+            &client,
+            &format!(
+                "apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: prometheus-sd, namespace: {sa_ns}}}\n"
+            ),
+        )
+        .await;
+        for ns in watched {
+            super::cluster::apply_yaml(
+                &client,
+                &format!(
+                    r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: prometheus-sd, namespace: {ns}}}
+rules: [{{apiGroups: [""], resources: [pods], verbs: [get, list, watch]}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: prometheus-sd, namespace: {ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: prometheus-sd}}
+subjects: [{{kind: ServiceAccount, name: prometheus-sd, namespace: {sa_ns}}}]
+"#
+                ),
+            )
+            .await;
+        }
+        let kubeconfig = kube::config::Kubeconfig::read_from(env.kubeconfig())
+            .unwrap_or_else(|e| panic!("reading {}: {e}", env.kubeconfig().display()));
+        let api_server = kubeconfig
+            .clusters
+            .iter()
+            .find_map(|c| c.cluster.as_ref()?.server.clone())
+            .unwrap_or_else(|| panic!("no server in {}", env.kubeconfig().display()));
+        let ca_file = env.data_dir().join("pki").join("ca.crt");
+        assert!(
+            ca_file.is_file(),
+            "the harness's CA is not at {}",
+            ca_file.display()
+        );
+        let token = env.service_account_token(sa_ns, "prometheus-sd").await;
+        let token_file = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "prometheus-sd-{}-{sa_ns}.token",
+            std::process::id()
+        ));
+        std::fs::write(&token_file, token).unwrap();
+        KubeSd {
+            api_server,
+            ca_file,
+            token_file,
+        }
+    }
+
+    /// A Prometheus configuration written for a Prometheus inside the cluster (prometheus-operator's
+    /// generated one: `kubernetes_sd_configs` without `api_server`, i.e. the in-cluster service account)
+    /// pointed at the test API server with this ServiceAccount's token instead. Nothing else changes.
+    pub fn outside_the_cluster(&self, config: &str) -> String {
+        let mut v: serde_yaml_ng::Value = serde_yaml_ng::from_str(config).unwrap();
+        if let Some(jobs) = v
+            .get_mut("scrape_configs")
+            .and_then(|j| j.as_sequence_mut())
+        {
+            for job in jobs {
+                if let Some(sds) = job
+                    .get_mut("kubernetes_sd_configs")
+                    .and_then(|s| s.as_sequence_mut())
+                {
+                    for sd in sds {
+                        let m = sd.as_mapping_mut().expect("a kubernetes_sd_configs entry");
+                        assert!(
+                            m.get("api_server").is_none(),
+                            "already has an api_server: {m:?}"
+                        );
+                        let set = |m: &mut serde_yaml_ng::Mapping, k: &str, text: String| {
+                            m.insert(k.into(), serde_yaml_ng::from_str(&text).unwrap());
+                        };
+                        set(m, "api_server", format!("'{}'", self.api_server));
+                        set(
+                            m,
+                            "authorization",
+                            format!("{{credentials_file: '{}'}}", self.token_file.display()),
+                        );
+                        set(
+                            m,
+                            "tls_config",
+                            format!("{{ca_file: '{}'}}", self.ca_file.display()),
+                        );
+                    }
+                }
+            }
+        }
+        serde_yaml_ng::to_string(&v).unwrap()
+    }
+
+    /// One `kubernetes_sd_configs` entry (a YAML flow mapping) of `role` restricted to `namespaces`.
+    pub fn sd_config(&self, role: &str, namespaces: &[&str]) -> String {
+        format!(
+            "{{role: {role}, api_server: '{}', namespaces: {{names: [{}]}}, authorization: {{credentials_file: '{}'}}, tls_config: {{ca_file: '{}'}}}}",
+            self.api_server,
+            namespaces.join(", "),
+            self.token_file.display(),
+            self.ca_file.display()
+        )
+    }
+}
+
+impl Drop for KubeSd {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.token_file);
+    }
 }

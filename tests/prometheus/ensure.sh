@@ -1,14 +1,31 @@
 #!/usr/bin/env bash
-# Makes a real Prometheus server available for the observed-health integration tests and prints where it
-# is, as a KEY=VALUE line on stdout (everything else goes to stderr):
-#   PROMETHEUS_BIN=  the Debian package's `prometheus` binary
+# Makes a real Prometheus server (3.x, with Kubernetes service discovery) available for the observed-health
+# integration tests and prints where it is, as a KEY=VALUE line on stdout (everything else goes to stderr):
+#   PROMETHEUS_BIN=  prometheus built with `go install github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_VERSION`
 #
-# Idempotent. When no `prometheus` binary is found (SCRAPEPATH_PROMETHEUS_BIN, then PATH, then
-# /usr/bin/prometheus), installs Debian's `prometheus` package with apt-get (needs root, as on CI's fresh
-# Debian machine). The package's own systemd service does not matter: the tests start their own process
-# with their own configuration, storage in a temp dir and a loopback listen address. Fails with a clear
-# message when nothing works: the tests that need Prometheus are never skipped.
+# Idempotent. The binary is built once and cached under
+#   ${SCRAPEPATH_PROMETHEUS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/scrapepath/prometheus}/<version>-<go version>/prometheus
+# Needs only Go and the Go module proxy (no release download, no distribution package). One build at a time
+# across processes. SCRAPEPATH_PROMETHEUS_BIN=<path> uses a prebuilt binary instead (it must be Prometheus
+# >= 3: the tests use Kubernetes service discovery and the v1 targets API). The tests that need Prometheus
+# are never skipped: this fails with a clear message when nothing works.
+#
+# No web UI assets: without the `builtinassets` build tag Prometheus serves its UI from the source tree's
+# web/ui/static directory, which the module cache does not hold; the tests use only the HTTP API.
+# Only the service discoveries the tests use are compiled in (Prometheus' own plugin build tags:
+# `remove_all_sd` drops every SD plugin, `enable_<name>_sd` brings one back; static and file SD are always
+# in): Kubernetes, the one prometheus-operator generates. That leaves out the cloud SDKs (AWS, Azure, GCE,
+# ...) and their module downloads.
 set -euo pipefail
+
+# The pinned Prometheus release, as the Go module proxy knows it (Prometheus 3.N.M is module version
+# v0.3NN.M). v0.316.0 is the newest v0.316 patch the proxy serves: `go list -m -versions` lists no later
+# one, and v0.316.1..v0.316.4 are refused with 403 Forbidden.
+PROMETHEUS_VERSION="v0.316.0"
+PROMETHEUS_MOD="github.com/prometheus/prometheus"
+# The cache directory is keyed by version and Go version only: a change of these tags needs the cached
+# binary removed (rm -rf ~/.cache/scrapepath/prometheus).
+PROMETHEUS_TAGS="remove_all_sd,enable_kubernetes_sd"
 
 say() { echo "prometheus/ensure.sh: $*" >&2; }
 die() {
@@ -16,57 +33,57 @@ die() {
   exit 1
 }
 
-found() {
-  local bin="$1"
-  local version
-  if ! version="$("$bin" --version 2>&1 | head -1)"; then
-    die "$bin does not run: $version"
-  fi
+check() {
+  local bin="$1" version
+  version="$("$bin" --version 2>&1 | head -1)" || die "$bin does not run: $version"
+  case "$version" in
+  "prometheus, version "[3-9].*) ;;
+  *) die "$bin is not Prometheus >= 3 ($version): the tests need Kubernetes service discovery" ;;
+  esac
   say "using $bin ($version)"
-  echo "PROMETHEUS_BIN=$bin"
-  exit 0
 }
 
 if [ -n "${SCRAPEPATH_PROMETHEUS_BIN:-}" ]; then
   [ -x "$SCRAPEPATH_PROMETHEUS_BIN" ] || die "SCRAPEPATH_PROMETHEUS_BIN=$SCRAPEPATH_PROMETHEUS_BIN is not an executable file"
-  found "$SCRAPEPATH_PROMETHEUS_BIN"
-fi
-if bin="$(command -v prometheus 2>/dev/null)"; then
-  found "$bin"
-fi
-if [ -x /usr/bin/prometheus ]; then
-  found /usr/bin/prometheus
+  check "$SCRAPEPATH_PROMETHEUS_BIN"
+  echo "PROMETHEUS_BIN=$SCRAPEPATH_PROMETHEUS_BIN"
+  exit 0
 fi
 
-command -v apt-get >/dev/null 2>&1 ||
-  die "no prometheus binary, and no apt-get to install Debian's 'prometheus' package: install Prometheus (>= 2.x) or set SCRAPEPATH_PROMETHEUS_BIN"
-[ "$(id -u)" = 0 ] ||
-  die "no prometheus binary, and installing Debian's 'prometheus' package needs root: run 'apt-get install prometheus' as root or set SCRAPEPATH_PROMETHEUS_BIN"
+export GOTOOLCHAIN=local
+# Module mode for `go install pkg@version`; no workspace or vendoring of the caller applies.
+export GOFLAGS="-buildvcs=false"
+export GOWORK=off
 
-# One install at a time across processes (several test binaries may call this at once).
-lockfile="${TMPDIR:-/tmp}/scrapepath-prometheus-ensure.lock"
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"$lockfile"
-  flock 9
-  # Another process may have installed it while we waited.
-  [ -x /usr/bin/prometheus ] && found /usr/bin/prometheus
+command -v go >/dev/null 2>&1 ||
+  die "Go is missing: the observed-health tests build Prometheus $PROMETHEUS_VERSION from its Go module and need the 'go' command on PATH"
+
+cache="${SCRAPEPATH_PROMETHEUS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/scrapepath/prometheus}"
+dir="$cache/$PROMETHEUS_VERSION-$(go env GOVERSION)"
+mkdir -p "$cache"
+
+if [ ! -x "$dir/prometheus" ]; then
+  if command -v flock >/dev/null 2>&1; then
+    exec 9>"$cache/.lock"
+    flock 9
+  fi
+  if [ ! -x "$dir/prometheus" ]; then
+    say "building Prometheus $PROMETHEUS_VERSION with $(go env GOVERSION) into $dir (once; a cold build takes 2-4 minutes on 2 cores)"
+    start=$(date +%s)
+    tmp="$(mktemp -d "$cache/.build.XXXXXX")"
+    # The version stamp Prometheus prints (`--version`, build_info): 3.N.M from module version v0.3NN.M.
+    minor="${PROMETHEUS_VERSION#v0.3}"
+    release="3.$((10#${minor%%.*})).${minor#*.}"
+    GOBIN="$tmp" go install -tags "$PROMETHEUS_TAGS" \
+      -ldflags "-s -w -X github.com/prometheus/common/version.Version=$release -X github.com/prometheus/common/version.Revision=$PROMETHEUS_VERSION" \
+      "$PROMETHEUS_MOD/cmd/prometheus@$PROMETHEUS_VERSION" >&2 ||
+      { rm -rf "$tmp"; die "go install $PROMETHEUS_MOD/cmd/prometheus@$PROMETHEUS_VERSION failed (see above; the Go module proxy is $(go env GOPROXY); GOTOOLCHAIN=local: no toolchain download)"; }
+    "$tmp/prometheus" --version >/dev/null 2>&1 || { rm -rf "$tmp"; die "the prometheus built into $tmp does not run"; }
+    rm -rf "$dir"
+    mv "$tmp" "$dir"
+    say "built in $(($(date +%s) - start))s: $("$dir/prometheus" --version 2>&1 | head -1)"
+  fi
 fi
 
-say "installing Debian's prometheus package (apt-get update, then install)"
-export DEBIAN_FRONTEND=noninteractive
-# Never start the package's service: the tests run their own Prometheus (policy-rc.d is how Debian's
-# maintainer scripts are told not to start services; it is removed again when done).
-policy=/usr/sbin/policy-rc.d
-own_policy=0
-if [ ! -e "$policy" ]; then
-  printf '#!/bin/sh\nexit 101\n' >"$policy"
-  chmod +x "$policy"
-  own_policy=1
-fi
-cleanup() { if [ "$own_policy" = 1 ]; then rm -f "$policy"; fi; }
-trap cleanup EXIT
-apt-get update -qq >&2 || die "apt-get update failed: Debian's package archive is not reachable"
-apt-get install -y -qq --no-install-recommends prometheus >&2 ||
-  die "apt-get install prometheus failed (see above)"
-[ -x /usr/bin/prometheus ] || die "the prometheus package installed, but /usr/bin/prometheus is missing"
-found /usr/bin/prometheus
+check "$dir/prometheus"
+echo "PROMETHEUS_BIN=$dir/prometheus"

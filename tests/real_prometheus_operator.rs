@@ -1,0 +1,1048 @@
+//! The real prometheus-operator (built from its Go module by `tests/prometheus/operator.sh`, the release
+//! the upstream CRDs come from) runs against the test API server, restricted to the test's namespaces,
+//! with the monitor status feature on. It is given Prometheus objects and PodMonitors — fixed cases, and
+//! a seeded random differential (issue 13's item 2, for PodMonitors) — and the configuration it
+//! generates (the `prometheus-<name>` Secret, gzipped `prometheus.yaml.gz`) and the bindings it writes
+//! into the monitors' status are compared with scrapepath's own verdicts (`promop::selects`,
+//! `promop::rejections`) on the same objects, pair by pair: selected / not selected / rejected (and the
+//! field).
+//!
+//! And the chain of issue 13's item 4 with every component real but the datapath: a PodMonitor without
+//! `release` is left out by the real operator; scrapepath says `LabelsMismatch` and, observing the real
+//! Prometheus (running the operator's configuration), that the pods are not discovered; Enforce adds
+//! the label; the operator regenerates the configuration; Prometheus (reloaded as the config-reloader
+//! would) discovers the pods from the API server and scrapes their listeners: `Scraped` turns `Up` for
+//! one and `Down` with Prometheus' own `context deadline exceeded` for the other, and the targets
+//! scrapepath lists are the active targets Prometheus reports.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read as _;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::cluster::*;
+use common::prometheus::{
+    loopback_ip, metrics_endpoint_on, silent_endpoint_on, KubeSd, Prometheus,
+};
+use common::testenv::TestEnv;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Patch, PatchParams};
+use kube::Client;
+use scrapepath::api::ScrapeIntent;
+use scrapepath::controller::Settings;
+use scrapepath::observe::plan::{Derive, ObserveSettings, UrlSetting};
+
+static BIN: OnceLock<PathBuf> = OnceLock::new();
+
+/// The operator binary, from `tests/prometheus/operator.sh` (run once per test binary).
+fn binary() -> &'static Path {
+    BIN.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/prometheus/operator.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{} failed ({}): the real prometheus-operator is needed here; see its message above",
+            script.display(),
+            out.status
+        );
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("PROMETHEUS_OPERATOR_BIN="))
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} printed no PROMETHEUS_OPERATOR_BIN= line: {stdout}",
+                    script.display()
+                )
+            })
+    })
+}
+
+/// A running prometheus-operator, killed when dropped.
+struct Operator {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Operator {
+    /// Starts the operator with the admin kubeconfig of `env` (v0.91 reads `KUBECONFIG`; it has no
+    /// `--kubeconfig` flag), watching only `namespaces`, its web server on port 0 of loopback.
+    fn start(env: &TestEnv, namespaces: &[&str]) -> Operator {
+        let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "prometheus-operator-{}-{}.log",
+            std::process::id(),
+            namespaces.join("-")
+        ));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(binary())
+            .env("KUBECONFIG", env.kubeconfig())
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .arg(format!("--namespaces={}", namespaces.join(",")))
+            .arg("--web.listen-address=127.0.0.1:0")
+            .arg("--feature-gates=StatusForConfigurationResources=true")
+            .arg("--log-level=debug")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", binary().display()));
+        Operator { child, log }
+    }
+
+    /// The last lines of its log, for failure messages.
+    fn log(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!("prometheus-operator exited ({status}):\n{}", self.log());
+        }
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // The log stays for a failed test (its path is in the panic message's tail), else it goes.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        }
+    }
+}
+
+/// The configuration the operator generated for the Prometheus `ns/name`, if it did yet.
+async fn generated_config(client: &Client, ns: &str, name: &str) -> Option<serde_yaml_ng::Value> {
+    let secrets: kube::Api<Secret> = kube::Api::namespaced(client.clone(), ns);
+    let secret = secrets
+        .get_opt(&format!("prometheus-{name}"))
+        .await
+        .unwrap()?;
+    let gz = secret.data?.get("prometheus.yaml.gz")?.0.clone();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(gz.as_slice())
+        .read_to_string(&mut text)
+        .expect("prometheus.yaml.gz is gzip");
+    Some(serde_yaml_ng::from_str(&text).expect("the generated configuration is YAML"))
+}
+
+/// What prometheus-config-reloader does to the generated configuration before Prometheus reads it:
+/// expand `$(VAR)` from its environment, which the operator's StatefulSet sets to the pod's name and
+/// shard (`$(SHARD)` is in the sharding `keep` of every job: left as is, it drops every target).
+fn reloader_envsubst(config: &str) -> String {
+    let vars = [("POD_NAME", "prometheus-k8s-0"), ("SHARD", "0")];
+    let mut out = config.to_string();
+    for (k, v) in vars {
+        out = out.replace(&format!("$({k})"), v);
+    }
+    assert!(
+        !out.contains("$("),
+        "a variable the test's config-reloader does not know: {out}"
+    );
+    out
+}
+
+/// The job names of a Prometheus configuration.
+fn job_names(config: &serde_yaml_ng::Value) -> BTreeSet<String> {
+    config["scrape_configs"]
+        .as_sequence()
+        .map(|s| {
+            s.iter()
+                .filter_map(|j| j["job_name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The Prometheus `mon/k8s`: PodMonitors labelled `release: prom`, from namespaces labelled `team: obs`.
+fn prometheus(mon: &str) -> String {
+    format!(
+        r#"
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {{name: k8s, namespace: {mon}}}
+spec:
+  replicas: 1
+  podMonitorSelector: {{matchLabels: {{release: prom}}}}
+  podMonitorNamespaceSelector: {{matchLabels: {{team: obs}}}}
+  serviceAccountName: prometheus
+"#
+    )
+}
+
+fn pod_monitor(ns: &str, name: &str, labels: &str) -> String {
+    pod_monitor_with(ns, name, labels, "", "")
+}
+
+/// A PodMonitor whose one endpoint has the extra flow-mapping fields `endpoint` (`, interval: 5s`) and
+/// whose spec has the extra lines `spec`.
+fn pod_monitor_with(ns: &str, name: &str, labels: &str, endpoint: &str, spec: &str) -> String {
+    format!(
+        r#"
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata: {{name: {name}, namespace: {ns}, labels: {{{labels}}}}}
+spec:
+  selector: {{matchLabels: {{app: api}}}}
+  podMetricsEndpoints: [{{port: metrics{endpoint}}}]
+{spec}"#
+    )
+}
+
+/// Random endpoint fields and spec lines for a PodMonitor, valid or not as prometheus-operator judges
+/// them (the API server's schema accepts all of them): scrape timeouts longer or shorter than the
+/// interval, relabelings with bad regexes, a hashmod without modulus, capitalised actions, an undefined
+/// scrape class.
+fn random_monitor_extras(rng: &mut common::rng::Rng) -> (String, String) {
+    let mut endpoint = String::new();
+    let mut spec = String::new();
+    if rng.chance(25) {
+        endpoint += *rng.pick(&[
+            ", interval: 5s, scrapeTimeout: 10s",
+            ", interval: 10s, scrapeTimeout: 5s",
+            ", scrapeTimeout: 1m",
+            ", scrapeTimeout: 10s",
+        ]);
+    }
+    if rng.chance(35) {
+        let rules: Vec<&str> = (0..rng.range(1, 2))
+            .map(|_| {
+                *rng.pick(&[
+                    "{action: keep, sourceLabels: [__meta_kubernetes_pod_name], regex: 'a('}",
+                    "{action: keep, sourceLabels: [__meta_kubernetes_pod_name], regex: 'api-.*'}",
+                    "{action: hashmod, sourceLabels: [__address__], targetLabel: __tmp_hash}",
+                    "{action: hashmod, sourceLabels: [__address__], targetLabel: __tmp_hash, modulus: 2}",
+                    "{action: Replace, sourceLabels: [__meta_kubernetes_pod_name], targetLabel: pod_name}",
+                    "{action: labelmap, regex: '__meta_kubernetes_pod_label_(.+)'}",
+                    "{action: lowercase, sourceLabels: [__meta_kubernetes_pod_name], targetLabel: lower}",
+                    "{action: replace, sourceLabels: [__meta_kubernetes_pod_name], targetLabel: '${1}x'}",
+                    "{action: labeldrop, regex: '[z'}",
+                ])
+            })
+            .collect();
+        endpoint += &format!(", relabelings: [{}]", rules.join(", "));
+    }
+    if rng.chance(10) {
+        spec += "  scrapeClass: undefined\n";
+    }
+    (endpoint, spec)
+}
+
+fn namespace(name: &str, labels: &str) -> String {
+    format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}, labels: {{{labels}}}}}\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_operator_configures_exactly_the_monitors_scrapepath_calls_selected() {
+    let env = TestEnv::shared();
+    let client = env.client().await;
+    let mon = env.namespace("promop-mon").await;
+    let obs = env.namespace("promop-obs").await;
+    let other = env.namespace("promop-other").await;
+
+    // The world, as YAML: applied to the API server, and loaded into scrapepath's index as is.
+    let test_label = "scrapepath.io/test-namespace: \"true\"";
+    let mut world = String::new();
+    world += &namespace(&mon, test_label);
+    world += "---\n";
+    world += &namespace(&obs, &format!("{test_label}, team: obs"));
+    world += "---\n";
+    world += &namespace(&other, test_label);
+    world += "---\n";
+    world += &prometheus(&mon);
+    // (namespace, name, labels)
+    let monitors = [
+        (obs.as_str(), "with-release", "release: prom"),
+        (obs.as_str(), "without-release", "app: api"),
+        (obs.as_str(), "other-release", "release: other"),
+        (other.as_str(), "elsewhere", "release: prom"),
+        (mon.as_str(), "own-namespace", "release: prom"),
+    ];
+    for (ns, name, labels) in monitors {
+        world += "---\n";
+        world += &pod_monitor(ns, name, labels);
+    }
+    apply_yaml(&client, &world).await;
+
+    // scrapepath's verdicts on the same objects.
+    let mut idx = scrapepath::index::ClusterIndex::new();
+    let mut stats = scrapepath::load::LoadStats::default();
+    for o in scrapepath::load::parse_text(Path::new("world.yaml"), &world, &mut stats).unwrap() {
+        idx.apply(o);
+    }
+    let p = idx
+        .prometheuses()
+        .next()
+        .expect("the Prometheus is indexed");
+    let verdicts: BTreeMap<String, bool> = idx
+        .monitors()
+        .map(|m| {
+            (
+                format!("podMonitor/{}/{}/0", m.namespace, m.name),
+                scrapepath::promop::selects(p, m, &idx).is_ok(),
+            )
+        })
+        .collect();
+    assert_eq!(verdicts.len(), monitors.len(), "{verdicts:?}");
+
+    let mut operator = Operator::start(env, &[&mon, &obs, &other]);
+    let config = eventually(
+        "the operator's generated configuration with every selected monitor",
+        Duration::from_secs(90),
+        || {
+            operator.assert_running();
+            let client = client.clone();
+            let mon = mon.clone();
+            async move {
+                let config = generated_config(&client, &mon, "k8s")
+                    .await
+                    .ok_or_else(|| "no Secret prometheus-k8s yet".to_string())?;
+                // The operator writes the configuration as it learns the monitors: wait until it
+                // holds at least the selected ones of the first resync.
+                let jobs = job_names(&config);
+                if jobs.is_empty() {
+                    return Err("no scrape job yet".into());
+                }
+                Ok(config)
+            }
+        },
+    )
+    .await;
+    // Another resync must not change it (every monitor was in the API server before the operator).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let config_again = generated_config(&client, &mon, "k8s").await.unwrap();
+    assert_eq!(job_names(&config), job_names(&config_again));
+
+    let operator_selected: BTreeMap<String, bool> = verdicts
+        .keys()
+        .map(|job| (job.clone(), job_names(&config).contains(job)))
+        .collect();
+    assert_eq!(
+        operator_selected,
+        verdicts,
+        "left: in the operator's configuration; right: scrapepath's MonitorSelected verdict\n\
+         jobs: {:?}\noperator log:\n{}",
+        job_names(&config),
+        operator.log()
+    );
+    // The fixed cases mean what they say.
+    assert!(verdicts[&format!("podMonitor/{obs}/with-release/0")]);
+    assert!(!verdicts[&format!("podMonitor/{obs}/without-release/0")]);
+    assert!(!verdicts[&format!("podMonitor/{other}/elsewhere/0")]);
+
+    // The bindings the operator writes into the monitors' status (StatusForConfigurationResources):
+    // a binding to mon/k8s exactly for the selected monitors.
+    for (ns, name, _) in monitors {
+        let job = format!("podMonitor/{ns}/{name}/0");
+        let want = verdicts[&job];
+        let bound = eventually(
+            &format!("the status bindings of PodMonitor {ns}/{name}"),
+            Duration::from_secs(30),
+            || {
+                let client = client.clone();
+                let mon = mon.clone();
+                async move {
+                    let pm = get(&client, "monitoring.coreos.com/v1", "PodMonitor", ns, name)
+                        .await
+                        .unwrap();
+                    let bindings = pm.data["status"]["bindings"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
+                    let bound = bindings.iter().any(|b| {
+                        b["namespace"] == mon.as_str()
+                            && b["name"] == "k8s"
+                            && b["resource"] == "prometheuses"
+                    });
+                    if bound == want {
+                        Ok(bound)
+                    } else {
+                        Err(format!("{}", pm.data["status"]))
+                    }
+                }
+            },
+        )
+        .await;
+        assert_eq!(bound, want, "{job}");
+    }
+    drop(operator);
+}
+
+/// The YAML of the end-to-end world: the Prometheus `mon/k8s` (PodMonitors labelled `release: prom` from
+/// every namespace, 1 s scrapes) and its pod at `prom_ip`; two pods of `app` behind a PodMonitor
+/// without `release`, at loopback addresses with listeners behind them; an intent for each, naming the
+/// monitor, in Report mode.
+fn e2e_world(
+    app: &str,
+    mon: &str,
+    prom_ip: IpAddr,
+    prom_port: u16,
+    pods: &[(&str, IpAddr, u16)],
+) -> String {
+    let mut text = format!(
+        r#"
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {{name: k8s, namespace: {mon}}}
+spec:
+  replicas: 1
+  scrapeInterval: 1s
+  scrapeTimeout: 1s
+  podMonitorSelector: {{matchLabels: {{release: prom}}}}
+  podMonitorNamespaceSelector: {{}}
+  serviceAccountName: prometheus
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: prometheus-k8s-0
+  namespace: {mon}
+  labels: {{app.kubernetes.io/name: prometheus, operator.prometheus.io/name: k8s, prometheus: k8s}}
+spec:
+  serviceAccountName: prometheus
+  containers: [{{name: prometheus, image: prom, ports: [{{name: web, containerPort: {prom_port}}}]}}]
+status:
+  phase: Running
+  podIP: {prom_ip}
+  podIPs: [{{ip: {prom_ip}}}]
+  conditions: [{{type: Ready, status: "True"}}]
+---
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata: {{name: api, namespace: {app}, labels: {{team: payments}}}}
+spec:
+  selector: {{matchLabels: {{tier: backend}}}}
+  podMetricsEndpoints: [{{port: metrics}}]
+"#
+    );
+    for (name, ip, port) in pods {
+        text += &format!(
+            r#"
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}-0, namespace: {app}, labels: {{app: {name}, tier: backend}}}}
+spec:
+  containers: [{{name: app, image: app, ports: [{{name: metrics, containerPort: {port}}}]}}]
+status:
+  phase: Running
+  podIP: {ip}
+  podIPs: [{{ip: {ip}}}]
+  conditions: [{{type: Ready, status: "True"}}]
+---
+apiVersion: scrapepath.io/v1alpha1
+kind: ScrapeIntent
+metadata: {{name: {name}, namespace: {app}}}
+spec:
+  selector: {{matchLabels: {{app: {name}}}}}
+  endpoints: [{{port: metrics}}]
+  scraper: {{kind: Prometheus, namespace: {mon}, name: k8s}}
+  monitor: {{kind: PodMonitor, ref: {{name: api}}}}
+  mode: Report
+"#
+        );
+    }
+    text
+}
+
+fn observing(namespaces: &[&str], url: UrlSetting) -> Settings {
+    let mut observe = ObserveSettings::new(vec![url], Derive::ServiceProxy);
+    observe.poll_interval = Duration::from_secs(1);
+    observe.max_backoff = Duration::from_secs(4);
+    observe.timeout = Duration::from_secs(5);
+    Settings {
+        namespaces: namespaces.iter().map(|s| s.to_string()).collect(),
+        instance: format!("test-{}", namespaces.join("-")),
+        observe: Some(observe),
+        ..Settings::default()
+    }
+}
+
+/// Waits until the intent's `type_` condition has this status and reason; returns its message.
+async fn wait_reason(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    type_: &str,
+    want: (&str, &str),
+) -> String {
+    eventually(
+        &format!("{ns}/{name} {type_}={want:?}"),
+        Duration::from_secs(90),
+        || async {
+            let si = intent(client, ns, name)
+                .await
+                .ok_or_else(|| "intent absent".to_string())?;
+            match condition(&si, type_) {
+                Some((s, r, m)) if (s.as_str(), r.as_str()) == want => Ok(m),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await
+}
+
+/// The active targets of a Prometheus as (namespace/pod, scrape URL).
+fn active_targets(prom: &Prometheus) -> BTreeSet<(String, String)> {
+    let body = prom.get("/api/v1/targets?state=active").unwrap();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["data"]["activeTargets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let l = &t["discoveredLabels"];
+            (
+                format!(
+                    "{}/{}",
+                    l["__meta_kubernetes_namespace"].as_str().unwrap_or("?"),
+                    l["__meta_kubernetes_pod_name"].as_str().unwrap_or("?")
+                ),
+                t["scrapeUrl"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitor_the_real_operator_leaves_out_is_scraped_once_enforce_adds_its_label() {
+    let env = TestEnv::shared();
+    let client = env.client().await;
+    let app = env.namespace("e2e-app").await;
+    let mon = env.namespace("e2e-mon").await;
+    let (up_ip, silent_ip) = (IpAddr::V4(loopback_ip()), IpAddr::V4(loopback_ip()));
+    let answers = metrics_endpoint_on(up_ip);
+    let silent = silent_endpoint_on(silent_ip);
+    let pods = [
+        ("answers", up_ip, answers.port),
+        ("silent", silent_ip, silent.port),
+    ];
+
+    // The operator first: the Prometheus it reads is part of the world below, so the world waits for
+    // Prometheus' address. An empty Prometheus configuration until then.
+    let sd = KubeSd::new(env, &mon, &[&app]).await;
+    let prom = tokio::task::spawn_blocking(|| Prometheus::start("global: {scrape_interval: 1s}\n"))
+        .await
+        .unwrap();
+    let world = e2e_world(&app, &mon, prom.addr.ip(), prom.addr.port(), &pods);
+    apply_yaml(&client, &world).await;
+    let mut operator = Operator::start(env, &[&app, &mon]);
+
+    // The config-reloader's part: the operator's generated configuration, as Prometheus loads it.
+    let generated = |want_job: Option<String>| {
+        let client = client.clone();
+        let mon = mon.clone();
+        async move {
+            let config = generated_config(&client, &mon, "k8s")
+                .await
+                .ok_or_else(|| "no Secret prometheus-k8s yet".to_string())?;
+            let jobs = job_names(&config);
+            match &want_job {
+                Some(job) if !jobs.contains(job) => Err(format!("jobs {jobs:?}")),
+                _ => Ok(config),
+            }
+        }
+    };
+    let config = eventually(
+        "the generated configuration",
+        Duration::from_secs(90),
+        || {
+            operator.assert_running();
+            generated(None)
+        },
+    )
+    .await;
+    let job = format!("podMonitor/{app}/api/0");
+    assert!(
+        !job_names(&config).contains(&job),
+        "the operator selected the monitor without release: {:?}",
+        job_names(&config)
+    );
+    let text =
+        reloader_envsubst(&sd.outside_the_cluster(&serde_yaml_ng::to_string(&config).unwrap()));
+    let p = &prom;
+    tokio::task::block_in_place(|| p.reload(&text));
+
+    let url = UrlSetting::parse(&format!("{mon}/k8s={}", prom.url)).unwrap();
+    let ctl = start_controller_with(&client, observing(&[&app, &mon], url)).await;
+
+    // Report: the monitor is not selected, and Prometheus has no target for the pods.
+    let msg = wait_reason(
+        &client,
+        &app,
+        "answers",
+        "MonitorSelected",
+        ("False", "LabelsMismatch"),
+    )
+    .await;
+    assert!(msg.contains("release=prom"), "{msg}");
+    let not_discovered = eventually("Scraped of answers", Duration::from_secs(60), || async {
+        let si = intent(&client, &app, "answers").await.unwrap();
+        match condition(&si, "Scraped") {
+            Some((s, r, m)) if s == "False" && r == "NotDiscovered" => Ok(m),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert!(
+        not_discovered.contains(&format!(
+            "{app}/answers-0:{}: no active target",
+            answers.port
+        )),
+        "{not_discovered}"
+    );
+    assert!(
+        active_targets(&prom).is_empty(),
+        "{:?}",
+        active_targets(&prom)
+    );
+
+    // Enforce adds the label; the operator regenerates the configuration with the monitor's job.
+    let intents: kube::Api<ScrapeIntent> = kube::Api::namespaced(client.clone(), &app);
+    intents
+        .patch(
+            "answers",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"mode": "Enforce"}})),
+        )
+        .await
+        .unwrap();
+    let config = eventually(
+        "the monitor's job in the generated configuration",
+        Duration::from_secs(90),
+        || {
+            operator.assert_running();
+            generated(Some(job.clone()))
+        },
+    )
+    .await;
+    let pm = get(
+        &client,
+        "monitoring.coreos.com/v1",
+        "PodMonitor",
+        &app,
+        "api",
+    )
+    .await
+    .unwrap();
+    assert_eq!(pm.metadata.labels.unwrap_or_default()["release"], "prom");
+    let text =
+        reloader_envsubst(&sd.outside_the_cluster(&serde_yaml_ng::to_string(&config).unwrap()));
+    eprintln!("DEBUGCONFIG\n{text}");
+    tokio::task::block_in_place(|| p.reload(&text));
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    eprintln!(
+        "DEBUGTARGETS\n{}",
+        prom.get("/api/v1/targets?state=any").unwrap()
+    );
+
+    // The real Prometheus discovers both pods from the API server and scrapes them.
+    let up = wait_reason(&client, &app, "answers", "Scraped", ("True", "Up")).await;
+    assert_eq!(up, format!("1/1 targets are up in {}", prom.url));
+    let down = wait_reason(&client, &app, "silent", "Scraped", ("False", "Down")).await;
+    let error = format!(
+        "Get \"http://{silent_ip}:{}/metrics\": context deadline exceeded",
+        silent.port
+    );
+    assert!(
+        down.contains(&error),
+        "{down}\nPrometheus log:\n{}",
+        prom.log()
+    );
+    wait_reason(
+        &client,
+        &app,
+        "answers",
+        "MonitorSelected",
+        ("True", "Selected"),
+    )
+    .await;
+
+    // The targets scrapepath lists for the monitor are the active targets Prometheus reports: same
+    // pods, addresses, paths.
+    let world_now = world.replace(
+        "labels: {team: payments}",
+        "labels: {team: payments, release: prom}",
+    );
+    let mut idx = scrapepath::index::ClusterIndex::new();
+    let mut stats = scrapepath::load::LoadStats::default();
+    for o in scrapepath::load::parse_text(Path::new("world.yaml"), &world_now, &mut stats).unwrap()
+    {
+        idx.apply(o);
+    }
+    let pw = idx.prometheuses().next().unwrap();
+    let m = idx
+        .monitor(scrapepath::model::MonitorKind::PodMonitor, &app, "api")
+        .unwrap();
+    assert!(scrapepath::promop::selects(pw, m, &idx).is_ok());
+    let listed: BTreeSet<(String, String)> = scrapepath::promop::targets(Some(pw), m, &idx)
+        .into_iter()
+        .map(|t| {
+            let pod = idx.pod(t.pod);
+            (
+                format!("{}/{}", pod.namespace, pod.name),
+                format!(
+                    "{}://{}:{}{}",
+                    t.scheme,
+                    pod.pod_ip.clone().unwrap(),
+                    t.port,
+                    t.path
+                ),
+            )
+        })
+        .collect();
+    let active = eventually("both targets active", Duration::from_secs(30), || async {
+        let a = active_targets(&prom);
+        if a.len() == 2 {
+            Ok(a)
+        } else {
+            Err(format!("{a:?}"))
+        }
+    })
+    .await;
+    assert_eq!(
+        listed, active,
+        "left: scrapepath's targets; right: Prometheus' active targets"
+    );
+    assert_eq!(listed.len(), 2);
+
+    ctl.stop().await;
+    drop((operator, prom, answers, silent, sd));
+}
+
+/// A random label set over a few keys and values (so that selectors often match).
+fn random_labels(rng: &mut common::rng::Rng) -> Vec<(&'static str, &'static str)> {
+    let mut out = Vec::new();
+    for key in ["release", "team", "tier"] {
+        if rng.chance(55) {
+            out.push((key, *rng.pick(&["a", "b"])));
+        }
+    }
+    out
+}
+
+fn flow_labels(labels: &[(&str, &str)]) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A random label selector field (`name: {...}`), or nothing (a null selector): `{}`, matchLabels,
+/// matchExpressions (In, NotIn, Exists, DoesNotExist), or both.
+fn random_selector(rng: &mut common::rng::Rng, name: &str) -> String {
+    let keys = ["release", "team", "tier"];
+    let values = ["a", "b"];
+    let match_labels = |rng: &mut common::rng::Rng| {
+        let chosen = rng.subset(&keys, 1, 2);
+        let pairs: Vec<(&str, &str)> = chosen.iter().map(|k| (*k, *rng.pick(&values))).collect();
+        format!("matchLabels: {{{}}}", flow_labels(&pairs))
+    };
+    let match_expressions = |rng: &mut common::rng::Rng| {
+        let n = rng.range(1, 2);
+        let exprs: Vec<String> = (0..n)
+            .map(|_| {
+                let key = rng.pick(&keys);
+                match rng.below(4) {
+                    0 | 1 => format!(
+                        "{{key: {key}, operator: {}, values: [{}]}}",
+                        if rng.chance(50) { "In" } else { "NotIn" },
+                        rng.subset(&values, 1, 2).join(", ")
+                    ),
+                    2 => format!("{{key: {key}, operator: Exists}}"),
+                    _ => format!("{{key: {key}, operator: DoesNotExist}}"),
+                }
+            })
+            .collect();
+        format!("matchExpressions: [{}]", exprs.join(", "))
+    };
+    match rng.below(10) {
+        0 => String::new(),
+        1 | 2 => format!("  {name}: {{}}\n"),
+        3..=5 => format!("  {name}: {{{}}}\n", match_labels(rng)),
+        6 | 7 => format!("  {name}: {{{}}}\n", match_expressions(rng)),
+        _ => format!(
+            "  {name}: {{{}, {}}}\n",
+            match_labels(rng),
+            match_expressions(rng)
+        ),
+    }
+}
+
+/// The seed of the random differential: `SCRAPEPATH_DIFF_SEED` (decimal or 0x-hex) or a fixed one.
+fn diff_seed() -> u64 {
+    match std::env::var("SCRAPEPATH_DIFF_SEED") {
+        Ok(s) => {
+            let s = s.trim();
+            match s.strip_prefix("0x") {
+                Some(hex) => u64::from_str_radix(hex, 16),
+                None => s.parse(),
+            }
+            .unwrap_or_else(|e| panic!("SCRAPEPATH_DIFF_SEED={s}: {e}"))
+        }
+        Err(_) => 0x9e0_0913_0002,
+    }
+}
+
+/// Issue 13 item 2, monitor selection: random Prometheus objects (PodMonitor selector and namespace
+/// selector null, `{}`, labels, expressions; `ignoreNamespaceSelectors`) and random PodMonitors over
+/// namespaces with random labels, all reconciled by one real operator; every (Prometheus, PodMonitor)
+/// pair must agree: the monitor's job is in the Prometheus' generated configuration exactly when
+/// scrapepath's `promop::selects` says selected. `SCRAPEPATH_PROMOP_PROMETHEUSES` (default 8) and
+/// `SCRAPEPATH_PROMOP_MONITORS` (default 16) size the world; `SCRAPEPATH_DIFF_SEED` replays one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_select() {
+    let count = |var: &str, default: usize| {
+        std::env::var(var)
+            .ok()
+            .map(|v| {
+                v.parse::<usize>()
+                    .unwrap_or_else(|e| panic!("{var}={v}: {e}"))
+            })
+            .unwrap_or(default)
+    };
+    let (n_prom, n_mon) = (
+        count("SCRAPEPATH_PROMOP_PROMETHEUSES", 8),
+        count("SCRAPEPATH_PROMOP_MONITORS", 16),
+    );
+    let seed = diff_seed();
+    let mut rng = common::rng::Rng::new(seed);
+    let env = TestEnv::shared();
+    let client = env.client().await;
+    let mut namespaces = Vec::new();
+    for i in 0..4 {
+        namespaces.push(env.namespace(&format!("promop-diff-{i}")).await);
+    }
+    let ns_refs: Vec<&str> = namespaces.iter().map(String::as_str).collect();
+
+    let mut world = String::new();
+    for ns in &namespaces {
+        let mut labels = random_labels(&mut rng);
+        labels.push(("scrapepath.io/test-namespace", "\"true\""));
+        world += &namespace(ns, &flow_labels(&labels));
+        world += "---\n";
+    }
+    let mut proms = Vec::new();
+    for i in 0..n_prom {
+        let ns = rng.pick(&ns_refs[..2]).to_string();
+        let name = format!("p{i}");
+        let mut spec = String::new();
+        spec += &random_selector(&mut rng, "podMonitorSelector");
+        spec += &random_selector(&mut rng, "podMonitorNamespaceSelector");
+        if rng.chance(20) {
+            spec += "  ignoreNamespaceSelectors: true\n";
+        }
+        // A managed configuration whatever the PodMonitor selector is (all selectors null would leave
+        // the configuration to the user and generate nothing); there are no ServiceMonitors.
+        spec += "  serviceMonitorSelector: {}\n";
+        world += &format!(
+            "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  replicas: 1\n  serviceAccountName: prometheus\n{spec}---\n"
+        );
+        proms.push((ns, name));
+    }
+    let mut monitors = Vec::new();
+    for i in 0..n_mon {
+        let ns = rng.pick(&ns_refs).to_string();
+        let name = format!("m{i}");
+        let labels = flow_labels(&random_labels(&mut rng));
+        let (endpoint, spec) = random_monitor_extras(&mut rng);
+        world += &pod_monitor_with(&ns, &name, &labels, &endpoint, &spec);
+        world += "---\n";
+        monitors.push((ns, name));
+    }
+    apply_yaml(&client, &world).await;
+
+    let mut idx = scrapepath::index::ClusterIndex::new();
+    let mut stats = scrapepath::load::LoadStats::default();
+    for o in scrapepath::load::parse_text(Path::new("world.yaml"), &world, &mut stats).unwrap() {
+        idx.apply(o);
+    }
+
+    let mut operator = Operator::start(env, &ns_refs);
+    let (mut compared, mut selected, mut rejections) = (0, 0, 0);
+    type Pair = (String, String);
+    let mut ours_by_pair: BTreeMap<Pair, BTreeMap<Pair, Result<(), String>>> = BTreeMap::new();
+    let mut disagreements = Vec::new();
+    for (pns, pname) in &proms {
+        let config = eventually(
+            &format!("the generated configuration of {pns}/{pname}"),
+            Duration::from_secs(120),
+            || {
+                operator.assert_running();
+                let client = client.clone();
+                async move {
+                    generated_config(&client, pns, pname)
+                        .await
+                        .ok_or_else(|| format!("no Secret prometheus-{pname} yet"))
+                }
+            },
+        )
+        .await;
+        let jobs = job_names(&config);
+        let p = idx
+            .prometheuses()
+            .find(|p| &p.namespace == pns && &p.name == pname)
+            .unwrap();
+        for (mns, mname) in &monitors {
+            let m = idx
+                .monitor(scrapepath::model::MonitorKind::PodMonitor, mns, mname)
+                .unwrap();
+            // Selected by the selectors, and not rejected (A6).
+            let ours = scrapepath::promop::selects(p, m, &idx)
+                .map_err(|e| e.message(p, m))
+                .and_then(|()| {
+                    let rejected = scrapepath::promop::rejections(p, m);
+                    if rejected.is_empty() {
+                        Ok(())
+                    } else {
+                        rejections += 1;
+                        Err(format!("rejected: {}", rejected.join("; ")))
+                    }
+                });
+            let theirs = jobs.contains(&format!("podMonitor/{mns}/{mname}/0"));
+            compared += 1;
+            selected += usize::from(theirs);
+            if ours.is_ok() != theirs {
+                disagreements.push(format!(
+                    "Prometheus {pns}/{pname} PodMonitor {mns}/{mname}: operator {}, scrapepath {ours:?}",
+                    if theirs { "selects" } else { "does not select" },
+                ));
+            }
+            ours_by_pair
+                .entry((pns.clone(), pname.clone()))
+                .or_default()
+                .insert((mns.clone(), mname.clone()), ours);
+        }
+    }
+    // The verdicts with their third value, from the bindings the operator writes into each monitor's
+    // status: no binding to a Prometheus (not selected), `Accepted` True (selected) or False with reason
+    // `InvalidConfiguration` (rejected, and why). Written asynchronously: polled until they agree or
+    // 60 s passed.
+    // A rejection is compared with its cause, as the field it names: the operator stops at the first
+    // problem (per endpoint: the scrape timeout, then relabelings; then the scrape class), scrapepath
+    // lists them all in the same order.
+    fn cause(message: &str) -> &'static str {
+        if message.contains("scrapeClass") {
+            "rejected (scrape class)"
+        } else if message.contains("scrapeTimeout") {
+            "rejected (scrape timeout)"
+        } else if message.contains("relabel") {
+            "rejected (relabeling)"
+        } else {
+            "rejected (other)"
+        }
+    }
+    let verdict = |ours: &Result<(), String>| match ours {
+        Ok(()) => "selected",
+        Err(e) => match e.strip_prefix("rejected: ") {
+            Some(first) => cause(first.split("; ").next().unwrap_or_default()),
+            None => "not selected",
+        },
+    };
+    let mut expected: BTreeMap<Pair, BTreeMap<Pair, &str>> = BTreeMap::new();
+    for ((pns, pname), by_monitor) in &ours_by_pair {
+        for ((mns, mname), ours) in by_monitor {
+            let v = verdict(ours);
+            if v != "not selected" {
+                expected
+                    .entry((mns.clone(), mname.clone()))
+                    .or_default()
+                    .insert((pns.clone(), pname.clone()), v);
+            }
+        }
+    }
+    let mut binding_disagreements = Vec::new();
+    for (mns, mname) in &monitors {
+        let want = expected
+            .get(&(mns.clone(), mname.clone()))
+            .cloned()
+            .unwrap_or_default();
+        let start = std::time::Instant::now();
+        loop {
+            let pm = get(
+                &client,
+                "monitoring.coreos.com/v1",
+                "PodMonitor",
+                mns,
+                mname,
+            )
+            .await
+            .unwrap();
+            let got: BTreeMap<Pair, &str> = pm.data["status"]["bindings"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .filter(|b| b["resource"] == "prometheuses")
+                .map(|b| {
+                    let accepted = b["conditions"]
+                        .as_array()
+                        .and_then(|cs| cs.iter().find(|c| c["type"] == "Accepted"))
+                        .cloned()
+                        .unwrap_or_default();
+                    let v = match (accepted["status"].as_str(), accepted["reason"].as_str()) {
+                        (Some("True"), _) => "selected",
+                        (Some("False"), Some("InvalidConfiguration")) => {
+                            cause(accepted["message"].as_str().unwrap_or_default())
+                        }
+                        _ => "unknown",
+                    };
+                    (
+                        (
+                            b["namespace"].as_str().unwrap_or_default().to_string(),
+                            b["name"].as_str().unwrap_or_default().to_string(),
+                        ),
+                        v,
+                    )
+                })
+                .collect();
+            if got == want {
+                break;
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                binding_disagreements.push(format!(
+                    "PodMonitor {mns}/{mname}: operator's bindings {got:?}, scrapepath {want:?}; status {}",
+                    pm.data["status"]
+                ));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    assert!(
+        binding_disagreements.is_empty(),
+        "{} of {} monitors' bindings disagree (seed {seed:#x}):\n{}\n\nworld:\n{world}",
+        binding_disagreements.len(),
+        monitors.len(),
+        binding_disagreements.join("\n")
+    );
+
+    eprintln!(
+        "prometheus-operator differential (seed {seed:#x}): {n_prom} Prometheus x {n_mon} PodMonitors: \
+         {compared} pairs ({selected} selected by the operator, {rejections} selected but rejected by \
+         scrapepath), {} agree",
+        compared - disagreements.len()
+    );
+    assert!(
+        disagreements.is_empty(),
+        "{} of {compared} pairs disagree (seed {seed:#x}):\n{}\n\nworld:\n{world}\noperator log:\n{}",
+        disagreements.len(),
+        disagreements.join("\n"),
+        operator.log()
+    );
+}
