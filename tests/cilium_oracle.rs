@@ -9,20 +9,12 @@
 //! proxy on a cold cache, like the control-plane harness: without them it fails, never skips.
 
 mod common;
+use common::rng::env_u64;
 
 use common::cilium_diff;
 
 /// The seed CI runs (any seed must pass; this one is fixed so a CI run never fails by chance).
 const CI_SEED: u64 = 0x5c7a_9e11_0000_0011;
-
-fn env_u64(name: &str) -> Option<u64> {
-    let v = std::env::var(name).ok()?;
-    let v = v.trim();
-    Some(match v.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16).unwrap_or_else(|e| panic!("{name}={v}: {e}")),
-        None => v.parse().unwrap_or_else(|e| panic!("{name}={v}: {e}")),
-    })
-}
 
 #[test]
 fn every_scrape_flow_gets_the_verdict_ciliums_own_engine_gives() {

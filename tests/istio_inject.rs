@@ -12,6 +12,7 @@
 //! the Go module proxy on a cold cache, like the other oracles: without them it fails, never skips.
 
 mod common;
+use common::rng::env_u64;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -26,34 +27,8 @@ use serde_json::{json, Value};
 
 const CI_SEED: u64 = 0x0001_5710_0000_0012;
 
-fn env_u64(name: &str) -> Option<u64> {
-    let v = std::env::var(name).ok()?;
-    let v = v.trim();
-    Some(match v.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16).unwrap_or_else(|e| panic!("{name}={v}: {e}")),
-        None => v.parse().unwrap_or_else(|e| panic!("{name}={v}: {e}")),
-    })
-}
-
 fn oracle() -> String {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/istio-inject-oracle/ensure.sh"
-    );
-    let out = Command::new("bash")
-        .arg(script)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("running tests/istio-inject-oracle/ensure.sh");
-    assert!(
-        out.status.success(),
-        "tests/istio-inject-oracle/ensure.sh failed (see above)"
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("ISTIO_INJECT_ORACLE=").map(str::to_string))
-        .expect("ensure.sh printed no ISTIO_INJECT_ORACLE=")
+    common::tool::ensure("tests/istio-inject-oracle/ensure.sh", "ISTIO_INJECT_ORACLE")
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -21,12 +21,14 @@
 
 #[path = "common/rng.rs"]
 mod rng;
+#[path = "common/tool.rs"]
+mod tool;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use rng::Rng;
+use rng::{env_u64, Rng};
 use scrapepath::relabel::{
     dropping_rule, Labels, NameScheme, RelabelConfig, RelabelError, RelabelSpec,
 };
@@ -36,34 +38,8 @@ use serde_json::json;
 const CI_SEED: u64 = 0x0005_C0DE_0013_0001;
 const CI_CASES: usize = 2_000;
 
-fn env_u64(name: &str) -> Option<u64> {
-    let v = std::env::var(name).ok()?;
-    let v = v.trim();
-    Some(match v.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16).unwrap_or_else(|e| panic!("{name}={v}: {e}")),
-        None => v.parse().unwrap_or_else(|e| panic!("{name}={v}: {e}")),
-    })
-}
-
 fn oracle() -> String {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/relabel-oracle/ensure.sh"
-    );
-    let out = Command::new("bash")
-        .arg(script)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("running tests/relabel-oracle/ensure.sh");
-    assert!(
-        out.status.success(),
-        "tests/relabel-oracle/ensure.sh failed (see above)"
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("RELABEL_ORACLE=").map(str::to_string))
-        .expect("ensure.sh printed no RELABEL_ORACLE=")
+    tool::ensure("tests/relabel-oracle/ensure.sh", "RELABEL_ORACLE")
 }
 
 // ---------------------------------------------------------------------------------------------------------

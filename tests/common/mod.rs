@@ -6,3 +6,4 @@ pub mod fixtures;
 pub mod prometheus;
 pub mod rng;
 pub mod testenv;
+pub mod tool;

@@ -58,3 +58,13 @@ impl Rng {
         self.next()
     }
 }
+
+/// A number from the environment (a seed, a case count), decimal or `0x` hex; `None` when unset.
+pub fn env_u64(name: &str) -> Option<u64> {
+    let v = std::env::var(name).ok()?;
+    let v = v.trim();
+    Some(match v.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).unwrap_or_else(|e| panic!("{name}={v}: {e}")),
+        None => v.parse().unwrap_or_else(|e| panic!("{name}={v}: {e}")),
+    })
+}
