@@ -20,7 +20,7 @@ use serde_yaml_ng::Value;
 use crate::index::{ClusterIndex, PodId};
 use crate::model::{Container, ContainerPort, EndpointSlice, Pod, Service};
 use crate::promop::{pod_level_labels, pod_meta_labels, service_meta_labels};
-use crate::relabel::{self, Labels, RelabelConfig, RelabelSpec};
+use crate::relabel::{self, Labels, NameScheme, RelabelConfig, RelabelSpec};
 use crate::selector::{Operator, Requirement, Selector, Source};
 
 /// Prometheus' defaults.
@@ -37,9 +37,22 @@ pub struct PrometheusConfig {
     /// `global.scrape_interval` (default `1m`).
     pub scrape_interval: String,
     pub jobs: Vec<ScrapeJob>,
+    /// The first relabel rule Prometheus 2 would refuse although Prometheus 3 loads it: a label name
+    /// valid only in Prometheus 3's UTF-8 scheme ([`PrometheusConfig::refusal_for`]).
+    pub legacy_refusal: Option<ConfigError>,
 }
 
 impl PrometheusConfig {
+    /// Why a Prometheus of major version `major` would refuse to load this configuration, when it
+    /// would: the rules are read in the UTF-8 label-name scheme of Prometheus 3 (the newest, and what an
+    /// unknown version is taken for); Prometheus 2 validates label names in the legacy scheme.
+    pub fn refusal_for(&self, major: Option<u32>) -> Option<String> {
+        let e = self.legacy_refusal.as_ref()?;
+        (major? < 3).then(|| {
+            format!("{e} (Prometheus 2 accepts only legacy label names [a-zA-Z_][a-zA-Z0-9_]*; Prometheus 3 accepts UTF-8)")
+        })
+    }
+
     pub fn job(&self, name: &str) -> Option<&ScrapeJob> {
         self.jobs.iter().find(|j| j.job_name == name)
     }
@@ -294,6 +307,7 @@ fn build_config(raw: RawConfig) -> Result<PrometheusConfig, ConfigError> {
         ));
     }
     let mut jobs: Vec<ScrapeJob> = Vec::new();
+    let mut legacy_refusal: Option<ConfigError> = None;
     for (i, value) in raw
         .scrape_configs
         .unwrap_or_default()
@@ -418,10 +432,16 @@ fn build_config(raw: RawConfig) -> Result<PrometheusConfig, ConfigError> {
         }
         let mut relabel = Vec::new();
         for (r, spec) in rj.relabel_configs.iter().enumerate() {
+            let path = format!("{at}.relabel_configs[{r}]");
             relabel.push(
-                RelabelConfig::compile(spec)
-                    .map_err(|e| err(job, format!("{at}.relabel_configs[{r}]"), e.to_string()))?,
+                RelabelConfig::compile_with(spec, NameScheme::Utf8)
+                    .map_err(|e| err(job, path.clone(), e.to_string()))?,
             );
+            if legacy_refusal.is_none() {
+                if let Err(e) = RelabelConfig::compile_with(spec, NameScheme::Legacy) {
+                    legacy_refusal = Some(err(job, path, e.to_string()));
+                }
+            }
         }
         jobs.push(ScrapeJob {
             job_name,
@@ -440,6 +460,7 @@ fn build_config(raw: RawConfig) -> Result<PrometheusConfig, ConfigError> {
     Ok(PrometheusConfig {
         scrape_interval: global_interval,
         jobs,
+        legacy_refusal,
     })
 }
 
@@ -1088,5 +1109,35 @@ mod tests {
             ("https", "/m", "5s")
         );
         assert_eq!(parse_config("").unwrap().scrape_interval, "1m");
+    }
+}
+
+#[cfg(test)]
+mod name_scheme_tests {
+    use super::*;
+
+    const UTF8_TARGET: &str = r#"
+scrape_configs:
+- job_name: pods
+  kubernetes_sd_configs: [{role: pod}]
+  relabel_configs:
+  - source_labels: [__meta_kubernetes_pod_label_app]
+    target_label: app.kubernetes.io/name
+"#;
+
+    #[test]
+    fn a_utf8_label_name_loads_in_prometheus_3_and_is_refused_by_prometheus_2() {
+        let c = parse_config(UTF8_TARGET).expect("Prometheus 3 loads it");
+        assert_eq!(c.refusal_for(Some(3)), None);
+        // An unknown version is taken for the newest.
+        assert_eq!(c.refusal_for(None), None);
+        let why = c.refusal_for(Some(2)).expect("Prometheus 2 refuses it");
+        assert!(
+            why.contains("relabel_configs[0]") && why.contains("legacy label names"),
+            "{why}"
+        );
+        // A legacy name is fine for both.
+        let legacy = parse_config(&UTF8_TARGET.replace("app.kubernetes.io/name", "app")).unwrap();
+        assert_eq!(legacy.refusal_for(Some(2)), None);
     }
 }

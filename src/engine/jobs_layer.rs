@@ -151,10 +151,16 @@ impl<'a> Engine<'a> {
     /// The configuration a scraper reads its jobs from: `Ok(None)` for a Prometheus object without
     /// `additionalScrapeConfigs`; `Err` names the object and key and says what is wrong.
     pub(super) fn scraper_config(&self, s: &Scraper<'a>) -> Result<Option<JobsSource>, String> {
+        // The Prometheus major version that will load the file: the object's, or the image tag of the
+        // pod's Prometheus container.
+        let major: Option<u32>;
         let key = match s.workload {
             Some(p) => match &p.additional_scrape_configs {
                 None => return Ok(None),
-                Some(k) => k.clone(),
+                Some(k) => {
+                    major = p.prometheus_version().map(|(m, _)| m);
+                    k.clone()
+                }
             },
             None => {
                 let Some(pod) = s.pods.first() else {
@@ -166,6 +172,12 @@ impl<'a> Engine<'a> {
                         pod.display()
                     ));
                 };
+                major = pod
+                    .containers
+                    .iter()
+                    .find(|c| c.name == file.container)
+                    .and_then(|c| crate::model::image_tag(&c.image))
+                    .and_then(|t| t.trim_start_matches('v').split('.').next()?.parse().ok());
                 match &file.source {
                     Ok(k) => k.clone(),
                     Err(e) => return Err(format!("pod {}: {e}", pod.display())),
@@ -173,8 +185,13 @@ impl<'a> Engine<'a> {
             }
         };
         let entry = self.idx.config_entry(&key)?;
-        if let Err(e) = &entry.config {
-            return Err(format!("{key}: {e}"));
+        match &entry.config {
+            Err(e) => return Err(format!("{key}: {e}")),
+            Ok(c) => {
+                if let Some(why) = c.refusal_for(major) {
+                    return Err(format!("{key}: {why}"));
+                }
+            }
         }
         Ok(Some(JobsSource {
             key,
