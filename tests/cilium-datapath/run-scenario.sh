@@ -8,7 +8,7 @@
 #   KUBECONFIG  admin kubeconfig of the API server (tests/harness: <data dir>/kubeconfig; its server
 #               must be https://127.0.0.1:<port>, as scrapepath-testenv writes it).
 #   COMMAND     run inside the scenario's namespaces once the agent is ready (default: print
-#               `cilium-dbg status`). It gets CILIUM_DBG, CILIUM_CNI, CILIUM_LIB_DIR, KUBECONFIG,
+#               `cilium-dbg status`). It gets CILIUM_DBG, CILIUM_CNI, CILIUM_LIB_DIR, KUBECONFIG, KUBECTL,
 #               SCENARIO_NODE (the Node's name), SCENARIO_WORK (the scenario's directory) and PATH
 #               with the Cilium binaries and clang first. Its exit status is the script's.
 #   --keep      keep the scenario's directory (agent log, state) after the run.
@@ -160,7 +160,7 @@ if [ "${1:-}" = "--inner" ]; then
   fi
   say "TIME agent-ready $(since "$start")"
 
-  export CILIUM_DBG CILIUM_CNI CILIUM_LIB_DIR KUBECONFIG SCENARIO_NODE="$NODE" SCENARIO_WORK="$work"
+  export CILIUM_DBG CILIUM_CNI CILIUM_LIB_DIR KUBECONFIG KUBECTL SCENARIO_NODE="$NODE" SCENARIO_WORK="$work"
   # In the background, so that a TERM reaches this shell's trap at once (not after the command).
   if [ $# -eq 0 ]; then
     cilium-dbg status &
@@ -274,6 +274,7 @@ CILIUM_DBG='$CILIUM_DBG'
 CILIUM_LIB_DIR='$CILIUM_LIB_DIR'
 CLANG_DIR='$CLANG_DIR'
 KUBECONFIG='$kubeconfig'
+KUBECTL='$KUBECTL'
 API_PORT='$api_port'
 NODE='$node'
 NODE_IP='$node_ip'
