@@ -12,7 +12,8 @@
 #   NSFORWARD=      nsforward (./nsforward): the test API server's address inside the scenario's netns
 #
 # usage: ensure.sh [--build-only]   --build-only: build and cache, skip the host checks
-#                                   (root, bpffs, BTF, clang).
+#                                   (root, bpffs, BTF, clang) and the CLANG lines.
+# The host checks come first (cheap); every failure says what is missing, on stderr, exit 1.
 #
 # Idempotent. The binaries are built once and cached under
 #   ${SCRAPEPATH_DATAPATH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/scrapepath/cilium-datapath}/<cilium version>-go<go version>-r<RECIPE>/
@@ -71,6 +72,36 @@ lock() {
 }
 
 dir="$cache/$CILIUM_VERSION-go$gover-r$RECIPE"
+
+# ---- the host: root, BPF, clang ---- (first: they are cheap, the build is not)
+clang_dir="/usr/lib/llvm-$LLVM_MAJOR/bin"
+if [ -z "$build_only" ]; then
+  [ "$(id -u)" = 0 ] ||
+    die "not root (uid $(id -u)): the Cilium agent loads BPF programs, creates network namespaces and mounts bpffs; run the datapath tests as root"
+  [ -r /sys/kernel/btf/vmlinux ] ||
+    die "no kernel BTF (/sys/kernel/btf/vmlinux is missing): the Cilium $CILIUM_VERSION datapath needs a kernel built with CONFIG_DEBUG_INFO_BTF"
+  command -v unshare >/dev/null 2>&1 || die "unshare (util-linux) is missing: the scenarios run in their own mount and network namespaces"
+  command -v ip >/dev/null 2>&1 || die "ip (iproute2) is missing: the scenarios create veth links and network namespaces"
+  # bpffs must be mountable: try it in a throwaway mount namespace (the host's mounts are untouched).
+  if ! out="$(unshare --mount --propagation private sh -c 'mount -t bpf bpf /sys/fs/bpf' 2>&1)"; then
+    die "cannot mount bpffs (mount -t bpf bpf /sys/fs/bpf in a private mount namespace: $out): the kernel lacks CONFIG_BPF_SYSCALL or this is an unprivileged container"
+  fi
+
+  if [ ! -x "$clang_dir/clang" ]; then
+    lock
+    if [ ! -x "$clang_dir/clang" ]; then
+      command -v apt-get >/dev/null 2>&1 ||
+        die "clang $LLVM_MAJOR is missing ($clang_dir/clang) and there is no apt-get to install it: install clang $LLVM_MAJOR (the agent compiles its BPF programs with it at run time)"
+      say "installing Debian's clang-$LLVM_MAJOR (the agent compiles its BPF programs at run time)"
+      { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "clang-$LLVM_MAJOR"; } >&2 ||
+        die "apt-get install clang-$LLVM_MAJOR failed (see above)"
+      [ -x "$clang_dir/clang" ] || die "clang-$LLVM_MAJOR is installed but $clang_dir/clang is missing"
+    fi
+  fi
+  "$clang_dir/clang" --version >/dev/null 2>&1 || die "$clang_dir/clang does not run: $("$clang_dir/clang" --version 2>&1 | tail -3)"
+  targets="$("$clang_dir/clang" -print-targets 2>&1)" || true
+  printf '%s\n' "$targets" | grep -q '^[[:space:]]*bpf[[:space:]]' || die "$clang_dir/clang has no BPF target"
+fi
 
 # ---- binaries (and the bpf/ sources and CRDs, copied from the same module) ----
 if [ ! -f "$dir/.complete" ]; then
@@ -138,43 +169,6 @@ if [ ! -x "$fwbin" ]; then
   fi
 fi
 
-if [ -n "$build_only" ]; then
-  echo "CILIUM_AGENT=$dir/cilium-agent"
-  echo "CILIUM_CNI=$dir/cilium-cni"
-  echo "CILIUM_DBG=$dir/cilium-dbg"
-  echo "CILIUM_LIB_DIR=$dir/lib"
-  echo "CILIUM_CRD_DIR=$dir/crds"
-  echo "NSFORWARD=$fwbin"
-  exit 0
-fi
-
-# ---- the host: root, BPF, clang ----
-[ "$(id -u)" = 0 ] ||
-  die "not root (uid $(id -u)): the Cilium agent loads BPF programs, creates network namespaces and mounts bpffs; run the datapath tests as root"
-[ -r /sys/kernel/btf/vmlinux ] ||
-  die "no kernel BTF (/sys/kernel/btf/vmlinux is missing): the Cilium $CILIUM_VERSION datapath needs a kernel built with CONFIG_DEBUG_INFO_BTF"
-command -v unshare >/dev/null 2>&1 || die "unshare (util-linux) is missing: the scenarios run in their own mount and network namespaces"
-command -v ip >/dev/null 2>&1 || die "ip (iproute2) is missing: the scenarios create veth links and network namespaces"
-# bpffs must be mountable: try it in a throwaway mount namespace (the host's mounts are untouched).
-if ! out="$(unshare --mount --propagation private sh -c 'mount -t bpf bpf /sys/fs/bpf' 2>&1)"; then
-  die "cannot mount bpffs (mount -t bpf bpf /sys/fs/bpf in a private mount namespace: $out): the kernel lacks CONFIG_BPF_SYSCALL or this is an unprivileged container"
-fi
-
-clang_dir="/usr/lib/llvm-$LLVM_MAJOR/bin"
-if [ ! -x "$clang_dir/clang" ]; then
-  lock
-  if [ ! -x "$clang_dir/clang" ]; then
-    command -v apt-get >/dev/null 2>&1 ||
-      die "clang $LLVM_MAJOR is missing ($clang_dir/clang) and there is no apt-get to install it: install clang $LLVM_MAJOR (the agent compiles its BPF programs with it at run time)"
-    say "installing Debian's clang-$LLVM_MAJOR (the agent compiles its BPF programs at run time)"
-    { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "clang-$LLVM_MAJOR"; } >&2 ||
-      die "apt-get install clang-$LLVM_MAJOR failed (see above)"
-    [ -x "$clang_dir/clang" ] || die "clang-$LLVM_MAJOR is installed but $clang_dir/clang is missing"
-  fi
-fi
-"$clang_dir/clang" --version >/dev/null 2>&1 || die "$clang_dir/clang does not run: $("$clang_dir/clang" --version 2>&1 | tail -3)"
-"$clang_dir/clang" -print-targets 2>/dev/null | grep -q '^[[:space:]]*bpf[[:space:]]' ||
-  die "$clang_dir/clang has no BPF target"
 
 echo "CILIUM_AGENT=$dir/cilium-agent"
 echo "CILIUM_CNI=$dir/cilium-cni"
@@ -182,5 +176,7 @@ echo "CILIUM_DBG=$dir/cilium-dbg"
 echo "CILIUM_LIB_DIR=$dir/lib"
 echo "CILIUM_CRD_DIR=$dir/crds"
 echo "NSFORWARD=$fwbin"
-echo "CLANG=$clang_dir/clang"
-echo "CLANG_DIR=$clang_dir"
+if [ -z "$build_only" ]; then
+  echo "CLANG=$clang_dir/clang"
+  echo "CLANG_DIR=$clang_dir"
+fi

@@ -34,6 +34,9 @@
 #               unshare and the forwarder, and unshare's --kill-child sends the inner shell TERM
 #               (only the Node stays behind then).
 #
+# One scenario per API server at a time: the Node's podCIDR and address are fixed (a second agent
+# would be a second node with the same podCIDR).
+#
 # What it leaves on the host: the agent sets kernel.unprivileged_bpf_disabled from 2 to 1 (a global
 # sysctl that only tightens and cannot be set back); its net.* sysctls are private to the namespace.
 # The CRDs stay in the API server (tests share them).
@@ -198,7 +201,8 @@ fi
 say "TIME ensure $(since "$t0")"
 kc() { "$KUBECTL" --kubeconfig="$kubeconfig" "$@"; }
 
-server="$(kc config view --minify -o jsonpath='{.clusters[0].cluster.server}')"
+server="$(kc config view --minify -o jsonpath='{.clusters[0].cluster.server}')" ||
+  die "cannot read the server of $kubeconfig"
 case "$server" in
 https://127.0.0.1:[0-9]*) api_port="${server##*:}" ;;
 *) die "the kubeconfig's server is $server: expected https://127.0.0.1:<port> (the test API server)" ;;
