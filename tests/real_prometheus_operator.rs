@@ -301,6 +301,12 @@ fn random_monitor(
     if rng.chance(30) {
         spec += &format!("  scrapeClass: {}\n", rng.pick(&["a", "b", "undefined"]));
     }
+    if rng.chance(15) {
+        spec += &format!(
+            "  selectorMechanism: {}\n",
+            rng.pick(&["RoleSelector", "RelabelConfig"])
+        );
+    }
     let (kind, list, target) = if service {
         ("ServiceMonitor", "endpoints", "app: api")
     } else {
@@ -956,6 +962,14 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
         }
         if rng.chance(30) {
             spec += "  arbitraryFSAccessThroughSMs: {deny: true}\n";
+        }
+        // The Prometheus release the relabelings and the selector mechanism are validated against
+        // (lowercase needs 2.36, keepequal 2.41, UTF-8 label names 3.0, RoleSelector 2.17).
+        if rng.chance(30) {
+            spec += &format!(
+                "  version: {}\n",
+                rng.pick(&["v2.16.0", "v2.30.0", "v2.40.0", "v2.55.0", "v3.5.0"])
+            );
         }
         if rng.chance(30) {
             spec += &format!("  scrapeInterval: {}\n", rng.pick(&["10s", "1m"]));
