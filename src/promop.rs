@@ -180,6 +180,8 @@ pub fn rejections(p: &PromWorkload, m: &Monitor) -> Vec<String> {
                     out.push(format!("{at}.{field}[{j}]: {err}"));
                 } else if let Some(err) = version_gate(p, r) {
                     out.push(format!("{at}.{field}[{j}]: {err}"));
+                } else if let Some(err) = operator_target_check(p, r) {
+                    out.push(format!("{at}.{field}[{j}]: {err}"));
                 }
             }
         }
@@ -227,6 +229,36 @@ fn version_gate(p: &PromWorkload, r: &crate::relabel::RelabelSpec) -> Option<Str
         format!(
             "action {action} needs Prometheus {}.{} or newer; {} {}/{} runs {major}.{minor}",
             need.0, need.1, p.kind, p.namespace, p.name
+        )
+    })
+}
+
+/// prometheus-operator's own check of a `replace` rule's target label (its validation package,
+/// v0.91), stricter than Prometheus': with the legacy name scheme (Prometheus before 3.0) a target
+/// label with a `$` reference (`${1}x`) must still be a plain label name, which Prometheus 2.x itself
+/// would accept.
+fn operator_target_check(p: &PromWorkload, r: &crate::relabel::RelabelSpec) -> Option<String> {
+    let action = r
+        .action
+        .as_deref()
+        .unwrap_or("replace")
+        .to_ascii_lowercase();
+    let target = r.target_label.as_deref().unwrap_or_default();
+    if action != "replace"
+        || !target.contains('$')
+        || name_scheme(Some(p)) != crate::relabel::NameScheme::Legacy
+    {
+        return None;
+    }
+    let mut chars = target.chars();
+    let plain = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    (!plain).then(|| {
+        format!(
+            "{target:?} is invalid 'target_label' for replace action: prometheus-operator requires a plain label name for {} {}/{}, which runs a Prometheus before 3.0",
+            p.kind, p.namespace, p.name
         )
     })
 }
@@ -1092,5 +1124,34 @@ spec:
         )
         .unwrap();
         assert!(r.contains("scrapeTimeout"), "{r}");
+    }
+
+    #[test]
+    fn a_target_label_reference_is_refused_by_the_operator_before_prometheus_3() {
+        let rule = "relabelings: [{action: replace, sourceLabels: [a], targetLabel: '${1}x'}]";
+        let yaml = |version: &str| {
+            format!(
+                r#"
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {{name: p, namespace: mon}}
+spec: {{podMonitorSelector: {{}}, version: {version}}}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata: {{name: s, namespace: mon}}
+spec:
+  selector: {{}}
+  podMetricsEndpoints: [{{port: metrics, {rule}}}]
+"#
+            )
+        };
+        for (version, refused) in [("v2.55.0", true), ("v3.5.0", false)] {
+            let idx = index(&yaml(version));
+            let p = idx.prometheuses().next().unwrap();
+            let m = idx.monitor(MonitorKind::PodMonitor, "mon", "s").unwrap();
+            let r = rejections(p, m);
+            assert_eq!(!r.is_empty(), refused, "{version}: {r:?}");
+        }
     }
 }
