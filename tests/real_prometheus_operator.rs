@@ -1,8 +1,9 @@
 //! The real prometheus-operator (built from its Go module by `tests/prometheus/operator.sh`, the release
 //! the upstream CRDs come from) runs against the test API server, restricted to the test's namespaces,
-//! with the monitor status feature on. It is given Prometheus objects and PodMonitors — fixed cases, and
-//! a seeded random differential (issue 13's item 2, for PodMonitors) — and the configuration it
-//! generates (the `prometheus-<name>` Secret, gzipped `prometheus.yaml.gz`) and the bindings it writes
+//! with the monitor status feature on. It is given Prometheus objects and PodMonitors (fixed cases) and
+//! a seeded random differential (issue 13's item 2: Prometheus and PrometheusAgent objects,
+//! PodMonitors and ServiceMonitors), and the configuration it generates (the `prometheus-<name>` or
+//! `prom-agent-<name>` Secret, gzipped `prometheus.yaml.gz`) and the bindings it writes
 //! into the monitors' status are compared with scrapepath's own verdicts (`promop::selects`,
 //! `promop::rejections`) on the same objects, pair by pair: selected / not selected / rejected (and the
 //! field).
