@@ -589,9 +589,15 @@ fn monitor(kind: MonitorKind, raw: RawMonitor) -> Monitor {
                 .iter()
                 .filter(|b| **b)
                 .count(),
-                has_bearer_token_file: e.bearer_token_file.is_some(),
+                // An empty path reads no file: prometheus-operator lets it pass.
+                has_bearer_token_file: e
+                    .bearer_token_file
+                    .as_deref()
+                    .is_some_and(|f| !f.is_empty()),
                 has_tls_files: e.tls_config.as_ref().is_some_and(|t| {
-                    t.ca_file.is_some() || t.cert_file.is_some() || t.key_file.is_some()
+                    [&t.ca_file, &t.cert_file, &t.key_file]
+                        .iter()
+                        .any(|f| f.as_deref().is_some_and(|f| !f.is_empty()))
                 }),
                 port: e.port.filter(|p| !p.is_empty()),
                 port_number: e.port_number,

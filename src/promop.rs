@@ -131,6 +131,27 @@ pub fn rejections(p: &PromWorkload, m: &Monitor) -> Vec<String> {
     };
     for (i, e) in m.endpoints.iter().enumerate() {
         let at = format!("spec.{list}[{i}]");
+        // prometheus-operator checks a ServiceMonitor endpoint's files, then its authentication, then
+        // its timeout and relabelings; a PodMonitor endpoint's authentication comes last. It stops at
+        // the first problem: the first listed here is the one its status names.
+        let service = m.kind == MonitorKind::ServiceMonitor;
+        if p.deny_fs_access && service {
+            if e.has_bearer_token_file {
+                out.push(format!(
+                    "{at}: bearerTokenFile reads a file of the Prometheus pod, which spec.arbitraryFSAccessThroughSMs.deny forbids"
+                ));
+            }
+            if e.has_tls_files {
+                out.push(format!(
+                    "{at}: tlsConfig caFile/certFile/keyFile read files of the Prometheus pod, which spec.arbitraryFSAccessThroughSMs.deny forbids"
+                ));
+            }
+        }
+        if service && e.auth_methods > 1 {
+            out.push(format!(
+                "{at}: at most one of authorization, basicAuth, bearerTokenSecret and oauth2 may be set"
+            ));
+        }
         // Without its own interval an endpoint scrapes at the workload's spec.scrapeInterval (default 30s).
         let (interval_text, interval_from) = match (&e.interval, &p.scrape_interval) {
             (Some(i), _) => (i.clone(), "the interval"),
@@ -159,22 +180,12 @@ pub fn rejections(p: &PromWorkload, m: &Monitor) -> Vec<String> {
                     out.push(format!("{at}.{field}[{j}]: {err}"));
                 } else if let Some(err) = version_gate(p, r) {
                     out.push(format!("{at}.{field}[{j}]: {err}"));
+                } else if let Some(err) = operator_target_check(p, r) {
+                    out.push(format!("{at}.{field}[{j}]: {err}"));
                 }
             }
         }
-        if p.deny_fs_access && m.kind == MonitorKind::ServiceMonitor {
-            if e.has_bearer_token_file {
-                out.push(format!(
-                    "{at}: bearerTokenFile reads a file of the Prometheus pod, which spec.arbitraryFSAccessThroughSMs.deny forbids"
-                ));
-            }
-            if e.has_tls_files {
-                out.push(format!(
-                    "{at}: tlsConfig caFile/certFile/keyFile read files of the Prometheus pod, which spec.arbitraryFSAccessThroughSMs.deny forbids"
-                ));
-            }
-        }
-        if e.auth_methods > 1 {
+        if !service && e.auth_methods > 1 {
             out.push(format!(
                 "{at}: at most one of authorization, basicAuth, bearerTokenSecret and oauth2 may be set"
             ));
@@ -218,6 +229,36 @@ fn version_gate(p: &PromWorkload, r: &crate::relabel::RelabelSpec) -> Option<Str
         format!(
             "action {action} needs Prometheus {}.{} or newer; {} {}/{} runs {major}.{minor}",
             need.0, need.1, p.kind, p.namespace, p.name
+        )
+    })
+}
+
+/// prometheus-operator's own check of a `replace` rule's target label (its validation package,
+/// v0.91), stricter than Prometheus': with the legacy name scheme (Prometheus before 3.0) a target
+/// label with a `$` reference (`${1}x`) must still be a plain label name, which Prometheus 2.x itself
+/// would accept.
+fn operator_target_check(p: &PromWorkload, r: &crate::relabel::RelabelSpec) -> Option<String> {
+    let action = r
+        .action
+        .as_deref()
+        .unwrap_or("replace")
+        .to_ascii_lowercase();
+    let target = r.target_label.as_deref().unwrap_or_default();
+    if action != "replace"
+        || !target.contains('$')
+        || name_scheme(Some(p)) != crate::relabel::NameScheme::Legacy
+    {
+        return None;
+    }
+    let mut chars = target.chars();
+    let plain = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    (!plain).then(|| {
+        format!(
+            "{target:?} is invalid 'target_label' for replace action: prometheus-operator requires a plain label name for {} {}/{}, which runs a Prometheus before 3.0",
+            p.kind, p.namespace, p.name
         )
     })
 }
@@ -986,6 +1027,131 @@ fn service_targets(
                     out.push(t);
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Cases where the differential against the real prometheus-operator v0.91
+    //! (tests/real_prometheus_operator.rs) found scrapepath wrong, kept as regressions.
+    use super::*;
+    use std::path::Path;
+
+    fn index(yaml: &str) -> ClusterIndex {
+        let mut idx = ClusterIndex::new();
+        let mut stats = crate::load::LoadStats::default();
+        for o in crate::load::parse_text(Path::new("t.yaml"), yaml, &mut stats).unwrap() {
+            idx.apply(o);
+        }
+        idx
+    }
+
+    /// The first rejection of the monitor `mon/s` (of `kind`, endpoints under `list`) by the Prometheus
+    /// `mon/p` (deny: true, one class `a`), whose one endpoint has the flow-mapping fields `endpoint`,
+    /// and whose spec has the lines `spec`.
+    fn first_rejection(kind: &str, list: &str, endpoint: &str, spec: &str) -> Option<String> {
+        let idx = index(&format!(
+            r#"
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {{name: p, namespace: mon}}
+spec:
+  serviceMonitorSelector: {{}}
+  podMonitorSelector: {{}}
+  arbitraryFSAccessThroughSMs: {{deny: true}}
+  scrapeClasses: [{{name: a}}]
+---
+apiVersion: monitoring.coreos.com/v1
+kind: {kind}
+metadata: {{name: s, namespace: mon}}
+spec:
+  selector: {{}}
+  {list}: [{{port: metrics, {endpoint}}}]
+{spec}"#
+        ));
+        let p = idx.prometheuses().next().unwrap();
+        let mk = if kind == "ServiceMonitor" {
+            MonitorKind::ServiceMonitor
+        } else {
+            MonitorKind::PodMonitor
+        };
+        let m = idx.monitor(mk, "mon", "s").unwrap();
+        assert!(selects(p, m, &idx).is_ok());
+        rejections(p, m).into_iter().next()
+    }
+
+    #[test]
+    fn empty_file_paths_read_no_file() {
+        // The operator rejects only a non-empty bearerTokenFile, caFile, certFile or keyFile.
+        for endpoint in ["bearerTokenFile: ''", "tlsConfig: {caFile: ''}"] {
+            assert_eq!(
+                first_rejection("ServiceMonitor", "endpoints", endpoint, ""),
+                None,
+                "{endpoint}"
+            );
+        }
+        let r = first_rejection("ServiceMonitor", "endpoints", "bearerTokenFile: /t", "");
+        assert!(r.unwrap().contains("bearerTokenFile"));
+    }
+
+    #[test]
+    fn a_service_monitor_endpoint_names_its_files_then_its_authentication_before_its_timeout() {
+        let two_auths =
+            "basicAuth: {username: {name: a, key: u}}, bearerTokenSecret: {name: a, key: t}";
+        let r = first_rejection(
+            "ServiceMonitor",
+            "endpoints",
+            &format!("scrapeTimeout: 1m, {two_auths}"),
+            "",
+        )
+        .unwrap();
+        assert!(r.contains("at most one of"), "{r}");
+        let r = first_rejection(
+            "ServiceMonitor",
+            "endpoints",
+            &format!("scrapeTimeout: 1m, {two_auths}, bearerTokenFile: /t"),
+            "",
+        )
+        .unwrap();
+        assert!(r.contains("bearerTokenFile"), "{r}");
+        // A PodMonitor endpoint's authentication comes after its timeout.
+        let r = first_rejection(
+            "PodMonitor",
+            "podMetricsEndpoints",
+            &format!("scrapeTimeout: 1m, {two_auths}"),
+            "",
+        )
+        .unwrap();
+        assert!(r.contains("scrapeTimeout"), "{r}");
+    }
+
+    #[test]
+    fn a_target_label_reference_is_refused_by_the_operator_before_prometheus_3() {
+        let rule = "relabelings: [{action: replace, sourceLabels: [a], targetLabel: '${1}x'}]";
+        let yaml = |version: &str| {
+            format!(
+                r#"
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {{name: p, namespace: mon}}
+spec: {{podMonitorSelector: {{}}, version: {version}}}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata: {{name: s, namespace: mon}}
+spec:
+  selector: {{}}
+  podMetricsEndpoints: [{{port: metrics, {rule}}}]
+"#
+            )
+        };
+        for (version, refused) in [("v2.55.0", true), ("v3.5.0", false)] {
+            let idx = index(&yaml(version));
+            let p = idx.prometheuses().next().unwrap();
+            let m = idx.monitor(MonitorKind::PodMonitor, "mon", "s").unwrap();
+            let r = rejections(p, m);
+            assert_eq!(!r.is_empty(), refused, "{version}: {r:?}");
         }
     }
 }

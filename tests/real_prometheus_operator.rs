@@ -1,8 +1,9 @@
 //! The real prometheus-operator (built from its Go module by `tests/prometheus/operator.sh`, the release
 //! the upstream CRDs come from) runs against the test API server, restricted to the test's namespaces,
-//! with the monitor status feature on. It is given Prometheus objects and PodMonitors — fixed cases, and
-//! a seeded random differential (issue 13's item 2, for PodMonitors) — and the configuration it
-//! generates (the `prometheus-<name>` Secret, gzipped `prometheus.yaml.gz`) and the bindings it writes
+//! with the monitor status feature on. It is given Prometheus objects and PodMonitors (fixed cases) and
+//! a seeded random differential (issue 13's item 2: Prometheus and PrometheusAgent objects,
+//! PodMonitors and ServiceMonitors), and the configuration it generates (the `prometheus-<name>` or
+//! `prom-agent-<name>` Secret, gzipped `prometheus.yaml.gz`) and the bindings it writes
 //! into the monitors' status are compared with scrapepath's own verdicts (`promop::selects`,
 //! `promop::rejections`) on the same objects, pair by pair: selected / not selected / rejected (and the
 //! field).
@@ -127,11 +128,17 @@ impl Drop for Operator {
 
 /// The configuration the operator generated for the Prometheus `ns/name`, if it did yet.
 async fn generated_config(client: &Client, ns: &str, name: &str) -> Option<serde_yaml_ng::Value> {
+    generated_config_named(client, ns, &format!("prometheus-{name}")).await
+}
+
+/// The configuration in the Secret `ns/secret_name`, if the operator wrote it yet.
+async fn generated_config_named(
+    client: &Client,
+    ns: &str,
+    secret_name: &str,
+) -> Option<serde_yaml_ng::Value> {
     let secrets: kube::Api<Secret> = kube::Api::namespaced(client.clone(), ns);
-    let secret = secrets
-        .get_opt(&format!("prometheus-{name}"))
-        .await
-        .unwrap()?;
+    let secret = secrets.get_opt(secret_name).await.unwrap()?;
     let gz = secret.data?.get("prometheus.yaml.gz")?.0.clone();
     let mut text = String::new();
     flate2::read::GzDecoder::new(gz.as_slice())
@@ -203,43 +210,119 @@ spec:
     )
 }
 
-/// Random endpoint fields and spec lines for a PodMonitor, valid or not as prometheus-operator judges
-/// them (the API server's schema accepts all of them): scrape timeouts longer or shorter than the
-/// interval, relabelings with bad regexes, a hashmod without modulus, capitalised actions, an undefined
-/// scrape class.
-fn random_monitor_extras(rng: &mut common::rng::Rng) -> (String, String) {
+/// A random monitor, valid or not as prometheus-operator judges it (the API server's schema accepts
+/// all of them): a PodMonitor or a ServiceMonitor (`service`) in `ns` with `labels`, whose one endpoint
+/// has a port, a named or numbered targetPort (ServiceMonitors), scrape timeouts longer or shorter than
+/// the interval (its own or the Prometheus' `scrapeInterval`), relabelings and metric relabelings with
+/// bad regexes, a hashmod without modulus, capitalised actions; `bearerTokenFile` and TLS files (which
+/// `arbitraryFSAccessThroughSMs.deny` forbids on ServiceMonitors), empty ones too; two authentication
+/// methods at once; a `namespaceSelector` (`any`, `matchNames` over `namespaces`); a scrape class
+/// defined by some Prometheus objects (`a`, `b`) or by none.
+fn random_monitor(
+    rng: &mut common::rng::Rng,
+    service: bool,
+    ns: &str,
+    name: &str,
+    labels: &str,
+    namespaces: &[&str],
+) -> String {
     let mut endpoint = String::new();
-    let mut spec = String::new();
+    if service && rng.chance(30) {
+        // The operator never rejects a targetPort, even one no pod has (0, an unknown name): it
+        // only shapes the job's relabelings.
+        endpoint += *rng.pick(&[
+            "targetPort: 8080",
+            "targetPort: metrics",
+            "targetPort: 0",
+            "targetPort: nonexistent",
+        ]);
+    } else {
+        endpoint += "port: metrics";
+    }
     if rng.chance(25) {
         endpoint += *rng.pick(&[
             ", interval: 5s, scrapeTimeout: 10s",
             ", interval: 10s, scrapeTimeout: 5s",
             ", scrapeTimeout: 1m",
+            ", scrapeTimeout: 15s",
             ", scrapeTimeout: 10s",
         ]);
     }
-    if rng.chance(35) {
-        let rules: Vec<&str> = (0..rng.range(1, 2))
-            .map(|_| {
-                *rng.pick(&[
-                    "{action: keep, sourceLabels: [__meta_kubernetes_pod_name], regex: 'a('}",
-                    "{action: keep, sourceLabels: [__meta_kubernetes_pod_name], regex: 'api-.*'}",
-                    "{action: hashmod, sourceLabels: [__address__], targetLabel: __tmp_hash}",
-                    "{action: hashmod, sourceLabels: [__address__], targetLabel: __tmp_hash, modulus: 2}",
-                    "{action: Replace, sourceLabels: [__meta_kubernetes_pod_name], targetLabel: pod_name}",
-                    "{action: labelmap, regex: '__meta_kubernetes_pod_label_(.+)'}",
-                    "{action: lowercase, sourceLabels: [__meta_kubernetes_pod_name], targetLabel: lower}",
-                    "{action: replace, sourceLabels: [__meta_kubernetes_pod_name], targetLabel: '${1}x'}",
-                    "{action: labeldrop, regex: '[z'}",
-                ])
-            })
-            .collect();
-        endpoint += &format!(", relabelings: [{}]", rules.join(", "));
+    let rule = |rng: &mut common::rng::Rng| {
+        *rng.pick(&[
+            "{action: keep, sourceLabels: [__meta_kubernetes_pod_name], regex: 'a('}",
+            "{action: keep, sourceLabels: [__meta_kubernetes_pod_name], regex: 'api-.*'}",
+            "{action: hashmod, sourceLabels: [__address__], targetLabel: __tmp_hash}",
+            "{action: hashmod, sourceLabels: [__address__], targetLabel: __tmp_hash, modulus: 2}",
+            "{action: Replace, sourceLabels: [__meta_kubernetes_pod_name], targetLabel: pod_name}",
+            "{action: labelmap, regex: '__meta_kubernetes_pod_label_(.+)'}",
+            "{action: lowercase, sourceLabels: [__meta_kubernetes_pod_name], targetLabel: lower}",
+            "{action: replace, sourceLabels: [__meta_kubernetes_pod_name], targetLabel: '${1}x'}",
+            "{action: labeldrop, regex: '[z'}",
+        ])
+    };
+    for field in ["relabelings", "metricRelabelings"] {
+        if rng.chance(if field == "relabelings" { 30 } else { 15 }) {
+            let rules: Vec<&str> = (0..rng.range(1, 2)).map(|_| rule(rng)).collect();
+            endpoint += &format!(", {field}: [{}]", rules.join(", "));
+        }
     }
-    if rng.chance(10) {
-        spec += "  scrapeClass: undefined\n";
+    // Files of the scraper's pod: only ServiceMonitors have these fields.
+    if service && rng.chance(25) {
+        endpoint += *rng.pick(&[
+            ", bearerTokenFile: /var/run/secrets/token",
+            ", bearerTokenFile: ''",
+            ", tlsConfig: {caFile: /etc/ca.crt}",
+            ", tlsConfig: {caFile: ''}",
+            ", tlsConfig: {certFile: /etc/tls.crt, keyFile: /etc/tls.key}",
+            ", tlsConfig: {insecureSkipVerify: true}",
+            ", bearerTokenFile: /var/run/secrets/token, tlsConfig: {caFile: /etc/ca.crt}",
+        ]);
+    } else if rng.chance(5) {
+        endpoint += ", tlsConfig: {insecureSkipVerify: true}";
     }
-    (endpoint, spec)
+    if rng.chance(8) {
+        endpoint += *rng.pick(&[
+            ", basicAuth: {username: {name: auth, key: user}}, bearerTokenSecret: {name: auth, key: token}",
+            ", authorization: {credentials: {name: auth, key: token}}, basicAuth: {username: {name: auth, key: user}}",
+        ]);
+    }
+    let mut spec = String::new();
+    match rng.below(6) {
+        0 => spec += "  namespaceSelector: {any: true}\n",
+        1 => {
+            spec += &format!(
+                "  namespaceSelector: {{matchNames: [{}]}}\n",
+                rng.subset(namespaces, 1, 2).join(", ")
+            )
+        }
+        2 => spec += "  namespaceSelector: {any: false}\n",
+        _ => {}
+    }
+    if rng.chance(30) {
+        spec += &format!("  scrapeClass: {}\n", rng.pick(&["a", "b", "undefined"]));
+    }
+    if rng.chance(15) {
+        spec += &format!(
+            "  selectorMechanism: {}\n",
+            rng.pick(&["RoleSelector", "RelabelConfig"])
+        );
+    }
+    let (kind, list, target) = if service {
+        ("ServiceMonitor", "endpoints", "app: api")
+    } else {
+        ("PodMonitor", "podMetricsEndpoints", "app: api")
+    };
+    format!(
+        r#"
+apiVersion: monitoring.coreos.com/v1
+kind: {kind}
+metadata: {{name: {name}, namespace: {ns}, labels: {{{labels}}}}}
+spec:
+  selector: {{matchLabels: {{{target}}}}}
+  {list}: [{{{endpoint}}}]
+{spec}"#
+    )
 }
 
 fn namespace(name: &str, labels: &str) -> String {
@@ -799,14 +882,25 @@ fn diff_seed() -> u64 {
     }
 }
 
-/// Issue 13 item 2, monitor selection: random Prometheus objects (PodMonitor selector and namespace
-/// selector null, `{}`, labels, expressions; `ignoreNamespaceSelectors`) and random PodMonitors over
-/// namespaces with random labels, all reconciled by one real operator; every (Prometheus, PodMonitor)
-/// pair must agree: the monitor's job is in the Prometheus' generated configuration exactly when
-/// scrapepath's `promop::selects` says selected. `SCRAPEPATH_PROMOP_PROMETHEUSES` (default 8) and
-/// `SCRAPEPATH_PROMOP_MONITORS` (default 16) size the world; `SCRAPEPATH_DIFF_SEED` replays one.
+/// Issue 13 item 2, monitor selection: random Prometheus and PrometheusAgent objects (PodMonitor and
+/// ServiceMonitor selectors and namespace selectors null, `{}`, labels, expressions;
+/// `ignoreNamespaceSelectors`, `enforcedNamespaceLabel`, `arbitraryFSAccessThroughSMs.deny`,
+/// `scrapeInterval`, scrape classes with or without a default) and random PodMonitors and
+/// ServiceMonitors (see `random_monitor`) over namespaces with random labels, all reconciled by one
+/// real operator; every (workload, monitor) pair must agree: the monitor's job is in the workload's
+/// generated configuration exactly when scrapepath's `promop::selects` says selected and
+/// `promop::rejections` finds nothing; and the bindings in each monitor's status say selected /
+/// rejected (and the field) exactly where scrapepath does. `SCRAPEPATH_PROMOP_PROMETHEUSES` (default 12)
+/// and `SCRAPEPATH_PROMOP_MONITORS` (default 24) size the world; `SCRAPEPATH_DIFF_SEED` replays one.
+/// The benchmark run: 10 seeds x 32 workloads x 40 monitors (320 random workloads, 12,800 pairs):
+/// `for s in $(seq 1 10); do SCRAPEPATH_DIFF_SEED=$s SCRAPEPATH_PROMOP_PROMETHEUSES=32
+/// SCRAPEPATH_PROMOP_MONITORS=40 cargo test --test real_prometheus_operator random_prometheus_objects
+/// -- --nocapture; done`.
+/// ScrapeConfig objects are not generated: scrapepath does not read them (only whether a workload's
+/// `scrapeConfigSelector` is set).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_select() {
+    use scrapepath::model::{Kind, MonitorKind};
     let count = |var: &str, default: usize| {
         std::env::var(var)
             .ok()
@@ -817,8 +911,8 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
             .unwrap_or(default)
     };
     let (n_prom, n_mon) = (
-        count("SCRAPEPATH_PROMOP_PROMETHEUSES", 8),
-        count("SCRAPEPATH_PROMOP_MONITORS", 16),
+        count("SCRAPEPATH_PROMOP_PROMETHEUSES", 12),
+        count("SCRAPEPATH_PROMOP_MONITORS", 24),
     );
     let seed = diff_seed();
     let mut rng = common::rng::Rng::new(seed);
@@ -837,33 +931,103 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
         world += &namespace(ns, &flow_labels(&labels));
         world += "---\n";
     }
-    let mut proms = Vec::new();
+    // (kind, namespace, name)
+    let mut proms: Vec<(Kind, String, String)> = Vec::new();
     for i in 0..n_prom {
         let ns = rng.pick(&ns_refs[..2]).to_string();
-        let name = format!("p{i}");
+        let agent = rng.chance(35);
+        let name = format!("{}{i}", if agent { "a" } else { "p" });
         let mut spec = String::new();
-        spec += &random_selector(&mut rng, "podMonitorSelector");
+        let pm = random_selector(&mut rng, "podMonitorSelector");
+        let sm = random_selector(&mut rng, "serviceMonitorSelector");
+        // A managed configuration whatever the monitor selectors are (all selectors null would leave a
+        // Prometheus' configuration to the user and generate nothing).
+        if pm.is_empty() && sm.is_empty() {
+            spec += "  probeSelector: {}\n";
+        }
+        spec += &pm;
+        spec += &sm;
         spec += &random_selector(&mut rng, "podMonitorNamespaceSelector");
+        spec += &random_selector(&mut rng, "serviceMonitorNamespaceSelector");
         if rng.chance(20) {
             spec += "  ignoreNamespaceSelectors: true\n";
         }
-        // A managed configuration whatever the PodMonitor selector is (all selectors null would leave
-        // the configuration to the user and generate nothing); there are no ServiceMonitors.
-        spec += "  serviceMonitorSelector: {}\n";
+        if rng.chance(25) {
+            spec += "  enforcedNamespaceLabel: namespace\n";
+            if rng.chance(50) {
+                spec += &format!(
+                    "  excludedFromEnforcement: [{{namespace: {}, resource: podmonitors}}]\n",
+                    rng.pick(&ns_refs)
+                );
+            }
+        }
+        if rng.chance(30) {
+            spec += "  arbitraryFSAccessThroughSMs: {deny: true}\n";
+        }
+        // The Prometheus release the relabelings and the selector mechanism are validated against
+        // (lowercase needs 2.36, keepequal 2.41, UTF-8 label names 3.0, RoleSelector 2.17).
+        if rng.chance(30) {
+            spec += &format!(
+                "  version: {}\n",
+                rng.pick(&["v2.16.0", "v2.30.0", "v2.40.0", "v2.55.0", "v3.5.0"])
+            );
+        }
+        if rng.chance(30) {
+            spec += &format!("  scrapeInterval: {}\n", rng.pick(&["10s", "1m"]));
+        }
+        if rng.chance(50) {
+            // One or two classes, at most one of them the default (two defaults fail the reconcile).
+            let names = rng.subset(&["a", "b"], 1, 2);
+            let default = rng.below(names.len() as u64 + 1) as usize;
+            let classes: Vec<String> = names
+                .iter()
+                .enumerate()
+                .map(|(j, n)| {
+                    let mut c = format!("name: {n}");
+                    if j == default {
+                        c += ", default: true";
+                    }
+                    if rng.chance(40) {
+                        c += ", relabelings: [{action: replace, targetLabel: class, replacement: x}]";
+                    }
+                    format!("{{{c}}}")
+                })
+                .collect();
+            spec += &format!("  scrapeClasses: [{}]\n", classes.join(", "));
+        }
+        let (api, kind) = if agent {
+            ("monitoring.coreos.com/v1alpha1", "PrometheusAgent")
+        } else {
+            ("monitoring.coreos.com/v1", "Prometheus")
+        };
         world += &format!(
-            "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  replicas: 1\n  serviceAccountName: prometheus\n{spec}---\n"
+            "apiVersion: {api}\nkind: {kind}\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  replicas: 1\n  serviceAccountName: prometheus\n{spec}---\n"
         );
-        proms.push((ns, name));
+        proms.push((
+            if agent {
+                Kind::PrometheusAgent
+            } else {
+                Kind::Prometheus
+            },
+            ns,
+            name,
+        ));
     }
-    let mut monitors = Vec::new();
+    // (kind, namespace, name)
+    let mut monitors: Vec<(MonitorKind, String, String)> = Vec::new();
     for i in 0..n_mon {
         let ns = rng.pick(&ns_refs).to_string();
-        let name = format!("m{i}");
+        let service = rng.chance(50);
+        let name = format!("{}{i}", if service { "s" } else { "m" });
         let labels = flow_labels(&random_labels(&mut rng));
-        let (endpoint, spec) = random_monitor_extras(&mut rng);
-        world += &pod_monitor_with(&ns, &name, &labels, &endpoint, &spec);
+        world += &random_monitor(&mut rng, service, &ns, &name, &labels, &ns_refs);
         world += "---\n";
-        monitors.push((ns, name));
+        let kind = if service {
+            MonitorKind::ServiceMonitor
+        } else {
+            MonitorKind::PodMonitor
+        };
+        monitors.push((kind, ns, name));
     }
     apply_yaml(&client, &world).await;
 
@@ -878,17 +1042,32 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
     type Pair = (String, String);
     let mut ours_by_pair: BTreeMap<Pair, BTreeMap<Pair, Result<(), String>>> = BTreeMap::new();
     let mut disagreements = Vec::new();
-    for (pns, pname) in &proms {
+    let job_of = |kind: MonitorKind, ns: &str, name: &str| match kind {
+        MonitorKind::PodMonitor => format!("podMonitor/{ns}/{name}/0"),
+        MonitorKind::ServiceMonitor => format!("serviceMonitor/{ns}/{name}/0"),
+    };
+    // A workload is named in bindings and maps by its resource and name.
+    let resource = |kind: Kind| match kind {
+        Kind::PrometheusAgent => "prometheusagents",
+        _ => "prometheuses",
+    };
+    for (pkind, pns, pname) in &proms {
+        // prometheus-operator names the Secret `prometheus-<name>`, or `prom-agent-<name>` for an agent.
+        let secret_name = match pkind {
+            Kind::PrometheusAgent => format!("prom-agent-{pname}"),
+            _ => format!("prometheus-{pname}"),
+        };
         let config = eventually(
-            &format!("the generated configuration of {pns}/{pname}"),
+            &format!("the generated configuration of {pkind} {pns}/{pname}"),
             Duration::from_secs(120),
             || {
                 operator.assert_running();
                 let client = client.clone();
+                let secret_name = secret_name.clone();
                 async move {
-                    generated_config(&client, pns, pname)
+                    generated_config_named(&client, pns, &secret_name)
                         .await
-                        .ok_or_else(|| format!("no Secret prometheus-{pname} yet"))
+                        .ok_or_else(|| format!("no Secret for {secret_name} yet"))
                 }
             },
         )
@@ -896,12 +1075,10 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
         let jobs = job_names(&config);
         let p = idx
             .prometheuses()
-            .find(|p| &p.namespace == pns && &p.name == pname)
+            .find(|p| p.kind == *pkind && &p.namespace == pns && &p.name == pname)
             .unwrap();
-        for (mns, mname) in &monitors {
-            let m = idx
-                .monitor(scrapepath::model::MonitorKind::PodMonitor, mns, mname)
-                .unwrap();
+        for (mkind, mns, mname) in &monitors {
+            let m = idx.monitor(*mkind, mns, mname).unwrap();
             // Selected by the selectors, and not rejected (A6).
             let ours = scrapepath::promop::selects(p, m, &idx)
                 .map_err(|e| e.message(p, m))
@@ -914,35 +1091,42 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
                         Err(format!("rejected: {}", rejected.join("; ")))
                     }
                 });
-            let theirs = jobs.contains(&format!("podMonitor/{mns}/{mname}/0"));
+            let theirs = jobs.contains(&job_of(*mkind, mns, mname));
             compared += 1;
             selected += usize::from(theirs);
             if ours.is_ok() != theirs {
                 disagreements.push(format!(
-                    "Prometheus {pns}/{pname} PodMonitor {mns}/{mname}: operator {}, scrapepath {ours:?}",
+                    "{pkind} {pns}/{pname} {} {mns}/{mname}: operator {}, scrapepath {ours:?}",
+                    mkind.kind(),
                     if theirs { "selects" } else { "does not select" },
                 ));
             }
             ours_by_pair
-                .entry((pns.clone(), pname.clone()))
+                .entry((format!("{}/{pns}", resource(*pkind)), pname.clone()))
                 .or_default()
-                .insert((mns.clone(), mname.clone()), ours);
+                .insert((format!("{mkind:?}/{mns}"), mname.clone()), ours);
         }
     }
     // The verdicts with their third value, from the bindings the operator writes into each monitor's
-    // status: no binding to a Prometheus (not selected), `Accepted` True (selected) or False with reason
+    // status: no binding to a workload (not selected), `Accepted` True (selected) or False with reason
     // `InvalidConfiguration` (rejected, and why). Written asynchronously: polled until they agree or
     // 60 s passed.
     // A rejection is compared with its cause, as the field it names: the operator stops at the first
-    // problem (per endpoint: the scrape timeout, then relabelings; then the scrape class), scrapepath
-    // lists them all in the same order.
+    // problem, scrapepath lists them all in the operator's order.
     fn cause(message: &str) -> &'static str {
+        let lower = message.to_ascii_lowercase();
         if message.contains("scrapeClass") {
             "rejected (scrape class)"
         } else if message.contains("scrapeTimeout") {
             "rejected (scrape timeout)"
-        } else if message.contains("relabel") {
+        } else if lower.contains("relabel") {
             "rejected (relabeling)"
+        } else if lower.contains("at the same time") || lower.contains("at most one of") {
+            "rejected (two authentication methods)"
+        } else if lower.contains("bearer") {
+            "rejected (bearer token file)"
+        } else if lower.contains("tls") {
+            "rejected (TLS files)"
         } else {
             "rejected (other)"
         }
@@ -955,40 +1139,45 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
         },
     };
     let mut expected: BTreeMap<Pair, BTreeMap<Pair, &str>> = BTreeMap::new();
-    for ((pns, pname), by_monitor) in &ours_by_pair {
-        for ((mns, mname), ours) in by_monitor {
+    // prometheus-operator v0.91 writes bindings for Prometheus objects only: its PrometheusAgent
+    // controller has the feature gate but never updates a monitor's status. An agent's verdicts are
+    // judged by its generated configuration alone (above).
+    for (workload, by_monitor) in ours_by_pair
+        .iter()
+        .filter(|((r, _), _)| r.starts_with("prometheuses/"))
+    {
+        for (monitor, ours) in by_monitor {
             let v = verdict(ours);
             if v != "not selected" {
                 expected
-                    .entry((mns.clone(), mname.clone()))
+                    .entry(monitor.clone())
                     .or_default()
-                    .insert((pns.clone(), pname.clone()), v);
+                    .insert(workload.clone(), v);
             }
         }
     }
     let mut binding_disagreements = Vec::new();
-    for (mns, mname) in &monitors {
+    for (mkind, mns, mname) in &monitors {
         let want = expected
-            .get(&(mns.clone(), mname.clone()))
+            .get(&(format!("{mkind:?}/{mns}"), mname.clone()))
             .cloned()
             .unwrap_or_default();
         let start = std::time::Instant::now();
         loop {
-            let pm = get(
+            let mon = get(
                 &client,
                 "monitoring.coreos.com/v1",
-                "PodMonitor",
+                &format!("{mkind:?}"),
                 mns,
                 mname,
             )
             .await
             .unwrap();
-            let got: BTreeMap<Pair, &str> = pm.data["status"]["bindings"]
+            let got: BTreeMap<Pair, &str> = mon.data["status"]["bindings"]
                 .as_array()
                 .cloned()
                 .unwrap_or_default()
                 .iter()
-                .filter(|b| b["resource"] == "prometheuses")
                 .map(|b| {
                     let accepted = b["conditions"]
                         .as_array()
@@ -1004,7 +1193,11 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
                     };
                     (
                         (
-                            b["namespace"].as_str().unwrap_or_default().to_string(),
+                            format!(
+                                "{}/{}",
+                                b["resource"].as_str().unwrap_or_default(),
+                                b["namespace"].as_str().unwrap_or_default()
+                            ),
                             b["name"].as_str().unwrap_or_default().to_string(),
                         ),
                         v,
@@ -1016,33 +1209,38 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
             }
             if start.elapsed() > Duration::from_secs(60) {
                 binding_disagreements.push(format!(
-                    "PodMonitor {mns}/{mname}: operator's bindings {got:?}, scrapepath {want:?}; status {}",
-                    pm.data["status"]
+                    "{mkind:?} {mns}/{mname}: operator's bindings {got:?}, scrapepath {want:?}; status {}",
+                    mon.data["status"]
                 ));
                 break;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
-    assert!(
-        binding_disagreements.is_empty(),
-        "{} of {} monitors' bindings disagree (seed {seed:#x}):\n{}\n\nworld:\n{world}",
-        binding_disagreements.len(),
-        monitors.len(),
-        binding_disagreements.join("\n")
-    );
 
+    let agents = proms
+        .iter()
+        .filter(|(k, _, _)| *k == Kind::PrometheusAgent)
+        .count();
+    let services = monitors
+        .iter()
+        .filter(|(k, _, _)| *k == MonitorKind::ServiceMonitor)
+        .count();
     eprintln!(
-        "prometheus-operator differential (seed {seed:#x}): {n_prom} Prometheus x {n_mon} PodMonitors: \
-         {compared} pairs ({selected} selected by the operator, {rejections} selected but rejected by \
-         scrapepath), {} agree",
+        "prometheus-operator differential (seed {seed:#x}): {n_prom} workloads ({agents} PrometheusAgents) x \
+         {n_mon} monitors ({services} ServiceMonitors): {compared} pairs ({selected} selected by the \
+         operator, {rejections} selected but rejected by scrapepath), {} agree",
         compared - disagreements.len()
     );
     assert!(
-        disagreements.is_empty(),
-        "{} of {compared} pairs disagree (seed {seed:#x}):\n{}\n\nworld:\n{world}\noperator log:\n{}",
+        disagreements.is_empty() && binding_disagreements.is_empty(),
+        "{} of {compared} pairs disagree on the configuration and {} of {} monitors on their bindings \
+         (seed {seed:#x}):\n{}\n{}\n\nworld:\n{world}\noperator log:\n{}",
         disagreements.len(),
+        binding_disagreements.len(),
+        monitors.len(),
         disagreements.join("\n"),
+        binding_disagreements.join("\n"),
         operator.log()
     );
 }
