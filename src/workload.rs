@@ -678,37 +678,23 @@ pub fn plan(w: &Workload, nodes: &[Node]) -> Vec<PodPlan> {
             labels.extend(extra_labels);
             let mut annotations = template_md.annotations.clone().unwrap_or_default();
             annotations.extend(extra_annotations);
-            let mut spec = spec.clone();
-            let mut status = corev1::PodStatus {
-                phase: Some("Running".into()),
-                ..Default::default()
-            };
             let mut notes = Vec::new();
-            if let Some(n) = &node {
-                spec.node_name = Some(n.name.clone());
-                status.host_ip = n.internal_ip.clone();
-                if spec.host_network == Some(true) {
-                    status.pod_ip = n.internal_ip.clone();
-                }
-            } else if matches!(w.shape, Shape::DaemonSet { .. }) {
+            if node.is_none() && matches!(w.shape, Shape::DaemonSet { .. }) {
                 notes.push(
                     "no Node in the input: one representative pod stands for the DaemonSet's pods"
                         .to_string(),
                 );
             }
             PodPlan {
-                pod: corev1::Pod {
-                    metadata: ObjectMeta {
-                        name: Some(pod_name),
-                        namespace: Some(ns.to_string()),
-                        labels: Some(labels),
-                        annotations: (!annotations.is_empty()).then_some(annotations),
-                        owner_references: Some(vec![owner]),
-                        ..Default::default()
-                    },
-                    spec: Some(spec),
-                    status: Some(status),
-                },
+                pod: running_pod(
+                    ns,
+                    pod_name,
+                    labels,
+                    annotations,
+                    owner,
+                    spec.clone(),
+                    node.as_ref(),
+                ),
                 from: Modelled {
                     workload: w.named(),
                     notes,
@@ -717,6 +703,42 @@ pub fn plan(w: &Workload, nodes: &[Node]) -> Vec<PodPlan> {
             }
         })
         .collect()
+}
+
+/// A pod a controller created, as it runs: its metadata, its template's spec, phase Running, placed on
+/// `node` when one is given (a hostNetwork pod then takes the Node's address).
+fn running_pod(
+    ns: &str,
+    name: String,
+    labels: Labels,
+    annotations: Labels,
+    owner: OwnerReference,
+    mut spec: corev1::PodSpec,
+    node: Option<&Node>,
+) -> corev1::Pod {
+    let mut status = corev1::PodStatus {
+        phase: Some("Running".into()),
+        ..Default::default()
+    };
+    if let Some(n) = node {
+        spec.node_name = Some(n.name.clone());
+        status.host_ip = n.internal_ip.clone();
+        if spec.host_network == Some(true) {
+            status.pod_ip = n.internal_ip.clone();
+        }
+    }
+    corev1::Pod {
+        metadata: ObjectMeta {
+            name: Some(name),
+            namespace: Some(ns.to_string()),
+            labels: Some(labels),
+            annotations: (!annotations.is_empty()).then_some(annotations),
+            owner_references: Some(vec![owner]),
+            ..Default::default()
+        },
+        spec: Some(spec),
+        status: Some(status),
+    }
 }
 
 fn port(name: &str, number: i32, protocol: &str) -> corev1::ContainerPort {
@@ -790,31 +812,16 @@ pub fn plan_prometheus(p: &PromWorkload, nodes: &[Node]) -> Vec<PodPlan> {
             let mut all = p.pod_metadata_labels.clone();
             all.append(&mut labels);
             all.extend(p.pod_identity_labels());
-            let mut spec = spec.clone();
-            let mut status = corev1::PodStatus {
-                phase: Some("Running".into()),
-                ..Default::default()
-            };
-            if let Some(n) = node {
-                spec.node_name = Some(n.name.clone());
-                status.host_ip = n.internal_ip.clone();
-                if p.host_network {
-                    status.pod_ip = n.internal_ip.clone();
-                }
-            }
             out.push(PodPlan {
-                pod: corev1::Pod {
-                    metadata: ObjectMeta {
-                        name: Some(pod_name),
-                        namespace: Some(p.namespace.clone()),
-                        labels: Some(all),
-                        annotations: Some(annotations.clone()),
-                        owner_references: Some(vec![owner]),
-                        ..Default::default()
-                    },
-                    spec: Some(spec),
-                    status: Some(status),
-                },
+                pod: running_pod(
+                    &p.namespace,
+                    pod_name,
+                    all,
+                    annotations.clone(),
+                    owner,
+                    spec.clone(),
+                    node,
+                ),
                 from: Modelled {
                     workload: p.obj_ref(),
                     notes: Vec::new(),

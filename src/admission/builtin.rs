@@ -431,6 +431,21 @@ pub(super) fn pod_specific_annotations(
     }
 }
 
+/// A container's `lifecycle` and its liveness, readiness and startup probes (regular containers, and
+/// init containers with `restartPolicy: Always`).
+fn lifecycle_and_probes(c: &Value, grace: Option<i64>, cp: &Path, out: &mut Problems) {
+    if let Some(l) = obj(c, "lifecycle") {
+        lifecycle(l, grace, &cp.key("lifecycle"), out);
+    }
+    for (key, kind) in [
+        ("livenessProbe", ProbeKind::Liveness),
+        ("readinessProbe", ProbeKind::Readiness),
+        ("startupProbe", ProbeKind::Startup),
+    ] {
+        probe(get(c, key), grace, &cp.key(key), kind, out);
+    }
+}
+
 /// `ValidatePodSpec` (with the v1 defaults applied); `is_pod`: a Pod (hostNetwork host ports must
 /// equal container ports), else a pod template.
 pub(super) fn pod_spec(spec: &Value, path: &Path, is_pod: bool, out: &mut Problems) {
@@ -473,30 +488,7 @@ pub(super) fn pod_spec(spec: &Value, path: &Path, is_pod: bool, out: &mut Proble
         if !names_seen.insert(name) {
             out.duplicate(&cp.key("name"), quoted(name));
         }
-        if let Some(l) = obj(c, "lifecycle") {
-            lifecycle(l, grace, &cp.key("lifecycle"), out);
-        }
-        probe(
-            get(c, "livenessProbe"),
-            grace,
-            &cp.key("livenessProbe"),
-            ProbeKind::Liveness,
-            out,
-        );
-        probe(
-            get(c, "readinessProbe"),
-            grace,
-            &cp.key("readinessProbe"),
-            ProbeKind::Readiness,
-            out,
-        );
-        probe(
-            get(c, "startupProbe"),
-            grace,
-            &cp.key("startupProbe"),
-            ProbeKind::Startup,
-            out,
-        );
+        lifecycle_and_probes(c, grace, &cp, out);
         container_restart_policy(c, &cp, false, out);
     }
     host_port_conflicts(containers, &path.key("containers"), out);
@@ -514,30 +506,7 @@ pub(super) fn pod_spec(spec: &Value, path: &Path, is_pod: bool, out: &mut Proble
         host_port_conflicts(std::slice::from_ref(c), &path.key("initContainers"), out);
         let restart_always = s(c, "restartPolicy") == "Always";
         if restart_always {
-            if let Some(l) = obj(c, "lifecycle") {
-                lifecycle(l, grace, &cp.key("lifecycle"), out);
-            }
-            probe(
-                get(c, "livenessProbe"),
-                grace,
-                &cp.key("livenessProbe"),
-                ProbeKind::Liveness,
-                out,
-            );
-            probe(
-                get(c, "readinessProbe"),
-                grace,
-                &cp.key("readinessProbe"),
-                ProbeKind::Readiness,
-                out,
-            );
-            probe(
-                get(c, "startupProbe"),
-                grace,
-                &cp.key("startupProbe"),
-                ProbeKind::Startup,
-                out,
-            );
+            lifecycle_and_probes(c, grace, &cp, out);
         } else {
             for k in [
                 "lifecycle",
