@@ -52,6 +52,8 @@ pub mod reason {
     pub const ALLOWED: &str = "Allowed";
     pub const BLOCKED_BY_POLICY: &str = "BlockedByPolicy";
     pub const DENIED_BY_RULE: &str = "DeniedByRule";
+    /// A policy whose selectors the Cilium agent reads at random decides the scrape one way or the other.
+    pub const AMBIGUOUS_POLICY: &str = "AmbiguousPolicy";
     pub const L7_DENIED: &str = "L7Denied";
     pub const INVALID_POLICY: &str = "InvalidPolicy";
     pub const NO_TARGETS: &str = "NoTargets";

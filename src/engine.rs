@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::api::{Mode, MonitorKind as IntentMonitorKind, ScrapeIntent, ScraperKind};
 use crate::cilium::eval::{
-    decide, Basis, Decision, DestPolicies, Identity, NetVerdict, ScrapeRequest,
+    decide_readings, Basis, Decision, DestPolicies, Identity, NetVerdict, ScrapeRequest,
 };
 use crate::cilium::{Settings, Version};
 use crate::conditions::{self as cond, reason};
@@ -207,7 +207,12 @@ pub struct Engine<'a> {
 
 /// A pod's policies as they are, and (only when scrapepath's own policies are among the candidates) as
 /// they would be without them.
-type DestSet<'a> = (DestPolicies<'a>, Option<DestPolicies<'a>>);
+/// A pod's policies as the cluster is and without scrapepath's own, each with its other readings
+/// (`DestPolicies::other_readings`: empty unless a policy's selectors are ambiguous).
+type DestSet<'a> = (
+    (DestPolicies<'a>, Vec<DestPolicies<'a>>),
+    Option<(DestPolicies<'a>, Vec<DestPolicies<'a>>)>,
+);
 
 /// What makes two pods one Cilium identity: namespace, service account and the identity labels (R1, R2).
 fn identity_hash(pod: &Pod, v: Version) -> u64 {
@@ -369,9 +374,19 @@ impl<'a> Engine<'a> {
                     );
                     let cands = idx.candidate_policies(pod, &ident);
                     let any_managed = cands.iter().any(|p| p.managed_by.is_some());
-                    let now = DestPolicies::compute(settings, &ident, cands.iter().copied(), false);
-                    let without =
-                        any_managed.then(|| DestPolicies::compute(settings, &ident, cands, true));
+                    let reading = |skip_managed: bool| {
+                        (
+                            DestPolicies::compute(
+                                settings,
+                                &ident,
+                                cands.iter().copied(),
+                                skip_managed,
+                            ),
+                            DestPolicies::other_readings(settings, &ident, &cands, skip_managed),
+                        )
+                    };
+                    let now = reading(false);
+                    let without = any_managed.then(|| reading(true));
                     self.dest_sets.push((now, without));
                     let slot = self.dest_sets.len() - 1;
                     self.identity_slots
@@ -388,6 +403,15 @@ impl<'a> Engine<'a> {
 
     /// The cached policies of a pod whose [`Engine::dest_policies`] was computed.
     fn dest_policies_ref(&self, id: PodId, skip_managed: bool) -> &DestPolicies<'a> {
+        &self.readings_ref(id, skip_managed).0
+    }
+
+    /// The cached policies of a pod, with their other readings (ambiguous selectors).
+    fn readings_ref(
+        &self,
+        id: PodId,
+        skip_managed: bool,
+    ) -> &(DestPolicies<'a>, Vec<DestPolicies<'a>>) {
         let (now, without) = &self.dest_sets[self.dest[&id]];
         match (skip_managed, without) {
             (true, Some(w)) => w,
@@ -448,11 +472,11 @@ impl<'a> Engine<'a> {
             .map(|src| self.source_identity(src, dest_pod))
             .collect();
         self.dest_policies(dest, skip_managed);
-        let dp = self.dest_policies_ref(dest, skip_managed);
+        let (dp, others) = self.readings_ref(dest, skip_managed);
         let settings = &self.settings;
         let mut first: Option<Decision> = None;
         for sid in &sids {
-            let d = decide(settings, dp, dest_pod, sid, port, &req);
+            let d = decide_readings(settings, dp, others, dest_pod, sid, port, &req);
             if d.verdict != NetVerdict::Allowed {
                 return d;
             }
@@ -1565,6 +1589,7 @@ impl<'a> Engine<'a> {
             let r = match e.now.basis {
                 Basis::DeniedByRule => reason::DENIED_BY_RULE,
                 Basis::L7 => reason::L7_DENIED,
+                Basis::Ambiguous => reason::AMBIGUOUS_POLICY,
                 _ => reason::BLOCKED_BY_POLICY,
             };
             if reason_ == reason::ALLOWED {

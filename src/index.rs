@@ -518,7 +518,9 @@ impl ClusterIndex {
             }
         };
         if r.kind == Kind::CiliumClusterwideNetworkPolicy {
-            let mut scan = p.rules.is_empty();
+            // A policy read at random (ambiguous selectors) is scanned: its other readings may select
+            // pods its first does not.
+            let mut scan = p.rules.is_empty() || !p.variants.is_empty();
             for rule in &p.rules {
                 match &rule.subject {
                     Subject::Endpoints(sel) => match index_key(sel) {

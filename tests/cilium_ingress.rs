@@ -936,6 +936,65 @@ fn r04_selector_source_prefixes() {
     );
 }
 
+/// R4.1: two matchLabels keys that name one label for Cilium (`app`, `any:app`, `:app`) with different
+/// values: the agent keeps one at random (Go map iteration). Where the readings disagree on the scrape,
+/// the answer is "may be dropped" naming the keys; where they agree, the common verdict stands.
+#[test]
+fn r04_1_one_label_named_twice_is_read_at_random() {
+    let ambiguous = |by: &[&str]| -> Expect {
+        Expect {
+            verdict: NetVerdict::Denied,
+            basis: Basis::Ambiguous,
+            rule: "R4.1",
+            by: by.iter().map(|s| s.to_string()).collect(),
+        }
+    };
+    let mut peer_twice = case("a_peer_label_named_twice_with_different_values_is_ambiguous")
+        .with(cnp(
+            "twice",
+            r#"ingress: [{fromEndpoints: [{matchLabels: {"k8s:io.kubernetes.pod.namespace": monitoring, app.kubernetes.io/name: prometheus, "any:app.kubernetes.io/name": grafana}}]}]"#,
+        ))
+        .mentions("app.kubernetes.io/name: prometheus")
+        .mentions("any:app.kubernetes.io/name: grafana")
+        .mentions("at random");
+    peer_twice.expect = Some(ambiguous(&["CNP/app/twice"]));
+    let mut subject_twice =
+        case("a_subject_label_named_twice_is_ambiguous_when_it_decides_enforcement")
+            .with(cnp_spec(
+                "subject",
+                "app",
+                r#"endpointSelector: {matchLabels: {app: web, ":app": api}}
+ingress: [{fromEntities: [world]}]"#,
+            ))
+            .mentions("spec.endpointSelector.matchLabels");
+    subject_twice.expect = Some(ambiguous(&["CNP/app/subject"]));
+    check(
+        "R4.1",
+        vec![
+            peer_twice,
+            subject_twice,
+            case("the_same_value_under_both_spellings_is_no_ambiguity")
+                .with(cnp(
+                    "same",
+                    r#"ingress: [{fromEndpoints: [{matchLabels: {"k8s:io.kubernetes.pod.namespace": monitoring, app.kubernetes.io/name: prometheus, "any:app.kubernetes.io/name": prometheus}}]}]"#,
+                ))
+                .allowed_by(&["CNP/app/same"]),
+            case("readings_that_agree_on_the_scrape_give_their_common_verdict")
+                .with(cnp(
+                    "both-miss",
+                    r#"ingress: [{fromEndpoints: [{matchLabels: {"k8s:io.kubernetes.pod.namespace": monitoring, app.kubernetes.io/name: thanos, "any:app.kubernetes.io/name": grafana}}]}]"#,
+                ))
+                .default_deny(&["CNP/app/both-miss"]),
+            case("k8s_and_any_prefixes_are_different_labels_for_cilium")
+                .with(cnp(
+                    "two-sources",
+                    r#"ingress: [{fromEndpoints: [{matchLabels: {"k8s:io.kubernetes.pod.namespace": monitoring, "k8s:app.kubernetes.io/name": prometheus, "any:app.kubernetes.io/name": prometheus}}]}]"#,
+                ))
+                .allowed_by(&["CNP/app/two-sources"]),
+        ],
+    );
+}
+
 // -------------------------------------------------------------------------------------------------
 // §3 Policy → rules.
 

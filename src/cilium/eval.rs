@@ -304,6 +304,9 @@ pub enum Basis {
     DefaultDeny,
     L7,
     AuditMode,
+    /// The agent may read a policy of the pod in more than one way (`policy::Ambiguity`), and the
+    /// readings disagree on this scrape.
+    Ambiguous,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -348,6 +351,53 @@ impl<'a> DestPolicies<'a> {
         candidates: impl IntoIterator<Item = &'a Policy>,
         skip_managed: bool,
     ) -> DestPolicies<'a> {
+        Self::compute_reading(settings, dest, candidates, skip_managed, |p| &p.rules)
+    }
+
+    /// The pod's policies under every other way the agent may read the ambiguous selectors of the
+    /// candidates (`policy::Ambiguity`): empty when none is ambiguous, else up to
+    /// `policy::MAX_VARIANTS` readings beside the one [`DestPolicies::compute`] gives. Each comes with the
+    /// ambiguous policies it was read from.
+    pub fn other_readings(
+        settings: &Settings,
+        dest: &Identity,
+        candidates: &[&'a Policy],
+        skip_managed: bool,
+    ) -> Vec<DestPolicies<'a>> {
+        let ambiguous: Vec<&'a Policy> = candidates
+            .iter()
+            .copied()
+            .filter(|p| !(p.variants.is_empty() || skip_managed && p.managed_by.is_some()))
+            .collect();
+        if ambiguous.is_empty() {
+            return Vec::new();
+        }
+        let radices: Vec<usize> = ambiguous.iter().map(|p| 1 + p.variants.len()).collect();
+        crate::cilium::policy::combinations(&radices, crate::cilium::policy::MAX_VARIANTS)
+            .into_iter()
+            .skip(1)
+            .map(|choice| {
+                Self::compute_reading(
+                    settings,
+                    dest,
+                    candidates.iter().copied(),
+                    skip_managed,
+                    |p| match ambiguous.iter().position(|a| std::ptr::eq(*a, p)) {
+                        Some(i) if choice[i] > 0 => &p.variants[choice[i] - 1],
+                        _ => &p.rules,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn compute_reading(
+        settings: &Settings,
+        dest: &Identity,
+        candidates: impl IntoIterator<Item = &'a Policy>,
+        skip_managed: bool,
+        rules_of: impl Fn(&'a Policy) -> &'a [Rule],
+    ) -> DestPolicies<'a> {
         let v = settings.version;
         let mut selecting = Vec::new();
         let mut invalid = Vec::new();
@@ -369,12 +419,12 @@ impl<'a> DestPolicies<'a> {
                 Subject::Nodes => false,
             };
             if let Some(why) = rejected_by_agent(p, settings) {
-                if p.rules.iter().any(selects) {
+                if rules_of(p).iter().any(selects) {
                     invalid.push((p, why));
                 }
                 continue;
             }
-            for r in &p.rules {
+            for r in rules_of(p) {
                 if selects(r) {
                     selecting.push((p, r));
                 }
@@ -461,8 +511,8 @@ fn peer_admits(
         }
         Peer::Wildcard => true,
         Peer::Nothing | Peer::Groups => false,
-        Peer::EmptyList(_, rest) => {
-            v < EMPTY_LIST_SELECTS_NOTHING_SINCE && peer_admits(rest, has_l4, src, s, requires)
+        Peer::EmptyList { rest, derived, .. } => {
+            empty_list_omitted(v, *derived) && peer_admits(rest, has_l4, src, s, requires)
         }
         Peer::Endpoints(sels) => {
             sels.iter().any(|ps| peer_selector_matches(ps, src, v))
@@ -483,6 +533,16 @@ fn peer_admits(
 /// From 1.16 an explicitly empty L3 list makes the element select nothing (R11); before, it was as if
 /// omitted.
 const EMPTY_LIST_SELECTS_NOTHING_SINCE: Version = Version::new(1, 16);
+
+/// From 1.20 the agent resolves `fromGroups`/`toGroups` itself; up to 1.19 it enforces the policy
+/// cilium-operator derives, written back as JSON without its empty lists.
+const GROUPS_RESOLVED_BY_AGENT_SINCE: Version = Version::new(1, 20);
+
+/// Whether an explicitly empty L3 list is as if omitted for this release: before 1.16, and in a policy
+/// the agent only sees as cilium-operator's derivative (`derived`) up to 1.19.
+fn empty_list_omitted(v: Version, derived: bool) -> bool {
+    v < EMPTY_LIST_SELECTS_NOTHING_SINCE || (derived && v < GROUPS_RESOLVED_BY_AGENT_SINCE)
+}
 
 /// Port 0 with an endPort is the range 0..=endPort in these releases, every port in the others.
 const ZERO_PORT_RANGE: Version = Version::new(1, 17);
@@ -568,6 +628,65 @@ fn port_hit<'a>(e: &'a Entry, dest: &Pod, port: u16, v: Version) -> Option<PortH
 }
 
 /// D1–D5: may `src` open TCP/`port` on `dest`, and may the scrape request pass?
+/// [`decide`] where the agent may read some policies of the pod in more than one way (`others`, from
+/// [`DestPolicies::other_readings`]). When the readings disagree on this scrape, the answer is that it
+/// may be dropped (`Basis::Ambiguous`, verdict `Denied`), naming the ambiguous selectors: which reading
+/// an agent holds is chance, and a false "allowed" is the worst answer.
+pub fn decide_readings(
+    s: &Settings,
+    dp: &DestPolicies<'_>,
+    others: &[DestPolicies<'_>],
+    dest: &Pod,
+    src: &Identity,
+    port: u16,
+    req: &ScrapeRequest<'_>,
+) -> Decision {
+    let first = decide(s, dp, dest, src, port, req);
+    let Some(other) = others
+        .iter()
+        .map(|o| decide(s, o, dest, src, port, req))
+        .find(|d| d.verdict != first.verdict)
+    else {
+        return first;
+    };
+    let mut ambiguous: Vec<&Policy> = Vec::new();
+    for reading in std::iter::once(dp).chain(others) {
+        let policies = reading
+            .selecting
+            .iter()
+            .map(|(p, _)| *p)
+            .chain(reading.invalid.iter().map(|(p, _)| *p));
+        for p in policies {
+            if !p.ambiguities.is_empty() && !ambiguous.iter().any(|a| a.obj == p.obj) {
+                ambiguous.push(p);
+            }
+        }
+    }
+    let say = |v: NetVerdict| match v {
+        NetVerdict::Allowed => "allowed",
+        NetVerdict::Denied => "dropped",
+        NetVerdict::L7Denied => "refused at L7",
+    };
+    Decision {
+        verdict: NetVerdict::Denied,
+        basis: Basis::Ambiguous,
+        rule: "R4.1",
+        reason: format!(
+            "the scrape may be dropped: {}; with one reading it is {} ({}), with another {} ({}). Remove the duplicate keys so that every agent reads the policy alike",
+            ambiguous
+                .iter()
+                .flat_map(|p| p.ambiguities.iter().map(move |a| format!("{} {}", p.obj, a.describe())))
+                .collect::<Vec<_>>()
+                .join("; "),
+            say(first.verdict),
+            first.reason,
+            say(other.verdict),
+            other.reason
+        ),
+        decided_by: ambiguous.iter().map(|p| p.obj.clone()).collect(),
+    }
+}
+
 pub fn decide(
     s: &Settings,
     dp: &DestPolicies<'_>,
@@ -836,11 +955,15 @@ fn explain_peer_miss(e: &Entry, src: &Identity, s: &Settings) -> String {
             .map(|k| explain_peer_miss(&Entry { peer: k.clone(), ..e.clone() }, src, s))
             .collect::<Vec<_>>()
             .join("; "),
-        Peer::EmptyList(f, rest) => {
-            if s.version < EMPTY_LIST_SELECTS_NOTHING_SINCE {
+        Peer::EmptyList {
+            field,
+            rest,
+            derived,
+        } => {
+            if empty_list_omitted(s.version, *derived) {
                 explain_peer_miss(&Entry { peer: (**rest).clone(), ..e.clone() }, src, s)
             } else {
-                format!("`{f}: []` makes the element select nothing (R11)")
+                format!("`{field}: []` makes the element select nothing (R11)")
             }
         }
         Peer::Nothing => "the element has no peer and no port: it allows nothing (R11)".to_string(),

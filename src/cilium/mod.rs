@@ -139,12 +139,14 @@ pub fn decide_flow<'a>(
     let v = settings.version;
     let dest_id = eval::Identity::of_pod(dest, dest_ns_labels, &settings.cluster_name, v);
     let src_id = eval::Identity::of_source(src, src_ns_labels, dest, &settings.cluster_name, v);
-    let dp = eval::DestPolicies::compute(settings, &dest_id, policies, false);
+    let policies: Vec<&policy::Policy> = policies.into_iter().collect();
+    let dp = eval::DestPolicies::compute(settings, &dest_id, policies.iter().copied(), false);
+    let others = eval::DestPolicies::other_readings(settings, &dest_id, &policies, false);
     let req = eval::ScrapeRequest {
         path,
         host: format!("{}:{port}", dest.pod_ip.as_deref().unwrap_or("")),
     };
-    eval::decide(settings, &dp, dest, &src_id, port, &req)
+    eval::decide_readings(settings, &dp, &others, dest, &src_id, port, &req)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! form (semantics R5–R15 of `semantics/cilium-ingress.md`). Parsing is version-independent; where a
 //! Cilium version changes the meaning, the rule keeps enough to decide at evaluation time.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use k8s_openapi::api::networking::v1 as netv1;
@@ -24,6 +25,168 @@ pub struct Policy {
     pub rules: Vec<Rule>,
     /// Why Cilium rejects the whole policy (it then has no effect at all), by release and setting.
     pub invalid: Rejection,
+    /// Selectors the agent reads at random ([`Ambiguity`]); empty for almost every policy.
+    pub ambiguities: Vec<Ambiguity>,
+    /// The rules under every other way the agent may read `ambiguities` (`rules` is the first), at most
+    /// [`MAX_VARIANTS`] in all.
+    pub variants: Vec<Vec<Rule>>,
+}
+
+/// A label that a selector's `matchLabels` names more than once for Cilium, with different values:
+/// `app: a` beside `any:app: b` (or `:app`) are both the label `any.app` once the agent gives every key
+/// its source (R4, `GetExtendedKeyFrom`), `$host` and `reserved:host` both `reserved.host`. The agent
+/// builds the selector through a Go map (`NewESFromK8sLabelSelectorWithExtender`), so which value it
+/// keeps is decided by Go's randomised map iteration, anew each time it reads the policy: the same
+/// object may select a pod on one node and not on another, or after a restart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ambiguity {
+    /// Where: `spec.ingress[0].fromEndpoints[1].matchLabels`.
+    pub path: String,
+    /// The keys as written, with their values, in key order.
+    pub keys: Vec<(String, String)>,
+    /// The distinct values, one of which the agent keeps.
+    pub values: Vec<String>,
+}
+
+impl Ambiguity {
+    pub fn describe(&self) -> String {
+        format!(
+            "{} names one label {} times for Cilium ({}): the agent keeps one of the values at random each time it reads the policy",
+            self.path,
+            self.keys.len(),
+            self.keys
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}
+
+/// How many readings of a policy's ambiguous selectors are evaluated at most (the first ones, in order).
+pub const MAX_VARIANTS: usize = 64;
+
+/// The key as the agent stores it in an endpoint selector (`GetExtendedKeyFrom`): `source.key`, with
+/// `any` where no source is written, `reserved` for `$key` and `reserved.key`, and the key cut at `=`.
+pub fn cilium_extended_key(k: &str) -> String {
+    let (src, rest) = if let Some(r) = k.strip_prefix('$') {
+        ("reserved", r)
+    } else if let Some((src, rest)) = k.split_once(':') {
+        (if src.is_empty() { "any" } else { src }, rest)
+    } else if let Some(r) = k.strip_prefix("reserved.") {
+        ("reserved", r)
+    } else {
+        ("any", k)
+    };
+    let rest = rest.split_once('=').map_or(rest, |(k, _)| k);
+    format!("{src}.{rest}")
+}
+
+/// Every endpoint selector of the policy that decides ingress of pods, with its path.
+fn selectors_mut(raw: &mut RawCiliumPolicy) -> Vec<(String, &mut LabelSelector)> {
+    let mut out = Vec::new();
+    let rules = raw.spec.iter_mut().map(|r| ("spec".to_string(), r)).chain(
+        raw.specs
+            .iter_mut()
+            .flatten()
+            .enumerate()
+            .map(|(i, r)| (format!("specs[{i}]"), r)),
+    );
+    for (path, r) in rules {
+        if let Some(es) = r.endpoint_selector.as_mut() {
+            out.push((format!("{path}.endpointSelector"), es));
+        }
+        for (section, list) in [
+            ("ingress", r.ingress.as_mut()),
+            ("ingressDeny", r.ingress_deny.as_mut()),
+        ] {
+            for (i, e) in list.into_iter().flatten().enumerate() {
+                for (field, sels) in [
+                    ("fromEndpoints", e.from_endpoints.as_mut()),
+                    ("fromRequires", e.from_requires.as_mut()),
+                    ("fromNodes", e.from_nodes.as_mut()),
+                ] {
+                    for (k, sel) in sels.into_iter().flatten().enumerate() {
+                        out.push((format!("{path}.{section}[{i}].{field}[{k}]"), sel));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The ambiguous selectors of the policy, in the order of [`selectors_mut`].
+fn ambiguities(raw: &RawCiliumPolicy) -> Vec<Ambiguity> {
+    let mut raw = raw.clone();
+    let mut out = Vec::new();
+    for (path, sel) in selectors_mut(&mut raw) {
+        let mut by_key: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        for (k, v) in sel.match_labels.iter().flatten() {
+            by_key
+                .entry(cilium_extended_key(k))
+                .or_default()
+                .push((k.clone(), v.clone()));
+        }
+        for keys in by_key.into_values() {
+            let mut values: Vec<String> = keys.iter().map(|(_, v)| v.clone()).collect();
+            values.sort();
+            values.dedup();
+            if values.len() > 1 {
+                out.push(Ambiguity {
+                    path: format!("{path}.matchLabels"),
+                    keys,
+                    values,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The policy as the agent reads it when it keeps value `choice[i]` of ambiguity `i`: the other keys of
+/// each ambiguous label are dropped.
+fn resolved(raw: &RawCiliumPolicy, amb: &[Ambiguity], choice: &[usize]) -> RawCiliumPolicy {
+    let mut out = raw.clone();
+    for (path, sel) in selectors_mut(&mut out) {
+        let Some(ml) = sel.match_labels.as_mut() else {
+            continue;
+        };
+        for (a, &c) in amb.iter().zip(choice) {
+            if a.path.strip_suffix(".matchLabels") == Some(path.as_str()) {
+                for (k, v) in &a.keys {
+                    if *v != a.values[c] {
+                        ml.remove(k);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every combination of choices, in mixed-radix order from all zeros, at most `cap`.
+pub fn combinations(radices: &[usize], cap: usize) -> Vec<Vec<usize>> {
+    let mut out = Vec::new();
+    let mut cur = vec![0; radices.len()];
+    loop {
+        out.push(cur.clone());
+        if out.len() >= cap {
+            return out;
+        }
+        let mut i = 0;
+        loop {
+            if i == radices.len() {
+                return out;
+            }
+            cur[i] += 1;
+            if cur[i] < radices[i] {
+                break;
+            }
+            cur[i] = 0;
+            i += 1;
+        }
+    }
 }
 
 /// When the agent rejects a whole policy object (its parser or sanitiser fails; the policy then has no
@@ -125,8 +288,14 @@ pub enum Peer {
     Groups,
     /// An explicitly empty list (`fromEndpoints: []`) in the element: from 1.16 the whole element selects
     /// nothing, whatever its other fields say; up to 1.15 the empty list is as if omitted and `rest` is
-    /// the element's peer without it.
-    EmptyList(&'static str, Box<Peer>),
+    /// the element's peer without it. `derived`: the policy has `fromGroups`/`toGroups`, so up to 1.19
+    /// the agent enforces the policy cilium-operator derives from it, written back through JSON, where
+    /// every empty list is omitted (R11): there too `rest` decides.
+    EmptyList {
+        field: &'static str,
+        rest: Box<Peer>,
+        derived: bool,
+    },
     /// An element with neither peers nor ports (`ingress: [{}]`): allows nothing.
     Nothing,
     /// Several peer kinds in one element, where the release does not refuse it (1.15's ingressDeny):
@@ -261,7 +430,7 @@ impl CidrRule {
 // ---------------------------------------------------------------------------------------------------------
 // Raw CRD shapes: only what decides ingress; unknown fields are tolerated.
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RawCiliumPolicy {
     pub metadata: ObjectMeta,
@@ -271,7 +440,7 @@ pub struct RawCiliumPolicy {
     pub specs: Option<Vec<RawRule>>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct RawRule {
     #[serde(default)]
@@ -286,13 +455,13 @@ pub struct RawRule {
     pub enable_default_deny: Option<RawDefaultDeny>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 pub struct RawDefaultDeny {
     #[serde(default)]
     pub ingress: Option<bool>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct RawIngress {
     #[serde(default)]
@@ -315,7 +484,7 @@ pub struct RawIngress {
     pub icmps: Option<Vec<serde_json::Value>>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct RawCidrRule {
     #[serde(default)]
@@ -326,7 +495,7 @@ pub struct RawCidrRule {
     pub except: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 pub struct RawPortRule {
     #[serde(default)]
     pub ports: Option<Vec<RawPortProtocol>>,
@@ -334,7 +503,7 @@ pub struct RawPortRule {
     pub rules: Option<RawL7Rules>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct RawPortProtocol {
     #[serde(default, deserialize_with = "string_or_int")]
@@ -345,13 +514,13 @@ pub struct RawPortProtocol {
     pub protocol: Option<String>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 pub struct RawL7Rules {
     #[serde(default)]
     pub http: Option<Vec<RawHttp>>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct RawHttp {
     #[serde(default)]
@@ -400,18 +569,28 @@ pub fn from_cilium(raw: &RawCiliumPolicy, clusterwide: bool, json: &serde_json::
         raw.metadata.name.clone().unwrap_or_default(),
     );
     let managed_by = managing_intent(&raw.metadata.labels.clone().unwrap_or_default());
-    let mut raw_rules: Vec<(String, &RawRule)> = Vec::new();
-    if let Some(spec) = &raw.spec {
-        raw_rules.push(("spec".to_string(), spec));
-    }
-    for (i, spec) in raw.specs.iter().flatten().enumerate() {
-        raw_rules.push((format!("specs[{i}]"), spec));
-    }
     let ns = if clusterwide { "" } else { namespace.as_str() };
-    let rules = raw_rules
+    let derived = requires_derivative(json);
+    let rules_of = |raw: &RawCiliumPolicy| -> Vec<Rule> {
+        let mut raw_rules: Vec<(String, &RawRule)> = Vec::new();
+        if let Some(spec) = &raw.spec {
+            raw_rules.push(("spec".to_string(), spec));
+        }
+        for (i, spec) in raw.specs.iter().flatten().enumerate() {
+            raw_rules.push((format!("specs[{i}]"), spec));
+        }
+        raw_rules
+            .into_iter()
+            .filter_map(|(path, r)| rule_from_cilium(&path, r, ns, derived))
+            .collect()
+    };
+    let ambiguities = ambiguities(raw);
+    let radices: Vec<usize> = ambiguities.iter().map(|a| a.values.len()).collect();
+    let mut readings = combinations(&radices, MAX_VARIANTS)
         .into_iter()
-        .filter_map(|(path, r)| rule_from_cilium(&path, r, ns))
-        .collect();
+        .map(|choice| rules_of(&resolved(raw, &ambiguities, &choice)));
+    let rules = readings.next().unwrap_or_default();
+    let variants = readings.collect();
     // The rules are parsed best-effort whatever the release: an agent that refuses the whole object
     // (`invalid`) ignores them, the others enforce them, and a refused policy is still reported on the
     // pods it would have selected (R11).
@@ -420,21 +599,51 @@ pub fn from_cilium(raw: &RawCiliumPolicy, clusterwide: bool, json: &serde_json::
         managed_by,
         rules,
         invalid: super::sanitize::cilium_policy(json, clusterwide),
+        ambiguities,
+        variants,
     }
 }
 
+/// Whether cilium-operator derives another policy from this one (`RequiresDerivative`: a non-empty
+/// `fromGroups` or `toGroups` in any rule, ingress or egress, allow or deny). Up to 1.19 the agent sets
+/// the original aside and enforces the derivative: the parsed rules with each group replaced by its
+/// addresses, written to the API server as JSON, where empty lists are omitted.
+fn requires_derivative(json: &serde_json::Value) -> bool {
+    let spec = json.get("spec");
+    let specs = json.get("specs").and_then(|s| s.as_array());
+    let non_empty =
+        |v: Option<&serde_json::Value>| v.and_then(|x| x.as_array()).is_some_and(|a| !a.is_empty());
+    spec.into_iter()
+        .chain(specs.into_iter().flatten())
+        .any(|rule| {
+            [
+                ("ingress", "fromGroups"),
+                ("ingressDeny", "fromGroups"),
+                ("egress", "toGroups"),
+                ("egressDeny", "toGroups"),
+            ]
+            .iter()
+            .any(|(section, field)| {
+                rule.get(section)
+                    .and_then(|s| s.as_array())
+                    .is_some_and(|elems| elems.iter().any(|e| non_empty(e.get(field))))
+            })
+        })
+}
+
 /// `ns` is the policy namespace for a CNP, "" for a CCNP. `None`: the rule has no subject (neither or
-/// both of endpointSelector and nodeSelector, which every release refuses).
-fn rule_from_cilium(path: &str, r: &RawRule, ns: &str) -> Option<Rule> {
+/// both of endpointSelector and nodeSelector, which every release refuses). `derived`: see
+/// [`requires_derivative`].
+fn rule_from_cilium(path: &str, r: &RawRule, ns: &str, derived: bool) -> Option<Rule> {
     let subject = rule_subject(r, ns)?;
     let ingress = r
         .ingress
         .as_ref()
-        .map(|v| entries(path, "ingress", v, ns, false));
+        .map(|v| entries(path, "ingress", v, ns, false, derived));
     let ingress_deny = r
         .ingress_deny
         .as_ref()
-        .map(|v| entries(path, "ingressDeny", v, ns, true));
+        .map(|v| entries(path, "ingressDeny", v, ns, true, derived));
     Some(Rule {
         path: path.to_string(),
         subject,
@@ -493,14 +702,21 @@ fn lenient(
     })
 }
 
-fn entries(path: &str, field: &str, raw: &[RawIngress], ns: &str, deny: bool) -> Vec<Entry> {
+fn entries(
+    path: &str,
+    field: &str,
+    raw: &[RawIngress],
+    ns: &str,
+    deny: bool,
+    derived: bool,
+) -> Vec<Entry> {
     raw.iter()
         .enumerate()
-        .map(|(i, e)| entry(&format!("{path}.{field}[{i}]"), e, ns, deny))
+        .map(|(i, e)| entry(&format!("{path}.{field}[{i}]"), e, ns, deny, derived))
         .collect()
 }
 
-fn entry(path: &str, e: &RawIngress, ns: &str, deny: bool) -> Entry {
+fn entry(path: &str, e: &RawIngress, ns: &str, deny: bool, derived: bool) -> Entry {
     // R11: one element, one L3 kind. An element combining kinds (or ICMP with toPorts) is refused by the
     // sanitiser (`sanitize`) of every release but where it does not look (1.15's ingressDeny).
     fn len<T>(v: &Option<Vec<T>>) -> usize {
@@ -576,17 +792,20 @@ fn entry(path: &str, e: &RawIngress, ns: &str, deny: bool) -> Entry {
     .into_iter()
     .find_map(|(field, n)| (n == Some(0)).then_some(field));
     let peer = match empty_list {
-        Some(field) => Peer::EmptyList(field, Box::new(peer)),
+        Some(field) => Peer::EmptyList {
+            field,
+            rest: Box::new(peer),
+            derived,
+        },
         None => peer,
     };
-    let ports = if len(&e.icmps) > 0 {
-        Ports::IcmpOnly
-    } else {
-        match &e.to_ports {
-            None => Ports::All,
-            Some(v) if v.is_empty() => Ports::All,
-            Some(v) => Ports::Rules(v.iter().map(|p| port_rule(p, deny)).collect()),
-        }
+    // The agent merges `toPorts` and `icmps` each on its own (mergeIngress): an element with both (only
+    // where the sanitiser does not look: 1.15's ingressDeny) holds its toPorts for TCP, and one with
+    // ICMP rules alone no TCP port.
+    let ports = match &e.to_ports {
+        Some(v) if !v.is_empty() => Ports::Rules(v.iter().map(|p| port_rule(p, deny)).collect()),
+        _ if len(&e.icmps) > 0 => Ports::IcmpOnly,
+        _ => Ports::All,
     };
     let requires = e
         .from_requires
@@ -733,6 +952,8 @@ pub fn from_kubernetes(np: &netv1::NetworkPolicy, json: &serde_json::Value) -> P
         managed_by,
         rules: vec![knp_rule(np, &ns)],
         invalid: super::sanitize::network_policy(json),
+        ambiguities: Vec::new(),
+        variants: Vec::new(),
     }
 }
 

@@ -14,7 +14,10 @@ use serde::Deserialize;
 
 use super::cilium_gen::{self, Cluster, Flow, Shape};
 use super::rng::Rng;
-use scrapepath::cilium::{decide_flow, eval::rejected_by_agent, NetVerdict, Version};
+use scrapepath::cilium::eval::{rejected_by_agent, Basis, Decision};
+use scrapepath::cilium::policy::{cilium_extended_key, combinations};
+use scrapepath::cilium::{decide_flow, NetVerdict, Version};
+use serde_json::Value;
 
 /// One oracle binary: the Cilium release it was built from and where it is.
 #[derive(Debug, Clone)]
@@ -207,6 +210,13 @@ pub struct Report {
     /// Clusters the API server would refuse for this release's CRDs (scrapepath's admission, proven
     /// separately against the real API server): never seen by an agent, so not compared.
     pub refused: usize,
+    /// Flows scrapepath calls ambiguous (a policy the agent reads at random decides them either way):
+    /// not compared with the oracle's one random reading, but each reading is compared on its own
+    /// (`readings`), and the claim that the readings differ is checked.
+    pub ambiguous: usize,
+    /// Clusters with ambiguous selectors, compared once per reading (`readings` of them in all).
+    pub ambiguous_clusters: usize,
+    pub readings: usize,
     pub disagreements: Vec<Disagreement>,
     pub oracle_time: Duration,
     pub ours_time: Duration,
@@ -215,13 +225,16 @@ pub struct Report {
 impl Report {
     pub fn summary(&self, o: &Oracle) -> String {
         format!(
-            "Cilium 1.{}: {} clusters ({} refused by the release's CRDs, not compared), {} flows, {} agree ({:.2}%), {} policies, {} disagreements; oracle {:.1}s, scrapepath {:.2}s",
+            "Cilium 1.{}: {} clusters ({} refused by the release's CRDs, not compared; {} with selectors Cilium reads at random, compared in {} readings), {} flows, {} agree ({:.2}%), {} ambiguous, {} policies, {} disagreements; oracle {:.1}s, scrapepath {:.2}s",
             o.minor,
             self.clusters,
             self.refused,
+            self.ambiguous_clusters,
+            self.readings,
             self.flows,
             self.agreed,
             if self.flows == 0 { 100.0 } else { 100.0 * self.agreed as f64 / self.flows as f64 },
+            self.ambiguous,
             self.policies,
             self.disagreements.len(),
             self.oracle_time.as_secs_f64(),
@@ -249,8 +262,139 @@ pub fn run(oracle: &Oracle, seed: u64, min_flows: usize, work: &Path) -> Report 
     report
 }
 
-/// Writes the cluster, asks the oracle and scrapepath, and records every difference.
+/// The `matchLabels` of the cluster's Cilium policies that name one label twice for Cilium with
+/// different values (`app: a` beside `any:app: b`): the object's index, the JSON pointer of the map,
+/// and the distinct values. The agent keeps one value at random (Go map iteration), so the oracle's
+/// answer on such a cluster is one random reading; each reading is compared on its own instead.
+pub fn ambiguous_sites(objects: &[Value]) -> Vec<(usize, String, Vec<String>)> {
+    fn walk(v: &Value, ptr: String, out: &mut Vec<(String, Vec<String>)>) {
+        match v {
+            Value::Object(m) => {
+                for (k, child) in m {
+                    let p = format!("{ptr}/{}", k.replace('~', "~0").replace('/', "~1"));
+                    if k == "matchLabels" {
+                        if let Some(ml) = child.as_object() {
+                            let mut by_key: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+                            for (lk, lv) in ml {
+                                by_key
+                                    .entry(cilium_extended_key(lk))
+                                    .or_default()
+                                    .insert(lv.as_str().unwrap_or_default().to_string());
+                            }
+                            for values in by_key.into_values().filter(|v| v.len() > 1) {
+                                out.push((p.clone(), values.into_iter().collect()));
+                            }
+                        }
+                    } else {
+                        walk(child, p, out);
+                    }
+                }
+            }
+            Value::Array(a) => {
+                for (i, child) in a.iter().enumerate() {
+                    walk(child, format!("{ptr}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for (i, o) in objects.iter().enumerate() {
+        let kind = o.get("kind").and_then(Value::as_str).unwrap_or_default();
+        if kind.starts_with("Cilium") && kind.ends_with("NetworkPolicy") {
+            let mut sites = Vec::new();
+            walk(o, String::new(), &mut sites);
+            out.extend(sites.into_iter().map(|(p, v)| (i, p, v)));
+        }
+    }
+    out
+}
+
+/// The cluster as an agent reads it when it keeps value `choice[i]` at site `i` of
+/// [`ambiguous_sites`]: the keys of that label with other values are removed.
+fn reading(cluster: &Cluster, sites: &[(usize, String, Vec<String>)], choice: &[usize]) -> Cluster {
+    let mut objects = cluster.objects.clone();
+    for ((obj, ptr, values), &c) in sites.iter().zip(choice) {
+        let ml = objects[*obj]
+            .pointer_mut(ptr)
+            .and_then(Value::as_object_mut)
+            .expect("the site was found in this object");
+        let keep = &values[c];
+        let extended: BTreeMap<String, String> = ml
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            .collect();
+        // Only the keys of this label (one extended key with several values).
+        let label = extended
+            .iter()
+            .filter(|(_, v)| values.contains(v))
+            .map(|(k, _)| cilium_extended_key(k))
+            .find(|ek| {
+                let vals: BTreeSet<&String> = extended
+                    .iter()
+                    .filter(|(k, _)| cilium_extended_key(k) == *ek)
+                    .map(|(_, v)| v)
+                    .collect();
+                vals.len() > 1
+            })
+            .expect("an ambiguous label");
+        ml.retain(|k, v| cilium_extended_key(k) != label || v.as_str() == Some(keep.as_str()));
+    }
+    Cluster {
+        seed: cluster.seed,
+        objects,
+        flows: cluster.flows.clone(),
+    }
+}
+
+/// Writes the cluster, asks the oracle and scrapepath, and records every difference. A cluster with
+/// ambiguous selectors ([`ambiguous_sites`]) is also compared once per reading, and scrapepath's
+/// ambiguous flows must be those whose verdict differs between its readings.
 pub fn compare_cluster(oracle: &Oracle, cluster: &Cluster, dir: &Path, report: &mut Report) {
+    let sites = ambiguous_sites(&cluster.objects);
+    if sites.is_empty() {
+        compare_one(oracle, cluster, dir, report);
+        return;
+    }
+    report.ambiguous_clusters += 1;
+    let Some(ours) = compare_one(oracle, cluster, dir, report) else {
+        return;
+    };
+    let radices: Vec<usize> = sites.iter().map(|(_, _, v)| v.len()).collect();
+    let mut per_reading: Vec<Vec<NetVerdict>> = Vec::new();
+    for (n, choice) in combinations(&radices, 16).into_iter().enumerate() {
+        let r = reading(cluster, &sites, &choice);
+        report.readings += 1;
+        if let Some(v) = compare_one(oracle, &r, &dir.join(format!("reading-{n}")), report) {
+            per_reading.push(v.into_iter().map(|d| d.verdict).collect());
+        }
+    }
+    for (i, (f, d)) in cluster.flows.iter().zip(&ours).enumerate() {
+        let varies = per_reading.iter().any(|v| v[i] != per_reading[0][i]);
+        if (d.basis == Basis::Ambiguous) != varies && !per_reading.is_empty() {
+            report.disagreements.push(Disagreement {
+                seed: cluster.seed,
+                dir: dir.to_path_buf(),
+                what: format!(
+                    "{}: scrapepath {} ambiguous ({}), but its verdict {} between the readings of the selectors Cilium reads at random ({:?})",
+                    show(f),
+                    if d.basis == Basis::Ambiguous { "calls it" } else { "does not call it" },
+                    d.reason,
+                    if varies { "differs" } else { "is the same" },
+                    per_reading.iter().map(|v| v[i]).collect::<Vec<_>>()
+                ),
+            });
+        }
+    }
+}
+
+/// Compares one cluster as written; scrapepath's decisions per flow, or `None` when it was refused.
+fn compare_one(
+    oracle: &Oracle,
+    cluster: &Cluster,
+    dir: &Path,
+    report: &mut Report,
+) -> Option<Vec<Decision>> {
     std::fs::create_dir_all(dir).unwrap();
     let manifests = dir.join("cluster.yaml");
     std::fs::write(&manifests, cluster.yaml()).unwrap();
@@ -275,7 +419,7 @@ pub fn compare_cluster(oracle: &Oracle, cluster: &Cluster, dir: &Path, report: &
         }
         Err(why) => {
             disagree(report, why);
-            return;
+            return None;
         }
     };
 
@@ -292,7 +436,7 @@ pub fn compare_cluster(oracle: &Oracle, cluster: &Cluster, dir: &Path, report: &
                 report.ours_time += t.elapsed();
                 report.refused += 1;
                 std::fs::write(dir.join("refused.txt"), e.to_string()).unwrap();
-                return;
+                return None;
             }
         };
     let settings = idx.cilium_settings(Some(oracle.version()));
@@ -310,9 +454,9 @@ pub fn compare_cluster(oracle: &Oracle, cluster: &Cluster, dir: &Path, report: &
             );
         }
     }
-    let mut ours: Vec<(NetVerdict, String)> = Vec::with_capacity(cluster.flows.len());
+    let mut ours: Vec<Decision> = Vec::with_capacity(cluster.flows.len());
     for f in &cluster.flows {
-        ours.push(our_verdict(&idx, &settings, f));
+        ours.push(our_decision(&idx, &settings, f));
     }
     report.ours_time += t.elapsed();
 
@@ -353,7 +497,13 @@ pub fn compare_cluster(oracle: &Oracle, cluster: &Cluster, dir: &Path, report: &
         .iter()
         .map(|f| ((f.src.as_str(), f.dst.as_str(), f.port), f))
         .collect();
-    for (f, (verdict, reason)) in cluster.flows.iter().zip(&ours) {
+    for (f, d) in cluster.flows.iter().zip(&ours) {
+        let (verdict, reason) = (d.verdict, format!("{}: {}", d.rule, d.reason));
+        if d.basis == Basis::Ambiguous {
+            // Checked against the readings by `compare_cluster`.
+            report.ambiguous += 1;
+            continue;
+        }
         report.flows += 1;
         let Some(t) = theirs.get(&(f.src.as_str(), f.dst.as_str(), f.port)) else {
             disagree(report, format!("{}: the oracle gave no answer", show(f)));
@@ -383,6 +533,7 @@ pub fn compare_cluster(oracle: &Oracle, cluster: &Cluster, dir: &Path, report: &
             );
         }
     }
+    Some(ours)
 }
 
 fn show(f: &Flow) -> String {
@@ -395,6 +546,16 @@ pub fn our_verdict(
     settings: &scrapepath::cilium::Settings,
     f: &Flow,
 ) -> (NetVerdict, String) {
+    let d = our_decision(idx, settings, f);
+    (d.verdict, format!("{}: {}", d.rule, d.reason))
+}
+
+/// scrapepath's decision for one flow (see [`our_verdict`]).
+pub fn our_decision(
+    idx: &scrapepath::index::ClusterIndex,
+    settings: &scrapepath::cilium::Settings,
+    f: &Flow,
+) -> Decision {
     let pod = |s: &str| {
         let (ns, name) = s.split_once('/').unwrap();
         idx.pod_by_name(ns, name)
@@ -402,13 +563,12 @@ pub fn our_verdict(
             .1
     };
     let (src, dst) = (pod(&f.src), pod(&f.dst));
-    let d = decide_flow(
+    decide_flow(
         settings,
         idx.policies(),
         (src, &idx.namespace_labels(&src.namespace)),
         (dst, &idx.namespace_labels(&dst.namespace)),
         f.port,
         "/metrics",
-    );
-    (d.verdict, format!("{}: {}", d.rule, d.reason))
+    )
 }
