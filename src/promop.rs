@@ -172,6 +172,15 @@ pub fn rejections(p: &PromWorkload, m: &Monitor) -> Vec<String> {
     if let Err(e) = &m.selector {
         out.push(format!("spec.selector: {e}"));
     }
+    // Before any endpoint: Kubernetes SD selectors (the role selector mechanism) came in 2.17.
+    if let Some((major, minor)) = p.prometheus_version().filter(|v| *v < (2, 17)) {
+        if m.role_selector {
+            out.push(format!(
+                "spec.selectorMechanism: RoleSelector needs Prometheus 2.17 or newer; {} {}/{} runs {major}.{minor}",
+                p.kind, p.namespace, p.name
+            ));
+        }
+    }
     let list = match m.kind {
         MonitorKind::PodMonitor => "podMetricsEndpoints",
         MonitorKind::ServiceMonitor => "endpoints",
@@ -1416,6 +1425,38 @@ spec:
         )
         .unwrap();
         assert!(r.contains("scrapeTimeout"), "{r}");
+    }
+
+    #[test]
+    fn the_role_selector_mechanism_is_refused_before_prometheus_2_17() {
+        // Found by the differential (seeds 0x3 and 0x8, a PrometheusAgent of v2.16.0).
+        let spec = "  selectorMechanism: RoleSelector";
+        let r = first_rejection("PodMonitor", "podMetricsEndpoints", "", spec);
+        assert_eq!(r, None, "no version: the operator's default release");
+        let idx = index(&format!(
+            r#"
+apiVersion: monitoring.coreos.com/v1alpha1
+kind: PrometheusAgent
+metadata: {{name: p, namespace: mon}}
+spec: {{podMonitorSelector: {{}}, version: v2.16.0}}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata: {{name: s, namespace: mon}}
+spec:
+  selector: {{}}
+  podMetricsEndpoints: [{{port: metrics, scrapeTimeout: 1m}}]
+{spec}
+"#
+        ));
+        let p = idx.prometheuses().next().unwrap();
+        let m = idx.monitor(MonitorKind::PodMonitor, "mon", "s").unwrap();
+        let r = rejections(p, m);
+        assert!(
+            r.first()
+                .is_some_and(|e| e.starts_with("spec.selectorMechanism")),
+            "{r:?}"
+        );
     }
 
     #[test]
