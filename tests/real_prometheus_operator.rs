@@ -2,11 +2,11 @@
 //! the upstream CRDs come from) runs against the test API server, restricted to the test's namespaces,
 //! with the monitor status feature on. It is given Prometheus objects and PodMonitors (fixed cases) and
 //! a seeded random differential (issue 13's item 2: Prometheus and PrometheusAgent objects,
-//! PodMonitors and ServiceMonitors), and the configuration it generates (the `prometheus-<name>` or
-//! `prom-agent-<name>` Secret, gzipped `prometheus.yaml.gz`) and the bindings it writes
-//! into the monitors' status are compared with scrapepath's own verdicts (`promop::selects`,
-//! `promop::rejections`) on the same objects, pair by pair: selected / not selected / rejected (and the
-//! field).
+//! PodMonitors, ServiceMonitors and ScrapeConfigs), and the configuration it generates (the
+//! `prometheus-<name>` or `prom-agent-<name>` Secret, gzipped `prometheus.yaml.gz`) and the bindings it
+//! writes into the monitors' status are compared with scrapepath's own verdicts (`promop::selects`,
+//! `promop::rejections`, `promop::selects_scrape_config`, `promop::scrape_config_rejections`) on the
+//! same objects, pair by pair: selected / not selected / rejected (and the field).
 //!
 //! And the chain of issue 13's item 4 with every component real but the datapath: a PodMonitor without
 //! `release` is left out by the real operator; scrapepath says `LabelsMismatch` and, observing the real
@@ -248,24 +248,8 @@ fn random_monitor(
             ", scrapeTimeout: 10s",
         ]);
     }
-    let rule = |rng: &mut common::rng::Rng| {
-        *rng.pick(&[
-            "{action: keep, sourceLabels: [__meta_kubernetes_pod_name], regex: 'a('}",
-            "{action: keep, sourceLabels: [__meta_kubernetes_pod_name], regex: 'api-.*'}",
-            "{action: hashmod, sourceLabels: [__address__], targetLabel: __tmp_hash}",
-            "{action: hashmod, sourceLabels: [__address__], targetLabel: __tmp_hash, modulus: 2}",
-            "{action: Replace, sourceLabels: [__meta_kubernetes_pod_name], targetLabel: pod_name}",
-            "{action: labelmap, regex: '__meta_kubernetes_pod_label_(.+)'}",
-            "{action: lowercase, sourceLabels: [__meta_kubernetes_pod_name], targetLabel: lower}",
-            "{action: replace, sourceLabels: [__meta_kubernetes_pod_name], targetLabel: '${1}x'}",
-            "{action: labeldrop, regex: '[z'}",
-        ])
-    };
-    for field in ["relabelings", "metricRelabelings"] {
-        if rng.chance(if field == "relabelings" { 30 } else { 15 }) {
-            let rules: Vec<&str> = (0..rng.range(1, 2)).map(|_| rule(rng)).collect();
-            endpoint += &format!(", {field}: [{}]", rules.join(", "));
-        }
+    for (field, rules) in random_relabelings(rng) {
+        endpoint += &format!(", {field}: {rules}");
     }
     // Files of the scraper's pod: only ServiceMonitors have these fields.
     if service && rng.chance(25) {
@@ -322,6 +306,121 @@ spec:
   selector: {{matchLabels: {{{target}}}}}
   {list}: [{{{endpoint}}}]
 {spec}"#
+    )
+}
+
+/// Random `relabelings` and `metricRelabelings` fields (name, flow-style list), valid or not: bad
+/// regexes, a hashmod without modulus, capitalised actions, actions newer than some Prometheus
+/// versions, a `$` reference in a target label.
+fn random_relabelings(rng: &mut common::rng::Rng) -> Vec<(&'static str, String)> {
+    let rule = |rng: &mut common::rng::Rng| {
+        *rng.pick(&[
+            "{action: keep, sourceLabels: [__meta_kubernetes_pod_name], regex: 'a('}",
+            "{action: keep, sourceLabels: [__meta_kubernetes_pod_name], regex: 'api-.*'}",
+            "{action: hashmod, sourceLabels: [__address__], targetLabel: __tmp_hash}",
+            "{action: hashmod, sourceLabels: [__address__], targetLabel: __tmp_hash, modulus: 2}",
+            "{action: Replace, sourceLabels: [__meta_kubernetes_pod_name], targetLabel: pod_name}",
+            "{action: labelmap, regex: '__meta_kubernetes_pod_label_(.+)'}",
+            "{action: lowercase, sourceLabels: [__meta_kubernetes_pod_name], targetLabel: lower}",
+            "{action: replace, sourceLabels: [__meta_kubernetes_pod_name], targetLabel: '${1}x'}",
+            "{action: labeldrop, regex: '[z'}",
+        ])
+    };
+    let mut out = Vec::new();
+    for field in ["relabelings", "metricRelabelings"] {
+        if rng.chance(if field == "relabelings" { 30 } else { 15 }) {
+            let rules: Vec<&str> = (0..rng.range(1, 2)).map(|_| rule(rng)).collect();
+            out.push((field, format!("[{}]", rules.join(", "))));
+        }
+    }
+    out
+}
+
+/// A random ScrapeConfig (monitoring.coreos.com/v1alpha1), valid or not as prometheus-operator v0.91
+/// judges it (the API server's schema accepts all of them): static configs with label names valid in
+/// one label-name scheme or none, HTTP SD URLs Go's `net/url` refuses, Kubernetes SD configs with
+/// roles and selector roles that do not go together, `EndpointSlice` (2.21+), `apiServer` with
+/// `ownNamespace`; a TLS configuration with a cert but no key, a key but no cert, a CA from a Secret
+/// and a ConfigMap, versions the wrong way round; relabelings; a scrape timeout longer than the
+/// interval; a scrape class defined or not. No reference to a Secret is ever read by the operator
+/// (authentication, a TLS CA or cert with its key): scrapepath holds no Secret to judge those.
+fn random_scrape_config(rng: &mut common::rng::Rng, ns: &str, name: &str, labels: &str) -> String {
+    let mut spec = String::new();
+    if rng.chance(50) {
+        spec += &format!(
+            "  staticConfigs: [{{targets: ['10.0.0.1:8080']{}}}]\n",
+            rng.pick(&[
+                "",
+                ", labels: {env: prod}",
+                ", labels: {'1bad': x}",
+                ", labels: {'a.b': x}",
+                ", labels: {__tmp: x, env: prod}",
+            ])
+        );
+    }
+    if rng.chance(35) {
+        spec += &format!(
+            "  httpSDConfigs: [{{url: '{}'}}]\n",
+            rng.pick(&[
+                "http://sd.example:8080/targets",
+                "https://sd.example/t?x=%zz",
+                "http://sd.example/a%2Fb",
+                "http://%zz/",
+                "http://sd.example:port/",
+                "http://[::1/targets",
+                "http://sd example/",
+            ])
+        );
+    }
+    if rng.chance(40) {
+        spec += &format!(
+            "  kubernetesSDConfigs: [{}]\n",
+            rng.pick(&[
+                "{role: Pod}",
+                "{role: EndpointSlice}",
+                "{role: Pod, apiServer: 'https://k8s.example', namespaces: {ownNamespace: true}}",
+                "{role: Pod, apiServer: 'https://k8s.example', namespaces: {names: [a]}}",
+                "{role: Pod, namespaces: {ownNamespace: true}}",
+                "{role: Endpoints, selectors: [{role: Pod, label: 'app=api'}]}",
+                "{role: EndpointSlice, selectors: [{role: Service, field: 'metadata.name=api'}]}",
+                "{role: Pod, selectors: [{role: Service, label: 'app=api'}]}",
+                "{role: Node, selectors: [{role: Pod}]}",
+            ])
+        );
+    }
+    if rng.chance(25) {
+        spec += &format!(
+            "  tlsConfig: {}\n",
+            rng.pick(&[
+                "{insecureSkipVerify: true}",
+                "{serverName: api.example}",
+                "{minVersion: TLS12, maxVersion: TLS13}",
+                "{minVersion: TLS13, maxVersion: TLS12}",
+                "{cert: {secret: {name: tls, key: crt}}}",
+                "{keySecret: {name: tls, key: key}}",
+                "{ca: {secret: {name: tls, key: ca}, configMap: {name: tls, key: ca}}}",
+            ])
+        );
+    }
+    if rng.chance(25) {
+        spec += *rng.pick(&[
+            "  scrapeInterval: 5s\n  scrapeTimeout: 10s\n",
+            "  scrapeInterval: 10s\n  scrapeTimeout: 5s\n",
+            "  scrapeTimeout: 1m\n",
+            "  scrapeTimeout: 15s\n",
+        ]);
+    }
+    for (field, rules) in random_relabelings(rng) {
+        spec += &format!("  {field}: {rules}\n");
+    }
+    if rng.chance(30) {
+        spec += &format!("  scrapeClass: {}\n", rng.pick(&["a", "b", "undefined"]));
+    }
+    if spec.is_empty() {
+        spec += "  staticConfigs: [{targets: ['10.0.0.2:9090']}]\n";
+    }
+    format!(
+        "apiVersion: monitoring.coreos.com/v1alpha1\nkind: ScrapeConfig\nmetadata: {{name: {name}, namespace: {ns}, labels: {{{labels}}}}}\nspec:\n{spec}"
     )
 }
 
@@ -896,8 +995,10 @@ fn diff_seed() -> u64 {
 /// `for s in $(seq 1 10); do SCRAPEPATH_DIFF_SEED=$s SCRAPEPATH_PROMOP_PROMETHEUSES=32
 /// SCRAPEPATH_PROMOP_MONITORS=40 cargo test --test real_prometheus_operator random_prometheus_objects
 /// -- --nocapture; done`.
-/// ScrapeConfig objects are not generated: scrapepath does not read them (only whether a workload's
-/// `scrapeConfigSelector` is set).
+/// ScrapeConfigs (see `random_scrape_config`) are a third of the monitors: selected by the workloads'
+/// random `scrapeConfigSelector` and `scrapeConfigNamespaceSelector`, judged by
+/// `promop::selects_scrape_config` and `promop::scrape_config_rejections`, compared the same way
+/// (job `scrapeConfig/<ns>/<name>`, bindings in the ScrapeConfig's status).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_select() {
     use scrapepath::model::{Kind, MonitorKind};
@@ -940,15 +1041,18 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
         let mut spec = String::new();
         let pm = random_selector(&mut rng, "podMonitorSelector");
         let sm = random_selector(&mut rng, "serviceMonitorSelector");
-        // A managed configuration whatever the monitor selectors are (all selectors null would leave a
+        let sc = random_selector(&mut rng, "scrapeConfigSelector");
+        // A managed configuration whatever the selectors are (all selectors null would leave a
         // Prometheus' configuration to the user and generate nothing).
-        if pm.is_empty() && sm.is_empty() {
+        if pm.is_empty() && sm.is_empty() && sc.is_empty() {
             spec += "  probeSelector: {}\n";
         }
         spec += &pm;
         spec += &sm;
+        spec += &sc;
         spec += &random_selector(&mut rng, "podMonitorNamespaceSelector");
         spec += &random_selector(&mut rng, "serviceMonitorNamespaceSelector");
+        spec += &random_selector(&mut rng, "scrapeConfigNamespaceSelector");
         if rng.chance(20) {
             spec += "  ignoreNamespaceSelectors: true\n";
         }
@@ -1013,20 +1117,29 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
             name,
         ));
     }
-    // (kind, namespace, name)
-    let mut monitors: Vec<(MonitorKind, String, String)> = Vec::new();
+    // (kind, namespace, name): PodMonitors, ServiceMonitors and ScrapeConfigs.
+    let mut monitors: Vec<(Kind, String, String)> = Vec::new();
     for i in 0..n_mon {
         let ns = rng.pick(&ns_refs).to_string();
-        let service = rng.chance(50);
-        let name = format!("{}{i}", if service { "s" } else { "m" });
         let labels = flow_labels(&random_labels(&mut rng));
-        world += &random_monitor(&mut rng, service, &ns, &name, &labels, &ns_refs);
-        world += "---\n";
-        let kind = if service {
-            MonitorKind::ServiceMonitor
-        } else {
-            MonitorKind::PodMonitor
+        let kind = *rng.pick(&[Kind::PodMonitor, Kind::ServiceMonitor, Kind::ScrapeConfig]);
+        let name = match kind {
+            Kind::ServiceMonitor => format!("s{i}"),
+            Kind::ScrapeConfig => format!("c{i}"),
+            _ => format!("m{i}"),
         };
+        world += &match kind {
+            Kind::ScrapeConfig => random_scrape_config(&mut rng, &ns, &name, &labels),
+            _ => random_monitor(
+                &mut rng,
+                kind == Kind::ServiceMonitor,
+                &ns,
+                &name,
+                &labels,
+                &ns_refs,
+            ),
+        };
+        world += "---\n";
         monitors.push((kind, ns, name));
     }
     apply_yaml(&client, &world).await;
@@ -1042,9 +1155,30 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
     type Pair = (String, String);
     let mut ours_by_pair: BTreeMap<Pair, BTreeMap<Pair, Result<(), String>>> = BTreeMap::new();
     let mut disagreements = Vec::new();
-    let job_of = |kind: MonitorKind, ns: &str, name: &str| match kind {
-        MonitorKind::PodMonitor => format!("podMonitor/{ns}/{name}/0"),
-        MonitorKind::ServiceMonitor => format!("serviceMonitor/{ns}/{name}/0"),
+    let job_of = |kind: Kind, ns: &str, name: &str| match kind {
+        Kind::ScrapeConfig => format!("scrapeConfig/{ns}/{name}"),
+        Kind::ServiceMonitor => format!("serviceMonitor/{ns}/{name}/0"),
+        _ => format!("podMonitor/{ns}/{name}/0"),
+    };
+    // scrapepath's verdict: selected by the selectors, and not rejected (A6); the rejections in the
+    // operator's order.
+    let judge = |p: &scrapepath::model::PromWorkload, kind: Kind, ns: &str, name: &str| {
+        if kind == Kind::ScrapeConfig {
+            let sc = idx.scrape_config(ns, name).unwrap();
+            scrapepath::promop::selects_scrape_config(p, sc, &idx)
+                .map_err(|e| e.message_for(p, kind, ns, name))
+                .map(|()| scrapepath::promop::scrape_config_rejections(p, sc))
+        } else {
+            let mkind = if kind == Kind::ServiceMonitor {
+                MonitorKind::ServiceMonitor
+            } else {
+                MonitorKind::PodMonitor
+            };
+            let m = idx.monitor(mkind, ns, name).unwrap();
+            scrapepath::promop::selects(p, m, &idx)
+                .map_err(|e| e.message(p, m))
+                .map(|()| scrapepath::promop::rejections(p, m))
+        }
     };
     // A workload is named in bindings and maps by its resource and name.
     let resource = |kind: Kind| match kind {
@@ -1078,26 +1212,20 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
             .find(|p| p.kind == *pkind && &p.namespace == pns && &p.name == pname)
             .unwrap();
         for (mkind, mns, mname) in &monitors {
-            let m = idx.monitor(*mkind, mns, mname).unwrap();
-            // Selected by the selectors, and not rejected (A6).
-            let ours = scrapepath::promop::selects(p, m, &idx)
-                .map_err(|e| e.message(p, m))
-                .and_then(|()| {
-                    let rejected = scrapepath::promop::rejections(p, m);
-                    if rejected.is_empty() {
-                        Ok(())
-                    } else {
-                        rejections += 1;
-                        Err(format!("rejected: {}", rejected.join("; ")))
-                    }
-                });
+            let ours = judge(p, *mkind, mns, mname).and_then(|rejected| {
+                if rejected.is_empty() {
+                    Ok(())
+                } else {
+                    rejections += 1;
+                    Err(format!("rejected: {}", rejected.join("; ")))
+                }
+            });
             let theirs = jobs.contains(&job_of(*mkind, mns, mname));
             compared += 1;
             selected += usize::from(theirs);
             if ours.is_ok() != theirs {
                 disagreements.push(format!(
-                    "{pkind} {pns}/{pname} {} {mns}/{mname}: operator {}, scrapepath {ours:?}",
-                    mkind.kind(),
+                    "{pkind} {pns}/{pname} {mkind} {mns}/{mname}: operator {}, scrapepath {ours:?}",
                     if theirs { "selects" } else { "does not select" },
                 ));
             }
@@ -1115,7 +1243,17 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
     // problem, scrapepath lists them all in the operator's order.
     fn cause(message: &str) -> &'static str {
         let lower = message.to_ascii_lowercase();
-        if message.contains("scrapeClass") {
+        if message.contains("staticConfigs") {
+            "rejected (static config)"
+        } else if message.contains("httpSDConfigs") {
+            "rejected (HTTP SD)"
+        } else if message.contains("kubernetesSDConfigs") {
+            "rejected (Kubernetes SD)"
+        } else if message.contains("SDConfigs") {
+            "rejected (SD version gate)"
+        } else if message.contains("selectorMechanism") {
+            "rejected (selector mechanism)"
+        } else if message.contains("scrapeClass") {
             "rejected (scrape class)"
         } else if message.contains("scrapeTimeout") {
             "rejected (scrape timeout)"
@@ -1164,15 +1302,14 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
             .unwrap_or_default();
         let start = std::time::Instant::now();
         loop {
-            let mon = get(
-                &client,
-                "monitoring.coreos.com/v1",
-                &format!("{mkind:?}"),
-                mns,
-                mname,
-            )
-            .await
-            .unwrap();
+            let api_version = if *mkind == Kind::ScrapeConfig {
+                "monitoring.coreos.com/v1alpha1"
+            } else {
+                "monitoring.coreos.com/v1"
+            };
+            let mon = get(&client, api_version, &format!("{mkind:?}"), mns, mname)
+                .await
+                .unwrap();
             let got: BTreeMap<Pair, &str> = mon.data["status"]["bindings"]
                 .as_array()
                 .cloned()
@@ -1222,14 +1359,13 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
         .iter()
         .filter(|(k, _, _)| *k == Kind::PrometheusAgent)
         .count();
-    let services = monitors
-        .iter()
-        .filter(|(k, _, _)| *k == MonitorKind::ServiceMonitor)
-        .count();
+    let of_kind = |kind: Kind| monitors.iter().filter(|(k, _, _)| *k == kind).count();
     eprintln!(
         "prometheus-operator differential (seed {seed:#x}): {n_prom} workloads ({agents} PrometheusAgents) x \
-         {n_mon} monitors ({services} ServiceMonitors): {compared} pairs ({selected} selected by the \
+         {n_mon} monitors ({} ServiceMonitors, {} ScrapeConfigs): {compared} pairs ({selected} selected by the \
          operator, {rejections} selected but rejected by scrapepath), {} agree",
+        of_kind(Kind::ServiceMonitor),
+        of_kind(Kind::ScrapeConfig),
         compared - disagreements.len()
     );
     assert!(
