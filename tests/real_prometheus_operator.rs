@@ -23,52 +23,19 @@ use std::io::Read as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::cluster::*;
 use common::prometheus::{
-    loopback_ip, metrics_endpoint_on, silent_endpoint_on, KubeSd, Prometheus,
+    loopback_ip, metrics_endpoint_on, observing, operator_binary, scraper_pod, silent_endpoint_on,
+    target_pod, wait_reason, ConfigReloader, KubeSd, Prometheus,
 };
 use common::testenv::TestEnv;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use kube::Client;
 use scrapepath::api::ScrapeIntent;
-use scrapepath::controller::Settings;
-use scrapepath::observe::plan::{Derive, ObserveSettings, UrlSetting};
-
-static BIN: OnceLock<PathBuf> = OnceLock::new();
-
-/// The operator binary, from `tests/prometheus/operator.sh` (run once per test binary).
-fn binary() -> &'static Path {
-    BIN.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/prometheus/operator.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{} failed ({}): the real prometheus-operator is needed here; see its message above",
-            script.display(),
-            out.status
-        );
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("PROMETHEUS_OPERATOR_BIN="))
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                panic!(
-                    "{} printed no PROMETHEUS_OPERATOR_BIN= line: {stdout}",
-                    script.display()
-                )
-            })
-    })
-}
+use scrapepath::observe::plan::UrlSetting;
 
 /// A running prometheus-operator, killed when dropped.
 struct Operator {
@@ -86,7 +53,7 @@ impl Operator {
             namespaces.join("-")
         ));
         let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(binary())
+        let child = Command::new(operator_binary())
             .env("KUBECONFIG", env.kubeconfig())
             .env_remove("KUBERNETES_SERVICE_HOST")
             .arg(format!("--namespaces={}", namespaces.join(",")))
@@ -97,7 +64,7 @@ impl Operator {
             .stdout(file.try_clone().unwrap())
             .stderr(file)
             .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", binary().display()));
+            .unwrap_or_else(|e| panic!("starting {}: {e}", operator_binary().display()));
         Operator { child, log }
     }
 
@@ -131,36 +98,32 @@ async fn generated_config(client: &Client, ns: &str, name: &str) -> Option<serde
     generated_config_named(client, ns, &format!("prometheus-{name}")).await
 }
 
+/// The gzipped configuration (`prometheus.yaml.gz`) in the Secret `ns/secret_name`, if the operator
+/// wrote it yet.
+async fn generated_config_gz(client: &Client, ns: &str, secret_name: &str) -> Option<Vec<u8>> {
+    let secrets: kube::Api<Secret> = kube::Api::namespaced(client.clone(), ns);
+    let secret = secrets.get_opt(secret_name).await.unwrap()?;
+    Some(secret.data?.get("prometheus.yaml.gz")?.0.clone())
+}
+
 /// The configuration in the Secret `ns/secret_name`, if the operator wrote it yet.
 async fn generated_config_named(
     client: &Client,
     ns: &str,
     secret_name: &str,
 ) -> Option<serde_yaml_ng::Value> {
-    let secrets: kube::Api<Secret> = kube::Api::namespaced(client.clone(), ns);
-    let secret = secrets.get_opt(secret_name).await.unwrap()?;
-    let gz = secret.data?.get("prometheus.yaml.gz")?.0.clone();
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(gz.as_slice())
-        .read_to_string(&mut text)
-        .expect("prometheus.yaml.gz is gzip");
-    Some(serde_yaml_ng::from_str(&text).expect("the generated configuration is YAML"))
+    Some(parse_config_gz(
+        &generated_config_gz(client, ns, secret_name).await?,
+    ))
 }
 
-/// What prometheus-config-reloader does to the generated configuration before Prometheus reads it:
-/// expand `$(VAR)` from its environment, which the operator's StatefulSet sets to the pod's name and
-/// shard (`$(SHARD)` is in the sharding `keep` of every job: left as is, it drops every target).
-fn reloader_envsubst(config: &str) -> String {
-    let vars = [("POD_NAME", "prometheus-k8s-0"), ("SHARD", "0")];
-    let mut out = config.to_string();
-    for (k, v) in vars {
-        out = out.replace(&format!("$({k})"), v);
-    }
-    assert!(
-        !out.contains("$("),
-        "a variable the test's config-reloader does not know: {out}"
-    );
-    out
+/// A generated configuration from its `prometheus.yaml.gz`.
+fn parse_config_gz(gz: &[u8]) -> serde_yaml_ng::Value {
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(gz)
+        .read_to_string(&mut text)
+        .expect("prometheus.yaml.gz is gzip");
+    serde_yaml_ng::from_str(&text).expect("the generated configuration is YAML")
 }
 
 /// The job names of a Prometheus configuration.
@@ -588,20 +551,7 @@ spec:
   podMonitorNamespaceSelector: {{}}
   serviceAccountName: prometheus
 ---
-apiVersion: v1
-kind: Pod
-metadata:
-  name: prometheus-k8s-0
-  namespace: {mon}
-  labels: {{app.kubernetes.io/name: prometheus, operator.prometheus.io/name: k8s, prometheus: k8s}}
-spec:
-  serviceAccountName: prometheus
-  containers: [{{name: prometheus, image: prom, ports: [{{name: web, containerPort: {prom_port}}}]}}]
-status:
-  phase: Running
-  podIP: {prom_ip}
-  podIPs: [{{ip: {prom_ip}}}]
-  conditions: [{{type: Ready, status: "True"}}]
+{prom_pod}
 ---
 apiVersion: monitoring.coreos.com/v1
 kind: PodMonitor
@@ -609,22 +559,14 @@ metadata: {{name: api, namespace: {app}, labels: {{team: payments}}}}
 spec:
   selector: {{matchLabels: {{tier: backend}}}}
   podMetricsEndpoints: [{{port: metrics}}]
-"#
+"#,
+        prom_pod = scraper_pod(mon, prom_ip, prom_port)
     );
     for (name, ip, port) in pods {
         text += &format!(
             r#"
 ---
-apiVersion: v1
-kind: Pod
-metadata: {{name: {name}-0, namespace: {app}, labels: {{app: {name}, tier: backend}}}}
-spec:
-  containers: [{{name: app, image: app, ports: [{{name: metrics, containerPort: {port}}}]}}]
-status:
-  phase: Running
-  podIP: {ip}
-  podIPs: [{{ip: {ip}}}]
-  conditions: [{{type: Ready, status: "True"}}]
+{pod}
 ---
 apiVersion: scrapepath.io/v1alpha1
 kind: ScrapeIntent
@@ -635,47 +577,17 @@ spec:
   scraper: {{kind: Prometheus, namespace: {mon}, name: k8s}}
   monitor: {{kind: PodMonitor, ref: {{name: api}}}}
   mode: Report
-"#
+"#,
+            pod = target_pod(
+                app,
+                &format!("{name}-0"),
+                &format!("app: {name}, tier: backend"),
+                *ip,
+                *port
+            )
         );
     }
     text
-}
-
-fn observing(namespaces: &[&str], url: UrlSetting) -> Settings {
-    let mut observe = ObserveSettings::new(vec![url], Derive::ServiceProxy);
-    observe.poll_interval = Duration::from_secs(1);
-    observe.max_backoff = Duration::from_secs(4);
-    observe.timeout = Duration::from_secs(5);
-    Settings {
-        namespaces: namespaces.iter().map(|s| s.to_string()).collect(),
-        instance: format!("test-{}", namespaces.join("-")),
-        observe: Some(observe),
-        ..Settings::default()
-    }
-}
-
-/// Waits until the intent's `type_` condition has this status and reason; returns its message.
-async fn wait_reason(
-    client: &Client,
-    ns: &str,
-    name: &str,
-    type_: &str,
-    want: (&str, &str),
-) -> String {
-    eventually(
-        &format!("{ns}/{name} {type_}={want:?}"),
-        Duration::from_secs(90),
-        || async {
-            let si = intent(client, ns, name)
-                .await
-                .ok_or_else(|| "intent absent".to_string())?;
-            match condition(&si, type_) {
-                Some((s, r, m)) if (s.as_str(), r.as_str()) == want => Ok(m),
-                other => Err(format!("{other:?}")),
-            }
-        },
-    )
-    .await
 }
 
 /// The active targets of a Prometheus as (namespace/pod, scrape URL).
@@ -714,32 +626,38 @@ async fn a_monitor_the_real_operator_leaves_out_is_scraped_once_enforce_adds_its
         ("silent", silent_ip, silent.port),
     ];
 
-    // The operator first: the Prometheus it reads is part of the world below, so the world waits for
-    // Prometheus' address. An empty Prometheus configuration until then.
+    // Prometheus first, as in a pod of the operator's StatefulSet (in-cluster Kubernetes SD with the
+    // ServiceAccount `mon/prometheus-sd`, the lifecycle API): its address is part of the world below.
+    // An empty configuration until the config-reloader writes the operator's.
     let sd = KubeSd::new(env, &mon, &[&app]).await;
-    let prom = tokio::task::spawn_blocking(|| Prometheus::start("global: {scrape_interval: 1s}\n"))
-        .await
-        .unwrap();
+    let prom = tokio::task::block_in_place(|| {
+        Prometheus::start_in_cluster(
+            "global: {scrape_interval: 1s}\n",
+            IpAddr::V4(loopback_ip()),
+            &sd,
+        )
+    });
     let world = e2e_world(&app, &mon, prom.addr.ip(), prom.addr.port(), &pods);
     apply_yaml(&client, &world).await;
     let mut operator = Operator::start(env, &[&app, &mon]);
 
-    // The config-reloader's part: the operator's generated configuration, as Prometheus loads it.
+    // The operator's generated configuration (and its Secret's bytes, for the config-reloader).
     let generated = |want_job: Option<String>| {
         let client = client.clone();
         let mon = mon.clone();
         async move {
-            let config = generated_config(&client, &mon, "k8s")
+            let gz = generated_config_gz(&client, &mon, "prometheus-k8s")
                 .await
                 .ok_or_else(|| "no Secret prometheus-k8s yet".to_string())?;
+            let config = parse_config_gz(&gz);
             let jobs = job_names(&config);
             match &want_job {
                 Some(job) if !jobs.contains(job) => Err(format!("jobs {jobs:?}")),
-                _ => Ok(config),
+                _ => Ok((config, gz)),
             }
         }
     };
-    let config = eventually(
+    let (config, gz) = eventually(
         "the generated configuration",
         Duration::from_secs(90),
         || {
@@ -754,13 +672,19 @@ async fn a_monitor_the_real_operator_leaves_out_is_scraped_once_enforce_adds_its
         "the operator selected the monitor without release: {:?}",
         job_names(&config)
     );
-    let text =
-        reloader_envsubst(&sd.outside_the_cluster(&serde_yaml_ng::to_string(&config).unwrap()));
-    let p = &prom;
-    tokio::task::block_in_place(|| p.reload(&text));
+    // The kubelet's part: the Secret's file where the config-reloader watches it; the real
+    // config-reloader expands $(POD_NAME) and $(SHARD) and calls Prometheus' /-/reload.
+    let loads = prom.loads();
+    let reloader = ConfigReloader::start(&prom, "prometheus-k8s-0", 0, &gz);
+    let limit = Duration::from_secs(90);
+    tokio::task::block_in_place(|| prom.wait_loaded(loads, limit));
 
     let url = UrlSetting::parse(&format!("{mon}/k8s={}", prom.url)).unwrap();
-    let ctl = start_controller_with(&client, observing(&[&app, &mon], url)).await;
+    let ctl = start_controller_with(
+        &client,
+        observing(&[&app, &mon], vec![url], Duration::from_secs(5)),
+    )
+    .await;
 
     // Report: the monitor is not selected, and Prometheus has no target for the pods.
     let msg = wait_reason(
@@ -769,6 +693,7 @@ async fn a_monitor_the_real_operator_leaves_out_is_scraped_once_enforce_adds_its
         "answers",
         "MonitorSelected",
         ("False", "LabelsMismatch"),
+        limit,
     )
     .await;
     assert!(msg.contains("release=prom"), "{msg}");
@@ -803,7 +728,7 @@ async fn a_monitor_the_real_operator_leaves_out_is_scraped_once_enforce_adds_its
         )
         .await
         .unwrap();
-    let config = eventually(
+    let (_, gz) = eventually(
         "the monitor's job in the generated configuration",
         Duration::from_secs(90),
         || {
@@ -822,20 +747,21 @@ async fn a_monitor_the_real_operator_leaves_out_is_scraped_once_enforce_adds_its
     .await
     .unwrap();
     assert_eq!(pm.metadata.labels.unwrap_or_default()["release"], "prom");
-    let text =
-        reloader_envsubst(&sd.outside_the_cluster(&serde_yaml_ng::to_string(&config).unwrap()));
-    eprintln!("DEBUGCONFIG\n{text}");
-    tokio::task::block_in_place(|| p.reload(&text));
-    tokio::time::sleep(Duration::from_secs(8)).await;
-    eprintln!(
-        "DEBUGTARGETS\n{}",
-        prom.get("/api/v1/targets?state=any").unwrap()
+    let loads = prom.loads();
+    reloader.mount(&gz);
+    tokio::task::block_in_place(|| prom.wait_loaded(loads, limit));
+    // The configuration Prometheus runs is the operator's, with the reloader's substitutions only.
+    let running = std::fs::read_to_string(prom.config_file()).unwrap();
+    assert!(
+        !running.contains("$(") && running.contains(&job),
+        "{running}\nconfig-reloader log:\n{}",
+        reloader.log()
     );
 
     // The real Prometheus discovers both pods from the API server and scrapes them.
-    let up = wait_reason(&client, &app, "answers", "Scraped", ("True", "Up")).await;
+    let up = wait_reason(&client, &app, "answers", "Scraped", ("True", "Up"), limit).await;
     assert_eq!(up, format!("1/1 targets are up in {}", prom.url));
-    let down = wait_reason(&client, &app, "silent", "Scraped", ("False", "Down")).await;
+    let down = wait_reason(&client, &app, "silent", "Scraped", ("False", "Down"), limit).await;
     let error = format!(
         "Get \"http://{silent_ip}:{}/metrics\": context deadline exceeded",
         silent.port
@@ -851,6 +777,7 @@ async fn a_monitor_the_real_operator_leaves_out_is_scraped_once_enforce_adds_its
         "answers",
         "MonitorSelected",
         ("True", "Selected"),
+        limit,
     )
     .await;
 
@@ -903,7 +830,7 @@ async fn a_monitor_the_real_operator_leaves_out_is_scraped_once_enforce_adds_its
     assert_eq!(listed.len(), 2);
 
     ctl.stop().await;
-    drop((operator, prom, answers, silent, sd));
+    drop((operator, reloader, prom, answers, silent, sd));
 }
 
 /// A random label set over a few keys and values (so that selectors often match).
