@@ -1307,3 +1307,275 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
         operator.log()
     );
 }
+
+/// The YAML documents of a seed file under `deploy/examples/blog-system/`.
+fn seed_docs(file: &str) -> Vec<serde_json::Value> {
+    use serde::Deserialize as _;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy/examples/blog-system")
+        .join(file);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|d| serde_json::Value::deserialize(d).unwrap())
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+/// Moves a seed pod to `ip` (status.podIP, podIPs), as a kubelet would have reported it here.
+fn set_pod_ip(pod: &mut serde_json::Value, ip: IpAddr) {
+    pod["status"]["podIP"] = ip.to_string().into();
+    pod["status"]["podIPs"] = serde_json::json!([{ "ip": ip.to_string() }]);
+}
+
+/// Issue 13 item 3: the chain driven by the shipped seed 000 files (`deploy/examples/blog-system/`:
+/// namespaces, the kube-prometheus-stack Prometheus and its pod, the `istio-proxies` PodMonitor without
+/// `release`, the was/web/ingress-gateway pods, the intents), each pod at a loopback address of its
+/// own with a listener on the port its manifest declares (15090, `http-envoy-prom`; the web pods'
+/// never answer), the Prometheus pod at the real Prometheus' address. The real operator leaves the
+/// monitor out; scrapepath says `LabelsMismatch` and `NotDiscovered`; the seed's own fix
+/// (`fixed/monitors.yaml`: the label added — Enforce adds labels only to a monitor in the intent's
+/// namespace, and this one is in `monitoring`) makes the operator regenerate the configuration, the
+/// real config-reloader loads it into Prometheus, which discovers the pods in every namespace
+/// (in-cluster, a ClusterRole) and scrapes them: `Up` for was, `Down` with `context deadline
+/// exceeded` for web; the targets scrapepath lists are Prometheus' active targets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_seed_000_files_run_the_chain_with_the_real_operator_and_prometheus() {
+    let env = TestEnv::shared();
+    let client = env.client().await;
+    let namespaces = ["monitoring", "blog-system", "istio-system"];
+    let mut applied = seed_docs("namespaces.yaml");
+    for ns in &applied {
+        apply_value(&client, &mut ns.clone()).await;
+    }
+    // The pods, each at a loopback address of its own with a listener on its declared Envoy port.
+    let mut listeners = Vec::new();
+    let mut pods: Vec<serde_json::Value> = seed_docs("workloads.yaml")
+        .into_iter()
+        .filter(|d| d["kind"] == "Pod")
+        .collect();
+    for pod in &mut pods {
+        let declared = pod["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
+            .any(|p| p["name"] == "http-envoy-prom" && p["containerPort"] == 15090);
+        assert!(
+            declared,
+            "{}: no http-envoy-prom 15090",
+            pod["metadata"]["name"]
+        );
+        let ip = IpAddr::V4(loopback_ip());
+        let addr = std::net::SocketAddr::new(ip, 15090);
+        let web = pod["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("web-");
+        listeners.push(if web {
+            common::prometheus::silent_endpoint_at(addr)
+        } else {
+            common::prometheus::metrics_endpoint_at(addr)
+        });
+        set_pod_ip(pod, ip);
+    }
+    assert_eq!(
+        pods.len(),
+        5,
+        "the seed's was, web and ingress gateway pods"
+    );
+
+    let sd = KubeSd::new(env, "monitoring", &[]).await;
+    let prom = tokio::task::block_in_place(|| {
+        Prometheus::start_in_cluster(
+            "global: {scrape_interval: 1s}\n",
+            IpAddr::V4(loopback_ip()),
+            &sd,
+        )
+    });
+    // The Prometheus object and its pod, the pod where the real Prometheus listens.
+    let mut scraper = seed_docs("prometheus.yaml");
+    for d in scraper.iter_mut().filter(|d| d["kind"] == "Pod") {
+        set_pod_ip(d, prom.addr.ip());
+        for c in d["spec"]["containers"].as_array_mut().unwrap() {
+            for p in c["ports"].as_array_mut().into_iter().flatten() {
+                if p["name"] == "http-web" {
+                    p["containerPort"] = prom.addr.port().into();
+                }
+            }
+        }
+    }
+    let world: Vec<serde_json::Value> = scraper
+        .into_iter()
+        .chain(seed_docs("monitors.yaml"))
+        .chain(pods)
+        .chain(seed_docs("intent/intents.yaml"))
+        .collect();
+    for d in &world {
+        apply_value(&client, &mut d.clone()).await;
+    }
+    applied.extend(world);
+    let mut operator = Operator::start(env, &namespaces);
+
+    let secret = "prometheus-kube-prometheus-stack-prometheus";
+    let job = "podMonitor/monitoring/istio-proxies/0".to_string();
+    let generated = |want_job: bool| {
+        let client = client.clone();
+        let job = job.clone();
+        async move {
+            let gz = generated_config_gz(&client, "monitoring", secret)
+                .await
+                .ok_or_else(|| format!("no Secret {secret} yet"))?;
+            let jobs = job_names(&parse_config_gz(&gz));
+            if want_job && !jobs.contains(&job) {
+                return Err(format!("jobs {jobs:?}"));
+            }
+            Ok((jobs, gz))
+        }
+    };
+    let limit = Duration::from_secs(90);
+    let (jobs, gz) = eventually("the generated configuration", limit, || {
+        operator.assert_running();
+        generated(false)
+    })
+    .await;
+    assert!(!jobs.contains(&job), "selected without release: {jobs:?}");
+    let loads = prom.loads();
+    let reloader = ConfigReloader::start(
+        &prom,
+        "prometheus-kube-prometheus-stack-prometheus-0",
+        0,
+        &gz,
+    );
+    tokio::task::block_in_place(|| prom.wait_loaded(loads, limit));
+
+    let url = UrlSetting::parse(&format!(
+        "monitoring/kube-prometheus-stack-prometheus={}",
+        prom.url
+    ))
+    .unwrap();
+    let ctl = start_controller_with(
+        &client,
+        observing(&namespaces, vec![url], Duration::from_secs(15)),
+    )
+    .await;
+    let msg = wait_reason(
+        &client,
+        "blog-system",
+        "was-envoy",
+        "MonitorSelected",
+        ("False", "LabelsMismatch"),
+        limit,
+    )
+    .await;
+    assert!(msg.contains("release=kube-prometheus-stack"), "{msg}");
+    wait_reason(
+        &client,
+        "blog-system",
+        "was-envoy",
+        "Scraped",
+        ("False", "NotDiscovered"),
+        limit,
+    )
+    .await;
+
+    // The seed's fix: the label on the monitor.
+    let fixed = seed_docs("fixed/monitors.yaml");
+    for d in &fixed {
+        apply_value(&client, &mut d.clone()).await;
+    }
+    let (_, gz) = eventually("the monitor's job in the configuration", limit, || {
+        operator.assert_running();
+        generated(true)
+    })
+    .await;
+    let loads = prom.loads();
+    reloader.mount(&gz);
+    tokio::task::block_in_place(|| prom.wait_loaded(loads, limit));
+
+    wait_reason(
+        &client,
+        "blog-system",
+        "was-envoy",
+        "Scraped",
+        ("True", "Up"),
+        limit,
+    )
+    .await;
+    let down = wait_reason(
+        &client,
+        "blog-system",
+        "web-envoy",
+        "Scraped",
+        ("False", "Down"),
+        limit,
+    )
+    .await;
+    assert!(down.contains("context deadline exceeded"), "{down}");
+    wait_reason(
+        &client,
+        "blog-system",
+        "was-envoy",
+        "MonitorSelected",
+        ("True", "Selected"),
+        limit,
+    )
+    .await;
+
+    // scrapepath's targets for the fixed monitor are Prometheus' active targets.
+    let mut text = String::new();
+    for d in applied
+        .iter()
+        .filter(|d| d["kind"] != "PodMonitor")
+        .chain(&fixed)
+    {
+        text += &serde_yaml_ng::to_string(d).unwrap();
+        text += "---\n";
+    }
+    let mut idx = scrapepath::index::ClusterIndex::new();
+    let mut stats = scrapepath::load::LoadStats::default();
+    for o in scrapepath::load::parse_text(Path::new("seed.yaml"), &text, &mut stats).unwrap() {
+        idx.apply(o);
+    }
+    let pw = idx.prometheuses().next().unwrap();
+    let m = idx
+        .monitor(
+            scrapepath::model::MonitorKind::PodMonitor,
+            "monitoring",
+            "istio-proxies",
+        )
+        .unwrap();
+    assert!(scrapepath::promop::selects(pw, m, &idx).is_ok());
+    let listed: BTreeSet<(String, String)> = scrapepath::promop::targets(Some(pw), m, &idx)
+        .into_iter()
+        .map(|t| {
+            let pod = idx.pod(t.pod);
+            (
+                format!("{}/{}", pod.namespace, pod.name),
+                format!(
+                    "{}://{}:{}{}",
+                    t.scheme,
+                    pod.pod_ip.clone().unwrap(),
+                    t.port,
+                    t.path
+                ),
+            )
+        })
+        .collect();
+    let active = eventually("five active targets", limit, || async {
+        let a = active_targets(&prom);
+        if a.len() == 5 {
+            Ok(a)
+        } else {
+            Err(format!("{a:?}"))
+        }
+    })
+    .await;
+    assert_eq!(
+        listed, active,
+        "left: scrapepath's targets; right: Prometheus' active targets"
+    );
+
+    ctl.stop().await;
+    drop((operator, reloader, prom, listeners, sd));
+}

@@ -328,12 +328,12 @@ pub struct Endpoint {
 
 impl Endpoint {
     fn serve(
-        ip: IpAddr,
+        addr: SocketAddr,
         handle: impl Fn(TcpStream, &mut Vec<TcpStream>) + Send + 'static,
     ) -> Endpoint {
-        let listener = std::net::TcpListener::bind(SocketAddr::new(ip, 0))
-            .unwrap_or_else(|e| panic!("binding port 0 of {ip}: {e}"));
-        let port = listener.local_addr().unwrap().port();
+        let listener =
+            std::net::TcpListener::bind(addr).unwrap_or_else(|e| panic!("binding {addr}: {e}"));
+        let (ip, port) = (addr.ip(), listener.local_addr().unwrap().port());
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -372,9 +372,15 @@ pub fn metrics_endpoint() -> Endpoint {
     metrics_endpoint_on(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
-/// An endpoint on `ip` that answers every request with valid exposition text.
+/// An endpoint on port 0 of `ip` that answers every request with valid exposition text.
 pub fn metrics_endpoint_on(ip: IpAddr) -> Endpoint {
-    Endpoint::serve(ip, |mut conn, _| {
+    metrics_endpoint_at(SocketAddr::new(ip, 0))
+}
+
+/// An endpoint bound to `addr` that answers every request with valid exposition text: for a pod whose
+/// manifest fixes the port, at an address of its own ([`loopback_ip`]) that nothing else binds.
+pub fn metrics_endpoint_at(addr: SocketAddr) -> Endpoint {
+    Endpoint::serve(addr, |mut conn, _| {
         std::thread::spawn(move || {
             let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
             // Read the request head, then answer and close.
@@ -402,9 +408,15 @@ pub fn silent_endpoint() -> Endpoint {
     silent_endpoint_on(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
-/// An endpoint on `ip` that accepts connections and never answers. Holds at most 256 connections.
+/// An endpoint on port 0 of `ip` that accepts connections and never answers. Holds at most 256
+/// connections.
 pub fn silent_endpoint_on(ip: IpAddr) -> Endpoint {
-    Endpoint::serve(ip, |conn, held| {
+    silent_endpoint_at(SocketAddr::new(ip, 0))
+}
+
+/// An endpoint bound to `addr` that accepts connections and never answers.
+pub fn silent_endpoint_at(addr: SocketAddr) -> Endpoint {
+    Endpoint::serve(addr, |conn, held| {
         if held.len() >= 256 {
             held.remove(0);
         }
@@ -428,7 +440,8 @@ pub struct KubeSd {
 
 impl KubeSd {
     /// Creates the ServiceAccount `prometheus-sd` in `sa_ns`, a Role to read pods in each of `watched`
-    /// bound to it, and gets a token for it.
+    /// bound to it (no namespace: a ClusterRole `prometheus-sd-<sa_ns>`, for discovery in every
+    /// namespace), and gets a token for it.
     pub async fn new(env: &super::testenv::TestEnv, sa_ns: &str, watched: &[&str]) -> KubeSd {
         let client = env.client().await;
         super::cluster::apply_yaml(
@@ -438,6 +451,26 @@ impl KubeSd {
             ),
         )
         .await;
+        if watched.is_empty() {
+            super::cluster::apply_yaml(
+                &client,
+                &format!(
+                    r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {{name: prometheus-sd-{sa_ns}}}
+rules: [{{apiGroups: [""], resources: [pods], verbs: [get, list, watch]}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {{name: prometheus-sd-{sa_ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: prometheus-sd-{sa_ns}}}
+subjects: [{{kind: ServiceAccount, name: prometheus-sd, namespace: {sa_ns}}}]
+"#
+                ),
+            )
+            .await;
+        }
         for ns in watched {
             super::cluster::apply_yaml(
                 &client,
