@@ -1520,7 +1520,8 @@ spec:
     #[test]
     fn a_scrape_config_is_selected_as_prometheus_operator_selects_monitors() {
         use NotSelected::*;
-        let cases: &[(&str, &str, &str, fn(&Result<(), NotSelected>) -> bool)] = &[
+        type Verdict = fn(&Result<(), NotSelected>) -> bool;
+        let cases: &[(&str, &str, &str, Verdict)] = &[
             // A null scrapeConfigSelector selects nothing (another selector keeps it managed).
             ("  podMonitorSelector: {}", "mon", "", |r| *r == Err(NullSelector)),
             ("  scrapeConfigSelector: {}", "mon", "", |r| r.is_ok()),

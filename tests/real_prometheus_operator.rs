@@ -787,47 +787,7 @@ async fn a_monitor_the_real_operator_leaves_out_is_scraped_once_enforce_adds_its
         "labels: {team: payments}",
         "labels: {team: payments, release: prom}",
     );
-    let mut idx = scrapepath::index::ClusterIndex::new();
-    let mut stats = scrapepath::load::LoadStats::default();
-    for o in scrapepath::load::parse_text(Path::new("world.yaml"), &world_now, &mut stats).unwrap()
-    {
-        idx.apply(o);
-    }
-    let pw = idx.prometheuses().next().unwrap();
-    let m = idx
-        .monitor(scrapepath::model::MonitorKind::PodMonitor, &app, "api")
-        .unwrap();
-    assert!(scrapepath::promop::selects(pw, m, &idx).is_ok());
-    let listed: BTreeSet<(String, String)> = scrapepath::promop::targets(Some(pw), m, &idx)
-        .into_iter()
-        .map(|t| {
-            let pod = idx.pod(t.pod);
-            (
-                format!("{}/{}", pod.namespace, pod.name),
-                format!(
-                    "{}://{}:{}{}",
-                    t.scheme,
-                    pod.pod_ip.clone().unwrap(),
-                    t.port,
-                    t.path
-                ),
-            )
-        })
-        .collect();
-    let active = eventually("both targets active", Duration::from_secs(30), || async {
-        let a = active_targets(&prom);
-        if a.len() == 2 {
-            Ok(a)
-        } else {
-            Err(format!("{a:?}"))
-        }
-    })
-    .await;
-    assert_eq!(
-        listed, active,
-        "left: scrapepath's targets; right: Prometheus' active targets"
-    );
-    assert_eq!(listed.len(), 2);
+    assert_listed_targets_are_active(&world_now, &app, "api", &prom, 2).await;
 
     ctl.stop().await;
     drop((operator, reloader, prom, answers, silent, sd));
@@ -1308,6 +1268,56 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
     );
 }
 
+/// Asserts that the targets scrapepath lists for the PodMonitor `ns/name` of `world` (YAML; its one
+/// Prometheus selects the monitor) are the active targets `prom` reports once it has `n` of them:
+/// same pods, addresses, paths.
+async fn assert_listed_targets_are_active(
+    world: &str,
+    ns: &str,
+    name: &str,
+    prom: &Prometheus,
+    n: usize,
+) {
+    let mut idx = scrapepath::index::ClusterIndex::new();
+    let mut stats = scrapepath::load::LoadStats::default();
+    for o in scrapepath::load::parse_text(Path::new("world.yaml"), world, &mut stats).unwrap() {
+        idx.apply(o);
+    }
+    let pw = idx.prometheuses().next().unwrap();
+    let m = idx
+        .monitor(scrapepath::model::MonitorKind::PodMonitor, ns, name)
+        .unwrap();
+    assert!(scrapepath::promop::selects(pw, m, &idx).is_ok());
+    let listed: BTreeSet<(String, String)> = scrapepath::promop::targets(Some(pw), m, &idx)
+        .into_iter()
+        .map(|t| {
+            let pod = idx.pod(t.pod);
+            let ip = pod.pod_ip.clone().unwrap();
+            (
+                format!("{}/{}", pod.namespace, pod.name),
+                format!("{}://{ip}:{}{}", t.scheme, t.port, t.path),
+            )
+        })
+        .collect();
+    let active = eventually(
+        &format!("{n} active targets"),
+        Duration::from_secs(60),
+        || async {
+            let a = active_targets(prom);
+            if a.len() == n {
+                Ok(a)
+            } else {
+                Err(format!("{a:?}"))
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        listed, active,
+        "left: scrapepath's targets; right: Prometheus' active targets"
+    );
+}
+
 /// The YAML documents of a seed file under `deploy/examples/blog-system/`.
 fn seed_docs(file: &str) -> Vec<serde_json::Value> {
     use serde::Deserialize as _;
@@ -1532,49 +1542,7 @@ async fn the_shipped_seed_000_files_run_the_chain_with_the_real_operator_and_pro
         text += &serde_yaml_ng::to_string(d).unwrap();
         text += "---\n";
     }
-    let mut idx = scrapepath::index::ClusterIndex::new();
-    let mut stats = scrapepath::load::LoadStats::default();
-    for o in scrapepath::load::parse_text(Path::new("seed.yaml"), &text, &mut stats).unwrap() {
-        idx.apply(o);
-    }
-    let pw = idx.prometheuses().next().unwrap();
-    let m = idx
-        .monitor(
-            scrapepath::model::MonitorKind::PodMonitor,
-            "monitoring",
-            "istio-proxies",
-        )
-        .unwrap();
-    assert!(scrapepath::promop::selects(pw, m, &idx).is_ok());
-    let listed: BTreeSet<(String, String)> = scrapepath::promop::targets(Some(pw), m, &idx)
-        .into_iter()
-        .map(|t| {
-            let pod = idx.pod(t.pod);
-            (
-                format!("{}/{}", pod.namespace, pod.name),
-                format!(
-                    "{}://{}:{}{}",
-                    t.scheme,
-                    pod.pod_ip.clone().unwrap(),
-                    t.port,
-                    t.path
-                ),
-            )
-        })
-        .collect();
-    let active = eventually("five active targets", limit, || async {
-        let a = active_targets(&prom);
-        if a.len() == 5 {
-            Ok(a)
-        } else {
-            Err(format!("{a:?}"))
-        }
-    })
-    .await;
-    assert_eq!(
-        listed, active,
-        "left: scrapepath's targets; right: Prometheus' active targets"
-    );
+    assert_listed_targets_are_active(&text, "monitoring", "istio-proxies", &prom, 5).await;
 
     ctl.stop().await;
     drop((operator, reloader, prom, listeners, sd));
