@@ -2193,3 +2193,72 @@ pub fn network_verdict(
     };
     Some(engine.network(dest_id, &scraper, port, path, false))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// The `check` subjects of a world given as YAML.
+    fn subjects(yaml: &str) -> Vec<SubjectReport> {
+        let mut idx = ClusterIndex::new();
+        let mut stats = crate::load::LoadStats::default();
+        for o in crate::load::parse_text(Path::new("t.yaml"), yaml, &mut stats).unwrap() {
+            idx.apply(o);
+        }
+        evaluate(&idx, &EngineConfig::default()).subjects
+    }
+
+    #[test]
+    fn a_scrape_config_is_a_subject_selected_rejected_or_not_selected_with_the_reason() {
+        let world = |labels: &str, spec: &str| {
+            format!(
+                r#"
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {{name: p, namespace: mon}}
+spec: {{scrapeConfigSelector: {{matchLabels: {{release: a}}}}, version: v3.5.0}}
+---
+apiVersion: monitoring.coreos.com/v1alpha1
+kind: ScrapeConfig
+metadata: {{name: c, namespace: mon, labels: {{{labels}}}}}
+spec: {spec}
+"#
+            )
+        };
+        for (labels, spec, status, reason, says) in [
+            (
+                "release: a",
+                "{staticConfigs: [{targets: [a:1]}]}",
+                "True",
+                "Selected",
+                "selected by Prometheus mon/p",
+            ),
+            (
+                "",
+                "{}",
+                "False",
+                "LabelsMismatch",
+                "spec.scrapeConfigSelector",
+            ),
+            (
+                "release: a",
+                "{scrapeClass: x}",
+                "False",
+                "MonitorRejected",
+                "spec.scrapeClass \"x\" is not defined",
+            ),
+        ] {
+            let all = subjects(&world(labels, spec));
+            let s = all.iter().find(|s| s.kind == "ScrapeConfig").unwrap();
+            let c = s.condition(cond::MONITOR_SELECTED).unwrap();
+            assert_eq!(
+                (c.status.as_str(), c.reason.as_str()),
+                (status, reason),
+                "{c:?}"
+            );
+            assert!(c.message.contains(says), "{}", c.message);
+            assert_eq!(s.ready, status == "True");
+        }
+    }
+}
