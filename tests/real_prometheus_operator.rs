@@ -1039,6 +1039,8 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
 
     let mut operator = Operator::start(env, &ns_refs);
     let (mut compared, mut selected, mut rejections) = (0, 0, 0);
+    // Of those, the ScrapeConfig pairs: (selected by the operator, rejected by scrapepath).
+    let (mut sc_selected, mut sc_rejected) = (0, 0);
     type Pair = (String, String);
     let mut ours_by_pair: BTreeMap<Pair, BTreeMap<Pair, Result<(), String>>> = BTreeMap::new();
     let mut disagreements = Vec::new();
@@ -1110,6 +1112,10 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
             let theirs = jobs.contains(&job_of(*mkind, mns, mname));
             compared += 1;
             selected += usize::from(theirs);
+            if *mkind == Kind::ScrapeConfig {
+                sc_selected += usize::from(theirs);
+                sc_rejected += usize::from(matches!(&ours, Err(e) if e.starts_with("rejected: ")));
+            }
             if ours.is_ok() != theirs {
                 disagreements.push(format!(
                     "{pkind} {pns}/{pname} {mkind} {mns}/{mname}: operator {}, scrapepath {ours:?}",
@@ -1250,7 +1256,8 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
     eprintln!(
         "prometheus-operator differential (seed {seed:#x}): {n_prom} workloads ({agents} PrometheusAgents) x \
          {n_mon} monitors ({} ServiceMonitors, {} ScrapeConfigs): {compared} pairs ({selected} selected by the \
-         operator, {rejections} selected but rejected by scrapepath), {} agree",
+         operator, {rejections} selected but rejected by scrapepath; of the ScrapeConfig pairs \
+         {sc_selected} selected, {sc_rejected} rejected), {} agree",
         of_kind(Kind::ServiceMonitor),
         of_kind(Kind::ScrapeConfig),
         compared - disagreements.len()
