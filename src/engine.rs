@@ -19,8 +19,8 @@ use crate::conditions::{self as cond, reason};
 use crate::index::{ClusterIndex, PodId};
 use crate::mesh::{MeshDecision, MeshVerdict};
 use crate::model::{
-    Kind, Labels, Monitor, MonitorKind, ObjRef, Pod, PromWorkload, INTENT_LABEL, MANAGED_BY_LABEL,
-    MANAGED_BY_VALUE,
+    Kind, Labels, Monitor, MonitorKind, ObjRef, Pod, PromWorkload, ScrapeConfigResource,
+    INTENT_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
 };
 use crate::observe::Observed;
 use crate::promop::{self, NotSelected};
@@ -747,6 +747,9 @@ pub fn evaluate_observed(
     for m in idx.monitors() {
         subjects.push(engine.monitor(m));
     }
+    for sc in idx.scrape_configs() {
+        subjects.push(engine.scrape_config(sc));
+    }
     // scrape_configs jobs: only when some scraper reads a configuration.
     if idx.has_scrape_configs() {
         subjects.extend(engine.scrape_job_subjects());
@@ -1158,6 +1161,48 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Evaluates one ScrapeConfig as an audit subject: which workloads select it and whether
+    /// prometheus-operator accepts it (`MonitorSelected`, as for monitors). Its targets are not
+    /// resolved (issue 14), so `Ready` says selected and accepted, no more.
+    pub fn scrape_config(&mut self, sc: &ScrapeConfigResource) -> SubjectReport {
+        let idx = self.idx;
+        let verdicts: Vec<(&'a PromWorkload, Result<(), NotSelected>)> = idx
+            .prometheuses()
+            .map(|p| (p, promop::selects_scrape_config(p, sc, idx)))
+            .collect();
+        let mut conditions = vec![selection_condition(
+            verdicts.is_empty(),
+            &verdicts,
+            |p| promop::scrape_config_rejections(p, sc),
+            |p, e| e.message_for(p, Kind::ScrapeConfig, &sc.namespace, &sc.name),
+        )];
+        let ready = finish(&mut conditions);
+        if ready {
+            if let Some(c) = conditions.last_mut() {
+                c.message =
+                    "selected and accepted; the targets of a ScrapeConfig are not evaluated yet"
+                        .into();
+            }
+        }
+        let scrapers: Vec<RefOut> = verdicts
+            .iter()
+            .filter(|(_, r)| r.is_ok())
+            .map(|(p, _)| RefOut::from(&p.obj_ref()))
+            .collect();
+        SubjectReport {
+            kind: Kind::ScrapeConfig.to_string(),
+            namespace: sc.namespace.clone(),
+            name: sc.name.clone(),
+            ready,
+            conditions,
+            scrapers,
+            targets: Vec::new(),
+            remediation: Vec::new(),
+            mode: None,
+            blocked_by: Vec::new(),
+        }
+    }
+
     /// Evaluates one PodMonitor/ServiceMonitor as an audit subject.
     pub fn monitor(&mut self, m: &Monitor) -> SubjectReport {
         let idx = self.idx;
@@ -1251,79 +1296,18 @@ impl<'a> Engine<'a> {
         });
 
         // Selection.
-        conditions.push(if all.is_empty() {
-            condition(
-                cond::MONITOR_SELECTED,
-                false,
-                reason::SCRAPER_NOT_FOUND,
-                "no Prometheus or PrometheusAgent exists to select it",
-            )
-        } else if !selecting.is_empty() {
-            let rejected: Vec<String> = selecting
-                .iter()
-                .filter_map(|p| {
-                    let r = promop::rejections(p, m);
-                    (!r.is_empty()).then(|| {
-                        format!(
-                            "{} {}/{} rejects it: {}",
-                            p.kind,
-                            p.namespace,
-                            p.name,
-                            r.join("; ")
-                        )
-                    })
-                })
-                .collect();
-            if rejected.len() == selecting.len() {
-                condition(
-                    cond::MONITOR_SELECTED,
-                    false,
-                    reason::MONITOR_REJECTED,
-                    rejected.join("; "),
-                )
-            } else {
-                condition(
-                    cond::MONITOR_SELECTED,
-                    true,
-                    reason::SELECTED,
-                    format!(
-                        "selected by {}",
-                        selecting
-                            .iter()
-                            .map(|p| format!("{} {}/{}", p.kind, p.namespace, p.name))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )
+        conditions.push(selection_condition(
+            all.is_empty(),
+            &verdicts,
+            |p| promop::rejections(p, m),
+            |p, e| e.message(p, m),
+        ));
+        for (p, r) in &verdicts {
+            if selecting.is_empty() && matches!(r, Err(NotSelected::LabelsMismatch(_))) {
+                remediation.push(label_patch(m, &missing_labels(p, m)));
+                break;
             }
-        } else {
-            let messages: Vec<String> = verdicts
-                .iter()
-                .filter_map(|(p, r)| r.as_ref().err().map(|e| e.message(p, m)))
-                .collect();
-            let first = verdicts.iter().find_map(|(_, r)| match r {
-                Err(NotSelected::LabelsMismatch(_)) => Some(reason::LABELS_MISMATCH),
-                _ => None,
-            });
-            let reason_ = first.unwrap_or_else(|| {
-                match verdicts.first().and_then(|(_, r)| r.as_ref().err()) {
-                    Some(NotSelected::NamespaceNotSelected { .. }) => {
-                        reason::NAMESPACE_NOT_SELECTED
-                    }
-                    Some(NotSelected::Unmanaged | NotSelected::NullSelector) => {
-                        reason::SCRAPER_UNMANAGED
-                    }
-                    _ => reason::MONITOR_REJECTED,
-                }
-            });
-            for (p, r) in &verdicts {
-                if matches!(r, Err(NotSelected::LabelsMismatch(_))) {
-                    remediation.push(label_patch(m, &missing_labels(p, m)));
-                    break;
-                }
-            }
-            condition(cond::MONITOR_SELECTED, false, reason_, messages.join("; "))
-        });
+        }
 
         // Network.
         let evaluated = self.evaluate_targets_for(&per_scraper, &scrapers);
@@ -2079,6 +2063,88 @@ fn undecidable(
 }
 
 /// Appends `Ready` from the layers; returns whether the subject is ready. `Scraped` Unknown does not block.
+/// The audit's `MonitorSelected` of one configuration resource (a monitor or a ScrapeConfig) over every
+/// workload: selected when some workload selects it and not every selecting one rejects it; else the
+/// reason of the first workload's verdict, `LabelsMismatch` first (the fix scrapepath can propose).
+fn selection_condition(
+    no_workload: bool,
+    verdicts: &[(&PromWorkload, Result<(), NotSelected>)],
+    rejections: impl Fn(&PromWorkload) -> Vec<String>,
+    message: impl Fn(&PromWorkload, &NotSelected) -> String,
+) -> ConditionOut {
+    let selecting: Vec<&PromWorkload> = verdicts
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(p, _)| *p)
+        .collect();
+    if no_workload {
+        return condition(
+            cond::MONITOR_SELECTED,
+            false,
+            reason::SCRAPER_NOT_FOUND,
+            "no Prometheus or PrometheusAgent exists to select it",
+        );
+    }
+    if !selecting.is_empty() {
+        let rejected: Vec<String> = selecting
+            .iter()
+            .filter_map(|p| {
+                let r = rejections(p);
+                (!r.is_empty()).then(|| {
+                    format!(
+                        "{} {}/{} rejects it: {}",
+                        p.kind,
+                        p.namespace,
+                        p.name,
+                        r.join("; ")
+                    )
+                })
+            })
+            .collect();
+        return if rejected.len() == selecting.len() {
+            condition(
+                cond::MONITOR_SELECTED,
+                false,
+                reason::MONITOR_REJECTED,
+                rejected.join("; "),
+            )
+        } else {
+            condition(
+                cond::MONITOR_SELECTED,
+                true,
+                reason::SELECTED,
+                format!(
+                    "selected by {}",
+                    selecting
+                        .iter()
+                        .map(|p| format!("{} {}/{}", p.kind, p.namespace, p.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        };
+    }
+    let messages: Vec<String> = verdicts
+        .iter()
+        .filter_map(|(p, r)| r.as_ref().err().map(|e| message(p, e)))
+        .collect();
+    let first = verdicts.iter().find_map(|(_, r)| match r {
+        Err(NotSelected::LabelsMismatch(_)) => Some(reason::LABELS_MISMATCH),
+        _ => None,
+    });
+    let reason_ =
+        first.unwrap_or_else(
+            || match verdicts.first().and_then(|(_, r)| r.as_ref().err()) {
+                Some(NotSelected::NamespaceNotSelected { .. }) => reason::NAMESPACE_NOT_SELECTED,
+                Some(NotSelected::Unmanaged | NotSelected::NullSelector) => {
+                    reason::SCRAPER_UNMANAGED
+                }
+                _ => reason::MONITOR_REJECTED,
+            },
+        );
+    condition(cond::MONITOR_SELECTED, false, reason_, messages.join("; "))
+}
+
 fn finish(conditions: &mut Vec<ConditionOut>) -> bool {
     let failing = cond::LAYERS.iter().find_map(|layer| {
         conditions.iter().find(|c| {
@@ -2151,4 +2217,73 @@ pub fn network_verdict(
         readiness: Ok((reason::SCRAPER_READY, String::new())),
     };
     Some(engine.network(dest_id, &scraper, port, path, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// The `check` subjects of a world given as YAML.
+    fn subjects(yaml: &str) -> Vec<SubjectReport> {
+        let mut idx = ClusterIndex::new();
+        let mut stats = crate::load::LoadStats::default();
+        for o in crate::load::parse_text(Path::new("t.yaml"), yaml, &mut stats).unwrap() {
+            idx.apply(o);
+        }
+        evaluate(&idx, &EngineConfig::default()).subjects
+    }
+
+    #[test]
+    fn a_scrape_config_is_a_subject_selected_rejected_or_not_selected_with_the_reason() {
+        let world = |labels: &str, spec: &str| {
+            format!(
+                r#"
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {{name: p, namespace: mon}}
+spec: {{scrapeConfigSelector: {{matchLabels: {{release: a}}}}, version: v3.5.0}}
+---
+apiVersion: monitoring.coreos.com/v1alpha1
+kind: ScrapeConfig
+metadata: {{name: c, namespace: mon, labels: {{{labels}}}}}
+spec: {spec}
+"#
+            )
+        };
+        for (labels, spec, status, reason, says) in [
+            (
+                "release: a",
+                "{staticConfigs: [{targets: [a:1]}]}",
+                "True",
+                "Selected",
+                "selected by Prometheus mon/p",
+            ),
+            (
+                "",
+                "{}",
+                "False",
+                "LabelsMismatch",
+                "spec.scrapeConfigSelector",
+            ),
+            (
+                "release: a",
+                "{scrapeClass: x}",
+                "False",
+                "MonitorRejected",
+                "spec.scrapeClass \"x\" is not defined",
+            ),
+        ] {
+            let all = subjects(&world(labels, spec));
+            let s = all.iter().find(|s| s.kind == "ScrapeConfig").unwrap();
+            let c = s.condition(cond::MONITOR_SELECTED).unwrap();
+            assert_eq!(
+                (c.status.as_str(), c.reason.as_str()),
+                (status, reason),
+                "{c:?}"
+            );
+            assert!(c.message.contains(says), "{}", c.message);
+            assert_eq!(s.ready, status == "True");
+        }
+    }
 }

@@ -13,7 +13,8 @@ use crate::mesh::inject::InjectorConfig;
 use crate::mesh::MeshConfig;
 use crate::model::{
     CiliumConfigMap, ConfigEntry, ConfigKeyRef, ConfigObject, EndpointSlice, Kind, Labels,
-    MeshPolicy, Monitor, MonitorKind, Namespace, ObjRef, Pod, PromWorkload, Service,
+    MeshPolicy, Monitor, MonitorKind, Namespace, ObjRef, Pod, PromWorkload, ScrapeConfigResource,
+    Service,
 };
 use crate::selector::{Selector, Source};
 use crate::workload::{Node, Workload};
@@ -29,6 +30,7 @@ pub enum Object {
     EndpointSlice(EndpointSlice),
     Prometheus(Box<PromWorkload>),
     Monitor(Box<Monitor>),
+    ScrapeConfig(Box<ScrapeConfigResource>),
     Policy(Box<Policy>),
     Intent(Box<ScrapeIntent>),
     CiliumConfig(CiliumConfigMap),
@@ -59,6 +61,7 @@ impl Object {
             Object::EndpointSlice(s) => ObjRef::new(Kind::EndpointSlice, &s.namespace, &s.name),
             Object::Prometheus(p) => p.obj_ref(),
             Object::Monitor(m) => m.obj_ref(),
+            Object::ScrapeConfig(c) => c.obj_ref(),
             Object::Policy(p) => p.obj.clone(),
             Object::Intent(i) => ObjRef::new(
                 Kind::ScrapeIntent,
@@ -166,6 +169,7 @@ pub struct ClusterIndex {
     slices: BTreeMap<(String, String), EndpointSlice>,
     prometheuses: BTreeMap<ObjRef, PromWorkload>,
     monitors: BTreeMap<ObjRef, Monitor>,
+    scrape_configs: BTreeMap<ObjRef, ScrapeConfigResource>,
     /// Policies live in slots; the secondary indexes hold slot numbers.
     policy_slots: Vec<Option<Policy>>,
     policy_free: Vec<usize>,
@@ -227,6 +231,9 @@ impl ClusterIndex {
             }
             Object::Monitor(m) => {
                 self.monitors.insert(r, *m);
+            }
+            Object::ScrapeConfig(c) => {
+                self.scrape_configs.insert(r, *c);
             }
             Object::Policy(p) => self.insert_policy(*p),
             Object::Intent(i) => {
@@ -292,6 +299,9 @@ impl ClusterIndex {
             }
             Kind::PodMonitor | Kind::ServiceMonitor => {
                 self.monitors.remove(r);
+            }
+            Kind::ScrapeConfig => {
+                self.scrape_configs.remove(r);
             }
             Kind::CiliumNetworkPolicy
             | Kind::CiliumClusterwideNetworkPolicy
@@ -398,6 +408,7 @@ impl ClusterIndex {
                 .collect(),
             Kind::Prometheus | Kind::PrometheusAgent => refs_of_kind(&self.prometheuses, kind),
             Kind::PodMonitor | Kind::ServiceMonitor => refs_of_kind(&self.monitors, kind),
+            Kind::ScrapeConfig => refs_of_kind(&self.scrape_configs, kind),
             Kind::CiliumNetworkPolicy
             | Kind::CiliumClusterwideNetworkPolicy
             | Kind::NetworkPolicy => refs_of_kind(&self.policies, kind),
@@ -756,6 +767,15 @@ impl ClusterIndex {
 
     pub fn monitor(&self, kind: MonitorKind, ns: &str, name: &str) -> Option<&Monitor> {
         self.monitors.get(&ObjRef::new(kind.kind(), ns, name))
+    }
+
+    pub fn scrape_configs(&self) -> impl Iterator<Item = &ScrapeConfigResource> {
+        self.scrape_configs.values()
+    }
+
+    pub fn scrape_config(&self, ns: &str, name: &str) -> Option<&ScrapeConfigResource> {
+        self.scrape_configs
+            .get(&ObjRef::new(Kind::ScrapeConfig, ns, name))
     }
 
     pub fn intents(&self) -> impl Iterator<Item = &ScrapeIntent> {

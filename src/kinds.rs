@@ -163,6 +163,13 @@ pub const API_KINDS: &[ApiKind] = &[
         true,
     ),
     crd(
+        Kind::ScrapeConfig,
+        "monitoring.coreos.com",
+        &["v1alpha1"],
+        "scrapeconfigs",
+        true,
+    ),
+    crd(
         Kind::CiliumNetworkPolicy,
         "cilium.io",
         &["v2"],
@@ -225,6 +232,7 @@ mod tests {
             PrometheusAgent,
             PodMonitor,
             ServiceMonitor,
+            ScrapeConfig,
             CiliumNetworkPolicy,
             CiliumClusterwideNetworkPolicy,
             NetworkPolicy,

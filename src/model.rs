@@ -25,6 +25,8 @@ pub enum Kind {
     PrometheusAgent,
     PodMonitor,
     ServiceMonitor,
+    /// prometheus-operator's ScrapeConfig (monitoring.coreos.com/v1alpha1).
+    ScrapeConfig,
     CiliumNetworkPolicy,
     CiliumClusterwideNetworkPolicy,
     NetworkPolicy,
@@ -60,6 +62,7 @@ impl Kind {
             Kind::PrometheusAgent => "PrometheusAgent",
             Kind::PodMonitor => "PodMonitor",
             Kind::ServiceMonitor => "ServiceMonitor",
+            Kind::ScrapeConfig => "ScrapeConfig",
             Kind::CiliumNetworkPolicy => "CiliumNetworkPolicy",
             Kind::CiliumClusterwideNetworkPolicy => "CiliumClusterwideNetworkPolicy",
             Kind::NetworkPolicy => "NetworkPolicy",
@@ -636,6 +639,10 @@ pub struct PromWorkload {
     pub pod_monitor_ns_selector: Option<Result<Selector, SelectorError>>,
     pub service_monitor_selector: Result<Selector, SelectorError>,
     pub service_monitor_ns_selector: Option<Result<Selector, SelectorError>>,
+    /// `spec.scrapeConfigSelector` (null selects nothing) and `spec.scrapeConfigNamespaceSelector`
+    /// (null: its own namespace), as for monitors.
+    pub scrape_config_selector: Result<Selector, SelectorError>,
+    pub scrape_config_ns_selector: Option<Result<Selector, SelectorError>>,
     /// Whether probe/scrapeConfig selectors are set (A5: all four null means unmanaged configuration).
     pub other_selectors_set: bool,
     pub ignore_namespace_selectors: bool,
@@ -771,6 +778,69 @@ impl Monitor {
     pub fn obj_ref(&self) -> ObjRef {
         ObjRef::new(self.kind.kind(), &self.namespace, &self.name)
     }
+}
+
+/// A prometheus-operator `ScrapeConfig` (monitoring.coreos.com/v1alpha1), reduced to what its selection
+/// by a Prometheus or PrometheusAgent and the operator's validation of it read (semantics A2, A3, A6).
+/// Its targets are not resolved yet (issue 14).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScrapeConfigResource {
+    pub namespace: String,
+    pub name: String,
+    pub labels: Labels,
+    /// `spec.scrapeClass`.
+    pub scrape_class: Option<String>,
+    pub relabelings: Vec<crate::relabel::RelabelSpec>,
+    pub metric_relabelings: Vec<crate::relabel::RelabelSpec>,
+    pub scrape_interval: Option<String>,
+    pub scrape_timeout: Option<String>,
+    /// `spec.tlsConfig`.
+    pub tls: Option<SafeTls>,
+    /// The label names of each `spec.staticConfigs[i].labels`.
+    pub static_label_names: Vec<Vec<String>>,
+    /// `spec.httpSDConfigs[i].url`.
+    pub http_sd_urls: Vec<String>,
+    pub kubernetes_sd: Vec<KubernetesSd>,
+}
+
+impl ScrapeConfigResource {
+    pub fn obj_ref(&self) -> ObjRef {
+        ObjRef::new(Kind::ScrapeConfig, &self.namespace, &self.name)
+    }
+}
+
+/// A `SafeTLSConfig` (secret and ConfigMap references only, no files): what the operator validates
+/// before it reads the references.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SafeTls {
+    /// `cert` set (a Secret or ConfigMap reference).
+    pub cert: bool,
+    /// `keySecret` set.
+    pub key: bool,
+    pub min_version: Option<String>,
+    pub max_version: Option<String>,
+    /// `ca` or `cert` names both a Secret and a ConfigMap.
+    pub both_sources: Option<&'static str>,
+}
+
+/// One `spec.kubernetesSDConfigs` entry.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct KubernetesSd {
+    /// `role` as written (`Pod`, `EndpointSlice`, ...).
+    pub role: String,
+    pub api_server: bool,
+    /// `namespaces.ownNamespace: true`.
+    pub own_namespace: bool,
+    /// `namespaces` set at all.
+    pub namespaces_set: bool,
+    pub selectors: Vec<KubernetesSdSelector>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct KubernetesSdSelector {
+    pub role: String,
+    pub label: Option<String>,
+    pub field: Option<String>,
 }
 
 /// A ConfigMap or Secret holding a scraper's configuration: only the keys that hold one are kept

@@ -20,9 +20,10 @@ use crate::index::Object;
 use crate::mesh::policy::MeshSpec;
 use crate::mesh::MeshConfig;
 use crate::model::{
-    CiliumConfigMap, ConfigEntry, ConfigKeyRef, ConfigObject, EndpointSlice, Kind, MeshPolicy,
-    Monitor, MonitorEndpoint, MonitorKind, Namespace, NamespaceSelection, ObjRef, Pod,
-    PromWorkload, ScrapeClass, Service, StatusCondition,
+    CiliumConfigMap, ConfigEntry, ConfigKeyRef, ConfigObject, EndpointSlice, Kind, KubernetesSd,
+    KubernetesSdSelector, MeshPolicy, Monitor, MonitorEndpoint, MonitorKind, Namespace,
+    NamespaceSelection, ObjRef, Pod, PromWorkload, SafeTls, ScrapeClass, ScrapeConfigResource,
+    Service, StatusCondition,
 };
 use crate::relabel::RelabelSpec;
 use crate::scrapeconfig;
@@ -243,6 +244,9 @@ pub fn parse_value(v: Value) -> Result<Parsed, ParseError> {
             MonitorKind::ServiceMonitor,
             typed(&kind, v)?,
         ))),
+        ("monitoring.coreos.com", "ScrapeConfig") => {
+            Object::ScrapeConfig(Box::new(scrape_config(typed(&kind, v)?)))
+        }
         ("scrapepath.io", "ScrapeIntent") => {
             let mut si: ScrapeIntent = typed(&kind, v)?;
             si.metadata
@@ -339,6 +343,7 @@ struct RawPromSpec {
     service_monitor_namespace_selector: Option<LabelSelector>,
     probe_selector: Option<LabelSelector>,
     scrape_config_selector: Option<LabelSelector>,
+    scrape_config_namespace_selector: Option<LabelSelector>,
     #[serde(default)]
     ignore_namespace_selectors: bool,
     #[serde(default)]
@@ -433,6 +438,8 @@ fn prom_workload(kind: Kind, raw: RawProm) -> PromWorkload {
         pod_monitor_ns_selector: opt_selector(&s.pod_monitor_namespace_selector),
         service_monitor_selector: null_is_nothing(&s.service_monitor_selector),
         service_monitor_ns_selector: opt_selector(&s.service_monitor_namespace_selector),
+        scrape_config_selector: null_is_nothing(&s.scrape_config_selector),
+        scrape_config_ns_selector: opt_selector(&s.scrape_config_namespace_selector),
         other_selectors_set: s.probe_selector.is_some() || s.scrape_config_selector.is_some(),
         ignore_namespace_selectors: s.ignore_namespace_selectors,
         shards: s.shards.unwrap_or(1).max(1) as u32,
@@ -613,5 +620,153 @@ fn monitor(kind: MonitorKind, raw: RawMonitor) -> Monitor {
             .collect(),
         job_label: s.job_label,
         scrape_class: s.scrape_class,
+    }
+}
+
+#[derive(Deserialize)]
+struct RawScrapeConfig {
+    metadata: ObjectMeta,
+    #[serde(default)]
+    spec: RawScrapeConfigSpec,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawScrapeConfigSpec {
+    scrape_class: Option<String>,
+    #[serde(default)]
+    relabelings: Vec<RelabelSpec>,
+    #[serde(default)]
+    metric_relabelings: Vec<RelabelSpec>,
+    scrape_interval: Option<String>,
+    scrape_timeout: Option<String>,
+    tls_config: Option<RawSafeTls>,
+    #[serde(default)]
+    static_configs: Vec<RawStaticConfig>,
+    #[serde(rename = "httpSDConfigs", default)]
+    http_sd_configs: Vec<RawHttpSd>,
+    #[serde(rename = "kubernetesSDConfigs", default)]
+    kubernetes_sd_configs: Vec<RawKubernetesSd>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawSafeTls {
+    ca: Option<RawSecretOrConfigMap>,
+    cert: Option<RawSecretOrConfigMap>,
+    key_secret: Option<Value>,
+    min_version: Option<String>,
+    max_version: Option<String>,
+}
+
+/// A `SecretOrConfigMap`: set when either reference is.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawSecretOrConfigMap {
+    secret: Option<Value>,
+    config_map: Option<Value>,
+}
+
+impl RawSecretOrConfigMap {
+    fn is_set(&self) -> bool {
+        self.secret.is_some() || self.config_map.is_some()
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct RawStaticConfig {
+    #[serde(default)]
+    labels: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawHttpSd {
+    #[serde(default)]
+    url: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawKubernetesSd {
+    #[serde(default)]
+    role: String,
+    api_server: Option<String>,
+    namespaces: Option<RawSdNamespaces>,
+    #[serde(default)]
+    selectors: Vec<RawSdSelector>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawSdNamespaces {
+    own_namespace: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawSdSelector {
+    #[serde(default)]
+    role: String,
+    label: Option<String>,
+    field: Option<String>,
+}
+
+fn scrape_config(raw: RawScrapeConfig) -> ScrapeConfigResource {
+    let s = raw.spec;
+    ScrapeConfigResource {
+        namespace: raw.metadata.namespace.unwrap_or_default(),
+        name: raw.metadata.name.unwrap_or_default(),
+        labels: raw.metadata.labels.unwrap_or_default(),
+        scrape_class: s.scrape_class,
+        relabelings: s.relabelings,
+        metric_relabelings: s.metric_relabelings,
+        scrape_interval: s.scrape_interval,
+        scrape_timeout: s.scrape_timeout,
+        tls: s.tls_config.map(|t| {
+            let both = |r: &Option<RawSecretOrConfigMap>| {
+                r.as_ref()
+                    .is_some_and(|r| r.secret.is_some() && r.config_map.is_some())
+            };
+            SafeTls {
+                cert: t.cert.as_ref().is_some_and(RawSecretOrConfigMap::is_set),
+                key: t.key_secret.is_some(),
+                min_version: t.min_version,
+                max_version: t.max_version,
+                both_sources: if both(&t.ca) {
+                    Some("ca")
+                } else if both(&t.cert) {
+                    Some("cert")
+                } else {
+                    None
+                },
+            }
+        }),
+        static_label_names: s
+            .static_configs
+            .into_iter()
+            .map(|c| c.labels.into_keys().collect())
+            .collect(),
+        http_sd_urls: s.http_sd_configs.into_iter().map(|h| h.url).collect(),
+        kubernetes_sd: s
+            .kubernetes_sd_configs
+            .into_iter()
+            .map(|k| KubernetesSd {
+                role: k.role,
+                api_server: k.api_server.is_some(),
+                own_namespace: k
+                    .namespaces
+                    .as_ref()
+                    .is_some_and(|n| n.own_namespace == Some(true)),
+                namespaces_set: k.namespaces.is_some(),
+                selectors: k
+                    .selectors
+                    .into_iter()
+                    .map(|s| KubernetesSdSelector {
+                        role: s.role,
+                        label: s.label,
+                        field: s.field,
+                    })
+                    .collect(),
+            })
+            .collect(),
     }
 }

@@ -9,7 +9,7 @@ use regex::Regex;
 use crate::index::{ClusterIndex, PodId};
 use crate::model::{
     Container, ContainerPort, Kind, Labels, Monitor, MonitorEndpoint, MonitorKind, Pod,
-    PromWorkload, Service,
+    PromWorkload, ScrapeConfigResource, Service,
 };
 use crate::relabel::{self, sanitize_label_name, RelabelConfig};
 use crate::selector::{Operator, Selector};
@@ -36,15 +36,15 @@ pub enum NotSelected {
 impl NotSelected {
     /// Text for a condition message, naming the workload.
     pub fn message(&self, p: &PromWorkload, m: &Monitor) -> String {
+        self.message_for(p, m.kind.kind(), &m.namespace, &m.name)
+    }
+
+    /// Text for a condition message about the configuration resource `mk ns/name` (a PodMonitor,
+    /// ServiceMonitor or ScrapeConfig), naming the workload.
+    pub fn message_for(&self, p: &PromWorkload, mk: Kind, ns: &str, name: &str) -> String {
         let pk = p.kind;
         let who = format!("{pk} {}/{}", p.namespace, p.name);
-        let mk = m.kind.kind();
-        let (sel_field, ns_field) = match m.kind {
-            MonitorKind::PodMonitor => ("podMonitorSelector", "podMonitorNamespaceSelector"),
-            MonitorKind::ServiceMonitor => {
-                ("serviceMonitorSelector", "serviceMonitorNamespaceSelector")
-            }
-        };
+        let (sel_field, ns_field) = selector_fields(mk);
         match self {
             NotSelected::Paused => format!("{who} is paused (spec.paused): it reconciles no monitor"),
             NotSelected::Unmanaged => format!(
@@ -55,9 +55,7 @@ impl NotSelected {
             }
             NotSelected::InvalidSelector(e) => format!("{who} has a selector that does not parse ({e}): its whole reconcile fails"),
             NotSelected::LabelsMismatch(missing) => format!(
-                "{who} selects {mk}s by spec.{sel_field}; {mk} {}/{} lacks {}: add the label{} to the {mk}",
-                m.namespace,
-                m.name,
+                "{who} selects {mk}s by spec.{sel_field}; {mk} {ns}/{name} lacks {}: add the label{} to the {mk}",
                 missing.join(", "),
                 if missing.len() == 1 { "" } else { "s" }
             ),
@@ -65,8 +63,7 @@ impl NotSelected {
                 "{who} has no spec.{sel_field} (null selects nothing): it uses no {mk} at all"
             ),
             NotSelected::NamespaceNotSelected { selector } => format!(
-                "{who} takes {mk}s only from namespaces matching spec.{ns_field} ({selector}); namespace {} does not match",
-                m.namespace
+                "{who} takes {mk}s only from namespaces matching spec.{ns_field} ({selector}); namespace {ns} does not match"
             ),
         }
     }
@@ -79,40 +76,90 @@ fn is_unmanaged(p: &PromWorkload) -> bool {
         && !p.other_selectors_set
 }
 
+/// The workload's selector fields for a kind of configuration resource (monitor and namespace).
+fn selector_fields(kind: Kind) -> (&'static str, &'static str) {
+    match kind {
+        Kind::ServiceMonitor => ("serviceMonitorSelector", "serviceMonitorNamespaceSelector"),
+        Kind::ScrapeConfig => ("scrapeConfigSelector", "scrapeConfigNamespaceSelector"),
+        _ => ("podMonitorSelector", "podMonitorNamespaceSelector"),
+    }
+}
+
 /// A1–A5, A8: does `p` select `m`? The label check comes before the namespace check, as users meet them.
 pub fn selects(p: &PromWorkload, m: &Monitor, idx: &ClusterIndex) -> Result<(), NotSelected> {
-    if p.paused {
-        return Err(NotSelected::Paused);
-    }
-    if is_unmanaged(p) {
-        return Err(NotSelected::Unmanaged);
-    }
-    if p.daemonset_mode && m.kind == MonitorKind::ServiceMonitor {
-        return Err(NotSelected::KindNotRendered);
-    }
     let (sel, ns_sel) = match m.kind {
         MonitorKind::PodMonitor => (&p.pod_monitor_selector, &p.pod_monitor_ns_selector),
         MonitorKind::ServiceMonitor => {
             (&p.service_monitor_selector, &p.service_monitor_ns_selector)
         }
     };
+    select_by(
+        p,
+        m.kind.kind(),
+        (sel, ns_sel),
+        &m.labels,
+        &m.namespace,
+        idx,
+    )
+}
+
+/// A2, A3 for a ScrapeConfig: `spec.scrapeConfigSelector` (null selects nothing, `{}` everything)
+/// and `spec.scrapeConfigNamespaceSelector` (null: the workload's own namespace), exactly as
+/// prometheus-operator's `selectObjects` applies them to monitors.
+pub fn selects_scrape_config(
+    p: &PromWorkload,
+    sc: &ScrapeConfigResource,
+    idx: &ClusterIndex,
+) -> Result<(), NotSelected> {
+    select_by(
+        p,
+        Kind::ScrapeConfig,
+        (&p.scrape_config_selector, &p.scrape_config_ns_selector),
+        &sc.labels,
+        &sc.namespace,
+        idx,
+    )
+}
+
+type Selectors<'a> = (
+    &'a Result<Selector, crate::selector::SelectorError>,
+    &'a Option<Result<Selector, crate::selector::SelectorError>>,
+);
+
+fn select_by(
+    p: &PromWorkload,
+    kind: Kind,
+    (sel, ns_sel): Selectors<'_>,
+    labels: &Labels,
+    namespace: &str,
+    idx: &ClusterIndex,
+) -> Result<(), NotSelected> {
+    if p.paused {
+        return Err(NotSelected::Paused);
+    }
+    if is_unmanaged(p) {
+        return Err(NotSelected::Unmanaged);
+    }
+    if p.daemonset_mode && kind != Kind::PodMonitor {
+        return Err(NotSelected::KindNotRendered);
+    }
     let sel = sel
         .as_ref()
         .map_err(|e| NotSelected::InvalidSelector(e.to_string()))?;
     if sel.nothing {
         return Err(NotSelected::NullSelector);
     }
-    let unmet: Vec<String> = sel.unmet(&m.labels).iter().map(|r| r.to_string()).collect();
+    let unmet: Vec<String> = sel.unmet(labels).iter().map(|r| r.to_string()).collect();
     if !unmet.is_empty() {
         return Err(NotSelected::LabelsMismatch(unmet));
     }
     match ns_sel {
-        None if m.namespace != p.namespace => Err(NotSelected::NamespaceNotSelected {
+        None if namespace != p.namespace => Err(NotSelected::NamespaceNotSelected {
             selector: format!("null: only its own namespace {}", p.namespace),
         }),
         None => Ok(()),
         Some(Err(e)) => Err(NotSelected::InvalidSelector(e.to_string())),
-        Some(Ok(ns)) if ns.matches(&idx.namespace_labels(&m.namespace)) => Ok(()),
+        Some(Ok(ns)) if ns.matches(&idx.namespace_labels(namespace)) => Ok(()),
         Some(Ok(ns)) => Err(NotSelected::NamespaceNotSelected {
             selector: ns.to_string(),
         }),
@@ -124,6 +171,15 @@ pub fn rejections(p: &PromWorkload, m: &Monitor) -> Vec<String> {
     let mut out = Vec::new();
     if let Err(e) = &m.selector {
         out.push(format!("spec.selector: {e}"));
+    }
+    // Before any endpoint: Kubernetes SD selectors (the role selector mechanism) came in 2.17.
+    if let Some((major, minor)) = p.prometheus_version().filter(|v| *v < (2, 17)) {
+        if m.role_selector {
+            out.push(format!(
+                "spec.selectorMechanism: RoleSelector needs Prometheus 2.17 or newer; {} {}/{} runs {major}.{minor}",
+                p.kind, p.namespace, p.name
+            ));
+        }
     }
     let list = match m.kind {
         MonitorKind::PodMonitor => "podMetricsEndpoints",
@@ -152,38 +208,12 @@ pub fn rejections(p: &PromWorkload, m: &Monitor) -> Vec<String> {
                 "{at}: at most one of authorization, basicAuth, bearerTokenSecret and oauth2 may be set"
             ));
         }
-        // Without its own interval an endpoint scrapes at the workload's spec.scrapeInterval (default 30s).
-        let (interval_text, interval_from) = match (&e.interval, &p.scrape_interval) {
-            (Some(i), _) => (i.clone(), "the interval"),
-            (None, Some(i)) => (i.clone(), "the Prometheus spec.scrapeInterval"),
-            (None, None) => ("30s".to_string(), "the default scrape interval"),
-        };
-        if let (Some(timeout), Some(interval)) = (
-            e.scrape_timeout.as_deref().and_then(parse_duration_ms),
-            parse_duration_ms(&interval_text),
-        ) {
-            if timeout > interval {
-                out.push(format!(
-                    "{at}: scrapeTimeout {} is greater than {interval_from} {interval_text}",
-                    e.scrape_timeout.as_deref().unwrap_or_default(),
-                ));
-            }
-        }
+        out.extend(timeout_rejection(p, &at, &e.interval, &e.scrape_timeout));
         for (field, rules) in [
             ("relabelings", &e.relabelings),
             ("metricRelabelings", &e.metric_relabelings),
         ] {
-            for (j, r) in rules.iter().enumerate() {
-                if let Err(err) =
-                    RelabelConfig::compile_with(&r.as_rendered_by_operator(), name_scheme(Some(p)))
-                {
-                    out.push(format!("{at}.{field}[{j}]: {err}"));
-                } else if let Some(err) = version_gate(p, r) {
-                    out.push(format!("{at}.{field}[{j}]: {err}"));
-                } else if let Some(err) = operator_target_check(p, r) {
-                    out.push(format!("{at}.{field}[{j}]: {err}"));
-                }
-            }
+            out.extend(relabel_rejections(p, &format!("{at}.{field}"), rules));
         }
         if !service && e.auth_methods > 1 {
             out.push(format!(
@@ -191,15 +221,291 @@ pub fn rejections(p: &PromWorkload, m: &Monitor) -> Vec<String> {
             ));
         }
     }
-    if let Some(class) = &m.scrape_class {
-        if !p.scrape_classes.iter().any(|c| &c.name == class) {
-            out.push(format!(
-                "spec.scrapeClass {class:?} is not defined in {} {}/{} spec.scrapeClasses",
-                p.kind, p.namespace, p.name
-            ));
+    out.extend(scrape_class_rejection(p, &m.scrape_class));
+    out
+}
+
+/// A `scrapeClass` the workload does not define.
+fn scrape_class_rejection(p: &PromWorkload, class: &Option<String>) -> Option<String> {
+    let class = class.as_ref().filter(|c| !c.is_empty())?;
+    (!p.scrape_classes.iter().any(|c| &c.name == class)).then(|| {
+        format!(
+            "spec.scrapeClass {class:?} is not defined in {} {}/{} spec.scrapeClasses",
+            p.kind, p.namespace, p.name
+        )
+    })
+}
+
+/// A scrape timeout longer than the interval it runs at: its own `interval`, else the workload's
+/// `spec.scrapeInterval` (default 30s). `at` names the object's field holding both.
+fn timeout_rejection(
+    p: &PromWorkload,
+    at: &str,
+    interval: &Option<String>,
+    timeout: &Option<String>,
+) -> Option<String> {
+    let (interval_text, interval_from) = match (interval, &p.scrape_interval) {
+        (Some(i), _) => (i.clone(), "the interval"),
+        (None, Some(i)) => (i.clone(), "the Prometheus spec.scrapeInterval"),
+        (None, None) => ("30s".to_string(), "the default scrape interval"),
+    };
+    let t = timeout.as_deref().and_then(parse_duration_ms)?;
+    (t > parse_duration_ms(&interval_text)?).then(|| {
+        format!(
+            "{at}: scrapeTimeout {} is greater than {interval_from} {interval_text}",
+            timeout.as_deref().unwrap_or_default(),
+        )
+    })
+}
+
+/// Relabel rules prometheus-operator's validation refuses for this workload (its Prometheus'
+/// label-name scheme, the actions its version has, the operator's own target-label check), each
+/// named `<at>[j]`.
+fn relabel_rejections(
+    p: &PromWorkload,
+    at: &str,
+    rules: &[crate::relabel::RelabelSpec],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (j, r) in rules.iter().enumerate() {
+        if let Err(err) =
+            RelabelConfig::compile_with(&r.as_rendered_by_operator(), name_scheme(Some(p)))
+        {
+            out.push(format!("{at}[{j}]: {err}"));
+        } else if let Some(err) = version_gate(p, r).or_else(|| operator_target_check(p, r)) {
+            out.push(format!("{at}[{j}]: {err}"));
         }
     }
     out
+}
+
+/// Service discovery kinds prometheus-operator v0.91 validates on every ScrapeConfig, whether it
+/// uses them or not, in its order, with the Prometheus release each needs: a ScrapeConfig is rejected
+/// by a workload whose Prometheus is older than any of them (2.40), naming the first.
+const SD_VERSION_GATES: &[(&str, (u32, u32), &str)] = &[
+    ("httpSDConfigs", (2, 28), "HTTP SD configuration"),
+    (
+        "digitalOceanSDConfigs",
+        (2, 20),
+        "service discovery for Digital Ocean",
+    ),
+    ("linodeSDConfigs", (2, 28), "linode SD configuration"),
+    (
+        "dockerswarmSDConfigs",
+        (2, 20),
+        "dockerswarm SD configuration",
+    ),
+    ("puppetDBSDConfigs", (2, 31), "puppetDB SD configuration"),
+    ("lightSailSDConfigs", (2, 27), "lightSail SD configuration"),
+    ("OVHCloudSDConfigs", (2, 40), "OVHCloud SD configuration"),
+    ("ScalewaySDConfigs", (2, 26), "ScaleWay SD configuration"),
+    ("IonosSDConfigs", (2, 36), "IONOS SD configuration"),
+];
+
+/// A6 for a selected ScrapeConfig: why prometheus-operator v0.91 rejects it (empty: accepted), in
+/// the order of its `checkScrapeConfig` (the first is the one its status names). Covered: the
+/// scrape class, relabelings and metric relabelings, the TLS configuration's own consistency, the
+/// scrape timeout, static configs' label names, HTTP SD URLs, Kubernetes SD roles, selectors' roles
+/// and the API server/own-namespace conflict, and the SD kinds' version gates. Not covered: the
+/// Secrets and ConfigMaps that authentication, TLS and proxy settings refer to (scrapepath holds no
+/// Secret), the syntax of Kubernetes SD label and field selector strings, and the SD kinds other
+/// than static, HTTP and Kubernetes (their fields are read by nothing here).
+pub fn scrape_config_rejections(p: &PromWorkload, sc: &ScrapeConfigResource) -> Vec<String> {
+    let version = p.prometheus_version();
+    let older = |need: (u32, u32)| version.is_some_and(|v| v < need);
+    let runs = || {
+        let (major, minor) = version.unwrap_or_default();
+        format!("{} {}/{} runs {major}.{minor}", p.kind, p.namespace, p.name)
+    };
+    let mut out = Vec::new();
+    out.extend(scrape_class_rejection(p, &sc.scrape_class));
+    out.extend(relabel_rejections(p, "spec.relabelings", &sc.relabelings));
+    if let Some(t) = &sc.tls {
+        let problem = if let Some(which) = t.both_sources {
+            Some(format!("{which} names both a Secret and a ConfigMap"))
+        } else if t.cert && !t.key {
+            Some("a client cert without a client key (keySecret)".to_string())
+        } else if t.key && !t.cert {
+            Some("a client key (keySecret) without a client cert".to_string())
+        } else {
+            match (&t.min_version, &t.max_version) {
+                // The operator compares the names as strings (TLS10 < TLS13).
+                (Some(min), Some(max)) if max < min => {
+                    Some(format!("maxVersion {max} is lower than minVersion {min}"))
+                }
+                _ => None,
+            }
+        };
+        out.extend(problem.map(|e| format!("spec.tlsConfig: {e}")));
+    }
+    out.extend(timeout_rejection(
+        p,
+        "spec",
+        &sc.scrape_interval,
+        &sc.scrape_timeout,
+    ));
+    out.extend(relabel_rejections(
+        p,
+        "spec.metricRelabelings",
+        &sc.metric_relabelings,
+    ));
+    let legacy = name_scheme(Some(p)) == crate::relabel::NameScheme::Legacy;
+    for (i, names) in sc.static_label_names.iter().enumerate() {
+        for n in names {
+            let valid = if legacy {
+                is_legacy_label_name(n)
+            } else {
+                !n.is_empty()
+            };
+            if !valid {
+                out.push(format!(
+                    "spec.staticConfigs[{i}].labels: {n:?} is not a valid label name for {}",
+                    runs()
+                ));
+            }
+        }
+    }
+    let (http_field, http_need, http_what) = SD_VERSION_GATES[0];
+    if older(http_need) {
+        out.push(sd_version_rejection(
+            http_field,
+            http_need,
+            http_what,
+            &runs(),
+        ));
+    }
+    for (i, url) in sc.http_sd_urls.iter().enumerate() {
+        if let Err(e) = go_url_parse(url) {
+            out.push(format!("spec.httpSDConfigs[{i}].url: {url:?}: {e}"));
+        }
+    }
+    for (i, k) in sc.kubernetes_sd.iter().enumerate() {
+        let at = format!("spec.kubernetesSDConfigs[{i}]");
+        if k.role == "EndpointSlice" && older((2, 21)) {
+            out.push(format!(
+                "{at}: role EndpointSlice needs Prometheus 2.21 or newer; {}",
+                runs()
+            ));
+            continue;
+        }
+        if k.api_server && k.namespaces_set && k.own_namespace {
+            out.push(format!(
+                "{at}: apiServer and namespaces.ownNamespace cannot be used together"
+            ));
+            continue;
+        }
+        let role = k.role.to_ascii_lowercase();
+        let allowed: &[&str] = match role.as_str() {
+            "endpointslice" => &["pod", "service", "endpointslice"],
+            "endpoints" => &["pod", "service", "endpoints"],
+            _ => &[],
+        };
+        if let Some(s) = k.selectors.iter().find(|s| {
+            let r = s.role.to_ascii_lowercase();
+            r != role && !allowed.contains(&r.as_str())
+        }) {
+            out.push(format!(
+                "{at}.selectors: a {} role supports only {} selectors, not {}",
+                k.role,
+                if allowed.is_empty() {
+                    role.clone()
+                } else {
+                    allowed.join(", ")
+                },
+                s.role
+            ));
+        }
+    }
+    for &(field, need, what) in &SD_VERSION_GATES[1..] {
+        if older(need) {
+            out.push(sd_version_rejection(field, need, what, &runs()));
+        }
+    }
+    out
+}
+
+fn sd_version_rejection(field: &str, need: (u32, u32), what: &str, runs: &str) -> String {
+    format!(
+        "spec.{field}: prometheus-operator validates {what} on every ScrapeConfig and it needs Prometheus {}.{} or newer; {runs}",
+        need.0, need.1
+    )
+}
+
+/// A label name of the legacy scheme (Prometheus before 3.0): `[a-zA-Z_][a-zA-Z0-9_]*`.
+fn is_legacy_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Where Go's `net/url.Parse` refuses an absolute `http(s)://` URL: control characters, a bad `%`
+/// escape in the host, path or fragment (not the query, which it keeps raw), a bracketed host
+/// without its `]`, characters no host may hold, a port that is not a number.
+fn go_url_parse(url: &str) -> Result<(), String> {
+    if url.chars().any(|c| c.is_ascii_control()) {
+        return Err("net/url: invalid control character in URL".into());
+    }
+    let (rest, fragment) = match url.split_once('#') {
+        Some((r, f)) => (r, Some(f)),
+        None => (url, None),
+    };
+    let bad_escape = |s: &str| -> Option<String> {
+        let b = s.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' {
+                let ok =
+                    i + 2 < b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit();
+                if !ok {
+                    let end = (i + 3).min(b.len());
+                    return Some(format!("invalid URL escape {:?}", &s[i..end]));
+                }
+                i += 3;
+            } else {
+                i += 1;
+            }
+        }
+        None
+    };
+    let before_query = rest.split_once('?').map_or(rest, |(a, _)| a);
+    let Some((_, after_scheme)) = before_query.split_once("://") else {
+        return Ok(());
+    };
+    let (authority, path) = match after_scheme.find('/') {
+        Some(at) => after_scheme.split_at(at),
+        None => (after_scheme, ""),
+    };
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let port = if let Some(bracketed) = host_port.strip_prefix('[') {
+        let Some((_, after)) = bracketed.split_once(']') else {
+            return Err("missing ']' in host".into());
+        };
+        after.strip_prefix(':')
+    } else {
+        if let Some(e) = bad_escape(host_port) {
+            return Err(e);
+        }
+        if let Some(c) = host_port.chars().find(|c| {
+            !(c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:%".contains(*c) || !c.is_ascii())
+        }) {
+            return Err(format!(
+                "invalid character {:?} in host name",
+                c.to_string()
+            ));
+        }
+        host_port.rsplit_once(':').map(|(_, p)| p)
+    };
+    if let Some(port) = port {
+        if !port.chars().all(|c| c.is_ascii_digit()) {
+            return Err(format!("invalid port \":{port}\" after host"));
+        }
+    }
+    if let Some(e) = bad_escape(path).or_else(|| fragment.and_then(bad_escape)) {
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// The label-name scheme of the workload's Prometheus: UTF-8 from 3.0 (and when the version is not
@@ -250,12 +556,7 @@ fn operator_target_check(p: &PromWorkload, r: &crate::relabel::RelabelSpec) -> O
     {
         return None;
     }
-    let mut chars = target.chars();
-    let plain = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    (!plain).then(|| {
+    (!is_legacy_label_name(target)).then(|| {
         format!(
             "{target:?} is invalid 'target_label' for replace action: prometheus-operator requires a plain label name for {} {}/{}, which runs a Prometheus before 3.0",
             p.kind, p.namespace, p.name
@@ -1127,6 +1428,38 @@ spec:
     }
 
     #[test]
+    fn the_role_selector_mechanism_is_refused_before_prometheus_2_17() {
+        // Found by the differential (seeds 0x3 and 0x8, a PrometheusAgent of v2.16.0).
+        let spec = "  selectorMechanism: RoleSelector";
+        let r = first_rejection("PodMonitor", "podMetricsEndpoints", "", spec);
+        assert_eq!(r, None, "no version: the operator's default release");
+        let idx = index(&format!(
+            r#"
+apiVersion: monitoring.coreos.com/v1alpha1
+kind: PrometheusAgent
+metadata: {{name: p, namespace: mon}}
+spec: {{podMonitorSelector: {{}}, version: v2.16.0}}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata: {{name: s, namespace: mon}}
+spec:
+  selector: {{}}
+  podMetricsEndpoints: [{{port: metrics, scrapeTimeout: 1m}}]
+{spec}
+"#
+        ));
+        let p = idx.prometheuses().next().unwrap();
+        let m = idx.monitor(MonitorKind::PodMonitor, "mon", "s").unwrap();
+        let r = rejections(p, m);
+        assert!(
+            r.first()
+                .is_some_and(|e| e.starts_with("spec.selectorMechanism")),
+            "{r:?}"
+        );
+    }
+
+    #[test]
     fn a_target_label_reference_is_refused_by_the_operator_before_prometheus_3() {
         let rule = "relabelings: [{action: replace, sourceLabels: [a], targetLabel: '${1}x'}]";
         let yaml = |version: &str| {
@@ -1152,6 +1485,174 @@ spec:
             let m = idx.monitor(MonitorKind::PodMonitor, "mon", "s").unwrap();
             let r = rejections(p, m);
             assert_eq!(!r.is_empty(), refused, "{version}: {r:?}");
+        }
+    }
+
+    /// The Prometheus `mon/p` (spec lines `prom`) and the ScrapeConfig `ns/c` (labels `labels`, spec
+    /// lines `spec`), with namespaces `mon` and `other` (labelled `team: a`).
+    fn scrape_config_world(prom: &str, ns: &str, labels: &str, spec: &str) -> ClusterIndex {
+        index(&format!(
+            r#"
+apiVersion: v1
+kind: Namespace
+metadata: {{name: mon}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {{name: other, labels: {{team: a}}}}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {{name: p, namespace: mon}}
+spec:
+  scrapeClasses: [{{name: a}}]
+{prom}
+---
+apiVersion: monitoring.coreos.com/v1alpha1
+kind: ScrapeConfig
+metadata: {{name: c, namespace: {ns}, labels: {{{labels}}}}}
+spec:
+{spec}
+"#
+        ))
+    }
+
+    #[test]
+    fn a_scrape_config_is_selected_as_prometheus_operator_selects_monitors() {
+        use NotSelected::*;
+        type Verdict = fn(&Result<(), NotSelected>) -> bool;
+        let cases: &[(&str, &str, &str, Verdict)] = &[
+            // A null scrapeConfigSelector selects nothing (another selector keeps it managed).
+            ("  podMonitorSelector: {}", "mon", "", |r| *r == Err(NullSelector)),
+            ("  scrapeConfigSelector: {}", "mon", "", |r| r.is_ok()),
+            // A null namespace selector: only the workload's own namespace.
+            ("  scrapeConfigSelector: {}", "other", "", |r| {
+                matches!(r, Err(NamespaceNotSelected { .. }))
+            }),
+            (
+                "  scrapeConfigSelector: {}\n  scrapeConfigNamespaceSelector: {}",
+                "other",
+                "",
+                |r| r.is_ok(),
+            ),
+            (
+                "  scrapeConfigSelector: {}\n  scrapeConfigNamespaceSelector: {matchLabels: {team: b}}",
+                "other",
+                "",
+                |r| matches!(r, Err(NamespaceNotSelected { .. })),
+            ),
+            (
+                "  scrapeConfigSelector: {matchLabels: {release: a}}",
+                "mon",
+                "release: b",
+                |r| matches!(r, Err(LabelsMismatch(_))),
+            ),
+            // Only a scrapeConfigSelector set: the configuration is managed.
+            (
+                "  scrapeConfigSelector: {matchLabels: {release: a}}",
+                "mon",
+                "release: a",
+                |r| r.is_ok(),
+            ),
+            ("  paused: true\n  scrapeConfigSelector: {}", "mon", "", |r| {
+                *r == Err(Paused)
+            }),
+            ("", "mon", "", |r| *r == Err(Unmanaged)),
+        ];
+        for (prom, ns, labels, ok) in cases {
+            let idx = scrape_config_world(prom, ns, labels, "  staticConfigs: [{targets: [a:1]}]");
+            let p = idx.prometheuses().next().unwrap();
+            let sc = idx.scrape_config(ns, "c").unwrap();
+            let r = selects_scrape_config(p, sc, &idx);
+            assert!(ok(&r), "{prom:?} {ns} {labels:?}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn a_scrape_config_is_rejected_where_prometheus_operator_0_91_rejects_it() {
+        // (Prometheus version, ScrapeConfig spec, the field the first rejection names or None).
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            ("v3.5.0", "  staticConfigs: [{targets: [a:1], labels: {a.b: x}}]", None),
+            (
+                "v2.55.0",
+                "  staticConfigs: [{targets: [a:1], labels: {a.b: x}}]",
+                Some("spec.staticConfigs[0].labels"),
+            ),
+            ("v3.5.0", "  scrapeClass: undefined", Some("spec.scrapeClass")),
+            ("v3.5.0", "  scrapeClass: a", None),
+            (
+                "v3.5.0",
+                "  relabelings: [{action: keep, sourceLabels: [a], regex: 'a('}]",
+                Some("spec.relabelings[0]"),
+            ),
+            (
+                "v2.30.0",
+                "  metricRelabelings: [{action: keepequal, sourceLabels: [a], targetLabel: b}]",
+                Some("spec.metricRelabelings[0]"),
+            ),
+            ("v3.5.0", "  scrapeTimeout: 1m", Some("spec: scrapeTimeout")),
+            ("v3.5.0", "  scrapeInterval: 2m\n  scrapeTimeout: 1m", None),
+            (
+                "v3.5.0",
+                "  tlsConfig: {cert: {secret: {name: t, key: c}}}",
+                Some("spec.tlsConfig"),
+            ),
+            (
+                "v3.5.0",
+                "  tlsConfig: {minVersion: TLS13, maxVersion: TLS12}",
+                Some("spec.tlsConfig"),
+            ),
+            ("v3.5.0", "  tlsConfig: {insecureSkipVerify: true}", None),
+            ("v3.5.0", "  httpSDConfigs: [{url: 'http://%zz/'}]", Some("spec.httpSDConfigs[0].url")),
+            ("v3.5.0", "  httpSDConfigs: [{url: 'http://a:port/'}]", Some("spec.httpSDConfigs[0].url")),
+            ("v3.5.0", "  httpSDConfigs: [{url: 'http://[::1/t'}]", Some("spec.httpSDConfigs[0].url")),
+            ("v3.5.0", "  httpSDConfigs: [{url: 'http://a b/'}]", Some("spec.httpSDConfigs[0].url")),
+            // The query is kept raw by Go's url.Parse: a bad escape there passes.
+            ("v3.5.0", "  httpSDConfigs: [{url: 'http://a/t?x=%zz'}]", None),
+            (
+                "v3.5.0",
+                "  kubernetesSDConfigs: [{role: Pod, selectors: [{role: Service}]}]",
+                Some("spec.kubernetesSDConfigs[0].selectors"),
+            ),
+            (
+                "v3.5.0",
+                "  kubernetesSDConfigs: [{role: Endpoints, selectors: [{role: Pod}]}]",
+                None,
+            ),
+            (
+                "v3.5.0",
+                "  kubernetesSDConfigs: [{role: Pod, apiServer: 'https://k', namespaces: {ownNamespace: true}}]",
+                Some("spec.kubernetesSDConfigs[0]"),
+            ),
+            // Every ScrapeConfig, whatever its SD kinds: v0.91 validates HTTP SD (2.28) first, then
+            // PuppetDB (2.31), then OVHCloud (2.40).
+            ("v2.16.0", "  staticConfigs: [{targets: [a:1]}]", Some("spec.httpSDConfigs")),
+            ("v2.30.0", "  staticConfigs: [{targets: [a:1]}]", Some("spec.puppetDBSDConfigs")),
+            ("v2.39.0", "  staticConfigs: [{targets: [a:1]}]", Some("spec.OVHCloudSDConfigs")),
+            ("v2.40.0", "  staticConfigs: [{targets: [a:1]}]", None),
+            (
+                "v2.16.0",
+                "  kubernetesSDConfigs: [{role: EndpointSlice}]",
+                Some("spec.httpSDConfigs"),
+            ),
+        ];
+        for (version, spec, want) in cases {
+            let idx = scrape_config_world(
+                &format!("  scrapeConfigSelector: {{}}\n  version: {version}"),
+                "mon",
+                "",
+                spec,
+            );
+            let p = idx.prometheuses().next().unwrap();
+            let sc = idx.scrape_config("mon", "c").unwrap();
+            let r = scrape_config_rejections(p, sc);
+            match want {
+                None => assert!(r.is_empty(), "{version} {spec}: {r:?}"),
+                Some(field) => assert!(
+                    r.first().is_some_and(|e| e.starts_with(field)),
+                    "{version} {spec}: want {field}, got {r:?}"
+                ),
+            }
         }
     }
 }

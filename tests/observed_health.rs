@@ -16,32 +16,12 @@ use std::time::Duration;
 use common::cluster::*;
 use common::fixtures::*;
 use common::prometheus::{
-    loopback_ip, metrics_endpoint_on, silent_endpoint, silent_endpoint_on, KubeSd, Prometheus,
+    loopback_ip, metrics_endpoint_on, observing, scraper_pod, silent_endpoint, silent_endpoint_on,
+    target_pod, wait_reason, KubeSd, Prometheus,
 };
 use common::testenv::TestEnv;
-use kube::Client;
 
-use scrapepath::controller::Settings;
-use scrapepath::observe::plan::{Derive, ObserveSettings, UrlSetting};
-
-/// A pod at `ip` declaring `port` (there is no kubelet: the status, pod IP included, is written through
-/// the status subresource as a kubelet would).
-fn pod_at(ns: &str, name: &str, app: &str, scrape: &str, ip: Ipv4Addr, port: u16) -> String {
-    format!(
-        r#"
-apiVersion: v1
-kind: Pod
-metadata: {{name: {name}, namespace: {ns}, labels: {{app: {app}, team: obs, scrape: "{scrape}"}}}}
-spec:
-  containers: [{{name: app, image: app, ports: [{{name: metrics, containerPort: {port}}}]}}]
-status:
-  phase: Running
-  podIP: {ip}
-  podIPs: [{{ip: {ip}}}]
-  conditions: [{{type: Ready, status: "True"}}]
-"#
-    )
-}
+use scrapepath::observe::plan::UrlSetting;
 
 fn report_intent(ns: &str, name: &str, app: &str, mon: &str) -> String {
     format!(
@@ -112,20 +92,7 @@ spec:
   podMonitorNamespaceSelector: {{}}
   serviceAccountName: prometheus
 ---
-apiVersion: v1
-kind: Pod
-metadata:
-  name: prometheus-k8s-0
-  namespace: {mon}
-  labels: {{app.kubernetes.io/name: prometheus, operator.prometheus.io/name: k8s, prometheus: k8s}}
-spec:
-  serviceAccountName: prometheus
-  containers: [{{name: prometheus, image: prom, ports: [{{name: web, containerPort: {port}}}]}}]
-status:
-  phase: Running
-  podIP: {ip}
-  podIPs: [{{ip: {ip}}}]
-  conditions: [{{type: Ready, status: "True"}}]
+{pod}
 ---
 apiVersion: v1
 kind: Service
@@ -140,7 +107,8 @@ metadata: {{name: prometheus-operated, namespace: {mon}}}
 subsets:
 - addresses: [{{ip: {ip}, targetRef: {{kind: Pod, namespace: {mon}, name: prometheus-k8s-0}}}}]
   ports: [{{name: web, port: {port}}}]
-"#
+"#,
+        pod = scraper_pod(mon, IpAddr::V4(ip), port)
     )
 }
 
@@ -156,47 +124,6 @@ spec:
   podMetricsEndpoints: [{{port: metrics}}]
 "#
     )
-}
-
-fn observing(namespaces: &[&str], urls: Vec<UrlSetting>, timeout: Duration) -> Settings {
-    let mut observe = ObserveSettings::new(urls, Derive::ServiceProxy);
-    observe.poll_interval = Duration::from_secs(1);
-    observe.max_backoff = Duration::from_secs(4);
-    observe.timeout = timeout;
-    Settings {
-        namespaces: namespaces
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<BTreeSet<_>>(),
-        instance: format!("test-{}", namespaces.join("-")),
-        observe: Some(observe),
-        ..Settings::default()
-    }
-}
-
-/// Waits until the intent's `type_` condition has this status and reason; returns its message.
-async fn wait_reason(
-    client: &Client,
-    ns: &str,
-    name: &str,
-    type_: &str,
-    want: (&str, &str),
-    timeout: Duration,
-) -> String {
-    eventually(
-        &format!("{ns}/{name} {type_}={want:?}"),
-        timeout,
-        || async {
-            let si = intent(client, ns, name)
-                .await
-                .ok_or_else(|| "intent absent".to_string())?;
-            match condition(&si, type_) {
-                Some((s, r, m)) if (s.as_str(), r.as_str()) == want => Ok(m),
-                other => Err(format!("{other:?}")),
-            }
-        },
-    )
-    .await
 }
 
 /// Runs `scrapepath audit -o json` against the test control plane.
@@ -266,7 +193,12 @@ async fn a_real_prometheus_reports_one_target_up_and_the_silent_one_down_with_it
         ("silent-0", "silent", "yes", silent_ip, silent_port),
         ("ignored-0", "ignored", "no", ignored_ip, ignored_port),
     ] {
-        apply_yaml(&client, &pod_at(&ns, name, app, scrape, ip, port)).await;
+        let labels = format!("app: {app}, team: obs, scrape: \"{scrape}\"");
+        apply_yaml(
+            &client,
+            &target_pod(&ns, name, &labels, IpAddr::V4(ip), port),
+        )
+        .await;
     }
     for (name, app) in [
         ("answers", "answers"),

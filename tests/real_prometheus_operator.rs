@@ -2,11 +2,11 @@
 //! the upstream CRDs come from) runs against the test API server, restricted to the test's namespaces,
 //! with the monitor status feature on. It is given Prometheus objects and PodMonitors (fixed cases) and
 //! a seeded random differential (issue 13's item 2: Prometheus and PrometheusAgent objects,
-//! PodMonitors and ServiceMonitors), and the configuration it generates (the `prometheus-<name>` or
-//! `prom-agent-<name>` Secret, gzipped `prometheus.yaml.gz`) and the bindings it writes
-//! into the monitors' status are compared with scrapepath's own verdicts (`promop::selects`,
-//! `promop::rejections`) on the same objects, pair by pair: selected / not selected / rejected (and the
-//! field).
+//! PodMonitors, ServiceMonitors and ScrapeConfigs), and the configuration it generates (the
+//! `prometheus-<name>` or `prom-agent-<name>` Secret, gzipped `prometheus.yaml.gz`) and the bindings it
+//! writes into the monitors' status are compared with scrapepath's own verdicts (`promop::selects`,
+//! `promop::rejections`, `promop::selects_scrape_config`, `promop::scrape_config_rejections`) on the
+//! same objects, pair by pair: selected / not selected / rejected (and the field).
 //!
 //! And the chain of issue 13's item 4 with every component real but the datapath: a PodMonitor without
 //! `release` is left out by the real operator; scrapepath says `LabelsMismatch` and, observing the real
@@ -23,52 +23,19 @@ use std::io::Read as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::cluster::*;
 use common::prometheus::{
-    loopback_ip, metrics_endpoint_on, silent_endpoint_on, KubeSd, Prometheus,
+    loopback_ip, metrics_endpoint_on, observing, operator_binary, scraper_pod, silent_endpoint_on,
+    target_pod, wait_reason, ConfigReloader, KubeSd, Prometheus,
 };
 use common::testenv::TestEnv;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use kube::Client;
 use scrapepath::api::ScrapeIntent;
-use scrapepath::controller::Settings;
-use scrapepath::observe::plan::{Derive, ObserveSettings, UrlSetting};
-
-static BIN: OnceLock<PathBuf> = OnceLock::new();
-
-/// The operator binary, from `tests/prometheus/operator.sh` (run once per test binary).
-fn binary() -> &'static Path {
-    BIN.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/prometheus/operator.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{} failed ({}): the real prometheus-operator is needed here; see its message above",
-            script.display(),
-            out.status
-        );
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("PROMETHEUS_OPERATOR_BIN="))
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                panic!(
-                    "{} printed no PROMETHEUS_OPERATOR_BIN= line: {stdout}",
-                    script.display()
-                )
-            })
-    })
-}
+use scrapepath::observe::plan::UrlSetting;
 
 /// A running prometheus-operator, killed when dropped.
 struct Operator {
@@ -86,7 +53,7 @@ impl Operator {
             namespaces.join("-")
         ));
         let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(binary())
+        let child = Command::new(operator_binary())
             .env("KUBECONFIG", env.kubeconfig())
             .env_remove("KUBERNETES_SERVICE_HOST")
             .arg(format!("--namespaces={}", namespaces.join(",")))
@@ -97,7 +64,7 @@ impl Operator {
             .stdout(file.try_clone().unwrap())
             .stderr(file)
             .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", binary().display()));
+            .unwrap_or_else(|e| panic!("starting {}: {e}", operator_binary().display()));
         Operator { child, log }
     }
 
@@ -131,36 +98,32 @@ async fn generated_config(client: &Client, ns: &str, name: &str) -> Option<serde
     generated_config_named(client, ns, &format!("prometheus-{name}")).await
 }
 
+/// The gzipped configuration (`prometheus.yaml.gz`) in the Secret `ns/secret_name`, if the operator
+/// wrote it yet.
+async fn generated_config_gz(client: &Client, ns: &str, secret_name: &str) -> Option<Vec<u8>> {
+    let secrets: kube::Api<Secret> = kube::Api::namespaced(client.clone(), ns);
+    let secret = secrets.get_opt(secret_name).await.unwrap()?;
+    Some(secret.data?.get("prometheus.yaml.gz")?.0.clone())
+}
+
 /// The configuration in the Secret `ns/secret_name`, if the operator wrote it yet.
 async fn generated_config_named(
     client: &Client,
     ns: &str,
     secret_name: &str,
 ) -> Option<serde_yaml_ng::Value> {
-    let secrets: kube::Api<Secret> = kube::Api::namespaced(client.clone(), ns);
-    let secret = secrets.get_opt(secret_name).await.unwrap()?;
-    let gz = secret.data?.get("prometheus.yaml.gz")?.0.clone();
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(gz.as_slice())
-        .read_to_string(&mut text)
-        .expect("prometheus.yaml.gz is gzip");
-    Some(serde_yaml_ng::from_str(&text).expect("the generated configuration is YAML"))
+    Some(parse_config_gz(
+        &generated_config_gz(client, ns, secret_name).await?,
+    ))
 }
 
-/// What prometheus-config-reloader does to the generated configuration before Prometheus reads it:
-/// expand `$(VAR)` from its environment, which the operator's StatefulSet sets to the pod's name and
-/// shard (`$(SHARD)` is in the sharding `keep` of every job: left as is, it drops every target).
-fn reloader_envsubst(config: &str) -> String {
-    let vars = [("POD_NAME", "prometheus-k8s-0"), ("SHARD", "0")];
-    let mut out = config.to_string();
-    for (k, v) in vars {
-        out = out.replace(&format!("$({k})"), v);
-    }
-    assert!(
-        !out.contains("$("),
-        "a variable the test's config-reloader does not know: {out}"
-    );
-    out
+/// A generated configuration from its `prometheus.yaml.gz`.
+fn parse_config_gz(gz: &[u8]) -> serde_yaml_ng::Value {
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(gz)
+        .read_to_string(&mut text)
+        .expect("prometheus.yaml.gz is gzip");
+    serde_yaml_ng::from_str(&text).expect("the generated configuration is YAML")
 }
 
 /// The job names of a Prometheus configuration.
@@ -248,24 +211,8 @@ fn random_monitor(
             ", scrapeTimeout: 10s",
         ]);
     }
-    let rule = |rng: &mut common::rng::Rng| {
-        *rng.pick(&[
-            "{action: keep, sourceLabels: [__meta_kubernetes_pod_name], regex: 'a('}",
-            "{action: keep, sourceLabels: [__meta_kubernetes_pod_name], regex: 'api-.*'}",
-            "{action: hashmod, sourceLabels: [__address__], targetLabel: __tmp_hash}",
-            "{action: hashmod, sourceLabels: [__address__], targetLabel: __tmp_hash, modulus: 2}",
-            "{action: Replace, sourceLabels: [__meta_kubernetes_pod_name], targetLabel: pod_name}",
-            "{action: labelmap, regex: '__meta_kubernetes_pod_label_(.+)'}",
-            "{action: lowercase, sourceLabels: [__meta_kubernetes_pod_name], targetLabel: lower}",
-            "{action: replace, sourceLabels: [__meta_kubernetes_pod_name], targetLabel: '${1}x'}",
-            "{action: labeldrop, regex: '[z'}",
-        ])
-    };
-    for field in ["relabelings", "metricRelabelings"] {
-        if rng.chance(if field == "relabelings" { 30 } else { 15 }) {
-            let rules: Vec<&str> = (0..rng.range(1, 2)).map(|_| rule(rng)).collect();
-            endpoint += &format!(", {field}: [{}]", rules.join(", "));
-        }
+    for (field, rules) in random_relabelings(rng) {
+        endpoint += &format!(", {field}: {rules}");
     }
     // Files of the scraper's pod: only ServiceMonitors have these fields.
     if service && rng.chance(25) {
@@ -322,6 +269,121 @@ spec:
   selector: {{matchLabels: {{{target}}}}}
   {list}: [{{{endpoint}}}]
 {spec}"#
+    )
+}
+
+/// Random `relabelings` and `metricRelabelings` fields (name, flow-style list), valid or not: bad
+/// regexes, a hashmod without modulus, capitalised actions, actions newer than some Prometheus
+/// versions, a `$` reference in a target label.
+fn random_relabelings(rng: &mut common::rng::Rng) -> Vec<(&'static str, String)> {
+    let rule = |rng: &mut common::rng::Rng| {
+        *rng.pick(&[
+            "{action: keep, sourceLabels: [__meta_kubernetes_pod_name], regex: 'a('}",
+            "{action: keep, sourceLabels: [__meta_kubernetes_pod_name], regex: 'api-.*'}",
+            "{action: hashmod, sourceLabels: [__address__], targetLabel: __tmp_hash}",
+            "{action: hashmod, sourceLabels: [__address__], targetLabel: __tmp_hash, modulus: 2}",
+            "{action: Replace, sourceLabels: [__meta_kubernetes_pod_name], targetLabel: pod_name}",
+            "{action: labelmap, regex: '__meta_kubernetes_pod_label_(.+)'}",
+            "{action: lowercase, sourceLabels: [__meta_kubernetes_pod_name], targetLabel: lower}",
+            "{action: replace, sourceLabels: [__meta_kubernetes_pod_name], targetLabel: '${1}x'}",
+            "{action: labeldrop, regex: '[z'}",
+        ])
+    };
+    let mut out = Vec::new();
+    for field in ["relabelings", "metricRelabelings"] {
+        if rng.chance(if field == "relabelings" { 30 } else { 15 }) {
+            let rules: Vec<&str> = (0..rng.range(1, 2)).map(|_| rule(rng)).collect();
+            out.push((field, format!("[{}]", rules.join(", "))));
+        }
+    }
+    out
+}
+
+/// A random ScrapeConfig (monitoring.coreos.com/v1alpha1), valid or not as prometheus-operator v0.91
+/// judges it (the API server's schema accepts all of them): static configs with label names valid in
+/// one label-name scheme or none, HTTP SD URLs Go's `net/url` refuses, Kubernetes SD configs with
+/// roles and selector roles that do not go together, `EndpointSlice` (2.21+), `apiServer` with
+/// `ownNamespace`; a TLS configuration with a cert but no key, a key but no cert, a CA from a Secret
+/// and a ConfigMap, versions the wrong way round; relabelings; a scrape timeout longer than the
+/// interval; a scrape class defined or not. No reference to a Secret is ever read by the operator
+/// (authentication, a TLS CA or cert with its key): scrapepath holds no Secret to judge those.
+fn random_scrape_config(rng: &mut common::rng::Rng, ns: &str, name: &str, labels: &str) -> String {
+    let mut spec = String::new();
+    if rng.chance(50) {
+        spec += &format!(
+            "  staticConfigs: [{{targets: ['10.0.0.1:8080']{}}}]\n",
+            rng.pick(&[
+                "",
+                ", labels: {env: prod}",
+                ", labels: {'1bad': x}",
+                ", labels: {'a.b': x}",
+                ", labels: {__tmp: x, env: prod}",
+            ])
+        );
+    }
+    if rng.chance(35) {
+        spec += &format!(
+            "  httpSDConfigs: [{{url: '{}'}}]\n",
+            rng.pick(&[
+                "http://sd.example:8080/targets",
+                "https://sd.example/t?x=%zz",
+                "http://sd.example/a%2Fb",
+                "http://%zz/",
+                "http://sd.example:port/",
+                "http://[::1/targets",
+                "http://sd example/",
+            ])
+        );
+    }
+    if rng.chance(40) {
+        spec += &format!(
+            "  kubernetesSDConfigs: [{}]\n",
+            rng.pick(&[
+                "{role: Pod}",
+                "{role: EndpointSlice}",
+                "{role: Pod, apiServer: 'https://k8s.example', namespaces: {ownNamespace: true}}",
+                "{role: Pod, apiServer: 'https://k8s.example', namespaces: {names: [a]}}",
+                "{role: Pod, namespaces: {ownNamespace: true}}",
+                "{role: Endpoints, selectors: [{role: Pod, label: 'app=api'}]}",
+                "{role: EndpointSlice, selectors: [{role: Service, field: 'metadata.name=api'}]}",
+                "{role: Pod, selectors: [{role: Service, label: 'app=api'}]}",
+                "{role: Node, selectors: [{role: Pod}]}",
+            ])
+        );
+    }
+    if rng.chance(25) {
+        spec += &format!(
+            "  tlsConfig: {}\n",
+            rng.pick(&[
+                "{insecureSkipVerify: true}",
+                "{serverName: api.example}",
+                "{minVersion: TLS12, maxVersion: TLS13}",
+                "{minVersion: TLS13, maxVersion: TLS12}",
+                "{cert: {secret: {name: tls, key: crt}}}",
+                "{keySecret: {name: tls, key: key}}",
+                "{ca: {secret: {name: tls, key: ca}, configMap: {name: tls, key: ca}}}",
+            ])
+        );
+    }
+    if rng.chance(25) {
+        spec += *rng.pick(&[
+            "  scrapeInterval: 5s\n  scrapeTimeout: 10s\n",
+            "  scrapeInterval: 10s\n  scrapeTimeout: 5s\n",
+            "  scrapeTimeout: 1m\n",
+            "  scrapeTimeout: 15s\n",
+        ]);
+    }
+    for (field, rules) in random_relabelings(rng) {
+        spec += &format!("  {field}: {rules}\n");
+    }
+    if rng.chance(30) {
+        spec += &format!("  scrapeClass: {}\n", rng.pick(&["a", "b", "undefined"]));
+    }
+    if spec.is_empty() {
+        spec += "  staticConfigs: [{targets: ['10.0.0.2:9090']}]\n";
+    }
+    format!(
+        "apiVersion: monitoring.coreos.com/v1alpha1\nkind: ScrapeConfig\nmetadata: {{name: {name}, namespace: {ns}, labels: {{{labels}}}}}\nspec:\n{spec}"
     )
 }
 
@@ -489,20 +551,7 @@ spec:
   podMonitorNamespaceSelector: {{}}
   serviceAccountName: prometheus
 ---
-apiVersion: v1
-kind: Pod
-metadata:
-  name: prometheus-k8s-0
-  namespace: {mon}
-  labels: {{app.kubernetes.io/name: prometheus, operator.prometheus.io/name: k8s, prometheus: k8s}}
-spec:
-  serviceAccountName: prometheus
-  containers: [{{name: prometheus, image: prom, ports: [{{name: web, containerPort: {prom_port}}}]}}]
-status:
-  phase: Running
-  podIP: {prom_ip}
-  podIPs: [{{ip: {prom_ip}}}]
-  conditions: [{{type: Ready, status: "True"}}]
+{prom_pod}
 ---
 apiVersion: monitoring.coreos.com/v1
 kind: PodMonitor
@@ -510,22 +559,14 @@ metadata: {{name: api, namespace: {app}, labels: {{team: payments}}}}
 spec:
   selector: {{matchLabels: {{tier: backend}}}}
   podMetricsEndpoints: [{{port: metrics}}]
-"#
+"#,
+        prom_pod = scraper_pod(mon, prom_ip, prom_port)
     );
     for (name, ip, port) in pods {
         text += &format!(
             r#"
 ---
-apiVersion: v1
-kind: Pod
-metadata: {{name: {name}-0, namespace: {app}, labels: {{app: {name}, tier: backend}}}}
-spec:
-  containers: [{{name: app, image: app, ports: [{{name: metrics, containerPort: {port}}}]}}]
-status:
-  phase: Running
-  podIP: {ip}
-  podIPs: [{{ip: {ip}}}]
-  conditions: [{{type: Ready, status: "True"}}]
+{pod}
 ---
 apiVersion: scrapepath.io/v1alpha1
 kind: ScrapeIntent
@@ -536,47 +577,17 @@ spec:
   scraper: {{kind: Prometheus, namespace: {mon}, name: k8s}}
   monitor: {{kind: PodMonitor, ref: {{name: api}}}}
   mode: Report
-"#
+"#,
+            pod = target_pod(
+                app,
+                &format!("{name}-0"),
+                &format!("app: {name}, tier: backend"),
+                *ip,
+                *port
+            )
         );
     }
     text
-}
-
-fn observing(namespaces: &[&str], url: UrlSetting) -> Settings {
-    let mut observe = ObserveSettings::new(vec![url], Derive::ServiceProxy);
-    observe.poll_interval = Duration::from_secs(1);
-    observe.max_backoff = Duration::from_secs(4);
-    observe.timeout = Duration::from_secs(5);
-    Settings {
-        namespaces: namespaces.iter().map(|s| s.to_string()).collect(),
-        instance: format!("test-{}", namespaces.join("-")),
-        observe: Some(observe),
-        ..Settings::default()
-    }
-}
-
-/// Waits until the intent's `type_` condition has this status and reason; returns its message.
-async fn wait_reason(
-    client: &Client,
-    ns: &str,
-    name: &str,
-    type_: &str,
-    want: (&str, &str),
-) -> String {
-    eventually(
-        &format!("{ns}/{name} {type_}={want:?}"),
-        Duration::from_secs(90),
-        || async {
-            let si = intent(client, ns, name)
-                .await
-                .ok_or_else(|| "intent absent".to_string())?;
-            match condition(&si, type_) {
-                Some((s, r, m)) if (s.as_str(), r.as_str()) == want => Ok(m),
-                other => Err(format!("{other:?}")),
-            }
-        },
-    )
-    .await
 }
 
 /// The active targets of a Prometheus as (namespace/pod, scrape URL).
@@ -615,32 +626,38 @@ async fn a_monitor_the_real_operator_leaves_out_is_scraped_once_enforce_adds_its
         ("silent", silent_ip, silent.port),
     ];
 
-    // The operator first: the Prometheus it reads is part of the world below, so the world waits for
-    // Prometheus' address. An empty Prometheus configuration until then.
+    // Prometheus first, as in a pod of the operator's StatefulSet (in-cluster Kubernetes SD with the
+    // ServiceAccount `mon/prometheus-sd`, the lifecycle API): its address is part of the world below.
+    // An empty configuration until the config-reloader writes the operator's.
     let sd = KubeSd::new(env, &mon, &[&app]).await;
-    let prom = tokio::task::spawn_blocking(|| Prometheus::start("global: {scrape_interval: 1s}\n"))
-        .await
-        .unwrap();
+    let prom = tokio::task::block_in_place(|| {
+        Prometheus::start_in_cluster(
+            "global: {scrape_interval: 1s}\n",
+            IpAddr::V4(loopback_ip()),
+            &sd,
+        )
+    });
     let world = e2e_world(&app, &mon, prom.addr.ip(), prom.addr.port(), &pods);
     apply_yaml(&client, &world).await;
     let mut operator = Operator::start(env, &[&app, &mon]);
 
-    // The config-reloader's part: the operator's generated configuration, as Prometheus loads it.
+    // The operator's generated configuration (and its Secret's bytes, for the config-reloader).
     let generated = |want_job: Option<String>| {
         let client = client.clone();
         let mon = mon.clone();
         async move {
-            let config = generated_config(&client, &mon, "k8s")
+            let gz = generated_config_gz(&client, &mon, "prometheus-k8s")
                 .await
                 .ok_or_else(|| "no Secret prometheus-k8s yet".to_string())?;
+            let config = parse_config_gz(&gz);
             let jobs = job_names(&config);
             match &want_job {
                 Some(job) if !jobs.contains(job) => Err(format!("jobs {jobs:?}")),
-                _ => Ok(config),
+                _ => Ok((config, gz)),
             }
         }
     };
-    let config = eventually(
+    let (config, gz) = eventually(
         "the generated configuration",
         Duration::from_secs(90),
         || {
@@ -655,13 +672,19 @@ async fn a_monitor_the_real_operator_leaves_out_is_scraped_once_enforce_adds_its
         "the operator selected the monitor without release: {:?}",
         job_names(&config)
     );
-    let text =
-        reloader_envsubst(&sd.outside_the_cluster(&serde_yaml_ng::to_string(&config).unwrap()));
-    let p = &prom;
-    tokio::task::block_in_place(|| p.reload(&text));
+    // The kubelet's part: the Secret's file where the config-reloader watches it; the real
+    // config-reloader expands $(POD_NAME) and $(SHARD) and calls Prometheus' /-/reload.
+    let loads = prom.loads();
+    let reloader = ConfigReloader::start(&prom, "prometheus-k8s-0", 0, &gz);
+    let limit = Duration::from_secs(90);
+    tokio::task::block_in_place(|| prom.wait_loaded(loads, limit));
 
     let url = UrlSetting::parse(&format!("{mon}/k8s={}", prom.url)).unwrap();
-    let ctl = start_controller_with(&client, observing(&[&app, &mon], url)).await;
+    let ctl = start_controller_with(
+        &client,
+        observing(&[&app, &mon], vec![url], Duration::from_secs(5)),
+    )
+    .await;
 
     // Report: the monitor is not selected, and Prometheus has no target for the pods.
     let msg = wait_reason(
@@ -670,6 +693,7 @@ async fn a_monitor_the_real_operator_leaves_out_is_scraped_once_enforce_adds_its
         "answers",
         "MonitorSelected",
         ("False", "LabelsMismatch"),
+        limit,
     )
     .await;
     assert!(msg.contains("release=prom"), "{msg}");
@@ -704,7 +728,7 @@ async fn a_monitor_the_real_operator_leaves_out_is_scraped_once_enforce_adds_its
         )
         .await
         .unwrap();
-    let config = eventually(
+    let (_, gz) = eventually(
         "the monitor's job in the generated configuration",
         Duration::from_secs(90),
         || {
@@ -723,20 +747,21 @@ async fn a_monitor_the_real_operator_leaves_out_is_scraped_once_enforce_adds_its
     .await
     .unwrap();
     assert_eq!(pm.metadata.labels.unwrap_or_default()["release"], "prom");
-    let text =
-        reloader_envsubst(&sd.outside_the_cluster(&serde_yaml_ng::to_string(&config).unwrap()));
-    eprintln!("DEBUGCONFIG\n{text}");
-    tokio::task::block_in_place(|| p.reload(&text));
-    tokio::time::sleep(Duration::from_secs(8)).await;
-    eprintln!(
-        "DEBUGTARGETS\n{}",
-        prom.get("/api/v1/targets?state=any").unwrap()
+    let loads = prom.loads();
+    reloader.mount(&gz);
+    tokio::task::block_in_place(|| prom.wait_loaded(loads, limit));
+    // The configuration Prometheus runs is the operator's, with the reloader's substitutions only.
+    let running = std::fs::read_to_string(prom.config_file()).unwrap();
+    assert!(
+        !running.contains("$(") && running.contains(&job),
+        "{running}\nconfig-reloader log:\n{}",
+        reloader.log()
     );
 
     // The real Prometheus discovers both pods from the API server and scrapes them.
-    let up = wait_reason(&client, &app, "answers", "Scraped", ("True", "Up")).await;
+    let up = wait_reason(&client, &app, "answers", "Scraped", ("True", "Up"), limit).await;
     assert_eq!(up, format!("1/1 targets are up in {}", prom.url));
-    let down = wait_reason(&client, &app, "silent", "Scraped", ("False", "Down")).await;
+    let down = wait_reason(&client, &app, "silent", "Scraped", ("False", "Down"), limit).await;
     let error = format!(
         "Get \"http://{silent_ip}:{}/metrics\": context deadline exceeded",
         silent.port
@@ -752,6 +777,7 @@ async fn a_monitor_the_real_operator_leaves_out_is_scraped_once_enforce_adds_its
         "answers",
         "MonitorSelected",
         ("True", "Selected"),
+        limit,
     )
     .await;
 
@@ -761,50 +787,10 @@ async fn a_monitor_the_real_operator_leaves_out_is_scraped_once_enforce_adds_its
         "labels: {team: payments}",
         "labels: {team: payments, release: prom}",
     );
-    let mut idx = scrapepath::index::ClusterIndex::new();
-    let mut stats = scrapepath::load::LoadStats::default();
-    for o in scrapepath::load::parse_text(Path::new("world.yaml"), &world_now, &mut stats).unwrap()
-    {
-        idx.apply(o);
-    }
-    let pw = idx.prometheuses().next().unwrap();
-    let m = idx
-        .monitor(scrapepath::model::MonitorKind::PodMonitor, &app, "api")
-        .unwrap();
-    assert!(scrapepath::promop::selects(pw, m, &idx).is_ok());
-    let listed: BTreeSet<(String, String)> = scrapepath::promop::targets(Some(pw), m, &idx)
-        .into_iter()
-        .map(|t| {
-            let pod = idx.pod(t.pod);
-            (
-                format!("{}/{}", pod.namespace, pod.name),
-                format!(
-                    "{}://{}:{}{}",
-                    t.scheme,
-                    pod.pod_ip.clone().unwrap(),
-                    t.port,
-                    t.path
-                ),
-            )
-        })
-        .collect();
-    let active = eventually("both targets active", Duration::from_secs(30), || async {
-        let a = active_targets(&prom);
-        if a.len() == 2 {
-            Ok(a)
-        } else {
-            Err(format!("{a:?}"))
-        }
-    })
-    .await;
-    assert_eq!(
-        listed, active,
-        "left: scrapepath's targets; right: Prometheus' active targets"
-    );
-    assert_eq!(listed.len(), 2);
+    assert_listed_targets_are_active(&world_now, &app, "api", &prom, 2).await;
 
     ctl.stop().await;
-    drop((operator, prom, answers, silent, sd));
+    drop((operator, reloader, prom, answers, silent, sd));
 }
 
 /// A random label set over a few keys and values (so that selectors often match).
@@ -896,8 +882,10 @@ fn diff_seed() -> u64 {
 /// `for s in $(seq 1 10); do SCRAPEPATH_DIFF_SEED=$s SCRAPEPATH_PROMOP_PROMETHEUSES=32
 /// SCRAPEPATH_PROMOP_MONITORS=40 cargo test --test real_prometheus_operator random_prometheus_objects
 /// -- --nocapture; done`.
-/// ScrapeConfig objects are not generated: scrapepath does not read them (only whether a workload's
-/// `scrapeConfigSelector` is set).
+/// ScrapeConfigs (see `random_scrape_config`) are a third of the monitors: selected by the workloads'
+/// random `scrapeConfigSelector` and `scrapeConfigNamespaceSelector`, judged by
+/// `promop::selects_scrape_config` and `promop::scrape_config_rejections`, compared the same way
+/// (job `scrapeConfig/<ns>/<name>`, bindings in the ScrapeConfig's status).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_select() {
     use scrapepath::model::{Kind, MonitorKind};
@@ -940,15 +928,18 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
         let mut spec = String::new();
         let pm = random_selector(&mut rng, "podMonitorSelector");
         let sm = random_selector(&mut rng, "serviceMonitorSelector");
-        // A managed configuration whatever the monitor selectors are (all selectors null would leave a
+        let sc = random_selector(&mut rng, "scrapeConfigSelector");
+        // A managed configuration whatever the selectors are (all selectors null would leave a
         // Prometheus' configuration to the user and generate nothing).
-        if pm.is_empty() && sm.is_empty() {
+        if pm.is_empty() && sm.is_empty() && sc.is_empty() {
             spec += "  probeSelector: {}\n";
         }
         spec += &pm;
         spec += &sm;
+        spec += &sc;
         spec += &random_selector(&mut rng, "podMonitorNamespaceSelector");
         spec += &random_selector(&mut rng, "serviceMonitorNamespaceSelector");
+        spec += &random_selector(&mut rng, "scrapeConfigNamespaceSelector");
         if rng.chance(20) {
             spec += "  ignoreNamespaceSelectors: true\n";
         }
@@ -1013,20 +1004,29 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
             name,
         ));
     }
-    // (kind, namespace, name)
-    let mut monitors: Vec<(MonitorKind, String, String)> = Vec::new();
+    // (kind, namespace, name): PodMonitors, ServiceMonitors and ScrapeConfigs.
+    let mut monitors: Vec<(Kind, String, String)> = Vec::new();
     for i in 0..n_mon {
         let ns = rng.pick(&ns_refs).to_string();
-        let service = rng.chance(50);
-        let name = format!("{}{i}", if service { "s" } else { "m" });
         let labels = flow_labels(&random_labels(&mut rng));
-        world += &random_monitor(&mut rng, service, &ns, &name, &labels, &ns_refs);
-        world += "---\n";
-        let kind = if service {
-            MonitorKind::ServiceMonitor
-        } else {
-            MonitorKind::PodMonitor
+        let kind = *rng.pick(&[Kind::PodMonitor, Kind::ServiceMonitor, Kind::ScrapeConfig]);
+        let name = match kind {
+            Kind::ServiceMonitor => format!("s{i}"),
+            Kind::ScrapeConfig => format!("c{i}"),
+            _ => format!("m{i}"),
         };
+        world += &match kind {
+            Kind::ScrapeConfig => random_scrape_config(&mut rng, &ns, &name, &labels),
+            _ => random_monitor(
+                &mut rng,
+                kind == Kind::ServiceMonitor,
+                &ns,
+                &name,
+                &labels,
+                &ns_refs,
+            ),
+        };
+        world += "---\n";
         monitors.push((kind, ns, name));
     }
     apply_yaml(&client, &world).await;
@@ -1039,12 +1039,35 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
 
     let mut operator = Operator::start(env, &ns_refs);
     let (mut compared, mut selected, mut rejections) = (0, 0, 0);
+    // Of those, the ScrapeConfig pairs: (selected by the operator, rejected by scrapepath).
+    let (mut sc_selected, mut sc_rejected) = (0, 0);
     type Pair = (String, String);
     let mut ours_by_pair: BTreeMap<Pair, BTreeMap<Pair, Result<(), String>>> = BTreeMap::new();
     let mut disagreements = Vec::new();
-    let job_of = |kind: MonitorKind, ns: &str, name: &str| match kind {
-        MonitorKind::PodMonitor => format!("podMonitor/{ns}/{name}/0"),
-        MonitorKind::ServiceMonitor => format!("serviceMonitor/{ns}/{name}/0"),
+    let job_of = |kind: Kind, ns: &str, name: &str| match kind {
+        Kind::ScrapeConfig => format!("scrapeConfig/{ns}/{name}"),
+        Kind::ServiceMonitor => format!("serviceMonitor/{ns}/{name}/0"),
+        _ => format!("podMonitor/{ns}/{name}/0"),
+    };
+    // scrapepath's verdict: selected by the selectors, and not rejected (A6); the rejections in the
+    // operator's order.
+    let judge = |p: &scrapepath::model::PromWorkload, kind: Kind, ns: &str, name: &str| {
+        if kind == Kind::ScrapeConfig {
+            let sc = idx.scrape_config(ns, name).unwrap();
+            scrapepath::promop::selects_scrape_config(p, sc, &idx)
+                .map_err(|e| e.message_for(p, kind, ns, name))
+                .map(|()| scrapepath::promop::scrape_config_rejections(p, sc))
+        } else {
+            let mkind = if kind == Kind::ServiceMonitor {
+                MonitorKind::ServiceMonitor
+            } else {
+                MonitorKind::PodMonitor
+            };
+            let m = idx.monitor(mkind, ns, name).unwrap();
+            scrapepath::promop::selects(p, m, &idx)
+                .map_err(|e| e.message(p, m))
+                .map(|()| scrapepath::promop::rejections(p, m))
+        }
     };
     // A workload is named in bindings and maps by its resource and name.
     let resource = |kind: Kind| match kind {
@@ -1078,26 +1101,24 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
             .find(|p| p.kind == *pkind && &p.namespace == pns && &p.name == pname)
             .unwrap();
         for (mkind, mns, mname) in &monitors {
-            let m = idx.monitor(*mkind, mns, mname).unwrap();
-            // Selected by the selectors, and not rejected (A6).
-            let ours = scrapepath::promop::selects(p, m, &idx)
-                .map_err(|e| e.message(p, m))
-                .and_then(|()| {
-                    let rejected = scrapepath::promop::rejections(p, m);
-                    if rejected.is_empty() {
-                        Ok(())
-                    } else {
-                        rejections += 1;
-                        Err(format!("rejected: {}", rejected.join("; ")))
-                    }
-                });
+            let ours = judge(p, *mkind, mns, mname).and_then(|rejected| {
+                if rejected.is_empty() {
+                    Ok(())
+                } else {
+                    rejections += 1;
+                    Err(format!("rejected: {}", rejected.join("; ")))
+                }
+            });
             let theirs = jobs.contains(&job_of(*mkind, mns, mname));
             compared += 1;
             selected += usize::from(theirs);
+            if *mkind == Kind::ScrapeConfig {
+                sc_selected += usize::from(theirs);
+                sc_rejected += usize::from(matches!(&ours, Err(e) if e.starts_with("rejected: ")));
+            }
             if ours.is_ok() != theirs {
                 disagreements.push(format!(
-                    "{pkind} {pns}/{pname} {} {mns}/{mname}: operator {}, scrapepath {ours:?}",
-                    mkind.kind(),
+                    "{pkind} {pns}/{pname} {mkind} {mns}/{mname}: operator {}, scrapepath {ours:?}",
                     if theirs { "selects" } else { "does not select" },
                 ));
             }
@@ -1115,7 +1136,17 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
     // problem, scrapepath lists them all in the operator's order.
     fn cause(message: &str) -> &'static str {
         let lower = message.to_ascii_lowercase();
-        if message.contains("scrapeClass") {
+        if message.contains("staticConfigs") {
+            "rejected (static config)"
+        } else if message.contains("httpSDConfigs") {
+            "rejected (HTTP SD)"
+        } else if message.contains("kubernetesSDConfigs") {
+            "rejected (Kubernetes SD)"
+        } else if message.contains("SDConfigs") {
+            "rejected (SD version gate)"
+        } else if message.contains("selectorMechanism") {
+            "rejected (selector mechanism)"
+        } else if message.contains("scrapeClass") {
             "rejected (scrape class)"
         } else if message.contains("scrapeTimeout") {
             "rejected (scrape timeout)"
@@ -1164,15 +1195,14 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
             .unwrap_or_default();
         let start = std::time::Instant::now();
         loop {
-            let mon = get(
-                &client,
-                "monitoring.coreos.com/v1",
-                &format!("{mkind:?}"),
-                mns,
-                mname,
-            )
-            .await
-            .unwrap();
+            let api_version = if *mkind == Kind::ScrapeConfig {
+                "monitoring.coreos.com/v1alpha1"
+            } else {
+                "monitoring.coreos.com/v1"
+            };
+            let mon = get(&client, api_version, &format!("{mkind:?}"), mns, mname)
+                .await
+                .unwrap();
             let got: BTreeMap<Pair, &str> = mon.data["status"]["bindings"]
                 .as_array()
                 .cloned()
@@ -1222,14 +1252,14 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
         .iter()
         .filter(|(k, _, _)| *k == Kind::PrometheusAgent)
         .count();
-    let services = monitors
-        .iter()
-        .filter(|(k, _, _)| *k == MonitorKind::ServiceMonitor)
-        .count();
+    let of_kind = |kind: Kind| monitors.iter().filter(|(k, _, _)| *k == kind).count();
     eprintln!(
         "prometheus-operator differential (seed {seed:#x}): {n_prom} workloads ({agents} PrometheusAgents) x \
-         {n_mon} monitors ({services} ServiceMonitors): {compared} pairs ({selected} selected by the \
-         operator, {rejections} selected but rejected by scrapepath), {} agree",
+         {n_mon} monitors ({} ServiceMonitors, {} ScrapeConfigs): {compared} pairs ({selected} selected by the \
+         operator, {rejections} selected but rejected by scrapepath; of the ScrapeConfig pairs \
+         {sc_selected} selected, {sc_rejected} rejected), {} agree",
+        of_kind(Kind::ServiceMonitor),
+        of_kind(Kind::ScrapeConfig),
         compared - disagreements.len()
     );
     assert!(
@@ -1243,4 +1273,284 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
         binding_disagreements.join("\n"),
         operator.log()
     );
+}
+
+/// Asserts that the targets scrapepath lists for the PodMonitor `ns/name` of `world` (YAML; its one
+/// Prometheus selects the monitor) are the active targets `prom` reports once it has `n` of them:
+/// same pods, addresses, paths.
+async fn assert_listed_targets_are_active(
+    world: &str,
+    ns: &str,
+    name: &str,
+    prom: &Prometheus,
+    n: usize,
+) {
+    let mut idx = scrapepath::index::ClusterIndex::new();
+    let mut stats = scrapepath::load::LoadStats::default();
+    for o in scrapepath::load::parse_text(Path::new("world.yaml"), world, &mut stats).unwrap() {
+        idx.apply(o);
+    }
+    let pw = idx.prometheuses().next().unwrap();
+    let m = idx
+        .monitor(scrapepath::model::MonitorKind::PodMonitor, ns, name)
+        .unwrap();
+    assert!(scrapepath::promop::selects(pw, m, &idx).is_ok());
+    let listed: BTreeSet<(String, String)> = scrapepath::promop::targets(Some(pw), m, &idx)
+        .into_iter()
+        .map(|t| {
+            let pod = idx.pod(t.pod);
+            let ip = pod.pod_ip.clone().unwrap();
+            (
+                format!("{}/{}", pod.namespace, pod.name),
+                format!("{}://{ip}:{}{}", t.scheme, t.port, t.path),
+            )
+        })
+        .collect();
+    let active = eventually(
+        &format!("{n} active targets"),
+        Duration::from_secs(60),
+        || async {
+            let a = active_targets(prom);
+            if a.len() == n {
+                Ok(a)
+            } else {
+                Err(format!("{a:?}"))
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        listed, active,
+        "left: scrapepath's targets; right: Prometheus' active targets"
+    );
+}
+
+/// The YAML documents of a seed file under `deploy/examples/blog-system/`.
+fn seed_docs(file: &str) -> Vec<serde_json::Value> {
+    use serde::Deserialize as _;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy/examples/blog-system")
+        .join(file);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|d| serde_json::Value::deserialize(d).unwrap())
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+/// Moves a seed pod to `ip` (status.podIP, podIPs), as a kubelet would have reported it here.
+fn set_pod_ip(pod: &mut serde_json::Value, ip: IpAddr) {
+    pod["status"]["podIP"] = ip.to_string().into();
+    pod["status"]["podIPs"] = serde_json::json!([{ "ip": ip.to_string() }]);
+}
+
+/// Issue 13 item 3: the chain driven by the shipped seed 000 files (`deploy/examples/blog-system/`:
+/// namespaces, the kube-prometheus-stack Prometheus and its pod, the `istio-proxies` PodMonitor without
+/// `release`, the was/web/ingress-gateway pods, the intents), each pod at a loopback address of its
+/// own with a listener on the port its manifest declares (15090, `http-envoy-prom`; the web pods'
+/// never answer), the Prometheus pod at the real Prometheus' address. The real operator leaves the
+/// monitor out; scrapepath says `LabelsMismatch` and `NotDiscovered`; the seed's own fix
+/// (`fixed/monitors.yaml`: the label added — Enforce adds labels only to a monitor in the intent's
+/// namespace, and this one is in `monitoring`) makes the operator regenerate the configuration, the
+/// real config-reloader loads it into Prometheus, which discovers the pods in every namespace
+/// (in-cluster, a ClusterRole) and scrapes them: `Up` for was, `Down` with `context deadline
+/// exceeded` for web; the targets scrapepath lists are Prometheus' active targets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_seed_000_files_run_the_chain_with_the_real_operator_and_prometheus() {
+    let env = TestEnv::shared();
+    let client = env.client().await;
+    let namespaces = ["monitoring", "blog-system", "istio-system"];
+    let mut applied = seed_docs("namespaces.yaml");
+    for ns in &applied {
+        apply_value(&client, &mut ns.clone()).await;
+    }
+    // The pods, each at a loopback address of its own with a listener on its declared Envoy port.
+    let mut listeners = Vec::new();
+    let mut pods: Vec<serde_json::Value> = seed_docs("workloads.yaml")
+        .into_iter()
+        .filter(|d| d["kind"] == "Pod")
+        .collect();
+    for pod in &mut pods {
+        let declared = pod["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
+            .any(|p| p["name"] == "http-envoy-prom" && p["containerPort"] == 15090);
+        assert!(
+            declared,
+            "{}: no http-envoy-prom 15090",
+            pod["metadata"]["name"]
+        );
+        let ip = IpAddr::V4(loopback_ip());
+        let addr = std::net::SocketAddr::new(ip, 15090);
+        let web = pod["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("web-");
+        listeners.push(if web {
+            common::prometheus::silent_endpoint_at(addr)
+        } else {
+            common::prometheus::metrics_endpoint_at(addr)
+        });
+        set_pod_ip(pod, ip);
+    }
+    assert_eq!(
+        pods.len(),
+        5,
+        "the seed's was, web and ingress gateway pods"
+    );
+
+    let sd = KubeSd::new(env, "monitoring", &[]).await;
+    let prom = tokio::task::block_in_place(|| {
+        Prometheus::start_in_cluster(
+            "global: {scrape_interval: 1s}\n",
+            IpAddr::V4(loopback_ip()),
+            &sd,
+        )
+    });
+    // The Prometheus object and its pod, the pod where the real Prometheus listens.
+    let mut scraper = seed_docs("prometheus.yaml");
+    for d in scraper.iter_mut().filter(|d| d["kind"] == "Pod") {
+        set_pod_ip(d, prom.addr.ip());
+        for c in d["spec"]["containers"].as_array_mut().unwrap() {
+            for p in c["ports"].as_array_mut().into_iter().flatten() {
+                if p["name"] == "http-web" {
+                    p["containerPort"] = prom.addr.port().into();
+                }
+            }
+        }
+    }
+    let world: Vec<serde_json::Value> = scraper
+        .into_iter()
+        .chain(seed_docs("monitors.yaml"))
+        .chain(pods)
+        .chain(seed_docs("intent/intents.yaml"))
+        .collect();
+    for d in &world {
+        apply_value(&client, &mut d.clone()).await;
+    }
+    applied.extend(world);
+    let mut operator = Operator::start(env, &namespaces);
+
+    let secret = "prometheus-kube-prometheus-stack-prometheus";
+    let job = "podMonitor/monitoring/istio-proxies/0".to_string();
+    let generated = |want_job: bool| {
+        let client = client.clone();
+        let job = job.clone();
+        async move {
+            let gz = generated_config_gz(&client, "monitoring", secret)
+                .await
+                .ok_or_else(|| format!("no Secret {secret} yet"))?;
+            let jobs = job_names(&parse_config_gz(&gz));
+            if want_job && !jobs.contains(&job) {
+                return Err(format!("jobs {jobs:?}"));
+            }
+            Ok((jobs, gz))
+        }
+    };
+    let limit = Duration::from_secs(90);
+    let (jobs, gz) = eventually("the generated configuration", limit, || {
+        operator.assert_running();
+        generated(false)
+    })
+    .await;
+    assert!(!jobs.contains(&job), "selected without release: {jobs:?}");
+    let loads = prom.loads();
+    let reloader = ConfigReloader::start(
+        &prom,
+        "prometheus-kube-prometheus-stack-prometheus-0",
+        0,
+        &gz,
+    );
+    tokio::task::block_in_place(|| prom.wait_loaded(loads, limit));
+
+    let url = UrlSetting::parse(&format!(
+        "monitoring/kube-prometheus-stack-prometheus={}",
+        prom.url
+    ))
+    .unwrap();
+    let ctl = start_controller_with(
+        &client,
+        observing(&namespaces, vec![url], Duration::from_secs(15)),
+    )
+    .await;
+    let msg = wait_reason(
+        &client,
+        "blog-system",
+        "was-envoy",
+        "MonitorSelected",
+        ("False", "LabelsMismatch"),
+        limit,
+    )
+    .await;
+    assert!(msg.contains("release=kube-prometheus-stack"), "{msg}");
+    wait_reason(
+        &client,
+        "blog-system",
+        "was-envoy",
+        "Scraped",
+        ("False", "NotDiscovered"),
+        limit,
+    )
+    .await;
+
+    // The seed's fix: the label on the monitor.
+    let fixed = seed_docs("fixed/monitors.yaml");
+    for d in &fixed {
+        apply_value(&client, &mut d.clone()).await;
+    }
+    let (_, gz) = eventually("the monitor's job in the configuration", limit, || {
+        operator.assert_running();
+        generated(true)
+    })
+    .await;
+    let loads = prom.loads();
+    reloader.mount(&gz);
+    tokio::task::block_in_place(|| prom.wait_loaded(loads, limit));
+
+    wait_reason(
+        &client,
+        "blog-system",
+        "was-envoy",
+        "Scraped",
+        ("True", "Up"),
+        limit,
+    )
+    .await;
+    let down = wait_reason(
+        &client,
+        "blog-system",
+        "web-envoy",
+        "Scraped",
+        ("False", "Down"),
+        limit,
+    )
+    .await;
+    assert!(down.contains("context deadline exceeded"), "{down}");
+    wait_reason(
+        &client,
+        "blog-system",
+        "was-envoy",
+        "MonitorSelected",
+        ("True", "Selected"),
+        limit,
+    )
+    .await;
+
+    // scrapepath's targets for the fixed monitor are Prometheus' active targets.
+    let mut text = String::new();
+    for d in applied
+        .iter()
+        .filter(|d| d["kind"] != "PodMonitor")
+        .chain(&fixed)
+    {
+        text += &serde_yaml_ng::to_string(d).unwrap();
+        text += "---\n";
+    }
+    assert_listed_targets_are_active(&text, "monitoring", "istio-proxies", &prom, 5).await;
+
+    ctl.stop().await;
+    drop((operator, reloader, prom, listeners, sd));
 }

@@ -54,11 +54,13 @@ const ISTIO_ROOT_NAMESPACE: &str = "istio-system";
 pub fn scope_of(obj: &ObjRef, old_monitor: Option<&Monitor>, new: Option<&Object>) -> Scope {
     match obj.kind {
         Kind::Namespace => Scope::namespace(&obj.name),
+        // No intent reads a ScrapeConfig (its verdicts are audit subjects only): its own namespace.
         Kind::Pod
         | Kind::Service
         | Kind::EndpointSlice
         | Kind::NetworkPolicy
-        | Kind::CiliumNetworkPolicy => Scope::namespace(&obj.namespace),
+        | Kind::CiliumNetworkPolicy
+        | Kind::ScrapeConfig => Scope::namespace(&obj.namespace),
         Kind::AuthorizationPolicy | Kind::PeerAuthentication => {
             if obj.namespace == ISTIO_ROOT_NAMESPACE {
                 Scope::All

@@ -15,20 +15,8 @@ spec:
   podMonitorNamespaceSelector: {{}}
   serviceAccountName: prometheus
 ---
-apiVersion: v1
-kind: Pod
-metadata:
-  name: prometheus-k8s-0
-  namespace: {mon}
-  labels: {{app.kubernetes.io/name: prometheus, operator.prometheus.io/name: k8s, prometheus: k8s}}
-spec:
-  serviceAccountName: prometheus
-  containers: [{{name: prometheus, image: prom, ports: [{{name: web, containerPort: 9090}}]}}]
-status:
-  phase: Running
-  podIP: 10.9.0.10
-  conditions: [{{type: Ready, status: "True"}}]
-"#
+{}"#,
+        super::prometheus::scraper_pod(mon, [10, 9, 0, 10].into(), 9090)
     )
 }
 

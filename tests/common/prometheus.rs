@@ -19,32 +19,37 @@ use std::sync::Arc;
 
 static BIN: OnceLock<PathBuf> = OnceLock::new();
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 /// The `prometheus` binary, from `tests/prometheus/ensure.sh` (run once per test binary).
 pub fn binary() -> &'static Path {
     BIN.get_or_init(|| {
-        let script = repo_root().join("tests/prometheus/ensure.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        if !out.status.success() {
-            panic!(
-                "{} failed ({}): a real Prometheus is needed for the observed-health tests; see its message above",
-                script.display(),
-                out.status
-            );
-        }
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("PROMETHEUS_BIN="))
-            .map(PathBuf::from)
-            .unwrap_or_else(|| panic!("{} printed no PROMETHEUS_BIN= line: {stdout}", script.display()))
+        PathBuf::from(super::tool::ensure(
+            "tests/prometheus/ensure.sh",
+            "PROMETHEUS_BIN",
+        ))
+    })
+}
+
+static OPERATOR_BIN: OnceLock<PathBuf> = OnceLock::new();
+static RELOADER_BIN: OnceLock<PathBuf> = OnceLock::new();
+
+/// prometheus-operator's `operator` binary, from `tests/prometheus/operator.sh` (run once per test
+/// binary).
+pub fn operator_binary() -> &'static Path {
+    OPERATOR_BIN.get_or_init(|| {
+        PathBuf::from(super::tool::ensure(
+            "tests/prometheus/operator.sh",
+            "PROMETHEUS_OPERATOR_BIN",
+        ))
+    })
+}
+
+/// prometheus-operator's `prometheus-config-reloader`, built beside the operator.
+pub fn reloader_binary() -> &'static Path {
+    RELOADER_BIN.get_or_init(|| {
+        PathBuf::from(super::tool::ensure(
+            "tests/prometheus/operator.sh",
+            "PROMETHEUS_CONFIG_RELOADER_BIN",
+        ))
     })
 }
 
@@ -76,6 +81,9 @@ pub fn loopback_ip() -> Ipv4Addr {
     )
 }
 
+const LOADED: &str = "msg=\"Completed loading of configuration file\"";
+const RELOAD_FAILED: &str = "msg=\"Error reloading config\"";
+
 /// Numbers the data directories of the Prometheus processes of one test binary.
 static INSTANCE: AtomicUsize = AtomicUsize::new(0);
 
@@ -99,6 +107,21 @@ impl Prometheus {
     /// Starts Prometheus with `config` listening on port 0 of `ip` and waits until it is ready.
     /// Blocking.
     pub fn start_on(config: &str, ip: IpAddr) -> Prometheus {
+        Self::launch(config, ip, None)
+    }
+
+    /// Starts Prometheus as it runs in a pod of the operator's StatefulSet: with the lifecycle API
+    /// (`/-/reload`, which prometheus-config-reloader calls) and in the cluster of `sd` as client-go's
+    /// in-cluster configuration finds it — `KUBERNETES_SERVICE_HOST`/`PORT` and the ServiceAccount's
+    /// token and CA at `/var/run/secrets/kubernetes.io/serviceaccount/`, in a mount namespace of its
+    /// own (a tmpfs over `/run`, seen by no other process), so that the operator's generated
+    /// configuration (Kubernetes SD without `api_server`) runs unchanged. Needs root (`unshare -m`).
+    /// Blocking.
+    pub fn start_in_cluster(config: &str, ip: IpAddr, sd: &KubeSd) -> Prometheus {
+        Self::launch(config, ip, Some(sd))
+    }
+
+    fn launch(config: &str, ip: IpAddr, in_cluster: Option<&KubeSd>) -> Prometheus {
         let bin = binary();
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
             "prometheus-{}-{}",
@@ -108,18 +131,36 @@ impl Prometheus {
         std::fs::create_dir_all(dir.join("data")).unwrap();
         std::fs::write(dir.join("prometheus.yml"), config).unwrap();
         let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-        let child = Command::new(bin)
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
+        let mut args = vec![
+            format!("--config.file={}", dir.join("prometheus.yml").display()),
+            format!("--storage.tsdb.path={}", dir.join("data").display()),
             // Port 0: Prometheus binds and logs the port it got ("Listening on" address=...), so no
             // port is chosen here and bound later by someone else.
-            .arg(format!("--web.listen-address={}", SocketAddr::new(ip, 0)))
+            format!("--web.listen-address={}", SocketAddr::new(ip, 0)),
+        ];
+        let mut cmd = match in_cluster {
+            None => Command::new(bin),
+            Some(sd) => {
+                args.push("--web.enable-lifecycle".into());
+                let (host, port) = sd.host_and_port();
+                let sa = "/run/secrets/kubernetes.io/serviceaccount";
+                let mut c = Command::new("unshare");
+                c.args(["--mount", "--propagation", "private", "sh", "-euc"])
+                    .arg(format!(
+                        r#"mount -t tmpfs scrapepath-sa /run && mkdir -p {sa} && cp "$1" {sa}/token && cp "$2" {sa}/ca.crt && echo "$3" > {sa}/namespace && shift 3 && exec "$@""#
+                    ))
+                    .arg("sh")
+                    .arg(&sd.token_file)
+                    .arg(&sd.ca_file)
+                    .arg(&sd.namespace)
+                    .arg(bin)
+                    .env("KUBERNETES_SERVICE_HOST", host)
+                    .env("KUBERNETES_SERVICE_PORT", port.to_string());
+                c
+            }
+        };
+        let child = cmd
+            .args(&args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -186,19 +227,10 @@ impl Prometheus {
         }
     }
 
-    /// Replaces its configuration and reloads it (SIGHUP, as prometheus-operator's config-reloader
-    /// does after the configuration Secret changed), then waits until Prometheus logs that it loaded
-    /// it; panics when it logs that it could not. Blocking.
+    /// Replaces its configuration and reloads it (SIGHUP), then waits until Prometheus logs that it
+    /// loaded it; panics when it logs that it could not. Blocking.
     pub fn reload(&self, config: &str) {
-        const LOADED: &str = "msg=\"Completed loading of configuration file\"";
-        const FAILED: &str = "msg=\"Error reloading config\"";
-        let count = |what: &str| {
-            std::fs::read_to_string(self.dir.join("prometheus.log"))
-                .unwrap_or_default()
-                .matches(what)
-                .count()
-        };
-        let (loaded, failed) = (count(LOADED), count(FAILED));
+        let mark = self.loads();
         let file = self.dir.join("prometheus.yml");
         let tmp = self.dir.join("prometheus.yml.tmp");
         std::fs::write(&tmp, config).unwrap();
@@ -209,20 +241,43 @@ impl Prometheus {
             .status()
             .expect("running kill -HUP");
         assert!(status.success(), "kill -HUP {} failed", self.child.id());
+        self.wait_loaded(mark, Duration::from_secs(30));
+    }
+
+    /// Its configuration file (what prometheus-config-reloader writes, `--config-envsubst-file`).
+    pub fn config_file(&self) -> PathBuf {
+        self.dir.join("prometheus.yml")
+    }
+
+    /// How often it has logged that it loaded, and failed to load, its configuration so far: the
+    /// mark [`Prometheus::wait_loaded`] waits past.
+    pub fn loads(&self) -> (usize, usize) {
+        let log = std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default();
+        (
+            log.matches(LOADED).count(),
+            log.matches(RELOAD_FAILED).count(),
+        )
+    }
+
+    /// Waits until it has loaded a configuration after `mark` (from [`Prometheus::loads`]); panics
+    /// when it logs that it refused one, or after `limit`. Blocking.
+    pub fn wait_loaded(&self, (loaded, failed): (usize, usize), limit: Duration) {
         let start = Instant::now();
         loop {
-            if count(FAILED) > failed {
+            let (l, f) = self.loads();
+            if f > failed {
                 panic!(
-                    "Prometheus refused the new configuration:\n{}\n{config}",
-                    self.log()
+                    "Prometheus refused the new configuration:\n{}\n{}",
+                    self.log(),
+                    std::fs::read_to_string(self.config_file()).unwrap_or_default()
                 );
             }
-            if count(LOADED) > loaded {
+            if l > loaded {
                 return;
             }
-            if start.elapsed() > Duration::from_secs(30) {
+            if start.elapsed() > limit {
                 panic!(
-                    "Prometheus did not load the new configuration within 30 s:\n{}",
+                    "Prometheus did not load a new configuration within {limit:?}:\n{}",
                     self.log()
                 );
             }
@@ -273,12 +328,12 @@ pub struct Endpoint {
 
 impl Endpoint {
     fn serve(
-        ip: IpAddr,
+        addr: SocketAddr,
         handle: impl Fn(TcpStream, &mut Vec<TcpStream>) + Send + 'static,
     ) -> Endpoint {
-        let listener = std::net::TcpListener::bind(SocketAddr::new(ip, 0))
-            .unwrap_or_else(|e| panic!("binding port 0 of {ip}: {e}"));
-        let port = listener.local_addr().unwrap().port();
+        let listener =
+            std::net::TcpListener::bind(addr).unwrap_or_else(|e| panic!("binding {addr}: {e}"));
+        let (ip, port) = (addr.ip(), listener.local_addr().unwrap().port());
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -317,9 +372,15 @@ pub fn metrics_endpoint() -> Endpoint {
     metrics_endpoint_on(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
-/// An endpoint on `ip` that answers every request with valid exposition text.
+/// An endpoint on port 0 of `ip` that answers every request with valid exposition text.
 pub fn metrics_endpoint_on(ip: IpAddr) -> Endpoint {
-    Endpoint::serve(ip, |mut conn, _| {
+    metrics_endpoint_at(SocketAddr::new(ip, 0))
+}
+
+/// An endpoint bound to `addr` that answers every request with valid exposition text: for a pod whose
+/// manifest fixes the port, at an address of its own ([`loopback_ip`]) that nothing else binds.
+pub fn metrics_endpoint_at(addr: SocketAddr) -> Endpoint {
+    Endpoint::serve(addr, |mut conn, _| {
         std::thread::spawn(move || {
             let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
             // Read the request head, then answer and close.
@@ -347,9 +408,15 @@ pub fn silent_endpoint() -> Endpoint {
     silent_endpoint_on(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
-/// An endpoint on `ip` that accepts connections and never answers. Holds at most 256 connections.
+/// An endpoint on port 0 of `ip` that accepts connections and never answers. Holds at most 256
+/// connections.
 pub fn silent_endpoint_on(ip: IpAddr) -> Endpoint {
-    Endpoint::serve(ip, |conn, held| {
+    silent_endpoint_at(SocketAddr::new(ip, 0))
+}
+
+/// An endpoint bound to `addr` that accepts connections and never answers.
+pub fn silent_endpoint_at(addr: SocketAddr) -> Endpoint {
+    Endpoint::serve(addr, |conn, held| {
         if held.len() >= 256 {
             held.remove(0);
         }
@@ -367,11 +434,14 @@ pub struct KubeSd {
     pub ca_file: PathBuf,
     /// The ServiceAccount's token (TokenRequest API, one hour), in a file of its own.
     pub token_file: PathBuf,
+    /// The ServiceAccount's namespace.
+    pub namespace: String,
 }
 
 impl KubeSd {
     /// Creates the ServiceAccount `prometheus-sd` in `sa_ns`, a Role to read pods in each of `watched`
-    /// bound to it, and gets a token for it.
+    /// bound to it (no namespace: a ClusterRole `prometheus-sd-<sa_ns>`, for discovery in every
+    /// namespace), and gets a token for it.
     pub async fn new(env: &super::testenv::TestEnv, sa_ns: &str, watched: &[&str]) -> KubeSd {
         let client = env.client().await;
         super::cluster::apply_yaml(
@@ -381,6 +451,26 @@ impl KubeSd {
             ),
         )
         .await;
+        if watched.is_empty() {
+            super::cluster::apply_yaml(
+                &client,
+                &format!(
+                    r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {{name: prometheus-sd-{sa_ns}}}
+rules: [{{apiGroups: [""], resources: [pods], verbs: [get, list, watch]}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {{name: prometheus-sd-{sa_ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: prometheus-sd-{sa_ns}}}
+subjects: [{{kind: ServiceAccount, name: prometheus-sd, namespace: {sa_ns}}}]
+"#
+                ),
+            )
+            .await;
+        }
         for ns in watched {
             super::cluster::apply_yaml(
                 &client,
@@ -424,48 +514,25 @@ subjects: [{{kind: ServiceAccount, name: prometheus-sd, namespace: {sa_ns}}}]
             api_server,
             ca_file,
             token_file,
+            namespace: sa_ns.to_string(),
         }
     }
 
-    /// A Prometheus configuration written for a Prometheus inside the cluster (prometheus-operator's
-    /// generated one: `kubernetes_sd_configs` without `api_server`, i.e. the in-cluster service account)
-    /// pointed at the test API server with this ServiceAccount's token instead. Nothing else changes.
-    pub fn outside_the_cluster(&self, config: &str) -> String {
-        let mut v: serde_yaml_ng::Value = serde_yaml_ng::from_str(config).unwrap();
-        if let Some(jobs) = v
-            .get_mut("scrape_configs")
-            .and_then(|j| j.as_sequence_mut())
-        {
-            for job in jobs {
-                if let Some(sds) = job
-                    .get_mut("kubernetes_sd_configs")
-                    .and_then(|s| s.as_sequence_mut())
-                {
-                    for sd in sds {
-                        let m = sd.as_mapping_mut().expect("a kubernetes_sd_configs entry");
-                        assert!(
-                            m.get("api_server").is_none(),
-                            "already has an api_server: {m:?}"
-                        );
-                        let set = |m: &mut serde_yaml_ng::Mapping, k: &str, text: String| {
-                            m.insert(k.into(), serde_yaml_ng::from_str(&text).unwrap());
-                        };
-                        set(m, "api_server", format!("'{}'", self.api_server));
-                        set(
-                            m,
-                            "authorization",
-                            format!("{{credentials_file: '{}'}}", self.token_file.display()),
-                        );
-                        set(
-                            m,
-                            "tls_config",
-                            format!("{{ca_file: '{}'}}", self.ca_file.display()),
-                        );
-                    }
-                }
-            }
-        }
-        serde_yaml_ng::to_string(&v).unwrap()
+    /// The API server's host and port, as `KUBERNETES_SERVICE_HOST`/`PORT` give them in a pod.
+    pub fn host_and_port(&self) -> (String, u16) {
+        let url = self
+            .api_server
+            .strip_prefix("https://")
+            .unwrap_or_else(|| panic!("not an https URL: {}", self.api_server));
+        let (host, port) = url
+            .trim_end_matches('/')
+            .rsplit_once(':')
+            .unwrap_or_else(|| panic!("no port in {}", self.api_server));
+        (
+            host.trim_matches(['[', ']']).to_string(),
+            port.parse()
+                .unwrap_or_else(|e| panic!("port of {}: {e}", self.api_server)),
+        )
     }
 
     /// One `kubernetes_sd_configs` entry (a YAML flow mapping) of `role` restricted to `namespaces`.
@@ -484,4 +551,154 @@ impl Drop for KubeSd {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.token_file);
     }
+}
+
+/// The real prometheus-config-reloader (prometheus-operator's `cmd/prometheus-config-reloader`) beside
+/// a Prometheus, as the operator's StatefulSet runs it: it watches the configuration Secret's
+/// `prometheus.yaml.gz` where the Secret volume is mounted (the test writes it there as the kubelet
+/// would: [`ConfigReloader::mount`]), gunzips it, expands `$(POD_NAME)` and `$(SHARD)` from its
+/// environment into Prometheus' configuration file and calls Prometheus' `/-/reload`. Killed when
+/// dropped.
+pub struct ConfigReloader {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl ConfigReloader {
+    /// Starts it for `prom` (started with [`Prometheus::start_in_cluster`], which has `/-/reload`),
+    /// as the pod `pod_name` of shard `shard`, the Secret's `prometheus.yaml.gz` (`gz`) mounted.
+    pub fn start(prom: &Prometheus, pod_name: &str, shard: u32, gz: &[u8]) -> ConfigReloader {
+        let dir = prom.dir.join("secret");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("prometheus.yaml.gz"), gz).unwrap();
+        let log = std::fs::File::create(prom.dir.join("reloader.log")).unwrap();
+        let bin = reloader_binary();
+        let child = Command::new(bin)
+            .arg(format!(
+                "--config-file={}",
+                dir.join("prometheus.yaml.gz").display()
+            ))
+            .arg(format!(
+                "--config-envsubst-file={}",
+                prom.config_file().display()
+            ))
+            .arg(format!("--reload-url={}/-/reload", prom.url))
+            // The file is also watched by inotify; the poll is the fallback (default 3m).
+            .arg("--watch-interval=2s")
+            .env("POD_NAME", pod_name)
+            .env("SHARD", shard.to_string())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+        ConfigReloader { child, dir }
+    }
+
+    /// Writes the Secret's `prometheus.yaml.gz` as the kubelet updates a Secret volume: the new
+    /// content appears at once (written aside, then renamed).
+    pub fn mount(&self, gz: &[u8]) {
+        let tmp = self.dir.join(".prometheus.yaml.gz.tmp");
+        std::fs::write(&tmp, gz).unwrap();
+        std::fs::rename(&tmp, self.dir.join("prometheus.yaml.gz")).unwrap();
+    }
+
+    /// Its log, for failure messages.
+    pub fn log(&self) -> String {
+        let log = self.dir.parent().unwrap().join("reloader.log");
+        std::fs::read_to_string(log).unwrap_or_default()
+    }
+}
+
+impl Drop for ConfigReloader {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The pod `prometheus-k8s-0` of the Prometheus `mon/k8s` (the labels prometheus-operator gives its
+/// pods), Ready at `ip` with its web port `port` (there is no kubelet: the status, pod IP included,
+/// is written as a kubelet would write it).
+pub fn scraper_pod(mon: &str, ip: IpAddr, port: u16) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: prometheus-k8s-0
+  namespace: {mon}
+  labels: {{app.kubernetes.io/name: prometheus, operator.prometheus.io/name: k8s, prometheus: k8s}}
+spec:
+  serviceAccountName: prometheus
+  containers: [{{name: prometheus, image: prom, ports: [{{name: web, containerPort: {port}}}]}}]
+status:
+  phase: Running
+  podIP: {ip}
+  podIPs: [{{ip: {ip}}}]
+  conditions: [{{type: Ready, status: "True"}}]
+"#
+    )
+}
+
+/// A Ready pod `ns/name` with `labels` (flow-mapping entries) at `ip`, its container `app` declaring
+/// the port `metrics` = `port`.
+pub fn target_pod(ns: &str, name: &str, labels: &str, ip: IpAddr, port: u16) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, namespace: {ns}, labels: {{{labels}}}}}
+spec:
+  containers: [{{name: app, image: app, ports: [{{name: metrics, containerPort: {port}}}]}}]
+status:
+  phase: Running
+  podIP: {ip}
+  podIPs: [{{ip: {ip}}}]
+  conditions: [{{type: Ready, status: "True"}}]
+"#
+    )
+}
+
+/// Controller settings that observe the scrapers at `urls` every second (`timeout` per request),
+/// over `namespaces`.
+pub fn observing(
+    namespaces: &[&str],
+    urls: Vec<scrapepath::observe::plan::UrlSetting>,
+    timeout: Duration,
+) -> scrapepath::controller::Settings {
+    use scrapepath::observe::plan::{Derive, ObserveSettings};
+    let mut observe = ObserveSettings::new(urls, Derive::ServiceProxy);
+    observe.poll_interval = Duration::from_secs(1);
+    observe.max_backoff = Duration::from_secs(4);
+    observe.timeout = timeout;
+    scrapepath::controller::Settings {
+        namespaces: namespaces.iter().map(|s| s.to_string()).collect(),
+        instance: format!("test-{}", namespaces.join("-")),
+        observe: Some(observe),
+        ..scrapepath::controller::Settings::default()
+    }
+}
+
+/// Waits up to `limit` until the intent's `type_` condition has this status and reason; returns its
+/// message.
+pub async fn wait_reason(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    type_: &str,
+    want: (&str, &str),
+    limit: Duration,
+) -> String {
+    use super::cluster::{condition, eventually, intent};
+    eventually(&format!("{ns}/{name} {type_}={want:?}"), limit, || async {
+        let si = intent(client, ns, name)
+            .await
+            .ok_or_else(|| "intent absent".to_string())?;
+        match condition(&si, type_) {
+            Some((s, r, m)) if (s.as_str(), r.as_str()) == want => Ok(m),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await
 }

@@ -2,9 +2,11 @@
 # Makes the real prometheus-operator available for the integration tests and prints where it is, as a
 # KEY=VALUE line on stdout (everything else goes to stderr):
 #   PROMETHEUS_OPERATOR_BIN=  cmd/operator of github.com/prometheus-operator/prometheus-operator@$PROMOP_VERSION
+#   PROMETHEUS_CONFIG_RELOADER_BIN=  cmd/prometheus-config-reloader of the same module (what the operator's
+#                             StatefulSet runs beside Prometheus)
 #
 # Idempotent. The binary is built once and cached under
-#   ${SCRAPEPATH_PROMOP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/scrapepath/prometheus-operator}/<version>-<go version>/operator
+#   ${SCRAPEPATH_PROMOP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/scrapepath/prometheus-operator}/<version>-<go version>/{operator,prometheus-config-reloader}
 # Needs only Go and the Go module proxy. One build at a time across processes.
 #
 # Why not `go install ...@version`: the operator's go.mod replaces its two nested modules
@@ -27,7 +29,10 @@ die() {
 
 if [ -n "${SCRAPEPATH_PROMETHEUS_OPERATOR_BIN:-}" ]; then
   [ -x "$SCRAPEPATH_PROMETHEUS_OPERATOR_BIN" ] || die "SCRAPEPATH_PROMETHEUS_OPERATOR_BIN=$SCRAPEPATH_PROMETHEUS_OPERATOR_BIN is not an executable file"
+  reloader="$(dirname "$SCRAPEPATH_PROMETHEUS_OPERATOR_BIN")/prometheus-config-reloader"
+  [ -x "$reloader" ] || die "no prometheus-config-reloader beside SCRAPEPATH_PROMETHEUS_OPERATOR_BIN ($reloader)"
   echo "PROMETHEUS_OPERATOR_BIN=$SCRAPEPATH_PROMETHEUS_OPERATOR_BIN"
+  echo "PROMETHEUS_CONFIG_RELOADER_BIN=$reloader"
   exit 0
 fi
 
@@ -51,13 +56,15 @@ moddir() {
   echo "$dir"
 }
 
-if [ ! -x "$dir/operator" ]; then
+built() { [ -x "$dir/operator" ] && [ -x "$dir/prometheus-config-reloader" ]; }
+
+if ! built; then
   if command -v flock >/dev/null 2>&1; then
     exec 9>"$cache/.lock"
     flock 9
   fi
-  if [ ! -x "$dir/operator" ]; then
-    say "building prometheus-operator $PROMOP_VERSION (cmd/operator) with $(go env GOVERSION) into $dir (once; takes a few minutes)"
+  if ! built; then
+    say "building prometheus-operator $PROMOP_VERSION (cmd/operator, cmd/prometheus-config-reloader) with $(go env GOVERSION) into $dir (once; takes a few minutes)"
     start=$(date +%s)
     tmp="$(mktemp -d "$cache/.build.XXXXXX")"
     trap 'rm -rf "$tmp"' EXIT
@@ -75,9 +82,10 @@ if [ ! -x "$dir/operator" ]; then
     mkdir -p "$tmp/out"
     (cd "$src" && go build -mod=mod -trimpath \
       -ldflags "-s -w -X github.com/prometheus/common/version.Version=${PROMOP_VERSION#v} -X github.com/prometheus/common/version.Revision=$PROMOP_VERSION" \
-      -o "$tmp/out/operator" ./cmd/operator) >&2 ||
-      die "building $PROMOP_MOD/cmd/operator@$PROMOP_VERSION failed (see above; the Go module proxy is $(go env GOPROXY); GOTOOLCHAIN=local: no toolchain download)"
+      -o "$tmp/out/" ./cmd/operator ./cmd/prometheus-config-reloader) >&2 ||
+      die "building $PROMOP_MOD/cmd/operator and cmd/prometheus-config-reloader@$PROMOP_VERSION failed (see above; the Go module proxy is $(go env GOPROXY); GOTOOLCHAIN=local: no toolchain download)"
     "$tmp/out/operator" --version >/dev/null 2>&1 || die "the operator built into $tmp/out does not run"
+    "$tmp/out/prometheus-config-reloader" --version >/dev/null 2>&1 || die "the config-reloader built into $tmp/out does not run"
     rm -rf "$dir"
     mv "$tmp/out" "$dir"
     say "built in $(($(date +%s) - start))s: $("$dir/operator" --version 2>&1 | head -1)"
@@ -85,3 +93,4 @@ if [ ! -x "$dir/operator" ]; then
 fi
 
 echo "PROMETHEUS_OPERATOR_BIN=$dir/operator"
+echo "PROMETHEUS_CONFIG_RELOADER_BIN=$dir/prometheus-config-reloader"
