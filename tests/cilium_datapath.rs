@@ -640,28 +640,27 @@ fn replay(dir: &str, test: &str) {
         .find(|v| v.verdict == "Denied")
         .unwrap();
     for _ in 0..TOGGLES {
-        delete(&env, &remedy);
-        let uids = policy_uids(&env);
-        sc.propagation.push(sc.dp.wait_policies(&uids));
-        sc.probe(vec![Flow::new(
-            "remedy removed",
-            &scraper_pod,
-            &toggled.target,
-            toggled.port,
-            "check: Denied",
-            false,
-        )]);
-        apply(&env, &remedy);
-        let uids = policy_uids(&env);
-        sc.propagation.push(sc.dp.wait_policies(&uids));
-        sc.probe(vec![Flow::new(
-            "remedy re-applied",
-            &scraper_pod,
-            &toggled.target,
-            toggled.port,
-            "check: Allowed",
-            true,
-        )]);
+        for (on, phase, predicted) in [
+            (false, "remedy removed", "check: Denied"),
+            (true, "remedy re-applied", "check: Allowed"),
+        ] {
+            if on {
+                apply(&env, &remedy);
+            } else {
+                delete(&env, &remedy);
+            }
+            let uids = policy_uids(&env);
+            sc.propagation.push(sc.dp.wait_policies(&uids));
+            let flow = Flow::new(
+                phase,
+                &scraper_pod,
+                &toggled.target,
+                toggled.port,
+                predicted,
+                on,
+            );
+            sc.probe(vec![flow]);
+        }
     }
 
     let table = sc.table();

@@ -340,10 +340,9 @@ impl Datapath {
     /// Waits until the endpoint of each address is `ready` with an identity from its pod's labels (not
     /// `reserved:init`, which an endpoint has until the agent read its pod).
     pub fn wait_endpoints_ready(&self, ips: &[String]) {
-        let deadline = Instant::now() + CONVERGE_TIMEOUT;
-        loop {
+        until("the endpoints ready with their pod's identity", || {
             let eps = self.endpoints();
-            let pending: Vec<String> = ips
+            let pending: Vec<&String> = ips
                 .iter()
                 .filter(|ip| {
                     !eps.iter().any(|ep| {
@@ -356,17 +355,13 @@ impl Datapath {
                                 .is_some_and(|l| l.iter().any(|l| l == "reserved:init"))
                     })
                 })
-                .cloned()
                 .collect();
             if pending.is_empty() {
-                return;
+                Ok(())
+            } else {
+                Err(format!("not yet: {pending:?}"))
             }
-            assert!(
-                Instant::now() < deadline,
-                "endpoints {pending:?} not ready with their pod's identity after {CONVERGE_TIMEOUT:?}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        })
     }
 
     /// The policies (their Kubernetes UIDs) the agent's repository holds, and its revision.
@@ -395,42 +390,41 @@ impl Datapath {
     /// after the apply or delete: that is the policy propagation time).
     pub fn wait_policies(&self, uids: &BTreeSet<String>) -> Duration {
         let start = Instant::now();
-        let deadline = start + CONVERGE_TIMEOUT;
-        let revision = loop {
-            let (held, revision) = self.policies();
-            if &held == uids {
-                break revision;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the agent holds policies {held:?}, not {uids:?}, after {CONVERGE_TIMEOUT:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let revision = until(
+            "the agent to hold exactly the API server's policies",
+            || {
+                let (held, revision) = self.policies();
+                if &held == uids {
+                    Ok(revision)
+                } else {
+                    Err(format!("it holds {held:?}, not {uids:?}"))
+                }
+            },
+        );
         // What `cilium-dbg policy wait` checks (every endpoint ready, on that revision or later), polled
         // finer than its 1 s interval; then the command itself, which returns at once.
-        loop {
-            let behind: Vec<String> = self
-                .endpoints()
-                .iter()
-                .filter(|ep| {
-                    ep.pointer("/status/policy/realized/policy-revision")
-                        .and_then(Value::as_u64)
-                        .unwrap_or(0)
-                        < revision
-                        || ep.pointer("/status/state").and_then(Value::as_str) != Some("ready")
-                })
-                .map(|ep| ep["id"].to_string())
-                .collect();
-            if behind.is_empty() {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "endpoints {behind:?} did not realize policy revision {revision} after {CONVERGE_TIMEOUT:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        until(
+            &format!("every endpoint ready on policy revision {revision}"),
+            || {
+                let behind: Vec<String> = self
+                    .endpoints()
+                    .iter()
+                    .filter(|ep| {
+                        ep.pointer("/status/policy/realized/policy-revision")
+                            .and_then(Value::as_u64)
+                            .unwrap_or(0)
+                            < revision
+                            || ep.pointer("/status/state").and_then(Value::as_str) != Some("ready")
+                    })
+                    .map(|ep| ep["id"].to_string())
+                    .collect();
+                if behind.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("endpoints {behind:?} are not"))
+                }
+            },
+        );
         let took = start.elapsed();
         self.cilium_dbg(&[
             "policy",
@@ -483,6 +477,21 @@ impl Datapath {
                 let _ = s.kill();
             }
             let _ = s.wait();
+        }
+    }
+}
+
+/// Polls `f` every 50 ms until it returns `Ok`; panics with `what` and the last `Err` after
+/// [`CONVERGE_TIMEOUT`].
+fn until<T>(what: &str, mut f: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(last) if Instant::now() > deadline => {
+                panic!("timed out after {CONVERGE_TIMEOUT:?} waiting for {what}: {last}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
         }
     }
 }
