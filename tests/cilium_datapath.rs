@@ -15,6 +15,9 @@
 //!    same namespace, and the Prometheus pods on the targets' other ports, still time out; the remedy
 //!    is then removed and re-applied a few times (closed, open) to measure policy propagation.
 //!
+//! A third test runs the operator (`scrapepath run`'s controller, in-process) in Enforce mode on the
+//! same datapath: the intent's CNP opens the scrape, deleting the intent closes it (issue 18 item 4).
+//!
 //! Each test prints a table of every flow (predicted vs observed) and the timings. Needs root and BPF
 //! (see `tests/common/datapath.rs`): without them it fails when `CI` is set and is skipped with a
 //! message otherwise. The scenarios of this binary run one at a time (each has its own API server
@@ -387,9 +390,71 @@ struct Scenario<'a> {
     ips: BTreeMap<String, String>,
     flows: Vec<Flow>,
     propagation: Vec<Duration>,
+    /// From the runner's start to the agent's readiness.
+    agent_ready: Duration,
 }
 
-impl Scenario<'_> {
+impl<'a> Scenario<'a> {
+    /// Starts the agent against `env` and puts the world's pods on it: namespaces, Pod objects, network
+    /// namespaces wired by cilium-cni, a listener on each declared TCP port; returns once every endpoint
+    /// has its identity. With `running`, each Pod's status says Running and Ready at its address, as a
+    /// kubelet would write it (the operator reads it; the agent does not need it).
+    fn start(env: &'a TestEnv, world: &World, running: bool) -> Scenario<'a> {
+        let t = Instant::now();
+        let dp = Datapath::start(env.kubeconfig());
+        let mut sc = Scenario {
+            env,
+            dp,
+            ips: BTreeMap::new(),
+            flows: Vec::new(),
+            propagation: Vec::new(),
+            agent_ready: t.elapsed(),
+        };
+        let namespaces: Vec<Value> = world
+            .namespaces
+            .iter()
+            .map(|(ns, labels)| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": labels}}))
+            .collect();
+        apply(env, &namespaces);
+        let node = sc.dp.node().to_string();
+        let pods: Vec<Value> = world.pods.values().map(|p| pod_object(p, &node)).collect();
+        apply(env, &pods);
+        for (k, p) in &world.pods {
+            let ip = sc.dp.add_pod(&p.namespace, &p.name);
+            sc.dp.listen(&p.namespace, &p.name, &tcp_ports(p));
+            if running {
+                let status = json!({"status": {
+                    "phase": "Running",
+                    "podIP": ip, "podIPs": [{"ip": ip}],
+                    "conditions": [
+                        {"type": "Initialized", "status": "True"},
+                        {"type": "ContainersReady", "status": "True"},
+                        {"type": "Ready", "status": "True"},
+                    ],
+                }});
+                kubectl(
+                    env,
+                    &[
+                        "patch",
+                        "pod",
+                        "-n",
+                        &p.namespace,
+                        &p.name,
+                        "--subresource=status",
+                        "--type=merge",
+                        "-p",
+                        &status.to_string(),
+                    ],
+                    None,
+                );
+            }
+            sc.ips.insert(k.clone(), ip);
+        }
+        sc.dp
+            .wait_endpoints_ready(&sc.ips.values().cloned().collect::<Vec<_>>());
+        sc
+    }
+
     /// Replaces every network policy in the cluster with `policies` and waits until the agent has
     /// them on every endpoint; both steps are propagation samples.
     fn set_policies(&mut self, policies: &[Value]) {
@@ -424,6 +489,29 @@ impl Scenario<'_> {
             f.observed = Some(o);
         }
         self.flows.extend(flows);
+    }
+
+    /// Probes `client -> target:port` (0.5 s bound) until it answers (`answers`) or times out (not),
+    /// for at most two minutes; how long that took.
+    fn until_probe(&self, client: &str, target: &str, port: u16, answers: bool) -> Duration {
+        let start = Instant::now();
+        let (cns, cname) = client.split_once('/').unwrap();
+        loop {
+            let probe = self.dp.probe(
+                (cns, cname),
+                &self.ips[target],
+                port,
+                Duration::from_millis(500),
+            );
+            if matches!(probe, Probe::Answered(_)) == answers {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "{client} -> {target}:{port} did not {} within 120 s (last: {probe})",
+                if answers { "answer" } else { "close" }
+            );
+        }
     }
 
     fn table(&self) -> String {
@@ -556,34 +644,8 @@ fn replay(dir: &str, test: &str) {
 
     let env = TestEnv::start_new(CrdSet::NONE);
     let t_env = t0.elapsed();
-    let dp = Datapath::start(env.kubeconfig());
-    let t_agent = t0.elapsed();
-    let mut sc = Scenario {
-        env: &env,
-        dp,
-        ips: BTreeMap::new(),
-        flows: Vec::new(),
-        propagation: Vec::new(),
-    };
-
-    // The pods: objects, network namespaces, listeners.
-    let namespaces: Vec<Value> = world
-        .namespaces
-        .iter()
-        .map(|(ns, labels)| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": labels}}))
-        .collect();
-    apply(&env, &namespaces);
-    let node = sc.dp.node().to_string();
-    let pods: Vec<Value> = world.pods.values().map(|p| pod_object(p, &node)).collect();
-    apply(&env, &pods);
-    for (k, p) in &world.pods {
-        let ip = sc.dp.add_pod(&p.namespace, &p.name);
-        sc.dp.listen(&p.namespace, &p.name, &tcp_ports(p));
-        sc.ips.insert(k.clone(), ip);
-    }
-    sc.dp
-        .wait_endpoints_ready(&sc.ips.values().cloned().collect::<Vec<_>>());
-    let t_pods = t0.elapsed();
+    let mut sc = Scenario::start(&env, &world, false);
+    let (t_agent, t_pods) = (t_env + sc.agent_ready, t0.elapsed());
 
     // 1. As during the incident.
     sc.set_policies(&world.policies);
@@ -703,4 +765,203 @@ fn seed_000_gitops_modelled_pods_on_the_real_datapath() {
         "deploy/examples/seed-000-gitops",
         "seed_000_gitops_modelled_pods_on_the_real_datapath",
     );
+}
+
+/// Issue 18 item 4: `scrapepath run` (the controller, in-process as in `tests/operator*.rs`) in Enforce
+/// mode on the real datapath. The seed's cluster as during the incident (its Pods Running at their real
+/// addresses, the Prometheus, the PodMonitor, the AuthorizationPolicy, the policies), then the app team's
+/// intent `was-envoy` with `mode: Enforce`: the Prometheus pod's scrape of the was pods on 15090, which
+/// timed out, answers once the operator's CiliumNetworkPolicy reaches the datapath (measured from the
+/// intent's creation to the first answered connection), and only that: web's 15090 (no intent), another
+/// Prometheus, and was's app port stay closed. Deleting the intent closes it again: the managed CNP is
+/// garbage-collected (measured from the delete to the first timed-out connection).
+#[test]
+fn seed_000_enforce_opens_the_scrape_and_deleting_the_intent_closes_it() {
+    let test = "seed_000_enforce_opens_the_scrape_and_deleting_the_intent_closes_it";
+    if !available(test) {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let t0 = Instant::now();
+    let dir = root().join("deploy/examples/blog-system/intent");
+    let mut world = World::load(&dir);
+    let scraper = "monitoring/kube-prometheus-stack-prometheus";
+    let prometheus_pod = world.scrapers[scraper][0].clone();
+    let other = another_prometheus_pod(scraper, &world.pods[&prometheus_pod]);
+    let other_key = key(&other.namespace, &other.name);
+    world.pods.insert(other_key.clone(), other);
+    let documents = |file: &str| -> Vec<Value> {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        serde_yaml_ng::Deserializer::from_str(&text)
+            .map(|d| Value::deserialize(d).unwrap())
+            .filter(|v| !v.is_null() && v["kind"] != "Pod")
+            .collect()
+    };
+    let mut intent = documents("intents.yaml")
+        .into_iter()
+        .find(|v| v["metadata"]["name"] == "was-envoy")
+        .expect("the was-envoy intent");
+    intent["spec"]["mode"] = json!("Enforce");
+    let was: Vec<&Pod> = world
+        .pods
+        .values()
+        .filter(|p| p.labels.get("app").is_some_and(|a| a == "was"))
+        .collect();
+    let web: Vec<&Pod> = world
+        .pods
+        .values()
+        .filter(|p| p.labels.get("app").is_some_and(|a| a == "web"))
+        .collect();
+    assert!(
+        !was.is_empty() && !web.is_empty(),
+        "the seed's was and web pods"
+    );
+
+    let env = TestEnv::start_new(CrdSet::ALL);
+    let mut sc = Scenario::start(&env, &world, true);
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let client = rt.block_on(env.client());
+    rt.block_on(async {
+        for file in ["prometheus.yaml", "monitors.yaml", "istio.yaml"] {
+            for mut v in documents(file) {
+                common::cluster::apply_value(&client, &mut v).await;
+            }
+        }
+    });
+    sc.set_policies(&world.policies);
+    let running = rt.block_on(common::cluster::start_controller(&client, &["blog-system"]));
+
+    // Every flow of the intent's world: (client, target, port, whether Enforce opens it).
+    let all_flows = |phase: &'static str, open: bool| -> Vec<Flow> {
+        let mut flows = Vec::new();
+        for p in &was {
+            let t = key(&p.namespace, &p.name);
+            flows.push(Flow::new(
+                phase,
+                &prometheus_pod,
+                &t,
+                15090,
+                "was-envoy: 15090",
+                open,
+            ));
+            flows.push(Flow::new(
+                phase,
+                &other_key,
+                &t,
+                15090,
+                "closed: another Prometheus",
+                false,
+            ));
+            flows.push(Flow::new(
+                phase,
+                &prometheus_pod,
+                &t,
+                8080,
+                "closed: not a scrape port",
+                false,
+            ));
+        }
+        for p in &web {
+            let t = key(&p.namespace, &p.name);
+            flows.push(Flow::new(
+                phase,
+                &prometheus_pod,
+                &t,
+                15090,
+                "closed: no intent for web",
+                false,
+            ));
+        }
+        flows
+    };
+    sc.probe(all_flows("before the intent", false));
+
+    // The intent, Enforce: poll the scrape until it answers.
+    let first = key(&was[0].namespace, &was[0].name);
+    let created = Instant::now();
+    rt.block_on(async {
+        let mut v = intent.clone();
+        common::cluster::apply_value(&client, &mut v).await;
+    });
+    sc.until_probe(&prometheus_pod, &first, 15090, true);
+    let opened = created.elapsed();
+    let cnp = kubectl(
+        &env,
+        &[
+            "get",
+            "ciliumnetworkpolicies.cilium.io",
+            "-n",
+            "blog-system",
+            "scrapepath-was-envoy",
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    let cnp: Value = serde_json::from_str(&cnp).unwrap();
+    assert_eq!(
+        cnp["metadata"]["ownerReferences"][0]["kind"], "ScrapeIntent",
+        "the managed CNP is owned by the intent: {cnp:#}"
+    );
+    let uids = policy_uids(&env);
+    sc.dp.wait_policies(&uids);
+    sc.probe(all_flows("intent (Enforce)", true));
+
+    // Deleting the intent: the managed CNP goes (garbage collection), the scrape closes.
+    let deleted = Instant::now();
+    kubectl(
+        &env,
+        &[
+            "delete",
+            "scrapeintents.scrapepath.io",
+            "-n",
+            "blog-system",
+            "was-envoy",
+            "--wait=false",
+        ],
+        None,
+    );
+    sc.until_probe(&prometheus_pod, &first, 15090, false);
+    let closed = deleted.elapsed();
+    let gone = Instant::now();
+    while !kubectl(
+        &env,
+        &[
+            "get",
+            "ciliumnetworkpolicies.cilium.io",
+            "-n",
+            "blog-system",
+            "--ignore-not-found",
+            "-o",
+            "name",
+        ],
+        None,
+    )
+    .lines()
+    .all(|l| !l.ends_with("/scrapepath-was-envoy"))
+    {
+        assert!(gone.elapsed() < Duration::from_secs(120), "the managed CNP scrapepath-was-envoy is still there 120 s after its intent was deleted");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let uids = policy_uids(&env);
+    sc.dp.wait_policies(&uids);
+    sc.probe(all_flows("intent deleted", false));
+    rt.block_on(running.stop());
+
+    let table = sc.table();
+    println!("{test}: every flow, predicted and observed:\n{table}");
+    println!(
+        "{test}: intent created -> first answered scrape {:.2} s; intent deleted -> scrape closed {:.2} s (probes of 0.5 s: closing is seen at most that late); agent ready {:.1} s; whole scenario {:.1} s",
+        opened.as_secs_f64(),
+        closed.as_secs_f64(),
+        sc.agent_ready.as_secs_f64(),
+        t0.elapsed().as_secs_f64()
+    );
+    let disagree = sc.flows.iter().filter(|f| !f.agrees()).count();
+    assert_eq!(
+        disagree, 0,
+        "{test}: {disagree} flows disagree (marked):\n{table}"
+    );
+    let Scenario { dp, .. } = sc;
+    dp.stop();
 }

@@ -14,7 +14,8 @@
 #                            "BANNER:PORT\n" and closes it; prints "LISTENING" once all are bound,
 #                            then runs until the scenario ends.
 #   probe NETNS IP PORT SECONDS
-#                            from NETNS, a TCP connect to IP:PORT bounded by SECONDS; prints one line:
+#                            from NETNS, a TCP connect to IP:PORT bounded by SECONDS (a decimal
+#                            number); prints one line:
 #                            "answered <first line>", "timeout" (no answer: a dropped SYN), "refused"
 #                            (RST: nothing listens), "silent" (connected, no line) or "error <errno>".
 #
@@ -86,7 +87,7 @@ probe)
       exit 0;
     }
     local $SIG{ALRM} = sub { print "silent\n"; exit 0 };
-    alarm $t;
+    alarm int($t) + 1;
     my $line = <$s>;
     defined $line or do { print "silent\n"; exit 0 };
     chomp $line; print "answered $line\n";' "$@"

@@ -319,7 +319,7 @@ impl Datapath {
             &format!("{}.{}", from.0, from.1),
             ip,
             &port.to_string(),
-            &timeout.as_secs().max(1).to_string(),
+            &format!("{:.3}", timeout.as_secs_f64()),
         ]);
         let line = Self::output(&format!("probe {}/{} -> {ip}:{port}", from.0, from.1), cmd);
         let line = line.trim();
