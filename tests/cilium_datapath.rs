@@ -834,43 +834,22 @@ fn seed_000_enforce_opens_the_scrape_and_deleting_the_intent_closes_it() {
     // Every flow of the intent's world: (client, target, port, whether Enforce opens it).
     let all_flows = |phase: &'static str, open: bool| -> Vec<Flow> {
         let mut flows = Vec::new();
-        for p in &was {
-            let t = key(&p.namespace, &p.name);
-            flows.push(Flow::new(
-                phase,
-                &prometheus_pod,
-                &t,
-                15090,
-                "was-envoy: 15090",
-                open,
-            ));
-            flows.push(Flow::new(
-                phase,
-                &other_key,
-                &t,
-                15090,
-                "closed: another Prometheus",
-                false,
-            ));
-            flows.push(Flow::new(
-                phase,
-                &prometheus_pod,
-                &t,
-                8080,
-                "closed: not a scrape port",
-                false,
-            ));
-        }
-        for p in &web {
-            let t = key(&p.namespace, &p.name);
-            flows.push(Flow::new(
-                phase,
-                &prometheus_pod,
-                &t,
-                15090,
-                "closed: no intent for web",
-                false,
-            ));
+        for (pods, is_was) in [(&was, true), (&web, false)] {
+            let rows: Vec<(&str, u16, &str, bool)> = if is_was {
+                vec![
+                    (&prometheus_pod, 15090, "was-envoy: 15090", open),
+                    (&other_key, 15090, "closed: another Prometheus", false),
+                    (&prometheus_pod, 8080, "closed: not a scrape port", false),
+                ]
+            } else {
+                vec![(&prometheus_pod, 15090, "closed: no intent for web", false)]
+            };
+            for p in pods.iter() {
+                let target = key(&p.namespace, &p.name);
+                for &(client, port, predicted, answers) in &rows {
+                    flows.push(Flow::new(phase, client, &target, port, predicted, answers));
+                }
+            }
         }
         flows
     };
