@@ -691,7 +691,7 @@ fn modelled_note<'p>(pods: impl Iterator<Item = &'p Pod>) -> String {
 }
 
 /// The pod prometheus-operator would run for a workload, for inputs that contain the CR but no pods.
-fn modelled_pod(p: &PromWorkload) -> Pod {
+pub fn modelled_pod(p: &PromWorkload) -> Pod {
     let mut labels = p.pod_metadata_labels.clone();
     labels.extend(p.pod_identity_labels());
     Pod {

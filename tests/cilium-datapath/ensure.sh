@@ -87,15 +87,26 @@ if [ -z "$build_only" ]; then
     die "cannot mount bpffs (mount -t bpf bpf /sys/fs/bpf in a private mount namespace: $out): the kernel lacks CONFIG_BPF_SYSCALL or this is an unprivileged container"
   fi
 
-  if [ ! -x "$clang_dir/clang" ]; then
+  # What the scenarios run besides the Cilium binaries: clang (the agent compiles its BPF programs
+  # at run time), jq (reading cilium-dbg's JSON), Perl (pods.sh's listeners and probes), setpriv and
+  # nsenter (util-linux). Installed with apt-get where missing.
+  missing_pkgs() {
+    [ -x "$clang_dir/clang" ] || echo "clang-$LLVM_MAJOR"
+    command -v jq >/dev/null 2>&1 || echo jq
+    command -v perl >/dev/null 2>&1 || echo perl-base
+    { command -v setpriv && command -v nsenter; } >/dev/null 2>&1 || echo util-linux
+  }
+  if [ -n "$(missing_pkgs)" ]; then
     lock
-    if [ ! -x "$clang_dir/clang" ]; then
+    pkgs="$(missing_pkgs | tr '\n' ' ')"
+    if [ -n "${pkgs// /}" ]; then
       command -v apt-get >/dev/null 2>&1 ||
-        die "clang $LLVM_MAJOR is missing ($clang_dir/clang) and there is no apt-get to install it: install clang $LLVM_MAJOR (the agent compiles its BPF programs with it at run time)"
-      say "installing Debian's clang-$LLVM_MAJOR (the agent compiles its BPF programs at run time)"
-      { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "clang-$LLVM_MAJOR"; } >&2 ||
-        die "apt-get install clang-$LLVM_MAJOR failed (see above)"
-      [ -x "$clang_dir/clang" ] || die "clang-$LLVM_MAJOR is installed but $clang_dir/clang is missing"
+        die "missing: $pkgs and there is no apt-get to install them (clang $LLVM_MAJOR: the agent compiles its BPF programs with it at run time; jq, perl, setpriv, nsenter: the scenarios)"
+      say "installing Debian's $pkgs"
+      # shellcheck disable=SC2086
+      { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $pkgs; } >&2 ||
+        die "apt-get install $pkgs failed (see above)"
+      [ -z "$(missing_pkgs)" ] || die "still missing after apt-get install: $(missing_pkgs | tr '\n' ' ')"
     fi
   fi
   "$clang_dir/clang" --version >/dev/null 2>&1 || die "$clang_dir/clang does not run: $("$clang_dir/clang" --version 2>&1 | tail -3)"

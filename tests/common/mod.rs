@@ -2,6 +2,7 @@
 pub mod cilium_diff;
 pub mod cilium_gen;
 pub mod cluster;
+pub mod datapath;
 pub mod fixtures;
 pub mod prometheus;
 pub mod rng;

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Pods on the real datapath, for a driver outside the scenario (tests/common/datapath.rs): every
+# subcommand but `hold` runs inside the scenario's namespaces (`nsenter -t <inner pid> -m -n -p`),
+# with CILIUM_CNI in the environment.
+#
+#   hold                     the COMMAND for run-scenario.sh: prints "SCENARIO-READY <node> <work dir>"
+#                            once the agent is ready, then waits until <work dir>/stop exists (the
+#                            driver creates it to end the scenario; TERM of the runner also ends it).
+#   add NAMESPACE NAME       a network namespace "NAMESPACE.NAME" wired by the real cilium-cni ADD to
+#                            the Pending Pod NAMESPACE/NAME (which must exist, on this scenario's
+#                            Node); brings up its lo; prints the pod's IPv4 address.
+#   listen NETNS BANNER PORT...
+#                            in NETNS, a TCP listener on every PORT that answers each connection with
+#                            "BANNER:PORT\n" and closes it; prints "LISTENING" once all are bound,
+#                            then runs until the scenario ends.
+#   probe NETNS IP PORT SECONDS
+#                            from NETNS, a TCP connect to IP:PORT bounded by SECONDS (a decimal
+#                            number); prints one line:
+#                            "answered <first line>", "timeout" (no answer: a dropped SYN), "refused"
+#                            (RST: nothing listens), "silent" (connected, no line) or "error <errno>".
+#
+# The listener and the probe are Perl (perl-base: IO::Socket::INET, IO::Select), which every Debian has.
+set -euo pipefail
+
+say() { echo "pods.sh: $*" >&2; }
+die() {
+  say "FAILED: $*"
+  exit 1
+}
+
+netconf='{"cniVersion":"0.3.1","name":"cilium","type":"cilium-cni"}'
+
+cmd="${1:-}"
+[ -n "$cmd" ] || die "usage: pods.sh hold | add NS NAME | listen NETNS BANNER PORT... | probe NETNS IP PORT SECONDS"
+shift
+case "$cmd" in
+hold)
+  echo "SCENARIO-READY $SCENARIO_NODE $SCENARIO_WORK"
+  while [ ! -e "$SCENARIO_WORK/stop" ]; do sleep 0.2; done
+  ;;
+add)
+  [ $# -eq 2 ] || die "usage: pods.sh add NAMESPACE NAME"
+  ns="$1" name="$2" netns="$1.$2"
+  ip netns add "$netns"
+  out="$(printf '%s' "$netconf" | CNI_COMMAND=ADD CNI_CONTAINERID="$ns-$name" CNI_NETNS="/run/netns/$netns" \
+    CNI_IFNAME=eth0 CNI_PATH=/nonexistent CNI_ARGS="K8S_POD_NAMESPACE=$ns;K8S_POD_NAME=$name" \
+    "$CILIUM_CNI" 2>&1)" || die "cilium-cni ADD of $ns/$name failed: $out"
+  ip -n "$netns" link set lo up
+  ip="$(printf '%s' "$out" | jq -r '.ips[0].address // empty' 2>/dev/null)" || true
+  [ -n "$ip" ] || die "cilium-cni ADD of $ns/$name gave no address: $out"
+  echo "${ip%/*}"
+  ;;
+listen)
+  [ $# -ge 3 ] || die "usage: pods.sh listen NETNS BANNER PORT..."
+  netns="$1"
+  shift
+  exec ip netns exec "$netns" perl -e '
+    use strict; use IO::Socket::INET; use IO::Select;
+    my ($banner, @ports) = @ARGV;
+    my $sel = IO::Select->new; my %port;
+    for my $p (@ports) {
+      my $l = IO::Socket::INET->new(LocalAddr => "0.0.0.0", LocalPort => $p, Listen => 128,
+                                    ReuseAddr => 1, Proto => "tcp")
+        or die "pods.sh listen: cannot listen on port $p: $!\n";
+      $sel->add($l); $port{fileno $l} = $p;
+    }
+    $| = 1; print "LISTENING\n";
+    while (1) {
+      for my $l ($sel->can_read) {
+        my $c = $l->accept or next;
+        print $c "$banner:$port{fileno $l}\n"; close $c;
+      }
+    }' "$@"
+  ;;
+probe)
+  [ $# -eq 4 ] || die "usage: pods.sh probe NETNS IP PORT SECONDS"
+  netns="$1"
+  shift
+  exec ip netns exec "$netns" perl -e '
+    use strict; use IO::Socket::INET; use Errno;
+    my ($ip, $port, $t) = @ARGV;
+    my $s = IO::Socket::INET->new(PeerAddr => $ip, PeerPort => $port, Proto => "tcp", Timeout => $t);
+    if (!$s) {
+      if ($!{ETIMEDOUT} || $@ =~ /timeout/) { print "timeout\n" }
+      elsif ($!{ECONNREFUSED}) { print "refused\n" }
+      else { print "error $!\n" }
+      exit 0;
+    }
+    local $SIG{ALRM} = sub { print "silent\n"; exit 0 };
+    alarm int($t) + 1;
+    my $line = <$s>;
+    defined $line or do { print "silent\n"; exit 0 };
+    chomp $line; print "answered $line\n";' "$@"
+  ;;
+*) die "unknown subcommand $cmd" ;;
+esac

@@ -1,0 +1,527 @@
+//! The real Cilium datapath for the integration tests (issue 18): the Cilium agent v1.19.7 with its
+//! eBPF datapath, run by `tests/cilium-datapath/run-scenario.sh` against a test API server, in
+//! namespaces of its own; pods are network namespaces wired by the real `cilium-cni`
+//! (`tests/cilium-datapath/pods.sh`), and real TCP connections between them are the verdicts.
+//!
+//! ```ignore
+//! let env = TestEnv::start_new(CrdSet::NONE);
+//! let dp = Datapath::start(env.kubeconfig());     // the agent is ready
+//! // create the Pod objects (spec.nodeName = dp.node()), then:
+//! let ip = dp.add_pod("ns", "name");
+//! dp.listen("ns", "name", &[8080]);
+//! dp.wait_endpoints_ready(&[ip.clone()]);
+//! // apply policies, then:
+//! dp.wait_policies(&uids_of_the_applied_policies);
+//! assert_eq!(dp.probe(("other", "client"), &ip, 8080, PROBE_TIMEOUT), Probe::Answered("ns/name:8080".into()));
+//! dp.stop();
+//! ```
+//!
+//! Needs root and a kernel with BPF and BTF: [`available`] says whether this machine has them (a
+//! test without them fails when `CI` is set and is skipped with a message otherwise). Everything a
+//! scenario creates (agent, pods' namespaces, listeners, links, BPF programs, the Node) is removed
+//! when it stops or is dropped, also when the test panics.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{mpsc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::tool;
+
+const ENSURE: &str = "tests/cilium-datapath/ensure.sh";
+/// From the runner's start to the agent's readiness (CRDs applied, agent started, BPF compiled).
+const START_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long an endpoint may take to get its identity and programs, and a policy to reach every endpoint.
+const CONVERGE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the runner may take to clean up after the scenario ends.
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What one TCP connection attempt saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// The listener answered with this line (`<namespace>/<pod>:<port>`).
+    Answered(String),
+    /// No answer within the bound: the SYN was dropped (what a policy denial looks like).
+    TimedOut,
+    /// A RST: the packet arrived and nothing listens.
+    Refused,
+    /// Anything else (connected without a line, another error), as the probe printed it.
+    Other(String),
+}
+
+impl std::fmt::Display for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Probe::Answered(line) => write!(f, "answered ({line})"),
+            Probe::TimedOut => f.write_str("timed out"),
+            Probe::Refused => f.write_str("refused"),
+            Probe::Other(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+/// What this machine lacks for the datapath tests (empty: nothing).
+pub fn missing_prerequisites() -> Vec<String> {
+    let mut missing = Vec::new();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("?");
+    if uid != "0" {
+        missing.push(format!(
+            "root (effective uid {uid}): the agent loads BPF programs, mounts bpffs and creates network namespaces"
+        ));
+        return missing;
+    }
+    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        missing.push(
+            "kernel BTF (/sys/kernel/btf/vmlinux): the Cilium datapath needs CONFIG_DEBUG_INFO_BTF"
+                .into(),
+        );
+    }
+    let bpffs = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg("mount -t bpf bpf /sys/fs/bpf")
+        .output();
+    match bpffs {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => missing.push(format!(
+            "BPF (mounting bpffs in a private mount namespace failed: {})",
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
+        Err(e) => missing.push(format!("unshare (util-linux): {e}")),
+    }
+    missing
+}
+
+/// Whether the datapath test `test` can run here. Without root or BPF: panics when the `CI`
+/// environment variable is set (CI has both: a missing one is a broken runner), otherwise prints why
+/// the test is skipped and returns false.
+pub fn available(test: &str) -> bool {
+    let missing = missing_prerequisites();
+    if missing.is_empty() {
+        return true;
+    }
+    let why = missing.join("; ");
+    if std::env::var_os("CI").is_some() {
+        panic!("{test}: this machine lacks what the real Cilium datapath needs: {why} (CI is set: not skipped)");
+    }
+    eprintln!("SKIPPED {test}: this machine lacks what the real Cilium datapath needs: {why}; run as root on a kernel with BPF and BTF (CI fails instead of skipping)");
+    false
+}
+
+/// Percentile `p` (0..=100) of `samples` (nearest rank), in seconds.
+pub fn percentile(samples: &[Duration], p: f64) -> f64 {
+    let mut s: Vec<f64> = samples.iter().map(Duration::as_secs_f64).collect();
+    s.sort_by(f64::total_cmp);
+    if s.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * s.len() as f64).ceil().max(1.0) as usize;
+    s[rank.min(s.len()) - 1]
+}
+
+/// A running scenario: the agent, ready, and what was started inside it.
+pub struct Datapath {
+    runner: Option<Child>,
+    runner_log: PathBuf,
+    work: PathBuf,
+    node: String,
+    /// PID (host view) of the scenario's inner shell: `nsenter -t` enters its namespaces.
+    inner: u32,
+    tools: BTreeMap<String, String>,
+    /// The listeners (their `nsenter` processes on the host).
+    servers: Mutex<Vec<Child>>,
+}
+
+impl Datapath {
+    /// Builds (once, cached) and starts the agent against the API server of `kubeconfig`, and waits
+    /// until it is ready. Panics with the runner's log if it does not get there.
+    pub fn start(kubeconfig: &Path) -> Datapath {
+        let tools = tool::ensure_all(ENSURE);
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let logs = root.join("target/tmp");
+        std::fs::create_dir_all(&logs).expect("target/tmp");
+        let runner_log = logs.join(format!(
+            "cilium-datapath-{}-{}.log",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let log = std::fs::File::create(&runner_log).expect("the runner's log file");
+        // If this test process dies without unwinding (a signal), the runner gets TERM and cleans up.
+        let mut runner = Command::new("setpriv")
+            .args(["--pdeathsig", "TERM", "--", "bash"])
+            .arg(root.join("tests/cilium-datapath/run-scenario.sh"))
+            .arg(kubeconfig)
+            .arg("bash")
+            .arg(root.join("tests/cilium-datapath/pods.sh"))
+            .arg("hold")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("starting tests/cilium-datapath/run-scenario.sh");
+        let stdout = runner.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut dp = Datapath {
+            runner: Some(runner),
+            runner_log,
+            work: PathBuf::new(),
+            node: String::new(),
+            inner: 0,
+            tools,
+            servers: Mutex::new(Vec::new()),
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            match rx.recv_timeout(Duration::from_millis(500)) {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix("SCENARIO-READY ") {
+                        let (node, work) =
+                            rest.split_once(' ').expect("SCENARIO-READY <node> <work>");
+                        dp.node = node.to_string();
+                        dp.work = PathBuf::from(work);
+                        break;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
+                Err(e) => {
+                    let exited = dp.runner.as_mut().unwrap().try_wait().ok().flatten();
+                    panic!(
+                        "the Cilium agent was not ready after {START_TIMEOUT:?} ({e:?}, runner exit: {exited:?}); runner log {}:\n{}",
+                        dp.runner_log.display(),
+                        dp.log_tail()
+                    );
+                }
+            }
+        }
+        let pid = std::fs::read_to_string(dp.work.join("inner.pid")).unwrap_or_default();
+        dp.inner = pid
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("no inner pid in {}/inner.pid", dp.work.display()));
+        dp
+    }
+
+    /// The Node the agent runs as: every Pod of the scenario needs `spec.nodeName` set to it.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.runner_log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// A command inside the scenario's mount, network and PID namespaces.
+    fn inside(&self, program: &str) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg("-t")
+            .arg(self.inner.to_string())
+            .args(["-m", "-n", "-p", "--"])
+            .arg(program)
+            .env("CILIUM_CNI", &self.tools["CILIUM_CNI"])
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn pods_sh(&self) -> Command {
+        let mut cmd = self.inside("bash");
+        cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cilium-datapath/pods.sh"));
+        cmd
+    }
+
+    fn output(what: &str, mut cmd: Command) -> String {
+        let out: Output = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
+        assert!(
+            out.status.success(),
+            "{what} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `cilium-dbg ARGS` inside the scenario.
+    pub fn cilium_dbg(&self, args: &[&str]) -> String {
+        let mut cmd = self.inside(&self.tools["CILIUM_DBG"]);
+        cmd.args(args);
+        Self::output(&format!("cilium-dbg {}", args.join(" ")), cmd)
+    }
+
+    /// Wires the Pending Pod `namespace/name` (it must exist, on [`Self::node`]) to a network namespace
+    /// `namespace.name` with the real `cilium-cni`; returns its IPv4 address.
+    pub fn add_pod(&self, namespace: &str, name: &str) -> String {
+        let mut cmd = self.pods_sh();
+        cmd.args(["add", namespace, name]);
+        Self::output(&format!("pods.sh add {namespace} {name}"), cmd)
+            .trim()
+            .to_string()
+    }
+
+    /// A listener in the pod's network namespace on each of `ports`, answering `namespace/name:port`.
+    /// Returns once every port is bound.
+    pub fn listen(&self, namespace: &str, name: &str, ports: &[u16]) {
+        if ports.is_empty() {
+            return;
+        }
+        let mut cmd = self.pods_sh();
+        cmd.args([
+            "listen",
+            &format!("{namespace}.{name}"),
+            &format!("{namespace}/{name}"),
+        ])
+        .args(ports.iter().map(u16::to_string))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("starting a listener");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .ok();
+        if first.trim() != "LISTENING" {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("the listener's output");
+            panic!(
+                "the listener of {namespace}/{name} on {ports:?} did not start: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        self.servers.lock().unwrap().push(child);
+    }
+
+    /// One TCP connection from the pod `from` (namespace, name) to `ip:port`, bounded by `timeout`.
+    pub fn probe(&self, from: (&str, &str), ip: &str, port: u16, timeout: Duration) -> Probe {
+        let mut cmd = self.pods_sh();
+        cmd.args([
+            "probe",
+            &format!("{}.{}", from.0, from.1),
+            ip,
+            &port.to_string(),
+            &format!("{:.3}", timeout.as_secs_f64()),
+        ]);
+        let line = Self::output(&format!("probe {}/{} -> {ip}:{port}", from.0, from.1), cmd);
+        let line = line.trim();
+        match line.split_once(' ') {
+            Some(("answered", what)) => Probe::Answered(what.to_string()),
+            _ if line == "timeout" => Probe::TimedOut,
+            _ if line == "refused" => Probe::Refused,
+            _ => Probe::Other(line.to_string()),
+        }
+    }
+
+    /// `cilium-dbg endpoint list -o json`.
+    pub fn endpoints(&self) -> Vec<Value> {
+        let text = self.cilium_dbg(&["endpoint", "list", "-o", "json"]);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("endpoint list: {e}: {text}"))
+    }
+
+    /// Waits until the endpoint of each address is `ready` with an identity from its pod's labels (not
+    /// `reserved:init`, which an endpoint has until the agent read its pod).
+    pub fn wait_endpoints_ready(&self, ips: &[String]) {
+        until("the endpoints ready with their pod's identity", || {
+            let eps = self.endpoints();
+            let pending: Vec<&String> = ips
+                .iter()
+                .filter(|ip| {
+                    !eps.iter().any(|ep| {
+                        ep.pointer("/status/networking/addressing/0/ipv4")
+                            .and_then(Value::as_str)
+                            == Some(ip.as_str())
+                            && ep.pointer("/status/state").and_then(Value::as_str) == Some("ready")
+                            && !ep["status"]["identity"]["labels"]
+                                .as_array()
+                                .is_some_and(|l| l.iter().any(|l| l == "reserved:init"))
+                    })
+                })
+                .collect();
+            if pending.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("not yet: {pending:?}"))
+            }
+        })
+    }
+
+    /// The policies (their Kubernetes UIDs) the agent's repository holds, and its revision.
+    pub fn policies(&self) -> (BTreeSet<String>, u64) {
+        let text = self.cilium_dbg(&["policy", "get", "-o", "json"]);
+        let v: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("policy get: {e}: {text}"));
+        let rules: Value = serde_json::from_str(v["policy"].as_str().unwrap_or("[]"))
+            .unwrap_or_else(|e| panic!("policy get: its rules: {e}: {text}"));
+        let uids = rules
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|r| r["Labels"].as_array().into_iter().flatten())
+            .filter(|l| l["key"] == "io.cilium.k8s.policy.uid")
+            .filter_map(|l| l["value"].as_str().map(str::to_string))
+            .collect();
+        let revision = v["revision"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("policy get: no revision: {text}"));
+        (uids, revision)
+    }
+
+    /// Waits until the agent holds exactly the policies `uids` and every endpoint has realized that
+    /// revision (`cilium-dbg policy wait`). Returns how long that took from the call (call it right
+    /// after the apply or delete: that is the policy propagation time).
+    pub fn wait_policies(&self, uids: &BTreeSet<String>) -> Duration {
+        let start = Instant::now();
+        let revision = until(
+            "the agent to hold exactly the API server's policies",
+            || {
+                let (held, revision) = self.policies();
+                if &held == uids {
+                    Ok(revision)
+                } else {
+                    Err(format!("it holds {held:?}, not {uids:?}"))
+                }
+            },
+        );
+        // What `cilium-dbg policy wait` checks (every endpoint ready, on that revision or later), polled
+        // finer than its 1 s interval; then the command itself, which returns at once.
+        until(
+            &format!("every endpoint ready on policy revision {revision}"),
+            || {
+                let behind: Vec<String> = self
+                    .endpoints()
+                    .iter()
+                    .filter(|ep| {
+                        ep.pointer("/status/policy/realized/policy-revision")
+                            .and_then(Value::as_u64)
+                            .unwrap_or(0)
+                            < revision
+                            || ep.pointer("/status/state").and_then(Value::as_str) != Some("ready")
+                    })
+                    .map(|ep| ep["id"].to_string())
+                    .collect();
+                if behind.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("endpoints {behind:?} are not"))
+                }
+            },
+        );
+        let took = start.elapsed();
+        self.cilium_dbg(&[
+            "policy",
+            "wait",
+            &revision.to_string(),
+            "--max-wait-time",
+            "60",
+        ]);
+        took
+    }
+
+    /// Ends the scenario and checks that the runner cleaned up and exited successfully.
+    pub fn stop(mut self) {
+        let mut runner = self.runner.take().unwrap();
+        std::fs::write(self.work.join("stop"), b"").expect("writing the stop file");
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        let status = loop {
+            if let Some(s) = runner.try_wait().expect("waiting for the runner") {
+                break s;
+            }
+            if Instant::now() > deadline {
+                terminate(&mut runner);
+                panic!(
+                    "the runner did not stop within {STOP_TIMEOUT:?}; log {}:\n{}",
+                    self.runner_log.display(),
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        self.reap_servers();
+        assert!(
+            status.success(),
+            "the runner exited with {status}; log {}:\n{}",
+            self.runner_log.display(),
+            self.log_tail()
+        );
+        let _ = std::fs::remove_file(&self.runner_log);
+    }
+
+    /// The listeners die with the scenario's PID namespace; their `nsenter` processes are reaped here.
+    fn reap_servers(&self) {
+        for mut s in self
+            .servers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            if matches!(s.try_wait(), Ok(None)) {
+                let _ = s.kill();
+            }
+            let _ = s.wait();
+        }
+    }
+}
+
+/// Polls `f` every 50 ms until it returns `Ok`; panics with `what` and the last `Err` after
+/// [`CONVERGE_TIMEOUT`].
+fn until<T>(what: &str, mut f: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(last) if Instant::now() > deadline => {
+                panic!("timed out after {CONVERGE_TIMEOUT:?} waiting for {what}: {last}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+/// TERM to the runner (its traps stop the agent, the pods' processes and the forwarder and delete the
+/// Node), KILL after [`STOP_TIMEOUT`].
+fn terminate(runner: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &runner.id().to_string()])
+        .status();
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while Instant::now() < deadline {
+        if !matches!(runner.try_wait(), Ok(None)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = runner.kill();
+    let _ = runner.wait();
+}
+
+impl Drop for Datapath {
+    fn drop(&mut self) {
+        if let Some(mut runner) = self.runner.take() {
+            terminate(&mut runner);
+            eprintln!(
+                "cilium datapath scenario stopped early; runner log {} (agent log in the kept run directory it names)",
+                self.runner_log.display()
+            );
+        }
+        self.reap_servers();
+    }
+}
