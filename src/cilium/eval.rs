@@ -215,12 +215,24 @@ fn entity_matches(entity: &str, id: &Identity) -> bool {
     }
 }
 
-fn peer_selector_matches(ps: &PeerSelector, id: &Identity, v: Version) -> bool {
+fn peer_selector_matches(ps: &PeerSelector, id: &Identity, s: &Settings) -> bool {
+    let v = s.version;
     if ps.unbuildable && v == UNBUILDABLE_SELECTS_EVERYTHING {
         return true;
     }
     if !ps.selector.matches(id) {
         return false;
+    }
+    // R6.3: the local-cluster filter of the CNP/CCNP parser.
+    if let Some(cluster) = s.policy_cluster().filter(|_| ps.cluster_filter) {
+        let reqs = &ps.selector.requirements;
+        let reserved = reqs.iter().any(|r| r.source == Source::Reserved);
+        let names_cluster = reqs
+            .iter()
+            .any(|r| matches!(r.source, Source::K8s | Source::Any) && r.key == CLUSTER_KEY);
+        if !reserved && !names_cluster && id.get(&Source::K8s, CLUSTER_KEY) != Some(cluster) {
+            return false;
+        }
     }
     let ns_req = match &ps.injection {
         Injection::None => None,
@@ -244,6 +256,9 @@ fn peer_selector_matches(ps: &PeerSelector, id: &Identity, v: Version) -> bool {
     }
     true
 }
+
+/// The identity label that names a pod's cluster.
+const CLUSTER_KEY: &str = "io.cilium.k8s.policy.cluster";
 
 /// The release on which a NetworkPolicy selector with a key Cilium cannot extend selects everything
 /// (`Rule::subject_unbuildable`, `PeerSelector::unbuildable`).
@@ -515,8 +530,8 @@ fn peer_admits(
             empty_list_omitted(v, *derived) && peer_admits(rest, has_l4, src, s, requires)
         }
         Peer::Endpoints(sels) => {
-            sels.iter().any(|ps| peer_selector_matches(ps, src, v))
-                && requires.iter().all(|rq| peer_selector_matches(rq, src, v))
+            sels.iter().any(|ps| peer_selector_matches(ps, src, s))
+                && requires.iter().all(|rq| peer_selector_matches(rq, src, s))
         }
         Peer::Entities(ents) => ents.iter().any(|en| entity_matches(en, src)),
         Peer::Cidr(cidrs) => {
@@ -934,7 +949,7 @@ fn explain_default_deny(
 fn explain_peer_miss(e: &Entry, src: &Identity, s: &Settings) -> String {
     match &e.peer {
         Peer::Endpoints(sels) => {
-            if sels.iter().any(|ps| peer_selector_matches(ps, src, s.version)) {
+            if sels.iter().any(|ps| peer_selector_matches(ps, src, s)) {
                 return "its peer matches, but the fromRequires of another rule selecting the pod does not (R14)"
                     .to_string();
             }

@@ -72,6 +72,9 @@ pub struct Settings {
     pub cidr_match_nodes: bool,
     pub node_selector_labels: bool,
     pub cluster_name: String,
+    /// `policy-default-local-cluster` as the ConfigMap sets it (1.18+); `None`: the release's default
+    /// (off on 1.18, on from 1.19). See [`Settings::policy_cluster`].
+    pub policy_default_local_cluster: Option<bool>,
 }
 
 impl Default for Settings {
@@ -86,6 +89,7 @@ impl Default for Settings {
             cidr_match_nodes: false,
             node_selector_labels: false,
             cluster_name: "default".to_string(),
+            policy_default_local_cluster: None,
         }
     }
 }
@@ -121,7 +125,24 @@ impl Settings {
         if let Some(v) = data.get("cluster-name") {
             s.cluster_name = v.clone();
         }
+        if let Some(v) = flag("policy-default-local-cluster") {
+            s.policy_default_local_cluster = Some(v == "true");
+        }
         s
+    }
+
+    /// The cluster a CNP/CCNP endpoint selector is scoped to when it names none (R6.3): with
+    /// `policy-default-local-cluster` (from 1.18; the default from 1.19) the agent's parser adds
+    /// `k8s:io.cilium.k8s.policy.cluster=<cluster-name>` to every `fromEndpoints`/`fromRequires`
+    /// selector without a `reserved:` key (`addClusterFilterByDefault`), so identities without the
+    /// cluster label (the host, a remote node, world) never match it. `None`: any cluster.
+    pub fn policy_cluster(&self) -> Option<&str> {
+        let on = match self.policy_default_local_cluster {
+            _ if self.version < Version::new(1, 18) => false,
+            Some(v) => v,
+            None => self.version >= Version::new(1, 19),
+        };
+        on.then_some(self.cluster_name.as_str())
     }
 }
 
@@ -165,6 +186,29 @@ mod tests {
         );
         assert_eq!(Version::from_image("registry:5000/cilium/cilium"), None);
         assert!(Version::new(1, 9) < Version::new(1, 16));
+    }
+
+    #[test]
+    fn the_local_cluster_filter_follows_the_release_default_and_the_config_map() {
+        let at = |minor: u16, flag: Option<&str>| {
+            let data: BTreeMap<String, String> = flag
+                .map(|v| ("policy-default-local-cluster".to_string(), v.to_string()))
+                .into_iter()
+                .chain([("cluster-name".to_string(), "c1".to_string())])
+                .collect();
+            let mut s = Settings::from_config(&data);
+            s.version = Version::new(1, minor);
+            s.policy_cluster().map(str::to_string)
+        };
+        assert_eq!(at(17, Some("true")), None, "1.17 has no such option");
+        assert_eq!(at(18, None), None, "off by default on 1.18");
+        assert_eq!(at(18, Some("true")), Some("c1".to_string()));
+        assert_eq!(
+            at(19, None),
+            Some("c1".to_string()),
+            "on by default from 1.19"
+        );
+        assert_eq!(at(20, Some("false")), None);
     }
 
     #[test]

@@ -325,6 +325,9 @@ pub struct PeerSelector {
     pub negative_namespace: bool,
     /// Written as `{}`.
     pub empty: bool,
+    /// A CNP/CCNP selector, which the agent scopes to the local cluster where the settings say so
+    /// (`Settings::policy_cluster`); a NetworkPolicy peer is not.
+    pub cluster_filter: bool,
     /// A KNP peer Cilium 1.19 cannot build (see [`Rule::subject_unbuildable`]): there it matches every
     /// identity.
     pub unbuildable: bool,
@@ -865,6 +868,7 @@ pub(crate) fn complete_peer(selector: Selector, ns: &str) -> PeerSelector {
         negative_namespace,
         empty,
         unbuildable: false,
+        cluster_filter: true,
     }
 }
 
@@ -1010,6 +1014,7 @@ fn knp_rule(np: &netv1::NetworkPolicy, ns: &str) -> Rule {
                 negative_namespace: false,
                 empty: true,
                 unbuildable: false,
+                cluster_filter: false,
             }]),
             Some(from) => {
                 let mut sels = Vec::new();
@@ -1115,6 +1120,7 @@ fn knp_peer(p: &netv1::NetworkPolicyPeer, ns: &str) -> Option<PeerSelector> {
         negative_namespace,
         empty: false,
         unbuildable,
+        cluster_filter: false,
     })
 }
 
