@@ -566,8 +566,9 @@ const ZERO_PORT_RANGE_UNTIL: Version = Version::new(1, 19);
 /// `fromNodes` (R10) and ingress `fromGroups` exist from 1.16.
 const FROM_NODES_AND_GROUPS_SINCE: Version = Version::new(1, 16);
 
-/// From 1.20 allow-localhost is a rule the agent adds only to the policy of an endpoint that some rule
-/// selects: under `enable-policy=always` a pod no rule selects drops its host too.
+/// From 1.20 allow-localhost is a rule the agent adds only to the ingress policy of an endpoint that some
+/// rule with ingress (allow or deny) selects (`resolvePolicyLocked`: `len(rulesIngress) > 0`): under
+/// `enable-policy=always` a pod that no rule selects, or only egress rules select, drops its host too.
 const LOCALHOST_NEEDS_SELECTING_RULE_SINCE: Version = Version::new(1, 20);
 
 /// How an entry's ports meet TCP/`port` on `dest` (R12).
@@ -861,7 +862,11 @@ fn decide_enforced(
     }
     if src.kind == IdentityKind::Host
         && s.allow_localhost_always
-        && (v < LOCALHOST_NEEDS_SELECTING_RULE_SINCE || !dp.selecting.is_empty())
+        && (v < LOCALHOST_NEEDS_SELECTING_RULE_SINCE
+            || dp
+                .selecting
+                .iter()
+                .any(|(_, r)| has_effect(&r.ingress) || has_effect(&r.ingress_deny)))
     {
         return allowed(
             Basis::Localhost,
