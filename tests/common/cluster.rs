@@ -52,9 +52,19 @@ pub async fn api_for(client: &Client, v: &Value) -> Api<DynamicObject> {
     let api_version = v["apiVersion"].as_str().unwrap();
     let kind = v["kind"].as_str().unwrap();
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-    let (ar, caps) = pinned_kind(client, &GroupVersionKind::gvk(group, version, kind))
-        .await
-        .unwrap_or_else(|e| panic!("{api_version} {kind} is not served: {e}"));
+    // A CRD that was just installed is Established a little before discovery serves its kind: wait for
+    // it, with a generous bound, rather than fail by chance.
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (ar, caps) = loop {
+        match pinned_kind(client, &gvk).await {
+            Ok(found) => break found,
+            Err(e) if Instant::now() >= deadline => {
+                panic!("{api_version} {kind} is not served (waited 60 s): {e}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    };
     match v.pointer("/metadata/namespace").and_then(Value::as_str) {
         Some(ns) if caps.scope == kube::discovery::Scope::Namespaced => {
             Api::namespaced_with(client.clone(), ns, &ar)
