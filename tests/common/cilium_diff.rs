@@ -263,11 +263,10 @@ pub fn run(oracle: &Oracle, seed: u64, min_flows: usize, work: &Path) -> Report 
 }
 
 /// The `matchLabels` of the cluster's Cilium policies that name one label twice for Cilium with
-/// different values (`app: a` beside `any:app: b`): the object's index, the JSON pointer of the map,
-/// and the distinct values. The agent keeps one value at random (Go map iteration), so the oracle's
+/// different values (`app: a` beside `any:app: b`): one [`Site`] per such label. The agent keeps one value at random (Go map iteration), so the oracle's
 /// answer on such a cluster is one random reading; each reading is compared on its own instead.
-pub fn ambiguous_sites(objects: &[Value]) -> Vec<(usize, String, Vec<String>)> {
-    fn walk(v: &Value, ptr: String, out: &mut Vec<(String, Vec<String>)>) {
+pub fn ambiguous_sites(objects: &[Value]) -> Vec<Site> {
+    fn walk(v: &Value, ptr: String, out: &mut Vec<(String, String, Vec<String>)>) {
         match v {
             Value::Object(m) => {
                 for (k, child) in m {
@@ -281,8 +280,8 @@ pub fn ambiguous_sites(objects: &[Value]) -> Vec<(usize, String, Vec<String>)> {
                                     .or_default()
                                     .insert(lv.as_str().unwrap_or_default().to_string());
                             }
-                            for values in by_key.into_values().filter(|v| v.len() > 1) {
-                                out.push((p.clone(), values.into_iter().collect()));
+                            for (label, values) in by_key.into_iter().filter(|(_, v)| v.len() > 1) {
+                                out.push((p.clone(), label, values.into_iter().collect()));
                             }
                         }
                     } else {
@@ -304,41 +303,40 @@ pub fn ambiguous_sites(objects: &[Value]) -> Vec<(usize, String, Vec<String>)> {
         if kind.starts_with("Cilium") && kind.ends_with("NetworkPolicy") {
             let mut sites = Vec::new();
             walk(o, String::new(), &mut sites);
-            out.extend(sites.into_iter().map(|(p, v)| (i, p, v)));
+            out.extend(sites.into_iter().map(|(pointer, label, values)| Site {
+                object: i,
+                pointer,
+                label,
+                values,
+            }));
         }
     }
     out
 }
 
+/// One label a `matchLabels` names more than once for Cilium, with different values.
+pub struct Site {
+    /// The object's index in the cluster.
+    pub object: usize,
+    /// The JSON pointer of the `matchLabels` map.
+    pub pointer: String,
+    /// The label as the agent stores it (`any.app`: [`cilium_extended_key`]).
+    pub label: String,
+    /// Its distinct values, one of which the agent keeps.
+    pub values: Vec<String>,
+}
+
 /// The cluster as an agent reads it when it keeps value `choice[i]` at site `i` of
 /// [`ambiguous_sites`]: the keys of that label with other values are removed.
-fn reading(cluster: &Cluster, sites: &[(usize, String, Vec<String>)], choice: &[usize]) -> Cluster {
+fn reading(cluster: &Cluster, sites: &[Site], choice: &[usize]) -> Cluster {
     let mut objects = cluster.objects.clone();
-    for ((obj, ptr, values), &c) in sites.iter().zip(choice) {
-        let ml = objects[*obj]
-            .pointer_mut(ptr)
+    for (site, &c) in sites.iter().zip(choice) {
+        let ml = objects[site.object]
+            .pointer_mut(&site.pointer)
             .and_then(Value::as_object_mut)
             .expect("the site was found in this object");
-        let keep = &values[c];
-        let extended: BTreeMap<String, String> = ml
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-            .collect();
-        // Only the keys of this label (one extended key with several values).
-        let label = extended
-            .iter()
-            .filter(|(_, v)| values.contains(v))
-            .map(|(k, _)| cilium_extended_key(k))
-            .find(|ek| {
-                let vals: BTreeSet<&String> = extended
-                    .iter()
-                    .filter(|(k, _)| cilium_extended_key(k) == *ek)
-                    .map(|(_, v)| v)
-                    .collect();
-                vals.len() > 1
-            })
-            .expect("an ambiguous label");
-        ml.retain(|k, v| cilium_extended_key(k) != label || v.as_str() == Some(keep.as_str()));
+        let keep = site.values[c].as_str();
+        ml.retain(|k, v| cilium_extended_key(k) != site.label || v.as_str() == Some(keep));
     }
     Cluster {
         seed: cluster.seed,
@@ -360,7 +358,7 @@ pub fn compare_cluster(oracle: &Oracle, cluster: &Cluster, dir: &Path, report: &
     let Some(ours) = compare_one(oracle, cluster, dir, report) else {
         return;
     };
-    let radices: Vec<usize> = sites.iter().map(|(_, _, v)| v.len()).collect();
+    let radices: Vec<usize> = sites.iter().map(|site| site.values.len()).collect();
     let mut per_reading: Vec<Vec<NetVerdict>> = Vec::new();
     for (n, choice) in combinations(&radices, 16).into_iter().enumerate() {
         let r = reading(cluster, &sites, &choice);
