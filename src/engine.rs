@@ -426,9 +426,9 @@ impl<'a> Engine<'a> {
             return Rc::new(Identity::of_source(
                 src,
                 &self.idx.namespace_labels(&src.namespace),
+                self.idx.node_labels_of(src),
                 dest,
-                cluster,
-                version,
+                &self.settings,
             ));
         }
         if let Some(id) = self

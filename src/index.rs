@@ -643,6 +643,12 @@ impl ClusterIndex {
         self.nodes.values()
     }
 
+    /// The labels of the Node a pod runs on, when the input has that Node.
+    pub fn node_labels_of(&self, pod: &Pod) -> Option<&Labels> {
+        let node = pod.node_name.as_deref()?;
+        self.nodes.get(node).map(|n| &n.labels)
+    }
+
     pub fn pods(&self) -> impl Iterator<Item = (PodId, &Pod)> {
         self.pods
             .iter()

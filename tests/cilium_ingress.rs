@@ -44,6 +44,18 @@ type PodRef = (&'static str, &'static str);
 
 const FIXTURES: &str = r#"
 apiVersion: v1
+kind: Node
+metadata:
+  name: node-a
+  labels: {kubernetes.io/hostname: node-a, role: worker}
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: node-b
+  labels: {kubernetes.io/hostname: node-b, role: infra}
+---
+apiVersion: v1
 kind: Namespace
 metadata:
   name: monitoring
@@ -1396,6 +1408,32 @@ fn r10_from_nodes() {
                 .cfg("enable-node-selector-labels", "true")
                 .with(from_nodes())
                 .allowed_by(&["CNP/app/from-nodes"]),
+            // The remote node's identity carries its Node's labels (source `node`) and the cluster
+            // label: a selector on them picks nodes.
+            case("from_nodes_selects_on_the_remote_nodes_labels")
+                .from(S3)
+                .cfg("enable-node-selector-labels", "true")
+                .with(cnp(
+                    "infra-nodes",
+                    "ingress: [{fromNodes: [{matchLabels: {role: infra}}]}]",
+                ))
+                .allowed_by(&["CNP/app/infra-nodes"]),
+            case("from_nodes_with_the_node_source_prefix_selects_the_same_labels")
+                .from(S3)
+                .cfg("enable-node-selector-labels", "true")
+                .with(cnp(
+                    "infra-nodes",
+                    r#"ingress: [{fromNodes: [{matchLabels: {"node:role": infra}}]}]"#,
+                ))
+                .allowed_by(&["CNP/app/infra-nodes"]),
+            case("from_nodes_does_not_admit_a_node_with_other_labels")
+                .from(S3)
+                .cfg("enable-node-selector-labels", "true")
+                .with(cnp(
+                    "worker-nodes",
+                    "ingress: [{fromNodes: [{matchLabels: {role: worker}}]}]",
+                ))
+                .default_deny(&["CNP/app/worker-nodes"]),
             case("from_nodes_never_admits_the_host")
                 .from(S4)
                 .cfg("enable-node-selector-labels", "true")

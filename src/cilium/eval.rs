@@ -159,26 +159,37 @@ impl Identity {
     }
 
     /// The identity a scraper pod presents to `dest` (R3): hostNetwork pods are the host or a remote node.
+    /// With `enable-node-selector-labels` (1.16+) a remote node's identity carries the labels of its
+    /// Node (source `node`) and the cluster label (`pkg/node/manager` `nodeIdentityLabels`), which is
+    /// what `fromNodes` selects on; `src_node_labels` are the labels of the scraper's Node, when known.
+    /// Every node label counts: Cilium's node label filter (`node-labels`) is empty by default.
     pub fn of_source(
         src: &Pod,
         src_ns_labels: &Labels,
+        src_node_labels: Option<&Labels>,
         dest: &Pod,
-        cluster: &str,
-        v: Version,
+        s: &Settings,
     ) -> Identity {
         if !src.host_network {
-            return Identity::of_pod(src, src_ns_labels, cluster, v);
+            return Identity::of_pod(src, src_ns_labels, &s.cluster_name, s.version);
         }
         let node_ip = src.host_ip.as_deref().and_then(|s| s.parse().ok());
         let same_node = src.node_name.is_some() && src.node_name == dest.node_name;
-        Identity::reserved(
-            if same_node {
-                IdentityKind::Host
-            } else {
-                IdentityKind::RemoteNode
-            },
-            node_ip,
-        )
+        if same_node {
+            return Identity::reserved(IdentityKind::Host, node_ip);
+        }
+        let mut id = Identity::reserved(IdentityKind::RemoteNode, node_ip);
+        if s.node_selector_labels && s.version >= FROM_NODES_AND_GROUPS_SINCE {
+            let node = Source::Other("node".to_string());
+            for (k, v) in src_node_labels.into_iter().flatten() {
+                id.labels.insert(k.clone(), (node.clone(), v.clone()));
+            }
+            id.labels.insert(
+                CLUSTER_KEY.to_string(),
+                (Source::K8s, s.cluster_name.clone()),
+            );
+        }
+        id
     }
 
     /// The (key, value) pairs of its labels, for index lookups.

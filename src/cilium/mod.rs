@@ -152,14 +152,14 @@ impl Settings {
 pub fn decide_flow<'a>(
     settings: &Settings,
     policies: impl IntoIterator<Item = &'a policy::Policy>,
-    (src, src_ns_labels): (&Pod, &Labels),
+    (src, src_ns_labels, src_node_labels): (&Pod, &Labels, Option<&Labels>),
     (dest, dest_ns_labels): (&Pod, &Labels),
     port: u16,
     path: &str,
 ) -> Decision {
     let v = settings.version;
     let dest_id = eval::Identity::of_pod(dest, dest_ns_labels, &settings.cluster_name, v);
-    let src_id = eval::Identity::of_source(src, src_ns_labels, dest, &settings.cluster_name, v);
+    let src_id = eval::Identity::of_source(src, src_ns_labels, src_node_labels, dest, settings);
     let policies: Vec<&policy::Policy> = policies.into_iter().collect();
     let dp = eval::DestPolicies::compute(settings, &dest_id, policies.iter().copied(), false);
     let others = eval::DestPolicies::other_readings(settings, &dest_id, &policies, false);

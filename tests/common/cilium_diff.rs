@@ -564,7 +564,11 @@ pub fn our_decision(
     decide_flow(
         settings,
         idx.policies(),
-        (src, &idx.namespace_labels(&src.namespace)),
+        (
+            src,
+            &idx.namespace_labels(&src.namespace),
+            idx.node_labels_of(src),
+        ),
         (dst, &idx.namespace_labels(&dst.namespace)),
         f.port,
         "/metrics",
