@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::policy::{
-    Entry, HttpRule, Injection, Peer, PeerSelector, Policy, PortSpec, Ports, Rule, Subject, NS_KEY,
-    NS_LABELS_PREFIX,
+    Entry, HttpRule, Injection, Peer, PeerSelector, Policy, PortProtocol, PortSpec, Ports, Rule,
+    Subject, NS_KEY, NS_LABELS_PREFIX,
 };
 use super::{EnforcementMode, Settings, Version};
 use crate::model::{Labels, ObjRef, Pod};
@@ -574,6 +574,9 @@ fn empty_list_omitted(v: Version, derived: bool) -> bool {
 const ZERO_PORT_RANGE: Version = Version::new(1, 17);
 const ZERO_PORT_RANGE_UNTIL: Version = Version::new(1, 19);
 
+/// The release whose mapstate and policy map mishandle port 0 with an endPort (R12.1).
+const MASKED_ZERO_PORT: Version = Version::new(1, 16);
+
 /// `fromNodes` (R10) and ingress `fromGroups` exist from 1.16.
 const FROM_NODES_AND_GROUPS_SINCE: Version = Version::new(1, 16);
 
@@ -588,6 +591,89 @@ struct PortHit<'a> {
     http: Vec<&'a HttpRule>,
 }
 
+/// Whether one port of a port rule admits TCP/`port` on `dest` (R12).
+fn spec_hits(pp: &PortProtocol, dest: &Pod, port: u16, v: Version) -> bool {
+    // endPort is honoured from 1.16; 1.15 allows the single port (a KNP with a warning, a CNP silently).
+    let end_port_supported = v >= Version::new(1, 16);
+    pp.protocol.admits_tcp()
+        && match &pp.port {
+            // Port 0 is every port; 1.17 to 1.19 read an endPort beside it as the range
+            // 0..=endPort (1.16 and 1.20 ignore it).
+            PortSpec::Number(0) if !(ZERO_PORT_RANGE..=ZERO_PORT_RANGE_UNTIL).contains(&v) => true,
+            PortSpec::Number(p) => match pp.end_port {
+                Some(end) if end_port_supported && end >= *p => (*p..=end).contains(&port),
+                _ => *p == 0 || *p == port,
+            },
+            // A named port resolves against the destination's own container ports;
+            // an endPort then extends it to a range, as for a number (Cilium ≥1.16).
+            PortSpec::Named(name) => dest
+                .containers
+                .iter()
+                .filter(|c| !c.init)
+                .flat_map(|c| c.ports.iter())
+                .filter(|cp| {
+                    cp.protocol.eq_ignore_ascii_case("TCP")
+                        && cp
+                            .name
+                            .as_deref()
+                            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+                })
+                .any(|cp| match pp.end_port {
+                    Some(end) if end_port_supported && end >= cp.number => {
+                        (cp.number..=end).contains(&port)
+                    }
+                    _ => cp.number == port,
+                }),
+        }
+}
+
+/// 1.16 (R12.1): port `0` with an `endPort` below 65535 is a masked port 0 there. The mapstate weighs
+/// it as the wildcard port against narrower ports (`PortIsBroader` looks at the port alone), so only
+/// its first block is kept, and the policy map writes that block as the protocol-wide key (`NewKey`:
+/// port 0 has no port bits); but it is not *equal* to the wildcard port of an allow (the masks
+/// differ), so a deny of it for every identity gets no precedence over an allow of the wildcard TCP
+/// port for the source's own identity: both keys are protocol-wide, and the datapath's tie goes to the
+/// identity's entry (`__policy_can_access`). Is `e` a deny of every identity that hits TCP/`port`
+/// only through such a port?
+fn masked_zero_deny_loses_tie(e: &Entry, dest: &Pod, port: u16, v: Version) -> bool {
+    let masked_zero = |pp: &PortProtocol| {
+        pp.port == PortSpec::Number(0) && pp.end_port.is_some_and(|e| e > 0 && e < u16::MAX)
+    };
+    let Ports::Rules(rules) = &e.ports else {
+        return false;
+    };
+    v == MASKED_ZERO_PORT
+        && selects_every_identity(&e.peer)
+        && rules.iter().flat_map(|pr| pr.ports.iter()).any(masked_zero)
+        && !rules
+            .iter()
+            .flat_map(|pr| pr.ports.iter())
+            .any(|pp| !masked_zero(pp) && spec_hits(pp, dest, port, v))
+}
+
+/// A peer the policy map writes as identity 0: `toPorts` alone, or the entity `all`.
+fn selects_every_identity(peer: &Peer) -> bool {
+    match peer {
+        Peer::Wildcard => true,
+        Peer::Entities(ents) => ents.iter().any(|x| x == "all"),
+        _ => false,
+    }
+}
+
+/// An allow entry that the policy map writes as the source identity's wildcard TCP port: a peer that
+/// selects identities (not every identity) and a TCP (or any-protocol) port 0 without a range.
+fn identity_wildcard_tcp_allow(e: &Entry) -> bool {
+    let Ports::Rules(rules) = &e.ports else {
+        return false;
+    };
+    !selects_every_identity(&e.peer)
+        && rules.iter().flat_map(|pr| pr.ports.iter()).any(|pp| {
+            pp.protocol.admits_tcp()
+                && pp.port == PortSpec::Number(0)
+                && matches!(pp.end_port, None | Some(0) | Some(u16::MAX))
+        })
+}
+
 fn port_hit<'a>(e: &'a Entry, dest: &Pod, port: u16, v: Version) -> Option<PortHit<'a>> {
     let rules = match &e.ports {
         Ports::All => {
@@ -599,47 +685,10 @@ fn port_hit<'a>(e: &'a Entry, dest: &Pod, port: u16, v: Version) -> Option<PortH
         Ports::IcmpOnly => return None,
         Ports::Rules(r) => r,
     };
-    // endPort is honoured from 1.16; 1.15 allows the single port (a KNP with a warning, a CNP silently).
-    let end_port_supported = v >= Version::new(1, 16);
     let mut hit: Option<PortHit<'a>> = None;
     for pr in rules {
         // A port rule without ports contributes no port at all (Cilium iterates its port list).
-        let matched = pr.ports.iter().any(|pp| {
-            pp.protocol.admits_tcp()
-                && match &pp.port {
-                    // Port 0 is every port; 1.17 to 1.19 read an endPort beside it as the range
-                    // 0..=endPort (1.16 and 1.20 ignore it).
-                    PortSpec::Number(0)
-                        if !(ZERO_PORT_RANGE..=ZERO_PORT_RANGE_UNTIL).contains(&v) =>
-                    {
-                        true
-                    }
-                    PortSpec::Number(p) => match pp.end_port {
-                        Some(end) if end_port_supported && end >= *p => (*p..=end).contains(&port),
-                        _ => *p == 0 || *p == port,
-                    },
-                    // A named port resolves against the destination's own container ports;
-                    // an endPort then extends it to a range, as for a number (Cilium ≥1.16).
-                    PortSpec::Named(name) => dest
-                        .containers
-                        .iter()
-                        .filter(|c| !c.init)
-                        .flat_map(|c| c.ports.iter())
-                        .filter(|cp| {
-                            cp.protocol.eq_ignore_ascii_case("TCP")
-                                && cp
-                                    .name
-                                    .as_deref()
-                                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
-                        })
-                        .any(|cp| match pp.end_port {
-                            Some(end) if end_port_supported && end >= cp.number => {
-                                (cp.number..=end).contains(&port)
-                            }
-                            _ => cp.number == port,
-                        }),
-                }
-        });
+        let matched = pr.ports.iter().any(|pp| spec_hits(pp, dest, port, v));
         if matched {
             let h = hit.get_or_insert(PortHit {
                 l4_only: false,
@@ -785,6 +834,15 @@ fn decide_enforced(
     for (p, r) in &dp.selecting {
         for e in r.ingress_deny.iter().flatten() {
             if peer_matches(e, src, s, &deny_requires) && port_hit(e, dest, port, v).is_some() {
+                if masked_zero_deny_loses_tie(e, dest, port, v)
+                    && dp.selecting.iter().any(|(_, r)| {
+                        r.ingress.iter().flatten().any(|a| {
+                            identity_wildcard_tcp_allow(a) && peer_matches(a, src, s, &requires)
+                        })
+                    })
+                {
+                    continue;
+                }
                 return Decision {
                     verdict: NetVerdict::Denied,
                     basis: Basis::DeniedByRule,
