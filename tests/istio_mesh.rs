@@ -936,26 +936,34 @@ fn r08_r09_what_an_annotation_driven_scraper_connects_to() {
         ..MeshConfig::default()
     };
     let d = MeshConfig::default();
-    // (name, pod, mesh config, want (scrape, port, path, merged app (port, path, known)))
+    // (name, pod, mesh config, want (scrape, port, path, merging: the app endpoint merged, if any))
     type Want = (
         bool,
         Option<u16>,
         &'static str,
-        Option<(u16, &'static str, bool)>,
+        Option<Option<(u16, &'static str)>>,
     );
     let rows: Vec<(&str, PodSpec, &MeshConfig, Want)> = vec![
-        ("an injected pod without annotations is scraped on the merged endpoint with the agent's defaults",
-            web("a"), &d, (true, Some(15020), "/stats/prometheus", Some((80, "/metrics", true)))),
+        // The injector records the app endpoint only from annotations the pod had: none, nothing merged.
+        ("an injected pod without annotations is scraped on the merged endpoint, which has no app metrics",
+            web("a"), &d, (true, Some(15020), "/stats/prometheus", Some(None))),
+        ("a scrape annotation alone is recorded, and the agent defaults port 80 and /metrics",
+            web("a2").ann("prometheus.io/scrape", "true"),
+            &d, (true, Some(15020), "/stats/prometheus", Some(Some((80, "/metrics"))))),
         ("annotations not yet rewritten become the merged app endpoint",
             web("b").ann("prometheus.io/port", "8080").ann("prometheus.io/path", "/actuator/prometheus"),
-            &d, (true, Some(15020), "/stats/prometheus", Some((8080, "/actuator/prometheus", true)))),
+            &d, (true, Some(15020), "/stats/prometheus", Some(Some((8080, "/actuator/prometheus"))))),
         ("rewritten annotations take the app endpoint from ISTIO_PROMETHEUS_ANNOTATIONS",
             web("c").ann("prometheus.io/port", "15020").ann("prometheus.io/path", "/stats/prometheus").ann("prometheus.io/scrape", "true")
                 .env("ISTIO_PROMETHEUS_ANNOTATIONS", "{\"scrape\":\"true\",\"path\":\"/q/metrics\",\"port\":\"9090\"}"),
-            &d, (true, Some(15020), "/stats/prometheus", Some((9090, "/q/metrics", true)))),
-        ("rewritten annotations without the env leave the app endpoint unknown",
+            &d, (true, Some(15020), "/stats/prometheus", Some(Some((9090, "/q/metrics"))))),
+        ("the agent reads ISTIO_PROMETHEUS_ANNOTATIONS from proxyMetadata too",
+            web("c2").ann("prometheus.io/port", "15020").ann("prometheus.io/path", "/stats/prometheus")
+                .ann("proxy.istio.io/config", "proxyMetadata:\n  ISTIO_PROMETHEUS_ANNOTATIONS: '{\"port\":\"9100\"}'"),
+            &d, (true, Some(15020), "/stats/prometheus", Some(Some((9100, "/metrics"))))),
+        ("rewritten annotations without the env merge no app metrics",
             web("d").ann("prometheus.io/port", "15020").ann("prometheus.io/path", "/stats/prometheus"),
-            &d, (true, Some(15020), "/stats/prometheus", Some((80, "/metrics", false)))),
+            &d, (true, Some(15020), "/stats/prometheus", Some(None))),
         ("scrape false is never rewritten",
             web("e").ann("prometheus.io/scrape", "false").ann("prometheus.io/port", "8080"),
             &d, (false, Some(8080), "/metrics", None)),
@@ -967,7 +975,7 @@ fn r08_r09_what_an_annotation_driven_scraper_connects_to() {
             &merge_off, (true, Some(8080), "/metrics", None)),
         ("the merge-metrics annotation wins over meshConfig",
             web("h").ann("prometheus.istio.io/merge-metrics", "true").ann("prometheus.io/port", "8080"),
-            &merge_off, (true, Some(15020), "/stats/prometheus", Some((8080, "/metrics", true)))),
+            &merge_off, (true, Some(15020), "/stats/prometheus", Some(Some((8080, "/metrics"))))),
         ("a pod without a sidecar is scraped where its annotations say",
             web("i").plain().ann("prometheus.io/scrape", "true").ann("prometheus.io/port", "9100").ann("prometheus.io/path", "/m"),
             &d, (true, Some(9100), "/m", None)),
@@ -977,7 +985,7 @@ fn r08_r09_what_an_annotation_driven_scraper_connects_to() {
         let merged = got
             .merged
             .as_ref()
-            .map(|m| (m.port, m.path.as_str(), m.known));
+            .map(|m| m.app.as_ref().map(|(port, path)| (*port, path.as_str())));
         assert_eq!(
             (got.scrape, got.port, got.path.as_str(), merged),
             want,
@@ -1746,6 +1754,50 @@ fn apply(idx: &mut ClusterIndex, objs: &[&Value]) {
             other => panic!("remedy not understood: {other:?}"),
         }
     }
+}
+
+/// Rule 19a, and rule 9 as the injector does it: pilot-agent merges the app's metrics only when the
+/// injector recorded an app endpoint from the pod's `prometheus.io/*` annotations.
+#[test]
+fn r19a_the_merged_endpoint_is_offered_as_it_is_only_where_the_agent_merges_that_endpoint() {
+    let message = |pod: PodSpec| {
+        let idx = index_of(&[REMEDY_BASE.to_string(), pod.doc(), ns_mode("STRICT")]).unwrap();
+        intent(&idx)
+            .condition("MeshAuthorized")
+            .unwrap()
+            .message
+            .clone()
+    };
+    // Without annotations nothing is recorded, so nothing of the app is merged: annotate the template.
+    let m = message(web("web-0"));
+    assert!(!m.contains("already merges"), "{m}");
+    for needle in [
+        "(a) no Istio change: annotate the pod template with prometheus.io/port: \"8080\" and prometheus.io/path: /metrics",
+        "today it merges no app metrics: the pod has no prometheus.io/scrape, /path or /port annotation",
+    ] {
+        assert!(m.contains(needle), "missing {needle:?}: {m}");
+    }
+    // A live pod rewritten by the injector, with the app endpoint it recorded: scrape the merged one.
+    let m = message(
+        web("web-0")
+            .ann("prometheus.io/port", "15020")
+            .ann("prometheus.io/path", "/stats/prometheus")
+            .env(
+                "ISTIO_PROMETHEUS_ANNOTATIONS",
+                "{\"scrape\":\"true\",\"path\":\"/metrics\",\"port\":\"8080\"}",
+            ),
+    );
+    assert!(
+        m.contains("(a) no Istio change: pilot-agent already merges :8080/metrics into :15020/stats/prometheus"),
+        "{m}"
+    );
+    // Recorded, but another endpoint: annotate, saying what is merged today.
+    let m = message(web("web-0").ann("prometheus.io/port", "9100"));
+    assert!(!m.contains("already merges"), "{m}");
+    assert!(
+        m.contains("today it merges :9100/metrics: the pod's prometheus.io annotations"),
+        "{m}"
+    );
 }
 
 #[test]

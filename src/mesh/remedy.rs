@@ -39,14 +39,23 @@ fn merged_endpoint(b: &Blocked<'_>, cfg: &MeshConfig) -> Option<String> {
         return None;
     }
     let ann = annotation_scrape(b.pod, cfg);
-    if let Some(m) = ann.merged.as_ref().filter(|m| m.known) {
-        if m.port == b.port && m.path == b.path {
+    let merged = ann.merged.as_ref();
+    if let Some((port, path)) = merged.and_then(|m| m.app.as_ref()) {
+        if *port == b.port && path == b.path {
             return Some(format!(
                 "(a) no Istio change: pilot-agent already merges :{}{} into :{sp}{MERGED_PATH}, which Envoy never intercepts; scrape that instead (the prometheus.io annotations, or a PodMonitor on port {sp} path {MERGED_PATH})",
                 b.port, b.path
             ));
         }
     }
+    // What the agent merges today, when it is not this endpoint.
+    let now = match merged {
+        Some(m) => match &m.app {
+            Some((port, path)) => format!(" (today it merges :{port}{path}: {})", m.source),
+            None => format!(" (today it merges no app metrics: {})", m.source),
+        },
+        None => String::new(),
+    };
     let (on, why) = merge_enabled(b.pod, cfg);
     let enable = if on {
         String::new()
@@ -54,7 +63,7 @@ fn merged_endpoint(b: &Blocked<'_>, cfg: &MeshConfig) -> Option<String> {
         format!(" and set prometheus.istio.io/merge-metrics: \"true\" (merging is off: {why})")
     };
     Some(format!(
-        "(a) no Istio change: annotate the pod template with prometheus.io/port: \"{}\" and prometheus.io/path: {}{enable}; after the restart pilot-agent fetches them over loopback (bypassing Istio policy) and serves them merged on :{sp}{MERGED_PATH}, which Envoy never intercepts — the app must serve plain HTTP on localhost",
+        "(a) no Istio change: annotate the pod template with prometheus.io/port: \"{}\" and prometheus.io/path: {}{enable}{now}; after the restart pilot-agent fetches them over loopback (bypassing Istio policy) and serves them merged on :{sp}{MERGED_PATH}, which Envoy never intercepts — the app must serve plain HTTP on localhost",
         b.port, b.path
     ))
 }

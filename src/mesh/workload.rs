@@ -319,14 +319,17 @@ pub fn merge_enabled(pod: &Pod, cfg: &MeshConfig) -> (bool, String) {
     }
 }
 
-/// The app endpoint pilot-agent fetches over loopback and merges into `:15020/stats/prometheus` (rule 9).
+/// What pilot-agent merges into `:15020/stats/prometheus` besides its own and Envoy's metrics (rule 9):
+/// the app endpoint it fetches over loopback, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MergedApp {
-    pub port: u16,
-    pub path: String,
-    /// Whether the original annotations are known (from `ISTIO_PROMETHEUS_ANNOTATIONS` or not yet rewritten);
-    /// when not, the agent's defaults (port 80, `/metrics`) are assumed.
-    pub known: bool,
+    /// `(port, path)`; `None`: no app metrics. The injector records the app's endpoint in
+    /// `ISTIO_PROMETHEUS_ANNOTATIONS` only from the `prometheus.io/{scrape,path,port}` annotations the
+    /// pod had (`applyPrometheusMerge`: nothing when they are all absent), and the agent fetches the
+    /// app only when that variable is set (`status.NewServer`), defaulting port 80 and `/metrics`.
+    pub app: Option<(u16, String)>,
+    /// Where the answer comes from, for messages.
+    pub source: String,
 }
 
 /// What a scraper that follows `prometheus.io/*` annotations connects to (the usual `kubernetes-pods` job).
@@ -358,38 +361,57 @@ pub fn annotation_scrape(pod: &Pod, cfg: &MeshConfig) -> AnnotationScrape {
     let merging =
         proxy(pod).is_some() && merge_enabled(pod, cfg).0 && scrape_ann != Some("false") && sp != 0;
     if merging {
-        let recorded = proxy(pod)
-            .and_then(|c| {
-                c.env
-                    .iter()
-                    .find(|(k, _)| k == "ISTIO_PROMETHEUS_ANNOTATIONS")
-            })
-            .and_then(|(_, v)| serde_json::from_str::<RawPromAnnotations>(v).ok());
+        let recorded = proxy_metadata(pod, cfg, "ISTIO_PROMETHEUS_ANNOTATIONS").map(|(v, w)| {
+            (
+                serde_json::from_str::<RawPromAnnotations>(&v).unwrap_or_default(),
+                w,
+            )
+        });
         let rewritten = ann("prometheus.io/port").and_then(|p| p.trim().parse::<u16>().ok())
             == Some(sp)
             && ann("prometheus.io/path") == Some(MERGED_PATH);
-        let (port, path, known) = match recorded {
-            Some(r) => (r.port, r.path, true),
-            None if rewritten => (String::new(), String::new(), false),
-            None => (
-                ann("prometheus.io/port").unwrap_or("").to_string(),
-                ann("prometheus.io/path").unwrap_or("").to_string(),
-                true,
-            ),
+        let app = |r: &RawPromAnnotations| {
+            let port = r.port.trim().parse().unwrap_or(80);
+            let path = if r.path.is_empty() {
+                "/metrics"
+            } else {
+                r.path.as_str()
+            };
+            (port, path.to_string())
+        };
+        let merged = match recorded {
+            Some((r, w)) => MergedApp {
+                app: Some(app(&r)),
+                source: w,
+            },
+            None if rewritten => MergedApp {
+                app: None,
+                source: "the pod's annotations are already rewritten to the status port and istio-proxy has no ISTIO_PROMETHEUS_ANNOTATIONS".to_string(),
+            },
+            None => {
+                let r = RawPromAnnotations {
+                    scrape: ann("prometheus.io/scrape").unwrap_or("").to_string(),
+                    path: ann("prometheus.io/path").unwrap_or("").to_string(),
+                    port: ann("prometheus.io/port").unwrap_or("").to_string(),
+                };
+                if r.scrape.is_empty() && r.path.is_empty() && r.port.is_empty() {
+                    MergedApp {
+                        app: None,
+                        source: "the pod has no prometheus.io/scrape, /path or /port annotation for the injector to record".to_string(),
+                    }
+                } else {
+                    MergedApp {
+                        app: Some(app(&r)),
+                        source: "the pod's prometheus.io annotations, recorded at injection".to_string(),
+                    }
+                }
+            }
         };
         return AnnotationScrape {
             scrape: true,
             port: Some(sp),
             path: MERGED_PATH.to_string(),
-            merged: Some(MergedApp {
-                port: port.trim().parse().unwrap_or(80),
-                path: if path.is_empty() {
-                    "/metrics".to_string()
-                } else {
-                    path
-                },
-                known,
-            }),
+            merged: Some(merged),
         };
     }
     AnnotationScrape {
