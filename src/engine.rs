@@ -251,12 +251,132 @@ pub struct Scraper<'a> {
     pub pods: Vec<Pod>,
     pub modelled: bool,
     /// Ok(reason, message) when ready, Err(reason, message) when not.
-    pub readiness: Result<(&'static str, String), (&'static str, String)>,
+    pub readiness: Readiness,
+    /// `spec.shards` of a Prometheus/PrometheusAgent (1 otherwise): each target is scraped by the pods of
+    /// one shard, the hashmod of its `__address__` (prometheus-operator's sharding relabeling).
+    pub shards: u32,
+    /// Shards none of whose (live) pods is Ready, while the scraper as a whole has Ready pods: the
+    /// targets they own are not scraped.
+    pub unready_shards: Vec<u32>,
 }
+
+/// A scraper's readiness: `Ok((reason, message))` when ready, `Err((reason, message))` when not.
+pub type Readiness = Result<(&'static str, String), (&'static str, String)>;
+
+/// The label prometheus-operator puts on each pod with its shard's index.
+const SHARD_LABEL: &str = "operator.prometheus.io/shard";
 
 impl Scraper<'_> {
     pub fn display(&self) -> String {
         format!("{}/{}", self.obj.namespace, self.obj.name)
+    }
+
+    /// The shard that scrapes a target at `address` (`ip:port`): `hashmod(__address__, shards)`.
+    /// Without sharding (or topology sharding, which this does not model) `None`.
+    pub fn shard_of(&self, address: &str) -> Option<u32> {
+        (self.shards > 1).then(|| crate::relabel::hash_mod(address, u64::from(self.shards)) as u32)
+    }
+
+    /// The pods that scrape a target at `address`: those of its shard (a pod without the shard label
+    /// counts for every shard); all of them when the shard has none in the input.
+    pub fn pods_for(&self, address: &str) -> Vec<&Pod> {
+        let Some(shard) = self.shard_of(address) else {
+            return self.pods.iter().collect();
+        };
+        let shard = shard.to_string();
+        let own: Vec<&Pod> = self
+            .pods
+            .iter()
+            .filter(|p| p.labels.get(SHARD_LABEL).is_none_or(|s| *s == shard))
+            .collect();
+        if own.is_empty() {
+            self.pods.iter().collect()
+        } else {
+            own
+        }
+    }
+
+    /// The readiness for a subject whose targets are `targets` (`(pod, ip:port)`): with unready shards,
+    /// not ready exactly when one of them owns a target.
+    pub fn readiness_for<'t>(
+        &self,
+        targets: impl IntoIterator<Item = (&'t str, String)>,
+    ) -> Readiness {
+        let Ok((r, m)) = &self.readiness else {
+            return self.readiness.clone();
+        };
+        if self.unready_shards.is_empty() {
+            return self.readiness.clone();
+        }
+        let orphaned: Vec<String> = targets
+            .into_iter()
+            .filter(|(_, addr)| {
+                self.shard_of(addr)
+                    .is_some_and(|s| self.unready_shards.contains(&s))
+            })
+            .map(|(pod, addr)| {
+                format!(
+                    "{pod} ({addr}, shard {})",
+                    self.shard_of(&addr).unwrap_or(0)
+                )
+            })
+            .collect();
+        let shards = self
+            .unready_shards
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        if orphaned.is_empty() {
+            return Ok((
+                r,
+                format!("{m}; shard {shards} has no Ready pod, but owns none of these targets"),
+            ));
+        }
+        Err((
+            reason::SCRAPER_NOT_READY,
+            format!(
+                "{m}, but shard {shards} has no Ready pod, and each target is scraped only by the shard that owns it (hashmod of __address__ over {} shards): {} not scraped",
+                self.shards,
+                orphaned.join(", ")
+            ),
+        ))
+    }
+}
+
+/// A target's pod name and `__address__` (`ip:port`), which picks its shard.
+fn target_address(idx: &ClusterIndex, pod: PodId, port: u16) -> (&str, String) {
+    let p = idx.pod(pod);
+    (
+        p.name.as_str(),
+        format!("{}:{port}", p.pod_ip.as_deref().unwrap_or("")),
+    )
+}
+
+/// What a Prometheus/PrometheusAgent should run, for the readiness message: `spec.replicas` (default 1)
+/// pods in each of `spec.shards` StatefulSets; a DaemonSet has one per node, not counted here.
+fn expected_pods(p: &PromWorkload, ready: usize) -> String {
+    if p.daemonset_mode {
+        return String::new();
+    }
+    let replicas = p.replicas.map_or(1, |r| u32::try_from(r).unwrap_or(0));
+    let shards = p.shards.max(1);
+    let expected = (replicas * shards) as usize;
+    let spec = match (shards > 1, p.replicas) {
+        (true, _) => format!(
+            "{replicas} {} × {shards} shards",
+            if replicas == 1 { "replica" } else { "replicas" }
+        ),
+        (false, Some(_)) => format!("spec.replicas {replicas}"),
+        (false, None) => "spec.replicas unset: 1".to_string(),
+    };
+    if ready >= expected {
+        format!(" ({spec})")
+    } else {
+        format!(
+            " of {expected} ({spec}): {} missing or not Ready; every Ready replica scrapes all targets of its shard, so none is lost, but there is no redundancy left where a shard has one",
+            expected - ready
+        )
     }
 }
 
@@ -467,8 +587,8 @@ impl<'a> Engine<'a> {
         let host = format!("{}:{port}", dest_pod.pod_ip.as_deref().unwrap_or(""));
         let req = ScrapeRequest { path, host };
         let sids: Vec<Rc<Identity>> = scraper
-            .pods
-            .iter()
+            .pods_for(&req.host)
+            .into_iter()
             .map(|src| self.source_identity(src, dest_pod))
             .collect();
         self.dest_policies(dest, skip_managed);
@@ -523,7 +643,11 @@ impl<'a> Engine<'a> {
             if ready_pods > 0 {
                 Ok((
                     reason::SCRAPER_READY,
-                    format!("{who} has {ready_pods}/{} pods Ready", pods.len()),
+                    format!(
+                        "{who} has {ready_pods}/{} pods Ready{}",
+                        pods.len(),
+                        expected_pods(p, ready_pods)
+                    ),
                 ))
             } else {
                 let detail = available
@@ -569,6 +693,22 @@ impl<'a> Engine<'a> {
                 format!("{who} is declared; its readiness is not observed (no status and no pods in the input)"),
             ))
         };
+        let shards = if p.daemonset_mode { 1 } else { p.shards.max(1) };
+        let unready_shards: Vec<u32> = if shards > 1
+            && ready_pods > 0
+            && pods.iter().any(|q| q.labels.contains_key(SHARD_LABEL))
+        {
+            (0..shards)
+                .filter(|sh| {
+                    let sh = sh.to_string();
+                    !pods
+                        .iter()
+                        .any(|q| q.ready == Some(true) && q.labels.get(SHARD_LABEL) == Some(&sh))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let modelled = pods.is_empty();
         let pods = match (modelled, all_pods.is_empty()) {
             (false, _) => pods,
@@ -581,6 +721,8 @@ impl<'a> Engine<'a> {
             pods,
             modelled,
             readiness,
+            shards,
+            unready_shards,
         }
     }
 
@@ -816,11 +958,14 @@ impl<'a> Engine<'a> {
 
         // Scraper.
         let scraper = self.resolve_intent_scraper(si);
+        let idx = self.idx;
         conditions.push(match &scraper {
-            Ok(s) => match &s.readiness {
-                Ok((r, m)) => condition(cond::SCRAPER_READY, true, r, m.clone()),
-                Err((r, m)) => condition(cond::SCRAPER_READY, false, r, m.clone()),
-            },
+            Ok(s) => {
+                match s.readiness_for(targets.iter().map(|t| target_address(idx, t.pod, t.port))) {
+                    Ok((r, m)) => condition(cond::SCRAPER_READY, true, r, m),
+                    Err((r, m)) => condition(cond::SCRAPER_READY, false, r, m),
+                }
+            }
             Err((r, m)) => condition(cond::SCRAPER_READY, false, r, m.clone()),
         });
 
@@ -1266,22 +1411,33 @@ impl<'a> Engine<'a> {
                 "no Prometheus or PrometheusAgent exists",
             )
         } else {
-            let bad: Vec<String> = scrapers
+            let readiness: Vec<Readiness> = scrapers
                 .iter()
-                .filter_map(|s| s.readiness.as_ref().err().map(|(_, m)| m.clone()))
+                .enumerate()
+                .map(|(i, s)| {
+                    s.readiness_for(
+                        per_scraper
+                            .iter()
+                            .filter(|(si, _)| *si == i)
+                            .map(|(_, t)| target_address(idx, t.pod, t.port)),
+                    )
+                })
+                .collect();
+            let bad: Vec<String> = readiness
+                .iter()
+                .filter_map(|r| r.as_ref().err().map(|(_, m)| m.clone()))
                 .collect();
             if bad.is_empty() {
                 condition(
                     cond::SCRAPER_READY,
                     true,
-                    scrapers[0]
-                        .readiness
+                    readiness[0]
                         .as_ref()
                         .map(|(r, _)| *r)
                         .unwrap_or(reason::SCRAPER_READY),
-                    scrapers
+                    readiness
                         .iter()
-                        .filter_map(|s| s.readiness.as_ref().ok().map(|(_, m)| m.clone()))
+                        .filter_map(|r| r.as_ref().ok().map(|(_, m)| m.clone()))
                         .collect::<Vec<_>>()
                         .join("; "),
                 )
@@ -2215,6 +2371,8 @@ pub fn network_verdict(
         pods: vec![src_pod.clone()],
         modelled: false,
         readiness: Ok((reason::SCRAPER_READY, String::new())),
+        shards: 1,
+        unready_shards: Vec::new(),
     };
     Some(engine.network(dest_id, &scraper, port, path, false))
 }

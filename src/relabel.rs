@@ -785,8 +785,9 @@ impl GoRegexp {
     }
 }
 
-/// md5 of the value; the last 8 bytes as a big-endian integer, mod `modulus`.
-fn hash_mod(value: &str, modulus: u64) -> u64 {
+/// md5 of the value; the last 8 bytes as a big-endian integer, mod `modulus` (the `hashmod` action;
+/// prometheus-operator shards targets with it over `__address__`).
+pub fn hash_mod(value: &str, modulus: u64) -> u64 {
     let digest = Md5::digest(value.as_bytes());
     let mut tail = [0u8; 8];
     tail.copy_from_slice(&digest[8..]);

@@ -457,7 +457,7 @@ fn text_report_reads_like_a_diagnosis() {
     );
     assert!(out.contains("kind: CiliumNetworkPolicy"), "{out}");
     assert!(
-        lines.contains(&"  ok ScraperReady      Prometheus monitoring/kube-prometheus-stack-prometheus has 1/1 pods Ready"),
+        lines.iter().any(|l| l.starts_with("  ok ScraperReady      Prometheus monitoring/kube-prometheus-stack-prometheus has 1/1 pods Ready")),
         "{out}"
     );
     // The summary: each cause once, with the rule and what it breaks.
@@ -841,5 +841,136 @@ fn a_saved_targets_response_gives_the_scraped_condition_offline() {
     assert!(
         err.contains(bad.to_str().unwrap()) && err.contains("not the JSON of /api/v1/targets"),
         "{err}"
+    );
+}
+
+/// Issue 14 item 4: a sharded Prometheus scrapes each target from one shard, the hashmod of the target's
+/// `__address__` over `spec.shards` (prometheus-operator's sharding relabeling). The shards below were
+/// computed outside scrapepath (Python's md5: the last 8 bytes, big-endian, mod 2): 10.244.2.10:8080 is
+/// shard 0's, 10.244.2.13:8080 shard 1's.
+#[test]
+fn a_shard_without_a_ready_pod_leaves_exactly_its_targets_unscraped() {
+    let p = write_tmp(
+        "shards",
+        r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: monitoring}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: app}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {name: k, namespace: monitoring}
+spec:
+  shards: 2
+  replicas: 2
+  serviceAccountName: prometheus
+  podMonitorSelector: {}
+  podMonitorNamespaceSelector: {}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: prometheus-k-0
+  namespace: monitoring
+  labels: {app.kubernetes.io/name: prometheus, operator.prometheus.io/name: k, prometheus: k, operator.prometheus.io/shard: "0"}
+spec: {serviceAccountName: prometheus, containers: [{name: prometheus, image: prom/prometheus, ports: [{name: web, containerPort: 9090}]}]}
+status: {phase: Running, podIP: 10.244.1.5, conditions: [{type: Ready, status: "True"}]}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: prometheus-k-shard-1-0
+  namespace: monitoring
+  labels: {app.kubernetes.io/name: prometheus, operator.prometheus.io/name: k, prometheus: k, operator.prometheus.io/shard: "1"}
+spec: {serviceAccountName: prometheus, containers: [{name: prometheus, image: prom/prometheus, ports: [{name: web, containerPort: 9090}]}]}
+status: {phase: Running, podIP: 10.244.1.6, conditions: [{type: Ready, status: "False"}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: api-a, namespace: app, labels: {app: api, name: a}}
+spec: {containers: [{name: api, image: example/api, ports: [{name: http, containerPort: 8080}]}]}
+status: {phase: Running, podIP: 10.244.2.10, conditions: [{type: Ready, status: "True"}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: api-b, namespace: app, labels: {app: api, name: b}}
+spec: {containers: [{name: api, image: example/api, ports: [{name: http, containerPort: 8080}]}]}
+status: {phase: Running, podIP: 10.244.2.13, conditions: [{type: Ready, status: "True"}]}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata: {name: both, namespace: app}
+spec:
+  selector: {matchLabels: {app: api}}
+  podMetricsEndpoints: [{port: http}]
+---
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata: {name: only-a, namespace: app}
+spec:
+  selector: {matchLabels: {name: a}}
+  podMetricsEndpoints: [{port: http}]
+---
+# Admits shard 0 alone: api-a is reachable from the pods that scrape it, api-b is not.
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: shard-0-only, namespace: app}
+spec:
+  endpointSelector: {matchLabels: {app: api}}
+  ingress:
+  - fromEndpoints:
+    - matchLabels: {k8s:io.kubernetes.pod.namespace: monitoring, operator.prometheus.io/shard: "0"}
+"#,
+    );
+    let (code, out, err) = check(&["-f", p.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(code, 1, "{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    let both = cond(subject(&r, "PodMonitor", "app", "both"), "ScraperReady");
+    assert_eq!(
+        (both["status"].as_str(), both["reason"].as_str()),
+        (Some("False"), Some("ScraperNotReady")),
+        "{both}"
+    );
+    let msg = both["message"].as_str().unwrap();
+    for needle in [
+        "has 1/2 pods Ready of 4 (2 replicas × 2 shards)",
+        "shard 1 has no Ready pod",
+        "api-b (10.244.2.13:8080, shard 1) not scraped",
+    ] {
+        assert!(msg.contains(needle), "missing {needle:?}: {msg}");
+    }
+    assert!(!msg.contains("api-a"), "{msg}");
+    // The network verdict of each target is decided from the pods of the shard that scrapes it.
+    let verdicts: Vec<(String, String)> = subject(&r, "PodMonitor", "app", "both")["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["pod"].as_str().unwrap().to_string(),
+                t["network"]["verdict"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("app/api-a".to_string(), "Allowed".to_string()),
+            ("app/api-b".to_string(), "Denied".to_string())
+        ],
+        "{out}"
+    );
+    let only_a = cond(subject(&r, "PodMonitor", "app", "only-a"), "ScraperReady");
+    assert_eq!(only_a["status"], "True", "{only_a}");
+    assert!(
+        only_a["message"]
+            .as_str()
+            .unwrap()
+            .contains("shard 1 has no Ready pod, but owns none of these targets"),
+        "{only_a}"
     );
 }

@@ -726,6 +726,8 @@ pub(super) fn scraper_from_pods<'a>(obj: ObjRef, pods: Vec<Pod>) -> Scraper<'a> 
         pods,
         modelled: false,
         readiness,
+        shards: 1,
+        unready_shards: Vec::new(),
     }
 }
 

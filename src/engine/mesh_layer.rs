@@ -397,6 +397,8 @@ pub fn mesh_verdict(
         pods: vec![src_pod.clone()],
         modelled: false,
         readiness: Ok((reason::SCRAPER_READY, String::new())),
+        shards: 1,
+        unready_shards: Vec::new(),
     };
     Some(engine.mesh(dest_id, &scraper, port, path, https, false))
 }
