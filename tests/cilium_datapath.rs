@@ -1188,7 +1188,13 @@ fn seed_000_the_real_prometheus_scrapes_through_the_datapath_and_enforce_repairs
     );
 
     let env = TestEnv::start_new(CrdSet::ALL);
-    let mut sc = Scenario::start_with(&env, &world, true, Some(("/stats/prometheus", 15090)));
+    // The path the seed's PodMonitor scrapes (its port, http-envoy-prom, is 15090 in every pod).
+    let monitor = documents(&fixed_dir, "monitors.yaml");
+    let path = monitor[0]["spec"]["podMetricsEndpoints"][0]["path"]
+        .as_str()
+        .expect("the PodMonitor's path")
+        .to_string();
+    let mut sc = Scenario::start_with(&env, &world, true, Some((&path, 15090)));
     let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
     let client = rt.block_on(env.client());
     rt.block_on(async {
@@ -1337,6 +1343,31 @@ fn seed_000_the_real_prometheus_scrapes_through_the_datapath_and_enforce_repairs
         limit,
     ));
     let condition_up = created.0.elapsed();
+    // What the exporters answered is in Prometheus: the exposition text was valid (the exporter's `pod`
+    // label comes out as `exported_pod`: the job's own `pod` label wins).
+    let query = prom
+        .get("/api/v1/query?query=scrapepath_datapath_target")
+        .expect("Prometheus' query API");
+    let v: Value = serde_json::from_str(&query)
+        .unwrap_or_else(|e| panic!("Prometheus' query API: {e}: {query}"));
+    let ingested: BTreeSet<&str> = v["data"]["result"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["metric"]["exported_pod"].as_str())
+        .collect();
+    for k in &was {
+        assert!(
+            ingested.contains(k.as_str()),
+            "{k}: Prometheus holds no sample of its exporter: {query}"
+        );
+    }
+    for k in &web {
+        assert!(
+            !ingested.contains(k.as_str()),
+            "{k}: Prometheus holds a sample of web's exporter, which no scrape reached: {query}"
+        );
+    }
     let during = target_states(&prom);
     for k in &web {
         assert!(
