@@ -617,7 +617,10 @@ impl ConfigReloader {
         std::fs::write(dir.join("prometheus.yaml.gz"), gz).unwrap();
         let log = std::fs::File::create(prom.dir.join("reloader.log")).unwrap();
         let bin = reloader_binary();
-        let child = Command::new(bin)
+        // Killed with the thread that started it, too (the test process dying by a signal).
+        let child = Command::new("setpriv")
+            .args(["--pdeathsig", "KILL", "--"])
+            .arg(bin)
             .arg(format!(
                 "--config-file={}",
                 dir.join("prometheus.yaml.gz").display()
@@ -681,7 +684,10 @@ impl Operator {
             namespaces.join("-")
         ));
         let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(operator_binary())
+        // Killed with the thread that started it, too (the test process dying by a signal).
+        let child = Command::new("setpriv")
+            .args(["--pdeathsig", "KILL", "--"])
+            .arg(operator_binary())
             .env("KUBECONFIG", env.kubeconfig())
             .env_remove("KUBERNETES_SERVICE_HOST")
             .arg(format!("--namespaces={}", namespaces.join(",")))
