@@ -1132,10 +1132,11 @@ fn until_targets(
 /// `context deadline exceeded` (the ingress gateway, which no policy selects, up) and `Scraped` of
 /// the `web-envoy` intent (Report) says `Down` with that error. The controller observes this
 /// Prometheus through its API. The `was-envoy` intent is then created in Enforce mode: its
-/// CiliumNetworkPolicy lands, the next scrape of the was pods succeeds (measured from the intent's
-/// creation: Prometheus' own start time of that scrape) and `Scraped` reads `Up`, while web stays
-/// down. Deleting the intent garbage-collects the CNP and the was targets go down again with the
-/// same error (measured from the delete).
+/// CiliumNetworkPolicy lands, the was pods' scrapes succeed (measured from the intent's creation to
+/// the end of the first successful one, by Prometheus' own `lastScrape` and duration), Prometheus
+/// holds their exporters' samples and `Scraped` reads `Up`, while web stays down. Deleting the intent
+/// garbage-collects the CNP and the was targets go down again with the same error (measured from the
+/// delete).
 #[test]
 fn seed_000_the_real_prometheus_scrapes_through_the_datapath_and_enforce_repairs_it() {
     use common::prometheus::{

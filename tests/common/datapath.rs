@@ -559,8 +559,9 @@ impl Datapath {
     /// The test API server (`api`, on the host) as the pods reach it: at `service_ip` (the address
     /// its certificate names for the `kubernetes` Service), which the scenario's node holds (on its
     /// `lo`: no kube-proxy runs), port 0, forwarded to `api` from there. A pod's connection to it
-    /// crosses the datapath (pod -> node, the pod's egress policy applies; the node's address is
-    /// `reserved:host`). Returns the address the pods use.
+    /// crosses the datapath (pod -> node: the pod's egress policy applies, and the agent's ipcache
+    /// gives an address on the node's `lo` identity 2, `reserved:world`, not `reserved:host`).
+    /// Returns the address the pods use.
     pub fn api_service(&self, service_ip: IpAddr, api: SocketAddr) -> SocketAddr {
         let mut cmd = self.inside("ip");
         cmd.args(["addr", "add", &format!("{service_ip}/32"), "dev", "lo"]);
