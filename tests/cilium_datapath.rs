@@ -37,6 +37,7 @@ use serde_json::{json, Value};
 use common::datapath::{available, percentile, Datapath, Probe};
 use common::testenv::{CrdSet, TestEnv};
 use scrapepath::model::{Labels, Pod};
+use scrapepath::observe::plan::UrlSetting;
 
 /// A connection that is not answered within this is a dropped SYN. An allowed one on one node answers
 /// in milliseconds; every probe is taken after the agent confirmed the policy revision.
@@ -160,6 +161,19 @@ fn policy_documents(dir: &Path) -> Vec<Value> {
         }
     }
     out
+}
+
+/// The YAML documents of `dir/file` but its Pods (the scenario creates those, on its Node).
+fn documents(dir: &Path, file: &str) -> Vec<Value> {
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|d| {
+            Value::deserialize(d).unwrap_or_else(|e| panic!("{}: not YAML: {e}", path.display()))
+        })
+        .filter(|v| !v.is_null() && v["kind"] != "Pod")
+        .collect()
 }
 
 /// The Pod object of a pod of the files: its name, namespace, labels and declared ports, Pending on
@@ -400,6 +414,17 @@ impl<'a> Scenario<'a> {
     /// has its identity. With `running`, each Pod's status says Running and Ready at its address, as a
     /// kubelet would write it (the operator reads it; the agent does not need it).
     fn start(env: &'a TestEnv, world: &World, running: bool) -> Scenario<'a> {
+        Self::start_with(env, world, running, None)
+    }
+
+    /// As [`Scenario::start`]; with `metrics` (path, port), every pod that declares that port serves
+    /// HTTP metrics at that path there (`Datapath::serve_metrics`) instead of the line listener.
+    fn start_with(
+        env: &'a TestEnv,
+        world: &World,
+        running: bool,
+        metrics: Option<(&str, u16)>,
+    ) -> Scenario<'a> {
         let t = Instant::now();
         let dp = Datapath::start(env.kubeconfig());
         let mut sc = Scenario {
@@ -421,7 +446,12 @@ impl<'a> Scenario<'a> {
         apply(env, &pods);
         for (k, p) in &world.pods {
             let ip = sc.dp.add_pod(&p.namespace, &p.name);
-            sc.dp.listen(&p.namespace, &p.name, &tcp_ports(p));
+            let mut ports = tcp_ports(p);
+            if let Some((path, port)) = metrics.filter(|(_, port)| ports.contains(port)) {
+                ports.retain(|&q| q != port);
+                sc.dp.serve_metrics(&p.namespace, &p.name, path, &[port]);
+            }
+            sc.dp.listen(&p.namespace, &p.name, &ports);
             if running {
                 let status = json!({"status": {
                     "phase": "Running",
@@ -534,6 +564,53 @@ impl<'a> Scenario<'a> {
             );
         }
         t
+    }
+}
+
+/// Deletes the `blog-system/was-envoy` intent (without waiting for the garbage collection).
+fn delete_was_envoy(env: &TestEnv) {
+    kubectl(
+        env,
+        &[
+            "delete",
+            "scrapeintents.scrapepath.io",
+            "-n",
+            "blog-system",
+            "was-envoy",
+            "--wait=false",
+        ],
+        None,
+    );
+}
+
+/// Waits until the CNP the operator manages for the `was-envoy` intent (`blog-system/scrapepath-was-envoy`)
+/// is there (`present`) or gone, polling every 100 ms for at most 120 s; returns the time since `since`.
+fn until_managed_cnp(env: &TestEnv, present: bool, since: Instant) -> Duration {
+    let limit = Duration::from_secs(120);
+    loop {
+        let names = kubectl(
+            env,
+            &[
+                "get",
+                "ciliumnetworkpolicies.cilium.io",
+                "-n",
+                "blog-system",
+                "--ignore-not-found",
+                "-o",
+                "name",
+            ],
+            None,
+        );
+        if names.lines().any(|l| l.ends_with("/scrapepath-was-envoy")) == present {
+            return since.elapsed();
+        }
+        assert!(
+            since.elapsed() < limit,
+            "the managed CNP scrapepath-was-envoy is {} {limit:?} after its intent was {}",
+            if present { "not there" } else { "still there" },
+            if present { "created" } else { "deleted" }
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -777,27 +854,42 @@ fn seed_000_gitops_modelled_pods_on_the_real_datapath() {
 /// garbage-collected (measured from the delete to the first timed-out connection).
 #[test]
 fn seed_000_enforce_opens_the_scrape_and_deleting_the_intent_closes_it() {
-    let test = "seed_000_enforce_opens_the_scrape_and_deleting_the_intent_closes_it";
+    enforce(
+        "deploy/examples/blog-system/intent",
+        "seed_000_enforce_opens_the_scrape_and_deleting_the_intent_closes_it",
+    );
+}
+
+/// The same on the Git form (`deploy/examples/seed-000-gitops`): the pods `check` models from its
+/// Deployments (Istio's sidecar injected, the Prometheus pod the operator would run) are the cluster's
+/// Pods, Running at their datapath addresses; its Prometheus, PodMonitor, AuthorizationPolicy and
+/// policies as they are; the app team's intent `was-envoy` (the Git form has none: the one of
+/// `blog-system/intent/intents.yaml`) in Enforce mode.
+#[test]
+fn seed_000_gitops_enforce_opens_the_scrape_and_deleting_the_intent_closes_it() {
+    enforce(
+        "deploy/examples/seed-000-gitops",
+        "seed_000_gitops_enforce_opens_the_scrape_and_deleting_the_intent_closes_it",
+    );
+}
+
+/// The Enforce scenario on the seed's files in `dir` (the intent from `blog-system/intent`).
+fn enforce(dir: &str, test: &str) {
     if !available(test) {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let t0 = Instant::now();
-    let dir = root().join("deploy/examples/blog-system/intent");
+    let dir = root().join(dir);
+    let intents = root().join("deploy/examples/blog-system/intent");
     let mut world = World::load(&dir);
     let scraper = "monitoring/kube-prometheus-stack-prometheus";
     let prometheus_pod = world.scrapers[scraper][0].clone();
     let other = another_prometheus_pod(scraper, &world.pods[&prometheus_pod]);
     let other_key = key(&other.namespace, &other.name);
     world.pods.insert(other_key.clone(), other);
-    let documents = |file: &str| -> Vec<Value> {
-        let text = std::fs::read_to_string(dir.join(file)).unwrap();
-        serde_yaml_ng::Deserializer::from_str(&text)
-            .map(|d| Value::deserialize(d).unwrap())
-            .filter(|v| !v.is_null() && v["kind"] != "Pod")
-            .collect()
-    };
-    let mut intent = documents("intents.yaml")
+    let documents = |file: &str| documents(&dir, file);
+    let mut intent = self::documents(&intents, "intents.yaml")
         .into_iter()
         .find(|v| v["metadata"]["name"] == "was-envoy")
         .expect("the was-envoy intent");
@@ -888,40 +980,10 @@ fn seed_000_enforce_opens_the_scrape_and_deleting_the_intent_closes_it() {
 
     // Deleting the intent: the managed CNP goes (garbage collection), the scrape closes.
     let deleted = Instant::now();
-    kubectl(
-        &env,
-        &[
-            "delete",
-            "scrapeintents.scrapepath.io",
-            "-n",
-            "blog-system",
-            "was-envoy",
-            "--wait=false",
-        ],
-        None,
-    );
+    delete_was_envoy(&env);
     sc.until_probe(&prometheus_pod, &first, 15090, false);
     let closed = deleted.elapsed();
-    let gone = Instant::now();
-    while !kubectl(
-        &env,
-        &[
-            "get",
-            "ciliumnetworkpolicies.cilium.io",
-            "-n",
-            "blog-system",
-            "--ignore-not-found",
-            "-o",
-            "name",
-        ],
-        None,
-    )
-    .lines()
-    .all(|l| !l.ends_with("/scrapepath-was-envoy"))
-    {
-        assert!(gone.elapsed() < Duration::from_secs(120), "the managed CNP scrapepath-was-envoy is still there 120 s after its intent was deleted");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    until_managed_cnp(&env, false, Instant::now());
     let uids = policy_uids(&env);
     sc.dp.wait_policies(&uids);
     sc.probe(all_flows("intent deleted", false));
@@ -940,6 +1002,429 @@ fn seed_000_enforce_opens_the_scrape_and_deleting_the_intent_closes_it() {
     assert_eq!(
         disagree, 0,
         "{test}: {disagree} flows disagree (marked):\n{table}"
+    );
+    let Scenario { dp, .. } = sc;
+    dp.stop();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The real Prometheus as the scraper (issue 18 item 4, the Prometheus half).
+
+/// The address the test API server's certificate names for the `kubernetes` Service (`serviceIP` in
+/// `tests/harness/main.go`): what `KUBERNETES_SERVICE_HOST` says in a pod.
+const KUBERNETES_SERVICE_IP: [u8; 4] = [10, 0, 0, 1];
+
+/// One active target of the real Prometheus, as its targets API reports it.
+#[derive(Debug, Clone)]
+struct TargetState {
+    health: String,
+    last_error: String,
+    /// When its last scrape ended (Unix seconds: Prometheus' `lastScrape`, its start, plus
+    /// `lastScrapeDuration`), if it was scraped yet.
+    last_scrape_end: Option<f64>,
+}
+
+/// The active targets of `prom` by pod (`ns/name`; the job's `pod` and `namespace` target labels).
+fn target_states(prom: &common::prometheus::Prometheus) -> BTreeMap<String, TargetState> {
+    let Some(body) = prom.get("/api/v1/targets?state=active") else {
+        return BTreeMap::new();
+    };
+    let v: Value = serde_json::from_str(&body)
+        .unwrap_or_else(|e| panic!("Prometheus' targets API: {e}: {body}"));
+    v["data"]["activeTargets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            let l = &t["discoveredLabels"];
+            let pod = key(
+                l["__meta_kubernetes_namespace"].as_str().unwrap_or("?"),
+                l["__meta_kubernetes_pod_name"].as_str().unwrap_or("?"),
+            );
+            let state = TargetState {
+                health: t["health"].as_str().unwrap_or("").into(),
+                last_error: t["lastError"].as_str().unwrap_or("").into(),
+                last_scrape_end: t["lastScrape"]
+                    .as_str()
+                    .and_then(unix_seconds)
+                    .filter(|&s| s > 0.0)
+                    .map(|s| s + t["lastScrapeDuration"].as_f64().unwrap_or(0.0)),
+            };
+            (pod, state)
+        })
+        .collect()
+}
+
+/// An RFC 3339 timestamp (as Go marshals a `time.Time`: `2026-12-07T03:10:11.123456789Z` or with a
+/// `+hh:mm` offset) in Unix seconds; `None` if it is not one. Years before 1970 come out negative.
+fn unix_seconds(s: &str) -> Option<f64> {
+    let (date, rest) = s.split_once('T')?;
+    let mut d = date.split('-').map(|x| x.parse::<i64>());
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let (clock, offset) = if let Some(c) = rest.strip_suffix('Z') {
+        (c, 0)
+    } else {
+        let i = rest.rfind(['+', '-'])?;
+        let (c, o) = rest.split_at(i);
+        let (oh, om) = o[1..].split_once(':')?;
+        let sign = if o.starts_with('-') { -1 } else { 1 };
+        (
+            c,
+            sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60),
+        )
+    };
+    let mut c = clock.split(':');
+    let (hh, mm) = (
+        c.next()?.parse::<i64>().ok()?,
+        c.next()?.parse::<i64>().ok()?,
+    );
+    let ss: f64 = c.next()?.parse().ok()?;
+    // Days from 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    Some((days * 86400 + hh * 3600 + mm * 60 - offset) as f64 + ss)
+}
+
+fn now_unix() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// Polls the real Prometheus' targets every 200 ms until `done` accepts them (at most `limit`);
+/// returns them. Panics with the last state and Prometheus' log otherwise.
+fn until_targets(
+    prom: &common::prometheus::Prometheus,
+    what: &str,
+    limit: Duration,
+    mut done: impl FnMut(&BTreeMap<String, TargetState>) -> bool,
+) -> BTreeMap<String, TargetState> {
+    let start = Instant::now();
+    loop {
+        let states = target_states(prom);
+        if done(&states) {
+            return states;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "the real Prometheus: not {what} after {limit:?}; its targets: {states:#?}\nits log:\n{}",
+            prom.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Issue 18 item 4, the Prometheus half: the real Prometheus (v0.316.0, `tests/prometheus/ensure.sh`)
+/// runs in the network namespace of the seed's Prometheus pod on the real datapath, with the
+/// configuration the real prometheus-operator generates for the seed's PodMonitor (`istio-proxies`,
+/// with the seed's own label fix from `fixed/monitors.yaml`, so that the Prometheus selects it: the
+/// network is then what is left of the incident), loaded by the real config-reloader; Kubernetes SD
+/// in-cluster, against the test API server at the `kubernetes` Service's address (held by the node,
+/// reached through the datapath). Every pod declaring the Envoy port 15090 answers
+/// `GET /stats/prometheus` there with exposition text.
+///
+/// With the incident's policies, Prometheus reports the was and web targets down with the seed's own
+/// `context deadline exceeded` (the ingress gateway, which no policy selects, up) and `Scraped` of
+/// the `web-envoy` intent (Report) says `Down` with that error. The controller observes this
+/// Prometheus through its API. The `was-envoy` intent is then created in Enforce mode: its
+/// CiliumNetworkPolicy lands, the was pods' scrapes succeed (measured from the intent's creation to
+/// the end of the first successful one, by Prometheus' own `lastScrape` and duration), Prometheus
+/// holds their exporters' samples and `Scraped` reads `Up`, while web stays down. Deleting the intent
+/// garbage-collects the CNP and the was targets go down again with the same error (measured from the
+/// delete).
+#[test]
+fn seed_000_the_real_prometheus_scrapes_through_the_datapath_and_enforce_repairs_it() {
+    use common::prometheus::{
+        generated_config_gz, job_names, observing, parse_config_gz, wait_reason, ConfigReloader,
+        KubeSd, Operator, PodNet, Prometheus,
+    };
+    use std::net::{IpAddr, SocketAddr};
+    let test = "seed_000_the_real_prometheus_scrapes_through_the_datapath_and_enforce_repairs_it";
+    if !available(test) {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let t0 = Instant::now();
+    let limit = Duration::from_secs(120);
+    let dir = root().join("deploy/examples/blog-system/intent");
+    let fixed_dir = root().join("deploy/examples/blog-system/fixed");
+    let world = World::load(&dir);
+    let scraper = "monitoring/kube-prometheus-stack-prometheus";
+    let prometheus_pod = world.scrapers[scraper][0].clone();
+    let intents = documents(&dir, "intents.yaml");
+    let intent = |name: &str| {
+        intents
+            .iter()
+            .find(|v| v["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("the {name} intent of {}", dir.display()))
+            .clone()
+    };
+    let mut was_envoy = intent("was-envoy");
+    was_envoy["spec"]["mode"] = json!("Enforce");
+    let web_envoy = intent("web-envoy");
+    let pods_of = |app: &str| -> Vec<String> {
+        world
+            .pods
+            .iter()
+            .filter(|(_, p)| p.labels.get("app").is_some_and(|a| a == app))
+            .map(|(k, _)| k.clone())
+            .collect()
+    };
+    let (was, web) = (pods_of("was"), pods_of("web"));
+    // Every pod Prometheus scrapes: the ones declaring the Envoy port the PodMonitor names.
+    let targets: BTreeSet<String> = world
+        .pods
+        .iter()
+        .filter(|(_, p)| tcp_ports(p).contains(&15090))
+        .map(|(k, _)| k.clone())
+        .collect();
+    assert!(
+        !was.is_empty() && !web.is_empty() && targets.len() > was.len() + web.len(),
+        "the seed's was, web and ingress gateway pods declare 15090: {targets:?}"
+    );
+
+    let env = TestEnv::start_new(CrdSet::ALL);
+    // The path the seed's PodMonitor scrapes (its port, http-envoy-prom, is 15090 in every pod).
+    let monitor = documents(&fixed_dir, "monitors.yaml");
+    let path = monitor[0]["spec"]["podMetricsEndpoints"][0]["path"]
+        .as_str()
+        .expect("the PodMonitor's path")
+        .to_string();
+    let mut sc = Scenario::start_with(&env, &world, true, Some((&path, 15090)));
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let client = rt.block_on(env.client());
+    rt.block_on(async {
+        for (d, file) in [
+            (&dir, "prometheus.yaml"),
+            (&dir, "istio.yaml"),
+            (&fixed_dir, "monitors.yaml"),
+        ] {
+            for mut v in documents(d, file) {
+                common::cluster::apply_value(&client, &mut v).await;
+            }
+        }
+    });
+    sc.set_policies(&world.policies);
+
+    // The real operator's configuration for the seed's Prometheus.
+    let namespaces = ["monitoring", "blog-system", "istio-system"];
+    let mut operator = Operator::start(&env, &namespaces);
+    let secret = "prometheus-kube-prometheus-stack-prometheus";
+    let job = "podMonitor/monitoring/istio-proxies/0";
+    let gz = {
+        let start = Instant::now();
+        loop {
+            operator.assert_running();
+            let gz = rt.block_on(generated_config_gz(&client, "monitoring", secret));
+            if let Some(gz) = gz.filter(|gz| job_names(&parse_config_gz(gz)).contains(job)) {
+                break gz;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "the operator wrote no configuration with {job} into {secret} in {limit:?}:\n{}",
+                operator.log()
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    };
+    let t_operator = t0.elapsed();
+
+    // Prometheus in its pod: the API server at the `kubernetes` Service's address through the
+    // datapath, the test at a forwarder from the host through the node into the pod.
+    let sd = rt.block_on(KubeSd::new(&env, "monitoring", &[]));
+    let (_, api_port) = sd.host_and_port();
+    let api = sc.dp.api_service(
+        IpAddr::from(KUBERNETES_SERVICE_IP),
+        SocketAddr::from(([127, 0, 0, 1], api_port)),
+    );
+    // What the pod's egress to the API server is to the agent (the policy implication): the identity
+    // its ipcache gives the address.
+    let api_identity = sc
+        .dp
+        .cilium_dbg(&["bpf", "ipcache", "get", &api.ip().to_string()]);
+    let (pns, pname) = prometheus_pod.split_once('/').unwrap();
+    let reach = |addr: SocketAddr| sc.dp.expose(addr);
+    let pod = PodNet {
+        netns: sc.dp.pod_netns(pns, pname),
+        ip: sc.ips[&prometheus_pod].parse().expect("the pod's address"),
+        api,
+        reach: &reach,
+    };
+    let prom = Prometheus::start_in_pod("global: {scrape_interval: 1s}\n", &sd, &pod);
+    let loads = prom.loads();
+    let reloader = ConfigReloader::start(&prom, pname, 0, &gz);
+    prom.wait_loaded(loads, limit);
+    let t_prometheus = t0.elapsed();
+
+    // As during the incident: was and web time out, the gateway answers.
+    let timed_out = |s: Option<&TargetState>| {
+        s.is_some_and(|s| s.health == "down" && s.last_error.contains("context deadline exceeded"))
+    };
+    let up = |s: Option<&TargetState>| s.is_some_and(|s| s.health == "up");
+    let incident = until_targets(
+        &prom,
+        "every target scraped, was and web timing out",
+        limit,
+        |t| {
+            t.keys().cloned().collect::<BTreeSet<_>>() == targets
+                && targets.iter().all(|k| {
+                    if was.contains(k) || web.contains(k) {
+                        timed_out(t.get(k))
+                    } else {
+                        up(t.get(k))
+                    }
+                })
+        },
+    );
+    let t_incident = t0.elapsed();
+
+    // scrapepath observes this Prometheus: Scraped says Down, with Prometheus' error.
+    let url = UrlSetting::parse(&format!("{scraper}={}", prom.url)).unwrap();
+    let running = rt.block_on(common::cluster::start_controller_with(
+        &client,
+        observing(&namespaces, vec![url], Duration::from_secs(15)),
+    ));
+    rt.block_on(async {
+        common::cluster::apply_value(&client, &mut web_envoy.clone()).await;
+    });
+    let down = rt.block_on(wait_reason(
+        &client,
+        "blog-system",
+        "web-envoy",
+        "Scraped",
+        ("False", "Down"),
+        limit,
+    ));
+    assert!(
+        down.contains("context deadline exceeded"),
+        "web-envoy's Scraped message: {down}"
+    );
+
+    // The intent, Enforce: its CNP opens the scrape of the was pods, and only theirs.
+    let created = (Instant::now(), now_unix());
+    rt.block_on(async {
+        common::cluster::apply_value(&client, &mut was_envoy.clone()).await;
+    });
+    let cnp_created = until_managed_cnp(&env, true, created.0);
+    sc.dp.wait_policies(&policy_uids(&env));
+    let cnp_realized = created.0.elapsed();
+    // When the first scrape of a was target that succeeded ended (Prometheus' own lastScrape plus
+    // its duration, the first time the target is seen up: polled every 200 ms, well within the 15 s
+    // interval). Not its start: a scrape that began before the CNP landed succeeds once a
+    // retransmitted SYN gets through, within its 10 s timeout.
+    let first_end = |want: &dyn Fn(Option<&TargetState>) -> bool, what: &str| {
+        let mut first: BTreeMap<String, f64> = BTreeMap::new();
+        until_targets(&prom, what, limit, |t| {
+            for k in &was {
+                if let Some(at) = t
+                    .get(k)
+                    .filter(|s| want(Some(s)))
+                    .and_then(|s| s.last_scrape_end)
+                {
+                    first.entry(k.clone()).or_insert(at);
+                }
+            }
+            first.len() == was.len()
+        });
+        first.into_values().fold(f64::INFINITY, f64::min)
+    };
+    let first_scrape = first_end(&up, "the was targets up") - created.1;
+    let seen_up = created.0.elapsed();
+    let scraped_up = rt.block_on(wait_reason(
+        &client,
+        "blog-system",
+        "was-envoy",
+        "Scraped",
+        ("True", "Up"),
+        limit,
+    ));
+    let condition_up = created.0.elapsed();
+    // What the exporters answered is in Prometheus: the exposition text was valid (the exporter's `pod`
+    // label comes out as `exported_pod`: the job's own `pod` label wins).
+    let query = prom
+        .get("/api/v1/query?query=scrapepath_datapath_target")
+        .expect("Prometheus' query API");
+    let v: Value = serde_json::from_str(&query)
+        .unwrap_or_else(|e| panic!("Prometheus' query API: {e}: {query}"));
+    let ingested: BTreeSet<&str> = v["data"]["result"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["metric"]["exported_pod"].as_str())
+        .collect();
+    for k in &was {
+        assert!(
+            ingested.contains(k.as_str()),
+            "{k}: Prometheus holds no sample of its exporter: {query}"
+        );
+    }
+    for k in &web {
+        assert!(
+            !ingested.contains(k.as_str()),
+            "{k}: Prometheus holds a sample of web's exporter, which no scrape reached: {query}"
+        );
+    }
+    let during = target_states(&prom);
+    for k in &web {
+        assert!(
+            timed_out(during.get(k)),
+            "{k}: no intent opens web's 15090, yet Prometheus reports {:?}",
+            during.get(k)
+        );
+    }
+
+    // Deleting the intent: its CNP is garbage-collected, the was targets time out again.
+    let deleted = (Instant::now(), now_unix());
+    delete_was_envoy(&env);
+    let cnp_gone = until_managed_cnp(&env, false, deleted.0);
+    sc.dp.wait_policies(&policy_uids(&env));
+    let first_failed = first_end(&timed_out, "the was targets timing out again") - deleted.1;
+    let seen_down = deleted.0.elapsed();
+    let after = target_states(&prom);
+    for (k, s) in &after {
+        if !was.contains(k) && !web.contains(k) {
+            assert!(up(Some(s)), "{k}: the gateway's target went {s:?}");
+        }
+    }
+    rt.block_on(running.stop());
+    drop((reloader, prom, operator, sd));
+
+    println!(
+        "{test}: targets during the incident: {}",
+        incident
+            .iter()
+            .map(|(k, s)| format!("{k} {} ({})", s.health, s.last_error))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    println!(
+        "{test}: the API server at {api} for the pods; the agent's ipcache for its address: {}",
+        api_identity.trim()
+    );
+    println!("{test}: Scraped during the incident (web-envoy): {down}; after Enforce (was-envoy): {scraped_up}");
+    println!(
+        "{test}: intent (Enforce) created -> CNP in the API server {:.2} s -> on every endpoint {:.2} s -> first successful scrape done {:.2} s (Prometheus' lastScrape + its duration; interval 15 s) -> seen up {:.2} s -> Scraped Up {:.2} s; intent deleted -> CNP gone {:.2} s -> first failing scrape done {:.2} s -> seen down {:.2} s (scrape timeout 10 s); operator's configuration at {:.1} s, Prometheus loaded it at {:.1} s, incident observed at {:.1} s; whole test {:.1} s",
+        cnp_created.as_secs_f64(),
+        cnp_realized.as_secs_f64(),
+        first_scrape,
+        seen_up.as_secs_f64(),
+        condition_up.as_secs_f64(),
+        cnp_gone.as_secs_f64(),
+        first_failed,
+        seen_down.as_secs_f64(),
+        t_operator.as_secs_f64(),
+        t_prometheus.as_secs_f64(),
+        t_incident.as_secs_f64(),
+        t0.elapsed().as_secs_f64(),
+    );
+    assert!(
+        first_scrape >= 0.0 && first_failed >= 0.0,
+        "the first successful scrape ({first_scrape:.2} s) and the first failing one ({first_failed:.2} s) end after the intent's creation and deletion"
     );
     let Scenario { dp, .. } = sc;
     dp.stop();

@@ -19,91 +19,25 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read as _;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 use common::cluster::*;
 use common::prometheus::{
-    loopback_ip, metrics_endpoint_on, observing, operator_binary, scraper_pod, silent_endpoint_on,
-    target_pod, wait_reason, ConfigReloader, KubeSd, Prometheus,
+    generated_config_gz, job_names, loopback_ip, metrics_endpoint_on, observing, parse_config_gz,
+    scraper_pod, silent_endpoint_on, target_pod, wait_reason, ConfigReloader, KubeSd, Operator,
+    Prometheus,
 };
 use common::testenv::TestEnv;
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use kube::Client;
 use scrapepath::api::ScrapeIntent;
 use scrapepath::observe::plan::UrlSetting;
 
-/// A running prometheus-operator, killed when dropped.
-struct Operator {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Operator {
-    /// Starts the operator with the admin kubeconfig of `env` (v0.91 reads `KUBECONFIG`; it has no
-    /// `--kubeconfig` flag), watching only `namespaces`, its web server on port 0 of loopback.
-    fn start(env: &TestEnv, namespaces: &[&str]) -> Operator {
-        let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "prometheus-operator-{}-{}.log",
-            std::process::id(),
-            namespaces.join("-")
-        ));
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(operator_binary())
-            .env("KUBECONFIG", env.kubeconfig())
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .arg(format!("--namespaces={}", namespaces.join(",")))
-            .arg("--web.listen-address=127.0.0.1:0")
-            .arg("--feature-gates=StatusForConfigurationResources=true")
-            .arg("--log-level=debug")
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", operator_binary().display()));
-        Operator { child, log }
-    }
-
-    /// The last lines of its log, for failure messages.
-    fn log(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-
-    fn assert_running(&mut self) {
-        if let Some(status) = self.child.try_wait().unwrap() {
-            panic!("prometheus-operator exited ({status}):\n{}", self.log());
-        }
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // The log stays for a failed test (its path is in the panic message's tail), else it goes.
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_file(&self.log);
-        }
-    }
-}
-
 /// The configuration the operator generated for the Prometheus `ns/name`, if it did yet.
 async fn generated_config(client: &Client, ns: &str, name: &str) -> Option<serde_yaml_ng::Value> {
     generated_config_named(client, ns, &format!("prometheus-{name}")).await
-}
-
-/// The gzipped configuration (`prometheus.yaml.gz`) in the Secret `ns/secret_name`, if the operator
-/// wrote it yet.
-async fn generated_config_gz(client: &Client, ns: &str, secret_name: &str) -> Option<Vec<u8>> {
-    let secrets: kube::Api<Secret> = kube::Api::namespaced(client.clone(), ns);
-    let secret = secrets.get_opt(secret_name).await.unwrap()?;
-    Some(secret.data?.get("prometheus.yaml.gz")?.0.clone())
 }
 
 /// The configuration in the Secret `ns/secret_name`, if the operator wrote it yet.
@@ -115,27 +49,6 @@ async fn generated_config_named(
     Some(parse_config_gz(
         &generated_config_gz(client, ns, secret_name).await?,
     ))
-}
-
-/// A generated configuration from its `prometheus.yaml.gz`.
-fn parse_config_gz(gz: &[u8]) -> serde_yaml_ng::Value {
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(gz)
-        .read_to_string(&mut text)
-        .expect("prometheus.yaml.gz is gzip");
-    serde_yaml_ng::from_str(&text).expect("the generated configuration is YAML")
-}
-
-/// The job names of a Prometheus configuration.
-fn job_names(config: &serde_yaml_ng::Value) -> BTreeSet<String> {
-    config["scrape_configs"]
-        .as_sequence()
-        .map(|s| {
-            s.iter()
-                .filter_map(|j| j["job_name"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// The Prometheus `mon/k8s`: PodMonitors labelled `release: prom`, from namespaces labelled `team: obs`.

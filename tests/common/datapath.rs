@@ -24,6 +24,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{mpsc, Mutex};
@@ -292,23 +293,35 @@ impl Datapath {
             &format!("{namespace}.{name}"),
             &format!("{namespace}/{name}"),
         ])
-        .args(ports.iter().map(u16::to_string))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("starting a listener");
+        .args(ports.iter().map(u16::to_string));
+        self.serve(
+            &format!("the listener of {namespace}/{name} on {ports:?}"),
+            cmd,
+            "LISTENING",
+        );
+    }
+
+    /// Starts `cmd` (a server), waits for its first line on stdout, which must start with `ready`,
+    /// and keeps it until the scenario ends; returns that line.
+    fn serve(&self, what: &str, mut cmd: Command, ready: &str) -> String {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {what}: {e}"));
         let mut first = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut first)
             .ok();
-        if first.trim() != "LISTENING" {
+        if !first.starts_with(ready) {
             let _ = child.kill();
-            let out = child.wait_with_output().expect("the listener's output");
+            let out = child.wait_with_output().expect("the server's output");
             panic!(
-                "the listener of {namespace}/{name} on {ports:?} did not start: {}",
+                "{what} did not start: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
         }
         self.servers.lock().unwrap().push(child);
+        first.trim().to_string()
     }
 
     /// One TCP connection from the pod `from` (namespace, name) to `ip:port`, bounded by `timeout`.
@@ -478,6 +491,99 @@ impl Datapath {
             }
             let _ = s.wait();
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// A real Prometheus in a pod (issue 18 item 4): metrics endpoints in the pods, the API server as the
+// pods reach it, and the way from the test process to a pod's address.
+
+impl Datapath {
+    /// The network namespace of the pod `namespace/name` ([`Self::add_pod`]) as the host sees it (a
+    /// path `nsenter --net=` takes: it lives in the scenario's private `/run`).
+    pub fn pod_netns(&self, namespace: &str, name: &str) -> PathBuf {
+        PathBuf::from(format!(
+            "/proc/{}/root/run/netns/{namespace}.{name}",
+            self.inner
+        ))
+    }
+
+    /// An HTTP metrics endpoint in the pod's network namespace on each of `ports`
+    /// (`tests/cilium-datapath/exporter.sh`): `GET path` answers valid exposition text naming the
+    /// pod. Instead of [`Self::listen`] on those ports. Returns once every port is bound.
+    pub fn serve_metrics(&self, namespace: &str, name: &str, path: &str, ports: &[u16]) {
+        let mut cmd = self.inside("bash");
+        cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cilium-datapath/exporter.sh"))
+            .args([
+                &format!("{namespace}.{name}"),
+                &format!("{namespace}/{name}"),
+                path,
+            ])
+            .args(ports.iter().map(u16::to_string));
+        self.serve(
+            &format!("the metrics endpoint of {namespace}/{name} on {ports:?}"),
+            cmd,
+            "LISTENING",
+        );
+    }
+
+    /// `nsforward` on the host: listens on `listen` (port 0: the kernel picks) in the network namespace
+    /// `listen_netns` (none: the host's) and forwards every connection to `to`, dialled in `dial_netns`
+    /// (none: the host's). Runs until the scenario ends; returns the address it listens on.
+    fn forward(
+        &self,
+        listen_netns: Option<&Path>,
+        listen: SocketAddr,
+        to: SocketAddr,
+        dial_netns: Option<&Path>,
+    ) -> SocketAddr {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--pdeathsig", "KILL", "--"])
+            .arg(&self.tools["NSFORWARD"])
+            .arg(format!("-addr={listen}"))
+            .arg(format!("-to={to}"))
+            .stdin(Stdio::null());
+        if let Some(n) = listen_netns {
+            cmd.arg(format!("-netns={}", n.display()));
+        }
+        if let Some(n) = dial_netns {
+            cmd.arg(format!("-dial-netns={}", n.display()));
+        }
+        let what = format!("nsforward {listen} -> {to}");
+        let line = self.serve(&what, cmd, "READY ");
+        line["READY ".len()..]
+            .parse()
+            .unwrap_or_else(|e| panic!("{what}: not an address in {line:?}: {e}"))
+    }
+
+    /// The test API server (`api`, on the host) as the pods reach it: at `service_ip` (the address
+    /// its certificate names for the `kubernetes` Service), which the scenario's node holds (on its
+    /// `lo`: no kube-proxy runs), port 0, forwarded to `api` from there. A pod's connection to it
+    /// crosses the datapath (pod -> node: the pod's egress policy applies, and the agent's ipcache
+    /// gives an address on the node's `lo` identity 2, `reserved:world`, not `reserved:host`).
+    /// Returns the address the pods use.
+    pub fn api_service(&self, service_ip: IpAddr, api: SocketAddr) -> SocketAddr {
+        let mut cmd = self.inside("ip");
+        cmd.args(["addr", "add", &format!("{service_ip}/32"), "dev", "lo"]);
+        Self::output(
+            &format!("ip addr add {service_ip}/32 dev lo (the node)"),
+            cmd,
+        );
+        let node_netns = PathBuf::from(format!("/proc/{}/ns/net", self.inner));
+        self.forward(Some(&node_netns), SocketAddr::new(service_ip, 0), api, None)
+    }
+
+    /// A pod's `addr` as the test process reaches it: the host's `127.0.0.1:<port 0>`, forwarded to
+    /// `addr` from the scenario's node, so that the connection crosses the datapath from the node
+    /// (`reserved:host`, as a kubelet probe or a port-forward would) into the pod.
+    pub fn expose(&self, addr: SocketAddr) -> SocketAddr {
+        let node_netns = PathBuf::from(format!("/proc/{}/ns/net", self.inner));
+        self.forward(
+            None,
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            addr,
+            Some(&node_netns),
+        )
     }
 }
 

@@ -92,7 +92,7 @@ pub struct Prometheus {
     child: Child,
     /// `http://<ip>:<port>`.
     pub url: String,
-    /// Where it listens.
+    /// Where it listens (in a pod, [`Prometheus::start_in_pod`]: where the test reaches it).
     pub addr: SocketAddr,
     dir: PathBuf,
 }
@@ -107,7 +107,7 @@ impl Prometheus {
     /// Starts Prometheus with `config` listening on port 0 of `ip` and waits until it is ready.
     /// Blocking.
     pub fn start_on(config: &str, ip: IpAddr) -> Prometheus {
-        Self::launch(config, ip, None)
+        Self::launch(config, ip, None, None)
     }
 
     /// Starts Prometheus as it runs in a pod of the operator's StatefulSet: with the lifecycle API
@@ -118,10 +118,24 @@ impl Prometheus {
     /// configuration (Kubernetes SD without `api_server`) runs unchanged. Needs root (`unshare -m`).
     /// Blocking.
     pub fn start_in_cluster(config: &str, ip: IpAddr, sd: &KubeSd) -> Prometheus {
-        Self::launch(config, ip, Some(sd))
+        Self::launch(config, ip, Some(sd), None)
     }
 
-    fn launch(config: &str, ip: IpAddr, in_cluster: Option<&KubeSd>) -> Prometheus {
+    /// As [`Prometheus::start_in_cluster`], but in the network namespace of a pod (`pod`): it listens
+    /// on port 0 of the pod's address, reaches the API server at `pod.api` (what
+    /// `KUBERNETES_SERVICE_HOST`/`PORT` say in that pod), and the test reaches it through
+    /// `pod.reach` (its [`Prometheus::addr`] and `url` are that address). Killed with the thread that
+    /// started it, too (`setpriv --pdeathsig KILL`). Needs root. Blocking.
+    pub fn start_in_pod(config: &str, sd: &KubeSd, pod: &PodNet) -> Prometheus {
+        Self::launch(config, pod.ip, Some(sd), Some(pod))
+    }
+
+    fn launch(
+        config: &str,
+        ip: IpAddr,
+        in_cluster: Option<&KubeSd>,
+        pod: Option<&PodNet>,
+    ) -> Prometheus {
         let bin = binary();
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
             "prometheus-{}-{}",
@@ -142,9 +156,21 @@ impl Prometheus {
             None => Command::new(bin),
             Some(sd) => {
                 args.push("--web.enable-lifecycle".into());
-                let (host, port) = sd.host_and_port();
+                let (host, port) = match pod {
+                    Some(pod) => (pod.api.ip().to_string(), pod.api.port()),
+                    None => sd.host_and_port(),
+                };
                 let sa = "/run/secrets/kubernetes.io/serviceaccount";
-                let mut c = Command::new("unshare");
+                let mut c = match pod {
+                    Some(pod) => {
+                        let mut c = Command::new("setpriv");
+                        c.args(["--pdeathsig", "KILL", "--", "nsenter"])
+                            .arg(format!("--net={}", pod.netns.display()))
+                            .args(["--", "unshare"]);
+                        c
+                    }
+                    None => Command::new("unshare"),
+                };
                 c.args(["--mount", "--propagation", "private", "sh", "-euc"])
                     .arg(format!(
                         r#"mount -t tmpfs scrapepath-sa /run && mkdir -p {sa} && cp "$1" {sa}/token && cp "$2" {sa}/ca.crt && echo "$3" > {sa}/namespace && shift 3 && exec "$@""#
@@ -206,7 +232,10 @@ impl Prometheus {
             }
             std::thread::sleep(Duration::from_millis(100));
         };
-        p.addr = SocketAddr::new(ip, port);
+        p.addr = match pod {
+            Some(pod) => (pod.reach)(SocketAddr::new(ip, port)),
+            None => SocketAddr::new(ip, port),
+        };
         p.url = format!("http://{}", p.addr);
         loop {
             if let Some(status) = p.child.try_wait().unwrap() {
@@ -297,6 +326,21 @@ impl Prometheus {
         let resp = get(self.addr, path)?;
         resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
     }
+}
+
+/// The pod a Prometheus runs in ([`Prometheus::start_in_pod`]): a network namespace of a real
+/// datapath (`tests/common/datapath.rs`).
+pub struct PodNet<'a> {
+    /// The pod's network namespace, a path `nsenter --net=` takes.
+    pub netns: PathBuf,
+    /// The pod's address: Prometheus listens on port 0 there.
+    pub ip: IpAddr,
+    /// The API server as the pod reaches it (`KUBERNETES_SERVICE_HOST`/`PORT`); the certificate must
+    /// name its address.
+    pub api: SocketAddr,
+    /// From the address Prometheus listens on in the pod to one the test process reaches it at (a
+    /// forwarder the caller keeps running as long as Prometheus).
+    pub reach: &'a dyn Fn(SocketAddr) -> SocketAddr,
 }
 
 impl Drop for Prometheus {
@@ -573,7 +617,10 @@ impl ConfigReloader {
         std::fs::write(dir.join("prometheus.yaml.gz"), gz).unwrap();
         let log = std::fs::File::create(prom.dir.join("reloader.log")).unwrap();
         let bin = reloader_binary();
-        let child = Command::new(bin)
+        // Killed with the thread that started it, too (the test process dying by a signal).
+        let child = Command::new("setpriv")
+            .args(["--pdeathsig", "KILL", "--"])
+            .arg(bin)
             .arg(format!(
                 "--config-file={}",
                 dir.join("prometheus.yaml.gz").display()
@@ -615,6 +662,104 @@ impl Drop for ConfigReloader {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The real prometheus-operator (moved here from tests/real_prometheus_operator.rs for
+// tests/cilium_datapath.rs, which runs it too).
+
+/// A running prometheus-operator, killed when dropped.
+pub struct Operator {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Operator {
+    /// Starts the operator with the admin kubeconfig of `env` (v0.91 reads `KUBECONFIG`; it has no
+    /// `--kubeconfig` flag), watching only `namespaces`, its web server on port 0 of loopback.
+    pub fn start(env: &super::testenv::TestEnv, namespaces: &[&str]) -> Operator {
+        let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "prometheus-operator-{}-{}.log",
+            std::process::id(),
+            namespaces.join("-")
+        ));
+        let file = std::fs::File::create(&log).unwrap();
+        // Killed with the thread that started it, too (the test process dying by a signal).
+        let child = Command::new("setpriv")
+            .args(["--pdeathsig", "KILL", "--"])
+            .arg(operator_binary())
+            .env("KUBECONFIG", env.kubeconfig())
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .arg(format!("--namespaces={}", namespaces.join(",")))
+            .arg("--web.listen-address=127.0.0.1:0")
+            .arg("--feature-gates=StatusForConfigurationResources=true")
+            .arg("--log-level=debug")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", operator_binary().display()));
+        Operator { child, log }
+    }
+
+    /// The last lines of its log, for failure messages.
+    pub fn log(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Panics (with its log) if it exited.
+    pub fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!("prometheus-operator exited ({status}):\n{}", self.log());
+        }
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // The log stays for a failed test (its path is in the panic message's tail), else it goes.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        }
+    }
+}
+
+/// The gzipped configuration (`prometheus.yaml.gz`) in the Secret `ns/secret_name`, if the operator
+/// wrote it yet.
+pub async fn generated_config_gz(
+    client: &kube::Client,
+    ns: &str,
+    secret_name: &str,
+) -> Option<Vec<u8>> {
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(client.clone(), ns);
+    let secret = secrets.get_opt(secret_name).await.unwrap()?;
+    Some(secret.data?.get("prometheus.yaml.gz")?.0.clone())
+}
+
+/// A generated configuration from its `prometheus.yaml.gz`.
+pub fn parse_config_gz(gz: &[u8]) -> serde_yaml_ng::Value {
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(gz)
+        .read_to_string(&mut text)
+        .expect("prometheus.yaml.gz is gzip");
+    serde_yaml_ng::from_str(&text).expect("the generated configuration is YAML")
+}
+
+/// The job names of a Prometheus configuration.
+pub fn job_names(config: &serde_yaml_ng::Value) -> std::collections::BTreeSet<String> {
+    config["scrape_configs"]
+        .as_sequence()
+        .map(|s| {
+            s.iter()
+                .filter_map(|j| j["job_name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The pod `prometheus-k8s-0` of the Prometheus `mon/k8s` (the labels prometheus-operator gives its
