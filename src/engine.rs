@@ -344,6 +344,44 @@ impl Scraper<'_> {
     }
 }
 
+/// What a scraper pod's status says against it, with what usually fixes each (issue 17): `: container
+/// prometheus: CrashLoopBackOff (...) — fix: ...`; empty for a pod whose status names nothing.
+fn pod_problems_text(p: &Pod) -> String {
+    if p.problems.is_empty() {
+        return String::new();
+    }
+    let items: Vec<String> = p
+        .problems
+        .iter()
+        .map(|pr| match problem_fix(pr) {
+            Some(fix) => format!("{} — {fix}", pr.describe()),
+            None => pr.describe(),
+        })
+        .collect();
+    format!(": {}", items.join(", "))
+}
+
+/// What usually fixes a pod problem of a Prometheus pod, where the status says enough to tell.
+fn problem_fix(pr: &crate::model::PodProblem) -> Option<&'static str> {
+    let m = pr.message.to_ascii_lowercase();
+    if m.contains("permission denied") {
+        return Some("the data directory is not writable by the container's user: set spec.securityContext.fsGroup (e.g. 2000, with fsGroupChangePolicy: OnRootMismatch) on the Prometheus object so the volume is group-owned, as prometheus-operator documents for non-root storage");
+    }
+    match pr.reason.as_str() {
+        "ImagePullBackOff" | "ErrImagePull" | "InvalidImageName" => {
+            Some("the image cannot be pulled: check spec.image / spec.version and spec.imagePullSecrets")
+        }
+        "OOMKilled" => Some("raise spec.resources.limits.memory, or lower the series it holds"),
+        "Unschedulable" if m.contains("persistentvolumeclaim") => Some(
+            "a PersistentVolumeClaim is not bound: check spec.storage.volumeClaimTemplate's storageClassName and that a provisioner serves it",
+        ),
+        "CreateContainerConfigError" => {
+            Some("a Secret or ConfigMap the container references is missing")
+        }
+        _ => None,
+    }
+}
+
 /// A target's pod name and `__address__` (`ip:port`), which picks its shard.
 fn target_address(idx: &ClusterIndex, pod: PodId, port: u16) -> (&str, String) {
     let p = idx.pod(pod);
@@ -659,7 +697,7 @@ impl<'a> Engine<'a> {
                     format!(
                         "{who} has no Ready pod: {}{detail}; its Service has no ready endpoints, so nothing is scraped",
                         pods.iter()
-                            .map(|p| format!("{} is {}{}", p.name, p.phase, if p.ready == Some(false) { ", not Ready" } else { "" }))
+                            .map(|p| format!("{} is {}{}{}", p.name, p.phase, if p.ready == Some(false) { ", not Ready" } else { "" }, pod_problems_text(p)))
                             .collect::<Vec<_>>()
                             .join("; ")
                     ),
@@ -864,6 +902,7 @@ pub fn modelled_pod(p: &PromWorkload) -> Pod {
         uid: None,
         prometheus_config: None,
         modelled: None,
+        problems: Vec::new(),
     }
 }
 
@@ -1989,7 +2028,9 @@ impl<'a> Engine<'a> {
 }
 
 /// Labels that identify the scraper's pods and survive Cilium's identity filter: those common to every
-/// pod, minus the per-pod and per-revision ones.
+/// pod, minus the per-pod and per-revision ones. The shard label goes too, so a sharded Prometheus is
+/// admitted with all its shards: that is the least that stays right, since the shard that scrapes a
+/// target is the hashmod of its address, which changes whenever the target's pod is recreated.
 fn scraper_identity_labels(s: &Scraper<'_>, v: Version) -> BTreeMap<String, String> {
     const VOLATILE: &[&str] = &[
         "operator.prometheus.io/shard",

@@ -203,6 +203,135 @@ pub struct Pod {
     /// `Some` for a pod `check` modelled from a workload (no Pod object of it is in the input): which
     /// workload, and what the modelling assumed. Such a pod has no IP unless a Node gives it one.
     pub modelled: Option<Box<crate::workload::Modelled>>,
+    /// What keeps the pod from running or being Ready, as its status says; empty for a healthy pod.
+    pub problems: Vec<PodProblem>,
+}
+
+/// One thing a pod's status reports against it: not scheduled, or a container waiting or terminated,
+/// with the error line it last wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodProblem {
+    /// The container; `None` for the pod as a whole (scheduling).
+    pub container: Option<String>,
+    /// `Unschedulable`, `CrashLoopBackOff`, `ImagePullBackOff`, `Error`, `OOMKilled`, ...
+    pub reason: String,
+    /// The status message, with the last terminated state's exit code and error line.
+    pub message: String,
+}
+
+impl PodProblem {
+    /// One line for a message: `container prometheus: CrashLoopBackOff (last exit 1: ...)`.
+    pub fn describe(&self) -> String {
+        let who = self
+            .container
+            .as_deref()
+            .map(|c| format!("container {c}: "))
+            .unwrap_or_default();
+        if self.message.is_empty() {
+            format!("{who}{}", self.reason)
+        } else {
+            format!("{who}{} ({})", self.reason, self.message)
+        }
+    }
+}
+
+/// The line of a container's termination message that says what failed: the last one that logs an
+/// error, else the last non-empty one; cut to 300 characters.
+fn error_line(message: &str) -> String {
+    let lines: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let lower = |l: &&str| l.to_ascii_lowercase();
+    let line = lines
+        .iter()
+        .rev()
+        .find(|l| {
+            let l = lower(l);
+            l.contains("level=error")
+                || l.contains("level=fatal")
+                || l.contains("err=")
+                || l.contains("error:")
+        })
+        .or(lines.last())
+        .copied()
+        .unwrap_or("");
+    line.chars().take(300).collect()
+}
+
+/// What the pod's status reports against it (issue 17): an unscheduled pod's condition, and every
+/// container (init containers first) waiting for a reason other than starting, or terminated with an
+/// error, with its last terminated state.
+fn pod_problems(status: &corev1::PodStatus) -> Vec<PodProblem> {
+    let mut out = Vec::new();
+    for c in status.conditions.iter().flatten() {
+        if c.type_ == "PodScheduled" && c.status == "False" {
+            out.push(PodProblem {
+                container: None,
+                reason: c.reason.clone().unwrap_or_else(|| "Unschedulable".into()),
+                message: c.message.clone().unwrap_or_default(),
+            });
+        }
+    }
+    let terminated = |t: &corev1::ContainerStateTerminated| {
+        let mut m = format!("exit {}", t.exit_code);
+        if let Some(r) = t.reason.as_deref().filter(|r| !r.is_empty()) {
+            m.push_str(&format!(", {r}"));
+        }
+        let line = t.message.as_deref().map(error_line).unwrap_or_default();
+        if !line.is_empty() {
+            m.push_str(&format!(": {line}"));
+        }
+        m
+    };
+    let statuses = status
+        .init_container_statuses
+        .iter()
+        .flatten()
+        .chain(status.container_statuses.iter().flatten());
+    for cs in statuses {
+        let state = cs.state.clone().unwrap_or_default();
+        let last = cs
+            .last_state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .filter(|t| t.exit_code != 0)
+            .map(|t| format!("last {}", terminated(t)));
+        let problem = if let Some(w) = state.waiting.as_ref() {
+            let reason = w.reason.clone().unwrap_or_default();
+            if reason.is_empty() || reason == "ContainerCreating" || reason == "PodInitializing" {
+                None
+            } else {
+                let parts: Vec<String> = [w.message.clone().filter(|m| !m.is_empty()), last]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                Some((reason, parts.join("; ")))
+            }
+        } else if let Some(t) = state.terminated.as_ref().filter(|t| t.exit_code != 0) {
+            Some((
+                t.reason.clone().unwrap_or_else(|| "Error".into()),
+                terminated(t),
+            ))
+        } else if cs.ready || last.is_none() {
+            None
+        } else {
+            // Running again after a failure, not Ready yet.
+            Some((
+                format!("restarted {} times", cs.restart_count),
+                last.unwrap_or_default(),
+            ))
+        };
+        if let Some((reason, message)) = problem {
+            out.push(PodProblem {
+                container: Some(cs.name.clone()),
+                reason,
+                message,
+            });
+        }
+    }
+    out
 }
 
 /// The configuration file of a Prometheus container, and the volume it comes from.
@@ -505,6 +634,7 @@ impl From<&corev1::Pod> for Pod {
                 &spec,
             ),
             modelled: None,
+            problems: pod_problems(&status),
         }
     }
 }
@@ -888,5 +1018,78 @@ pub struct MeshPolicy {
 impl MeshPolicy {
     pub fn obj_ref(&self) -> ObjRef {
         ObjRef::new(self.kind, &self.namespace, &self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(status: serde_json::Value) -> Pod {
+        let p: corev1::Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "prometheus-k-0", "namespace": "monitoring"},
+            "spec": {"containers": [{"name": "prometheus", "image": "prom/prometheus"}]},
+            "status": status,
+        }))
+        .unwrap();
+        Pod::from(&p)
+    }
+
+    #[test]
+    fn an_unscheduled_pod_says_why() {
+        let p = pod(serde_json::json!({
+            "phase": "Pending",
+            "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                "message": "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims."}],
+        }));
+        assert_eq!(
+            p.problems,
+            [PodProblem {
+                container: None,
+                reason: "Unschedulable".into(),
+                message:
+                    "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims."
+                        .into(),
+            }]
+        );
+    }
+
+    #[test]
+    fn a_waiting_container_gives_its_reason_and_the_error_line_it_last_wrote() {
+        let p = pod(serde_json::json!({
+            "phase": "Running",
+            "containerStatuses": [{"name": "prometheus", "image": "", "imageID": "", "ready": false,
+                "restartCount": 3,
+                "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s"}},
+                "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+                    "message": "level=INFO msg=start\nlevel=ERROR err=\"open /prometheus/x: permission denied\"\nlevel=INFO msg=bye\n"}}}],
+        }));
+        assert_eq!(p.problems.len(), 1);
+        assert_eq!(
+            p.problems[0].describe(),
+            "container prometheus: CrashLoopBackOff (back-off 40s; last exit 1, Error: level=ERROR err=\"open /prometheus/x: permission denied\")"
+        );
+    }
+
+    #[test]
+    fn starting_and_healthy_containers_say_nothing_and_a_failed_init_container_does() {
+        let p = pod(serde_json::json!({
+            "phase": "Pending",
+            "initContainerStatuses": [{"name": "init", "image": "", "imageID": "", "ready": false,
+                "restartCount": 0,
+                "state": {"terminated": {"exitCode": 2, "reason": "Error", "message": "chown: /data: Operation not permitted"}}}],
+            "containerStatuses": [
+                {"name": "prometheus", "image": "", "imageID": "", "ready": false, "restartCount": 0,
+                    "state": {"waiting": {"reason": "PodInitializing"}}},
+                {"name": "reloader", "image": "", "imageID": "", "ready": true, "restartCount": 0,
+                    "state": {"running": {}}}],
+        }));
+        assert_eq!(
+            p.problems
+                .iter()
+                .map(PodProblem::describe)
+                .collect::<Vec<_>>(),
+            ["container init: Error (exit 2, Error: chown: /data: Operation not permitted)"]
+        );
     }
 }

@@ -271,6 +271,16 @@ fn seed_003_prometheus_not_ready_is_the_cause() {
     assert_eq!(c["status"], "False");
     assert_eq!(c["reason"], "ScraperNotReady");
     assert_eq!(cond(sm, "Ready")["reason"], "ScraperNotReady");
+    // The cause, from the pod's own status, and what usually fixes it (issue 17).
+    let msg = c["message"].as_str().unwrap();
+    for needle in [
+        "container prometheus: CrashLoopBackOff",
+        "last exit 1, Error: ",
+        "err=\"opening storage failed: open /prometheus/queries.active: permission denied\"",
+        "set spec.securityContext.fsGroup",
+    ] {
+        assert!(msg.contains(needle), "missing {needle:?}: {msg}");
+    }
 }
 
 fn network(t: &Value) -> (String, String) {

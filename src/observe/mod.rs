@@ -488,6 +488,7 @@ mod tests {
             uid: None,
             prometheus_config: None,
             modelled: None,
+            problems: Vec::new(),
         }
     }
 
