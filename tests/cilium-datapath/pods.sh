@@ -18,6 +18,13 @@
 #                            number); prints one line:
 #                            "answered <first line>", "timeout" (no answer: a dropped SYN), "refused"
 #                            (RST: nothing listens), "silent" (connected, no line) or "error <errno>".
+#   probes NETNS SECONDS IP:PORT...
+#                            from NETNS ("-": the scenario's own network namespace, the node's host),
+#                            one TCP connect to each IP:PORT, all at once (non-blocking), each bounded
+#                            by SECONDS; prints one line per target, in order: "IP:PORT <result>",
+#                            the result as for probe.
+#   del NAMESPACE NAME       undoes add: kills the processes in the network namespace (listeners), the
+#                            real cilium-cni DEL (the agent removes the endpoint), deletes the netns.
 #
 # The listener and the probe are Perl (perl-base: IO::Socket::INET, IO::Select), which every Debian has.
 set -euo pipefail
@@ -31,7 +38,7 @@ die() {
 netconf='{"cniVersion":"0.3.1","name":"cilium","type":"cilium-cni"}'
 
 cmd="${1:-}"
-[ -n "$cmd" ] || die "usage: pods.sh hold | add NS NAME | listen NETNS BANNER PORT... | probe NETNS IP PORT SECONDS"
+[ -n "$cmd" ] || die "usage: pods.sh hold | add NS NAME | del NS NAME | listen NETNS BANNER PORT... | probe NETNS IP PORT SECONDS | probes NETNS SECONDS IP:PORT..."
 shift
 case "$cmd" in
 hold)
@@ -91,6 +98,61 @@ probe)
     my $line = <$s>;
     defined $line or do { print "silent\n"; exit 0 };
     chomp $line; print "answered $line\n";' "$@"
+  ;;
+probes)
+  [ $# -ge 3 ] || die "usage: pods.sh probes NETNS SECONDS IP:PORT..."
+  netns="$1"
+  shift
+  run=()
+  [ "$netns" = - ] || run=(ip netns exec "$netns")
+  exec "${run[@]}" perl -e '
+    use strict; use Socket; use Fcntl; use Errno; use IO::Select; use Time::HiRes qw(time);
+    my ($t, @targets) = @ARGV;
+    my (@sock, @res, @buf);
+    my ($w, $r) = (IO::Select->new, IO::Select->new);
+    for my $i (0 .. $#targets) {
+      my ($ip, $port) = split /:/, $targets[$i];
+      socket(my $s, PF_INET, SOCK_STREAM, 0) or die "pods.sh probes: socket: $!\n";
+      fcntl($s, F_SETFL, fcntl($s, F_GETFL, 0) | O_NONBLOCK) or die "pods.sh probes: fcntl: $!\n";
+      $sock[$i] = $s;
+      if (connect($s, sockaddr_in($port, inet_aton($ip)))) { $r->add([$s, $i]) }
+      elsif ($!{EINPROGRESS}) { $w->add([$s, $i]) }
+      elsif ($!{ECONNREFUSED}) { $res[$i] = "refused" }
+      else { $res[$i] = "error $!" }
+    }
+    my $deadline = time + $t;
+    while ($w->count + $r->count && (my $left = $deadline - time) > 0) {
+      my ($rd, $wr) = IO::Select->select($r, $w, undef, $left);
+      for my $h (@{ $wr || [] }) {
+        my ($s, $i) = @$h;
+        $w->remove($h);
+        my $err = unpack("i", getsockopt($s, SOL_SOCKET, SO_ERROR));
+        if ($err == 0) { $r->add($h) }
+        else { local $! = $err; $res[$i] = $!{ECONNREFUSED} ? "refused" : "error $!" }
+      }
+      for my $h (@{ $rd || [] }) {
+        my ($s, $i) = @$h;
+        my $n = sysread($s, my $chunk, 512);
+        $buf[$i] .= $chunk if $n;
+        if (!$n || $buf[$i] =~ /\n/) {
+          $r->remove($h);
+          my ($line) = split /\n/, $buf[$i] // "";
+          $res[$i] = defined $line && length $line ? "answered $line" : "silent";
+        }
+      }
+    }
+    $res[$_->[1]] //= "silent" for $r->handles;
+    $| = 1;
+    print "$targets[$_] ", $res[$_] // "timeout", "\n" for 0 .. $#targets;' "$@"
+  ;;
+del)
+  [ $# -eq 2 ] || die "usage: pods.sh del NAMESPACE NAME"
+  ns="$1" name="$2" netns="$1.$2"
+  for pid in $(ip netns pids "$netns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
+  out="$(printf '%s' "$netconf" | CNI_COMMAND=DEL CNI_CONTAINERID="$ns-$name" CNI_NETNS="/run/netns/$netns" \
+    CNI_IFNAME=eth0 CNI_PATH=/nonexistent CNI_ARGS="K8S_POD_NAMESPACE=$ns;K8S_POD_NAME=$name" \
+    "$CILIUM_CNI" 2>&1)" || die "cilium-cni DEL of $ns/$name failed: $out"
+  ip netns del "$netns"
   ;;
 *) die "unknown subcommand $cmd" ;;
 esac

@@ -34,8 +34,9 @@
 #               unshare and the forwarder, and unshare's --kill-child sends the inner shell TERM
 #               (only the Node stays behind then).
 #
-# One scenario per API server at a time: the Node's podCIDR and address are fixed (a second agent
-# would be a second node with the same podCIDR).
+# The Node's address and podCIDR: SCENARIO_NODE_IP (default 192.168.250.1, a /24 on cdp0) and
+# SCENARIO_POD_CIDR (default 10.244.0.0/24; inside 10.244.0.0/16, the native-routing CIDR). Two
+# scenarios against one API server need different ones (they would be two nodes with one podCIDR).
 #
 # What it leaves on the host: the agent sets kernel.unprivileged_bpf_disabled from 2 to 1 (a global
 # sysctl that only tightens and cannot be set back); its net.* sysctls are private to the namespace.
@@ -252,8 +253,8 @@ kc wait --for=condition=Established --timeout=60s -f "$CILIUM_CRD_DIR/v2" -f "$C
 say "TIME crds $(since "$t1")"
 
 # The Node the agent runs as: a podCIDR for --ipam=kubernetes, its InternalIP on cdp0.
-node_ip="192.168.250.1"
-pod_cidr="10.244.0.0/24"
+node_ip="${SCENARIO_NODE_IP:-192.168.250.1}"
+pod_cidr="${SCENARIO_POD_CIDR:-10.244.0.0/24}"
 cat >"$work/node.yaml" <<EOF
 apiVersion: v1
 kind: Node

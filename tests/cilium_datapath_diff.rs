@@ -1,0 +1,818 @@
+//! The datapath differential (issue 18 item 3): the random clusters of the Cilium-engine differential
+//! (`tests/common/cilium_gen.rs`) on the real Cilium agent v1.19.7 and its eBPF datapath, every flow
+//! probed with a real TCP connection and compared three ways: what the datapath did (answered or
+//! timed out), scrapepath's verdict (the engine `check` uses, as `tests/common/cilium_diff.rs` asks
+//! it) and Cilium's own policy engine (the 1.19 oracle of `tests/cilium-oracle/`).
+//!
+//! One agent serves every cluster of a run: per cluster the namespaces are relabelled, the Node gets
+//! the generated node's labels, the pods are created (Pod objects, network namespaces wired by the
+//! real `cilium-cni`, a listener on every port a flow probes), the policies applied through the API
+//! server, and once the agent has them on every endpoint (`cilium-dbg policy wait`) and its
+//! connection tracking is flushed, every flow is probed; then policies and pods are removed again.
+//! Scrapepath and the oracle judge the cluster as it was realised: the pods at the addresses the
+//! agent gave them, on the agent's Node.
+//!
+//! The generator is restricted to what this datapath realises (see [`realise`]): the agent's settings
+//! are its flags (one agent per run: `cilium-config` is dropped, the release's defaults apply); one
+//! node (every pod on it; hostNetwork pods are clients in the agent's own network namespace, the
+//! `host` identity); no L7 proxy, DNS proxy or AWS (policies with HTTP/Kafka/DNS rules, listeners,
+//! server names, `toFQDNs` or `fromGroups` are dropped); egress is allowed (scrapepath judges D's
+//! ingress only: egress sections become allow-all); selectors the agent reads at random (one label
+//! twice in a `matchLabels`) are dropped.
+//!
+//! Size and seed: `SCRAPEPATH_DATAPATH_DIFF_CLUSTERS` (default [`CI_CLUSTERS`]) clusters from
+//! `SCRAPEPATH_DATAPATH_DIFF_SEED` (default [`CI_SEED`]). Needs root and BPF (`tests/common/datapath.rs`);
+//! without them it fails when `CI` is set and is skipped with a message otherwise.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use common::cilium_diff::{self, Judged, Oracle, OracleAnswer};
+use common::cilium_gen::{self, Cluster, Flow, Shape};
+use common::datapath::{available, Datapath, Probe};
+use common::rng::{env_u64, Rng};
+use common::testenv::{CrdSet, TestEnv};
+use scrapepath::cilium::eval::Basis;
+use scrapepath::cilium::NetVerdict;
+
+/// The seed CI runs (any seed must pass; this one is fixed so a CI run never fails by chance).
+const CI_SEED: u64 = 0x18d1_ff00_0000_0003;
+/// Clusters per CI run.
+const CI_CLUSTERS: u64 = 6;
+/// The Cilium minor of the agent (`tests/cilium-datapath/ensure.sh`), and so of the oracle.
+const MINOR: u16 = 19;
+/// The generated node every pod is put on: the agent's Node gets its address and pod CIDR.
+const NODE: &str = "node-a";
+const NODE_IP: &str = "172.18.0.10";
+const POD_CIDR: &str = "10.244.1.0/24";
+/// A connection not answered within this is a dropped SYN (an allowed one on one node answers in
+/// milliseconds). A timeout that a prediction calls allowed is probed again with [`CONFIRM_TIMEOUT`].
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the agent may take to hold the policies the oracle accepts.
+const POLICY_BOUND: Duration = Duration::from_secs(60);
+const POLICY_RESOURCES: &str = "ciliumnetworkpolicies.cilium.io,ciliumclusterwidenetworkpolicies.cilium.io,networkpolicies.networking.k8s.io";
+
+// ---------------------------------------------------------------------------------------------------
+// The generated cluster, as this datapath can realise it.
+
+/// A generated cluster restricted to what the agent here realises.
+struct Realised {
+    /// Namespaces, the Node, Pods (no status yet) and policies; flows between the renamed pods.
+    cluster: Cluster,
+    /// Pods with a network namespace of their own (`ns/name`).
+    pods: Vec<String>,
+    /// hostNetwork pods (`ns/name`): clients in the node's own network namespace.
+    host_pods: BTreeSet<String>,
+    /// What was dropped or changed, and why.
+    notes: Vec<String>,
+}
+
+/// Fields that need what this agent does not run: Envoy (HTTP/Kafka/generic L7 rules, listeners, SNI),
+/// the DNS proxy (`toFQDNs`, DNS rules) or a cloud provider (`fromGroups`/`toGroups`).
+const UNREALISABLE: &[&str] = &[
+    "rules",
+    "listener",
+    "serverNames",
+    "toFQDNs",
+    "fromGroups",
+    "toGroups",
+];
+
+fn has_key(v: &Value, keys: &[&str]) -> Option<String> {
+    match v {
+        Value::Object(m) => m.iter().find_map(|(k, c)| {
+            if keys.contains(&k.as_str()) {
+                Some(k.clone())
+            } else {
+                has_key(c, keys)
+            }
+        }),
+        Value::Array(a) => a.iter().find_map(|c| has_key(c, keys)),
+        _ => None,
+    }
+}
+
+fn name_of(o: &Value) -> String {
+    let kind = o["kind"].as_str().unwrap_or("?");
+    match o["metadata"]["namespace"].as_str() {
+        Some(ns) => format!(
+            "{kind} {ns}/{}",
+            o["metadata"]["name"].as_str().unwrap_or("?")
+        ),
+        None => format!("{kind} {}", o["metadata"]["name"].as_str().unwrap_or("?")),
+    }
+}
+
+/// The generated cluster `g` as cluster number `k` of the run on the agent's Node `node`: pods renamed
+/// `c<k>-<name>` (a pod name is never reused while the agent runs, so it never reads an old pod's
+/// labels), everything on `node`, and the features this datapath cannot realise removed.
+fn realise(g: &Cluster, k: usize, node: &str) -> Realised {
+    let ambiguous: BTreeSet<usize> = cilium_diff::ambiguous_sites(&g.objects)
+        .iter()
+        .map(|s| s.object)
+        .collect();
+    let rename = |p: &str| {
+        let (ns, name) = p.split_once('/').unwrap();
+        format!("{ns}/c{k}-{name}")
+    };
+    let mut r = Realised {
+        cluster: Cluster {
+            seed: g.seed,
+            objects: Vec::new(),
+            flows: Vec::new(),
+        },
+        pods: Vec::new(),
+        host_pods: BTreeSet::new(),
+        notes: Vec::new(),
+    };
+    for (i, o) in g.objects.iter().enumerate() {
+        let mut o = o.clone();
+        match o["kind"].as_str().unwrap_or_default() {
+            "ConfigMap" => {
+                r.notes.push(format!(
+                    "cilium-config dropped ({}): the agent's settings are the flags of the run's one agent",
+                    o["data"]
+                ));
+                continue;
+            }
+            "Node" if o["metadata"]["name"] == NODE => {
+                o["metadata"]["name"] = json!(node);
+                o["metadata"]["labels"]["kubernetes.io/hostname"] = json!(node);
+                o["metadata"]["labels"]["kubernetes.io/os"] = json!("linux");
+                o["status"] = json!({"addresses": [
+                    {"type": "InternalIP", "address": NODE_IP},
+                    {"type": "Hostname", "address": node},
+                ]});
+            }
+            "Node" => continue, // one node: every pod is on the agent's
+            "Pod" => {
+                let (ns, name) = (
+                    o["metadata"]["namespace"].as_str().unwrap().to_string(),
+                    o["metadata"]["name"].as_str().unwrap().to_string(),
+                );
+                let key = rename(&format!("{ns}/{name}"));
+                o["metadata"]["name"] = json!(key.split_once('/').unwrap().1);
+                o["spec"]["nodeName"] = json!(node);
+                o.as_object_mut().unwrap().remove("status");
+                if o["spec"]["hostNetwork"] == true {
+                    // A client only: its ports would be host ports (two containers may not share one).
+                    for c in ["containers", "initContainers"] {
+                        for c in o["spec"][c].as_array_mut().into_iter().flatten() {
+                            c.as_object_mut().unwrap().remove("ports");
+                        }
+                    }
+                    r.host_pods.insert(key);
+                } else {
+                    r.pods.push(key);
+                }
+            }
+            "CiliumNetworkPolicy" | "CiliumClusterwideNetworkPolicy" => {
+                if ambiguous.contains(&i) {
+                    r.notes.push(format!(
+                        "{} dropped: a matchLabels names one label twice, the agent keeps one value at random",
+                        name_of(&o)
+                    ));
+                    continue;
+                }
+                if let Some(f) = has_key(&o, UNREALISABLE) {
+                    r.notes.push(format!(
+                        "{} dropped: {f} needs the L7 proxy, the DNS proxy or a cloud provider",
+                        name_of(&o)
+                    ));
+                    continue;
+                }
+                let mut changed = false;
+                for field in ["spec", "specs"] {
+                    let rules: Vec<&mut Value> = match &mut o[field] {
+                        Value::Array(a) => a.iter_mut().collect(),
+                        v @ Value::Object(_) => vec![v],
+                        _ => Vec::new(),
+                    };
+                    for rule in rules {
+                        let m = rule.as_object_mut().unwrap();
+                        if m.remove("egressDeny").is_some() | m.contains_key("egress") {
+                            m.insert("egress".into(), json!([{"toEntities": ["all"]}]));
+                            changed = true;
+                        }
+                    }
+                }
+                if changed {
+                    r.notes.push(format!(
+                        "{}: egress made allow-all (scrapepath judges ingress only)",
+                        name_of(&o)
+                    ));
+                }
+            }
+            "NetworkPolicy" => {
+                let spec = &mut o["spec"];
+                let egress_type = spec["policyTypes"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|t| t == "Egress"));
+                if egress_type || spec.get("egress").is_some() {
+                    spec["egress"] = json!([{}]);
+                    r.notes.push(format!(
+                        "{}: egress made allow-all (scrapepath judges ingress only)",
+                        name_of(&o)
+                    ));
+                }
+            }
+            _ => {}
+        }
+        r.cluster.objects.push(o);
+    }
+    r.cluster.flows = g
+        .flows
+        .iter()
+        .map(|f| Flow {
+            src: rename(&f.src),
+            dst: rename(&f.dst),
+            ..f.clone()
+        })
+        .collect();
+    r
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The API server.
+
+fn kubectl(env: &TestEnv, args: &[&str], stdin: Option<String>) -> Result<String, String> {
+    let mut cmd = env.kubectl();
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("running kubectl");
+    {
+        use std::io::Write as _;
+        let mut input = child.stdin.take().unwrap();
+        input
+            .write_all(stdin.unwrap_or_default().as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "kubectl {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+fn must(r: Result<String, String>) -> String {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn apply(env: &TestEnv, objects: &[&Value]) -> Result<String, String> {
+    if objects.is_empty() {
+        return Ok(String::new());
+    }
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
+    kubectl(env, &["apply", "-f", "-"], Some(list.to_string()))
+}
+
+/// Every network policy in the API server: (kind, namespace, name) → UID.
+fn policy_uids(env: &TestEnv) -> BTreeMap<(String, String, String), String> {
+    let text = must(kubectl(
+        env,
+        &["get", POLICY_RESOURCES, "-A", "-o", "json"],
+        None,
+    ));
+    let v: Value = serde_json::from_str(&text).unwrap();
+    v["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| {
+            let m = &i["metadata"];
+            (
+                (
+                    i["kind"].as_str().unwrap_or_default().to_string(),
+                    m["namespace"].as_str().unwrap_or_default().to_string(),
+                    m["name"].as_str().unwrap_or_default().to_string(),
+                ),
+                m["uid"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The three judges.
+
+/// One flow, judged three ways.
+struct Row {
+    cluster: u64,
+    flow: Flow,
+    /// The source is a hostNetwork pod (probed from the node itself).
+    from_host: bool,
+    observed: Probe,
+    /// Probed again with [`CONFIRM_TIMEOUT`] (a timeout a prediction calls allowed).
+    confirmed: bool,
+    /// scrapepath: forwarded or not (`None`: ambiguous), and its reason.
+    ours: Option<bool>,
+    ours_why: String,
+    /// The oracle: forwarded or not (`None`: no answer), and its verdict.
+    theirs: Option<bool>,
+    theirs_why: String,
+}
+
+impl Row {
+    /// The datapath's answer: forwarded (answered by the right listener) or dropped (timed out);
+    /// `None` for anything else (refused, a wrong banner, an error), which no judge predicts.
+    fn datapath(&self) -> Option<bool> {
+        match &self.observed {
+            Probe::Answered(line) => {
+                let (ns, name) = self.flow.dst.split_once('/').unwrap();
+                (*line == format!("{ns}/{name}:{}", self.flow.port)).then_some(true)
+            }
+            Probe::TimedOut => Some(false),
+            _ => None,
+        }
+    }
+
+    fn agree(a: Option<bool>, b: Option<bool>) -> bool {
+        a.is_some() && a == b
+    }
+
+    fn all_agree(&self) -> bool {
+        Self::agree(self.datapath(), self.ours) && Self::agree(self.datapath(), self.theirs)
+    }
+}
+
+fn yes_no(v: Option<bool>) -> &'static str {
+    match v {
+        Some(true) => "forwarded",
+        Some(false) => "dropped",
+        None => "-",
+    }
+}
+
+/// Agreement of one pair of judges over the rows both judged.
+#[derive(Default)]
+struct Pair {
+    compared: usize,
+    agreed: usize,
+}
+
+impl Pair {
+    fn add(&mut self, a: Option<bool>, b: Option<bool>) {
+        if a.is_some() && b.is_some() {
+            self.compared += 1;
+            self.agreed += usize::from(a == b);
+        }
+    }
+}
+
+impl std::fmt::Display for Pair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{} ({:.1}%)",
+            self.agreed,
+            self.compared,
+            if self.compared == 0 {
+                100.0
+            } else {
+                100.0 * self.agreed as f64 / self.compared as f64
+            }
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The run.
+
+struct Run<'a> {
+    env: &'a TestEnv,
+    dp: Datapath,
+    oracle: Oracle,
+    work: PathBuf,
+    rows: Vec<Row>,
+    /// Disagreements that are not about one flow (policy acceptance, the agent's repository).
+    problems: Vec<String>,
+    notes: Vec<String>,
+    refused: usize,
+    cluster_times: Vec<Duration>,
+}
+
+impl Run<'_> {
+    /// Generates, realises, probes and judges one cluster, then removes its pods and policies.
+    fn cluster(&mut self, k: usize, cseed: u64) {
+        let t = Instant::now();
+        let generated = cilium_gen::generate(cseed, Shape::for_minor(MINOR));
+        let node = self.dp.node().to_string();
+        let mut r = realise(&generated, k, &node);
+        self.notes
+            .extend(r.notes.iter().map(|n| format!("{cseed:#018x}: {n}")));
+        let dir = self.work.join(format!("{cseed:016x}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("generated.yaml"), generated.yaml()).unwrap();
+
+        // scrapepath's admission first: what the API server of 1.19 would refuse is not applied.
+        let pre = dir.join("admission.yaml");
+        std::fs::write(&pre, r.cluster.yaml()).unwrap();
+        if let Err(e) = cilium_diff::scrapepath_judges(&pre, self.oracle.version(), &[]) {
+            self.refused += 1;
+            std::fs::write(dir.join("refused.txt"), &e).unwrap();
+            return;
+        }
+
+        // Namespaces (labels replaced: apply prunes what the last apply set), the Node's labels.
+        must(apply(
+            self.env,
+            &of_kind(&r.cluster.objects, &["Namespace"]),
+        ));
+        let node_obj = of_kind(&r.cluster.objects, &["Node"])[0].clone();
+        let mut labels = node_obj["metadata"]["labels"].clone();
+        for key in ["role", "zone"] {
+            labels
+                .as_object_mut()
+                .unwrap()
+                .entry(key)
+                .or_insert(Value::Null);
+        }
+        must(kubectl(
+            self.env,
+            &[
+                "patch",
+                "node",
+                &node,
+                "--type=merge",
+                "-p",
+                &json!({"metadata": {"labels": labels}}).to_string(),
+            ],
+            None,
+        ));
+
+        // Pods: objects, network namespaces, listeners on every port a flow probes.
+        must(apply(self.env, &of_kind(&r.cluster.objects, &["Pod"])));
+        let mut ports: BTreeMap<&str, BTreeSet<u16>> = BTreeMap::new();
+        for f in &r.cluster.flows {
+            ports.entry(&f.dst).or_default().insert(f.port);
+        }
+        let mut ips: BTreeMap<String, String> = BTreeMap::new();
+        for p in &r.pods {
+            let (ns, name) = p.split_once('/').unwrap();
+            let ip = self.dp.add_pod(ns, name);
+            let ports: Vec<u16> = ports
+                .get(p.as_str())
+                .into_iter()
+                .flatten()
+                .copied()
+                .collect();
+            self.dp.listen(ns, name, &ports);
+            ips.insert(p.clone(), ip);
+        }
+        self.dp
+            .wait_endpoints_ready(&ips.values().cloned().collect::<Vec<_>>());
+
+        // The cluster as realised, for scrapepath and the oracle: pods Running at their addresses.
+        for o in &mut r.cluster.objects {
+            if o["kind"] != "Pod" {
+                continue;
+            }
+            let key = format!(
+                "{}/{}",
+                o["metadata"]["namespace"].as_str().unwrap(),
+                o["metadata"]["name"].as_str().unwrap()
+            );
+            let ip = ips.get(&key).map_or(NODE_IP, String::as_str);
+            o["status"] = json!({"phase": "Running", "podIP": ip, "hostIP": NODE_IP,
+                "conditions": [{"type": "Ready", "status": "True"}]});
+        }
+        let manifests = dir.join("cluster.yaml");
+        std::fs::write(&manifests, r.cluster.yaml()).unwrap();
+        let flows_file = dir.join("flows.json");
+        std::fs::write(&flows_file, serde_json::to_vec(&r.cluster.flows).unwrap()).unwrap();
+        let answer: OracleAnswer = match self.oracle.ask(&manifests, &flows_file) {
+            Ok((raw, a)) => {
+                std::fs::write(dir.join("oracle.json"), raw).unwrap();
+                a
+            }
+            Err(e) => panic!("{cseed:#x}: {e} (input in {})", dir.display()),
+        };
+        let judged: Judged =
+            cilium_diff::scrapepath_judges(&manifests, self.oracle.version(), &r.cluster.flows)
+                .unwrap_or_else(|e| {
+                    panic!("{cseed:#x}: scrapepath refuses the realised cluster: {e}")
+                });
+
+        // Policy acceptance: scrapepath vs the oracle, and what the agent holds.
+        let theirs_rejected: BTreeMap<(String, String, String), String> = answer
+            .policies
+            .iter()
+            .map(|p| {
+                (
+                    (p.kind.clone(), p.namespace.clone(), p.name.clone()),
+                    p.error.clone(),
+                )
+            })
+            .collect();
+        let ours_keys: BTreeSet<_> = judged.rejected.keys().collect();
+        let theirs_keys: BTreeSet<_> = theirs_rejected.keys().collect();
+        if ours_keys != theirs_keys {
+            self.problems.push(format!(
+                "{cseed:#x}: policies rejected: scrapepath {:?}, the oracle {:?}",
+                judged.rejected, theirs_rejected
+            ));
+        }
+        let policies = of_kind(
+            &r.cluster.objects,
+            &[
+                "CiliumNetworkPolicy",
+                "CiliumClusterwideNetworkPolicy",
+                "NetworkPolicy",
+            ],
+        );
+        if let Err(e) = apply(self.env, &policies) {
+            self.problems.push(format!(
+                "{cseed:#x}: the API server refuses policies scrapepath's admission accepts: {e}"
+            ));
+        }
+        let uids = policy_uids(self.env);
+        let expected: BTreeSet<String> = uids
+            .iter()
+            .filter(|(k, _)| !theirs_rejected.contains_key(*k))
+            .map(|(_, uid)| uid.clone())
+            .collect();
+        if let Err(e) = self.dp.try_wait_policies(&expected, POLICY_BOUND) {
+            self.problems.push(format!(
+                "{cseed:#x}: the agent does not hold the policies the oracle accepts: {e} (UIDs {uids:?})"
+            ));
+        }
+        self.dp.flush_conntrack();
+
+        // Every flow, from its source: a pod's network namespace, or the node's for a hostNetwork pod.
+        let mut observed = self.probe(
+            &r,
+            &ips,
+            &(0..r.cluster.flows.len()).collect::<Vec<_>>(),
+            PROBE_TIMEOUT,
+        );
+        let theirs: BTreeMap<(&str, &str, u16), _> = answer
+            .flows
+            .iter()
+            .map(|f| ((f.src.as_str(), f.dst.as_str(), f.port), f))
+            .collect();
+        let mut rows: Vec<Row> = r
+            .cluster
+            .flows
+            .iter()
+            .zip(&judged.decisions)
+            .zip(observed.drain(..))
+            .map(|((f, d), o)| {
+                let t = theirs.get(&(f.src.as_str(), f.dst.as_str(), f.port));
+                Row {
+                    cluster: cseed,
+                    flow: f.clone(),
+                    from_host: r.host_pods.contains(&f.src),
+                    observed: o,
+                    confirmed: false,
+                    ours: (d.basis != Basis::Ambiguous).then_some(matches!(
+                        d.verdict,
+                        NetVerdict::Allowed | NetVerdict::L7Denied
+                    )),
+                    ours_why: format!("{:?} ({}: {})", d.verdict, d.rule, d.reason),
+                    theirs: t.filter(|t| t.error.is_none()).map(|t| t.forwarded()),
+                    theirs_why: t.map_or("no answer".into(), |t| {
+                        t.error.clone().unwrap_or_else(|| t.verdict.clone())
+                    }),
+                }
+            })
+            .collect();
+        // A timeout a prediction calls allowed: once more, with a generous bound.
+        let again: Vec<usize> = rows
+            .iter()
+            .enumerate()
+            .filter(|(_, row)| {
+                row.observed == Probe::TimedOut
+                    && (row.ours == Some(true) || row.theirs == Some(true))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        for (i, o) in again
+            .iter()
+            .zip(self.probe(&r, &ips, &again, CONFIRM_TIMEOUT))
+        {
+            rows[*i].observed = o;
+            rows[*i].confirmed = true;
+        }
+        let held = self.dp.policies().0;
+        if held != expected {
+            self.problems.push(format!(
+                "{cseed:#x}: after the probes the agent holds {held:?}, not {expected:?}"
+            ));
+        }
+        std::fs::write(dir.join("table.txt"), table(&rows)).unwrap();
+        let clean = rows.iter().all(Row::all_agree);
+        self.rows.extend(rows);
+
+        // Clean up: policies (the agent back to none), pods.
+        must(kubectl(
+            self.env,
+            &["delete", POLICY_RESOURCES, "--all", "-A"],
+            None,
+        ));
+        self.dp.wait_policies(&BTreeSet::new());
+        for p in &r.pods {
+            let (ns, name) = p.split_once('/').unwrap();
+            self.dp.remove_pod(ns, name);
+        }
+        must(kubectl(
+            self.env,
+            &[
+                "delete",
+                "pods",
+                "--all",
+                "-A",
+                "--force",
+                "--grace-period=0",
+            ],
+            None,
+        ));
+        if clean {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        self.cluster_times.push(t.elapsed());
+    }
+
+    /// Probes the flows `which` of `r`, all sources at once; the results in the order of `which`.
+    fn probe(
+        &self,
+        r: &Realised,
+        ips: &BTreeMap<String, String>,
+        which: &[usize],
+        timeout: Duration,
+    ) -> Vec<Probe> {
+        let mut by_src: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for &i in which {
+            by_src.entry(&r.cluster.flows[i].src).or_default().push(i);
+        }
+        let mut out: BTreeMap<usize, Probe> = BTreeMap::new();
+        std::thread::scope(|s| {
+            let handles: Vec<_> = by_src
+                .iter()
+                .map(|(src, idx)| {
+                    let from = (!r.host_pods.contains(*src)).then(|| src.split_once('/').unwrap());
+                    let targets: Vec<(String, u16)> = idx
+                        .iter()
+                        .map(|&i| {
+                            let f = &r.cluster.flows[i];
+                            (ips[&f.dst].clone(), f.port)
+                        })
+                        .collect();
+                    let dp = &self.dp;
+                    s.spawn(move || dp.probe_all(from, &targets, timeout))
+                })
+                .collect();
+            for ((_, idx), h) in by_src.iter().zip(handles) {
+                out.extend(idx.iter().copied().zip(h.join().expect("a prober")));
+            }
+        });
+        which.iter().map(|i| out.remove(i).unwrap()).collect()
+    }
+}
+
+fn of_kind<'a>(objects: &'a [Value], kinds: &[&str]) -> Vec<&'a Value> {
+    objects
+        .iter()
+        .filter(|o| kinds.contains(&o["kind"].as_str().unwrap_or_default()))
+        .collect()
+}
+
+fn table(rows: &[Row]) -> String {
+    let mut t = format!(
+        "{:<18} {:<24} {:<30} {:<22} {:<10} {:<10} {}\n",
+        "cluster", "from", "to", "datapath", "scrapepath", "oracle", "why (scrapepath | oracle)"
+    );
+    for row in rows {
+        t += &format!(
+            "{:<18} {:<24} {:<30} {:<22} {:<10} {:<10} {} | {}{}\n",
+            format!("{:#x}", row.cluster),
+            row.flow.src,
+            format!("{}:{}", row.flow.dst, row.flow.port),
+            format!(
+                "{}{}",
+                row.observed,
+                if row.confirmed { " (again)" } else { "" }
+            ),
+            yes_no(row.ours),
+            yes_no(row.theirs),
+            row.ours_why,
+            row.theirs_why,
+            if row.all_agree() {
+                ""
+            } else {
+                "   <-- DISAGREE"
+            }
+        );
+    }
+    t
+}
+
+#[test]
+fn random_clusters_on_the_real_datapath_agree_with_scrapepath_and_ciliums_engine() {
+    let test = "random_clusters_on_the_real_datapath_agree_with_scrapepath_and_ciliums_engine";
+    if !available(test) {
+        return;
+    }
+    let t0 = Instant::now();
+    let seed = env_u64("SCRAPEPATH_DATAPATH_DIFF_SEED").unwrap_or(CI_SEED);
+    let clusters = env_u64("SCRAPEPATH_DATAPATH_DIFF_CLUSTERS").unwrap_or(CI_CLUSTERS) as usize;
+    let oracle = cilium_diff::oracles()
+        .into_iter()
+        .find(|o| o.minor == MINOR)
+        .expect("tests/cilium-oracle/ensure.sh built no 1.19 oracle");
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cilium-datapath-diff");
+    let _ = std::fs::remove_dir_all(&work);
+    eprintln!("datapath differential: seed {seed:#x}, {clusters} clusters (SCRAPEPATH_DATAPATH_DIFF_SEED={seed:#x} SCRAPEPATH_DATAPATH_DIFF_CLUSTERS={clusters} replays it)");
+
+    let env = TestEnv::start_new(CrdSet::NONE);
+    let dp = Datapath::start_with(
+        env.kubeconfig(),
+        &[
+            ("SCENARIO_NODE_IP", NODE_IP),
+            ("SCENARIO_POD_CIDR", POD_CIDR),
+        ],
+    );
+    let t_ready = t0.elapsed();
+    let mut run = Run {
+        env: &env,
+        dp,
+        oracle,
+        work: work.clone(),
+        rows: Vec::new(),
+        problems: Vec::new(),
+        notes: Vec::new(),
+        refused: 0,
+        cluster_times: Vec::new(),
+    };
+    let mut rng = Rng::new(seed);
+    for k in 0..clusters {
+        run.cluster(k, rng.fork());
+    }
+
+    let (mut dp_ours, mut dp_theirs, mut ours_theirs) =
+        (Pair::default(), Pair::default(), Pair::default());
+    for row in &run.rows {
+        dp_ours.add(row.datapath(), row.ours);
+        dp_theirs.add(row.datapath(), row.theirs);
+        ours_theirs.add(row.ours, row.theirs);
+    }
+    let disagreeing: Vec<&Row> = run.rows.iter().filter(|r| !r.all_agree()).collect();
+    println!("{test}: every flow:\n{}", table(&run.rows));
+    println!(
+        "{test}: what the generator drew that this datapath cannot realise:\n  {}",
+        run.notes.join("\n  ")
+    );
+    let forwarded = run
+        .rows
+        .iter()
+        .filter(|r| r.datapath() == Some(true))
+        .count();
+    let hosts = run.rows.iter().filter(|r| r.from_host).count();
+    println!(
+        "{test}: seed {seed:#x}: {} clusters ({} refused by admission), {} flows ({} forwarded, {} from hostNetwork pods), datapath vs scrapepath {dp_ours}, datapath vs oracle {dp_theirs}, scrapepath vs oracle {ours_theirs}; {} flows with a disagreement, {} other problems; agent ready {:.1} s, per cluster {}, whole test {:.1} s",
+        run.cluster_times.len() + run.refused,
+        run.refused,
+        run.rows.len(),
+        forwarded,
+        hosts,
+        disagreeing.len(),
+        run.problems.len(),
+        t_ready.as_secs_f64(),
+        run.cluster_times
+            .iter()
+            .map(|d| format!("{:.1}", d.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join("/"),
+        t0.elapsed().as_secs_f64()
+    );
+    let Run {
+        dp, rows, problems, ..
+    } = run;
+    dp.stop();
+    assert!(
+        problems.is_empty() && rows.iter().all(Row::all_agree),
+        "{test}: seed {seed:#x}: {} flows disagree (inputs kept in {}):\n{}{}",
+        rows.iter().filter(|r| !r.all_agree()).count(),
+        work.display(),
+        table(
+            &rows
+                .into_iter()
+                .filter(|r| !r.all_agree())
+                .collect::<Vec<_>>()
+        ),
+        problems.join("\n")
+    );
+}
