@@ -35,7 +35,7 @@ use serde_json::{json, Value};
 
 use common::cilium_diff::{self, Judged, Oracle, OracleAnswer};
 use common::cilium_gen::{self, Cluster, Flow, Shape};
-use common::datapath::{available, Datapath, Probe};
+use common::datapath::{available, Datapath, Probe, Source};
 use common::rng::{env_u64, Rng};
 use common::testenv::{CrdSet, TestEnv};
 use scrapepath::cilium::eval::Basis;
@@ -51,6 +51,11 @@ const MINOR: u16 = 19;
 const NODE: &str = "node-a";
 const NODE_IP: &str = "172.18.0.10";
 const POD_CIDR: &str = "10.244.1.0/24";
+/// The generated second node: a network namespace on the agent's link at its address, known to the
+/// agent by its Node and CiliumNode objects (no agent runs there: its hostNetwork pods are clients).
+const REMOTE_NODE: &str = "node-b";
+const REMOTE_NODE_IP: &str = "172.18.0.11";
+const REMOTE_POD_CIDR: &str = "10.244.2.0/24";
 /// A connection not answered within this is a dropped SYN (an allowed one on one node answers in
 /// milliseconds). A timeout that a prediction calls allowed is probed again with [`CONFIRM_TIMEOUT`].
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -68,8 +73,9 @@ struct Realised {
     cluster: Cluster,
     /// Pods with a network namespace of their own (`ns/name`).
     pods: Vec<String>,
-    /// hostNetwork pods (`ns/name`): clients in the node's own network namespace.
-    host_pods: BTreeSet<String>,
+    /// hostNetwork pods (`ns/name`): clients in the network namespace of their node, the agent's
+    /// (false) or the remote one (true).
+    host_pods: BTreeMap<String, bool>,
     /// What was dropped or changed, and why.
     notes: Vec<String>,
 }
@@ -129,7 +135,7 @@ fn realise(g: &Cluster, k: usize, node: &str) -> Realised {
             flows: Vec::new(),
         },
         pods: Vec::new(),
-        host_pods: BTreeSet::new(),
+        host_pods: BTreeMap::new(),
         notes: Vec::new(),
     };
     for (i, o) in g.objects.iter().enumerate() {
@@ -151,7 +157,7 @@ fn realise(g: &Cluster, k: usize, node: &str) -> Realised {
                     {"type": "Hostname", "address": node},
                 ]});
             }
-            "Node" => continue, // one node: every pod is on the agent's
+            "Node" => {} // the remote node, as generated
             "Pod" => {
                 let (ns, name) = (
                     o["metadata"]["namespace"].as_str().unwrap().to_string(),
@@ -159,17 +165,22 @@ fn realise(g: &Cluster, k: usize, node: &str) -> Realised {
                 );
                 let key = rename(&format!("{ns}/{name}"));
                 o["metadata"]["name"] = json!(key.split_once('/').unwrap().1);
-                o["spec"]["nodeName"] = json!(node);
+                let remote = o["spec"]["nodeName"] == REMOTE_NODE;
                 o.as_object_mut().unwrap().remove("status");
                 if o["spec"]["hostNetwork"] == true {
+                    if !remote {
+                        o["spec"]["nodeName"] = json!(node);
+                    }
                     // A client only: its ports would be host ports (two containers may not share one).
                     for c in ["containers", "initContainers"] {
                         for c in o["spec"][c].as_array_mut().into_iter().flatten() {
                             c.as_object_mut().unwrap().remove("ports");
                         }
                     }
-                    r.host_pods.insert(key);
+                    r.host_pods.insert(key, remote);
                 } else {
+                    // Pods have an endpoint on the agent's node only (no agent runs on the other).
+                    o["spec"]["nodeName"] = json!(node);
                     r.pods.push(key);
                 }
             }
@@ -313,8 +324,8 @@ fn policy_uids(env: &TestEnv) -> BTreeMap<(String, String, String), String> {
 struct Row {
     cluster: u64,
     flow: Flow,
-    /// The source is a hostNetwork pod (probed from the node itself).
-    from_host: bool,
+    /// Where the flow starts: a "pod", a hostNetwork pod on the agent's "node" or on the "remote node".
+    from: &'static str,
     observed: Probe,
     /// Probed again with [`CONFIRM_TIMEOUT`] (a timeout a prediction calls allowed).
     confirmed: bool,
@@ -354,7 +365,7 @@ impl Row {
     /// known class of disagreement (reported with issue 18), checked on its own: the datapath must
     /// answer every one.
     fn to_itself(&self) -> bool {
-        !self.from_host && self.flow.src == self.flow.dst
+        self.from == "pod" && self.flow.src == self.flow.dst
     }
 
     /// Whether this row fails the test.
@@ -445,32 +456,33 @@ impl Run<'_> {
             return;
         }
 
-        // Namespaces (labels replaced: apply prunes what the last apply set), the Node's labels.
+        // Namespaces (labels replaced: apply prunes what the last apply set), the Nodes' labels.
         must(apply(
             self.env,
             &of_kind(&r.cluster.objects, &["Namespace"]),
         ));
-        let node_obj = of_kind(&r.cluster.objects, &["Node"])[0].clone();
-        let mut labels = node_obj["metadata"]["labels"].clone();
-        for key in ["role", "zone"] {
-            labels
-                .as_object_mut()
-                .unwrap()
-                .entry(key)
-                .or_insert(Value::Null);
+        for node_obj in of_kind(&r.cluster.objects, &["Node"]) {
+            let mut labels = node_obj["metadata"]["labels"].clone();
+            for key in ["role", "zone"] {
+                labels
+                    .as_object_mut()
+                    .unwrap()
+                    .entry(key)
+                    .or_insert(Value::Null);
+            }
+            must(kubectl(
+                self.env,
+                &[
+                    "patch",
+                    "node",
+                    node_obj["metadata"]["name"].as_str().unwrap(),
+                    "--type=merge",
+                    "-p",
+                    &json!({"metadata": {"labels": labels}}).to_string(),
+                ],
+                None,
+            ));
         }
-        must(kubectl(
-            self.env,
-            &[
-                "patch",
-                "node",
-                &node,
-                "--type=merge",
-                "-p",
-                &json!({"metadata": {"labels": labels}}).to_string(),
-            ],
-            None,
-        ));
 
         // Pods: objects, network namespaces, listeners on every port a flow probes.
         must(apply(self.env, &of_kind(&r.cluster.objects, &["Pod"])));
@@ -493,6 +505,24 @@ impl Run<'_> {
         }
         self.dp
             .wait_endpoints_ready(&ips.values().cloned().collect::<Vec<_>>());
+        // No policy yet: the remote node reaches a pod (its link to the agent's device is up).
+        if let Some((p, ip)) = ips.iter().next() {
+            let port = *ports[p.as_str()].iter().next().unwrap();
+            let start = Instant::now();
+            while !matches!(
+                self.dp.probe_all(
+                    Source::RemoteNode(REMOTE_NODE),
+                    &[(ip.clone(), port)],
+                    Duration::from_secs(1)
+                )[0],
+                Probe::Answered(_)
+            ) {
+                assert!(
+                    start.elapsed() < POLICY_BOUND,
+                    "{cseed:#x}: the remote node does not reach {p} at {ip}:{port} without any policy"
+                );
+            }
+        }
 
         // The cluster as realised, for scrapepath and the oracle: pods Running at their addresses.
         for o in &mut r.cluster.objects {
@@ -504,8 +534,13 @@ impl Run<'_> {
                 o["metadata"]["namespace"].as_str().unwrap(),
                 o["metadata"]["name"].as_str().unwrap()
             );
-            let ip = ips.get(&key).map_or(NODE_IP, String::as_str);
-            o["status"] = json!({"phase": "Running", "podIP": ip, "hostIP": NODE_IP,
+            let host_ip = if r.host_pods.get(&key) == Some(&true) {
+                REMOTE_NODE_IP
+            } else {
+                NODE_IP
+            };
+            let ip = ips.get(&key).map_or(host_ip, String::as_str);
+            o["status"] = json!({"phase": "Running", "podIP": ip, "hostIP": host_ip,
                 "conditions": [{"type": "Ready", "status": "True"}]});
         }
         let manifests = dir.join("cluster.yaml");
@@ -593,7 +628,11 @@ impl Run<'_> {
                 Row {
                     cluster: cseed,
                     flow: f.clone(),
-                    from_host: r.host_pods.contains(&f.src),
+                    from: match r.host_pods.get(&f.src) {
+                        None => "pod",
+                        Some(false) => "node",
+                        Some(true) => "remote node",
+                    },
                     observed: o,
                     confirmed: false,
                     ours: (d.basis != Basis::Ambiguous).then_some(matches!(
@@ -681,7 +720,14 @@ impl Run<'_> {
             let handles: Vec<_> = by_src
                 .iter()
                 .map(|(src, idx)| {
-                    let from = (!r.host_pods.contains(*src)).then(|| src.split_once('/').unwrap());
+                    let from = match r.host_pods.get(*src) {
+                        None => {
+                            let (ns, name) = src.split_once('/').unwrap();
+                            Source::Pod(ns, name)
+                        }
+                        Some(false) => Source::Node,
+                        Some(true) => Source::RemoteNode(REMOTE_NODE),
+                    };
                     let targets: Vec<(String, u16)> = idx
                         .iter()
                         .map(|&i| {
@@ -710,14 +756,18 @@ fn of_kind<'a>(objects: &'a [Value], kinds: &[&str]) -> Vec<&'a Value> {
 
 fn table(rows: &[Row]) -> String {
     let mut t = format!(
-        "{:<18} {:<24} {:<30} {:<22} {:<10} {:<10} {}\n",
+        "{:<18} {:<36} {:<30} {:<22} {:<10} {:<10} {}\n",
         "cluster", "from", "to", "datapath", "scrapepath", "oracle", "why (scrapepath | oracle)"
     );
     for row in rows {
         t += &format!(
-            "{:<18} {:<24} {:<30} {:<22} {:<10} {:<10} {} | {}{}\n",
+            "{:<18} {:<36} {:<30} {:<22} {:<10} {:<10} {} | {}{}\n",
             format!("{:#x}", row.cluster),
-            row.flow.src,
+            if row.from == "pod" {
+                row.flow.src.clone()
+            } else {
+                format!("{} ({})", row.flow.src, row.from)
+            },
             format!("{}:{}", row.flow.dst, row.flow.port),
             format!(
                 "{}{}",
@@ -768,6 +818,42 @@ fn random_clusters_on_the_real_datapath_agree_with_scrapepath_and_ciliums_engine
             ("CILIUM_AGENT_EXTRA_ARGS", "--install-iptables-rules=true"),
         ],
     );
+    // The remote node: its Node and the CiliumNode its agent would register, and its host.
+    let remote = [
+        json!({"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": REMOTE_NODE, "labels": {"kubernetes.io/hostname": REMOTE_NODE}},
+            "spec": {"podCIDR": REMOTE_POD_CIDR, "podCIDRs": [REMOTE_POD_CIDR]}}),
+        json!({"apiVersion": "cilium.io/v2", "kind": "CiliumNode",
+            "metadata": {"name": REMOTE_NODE},
+            "spec": {"addresses": [{"type": "InternalIP", "ip": REMOTE_NODE_IP}],
+                     "ipam": {"podCIDRs": [REMOTE_POD_CIDR]}}}),
+    ];
+    must(apply(&env, &remote.iter().collect::<Vec<_>>()));
+    let address =
+        json!({"status": {"addresses": [{"type": "InternalIP", "address": REMOTE_NODE_IP}]}});
+    must(kubectl(
+        &env,
+        &[
+            "patch",
+            "node",
+            REMOTE_NODE,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &address.to_string(),
+        ],
+        None,
+    ));
+    dp.add_remote_node(REMOTE_NODE, REMOTE_NODE_IP, NODE_IP);
+    let start = Instant::now();
+    while !dp.cilium_dbg(&["node", "list"]).contains(REMOTE_NODE) {
+        assert!(
+            start.elapsed() < POLICY_BOUND,
+            "the agent does not list the remote node {REMOTE_NODE}: {}",
+            dp.cilium_dbg(&["node", "list"])
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let t_ready = t0.elapsed();
     let mut run = Run {
         env: &env,
@@ -809,14 +895,16 @@ fn random_clusters_on_the_real_datapath_agree_with_scrapepath_and_ciliums_engine
         .iter()
         .filter(|r| r.datapath() == Some(true))
         .count();
-    let hosts = run.rows.iter().filter(|r| r.from_host).count();
+    let from = |kind: &str| run.rows.iter().filter(|r| r.from == kind).count();
+    let (hosts, remotes) = (from("node"), from("remote node"));
     println!(
-        "{test}: seed {seed:#x}: {} clusters ({} refused by admission), {} flows ({} forwarded, {} from hostNetwork pods, {} from a pod to itself); agreement without those to itself: datapath vs scrapepath {dp_ours}, datapath vs oracle {dp_theirs}, scrapepath vs oracle {ours_theirs}; to itself (loopback, a known class): datapath vs scrapepath {self_ours}, datapath vs oracle {self_theirs}; {} flows fail, {} other problems; agent ready {:.1} s, per cluster {}, whole test {:.1} s",
+        "{test}: seed {seed:#x}: {} clusters ({} refused by admission), {} flows ({} forwarded, {} from hostNetwork pods on the agent's node, {} on the remote node, {} from a pod to itself); agreement without those to itself: datapath vs scrapepath {dp_ours}, datapath vs oracle {dp_theirs}, scrapepath vs oracle {ours_theirs}; to itself (loopback, a known class): datapath vs scrapepath {self_ours}, datapath vs oracle {self_theirs}; {} flows fail, {} other problems; agent ready {:.1} s, per cluster {}, whole test {:.1} s",
         run.cluster_times.len() + run.refused,
         run.refused,
         run.rows.len(),
         forwarded,
         hosts,
+        remotes,
         self_ours.compared,
         failing,
         run.problems.len(),

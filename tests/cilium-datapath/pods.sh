@@ -23,6 +23,11 @@
 #                            one TCP connect to each IP:PORT, all at once (non-blocking), each bounded
 #                            by SECONDS; prints one line per target, in order: "IP:PORT <result>",
 #                            the result as for probe.
+#   node NETNS IP GATEWAY    a second node's host, without an agent: moves cdp1 (the peer of the
+#                            agent's device cdp0) into a new network namespace NETNS as IP/24, with
+#                            the pods' 10.244.0.0/16 via GATEWAY (the agent's node address). Its
+#                            packets reach the agent's node on cdp0, where the ipcache names their
+#                            source (remote-node, once the node's CiliumNode is known). Run once.
 #   del NAMESPACE NAME       undoes add: kills the processes in the network namespace (listeners), the
 #                            real cilium-cni DEL (the agent removes the endpoint), deletes the netns.
 #
@@ -38,7 +43,7 @@ die() {
 netconf='{"cniVersion":"0.3.1","name":"cilium","type":"cilium-cni"}'
 
 cmd="${1:-}"
-[ -n "$cmd" ] || die "usage: pods.sh hold | add NS NAME | del NS NAME | listen NETNS BANNER PORT... | probe NETNS IP PORT SECONDS | probes NETNS SECONDS IP:PORT..."
+[ -n "$cmd" ] || die "usage: pods.sh hold | add NS NAME | del NS NAME | node NETNS IP GATEWAY | listen NETNS BANNER PORT... | probe NETNS IP PORT SECONDS | probes NETNS SECONDS IP:PORT..."
 shift
 case "$cmd" in
 hold)
@@ -144,6 +149,16 @@ probes)
     $res[$_->[1]] //= "silent" for $r->handles;
     $| = 1;
     print "$targets[$_] ", $res[$_] // "timeout", "\n" for 0 .. $#targets;' "$@"
+  ;;
+node)
+  [ $# -eq 3 ] || die "usage: pods.sh node NETNS IP GATEWAY"
+  netns="$1"
+  ip netns add "$netns"
+  ip link set cdp1 netns "$netns"
+  ip -n "$netns" addr add "$2/24" dev cdp1
+  ip -n "$netns" link set lo up
+  ip -n "$netns" link set cdp1 up
+  ip -n "$netns" route add 10.244.0.0/16 via "$3"
   ;;
 del)
   [ $# -eq 2 ] || die "usage: pods.sh del NAMESPACE NAME"

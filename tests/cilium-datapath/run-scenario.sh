@@ -29,10 +29,10 @@
 #               namespace (`unshare --pid`), so its exit kills anything the command left behind,
 #               and the network and mount namespaces (links, BPF programs, bpffs, mounts) go with
 #               their last process. The host side stops the inner shell and the forwarder by PID
-#               (TERM, KILL after 15 s) and deletes the Node; the directory is removed unless --keep
-#               or the run failed. If the host side is killed (-9), setpriv --pdeathsig kills
-#               unshare and the forwarder, and unshare's --kill-child sends the inner shell TERM
-#               (only the Node stays behind then).
+#               (TERM, KILL after 15 s) and deletes the Node and the agent's CiliumNode; the
+#               directory is removed unless --keep or the run failed. If the host side is killed
+#               (-9), setpriv --pdeathsig kills unshare and the forwarder, and unshare's
+#               --kill-child sends the inner shell TERM (only the Node and CiliumNode stay then).
 #
 # The Node's address and podCIDR: SCENARIO_NODE_IP (default 192.168.250.1, a /24 on cdp0) and
 # SCENARIO_POD_CIDR (default 10.244.0.0/24; inside 10.244.0.0/16, the native-routing CIDR). Two
@@ -233,6 +233,9 @@ outer_cleanup() {
     wait "$p" 2>/dev/null || true
   done
   kc delete node "$node" --ignore-not-found --wait=false >/dev/null 2>&1 || true
+  # The agent registered itself as a CiliumNode: left behind, a later agent against this API server
+  # would take it for a remote node at the same address with the same podCIDR.
+  kc delete ciliumnodes.cilium.io "$node" --ignore-not-found --wait=false >/dev/null 2>&1 || true
   if [ -n "$keep" ] || [ "$rc" != 0 ]; then
     say "kept $work (agent.log, status)"
   else

@@ -566,6 +566,17 @@ impl Drop for Datapath {
 // ---------------------------------------------------------------------------------------------------
 // The datapath differential (`tests/cilium_datapath_diff.rs`): many clusters on one agent.
 
+/// Where a probe starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source<'a> {
+    /// The pod (namespace, name) of [`Datapath::add_pod`].
+    Pod(&'a str, &'a str),
+    /// The agent's node itself (its network namespace): a hostNetwork pod on this node.
+    Node,
+    /// The host of another node ([`Datapath::add_remote_node`], by its network namespace).
+    RemoteNode(&'a str),
+}
+
 impl Datapath {
     /// Undoes [`Self::add_pod`]: kills the pod's listeners, the real `cilium-cni` DEL (the agent
     /// removes its endpoint), deletes its network namespace. The Pod object is the caller's.
@@ -576,19 +587,31 @@ impl Datapath {
         self.reap_exited_servers();
     }
 
+    /// A second node's host without an agent, in the network namespace `netns` at `ip` (on the
+    /// agent's link, in its /24; `pods.sh node`): what a hostNetwork pod there sends from. The
+    /// agent knows it as a remote node once its Node and CiliumNode objects are in the API server.
+    pub fn add_remote_node(&self, netns: &str, ip: &str, gateway: &str) {
+        let mut cmd = self.pods_sh();
+        cmd.args(["node", netns, ip, gateway]);
+        Self::output(&format!("pods.sh node {netns} {ip} {gateway}"), cmd);
+    }
+
     /// One TCP connection to each of `targets` (address, port), all at once, each bounded by
-    /// `timeout`, from the pod `from` (namespace, name) or, with `None`, from the node itself (the
-    /// agent's network namespace: what a hostNetwork pod on this node sends from).
+    /// `timeout`, from `from`.
     pub fn probe_all(
         &self,
-        from: Option<(&str, &str)>,
+        from: Source,
         targets: &[(String, u16)],
         timeout: Duration,
     ) -> Vec<Probe> {
         if targets.is_empty() {
             return Vec::new();
         }
-        let netns = from.map_or("-".to_string(), |(ns, name)| format!("{ns}.{name}"));
+        let netns = match from {
+            Source::Pod(ns, name) => format!("{ns}.{name}"),
+            Source::Node => "-".to_string(),
+            Source::RemoteNode(netns) => netns.to_string(),
+        };
         let mut cmd = self.pods_sh();
         cmd.args(["probes", &netns, &format!("{:.3}", timeout.as_secs_f64())])
             .args(targets.iter().map(|(ip, port)| format!("{ip}:{port}")));
