@@ -43,10 +43,54 @@ use scrapepath::cilium::NetVerdict;
 
 /// The seed CI runs (any seed must pass; this one is fixed so a CI run never fails by chance).
 const CI_SEED: u64 = 0x18d1_ff00_0000_0003;
-/// Clusters per CI run (about 4 s each here, 2,200 flows: see the README).
-const CI_CLUSTERS: u64 = 30;
+/// Clusters per profile in a CI run (about 4–5 s each here: see the README).
+const CI_CLUSTERS: u64 = 18;
 /// The Cilium minor of the agent (`tests/cilium-datapath/ensure.sh`), and so of the oracle.
 const MINOR: u16 = 19;
+/// The agent's settings of a run: the data of `cilium-config` (scrapepath and the oracle read it) and
+/// the agent's flags of the same names.
+struct Profile {
+    name: &'static str,
+    config: &'static [(&'static str, &'static str)],
+}
+
+/// The profiles a run goes through, one agent each (`SCRAPEPATH_DATAPATH_DIFF_PROFILES` picks some by
+/// name). `strict`: every endpoint enforces policy, the host is judged by policy like any peer, CIDR
+/// rules select nodes' addresses, node selectors see node labels (the host and remote-node identities
+/// carry them).
+const PROFILES: &[Profile] = &[
+    Profile {
+        name: "defaults",
+        config: &[],
+    },
+    Profile {
+        name: "strict",
+        config: &[
+            ("enable-policy", "always"),
+            ("allow-localhost", "policy"),
+            ("policy-cidr-match-mode", "nodes"),
+            ("enable-node-selector-labels", "true"),
+        ],
+    },
+];
+
+impl Profile {
+    fn agent_args(&self) -> String {
+        self.config
+            .iter()
+            .map(|(k, v)| format!("--{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// `enable-policy=always`: egress is enforced too, so the run allows all egress (a CCNP).
+    fn always(&self) -> bool {
+        self.config.contains(&("enable-policy", "always"))
+    }
+}
+
+/// A port the node itself listens on: the remote node's link is up once it answers.
+const NODE_PORT: u16 = 4999;
 /// The generated node every pod is put on: the agent's Node gets its address and pod CIDR.
 const NODE: &str = "node-a";
 const NODE_IP: &str = "172.18.0.10";
@@ -119,7 +163,7 @@ fn name_of(o: &Value) -> String {
 /// The generated cluster `g` as cluster number `k` of the run on the agent's Node `node`: pods renamed
 /// `c<k>-<name>` (a pod name is never reused while the agent runs, so it never reads an old pod's
 /// labels), everything on `node`, and the features this datapath cannot realise removed.
-fn realise(g: &Cluster, k: usize, node: &str) -> Realised {
+fn realise(g: &Cluster, k: usize, node: &str, profile: &Profile) -> Realised {
     let ambiguous: BTreeSet<usize> = cilium_diff::ambiguous_sites(&g.objects)
         .iter()
         .map(|s| s.object)
@@ -143,7 +187,7 @@ fn realise(g: &Cluster, k: usize, node: &str) -> Realised {
         match o["kind"].as_str().unwrap_or_default() {
             "ConfigMap" => {
                 r.notes.push(format!(
-                    "cilium-config dropped ({}): the agent's settings are the flags of the run's one agent",
+                    "cilium-config {} replaced by the profile's (the agent's settings are the flags of its run)",
                     o["data"]
                 ));
                 continue;
@@ -238,6 +282,25 @@ fn realise(g: &Cluster, k: usize, node: &str) -> Realised {
         }
         r.cluster.objects.push(o);
     }
+    if !profile.config.is_empty() {
+        let data: serde_json::Map<String, Value> = profile
+            .config
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        r.cluster.objects.insert(
+            0,
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "cilium-config", "namespace": "kube-system"}, "data": data}),
+        );
+    }
+    if profile.always() {
+        r.cluster.objects.push(json!({
+            "apiVersion": "cilium.io/v2", "kind": "CiliumClusterwideNetworkPolicy",
+            "metadata": {"name": "datapath-diff-egress"},
+            "spec": {"endpointSelector": {}, "egress": [{"toEntities": ["all"]}]},
+        }));
+    }
     r.cluster.flows = g
         .flows
         .iter()
@@ -322,6 +385,8 @@ fn policy_uids(env: &TestEnv) -> BTreeMap<(String, String, String), String> {
 
 /// One flow, judged three ways.
 struct Row {
+    /// The agent's settings ([`Profile`]).
+    profile: &'static str,
     cluster: u64,
     flow: Flow,
     /// Where the flow starts: a "pod", a hostNetwork pod on the agent's "node" or on the "remote node".
@@ -423,7 +488,11 @@ impl std::fmt::Display for Pair {
 
 struct Run<'a> {
     env: &'a TestEnv,
-    dp: Datapath,
+    /// The agent of the current profile.
+    agent: Option<Datapath>,
+    profile: &'static Profile,
+    /// Clusters so far (pod names are `c<k>-…`: never reused while the API server runs).
+    k: usize,
     oracle: Oracle,
     work: PathBuf,
     rows: Vec<Row>,
@@ -432,15 +501,94 @@ struct Run<'a> {
     notes: Vec<String>,
     refused: usize,
     cluster_times: Vec<Duration>,
+    /// Policies applied, by kind.
+    kinds: BTreeMap<String, usize>,
+    /// From the start of each profile's agent to its readiness (remote node included).
+    agent_times: Vec<Duration>,
 }
 
 impl Run<'_> {
+    fn dp(&self) -> &Datapath {
+        self.agent.as_ref().expect("an agent runs")
+    }
+
+    /// Stops the agent of the last profile (if any) and starts one for `profile`: its flags, the
+    /// iptables rules, the remote node's host on its link.
+    fn start_agent(&mut self, profile: &'static Profile) {
+        if let Some(dp) = self.agent.take() {
+            dp.stop();
+        }
+        // The agent's iptables rules mark what the node itself sends (MARK_MAGIC_HOST), which
+        // bpf_host reads as the host identity; without them a hostNetwork client is `world`.
+        let args = format!("--install-iptables-rules=true {}", profile.agent_args());
+        let dp = Datapath::start_with(
+            self.env.kubeconfig(),
+            &[
+                ("SCENARIO_NODE_IP", NODE_IP),
+                ("SCENARIO_POD_CIDR", POD_CIDR),
+                ("CILIUM_AGENT_EXTRA_ARGS", &args),
+            ],
+        );
+        // The remote node: its Node and the CiliumNode its agent would register (the CRDs are in
+        // once the runner started), and its host on the agent's link.
+        let remote = [
+            json!({"apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": REMOTE_NODE, "labels": {"kubernetes.io/hostname": REMOTE_NODE}},
+                "spec": {"podCIDR": REMOTE_POD_CIDR, "podCIDRs": [REMOTE_POD_CIDR]}}),
+            json!({"apiVersion": "cilium.io/v2", "kind": "CiliumNode",
+                "metadata": {"name": REMOTE_NODE},
+                "spec": {"addresses": [{"type": "InternalIP", "ip": REMOTE_NODE_IP}],
+                         "ipam": {"podCIDRs": [REMOTE_POD_CIDR]}}}),
+        ];
+        must(apply(self.env, &remote.iter().collect::<Vec<_>>()));
+        let address =
+            json!({"status": {"addresses": [{"type": "InternalIP", "address": REMOTE_NODE_IP}]}});
+        must(kubectl(
+            self.env,
+            &[
+                "patch",
+                "node",
+                REMOTE_NODE,
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                &address.to_string(),
+            ],
+            None,
+        ));
+        dp.add_remote_node(REMOTE_NODE, REMOTE_NODE_IP, NODE_IP);
+        dp.listen_on_node("node", &[NODE_PORT]);
+        let start = Instant::now();
+        let target = [(NODE_IP.to_string(), NODE_PORT)];
+        loop {
+            let listed = dp.cilium_dbg(&["node", "list"]);
+            let reached = dp.probe_all(
+                Source::RemoteNode(REMOTE_NODE),
+                &target,
+                Duration::from_secs(1),
+            );
+            if listed.contains(REMOTE_NODE) && matches!(reached[0], Probe::Answered(_)) {
+                break;
+            }
+            assert!(
+                start.elapsed() < POLICY_BOUND,
+                "the remote node {REMOTE_NODE}: the agent lists it? {listed}; it reaches the node's {NODE_IP}:{NODE_PORT}? {}",
+                reached[0]
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.agent = Some(dp);
+        self.profile = profile;
+    }
+
     /// Generates, realises, probes and judges one cluster, then removes its pods and policies.
-    fn cluster(&mut self, k: usize, cseed: u64) {
+    fn cluster(&mut self, cseed: u64) {
+        let k = self.k;
+        self.k += 1;
         let t = Instant::now();
         let generated = cilium_gen::generate(cseed, Shape::for_minor(MINOR));
-        let node = self.dp.node().to_string();
-        let mut r = realise(&generated, k, &node);
+        let node = self.dp().node().to_string();
+        let mut r = realise(&generated, k, &node, self.profile);
         self.notes
             .extend(r.notes.iter().map(|n| format!("{cseed:#018x}: {n}")));
         let dir = self.work.join(format!("{cseed:016x}"));
@@ -482,6 +630,22 @@ impl Run<'_> {
                 ],
                 None,
             ));
+            if node_obj["metadata"]["name"] == REMOTE_NODE {
+                // What the remote node's agent would copy into its CiliumNode: the agent here
+                // reads a remote node's labels there.
+                must(kubectl(
+                    self.env,
+                    &[
+                        "patch",
+                        "ciliumnodes.cilium.io",
+                        REMOTE_NODE,
+                        "--type=merge",
+                        "-p",
+                        &json!({"metadata": {"labels": labels}}).to_string(),
+                    ],
+                    None,
+                ));
+            }
         }
 
         // Pods: objects, network namespaces, listeners on every port a flow probes.
@@ -493,37 +657,18 @@ impl Run<'_> {
         let mut ips: BTreeMap<String, String> = BTreeMap::new();
         for p in &r.pods {
             let (ns, name) = p.split_once('/').unwrap();
-            let ip = self.dp.add_pod(ns, name);
+            let ip = self.dp().add_pod(ns, name);
             let ports: Vec<u16> = ports
                 .get(p.as_str())
                 .into_iter()
                 .flatten()
                 .copied()
                 .collect();
-            self.dp.listen(ns, name, &ports);
+            self.dp().listen(ns, name, &ports);
             ips.insert(p.clone(), ip);
         }
-        self.dp
+        self.dp()
             .wait_endpoints_ready(&ips.values().cloned().collect::<Vec<_>>());
-        // No policy yet: the remote node reaches a pod (its link to the agent's device is up).
-        if let Some((p, ip)) = ips.iter().next() {
-            let port = *ports[p.as_str()].iter().next().unwrap();
-            let start = Instant::now();
-            while !matches!(
-                self.dp.probe_all(
-                    Source::RemoteNode(REMOTE_NODE),
-                    &[(ip.clone(), port)],
-                    Duration::from_secs(1)
-                )[0],
-                Probe::Answered(_)
-            ) {
-                assert!(
-                    start.elapsed() < POLICY_BOUND,
-                    "{cseed:#x}: the remote node does not reach {p} at {ip}:{port} without any policy"
-                );
-            }
-        }
-
         // The cluster as realised, for scrapepath and the oracle: pods Running at their addresses.
         for o in &mut r.cluster.objects {
             if o["kind"] != "Pod" {
@@ -561,16 +706,7 @@ impl Run<'_> {
                 });
 
         // Policy acceptance: scrapepath vs the oracle, and what the agent holds.
-        let theirs_rejected: BTreeMap<(String, String, String), String> = answer
-            .policies
-            .iter()
-            .map(|p| {
-                (
-                    (p.kind.clone(), p.namespace.clone(), p.name.clone()),
-                    p.error.clone(),
-                )
-            })
-            .collect();
+        let theirs_rejected = answer.rejected();
         let ours_keys: BTreeSet<_> = judged.rejected.keys().collect();
         let theirs_keys: BTreeSet<_> = theirs_rejected.keys().collect();
         if ours_keys != theirs_keys {
@@ -593,17 +729,20 @@ impl Run<'_> {
             ));
         }
         let uids = policy_uids(self.env);
+        for (kind, _, _) in uids.keys() {
+            *self.kinds.entry(kind.clone()).or_default() += 1;
+        }
         let expected: BTreeSet<String> = uids
             .iter()
             .filter(|(k, _)| !theirs_rejected.contains_key(*k))
             .map(|(_, uid)| uid.clone())
             .collect();
-        if let Err(e) = self.dp.try_wait_policies(&expected, POLICY_BOUND) {
+        if let Err(e) = self.dp().try_wait_policies(&expected, POLICY_BOUND) {
             self.problems.push(format!(
                 "{cseed:#x}: the agent does not hold the policies the oracle accepts: {e} (UIDs {uids:?})"
             ));
         }
-        self.dp.flush_conntrack();
+        self.dp().flush_conntrack();
 
         // Every flow, from its source: a pod's network namespace, or the node's for a hostNetwork pod.
         let mut observed = self.probe(
@@ -626,6 +765,7 @@ impl Run<'_> {
             .map(|((f, d), o)| {
                 let t = theirs.get(&(f.src.as_str(), f.dst.as_str(), f.port));
                 Row {
+                    profile: self.profile.name,
                     cluster: cseed,
                     flow: f.clone(),
                     from: match r.host_pods.get(&f.src) {
@@ -664,7 +804,7 @@ impl Run<'_> {
             rows[*i].observed = o;
             rows[*i].confirmed = true;
         }
-        let held = self.dp.policies().0;
+        let held = self.dp().policies().0;
         if held != expected {
             self.problems.push(format!(
                 "{cseed:#x}: after the probes the agent holds {held:?}, not {expected:?}"
@@ -680,10 +820,10 @@ impl Run<'_> {
             &["delete", POLICY_RESOURCES, "--all", "-A"],
             None,
         ));
-        self.dp.wait_policies(&BTreeSet::new());
+        self.dp().wait_policies(&BTreeSet::new());
         for p in &r.pods {
             let (ns, name) = p.split_once('/').unwrap();
-            self.dp.remove_pod(ns, name);
+            self.dp().remove_pod(ns, name);
         }
         must(kubectl(
             self.env,
@@ -735,7 +875,7 @@ impl Run<'_> {
                             (ips[&f.dst].clone(), f.port)
                         })
                         .collect();
-                    let dp = &self.dp;
+                    let dp = self.dp();
                     s.spawn(move || dp.probe_all(from, &targets, timeout))
                 })
                 .collect();
@@ -745,6 +885,30 @@ impl Run<'_> {
         });
         which.iter().map(|i| out.remove(i).unwrap()).collect()
     }
+}
+
+/// How the judges agree over `rows`, in one line (flows to itself apart: [`Row::to_itself`]).
+fn agreement<'r>(rows: impl Iterator<Item = &'r Row>) -> String {
+    let (mut dp_ours, mut dp_theirs, mut ours_theirs) =
+        (Pair::default(), Pair::default(), Pair::default());
+    let (mut self_ours, mut self_theirs) = (Pair::default(), Pair::default());
+    let (mut flows, mut dropped) = (0, 0);
+    for row in rows {
+        flows += 1;
+        dropped += usize::from(row.datapath() == Some(false));
+        if row.to_itself() {
+            self_ours.add(row.datapath(), row.ours);
+            self_theirs.add(row.datapath(), row.theirs);
+        } else {
+            dp_ours.add(row.datapath(), row.ours);
+            dp_theirs.add(row.datapath(), row.theirs);
+            ours_theirs.add(row.ours, row.theirs);
+        }
+    }
+    format!(
+        "{flows} flows ({dropped} dropped, {} from a pod to itself); without those to itself: datapath vs scrapepath {dp_ours}, datapath vs oracle {dp_theirs}, scrapepath vs oracle {ours_theirs}; to itself (loopback, a known class): datapath vs scrapepath {self_ours}, datapath vs oracle {self_theirs}",
+        self_ours.compared
+    )
 }
 
 fn of_kind<'a>(objects: &'a [Value], kinds: &[&str]) -> Vec<&'a Value> {
@@ -799,6 +963,22 @@ fn random_clusters_on_the_real_datapath_agree_with_scrapepath_and_ciliums_engine
     let t0 = Instant::now();
     let seed = env_u64("SCRAPEPATH_DATAPATH_DIFF_SEED").unwrap_or(CI_SEED);
     let clusters = env_u64("SCRAPEPATH_DATAPATH_DIFF_CLUSTERS").unwrap_or(CI_CLUSTERS) as usize;
+    let names = std::env::var("SCRAPEPATH_DATAPATH_DIFF_PROFILES").unwrap_or_default();
+    let profiles: Vec<&'static Profile> = if names.is_empty() {
+        PROFILES.iter().collect()
+    } else {
+        names
+            .split(',')
+            .map(|n| {
+                PROFILES.iter().find(|p| p.name == n.trim()).unwrap_or_else(|| {
+                    panic!(
+                        "SCRAPEPATH_DATAPATH_DIFF_PROFILES={names}: no profile {n} (there are {:?})",
+                        PROFILES.iter().map(|p| p.name).collect::<Vec<_>>()
+                    )
+                })
+            })
+            .collect()
+    };
     let oracle = cilium_diff::oracles()
         .into_iter()
         .find(|o| o.minor == MINOR)
@@ -808,56 +988,11 @@ fn random_clusters_on_the_real_datapath_agree_with_scrapepath_and_ciliums_engine
     eprintln!("datapath differential: seed {seed:#x}, {clusters} clusters (SCRAPEPATH_DATAPATH_DIFF_SEED={seed:#x} SCRAPEPATH_DATAPATH_DIFF_CLUSTERS={clusters} replays it)");
 
     let env = TestEnv::start_new(CrdSet::NONE);
-    let dp = Datapath::start_with(
-        env.kubeconfig(),
-        &[
-            ("SCENARIO_NODE_IP", NODE_IP),
-            ("SCENARIO_POD_CIDR", POD_CIDR),
-            // The agent's iptables rules mark what the node itself sends (MARK_MAGIC_HOST), which
-            // bpf_host reads as the host identity; without them a hostNetwork client is `world`.
-            ("CILIUM_AGENT_EXTRA_ARGS", "--install-iptables-rules=true"),
-        ],
-    );
-    // The remote node: its Node and the CiliumNode its agent would register, and its host.
-    let remote = [
-        json!({"apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": REMOTE_NODE, "labels": {"kubernetes.io/hostname": REMOTE_NODE}},
-            "spec": {"podCIDR": REMOTE_POD_CIDR, "podCIDRs": [REMOTE_POD_CIDR]}}),
-        json!({"apiVersion": "cilium.io/v2", "kind": "CiliumNode",
-            "metadata": {"name": REMOTE_NODE},
-            "spec": {"addresses": [{"type": "InternalIP", "ip": REMOTE_NODE_IP}],
-                     "ipam": {"podCIDRs": [REMOTE_POD_CIDR]}}}),
-    ];
-    must(apply(&env, &remote.iter().collect::<Vec<_>>()));
-    let address =
-        json!({"status": {"addresses": [{"type": "InternalIP", "address": REMOTE_NODE_IP}]}});
-    must(kubectl(
-        &env,
-        &[
-            "patch",
-            "node",
-            REMOTE_NODE,
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            &address.to_string(),
-        ],
-        None,
-    ));
-    dp.add_remote_node(REMOTE_NODE, REMOTE_NODE_IP, NODE_IP);
-    let start = Instant::now();
-    while !dp.cilium_dbg(&["node", "list"]).contains(REMOTE_NODE) {
-        assert!(
-            start.elapsed() < POLICY_BOUND,
-            "the agent does not list the remote node {REMOTE_NODE}: {}",
-            dp.cilium_dbg(&["node", "list"])
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let t_ready = t0.elapsed();
     let mut run = Run {
         env: &env,
-        dp,
+        agent: None,
+        profile: &PROFILES[0],
+        k: 0,
         oracle,
         work: work.clone(),
         rows: Vec::new(),
@@ -865,61 +1000,89 @@ fn random_clusters_on_the_real_datapath_agree_with_scrapepath_and_ciliums_engine
         notes: Vec::new(),
         refused: 0,
         cluster_times: Vec::new(),
+        kinds: BTreeMap::new(),
+        agent_times: Vec::new(),
     };
     let mut rng = Rng::new(seed);
-    for k in 0..clusters {
-        run.cluster(k, rng.fork());
+    for &profile in &profiles {
+        let t = Instant::now();
+        run.start_agent(profile);
+        run.agent_times.push(t.elapsed());
+        for _ in 0..clusters {
+            run.cluster(rng.fork());
+        }
     }
 
-    let (mut dp_ours, mut dp_theirs, mut ours_theirs) =
-        (Pair::default(), Pair::default(), Pair::default());
-    let (mut self_ours, mut self_theirs) = (Pair::default(), Pair::default());
-    for row in &run.rows {
-        if row.to_itself() {
-            self_ours.add(row.datapath(), row.ours);
-            self_theirs.add(row.datapath(), row.theirs);
-            continue;
-        }
-        dp_ours.add(row.datapath(), row.ours);
-        dp_theirs.add(row.datapath(), row.theirs);
-        ours_theirs.add(row.ours, row.theirs);
-    }
     let failing = run.rows.iter().filter(|r| r.fails()).count();
     println!("{test}: every flow:\n{}", table(&run.rows));
     println!(
         "{test}: what the generator drew that this datapath cannot realise:\n  {}",
         run.notes.join("\n  ")
     );
-    let forwarded = run
-        .rows
-        .iter()
-        .filter(|r| r.datapath() == Some(true))
-        .count();
     let from = |kind: &str| run.rows.iter().filter(|r| r.from == kind).count();
     let (hosts, remotes) = (from("node"), from("remote node"));
-    println!(
-        "{test}: seed {seed:#x}: {} clusters ({} refused by admission), {} flows ({} forwarded, {} from hostNetwork pods on the agent's node, {} on the remote node, {} from a pod to itself); agreement without those to itself: datapath vs scrapepath {dp_ours}, datapath vs oracle {dp_theirs}, scrapepath vs oracle {ours_theirs}; to itself (loopback, a known class): datapath vs scrapepath {self_ours}, datapath vs oracle {self_theirs}; {} flows fail, {} other problems; agent ready {:.1} s, per cluster {}, whole test {:.1} s",
-        run.cluster_times.len() + run.refused,
-        run.refused,
-        run.rows.len(),
-        forwarded,
-        hosts,
-        remotes,
-        self_ours.compared,
-        failing,
-        run.problems.len(),
-        t_ready.as_secs_f64(),
-        run.cluster_times
-            .iter()
+    for p in &profiles {
+        println!(
+            "{test}: profile {} {:?}: {}",
+            p.name,
+            p.config,
+            agreement(run.rows.iter().filter(|r| r.profile == p.name))
+        );
+    }
+    let secs = |ds: &[Duration]| {
+        ds.iter()
             .map(|d| format!("{:.1}", d.as_secs_f64()))
             .collect::<Vec<_>>()
-            .join("/"),
+            .join("/")
+    };
+    println!(
+        "{test}: seed {seed:#x}: {} clusters ({} refused by admission), {} from hostNetwork pods on the agent's node, {} on the remote node; {}; {} flows fail, {} other problems; policies applied {:?}; agents ready in {} s, per cluster {} s, whole test {:.1} s",
+        run.cluster_times.len() + run.refused,
+        run.refused,
+        hosts,
+        remotes,
+        agreement(run.rows.iter()),
+        failing,
+        run.problems.len(),
+        run.kinds,
+        secs(&run.agent_times),
+        secs(&run.cluster_times),
         t0.elapsed().as_secs_f64()
     );
     let Run {
-        dp, rows, problems, ..
+        agent,
+        rows,
+        problems,
+        kinds,
+        ..
     } = run;
-    dp.stop();
+    if let Some(dp) = agent {
+        dp.stop();
+    }
+    // What the run must have seen to mean something (an unlucky seed or a small size would not).
+    let dropped = |kind: &str| {
+        rows.iter()
+            .filter(|r| r.from == kind && !r.to_itself() && r.datapath() == Some(false))
+            .count()
+    };
+    let mut thin = Vec::new();
+    for kind in [
+        "CiliumNetworkPolicy",
+        "CiliumClusterwideNetworkPolicy",
+        "NetworkPolicy",
+    ] {
+        if !kinds.contains_key(kind) {
+            thin.push(format!("no {kind} was applied"));
+        }
+    }
+    for from in ["pod", "remote node"] {
+        if dropped(from) == 0 {
+            thin.push(format!("no flow from a {from} was dropped"));
+        }
+    }
+    if hosts == 0 {
+        thin.push("no flow from a hostNetwork pod on the agent's node".into());
+    }
     let failing: Vec<Row> = rows.into_iter().filter(Row::fails).collect();
     assert!(
         problems.is_empty() && failing.is_empty(),
@@ -928,5 +1091,10 @@ fn random_clusters_on_the_real_datapath_agree_with_scrapepath_and_ciliums_engine
         work.display(),
         table(&failing),
         problems.join("\n")
+    );
+    assert!(
+        thin.is_empty(),
+        "{test}: seed {seed:#x} with {clusters} clusters covers too little: {}; take more clusters",
+        thin.join(", ")
     );
 }

@@ -10,8 +10,9 @@
 #                            the Pending Pod NAMESPACE/NAME (which must exist, on this scenario's
 #                            Node); brings up its lo; prints the pod's IPv4 address.
 #   listen NETNS BANNER PORT...
-#                            in NETNS, a TCP listener on every PORT that answers each connection with
-#                            "BANNER:PORT\n" and closes it; prints "LISTENING" once all are bound,
+#                            in NETNS ("-": the scenario's own, the node's), a TCP listener on
+#                            every PORT that answers each connection with "BANNER:PORT\n" and
+#                            closes it; prints "LISTENING" once all are bound,
 #                            then runs until the scenario ends.
 #   probe NETNS IP PORT SECONDS
 #                            from NETNS, a TCP connect to IP:PORT bounded by SECONDS (a decimal
@@ -66,7 +67,9 @@ listen)
   [ $# -ge 3 ] || die "usage: pods.sh listen NETNS BANNER PORT..."
   netns="$1"
   shift
-  exec ip netns exec "$netns" perl -e '
+  run=()
+  [ "$netns" = - ] || run=(ip netns exec "$netns")
+  exec "${run[@]}" perl -e '
     use strict; use IO::Socket::INET; use IO::Select;
     my ($banner, @ports) = @ARGV;
     my $sel = IO::Select->new; my %port;

@@ -97,6 +97,21 @@ pub struct OracleAnswer {
     pub flows: Vec<OracleFlow>,
 }
 
+impl OracleAnswer {
+    /// The policies Cilium rejects, (kind, namespace, name), and why.
+    pub fn rejected(&self) -> BTreeMap<(String, String, String), String> {
+        self.policies
+            .iter()
+            .map(|p| {
+                (
+                    (p.kind.clone(), p.namespace.clone(), p.name.clone()),
+                    p.error.clone(),
+                )
+            })
+            .collect()
+    }
+}
+
 /// A policy the agent rejects whole.
 #[derive(Debug, Deserialize)]
 pub struct OraclePolicy {
@@ -438,16 +453,7 @@ fn compare_one(
     };
     report.policies += policies;
 
-    let theirs_rejected: BTreeMap<(String, String, String), String> = answer
-        .policies
-        .iter()
-        .map(|p| {
-            (
-                (p.kind.clone(), p.namespace.clone(), p.name.clone()),
-                p.error.clone(),
-            )
-        })
-        .collect();
+    let theirs_rejected = answer.rejected();
     let keys: BTreeSet<_> = ours_rejected.keys().chain(theirs_rejected.keys()).collect();
     for k in keys {
         match (ours_rejected.get(k), theirs_rejected.get(k)) {

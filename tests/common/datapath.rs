@@ -302,18 +302,24 @@ impl Datapath {
     /// A listener in the pod's network namespace on each of `ports`, answering `namespace/name:port`.
     /// Returns once every port is bound.
     pub fn listen(&self, namespace: &str, name: &str, ports: &[u16]) {
+        self.listen_in(
+            &format!("{namespace}.{name}"),
+            &format!("{namespace}/{name}"),
+            ports,
+        );
+    }
+
+    /// A listener answering `banner:port` on each of `ports` in the network namespace `netns` (`-`:
+    /// the node's own); returns once every port is bound.
+    fn listen_in(&self, netns: &str, banner: &str, ports: &[u16]) {
         if ports.is_empty() {
             return;
         }
         let mut cmd = self.pods_sh();
-        cmd.args([
-            "listen",
-            &format!("{namespace}.{name}"),
-            &format!("{namespace}/{name}"),
-        ])
-        .args(ports.iter().map(u16::to_string))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        cmd.args(["listen", netns, banner])
+            .args(ports.iter().map(u16::to_string))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("starting a listener");
         let mut first = String::new();
         BufReader::new(child.stdout.take().unwrap())
@@ -323,7 +329,7 @@ impl Datapath {
             let _ = child.kill();
             let out = child.wait_with_output().expect("the listener's output");
             panic!(
-                "the listener of {namespace}/{name} on {ports:?} did not start: {}",
+                "the listener {banner} on {ports:?} did not start: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
         }
@@ -634,6 +640,11 @@ impl Datapath {
                 Probe::parse(rest)
             })
             .collect()
+    }
+
+    /// A listener on the node itself (its network namespace) answering `banner:port`.
+    pub fn listen_on_node(&self, banner: &str, ports: &[u16]) {
+        self.listen_in("-", banner, ports);
     }
 
     /// Forgets every connection the datapath tracks (`cilium-dbg bpf ct flush global`): a probe
