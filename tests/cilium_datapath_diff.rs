@@ -4,25 +4,30 @@
 //! timed out), scrapepath's verdict (the engine `check` uses, as `tests/common/cilium_diff.rs` asks
 //! it) and Cilium's own policy engine (the 1.19 oracle of `tests/cilium-oracle/`).
 //!
-//! One agent serves every cluster of a run: per cluster the namespaces are relabelled, the Node gets
-//! the generated node's labels, the pods are created (Pod objects, network namespaces wired by the
-//! real `cilium-cni`, a listener on every port a flow probes), the policies applied through the API
-//! server, and once the agent has them on every endpoint (`cilium-dbg policy wait`) and its
-//! connection tracking is flushed, every flow is probed; then policies and pods are removed again.
-//! Scrapepath and the oracle judge the cluster as it was realised: the pods at the addresses the
-//! agent gave them, on the agent's Node.
+//! One agent serves every cluster of a profile (its settings): per cluster the namespaces are
+//! relabelled, the Nodes get the generated nodes' labels, the pods are created (Pod objects, network
+//! namespaces wired by the real `cilium-cni`, a listener on every port a flow probes), the policies
+//! applied through the API server, and once the agent has them on every endpoint (`cilium-dbg policy
+//! wait`) and its connection tracking is flushed, every flow is probed; then policies and pods are
+//! removed again. Scrapepath and the oracle judge the cluster as it was realised: the pods at the
+//! addresses the agent gave them.
 //!
 //! The generator is restricted to what this datapath realises (see [`realise`]): the agent's settings
-//! are its flags (one agent per run: `cilium-config` is dropped, the release's defaults apply); one
-//! node (every pod on it; hostNetwork pods are clients in the agent's own network namespace, the
-//! `host` identity); no L7 proxy, DNS proxy or AWS (policies with HTTP/Kafka/DNS rules, listeners,
-//! server names, `toFQDNs` or `fromGroups` are dropped); egress is allowed (scrapepath judges D's
-//! ingress only: egress sections become allow-all); selectors the agent reads at random (one label
-//! twice in a `matchLabels`) are dropped.
+//! are the [`Profile`] of its run (the generated `cilium-config` is replaced by the profile's); pods
+//! on the agent's node (hostNetwork pods are clients: on the agent's node from its own network
+//! namespace, the `host` identity; on the generator's second node from a network namespace at that
+//! node's address, the `remote-node` identity: no agent runs there); no L7 proxy, DNS proxy or AWS
+//! (policies with HTTP/Kafka/DNS rules, listeners, server names, `toFQDNs` or `fromGroups` are
+//! dropped); egress is allowed (scrapepath judges D's ingress only: egress sections become
+//! allow-all); selectors the agent reads at random (one label twice in a `matchLabels`) are dropped.
 //!
-//! Size and seed: `SCRAPEPATH_DATAPATH_DIFF_CLUSTERS` (default [`CI_CLUSTERS`]) clusters from
-//! `SCRAPEPATH_DATAPATH_DIFF_SEED` (default [`CI_SEED`]). Needs root and BPF (`tests/common/datapath.rs`);
-//! without them it fails when `CI` is set and is skipped with a message otherwise.
+//! Size and seed: `SCRAPEPATH_DATAPATH_DIFF_CLUSTERS` (per profile, default [`CI_CLUSTERS`]) clusters
+//! from `SCRAPEPATH_DATAPATH_DIFF_SEED` (default [`CI_SEED`]), for the profiles
+//! `SCRAPEPATH_DATAPATH_DIFF_PROFILES` names (default all of [`PROFILES`]);
+//! `SCRAPEPATH_DATAPATH_DIFF_REPLAY=0x…,0x…` runs those cluster seeds (the table's first column)
+//! instead. Needs root and BPF
+//! (`tests/common/datapath.rs`); without them it fails when `CI` is set and is skipped with a message
+//! otherwise.
 
 mod common;
 
@@ -210,6 +215,16 @@ fn realise(g: &Cluster, k: usize, node: &str, profile: &Profile) -> Realised {
                 let key = rename(&format!("{ns}/{name}"));
                 o["metadata"]["name"] = json!(key.split_once('/').unwrap().1);
                 let remote = o["spec"]["nodeName"] == REMOTE_NODE;
+                // What the API server's ServiceAccount admission plugin writes (the test API server
+                // runs without it): the agent reads the service account from the Pod's spec.
+                let spec = o["spec"].as_object_mut().unwrap();
+                if !spec.contains_key("serviceAccountName") {
+                    let sa = spec
+                        .get("serviceAccount")
+                        .cloned()
+                        .unwrap_or(json!("default"));
+                    spec.insert("serviceAccountName".into(), sa);
+                }
                 o.as_object_mut().unwrap().remove("status");
                 if o["spec"]["hostNetwork"] == true {
                     if !remote {
@@ -963,6 +978,17 @@ fn random_clusters_on_the_real_datapath_agree_with_scrapepath_and_ciliums_engine
     let t0 = Instant::now();
     let seed = env_u64("SCRAPEPATH_DATAPATH_DIFF_SEED").unwrap_or(CI_SEED);
     let clusters = env_u64("SCRAPEPATH_DATAPATH_DIFF_CLUSTERS").unwrap_or(CI_CLUSTERS) as usize;
+    // Cluster seeds (as the table prints them) to replay instead, under each profile.
+    let replay: Vec<u64> = std::env::var("SCRAPEPATH_DATAPATH_DIFF_REPLAY")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| {
+            let v = v.trim();
+            u64::from_str_radix(v.trim_start_matches("0x"), 16)
+                .unwrap_or_else(|e| panic!("SCRAPEPATH_DATAPATH_DIFF_REPLAY: {v}: {e}"))
+        })
+        .collect();
     let names = std::env::var("SCRAPEPATH_DATAPATH_DIFF_PROFILES").unwrap_or_default();
     let profiles: Vec<&'static Profile> = if names.is_empty() {
         PROFILES.iter().collect()
@@ -983,9 +1009,13 @@ fn random_clusters_on_the_real_datapath_agree_with_scrapepath_and_ciliums_engine
         .into_iter()
         .find(|o| o.minor == MINOR)
         .expect("tests/cilium-oracle/ensure.sh built no 1.19 oracle");
+    if replay.is_empty() {
+        eprintln!("datapath differential: seed {seed:#x}, {clusters} clusters per profile (SCRAPEPATH_DATAPATH_DIFF_SEED={seed:#x} SCRAPEPATH_DATAPATH_DIFF_CLUSTERS={clusters} replays it)");
+    } else {
+        eprintln!("datapath differential: the clusters {replay:x?} per profile");
+    }
     let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cilium-datapath-diff");
     let _ = std::fs::remove_dir_all(&work);
-    eprintln!("datapath differential: seed {seed:#x}, {clusters} clusters (SCRAPEPATH_DATAPATH_DIFF_SEED={seed:#x} SCRAPEPATH_DATAPATH_DIFF_CLUSTERS={clusters} replays it)");
 
     let env = TestEnv::start_new(CrdSet::NONE);
     let mut run = Run {
@@ -1008,8 +1038,14 @@ fn random_clusters_on_the_real_datapath_agree_with_scrapepath_and_ciliums_engine
         let t = Instant::now();
         run.start_agent(profile);
         run.agent_times.push(t.elapsed());
-        for _ in 0..clusters {
-            run.cluster(rng.fork());
+        if replay.is_empty() {
+            for _ in 0..clusters {
+                run.cluster(rng.fork());
+            }
+        } else {
+            for &cseed in &replay {
+                run.cluster(cseed);
+            }
         }
     }
 
