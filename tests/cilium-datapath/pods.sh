@@ -43,6 +43,13 @@ die() {
 
 netconf='{"cniVersion":"0.3.1","name":"cilium","type":"cilium-cni"}'
 
+# Replaces this shell with COMMAND... in the network namespace NETNS ("-": this one, the node's).
+in_netns() {
+  local netns="$1"
+  shift
+  if [ "$netns" = - ]; then exec "$@"; else exec ip netns exec "$netns" "$@"; fi
+}
+
 cmd="${1:-}"
 [ -n "$cmd" ] || die "usage: pods.sh hold | add NS NAME | del NS NAME | node NETNS IP GATEWAY | listen NETNS BANNER PORT... | probe NETNS IP PORT SECONDS | probes NETNS SECONDS IP:PORT..."
 shift
@@ -67,9 +74,7 @@ listen)
   [ $# -ge 3 ] || die "usage: pods.sh listen NETNS BANNER PORT..."
   netns="$1"
   shift
-  run=()
-  [ "$netns" = - ] || run=(ip netns exec "$netns")
-  exec "${run[@]}" perl -e '
+  in_netns "$netns" perl -e '
     use strict; use IO::Socket::INET; use IO::Select;
     my ($banner, @ports) = @ARGV;
     my $sel = IO::Select->new; my %port;
@@ -111,9 +116,7 @@ probes)
   [ $# -ge 3 ] || die "usage: pods.sh probes NETNS SECONDS IP:PORT..."
   netns="$1"
   shift
-  run=()
-  [ "$netns" = - ] || run=(ip netns exec "$netns")
-  exec "${run[@]}" perl -e '
+  in_netns "$netns" perl -e '
     use strict; use Socket; use Fcntl; use Errno; use IO::Select; use Time::HiRes qw(time);
     my ($t, @targets) = @ARGV;
     my (@sock, @res, @buf);
