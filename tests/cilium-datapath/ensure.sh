@@ -89,19 +89,22 @@ if [ -z "$build_only" ]; then
 
   # What the scenarios run besides the Cilium binaries: clang (the agent compiles its BPF programs
   # at run time), jq (reading cilium-dbg's JSON), Perl (pods.sh's listeners and probes), setpriv and
-  # nsenter (util-linux). Installed with apt-get where missing.
+  # nsenter (util-linux), iptables (an agent run with --install-iptables-rules=true, as the datapath
+  # differential runs it: its rules mark the node's own packets as the host identity's; they live in
+  # the scenario's network namespace). Installed with apt-get where missing.
   missing_pkgs() {
     [ -x "$clang_dir/clang" ] || echo "clang-$LLVM_MAJOR"
     command -v jq >/dev/null 2>&1 || echo jq
     command -v perl >/dev/null 2>&1 || echo perl-base
     { command -v setpriv && command -v nsenter; } >/dev/null 2>&1 || echo util-linux
+    command -v iptables >/dev/null 2>&1 || echo iptables
   }
   if [ -n "$(missing_pkgs)" ]; then
     lock
     pkgs="$(missing_pkgs | tr '\n' ' ')"
     if [ -n "${pkgs// /}" ]; then
       command -v apt-get >/dev/null 2>&1 ||
-        die "missing: $pkgs and there is no apt-get to install them (clang $LLVM_MAJOR: the agent compiles its BPF programs with it at run time; jq, perl, setpriv, nsenter: the scenarios)"
+        die "missing: $pkgs and there is no apt-get to install them (clang $LLVM_MAJOR: the agent compiles its BPF programs with it at run time; jq, perl, setpriv, nsenter, iptables: the scenarios)"
       say "installing Debian's $pkgs"
       # shellcheck disable=SC2086
       { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $pkgs; } >&2 ||

@@ -29,13 +29,14 @@
 #               namespace (`unshare --pid`), so its exit kills anything the command left behind,
 #               and the network and mount namespaces (links, BPF programs, bpffs, mounts) go with
 #               their last process. The host side stops the inner shell and the forwarder by PID
-#               (TERM, KILL after 15 s) and deletes the Node; the directory is removed unless --keep
-#               or the run failed. If the host side is killed (-9), setpriv --pdeathsig kills
-#               unshare and the forwarder, and unshare's --kill-child sends the inner shell TERM
-#               (only the Node stays behind then).
+#               (TERM, KILL after 15 s) and deletes the Node and the agent's CiliumNode; the
+#               directory is removed unless --keep or the run failed. If the host side is killed
+#               (-9), setpriv --pdeathsig kills unshare and the forwarder, and unshare's
+#               --kill-child sends the inner shell TERM (only the Node and CiliumNode stay then).
 #
-# One scenario per API server at a time: the Node's podCIDR and address are fixed (a second agent
-# would be a second node with the same podCIDR).
+# The Node's address and podCIDR: SCENARIO_NODE_IP (default 192.168.250.1, a /24 on cdp0) and
+# SCENARIO_POD_CIDR (default 10.244.0.0/24; inside 10.244.0.0/16, the native-routing CIDR). Two
+# scenarios against one API server need different ones (they would be two nodes with one podCIDR).
 #
 # What it leaves on the host: the agent sets kernel.unprivileged_bpf_disabled from 2 to 1 (a global
 # sysctl that only tightens and cannot be set back); its net.* sysctls are private to the namespace.
@@ -232,6 +233,9 @@ outer_cleanup() {
     wait "$p" 2>/dev/null || true
   done
   kc delete node "$node" --ignore-not-found --wait=false >/dev/null 2>&1 || true
+  # The agent registered itself as a CiliumNode: left behind, a later agent against this API server
+  # would take it for a remote node at the same address with the same podCIDR.
+  kc delete ciliumnodes.cilium.io "$node" --ignore-not-found --wait=false >/dev/null 2>&1 || true
   if [ -n "$keep" ] || [ "$rc" != 0 ]; then
     say "kept $work (agent.log, status)"
   else
@@ -252,8 +256,8 @@ kc wait --for=condition=Established --timeout=60s -f "$CILIUM_CRD_DIR/v2" -f "$C
 say "TIME crds $(since "$t1")"
 
 # The Node the agent runs as: a podCIDR for --ipam=kubernetes, its InternalIP on cdp0.
-node_ip="192.168.250.1"
-pod_cidr="10.244.0.0/24"
+node_ip="${SCENARIO_NODE_IP:-192.168.250.1}"
+pod_cidr="${SCENARIO_POD_CIDR:-10.244.0.0/24}"
 cat >"$work/node.yaml" <<EOF
 apiVersion: v1
 kind: Node

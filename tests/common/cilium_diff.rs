@@ -97,6 +97,21 @@ pub struct OracleAnswer {
     pub flows: Vec<OracleFlow>,
 }
 
+impl OracleAnswer {
+    /// The policies Cilium rejects, (kind, namespace, name), and why.
+    pub fn rejected(&self) -> BTreeMap<(String, String, String), String> {
+        self.policies
+            .iter()
+            .map(|p| {
+                (
+                    (p.kind.clone(), p.namespace.clone(), p.name.clone()),
+                    p.error.clone(),
+                )
+            })
+            .collect()
+    }
+}
+
 /// A policy the agent rejects whole.
 #[derive(Debug, Deserialize)]
 pub struct OraclePolicy {
@@ -422,52 +437,23 @@ fn compare_one(
     };
 
     let t = Instant::now();
-    let admit = scrapepath::admission::Settings {
-        cilium_version: Some(oracle.version()),
-        istio_version: None,
-        ..Default::default()
-    };
-    let (idx, _) =
-        match scrapepath::load::load_index_with(std::slice::from_ref(&manifests), false, &admit) {
-            Ok(x) => x,
-            Err(e) => {
-                report.ours_time += t.elapsed();
-                report.refused += 1;
-                std::fs::write(dir.join("refused.txt"), e.to_string()).unwrap();
-                return None;
-            }
-        };
-    let settings = idx.cilium_settings(Some(oracle.version()));
-    let mut ours_rejected = BTreeMap::new();
-    for p in idx.policies() {
-        report.policies += 1;
-        if let Some(why) = rejected_by_agent(p, &settings) {
-            ours_rejected.insert(
-                (
-                    p.obj.kind.to_string(),
-                    p.obj.namespace.clone(),
-                    p.obj.name.clone(),
-                ),
-                why,
-            );
-        }
-    }
-    let mut ours: Vec<Decision> = Vec::with_capacity(cluster.flows.len());
-    for f in &cluster.flows {
-        ours.push(our_decision(&idx, &settings, f));
-    }
+    let judged = scrapepath_judges(&manifests, oracle.version(), &cluster.flows);
     report.ours_time += t.elapsed();
+    let Judged {
+        decisions: ours,
+        rejected: ours_rejected,
+        policies,
+    } = match judged {
+        Ok(j) => j,
+        Err(e) => {
+            report.refused += 1;
+            std::fs::write(dir.join("refused.txt"), e).unwrap();
+            return None;
+        }
+    };
+    report.policies += policies;
 
-    let theirs_rejected: BTreeMap<(String, String, String), String> = answer
-        .policies
-        .iter()
-        .map(|p| {
-            (
-                (p.kind.clone(), p.namespace.clone(), p.name.clone()),
-                p.error.clone(),
-            )
-        })
-        .collect();
+    let theirs_rejected = answer.rejected();
     let keys: BTreeSet<_> = ours_rejected.keys().chain(theirs_rejected.keys()).collect();
     for k in keys {
         match (ours_rejected.get(k), theirs_rejected.get(k)) {
@@ -534,7 +520,62 @@ fn compare_one(
     Some(ours)
 }
 
-fn show(f: &Flow) -> String {
+/// What scrapepath makes of a cluster, as `check` reads it for one Cilium release.
+pub struct Judged {
+    /// Its decision for each flow, in order.
+    pub decisions: Vec<Decision>,
+    /// The policies the agent would reject whole, (kind, namespace, name), and why.
+    pub rejected: BTreeMap<(String, String, String), String>,
+    /// How many policies the cluster has.
+    pub policies: usize,
+}
+
+/// Loads `manifests` as `check` does for Cilium `version` (its admission first: `Err` with the reason
+/// when the API server of that release would refuse the input) and judges every flow.
+pub fn scrapepath_judges(
+    manifests: &Path,
+    version: Version,
+    flows: &[Flow],
+) -> Result<Judged, String> {
+    let admit = scrapepath::admission::Settings {
+        cilium_version: Some(version),
+        istio_version: None,
+        ..Default::default()
+    };
+    let (idx, _) = scrapepath::load::load_index_with(
+        std::slice::from_ref(&manifests.to_path_buf()),
+        false,
+        &admit,
+    )
+    .map_err(|e| e.to_string())?;
+    let settings = idx.cilium_settings(Some(version));
+    let mut rejected = BTreeMap::new();
+    let mut policies = 0;
+    for p in idx.policies() {
+        policies += 1;
+        if let Some(why) = rejected_by_agent(p, &settings) {
+            rejected.insert(
+                (
+                    p.obj.kind.to_string(),
+                    p.obj.namespace.clone(),
+                    p.obj.name.clone(),
+                ),
+                why,
+            );
+        }
+    }
+    let decisions = flows
+        .iter()
+        .map(|f| our_decision(&idx, &settings, f))
+        .collect();
+    Ok(Judged {
+        decisions,
+        rejected,
+        policies,
+    })
+}
+
+pub fn show(f: &Flow) -> String {
     format!("{} -> {} TCP/{}", f.src, f.dst, f.port)
 }
 

@@ -66,6 +66,18 @@ impl std::fmt::Display for Probe {
     }
 }
 
+impl Probe {
+    /// One result line of `pods.sh probe`/`probes`.
+    pub fn parse(line: &str) -> Probe {
+        match line.split_once(' ') {
+            Some(("answered", what)) => Probe::Answered(what.to_string()),
+            _ if line == "timeout" => Probe::TimedOut,
+            _ if line == "refused" => Probe::Refused,
+            _ => Probe::Other(line.to_string()),
+        }
+    }
+}
+
 /// What this machine lacks for the datapath tests (empty: nothing).
 pub fn missing_prerequisites() -> Vec<String> {
     let mut missing = Vec::new();
@@ -146,6 +158,12 @@ impl Datapath {
     /// Builds (once, cached) and starts the agent against the API server of `kubeconfig`, and waits
     /// until it is ready. Panics with the runner's log if it does not get there.
     pub fn start(kubeconfig: &Path) -> Datapath {
+        Self::start_with(kubeconfig, &[])
+    }
+
+    /// [`Self::start`] with variables for `run-scenario.sh` (`SCENARIO_NODE_IP`, `SCENARIO_POD_CIDR`,
+    /// `CILIUM_AGENT_EXTRA_ARGS`).
+    pub fn start_with(kubeconfig: &Path, env: &[(&str, &str)]) -> Datapath {
         let tools = tool::ensure_all(ENSURE);
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let logs = root.join("target/tmp");
@@ -167,6 +185,7 @@ impl Datapath {
             .arg("bash")
             .arg(root.join("tests/cilium-datapath/pods.sh"))
             .arg("hold")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -284,18 +303,24 @@ impl Datapath {
     /// A listener in the pod's network namespace on each of `ports`, answering `namespace/name:port`.
     /// Returns once every port is bound.
     pub fn listen(&self, namespace: &str, name: &str, ports: &[u16]) {
+        self.listen_in(
+            &format!("{namespace}.{name}"),
+            &format!("{namespace}/{name}"),
+            ports,
+        );
+    }
+
+    /// A listener answering `banner:port` on each of `ports` in the network namespace `netns` (`-`:
+    /// the node's own); returns once every port is bound.
+    fn listen_in(&self, netns: &str, banner: &str, ports: &[u16]) {
         if ports.is_empty() {
             return;
         }
         let mut cmd = self.pods_sh();
-        cmd.args([
-            "listen",
-            &format!("{namespace}.{name}"),
-            &format!("{namespace}/{name}"),
-        ])
-        .args(ports.iter().map(u16::to_string));
+        cmd.args(["listen", netns, banner])
+            .args(ports.iter().map(u16::to_string));
         self.serve(
-            &format!("the listener of {namespace}/{name} on {ports:?}"),
+            &format!("the listener {banner} on {ports:?}"),
             cmd,
             "LISTENING",
         );
@@ -335,13 +360,7 @@ impl Datapath {
             &format!("{:.3}", timeout.as_secs_f64()),
         ]);
         let line = Self::output(&format!("probe {}/{} -> {ip}:{port}", from.0, from.1), cmd);
-        let line = line.trim();
-        match line.split_once(' ') {
-            Some(("answered", what)) => Probe::Answered(what.to_string()),
-            _ if line == "timeout" => Probe::TimedOut,
-            _ if line == "refused" => Probe::Refused,
-            _ => Probe::Other(line.to_string()),
-        }
+        Probe::parse(line.trim())
     }
 
     /// `cilium-dbg endpoint list -o json`.
@@ -402,9 +421,21 @@ impl Datapath {
     /// revision (`cilium-dbg policy wait`). Returns how long that took from the call (call it right
     /// after the apply or delete: that is the policy propagation time).
     pub fn wait_policies(&self, uids: &BTreeSet<String>) -> Duration {
+        self.try_wait_policies(uids, CONVERGE_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Self::wait_policies`] bounded by `bound` for the repository to hold exactly `uids`: why not,
+    /// instead of a panic.
+    pub fn try_wait_policies(
+        &self,
+        uids: &BTreeSet<String>,
+        bound: Duration,
+    ) -> Result<Duration, String> {
         let start = Instant::now();
-        let revision = until(
+        let revision = try_until(
             "the agent to hold exactly the API server's policies",
+            bound,
             || {
                 let (held, revision) = self.policies();
                 if &held == uids {
@@ -413,7 +444,7 @@ impl Datapath {
                     Err(format!("it holds {held:?}, not {uids:?}"))
                 }
             },
-        );
+        )?;
         // What `cilium-dbg policy wait` checks (every endpoint ready, on that revision or later), polled
         // finer than its 1 s interval; then the command itself, which returns at once.
         until(
@@ -446,7 +477,7 @@ impl Datapath {
             "--max-wait-time",
             "60",
         ]);
-        took
+        Ok(took)
     }
 
     /// Ends the scenario and checks that the runner cleaned up and exited successfully.
@@ -589,13 +620,25 @@ impl Datapath {
 
 /// Polls `f` every 50 ms until it returns `Ok`; panics with `what` and the last `Err` after
 /// [`CONVERGE_TIMEOUT`].
-fn until<T>(what: &str, mut f: impl FnMut() -> Result<T, String>) -> T {
-    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+fn until<T>(what: &str, f: impl FnMut() -> Result<T, String>) -> T {
+    try_until(what, CONVERGE_TIMEOUT, f).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Polls `f` every 50 ms until it returns `Ok`; after `bound`, why it did not (`what` and the last
+/// `Err`).
+fn try_until<T>(
+    what: &str,
+    bound: Duration,
+    mut f: impl FnMut() -> Result<T, String>,
+) -> Result<T, String> {
+    let deadline = Instant::now() + bound;
     loop {
         match f() {
-            Ok(v) => return v,
+            Ok(v) => return Ok(v),
             Err(last) if Instant::now() > deadline => {
-                panic!("timed out after {CONVERGE_TIMEOUT:?} waiting for {what}: {last}")
+                return Err(format!(
+                    "timed out after {bound:?} waiting for {what}: {last}"
+                ))
             }
             Err(_) => std::thread::sleep(Duration::from_millis(50)),
         }
@@ -629,5 +672,98 @@ impl Drop for Datapath {
             );
         }
         self.reap_servers();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The datapath differential (`tests/cilium_datapath_diff.rs`): many clusters on one agent.
+
+/// Where a probe starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source<'a> {
+    /// The pod (namespace, name) of [`Datapath::add_pod`].
+    Pod(&'a str, &'a str),
+    /// The agent's node itself (its network namespace): a hostNetwork pod on this node.
+    Node,
+    /// The host of another node ([`Datapath::add_remote_node`], by its network namespace).
+    RemoteNode(&'a str),
+}
+
+impl Datapath {
+    /// Undoes [`Self::add_pod`]: kills the pod's listeners, the real `cilium-cni` DEL (the agent
+    /// removes its endpoint), deletes its network namespace. The Pod object is the caller's.
+    pub fn remove_pod(&self, namespace: &str, name: &str) {
+        let mut cmd = self.pods_sh();
+        cmd.args(["del", namespace, name]);
+        Self::output(&format!("pods.sh del {namespace} {name}"), cmd);
+        self.reap_exited_servers();
+    }
+
+    /// A second node's host without an agent, in the network namespace `netns` at `ip` (on the
+    /// agent's link, in its /24; `pods.sh node`): what a hostNetwork pod there sends from. The
+    /// agent knows it as a remote node once its Node and CiliumNode objects are in the API server.
+    pub fn add_remote_node(&self, netns: &str, ip: &str, gateway: &str) {
+        let mut cmd = self.pods_sh();
+        cmd.args(["node", netns, ip, gateway]);
+        Self::output(&format!("pods.sh node {netns} {ip} {gateway}"), cmd);
+    }
+
+    /// One TCP connection to each of `targets` (address, port), all at once, each bounded by
+    /// `timeout`, from `from`.
+    pub fn probe_all(
+        &self,
+        from: Source,
+        targets: &[(String, u16)],
+        timeout: Duration,
+    ) -> Vec<Probe> {
+        if targets.is_empty() {
+            return Vec::new();
+        }
+        let netns = match from {
+            Source::Pod(ns, name) => format!("{ns}.{name}"),
+            Source::Node => "-".to_string(),
+            Source::RemoteNode(netns) => netns.to_string(),
+        };
+        let mut cmd = self.pods_sh();
+        cmd.args(["probes", &netns, &format!("{:.3}", timeout.as_secs_f64())])
+            .args(targets.iter().map(|(ip, port)| format!("{ip}:{port}")));
+        let out = Self::output(&format!("probes from {netns}"), cmd);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines.len(),
+            targets.len(),
+            "pods.sh probes from {netns}: {} lines for {} targets:\n{out}",
+            lines.len(),
+            targets.len()
+        );
+        lines
+            .iter()
+            .zip(targets)
+            .map(|(line, (ip, port))| {
+                let rest = line
+                    .strip_prefix(&format!("{ip}:{port} "))
+                    .unwrap_or_else(|| panic!("pods.sh probes: {line:?} is not about {ip}:{port}"));
+                Probe::parse(rest)
+            })
+            .collect()
+    }
+
+    /// A listener on the node itself (its network namespace) answering `banner:port`.
+    pub fn listen_on_node(&self, banner: &str, ports: &[u16]) {
+        self.listen_in("-", banner, ports);
+    }
+
+    /// Forgets every connection the datapath tracks (`cilium-dbg bpf ct flush global`): a probe
+    /// after a policy change is a new connection, judged by the new policy.
+    pub fn flush_conntrack(&self) {
+        self.cilium_dbg(&["bpf", "ct", "flush", "global"]);
+    }
+
+    /// Reaps the listeners' `nsenter` processes that have exited (their pod was removed).
+    fn reap_exited_servers(&self) {
+        self.servers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain_mut(|s| matches!(s.try_wait(), Ok(None)));
     }
 }
