@@ -624,8 +624,22 @@ impl<'a> Engine<'a> {
         let dest_pod = idx.pod(dest);
         let host = format!("{}:{port}", dest_pod.pod_ip.as_deref().unwrap_or(""));
         let req = ScrapeRequest { path, host };
-        let sids: Vec<Rc<Identity>> = scraper
-            .pods_for(&req.host)
+        let srcs = scraper.pods_for(&req.host);
+        // A scraper pod scraping itself (R3): allowed whatever the policies, decided by its other pods.
+        let others: Vec<&Pod> = srcs
+            .iter()
+            .copied()
+            .filter(|src| crate::cilium::eval::same_pod(src, dest_pod).is_none())
+            .collect();
+        if others.is_empty() {
+            if let Some(d) = srcs
+                .first()
+                .and_then(|src| crate::cilium::eval::same_pod(src, dest_pod))
+            {
+                return d;
+            }
+        }
+        let sids: Vec<Rc<Identity>> = others
             .into_iter()
             .map(|src| self.source_identity(src, dest_pod))
             .collect();

@@ -440,10 +440,9 @@ impl Row {
     }
 
     /// A pod's connection to its own address: the kernel delivers it on the pod's loopback, it
-    /// never reaches Cilium's programs, so no policy applies and it always answers. Neither
-    /// scrapepath nor Cilium's policy engine (which only looks the identities up) knows that: a
-    /// known class of disagreement (reported with issue 18), checked on its own: the datapath must
-    /// answer every one.
+    /// never reaches Cilium's programs, so no policy applies and it always answers. scrapepath
+    /// knows it (`eval::same_pod`, R3); Cilium's policy engine (which only looks the identities up)
+    /// does not, so here the datapath and scrapepath must agree, and the oracle is not asked.
     fn to_itself(&self) -> bool {
         self.from == "pod" && self.flow.src == self.flow.dst
     }
@@ -451,7 +450,7 @@ impl Row {
     /// Whether this row fails the test.
     fn fails(&self) -> bool {
         if self.to_itself() {
-            self.datapath() != Some(true)
+            self.datapath() != Some(true) || self.ours != Some(true)
         } else {
             !self.all_agree()
         }
@@ -921,7 +920,7 @@ fn agreement<'r>(rows: impl Iterator<Item = &'r Row>) -> String {
         }
     }
     format!(
-        "{flows} flows ({dropped} dropped, {} from a pod to itself); without those to itself: datapath vs scrapepath {dp_ours}, datapath vs oracle {dp_theirs}, scrapepath vs oracle {ours_theirs}; to itself (loopback, a known class): datapath vs scrapepath {self_ours}, datapath vs oracle {self_theirs}",
+        "{flows} flows ({dropped} dropped, {} from a pod to itself); without those to itself: datapath vs scrapepath {dp_ours}, datapath vs oracle {dp_theirs}, scrapepath vs oracle {ours_theirs}; to itself (loopback; the oracle cannot see it): datapath vs scrapepath {self_ours}, datapath vs oracle {self_theirs}",
         self_ours.compared
     )
 }

@@ -333,6 +333,25 @@ pub enum Basis {
     /// The agent may read a policy of the pod in more than one way (`policy::Ambiguity`), and the
     /// readings disagree on this scrape.
     Ambiguous,
+    /// A pod connecting to its own address: the kernel delivers it on the pod's loopback.
+    SamePod,
+}
+
+/// R3: a pod's connection to its own address never leaves the pod's network namespace: the kernel
+/// delivers it on loopback, where no Cilium program (and no NetworkPolicy) sees it, so it is allowed
+/// whatever the policies say (a Prometheus that scrapes itself by pod IP). Shown on the real datapath
+/// (`tests/cilium_datapath_diff.rs`); Cilium's policy engine, which only looks identities up, cannot
+/// tell. `None` for two different pods.
+pub fn same_pod(src: &Pod, dest: &Pod) -> Option<Decision> {
+    (src.namespace == dest.namespace && src.name == dest.name && !dest.host_network).then(|| {
+        Decision {
+            verdict: NetVerdict::Allowed,
+            basis: Basis::SamePod,
+            rule: "R3",
+            reason: "the scraper scrapes its own pod: a connection to the pod's own address stays on its loopback, where no network policy applies".to_string(),
+            decided_by: vec![],
+        }
+    })
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -545,12 +564,18 @@ fn peer_admits(
                 && requires.iter().all(|rq| peer_selector_matches(rq, src, s))
         }
         Peer::Entities(ents) => ents.iter().any(|en| entity_matches(en, src)),
+        // With policy-cidr-match-mode=nodes a node's identity carries the CIDR labels of its address
+        // (never `world`). From 1.19 a /0 selects by the `world` label alone (`GetCIDRLabels`: no
+        // `cidr:` label for a zero-length prefix), so it no longer selects a node.
         Peer::Cidr(cidrs) => {
             s.cidr_match_nodes
                 && matches!(src.kind, IdentityKind::Host | IdentityKind::RemoteNode)
-                && src
-                    .node_ip
-                    .is_some_and(|ip| cidrs.iter().any(|c| c.contains(&ip)))
+                && src.node_ip.is_some_and(|ip| {
+                    cidrs.iter().any(|c| {
+                        (c.cidr.prefix > 0 || s.version < CIDR_ZERO_IS_WORLD_SINCE)
+                            && c.contains(&ip)
+                    })
+                })
         }
         Peer::Nodes(sels) => s.node_selector_labels && sels.iter().any(|sel| sel.matches(src)),
     }
@@ -573,6 +598,9 @@ fn empty_list_omitted(v: Version, derived: bool) -> bool {
 /// Port 0 with an endPort is the range 0..=endPort in these releases, every port in the others.
 const ZERO_PORT_RANGE: Version = Version::new(1, 17);
 const ZERO_PORT_RANGE_UNTIL: Version = Version::new(1, 19);
+
+/// From 1.19 a CIDR of length 0 is the `world` entity, which no node identity carries (R9).
+const CIDR_ZERO_IS_WORLD_SINCE: Version = Version::new(1, 19);
 
 /// The release whose mapstate and policy map mishandle port 0 with an endPort (R12.1).
 const MASKED_ZERO_PORT: Version = Version::new(1, 16);
@@ -1035,6 +1063,15 @@ fn explain_peer_miss(e: &Entry, src: &Identity, s: &Settings) -> String {
             ents.join(", "),
             src.describe()
         ),
+        Peer::Cidr(cidrs) if matches!(src.kind, IdentityKind::Host | IdentityKind::RemoteNode) => {
+            if !s.cidr_match_nodes {
+                "fromCIDR/ipBlock matches a node only with policy-cidr-match-mode=nodes (R9)".to_string()
+            } else if s.version >= CIDR_ZERO_IS_WORLD_SINCE && cidrs.iter().any(|c| c.cidr.prefix == 0) {
+                "fromCIDR/ipBlock 0.0.0.0/0 is the world entity from Cilium 1.19, which never matches a node: name the node's address range (R9)".to_string()
+            } else {
+                "fromCIDR/ipBlock does not contain the node's address (R9)".to_string()
+            }
+        }
         Peer::Cidr(_) => "fromCIDR/ipBlock never matches a Cilium-managed pod, even when its IP is in the range (R9)"
             .to_string(),
         Peer::Nodes(_) => "fromNodes matches only other nodes (R10)".to_string(),

@@ -157,6 +157,9 @@ pub fn decide_flow<'a>(
     port: u16,
     path: &str,
 ) -> Decision {
+    if let Some(d) = eval::same_pod(src, dest) {
+        return d;
+    }
     let v = settings.version;
     let dest_id = eval::Identity::of_pod(dest, dest_ns_labels, &settings.cluster_name, v);
     let src_id = eval::Identity::of_source(src, src_ns_labels, src_node_labels, dest, settings);
