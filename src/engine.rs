@@ -310,15 +310,11 @@ impl Scraper<'_> {
         }
         let orphaned: Vec<String> = targets
             .into_iter()
-            .filter(|(_, addr)| {
-                self.shard_of(addr)
-                    .is_some_and(|s| self.unready_shards.contains(&s))
-            })
-            .map(|(pod, addr)| {
-                format!(
-                    "{pod} ({addr}, shard {})",
-                    self.shard_of(&addr).unwrap_or(0)
-                )
+            .filter_map(|(pod, addr)| {
+                let shard = self
+                    .shard_of(&addr)
+                    .filter(|s| self.unready_shards.contains(s))?;
+                Some(format!("{pod} ({addr}, shard {shard})"))
             })
             .collect();
         let shards = self
@@ -624,18 +620,13 @@ impl<'a> Engine<'a> {
         let dest_pod = idx.pod(dest);
         let host = format!("{}:{port}", dest_pod.pod_ip.as_deref().unwrap_or(""));
         let req = ScrapeRequest { path, host };
-        let srcs = scraper.pods_for(&req.host);
-        // A scraper pod scraping itself (R3): allowed whatever the policies, decided by its other pods.
-        let others: Vec<&Pod> = srcs
-            .iter()
-            .copied()
-            .filter(|src| crate::cilium::eval::same_pod(src, dest_pod).is_none())
-            .collect();
-        if others.is_empty() {
-            if let Some(d) = srcs
-                .first()
-                .and_then(|src| crate::cilium::eval::same_pod(src, dest_pod))
-            {
+        // A scraper pod scraping itself (R3) is allowed whatever the policies: its other pods decide.
+        let (itself, others): (Vec<&Pod>, Vec<&Pod>) = scraper
+            .pods_for(&req.host)
+            .into_iter()
+            .partition(|src| crate::cilium::eval::is_same_pod(src, dest_pod));
+        if let (Some(src), true) = (itself.first(), others.is_empty()) {
+            if let Some(d) = crate::cilium::eval::same_pod(src, dest_pod) {
                 return d;
             }
         }

@@ -291,14 +291,14 @@ fn pod_problems(status: &corev1::PodStatus) -> Vec<PodProblem> {
         .flatten()
         .chain(status.container_statuses.iter().flatten());
     for cs in statuses {
-        let state = cs.state.clone().unwrap_or_default();
+        let state = cs.state.as_ref();
         let last = cs
             .last_state
             .as_ref()
             .and_then(|s| s.terminated.as_ref())
             .filter(|t| t.exit_code != 0)
             .map(|t| format!("last {}", terminated(t)));
-        let problem = if let Some(w) = state.waiting.as_ref() {
+        let problem = if let Some(w) = state.and_then(|s| s.waiting.as_ref()) {
             let reason = w.reason.clone().unwrap_or_default();
             if reason.is_empty() || reason == "ContainerCreating" || reason == "PodInitializing" {
                 None
@@ -309,7 +309,10 @@ fn pod_problems(status: &corev1::PodStatus) -> Vec<PodProblem> {
                     .collect();
                 Some((reason, parts.join("; ")))
             }
-        } else if let Some(t) = state.terminated.as_ref().filter(|t| t.exit_code != 0) {
+        } else if let Some(t) = state
+            .and_then(|s| s.terminated.as_ref())
+            .filter(|t| t.exit_code != 0)
+        {
             Some((
                 t.reason.clone().unwrap_or_else(|| "Error".into()),
                 terminated(t),

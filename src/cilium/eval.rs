@@ -343,15 +343,18 @@ pub enum Basis {
 /// (`tests/cilium_datapath_diff.rs`); Cilium's policy engine, which only looks identities up, cannot
 /// tell. `None` for two different pods.
 pub fn same_pod(src: &Pod, dest: &Pod) -> Option<Decision> {
-    (src.namespace == dest.namespace && src.name == dest.name && !dest.host_network).then(|| {
-        Decision {
-            verdict: NetVerdict::Allowed,
-            basis: Basis::SamePod,
-            rule: "R3",
-            reason: "the scraper scrapes its own pod: a connection to the pod's own address stays on its loopback, where no network policy applies".to_string(),
-            decided_by: vec![],
-        }
+    is_same_pod(src, dest).then(|| Decision {
+        verdict: NetVerdict::Allowed,
+        basis: Basis::SamePod,
+        rule: "R3",
+        reason: "the scraper scrapes its own pod: a connection to the pod's own address stays on its loopback, where no network policy applies".to_string(),
+        decided_by: vec![],
     })
+}
+
+/// Whether `src` connecting to `dest` is a pod connecting to its own address ([`same_pod`]).
+pub fn is_same_pod(src: &Pod, dest: &Pod) -> bool {
+    src.namespace == dest.namespace && src.name == dest.name && !dest.host_network
 }
 
 #[derive(Debug, Clone, PartialEq)]
