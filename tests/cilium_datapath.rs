@@ -27,14 +27,14 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use common::datapath::{available, percentile, Datapath, Probe};
+use common::datapath::{self, available, percentile, Datapath, Probe, POLICY_RESOURCES};
 use common::testenv::{CrdSet, TestEnv};
 use scrapepath::model::{Labels, Pod};
 use scrapepath::observe::plan::UrlSetting;
@@ -44,8 +44,6 @@ use scrapepath::observe::plan::UrlSetting;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often the remedy is removed and re-applied after phase 3 (two propagation samples each).
 const TOGGLES: usize = 3;
-/// The kinds of network policy the agent enforces, as kubectl names them.
-const POLICY_RESOURCES: &str = "ciliumnetworkpolicies.cilium.io,ciliumclusterwidenetworkpolicies.cilium.io,networkpolicies.networking.k8s.io";
 const POLICY_KINDS: &[&str] = &[
     "CiliumNetworkPolicy",
     "CiliumClusterwideNetworkPolicy",
@@ -296,41 +294,17 @@ fn remedy_policies(report: &Value) -> Vec<Value> {
 // ---------------------------------------------------------------------------------------------------
 // The cluster and the packets.
 
+/// A kubectl that must succeed, its stdin a JSON value.
 fn kubectl(env: &TestEnv, args: &[&str], stdin: Option<&Value>) -> String {
-    let mut cmd = env.kubectl();
-    cmd.args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("running kubectl");
-    if let Some(v) = stdin {
-        use std::io::Write as _;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(v.to_string().as_bytes())
-            .unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "kubectl {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    datapath::must(datapath::kubectl(
+        env,
+        args,
+        stdin.map(Value::to_string).as_deref(),
+    ))
 }
 
 fn apply(env: &TestEnv, objects: &[Value]) {
-    if !objects.is_empty() {
-        let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
-        kubectl(env, &["apply", "-f", "-"], Some(&list));
-    }
+    datapath::must(datapath::apply(env, &objects.iter().collect::<Vec<_>>()));
 }
 
 fn delete(env: &TestEnv, objects: &[Value]) {
@@ -344,14 +318,7 @@ fn delete(env: &TestEnv, objects: &[Value]) {
 
 /// The Kubernetes UIDs of every network policy in the API server.
 fn policy_uids(env: &TestEnv) -> BTreeSet<String> {
-    let text = kubectl(env, &["get", POLICY_RESOURCES, "-A", "-o", "json"], None);
-    let v: Value = serde_json::from_str(&text).unwrap();
-    v["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|i| i["metadata"]["uid"].as_str().map(str::to_string))
-        .collect()
+    datapath::policy_uids(env).into_values().collect()
 }
 
 /// One connection the test makes, what it expects, and what happened.

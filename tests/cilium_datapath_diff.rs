@@ -33,14 +33,15 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use common::cilium_diff::{self, Judged, Oracle, OracleAnswer};
 use common::cilium_gen::{self, Cluster, Flow, Shape};
-use common::datapath::{available, Datapath, Probe, Source};
+use common::datapath::{
+    apply, available, kubectl, must, policy_uids, Datapath, Probe, Source, POLICY_RESOURCES,
+};
 use common::rng::{env_u64, Rng};
 use common::testenv::{CrdSet, TestEnv};
 use scrapepath::cilium::eval::Basis;
@@ -111,7 +112,6 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the agent may take to hold the policies the oracle accepts.
 const POLICY_BOUND: Duration = Duration::from_secs(60);
-const POLICY_RESOURCES: &str = "ciliumnetworkpolicies.cilium.io,ciliumclusterwidenetworkpolicies.cilium.io,networkpolicies.networking.k8s.io";
 
 // ---------------------------------------------------------------------------------------------------
 // The generated cluster, as this datapath can realise it.
@@ -330,70 +330,6 @@ fn realise(g: &Cluster, k: usize, node: &str, profile: &Profile) -> Realised {
 
 // ---------------------------------------------------------------------------------------------------
 // The API server.
-
-fn kubectl(env: &TestEnv, args: &[&str], stdin: Option<String>) -> Result<String, String> {
-    let mut cmd = env.kubectl();
-    cmd.args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("running kubectl");
-    {
-        use std::io::Write as _;
-        let mut input = child.stdin.take().unwrap();
-        input
-            .write_all(stdin.unwrap_or_default().as_bytes())
-            .unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "kubectl {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-fn must(r: Result<String, String>) -> String {
-    r.unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn apply(env: &TestEnv, objects: &[&Value]) -> Result<String, String> {
-    if objects.is_empty() {
-        return Ok(String::new());
-    }
-    let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
-    kubectl(env, &["apply", "-f", "-"], Some(list.to_string()))
-}
-
-/// Every network policy in the API server: (kind, namespace, name) → UID.
-fn policy_uids(env: &TestEnv) -> BTreeMap<(String, String, String), String> {
-    let text = must(kubectl(
-        env,
-        &["get", POLICY_RESOURCES, "-A", "-o", "json"],
-        None,
-    ));
-    let v: Value = serde_json::from_str(&text).unwrap();
-    v["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|i| {
-            let m = &i["metadata"];
-            (
-                (
-                    i["kind"].as_str().unwrap_or_default().to_string(),
-                    m["namespace"].as_str().unwrap_or_default().to_string(),
-                    m["name"].as_str().unwrap_or_default().to_string(),
-                ),
-                m["uid"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
-}
 
 // ---------------------------------------------------------------------------------------------------
 // The three judges.

@@ -526,6 +526,89 @@ impl Datapath {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// The API server as the datapath tests drive it: kubectl of the scenario's test environment.
+
+/// The kinds of network policy the agent enforces, as kubectl names them.
+pub const POLICY_RESOURCES: &str = "ciliumnetworkpolicies.cilium.io,ciliumclusterwidenetworkpolicies.cilium.io,networkpolicies.networking.k8s.io";
+
+/// `kubectl ARGS` against `env`, with `stdin` written to it: its stdout, or the command and its stderr.
+pub fn kubectl(
+    env: &super::testenv::TestEnv,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Result<String, String> {
+    let mut cmd = env.kubectl();
+    cmd.args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("running kubectl");
+    if let Some(text) = stdin {
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "kubectl {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// The output of a kubectl that must succeed.
+pub fn must(r: Result<String, String>) -> String {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `kubectl apply` of `objects`, as one List (nothing to do for none).
+pub fn apply(env: &super::testenv::TestEnv, objects: &[&Value]) -> Result<String, String> {
+    if objects.is_empty() {
+        return Ok(String::new());
+    }
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects});
+    kubectl(env, &["apply", "-f", "-"], Some(&list.to_string()))
+}
+
+/// Every network policy in the API server: (kind, namespace, name) → UID.
+pub fn policy_uids(env: &super::testenv::TestEnv) -> BTreeMap<(String, String, String), String> {
+    let text = must(kubectl(
+        env,
+        &["get", POLICY_RESOURCES, "-A", "-o", "json"],
+        None,
+    ));
+    let v: Value = serde_json::from_str(&text).unwrap();
+    v["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| {
+            let m = &i["metadata"];
+            (
+                (
+                    i["kind"].as_str().unwrap_or_default().to_string(),
+                    m["namespace"].as_str().unwrap_or_default().to_string(),
+                    m["name"].as_str().unwrap_or_default().to_string(),
+                ),
+                m["uid"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------------
 // A real Prometheus in a pod (issue 18 item 4): metrics endpoints in the pods, the API server as the
 // pods reach it, and the way from the test process to a pod's address.
 
