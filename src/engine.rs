@@ -128,7 +128,7 @@ pub struct TargetOut {
     /// pod of the input.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workload: Option<RefOut>,
-    /// The address a scrape_configs job connects to, after relabeling (ScrapeJob subjects only).
+    /// The address a scrape_configs job connects to, after relabeling (ScrapeJob and ScrapeConfig subjects).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
     pub port: u16,
@@ -1351,45 +1351,101 @@ impl<'a> Engine<'a> {
     }
 
     /// Evaluates one ScrapeConfig as an audit subject: which workloads select it and whether
-    /// prometheus-operator accepts it (`MonitorSelected`, as for monitors). Its targets are not
-    /// resolved (issue 14), so `Ready` says selected and accepted, no more.
+    /// prometheus-operator accepts it (`MonitorSelected`, as for monitors); when some do, the targets of
+    /// the job the operator generates for each (`promop::scrape_config_job`) through the same layers as
+    /// a scrape job's.
     pub fn scrape_config(&mut self, sc: &ScrapeConfigResource) -> SubjectReport {
         let idx = self.idx;
         let verdicts: Vec<(&'a PromWorkload, Result<(), NotSelected>)> = idx
             .prometheuses()
             .map(|p| (p, promop::selects_scrape_config(p, sc, idx)))
             .collect();
-        let mut conditions = vec![selection_condition(
+        let selected = selection_condition(
             verdicts.is_empty(),
             &verdicts,
             |p| promop::scrape_config_rejections(p, sc),
             |p, e| e.message_for(p, Kind::ScrapeConfig, &sc.namespace, &sc.name),
-        )];
-        let ready = finish(&mut conditions);
-        if ready {
-            if let Some(c) = conditions.last_mut() {
-                c.message =
-                    "selected and accepted; the targets of a ScrapeConfig are not evaluated yet"
-                        .into();
+        );
+        // The workloads that select it and accept it: each runs the job the operator generates.
+        let running: Vec<&'a PromWorkload> = verdicts
+            .iter()
+            .filter(|(p, r)| r.is_ok() && promop::scrape_config_rejections(p, sc).is_empty())
+            .map(|(p, _)| *p)
+            .collect();
+        if running.is_empty() || selected.status != "True" {
+            let mut conditions = vec![selected];
+            let ready = finish(&mut conditions);
+            return SubjectReport {
+                kind: Kind::ScrapeConfig.to_string(),
+                namespace: sc.namespace.clone(),
+                name: sc.name.clone(),
+                ready,
+                conditions,
+                scrapers: verdicts
+                    .iter()
+                    .filter(|(_, r)| r.is_ok())
+                    .map(|(p, _)| RefOut::from(&p.obj_ref()))
+                    .collect(),
+                targets: Vec::new(),
+                remediation: Vec::new(),
+                mode: None,
+                blocked_by: Vec::new(),
+            };
+        }
+        let scrapers: Vec<Scraper<'a>> = running
+            .iter()
+            .map(|p| self.scraper_from_workload(p))
+            .collect();
+        let mut jobs = Vec::new();
+        for (i, p) in running.iter().enumerate() {
+            match promop::scrape_config_job(p, sc) {
+                Ok(job) => {
+                    let d = crate::scrapeconfig::discover(&job, idx, &p.namespace);
+                    jobs.push((i, job, d));
+                }
+                Err(e) => {
+                    let mut conditions = vec![
+                        condition(
+                            cond::TARGETS_RESOLVED,
+                            false,
+                            reason::CONFIG_UNREADABLE,
+                            format!(
+                                "the job prometheus-operator generates for {} {}/{} cannot be read: {e}",
+                                Kind::ScrapeConfig,
+                                sc.namespace,
+                                sc.name
+                            ),
+                        ),
+                        selected,
+                    ];
+                    let ready = finish(&mut conditions);
+                    return SubjectReport {
+                        kind: Kind::ScrapeConfig.to_string(),
+                        namespace: sc.namespace.clone(),
+                        name: sc.name.clone(),
+                        ready,
+                        conditions,
+                        scrapers: scrapers.iter().map(|s| RefOut::from(&s.obj)).collect(),
+                        targets: Vec::new(),
+                        remediation: Vec::new(),
+                        mode: None,
+                        blocked_by: Vec::new(),
+                    };
+                }
             }
         }
-        let scrapers: Vec<RefOut> = verdicts
-            .iter()
-            .filter(|(_, r)| r.is_ok())
-            .map(|(p, _)| RefOut::from(&p.obj_ref()))
-            .collect();
-        SubjectReport {
+        let runs: Vec<(
+            usize,
+            &crate::scrapeconfig::ScrapeJob,
+            &crate::scrapeconfig::Discovery,
+        )> = jobs.iter().map(|(i, j, d)| (*i, j, d)).collect();
+        let subject = jobs_layer::JobSubject {
             kind: Kind::ScrapeConfig.to_string(),
             namespace: sc.namespace.clone(),
             name: sc.name.clone(),
-            ready,
-            conditions,
-            scrapers,
-            targets: Vec::new(),
-            remediation: Vec::new(),
-            mode: None,
-            blocked_by: Vec::new(),
-        }
+            remedy_name: format!("scrapepath-{}-{}", sc.namespace, sc.name),
+        };
+        self.job_subject(subject, &scrapers, &runs, selected)
     }
 
     /// Evaluates one PodMonitor/ServiceMonitor as an audit subject.
@@ -1447,53 +1503,15 @@ impl<'a> Engine<'a> {
         conditions.push(self.monitor_targets_condition(m, &per_scraper));
 
         // Scrapers.
-        conditions.push(if scrapers.is_empty() {
-            condition(
-                cond::SCRAPER_READY,
-                false,
-                reason::SCRAPER_NOT_FOUND,
-                "no Prometheus or PrometheusAgent exists",
-            )
-        } else {
-            let readiness: Vec<Readiness> = scrapers
-                .iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    s.readiness_for(
-                        per_scraper
-                            .iter()
-                            .filter(|(si, _)| *si == i)
-                            .map(|(_, t)| target_address(idx, t.pod, t.port)),
-                    )
-                })
-                .collect();
-            let bad: Vec<String> = readiness
-                .iter()
-                .filter_map(|r| r.as_ref().err().map(|(_, m)| m.clone()))
-                .collect();
-            if bad.is_empty() {
-                condition(
-                    cond::SCRAPER_READY,
-                    true,
-                    readiness[0]
-                        .as_ref()
-                        .map(|(r, _)| *r)
-                        .unwrap_or(reason::SCRAPER_READY),
-                    readiness
-                        .iter()
-                        .filter_map(|r| r.as_ref().ok().map(|(_, m)| m.clone()))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                )
-            } else {
-                condition(
-                    cond::SCRAPER_READY,
-                    false,
-                    reason::SCRAPER_NOT_READY,
-                    bad.join("; "),
-                )
-            }
-        });
+        conditions.push(
+            self.scrapers_ready_condition(
+                &scrapers,
+                &per_scraper
+                    .iter()
+                    .map(|(si, t)| (*si, target_address(idx, t.pod, t.port)))
+                    .collect::<Vec<_>>(),
+            ),
+        );
 
         // Selection.
         conditions.push(selection_condition(
@@ -1571,6 +1589,60 @@ impl<'a> Engine<'a> {
             mode: None,
             blocked_by,
         }
+    }
+
+    /// `ScraperReady` of a subject whose targets are `targets` (the scraper's index, `(pod, ip:port)`):
+    /// not ready when some scraper is not (or the shard owning one of its targets is not).
+    pub(super) fn scrapers_ready_condition(
+        &self,
+        scrapers: &[Scraper<'a>],
+        targets: &[(usize, (&str, String))],
+    ) -> ConditionOut {
+        if scrapers.is_empty() {
+            return condition(
+                cond::SCRAPER_READY,
+                false,
+                reason::SCRAPER_NOT_FOUND,
+                "no Prometheus or PrometheusAgent exists",
+            );
+        }
+        let readiness: Vec<Readiness> = scrapers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                s.readiness_for(
+                    targets
+                        .iter()
+                        .filter(|(si, _)| *si == i)
+                        .map(|(_, (pod, addr))| (*pod, addr.clone())),
+                )
+            })
+            .collect();
+        let bad: Vec<String> = readiness
+            .iter()
+            .filter_map(|r| r.as_ref().err().map(|(_, m)| m.clone()))
+            .collect();
+        if !bad.is_empty() {
+            return condition(
+                cond::SCRAPER_READY,
+                false,
+                reason::SCRAPER_NOT_READY,
+                bad.join("; "),
+            );
+        }
+        condition(
+            cond::SCRAPER_READY,
+            true,
+            readiness[0]
+                .as_ref()
+                .map(|(r, _)| *r)
+                .unwrap_or(reason::SCRAPER_READY),
+            readiness
+                .iter()
+                .filter_map(|r| r.as_ref().ok().map(|(_, m)| m.clone()))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
     }
 
     fn monitor_targets_condition(
@@ -2487,7 +2559,104 @@ spec: {spec}
                 "{c:?}"
             );
             assert!(c.message.contains(says), "{}", c.message);
-            assert_eq!(s.ready, status == "True");
+            // Selected, its only target is a hostname: nothing to evaluate offline.
+            assert!(!s.ready);
+            if status == "True" {
+                let t = s.condition(cond::TARGETS_RESOLVED).unwrap();
+                assert!(
+                    t.message
+                        .contains("hostnames, resolved only at scrape time: a:1"),
+                    "{}",
+                    t.message
+                );
+            }
         }
+    }
+
+    /// A selected ScrapeConfig's targets are those of the job prometheus-operator generates for it: its
+    /// Kubernetes SD (namespaces as written), its static targets and its relabelings, each through the
+    /// network layer; a hostname is named, not judged.
+    #[test]
+    fn a_selected_scrape_config_resolves_its_targets_and_crosses_the_network_layer() {
+        let yaml = r#"
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {name: p, namespace: mon}
+spec: {scrapeConfigSelector: {matchLabels: {release: a}}, version: v3.5.0}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: app}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-0, namespace: app, labels: {app: web}}
+spec: {containers: [{name: main, ports: [{name: metrics, containerPort: 8080}, {name: http, containerPort: 80}]}]}
+status: {podIP: 10.0.0.5, phase: Running}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: other-0, namespace: app, labels: {app: other}}
+spec: {containers: [{name: main, ports: [{name: metrics, containerPort: 8080}]}]}
+status: {podIP: 10.0.0.6, phase: Running}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: db-0, namespace: app, labels: {app: db}}
+spec: {containers: [{name: exporter, ports: [{containerPort: 9187}]}]}
+status: {podIP: 10.0.0.9, phase: Running}
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: web-only-from-app, namespace: app}
+spec:
+  endpointSelector: {matchLabels: {app: web}}
+  ingress: [{fromEndpoints: [{}]}]
+---
+apiVersion: monitoring.coreos.com/v1alpha1
+kind: ScrapeConfig
+metadata: {name: c, namespace: mon, labels: {release: a}}
+spec:
+  metricsPath: /stats
+  kubernetesSDConfigs:
+  - role: Pod
+    namespaces: {names: [app]}
+  staticConfigs:
+  - targets: ['10.0.0.9:9187', 'db.example.com:9187']
+  relabelings:
+  - {sourceLabels: [__meta_kubernetes_pod_container_port_name], regex: metrics|, action: keep}
+  - {sourceLabels: [__meta_kubernetes_pod_label_app], regex: other, action: drop}
+"#;
+        let all = subjects(yaml);
+        let s = all.iter().find(|s| s.kind == "ScrapeConfig").unwrap();
+        let t = s.condition(cond::TARGETS_RESOLVED).unwrap();
+        assert_eq!(t.status, "True", "{t:?}");
+        assert!(t.message.starts_with("2 pods, 2 targets"), "{}", t.message);
+        assert!(t.message.contains("db.example.com:9187"), "{}", t.message);
+        assert!(t.message.contains("relabel_configs[2]"), "{}", t.message);
+        let mut got: Vec<(String, Option<String>)> = s
+            .targets
+            .iter()
+            .map(|t| (t.pod.clone(), t.address.clone()))
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("app/db-0".to_string(), Some("10.0.0.9:9187".to_string())),
+                ("app/web-0".to_string(), Some("10.0.0.5:8080".to_string())),
+            ]
+        );
+        let n = s.condition(cond::NETWORK_REACHABLE).unwrap();
+        assert_eq!(n.status, "False", "{n:?}");
+        assert!(n.message.contains("web-only-from-app"), "{}", n.message);
+        assert!(!s.ready);
+        assert!(
+            s.remediation
+                .iter()
+                .any(|r| r["kind"] == "CiliumNetworkPolicy"),
+            "{:?}",
+            s.remediation
+        );
     }
 }

@@ -914,8 +914,8 @@ impl Monitor {
 }
 
 /// A prometheus-operator `ScrapeConfig` (monitoring.coreos.com/v1alpha1), reduced to what its selection
-/// by a Prometheus or PrometheusAgent and the operator's validation of it read (semantics A2, A3, A6).
-/// Its targets are not resolved yet (issue 14).
+/// by a Prometheus or PrometheusAgent, the operator's validation of it (semantics A2, A3, A6) and the
+/// job the operator generates from it (`promop::scrape_config_job`) read.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ScrapeConfigResource {
     pub namespace: String,
@@ -929,8 +929,14 @@ pub struct ScrapeConfigResource {
     pub scrape_timeout: Option<String>,
     /// `spec.tlsConfig`.
     pub tls: Option<SafeTls>,
-    /// The label names of each `spec.staticConfigs[i].labels`.
-    pub static_label_names: Vec<Vec<String>>,
+    /// `spec.staticConfigs`.
+    pub static_configs: Vec<StaticTargets>,
+    /// `spec.jobName`, `spec.metricsPath`, `spec.scheme` (as written: `HTTP`, `HTTPS`).
+    pub job_name: Option<String>,
+    pub metrics_path: Option<String>,
+    pub scheme: Option<String>,
+    /// `spec.honorLabels`.
+    pub honor_labels: Option<bool>,
     /// `spec.httpSDConfigs[i].url`.
     pub http_sd_urls: Vec<String>,
     pub kubernetes_sd: Vec<KubernetesSd>,
@@ -956,6 +962,13 @@ pub struct SafeTls {
     pub both_sources: Option<&'static str>,
 }
 
+/// One `spec.staticConfigs` entry.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StaticTargets {
+    pub targets: Vec<String>,
+    pub labels: Labels,
+}
+
 /// One `spec.kubernetesSDConfigs` entry.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct KubernetesSd {
@@ -964,6 +977,8 @@ pub struct KubernetesSd {
     pub api_server: bool,
     /// `namespaces.ownNamespace: true`.
     pub own_namespace: bool,
+    /// `namespaces.names`.
+    pub names: Vec<String>,
     /// `namespaces` set at all.
     pub namespaces_set: bool,
     pub selectors: Vec<KubernetesSdSelector>,

@@ -23,7 +23,7 @@ use crate::model::{
     CiliumConfigMap, ConfigEntry, ConfigKeyRef, ConfigObject, EndpointSlice, Kind, KubernetesSd,
     KubernetesSdSelector, MeshPolicy, Monitor, MonitorEndpoint, MonitorKind, Namespace,
     NamespaceSelection, ObjRef, Pod, PromWorkload, SafeTls, ScrapeClass, ScrapeConfigResource,
-    Service, StatusCondition,
+    Service, StaticTargets, StatusCondition,
 };
 use crate::relabel::RelabelSpec;
 use crate::scrapeconfig;
@@ -641,6 +641,10 @@ struct RawScrapeConfigSpec {
     scrape_interval: Option<String>,
     scrape_timeout: Option<String>,
     tls_config: Option<RawSafeTls>,
+    job_name: Option<String>,
+    metrics_path: Option<String>,
+    scheme: Option<String>,
+    honor_labels: Option<bool>,
     #[serde(default)]
     static_configs: Vec<RawStaticConfig>,
     #[serde(rename = "httpSDConfigs", default)]
@@ -676,6 +680,8 @@ impl RawSecretOrConfigMap {
 #[derive(Deserialize, Default)]
 struct RawStaticConfig {
     #[serde(default)]
+    targets: Vec<String>,
+    #[serde(default)]
     labels: std::collections::BTreeMap<String, String>,
 }
 
@@ -700,6 +706,8 @@ struct RawKubernetesSd {
 #[serde(rename_all = "camelCase")]
 struct RawSdNamespaces {
     own_namespace: Option<bool>,
+    #[serde(default)]
+    names: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -740,11 +748,18 @@ fn scrape_config(raw: RawScrapeConfig) -> ScrapeConfigResource {
                 },
             }
         }),
-        static_label_names: s
+        static_configs: s
             .static_configs
             .into_iter()
-            .map(|c| c.labels.into_keys().collect())
+            .map(|c| StaticTargets {
+                targets: c.targets,
+                labels: c.labels,
+            })
             .collect(),
+        job_name: s.job_name,
+        metrics_path: s.metrics_path,
+        scheme: s.scheme,
+        honor_labels: s.honor_labels,
         http_sd_urls: s.http_sd_configs.into_iter().map(|h| h.url).collect(),
         kubernetes_sd: s
             .kubernetes_sd_configs
@@ -756,6 +771,11 @@ fn scrape_config(raw: RawScrapeConfig) -> ScrapeConfigResource {
                     .namespaces
                     .as_ref()
                     .is_some_and(|n| n.own_namespace == Some(true)),
+                names: k
+                    .namespaces
+                    .as_ref()
+                    .map(|n| n.names.clone())
+                    .unwrap_or_default(),
                 namespaces_set: k.namespaces.is_some(),
                 selectors: k
                     .selectors

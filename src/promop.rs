@@ -9,7 +9,7 @@ use regex::Regex;
 use crate::index::{ClusterIndex, PodId};
 use crate::model::{
     Container, ContainerPort, Kind, Labels, Monitor, MonitorEndpoint, MonitorKind, Pod,
-    PromWorkload, ScrapeConfigResource, Service,
+    PromWorkload, ScrapeClass, ScrapeConfigResource, Service,
 };
 use crate::relabel::{self, sanitize_label_name, RelabelConfig};
 use crate::selector::{Operator, Selector};
@@ -350,8 +350,8 @@ pub fn scrape_config_rejections(p: &PromWorkload, sc: &ScrapeConfigResource) -> 
         &sc.metric_relabelings,
     ));
     let legacy = name_scheme(Some(p)) == crate::relabel::NameScheme::Legacy;
-    for (i, names) in sc.static_label_names.iter().enumerate() {
-        for n in names {
+    for (i, st) in sc.static_configs.iter().enumerate() {
+        for n in st.labels.keys() {
             let valid = if legacy {
                 is_legacy_label_name(n)
             } else {
@@ -746,6 +746,115 @@ impl MonitorSelector<'_> {
     }
 }
 
+/// The scrape class a resource naming `class` gets from `p`: the named one, else `p`'s default.
+fn scrape_class_of<'p>(p: &'p PromWorkload, class: &Option<String>) -> Option<&'p ScrapeClass> {
+    class.as_ref().map_or_else(
+        || p.scrape_classes.iter().find(|c| c.default),
+        |name| p.scrape_classes.iter().find(|c| &c.name == name),
+    )
+}
+
+/// The job prometheus-operator generates for the ScrapeConfig `sc` selected by `p`
+/// (`ConfigGenerator.generateScrapeConfig`), as far as discovery, relabeling and the scrape URL go:
+/// job name `scrapeConfig/<ns>/<name>`; `relabel_configs` = the job name kept in
+/// `__tmp_prometheus_job_name`, the scrape class's relabelings, `spec.jobName` as `job`, then
+/// `spec.relabelings`; `static_configs` and `kubernetes_sd_configs` (role lower-cased; `namespaces`
+/// only when set: unset discovers in every namespace) as written. Sharding is left to the scraper's
+/// shards (`Scraper::pods_for`), as for monitors. Other SD mechanisms (HTTP, DNS, file, cloud) yield
+/// no target offline.
+pub fn scrape_config_job(
+    p: &PromWorkload,
+    sc: &ScrapeConfigResource,
+) -> Result<crate::scrapeconfig::ScrapeJob, crate::scrapeconfig::ConfigError> {
+    use serde_json::{json, Map, Value};
+    let render = |r: &crate::relabel::RelabelSpec| {
+        serde_json::to_value(r.as_rendered_by_operator()).unwrap_or(Value::Null)
+    };
+    let mut relabelings = vec![json!({
+        "source_labels": ["job"],
+        "target_label": "__tmp_prometheus_job_name",
+    })];
+    if let Some(class) = scrape_class_of(p, &sc.scrape_class) {
+        relabelings.extend(class.relabelings.iter().map(render));
+    }
+    if let Some(job) = &sc.job_name {
+        relabelings.push(json!({"target_label": "job", "action": "replace", "replacement": job}));
+    }
+    relabelings.extend(sc.relabelings.iter().map(render));
+    let mut job = Map::new();
+    job.insert(
+        "job_name".into(),
+        json!(format!("scrapeConfig/{}/{}", sc.namespace, sc.name)),
+    );
+    if let Some(h) = sc.honor_labels {
+        job.insert("honor_labels".into(), json!(h));
+    }
+    if let Some(path) = &sc.metrics_path {
+        job.insert("metrics_path".into(), json!(path));
+    }
+    if let Some(i) = &sc.scrape_interval {
+        job.insert("scrape_interval".into(), json!(i));
+    }
+    if let Some(scheme) = &sc.scheme {
+        job.insert("scheme".into(), json!(scheme.to_ascii_lowercase()));
+    }
+    if !sc.static_configs.is_empty() {
+        let groups: Vec<Value> = sc
+            .static_configs
+            .iter()
+            .map(|g| json!({"targets": g.targets, "labels": g.labels}))
+            .collect();
+        job.insert("static_configs".into(), json!(groups));
+    }
+    if !sc.kubernetes_sd.is_empty() {
+        let sds: Vec<Value> = sc
+            .kubernetes_sd
+            .iter()
+            .map(|k| {
+                let mut sd = Map::new();
+                sd.insert("role".into(), json!(k.role.to_ascii_lowercase()));
+                if k.namespaces_set {
+                    let mut ns = Map::new();
+                    ns.insert("names".into(), json!(k.names));
+                    if k.own_namespace {
+                        ns.insert("own_namespace".into(), json!(true));
+                    }
+                    sd.insert("namespaces".into(), Value::Object(ns));
+                }
+                if !k.selectors.is_empty() {
+                    let sels: Vec<Value> = k
+                        .selectors
+                        .iter()
+                        .map(|s| {
+                            let mut o = Map::new();
+                            o.insert("role".into(), json!(s.role.to_ascii_lowercase()));
+                            if let Some(l) = &s.label {
+                                o.insert("label".into(), json!(l));
+                            }
+                            if let Some(f) = &s.field {
+                                o.insert("field".into(), json!(f));
+                            }
+                            Value::Object(o)
+                        })
+                        .collect();
+                    sd.insert("selectors".into(), json!(sels));
+                }
+                Value::Object(sd)
+            })
+            .collect();
+        job.insert("kubernetes_sd_configs".into(), json!(sds));
+    }
+    job.insert("relabel_configs".into(), json!(relabelings));
+    crate::scrapeconfig::job_from_value(
+        Value::Object(job),
+        Some(
+            p.scrape_interval
+                .clone()
+                .unwrap_or_else(|| "30s".to_string()),
+        ),
+    )
+}
+
 /// B/C: the targets `m` yields for `p` (or for a workload-independent view when `p` is None).
 pub fn targets(p: Option<&PromWorkload>, m: &Monitor, idx: &ClusterIndex) -> Vec<Target> {
     let Ok(sel) = &m.selector else {
@@ -760,10 +869,7 @@ pub fn targets(p: Option<&PromWorkload>, m: &Monitor, idx: &ClusterIndex) -> Vec
     let scheme = name_scheme(p);
     let class_relabelings: Vec<RelabelConfig> = p
         .and_then(|p| {
-            let class = m.scrape_class.as_ref().map_or_else(
-                || p.scrape_classes.iter().find(|c| c.default),
-                |name| p.scrape_classes.iter().find(|c| &c.name == name),
-            )?;
+            let class = scrape_class_of(p, &m.scrape_class)?;
             Some(
                 class
                     .relabelings

@@ -90,6 +90,8 @@ pub enum Role {
     Service,
     Node,
     Ingress,
+    /// `static_configs` (not a Kubernetes SD role: never parsed from one).
+    Static,
 }
 
 impl Role {
@@ -101,6 +103,7 @@ impl Role {
             Role::Service => "service",
             Role::Node => "node",
             Role::Ingress => "ingress",
+            Role::Static => "static",
         }
     }
 
@@ -266,6 +269,26 @@ pub fn parse_config_or_jobs(text: &str) -> Result<PrometheusConfig, ConfigError>
         }),
         _ => parse_config(text),
     }
+}
+
+/// One job given as a value (e.g. generated, as prometheus-operator generates a ScrapeConfig's),
+/// read as [`parse_config`] reads each job, under a global `scrape_interval`.
+pub fn job_from_value(
+    job: serde_json::Value,
+    global_interval: Option<String>,
+) -> Result<ScrapeJob, ConfigError> {
+    let value: Value = serde_yaml_ng::to_value(&job).map_err(|e| ConfigError {
+        job: None,
+        path: ".".into(),
+        message: e.to_string(),
+    })?;
+    let mut config = build_config(RawConfig {
+        global: RawGlobal {
+            scrape_interval: global_interval,
+        },
+        scrape_configs: Some(vec![value]),
+    })?;
+    Ok(config.jobs.remove(0))
 }
 
 /// The text of a ConfigMap or Secret value: gunzipped when it is gzip (prometheus-operator stores
@@ -552,7 +575,7 @@ fn parse_field_selector(text: &str) -> Result<Vec<(String, bool, String)>, Strin
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
     pub job: String,
-    /// Index into the job's `kubernetes_sd_configs`.
+    /// Index into the job's `kubernetes_sd_configs` (into its `static_configs` for role `Static`).
     pub sd: usize,
     pub role: Role,
     /// `__address__` after relabeling.
@@ -609,6 +632,8 @@ pub fn targets(job: &ScrapeJob, idx: &ClusterIndex, prometheus_namespace: &str) 
 pub fn discover(job: &ScrapeJob, idx: &ClusterIndex, prometheus_namespace: &str) -> Discovery {
     let mut out = Discovery::default();
     let mut seen = BTreeSet::new();
+    // (index into the SD or static configs, role, origin pod, discovered labels).
+    let mut groups: Vec<(usize, Role, Found)> = Vec::new();
     for (i, sd) in job.kubernetes_sd_configs.iter().enumerate() {
         let namespaces = sd.discovery_namespaces(prometheus_namespace);
         let found = match sd.role {
@@ -616,6 +641,22 @@ pub fn discover(job: &ScrapeJob, idx: &ClusterIndex, prometheus_namespace: &str)
             Role::Endpoints | Role::EndpointSlice => endpoints_role(sd, idx, &namespaces),
             _ => Vec::new(),
         };
+        groups.push((i, sd.role, found));
+    }
+    // A static target is a label set of its own: `__address__` and the group's labels.
+    for (i, st) in job.static_configs.iter().enumerate() {
+        let found = st
+            .targets
+            .iter()
+            .map(|t| {
+                let mut labels = st.labels.clone();
+                labels.insert("__address__".into(), t.clone());
+                (None, labels)
+            })
+            .collect();
+        groups.push((i, Role::Static, found));
+    }
+    for (i, role, found) in groups {
         for (origin, mut labels) in found {
             labels.insert("job".into(), job.job_name.clone());
             labels
@@ -629,7 +670,7 @@ pub fn discover(job: &ScrapeJob, idx: &ClusterIndex, prometheus_namespace: &str)
             let dropped = |reason| DroppedTarget {
                 job: job.job_name.clone(),
                 sd: i,
-                role: sd.role,
+                role,
                 pod: origin,
                 discovered: discovered.clone(),
                 reason,
@@ -677,7 +718,7 @@ pub fn discover(job: &ScrapeJob, idx: &ClusterIndex, prometheus_namespace: &str)
             out.targets.push(Target {
                 job: job.job_name.clone(),
                 sd: i,
-                role: sd.role,
+                role,
                 address,
                 pod,
                 port,
@@ -691,6 +732,10 @@ pub fn discover(job: &ScrapeJob, idx: &ClusterIndex, prometheus_namespace: &str)
     }
     out
 }
+
+/// What a discovery mechanism finds: each target's origin pod (when a pod's object yields it) and its
+/// labels before relabeling.
+type Found = Vec<(Option<PodId>, Labels)>;
 
 /// `host:port`, `[v6]:port`, or a bare host.
 fn split_address(addr: &str) -> (&str, Option<u16>) {
@@ -786,11 +831,7 @@ fn pods_in<'a>(
 
 /// Role pod: one target per declared container port, one per container without ports (address: the
 /// pod IP), containers before init containers; pods without an IP yield none.
-fn pod_role(
-    sd: &KubernetesSd,
-    idx: &ClusterIndex,
-    namespaces: &Option<BTreeSet<String>>,
-) -> Vec<(Option<PodId>, Labels)> {
+fn pod_role(sd: &KubernetesSd, idx: &ClusterIndex, namespaces: &Option<BTreeSet<String>>) -> Found {
     let mut out = Vec::new();
     for (id, pod) in pods_in(idx, namespaces) {
         let Some(ip) = pod.scrape_ip() else { continue };
@@ -883,7 +924,7 @@ fn endpoints_role(
     sd: &KubernetesSd,
     idx: &ClusterIndex,
     namespaces: &Option<BTreeSet<String>>,
-) -> Vec<(Option<PodId>, Labels)> {
+) -> Found {
     let slice_role = sd.role == Role::EndpointSlice;
     let ns_list: Vec<String> = match namespaces {
         Some(set) => set.iter().cloned().collect(),

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{
-    condition, finish, pods_selector, unknown, ConditionOut, Engine, Evaluated, RefOut, Scraper,
-    SubjectReport,
+    condition, finish, pods_selector, target_address, unknown, ConditionOut, Engine, Evaluated,
+    RefOut, Scraper, SubjectReport,
 };
 use crate::api::ScrapeIntent;
 use crate::conditions::{self as cond, reason};
@@ -575,55 +575,9 @@ impl<'a> Engine<'a> {
 
     /// One job as an audit subject: its targets through the network and mesh layers.
     fn scrape_job(&mut self, s: &Scraper<'a>, src: &JobsSource, index: usize) -> SubjectReport {
-        let idx = self.idx;
         let job = &src.config().jobs[index];
         let d = self.job_discovery(src, index, &s.obj.namespace);
-        let mut conditions = Vec::new();
-        // Targets: those whose address is a pod are evaluated; the others are counted.
-        let mut seen: BTreeSet<(PodId, u16, String)> = BTreeSet::new();
-        let mut targets: Vec<&scrapeconfig::Target> = Vec::new();
-        let mut outside = 0usize;
-        for t in &d.targets {
-            match t.pod {
-                Some(p) if seen.insert((p, t.port, t.path.clone())) => targets.push(t),
-                Some(_) => {}
-                None => outside += 1,
-            }
-        }
-        let dropped = drop_summary(job, &d);
-        conditions.push(if targets.is_empty() {
-            condition(
-                cond::TARGETS_RESOLVED,
-                false,
-                reason::NO_TARGETS,
-                if d.dropped.is_empty() {
-                    format!(
-                        "job {} discovers nothing ({})",
-                        job.job_name,
-                        job_summary(job)
-                    )
-                } else {
-                    format!("job {} keeps no pod target: {dropped}", job.job_name)
-                },
-            )
-        } else {
-            let pods: BTreeSet<PodId> = targets.iter().filter_map(|t| t.pod).collect();
-            let mut msg = format!("{} pods, {} targets", pods.len(), targets.len());
-            if outside > 0 {
-                msg.push_str(&format!(
-                    "; {outside} targets at addresses of no pod are not evaluated"
-                ));
-            }
-            if !d.dropped.is_empty() {
-                msg.push_str(&format!("; {dropped}"));
-            }
-            condition(cond::TARGETS_RESOLVED, true, reason::RESOLVED, msg)
-        });
-        conditions.push(match &s.readiness {
-            Ok((r, m)) => condition(cond::SCRAPER_READY, true, r, m.clone()),
-            Err((r, m)) => condition(cond::SCRAPER_READY, false, r, m.clone()),
-        });
-        conditions.push(condition(
+        let selected = condition(
             cond::MONITOR_SELECTED,
             true,
             reason::SELECTED,
@@ -633,23 +587,83 @@ impl<'a> Engine<'a> {
                 src.key,
                 scraper_words(s)
             ),
-        ));
-        let scrapers = vec![s.clone()];
+        );
+        let subject = JobSubject {
+            kind: SCRAPE_JOB.into(),
+            namespace: s.obj.namespace.clone(),
+            name: subject_name(s, &job.job_name),
+            remedy_name: remedy_name(s, &job.job_name),
+        };
+        self.job_subject(subject, std::slice::from_ref(s), &[(0, job, &d)], selected)
+    }
+
+    /// The subject of one job run by some scrapers (`runs`: the scraper's index, the job, what it
+    /// discovers there): its pod targets through the scraper, network, mesh and scrape layers, after
+    /// the given `MonitorSelected`.
+    pub(super) fn job_subject(
+        &mut self,
+        subject: JobSubject,
+        scrapers: &[Scraper<'a>],
+        runs: &[(usize, &ScrapeJob, &Discovery)],
+        selected: ConditionOut,
+    ) -> SubjectReport {
+        let idx = self.idx;
+        let mut conditions = Vec::new();
+        // Targets: those whose address is a pod are evaluated; the others are counted.
+        let mut seen: BTreeSet<(usize, PodId, u16, String)> = BTreeSet::new();
+        let mut targets: Vec<(usize, &scrapeconfig::Target)> = Vec::new();
+        let mut outside = 0usize;
+        for (run, (si, _, d)) in runs.iter().enumerate() {
+            for t in &d.targets {
+                match t.pod {
+                    Some(p) if seen.insert((*si, p, t.port, t.path.clone())) => {
+                        targets.push((*si, t))
+                    }
+                    Some(_) => {}
+                    // Counted once, as the message describes the first run's.
+                    None if run == 0 => outside += 1,
+                    None => {}
+                }
+            }
+        }
+        conditions.push(match runs.first() {
+            None => unknown(
+                cond::TARGETS_RESOLVED,
+                reason::NO_SCRAPER,
+                "no scraper runs the job",
+            ),
+            Some(&(_, job, d)) => job_targets_condition(job, d, outside, &targets),
+        });
+        conditions.push(
+            self.scrapers_ready_condition(
+                scrapers,
+                &targets
+                    .iter()
+                    .map(|(si, t)| {
+                        (
+                            *si,
+                            target_address(idx, t.pod.expect("pod targets"), t.port),
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+        );
+        conditions.push(selected);
         let evaluated: Vec<Evaluated> = targets
             .iter()
-            .map(|t| {
+            .map(|(si, t)| {
                 self.evaluate_one(
                     t.pod.expect("only pod targets are evaluated"),
                     t.port,
                     t.port_name.clone(),
                     &t.path,
                     t.scheme == "https",
-                    0,
-                    s,
+                    *si,
+                    &scrapers[*si],
                 )
             })
             .collect();
-        let (net_cond, blocked_by) = self.network_condition(&evaluated, &scrapers);
+        let (net_cond, blocked_by) = self.network_condition(&evaluated, scrapers);
         conditions.push(net_cond);
         let mut remediation = Vec::new();
         let mut plans = Vec::new();
@@ -658,43 +672,133 @@ impl<'a> Engine<'a> {
             let p = idx.pod(e.pod);
             by_ns.entry(p.namespace.clone()).or_default().push(p);
         }
-        let name = remedy_name(s, &job.job_name);
         for (tns, pods) in by_ns {
             let selector = pods_selector(&pods, self.settings.version);
-            if let Some(plan) =
-                self.network_remedy(&tns, &name, None, &selector, &evaluated, &scrapers)
-            {
+            if let Some(plan) = self.network_remedy(
+                &tns,
+                &subject.remedy_name,
+                None,
+                &selector,
+                &evaluated,
+                scrapers,
+            ) {
                 remediation.push(plan);
             }
-            let (mesh_plan, plan) = self.mesh_remedy(&tns, &name, None, &selector, &evaluated);
+            let (mesh_plan, plan) =
+                self.mesh_remedy(&tns, &subject.remedy_name, None, &selector, &evaluated);
             remediation.extend(mesh_plan);
             plans.push(plan);
         }
-        let (mesh_cond, mesh_blocked) = self.mesh_condition(&evaluated, &scrapers, &plans);
+        let (mesh_cond, mesh_blocked) = self.mesh_condition(&evaluated, scrapers, &plans);
         conditions.push(mesh_cond);
         let mut blocked_by = blocked_by;
         blocked_by.extend(mesh_blocked);
         // Prometheus names a job's scrape pool after the job.
-        let (scraped, observed) =
-            self.scraped_condition(&evaluated, &scrapers, Some(&job.job_name));
+        let pool = runs.first().map(|(_, job, _)| job.job_name.as_str());
+        let (scraped, observed) = self.scraped_condition(&evaluated, scrapers, pool);
         conditions.push(scraped);
         let ready = finish(&mut conditions);
-        let mut out = self.targets_out(&evaluated, &scrapers, observed);
-        for (o, t) in out.iter_mut().zip(&targets) {
+        let mut out = self.targets_out(&evaluated, scrapers, observed);
+        for (o, (_, t)) in out.iter_mut().zip(&targets) {
             o.address = Some(t.address.clone());
         }
         SubjectReport {
-            kind: SCRAPE_JOB.into(),
-            namespace: s.obj.namespace.clone(),
-            name: subject_name(s, &job.job_name),
+            kind: subject.kind,
+            namespace: subject.namespace,
+            name: subject.name,
             ready,
             conditions,
-            scrapers: vec![RefOut::from(&s.obj)],
+            scrapers: scrapers.iter().map(|s| RefOut::from(&s.obj)).collect(),
             targets: out,
             remediation,
             mode: None,
             blocked_by,
         }
+    }
+}
+
+/// `TargetsResolved` of a job: how many pod targets it keeps, what it drops and which addresses are
+/// no pod's.
+fn job_targets_condition(
+    job: &ScrapeJob,
+    d: &Discovery,
+    outside: usize,
+    targets: &[(usize, &scrapeconfig::Target)],
+) -> ConditionOut {
+    let dropped = drop_summary(job, d);
+    if targets.is_empty() {
+        return condition(
+            cond::TARGETS_RESOLVED,
+            false,
+            reason::NO_TARGETS,
+            if d.dropped.is_empty() && outside == 0 {
+                format!(
+                    "job {} discovers nothing ({})",
+                    job.job_name,
+                    job_summary(job)
+                )
+            } else if d.dropped.is_empty() {
+                format!(
+                    "job {} has {outside} targets, none at the address of a pod: {}",
+                    job.job_name,
+                    outside_words(d)
+                )
+            } else {
+                format!("job {} keeps no pod target: {dropped}", job.job_name)
+            },
+        );
+    }
+    let pods: BTreeSet<PodId> = targets.iter().filter_map(|(_, t)| t.pod).collect();
+    let mut msg = format!("{} pods, {} targets", pods.len(), targets.len());
+    if outside > 0 {
+        msg.push_str(&format!(
+            "; {outside} targets at addresses of no pod are not evaluated ({})",
+            outside_words(d)
+        ));
+    }
+    if !d.dropped.is_empty() {
+        msg.push_str(&format!("; {dropped}"));
+    }
+    condition(cond::TARGETS_RESOLVED, true, reason::RESOLVED, msg)
+}
+
+/// Who a job subject is, and the name its proposed fixes take.
+pub(super) struct JobSubject {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub remedy_name: String,
+}
+
+/// The addresses of a job's targets that are no pod's, as a person reads them: hostnames are resolved
+/// only when Prometheus scrapes, so they cannot be judged offline.
+fn outside_words(d: &Discovery) -> String {
+    let (names, ips): (Vec<&str>, Vec<&str>) = d
+        .targets
+        .iter()
+        .filter(|t| t.pod.is_none())
+        .map(|t| t.address.as_str())
+        .partition(|a| {
+            let host = a.rsplit_once(':').map_or(*a, |(h, _)| h);
+            host.trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_err()
+        });
+    let show = |v: &[&str]| {
+        let mut s = v.iter().take(3).copied().collect::<Vec<_>>().join(", ");
+        if v.len() > 3 {
+            s.push_str(&format!(" and {} more", v.len() - 3));
+        }
+        s
+    };
+    match (names.is_empty(), ips.is_empty()) {
+        (false, true) => format!("hostnames, resolved only at scrape time: {}", show(&names)),
+        (true, _) => format!("addresses of no pod in the input: {}", show(&ips)),
+        (false, false) => format!(
+            "hostnames, resolved only at scrape time: {}; addresses of no pod in the input: {}",
+            show(&names),
+            show(&ips)
+        ),
     }
 }
 
