@@ -200,6 +200,7 @@ fn random_relabelings(rng: &mut common::rng::Rng) -> Vec<(&'static str, String)>
             "{action: lowercase, sourceLabels: [__meta_kubernetes_pod_name], targetLabel: lower}",
             "{action: replace, sourceLabels: [__meta_kubernetes_pod_name], targetLabel: '${1}x'}",
             "{action: labeldrop, regex: '[z'}",
+            "{action: replace, sourceLabels: [__address__], regex: '(.+):\\d+', targetLabel: __address__, replacement: '$1:9100'}",
         ])
     };
     let mut out = Vec::new();
@@ -257,6 +258,9 @@ fn random_scrape_config(rng: &mut common::rng::Rng, ns: &str, name: &str, labels
                 "{role: Pod, apiServer: 'https://k8s.example', namespaces: {ownNamespace: true}}",
                 "{role: Pod, apiServer: 'https://k8s.example', namespaces: {names: [a]}}",
                 "{role: Pod, namespaces: {ownNamespace: true}}",
+                "{role: Pod, namespaces: {names: [NS]}}",
+                "{role: EndpointSlice, namespaces: {names: [NS], ownNamespace: true}}",
+                "{role: Endpoints}",
                 "{role: Endpoints, selectors: [{role: Pod, label: 'app=api'}]}",
                 "{role: EndpointSlice, selectors: [{role: Service, field: 'metadata.name=api'}]}",
                 "{role: Pod, selectors: [{role: Service, label: 'app=api'}]}",
@@ -292,11 +296,20 @@ fn random_scrape_config(rng: &mut common::rng::Rng, ns: &str, name: &str, labels
     if rng.chance(30) {
         spec += &format!("  scrapeClass: {}\n", rng.pick(&["a", "b", "undefined"]));
     }
+    if rng.chance(25) {
+        spec += *rng.pick(&[
+            "  metricsPath: /stats\n",
+            "  scheme: HTTPS\n",
+            "  jobName: custom\n",
+            "  honorLabels: true\n",
+        ]);
+    }
     if spec.is_empty() {
         spec += "  staticConfigs: [{targets: ['10.0.0.2:9090']}]\n";
     }
     format!(
-        "apiVersion: monitoring.coreos.com/v1alpha1\nkind: ScrapeConfig\nmetadata: {{name: {name}, namespace: {ns}, labels: {{{labels}}}}}\nspec:\n{spec}"
+        "apiVersion: monitoring.coreos.com/v1alpha1\nkind: ScrapeConfig\nmetadata: {{name: {name}, namespace: {ns}, labels: {{{labels}}}}}\nspec:\n{}",
+        spec.replace("[NS]", &format!("[{ns}]"))
     )
 }
 
@@ -950,6 +963,41 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
         idx.apply(o);
     }
 
+    // What the ScrapeConfigs' jobs discover, known to scrapepath only (the operator does not read
+    // pods): in each namespace a pod `api` and a pod `web`, the Service `api` with its EndpointSlice;
+    // the static targets' addresses are pods of the first namespace.
+    let mut targets_world = String::new();
+    for (i, ns) in namespaces.iter().enumerate() {
+        let (api_ip, web_ip) = if i == 0 {
+            ("10.0.0.1".to_string(), "10.0.0.2".to_string())
+        } else {
+            (format!("10.1.{i}.1"), format!("10.1.{i}.2"))
+        };
+        targets_world += &format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: api-{i}, namespace: {ns}, labels: {{app: api}}}}\n\
+             spec: {{containers: [{{name: main, ports: [{{name: metrics, containerPort: 8080}}]}}]}}\n\
+             status: {{podIP: {api_ip}, phase: Running}}\n---\n\
+             apiVersion: v1\nkind: Pod\nmetadata: {{name: web-{i}, namespace: {ns}, labels: {{app: web}}}}\n\
+             spec: {{containers: [{{name: main, ports: [{{name: http, containerPort: 9090}}]}}]}}\n\
+             status: {{podIP: {web_ip}, phase: Running}}\n---\n\
+             apiVersion: v1\nkind: Service\nmetadata: {{name: api, namespace: {ns}, labels: {{app: api}}}}\n\
+             spec: {{selector: {{app: api}}, ports: [{{name: metrics, port: 8080}}]}}\n---\n\
+             apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n\
+             metadata: {{name: api-1, namespace: {ns}, labels: {{kubernetes.io/service-name: api}}}}\n\
+             addressType: IPv4\nports: [{{name: metrics, port: 8080}}]\n\
+             endpoints: [{{addresses: [{api_ip}], targetRef: {{kind: Pod, name: api-{i}, namespace: {ns}}}}}]\n---\n"
+        );
+    }
+    for o in
+        scrapepath::load::parse_text(Path::new("targets.yaml"), &targets_world, &mut stats).unwrap()
+    {
+        idx.apply(o);
+    }
+    // The targets of each ScrapeConfig job the operator generated, against those scrapepath's own
+    // generation of the job yields (`promop::scrape_config_job`), both discovered on the same pods.
+    let (mut sc_jobs, mut sc_targets) = (0usize, 0usize);
+    let mut job_disagreements = Vec::new();
+
     let mut operator = Operator::start(env, &ns_refs);
     let (mut compared, mut selected, mut rejections) = (0, 0, 0);
     // Of those, the ScrapeConfig pairs: (selected by the operator, rejected by scrapepath).
@@ -1028,6 +1076,19 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
             if *mkind == Kind::ScrapeConfig {
                 sc_selected += usize::from(theirs);
                 sc_rejected += usize::from(matches!(&ours, Err(e) if e.starts_with("rejected: ")));
+            }
+            if *mkind == Kind::ScrapeConfig && theirs && ours.is_ok() {
+                let sc = idx.scrape_config(mns, mname).unwrap();
+                let job_name = job_of(*mkind, mns, mname);
+                match compare_scrape_config_job(&config, &job_name, p, sc, &idx) {
+                    Ok(n) => {
+                        sc_jobs += 1;
+                        sc_targets += n;
+                    }
+                    Err(e) => {
+                        job_disagreements.push(format!("{pkind} {pns}/{pname} {job_name}: {e}"))
+                    }
+                }
             }
             if ours.is_ok() != theirs {
                 disagreements.push(format!(
@@ -1175,6 +1236,17 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
         of_kind(Kind::ScrapeConfig),
         compared - disagreements.len()
     );
+    eprintln!(
+        "ScrapeConfig jobs: {sc_jobs} generated by the operator and by scrapepath, {sc_targets} targets \
+         discovered by both, {} jobs disagree",
+        job_disagreements.len()
+    );
+    assert!(
+        job_disagreements.is_empty(),
+        "{} ScrapeConfig jobs yield other targets than the operator's (seed {seed:#x}):\n{}\n\nworld:\n{world}",
+        job_disagreements.len(),
+        job_disagreements.join("\n")
+    );
     assert!(
         disagreements.is_empty() && binding_disagreements.is_empty(),
         "{} of {compared} pairs disagree on the configuration and {} of {} monitors on their bindings \
@@ -1186,6 +1258,72 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
         binding_disagreements.join("\n"),
         operator.log()
     );
+}
+
+/// Compares the job `job_name` of the operator's generated `config` with scrapepath's generation of the
+/// ScrapeConfig `sc` for `p`: both discovered on `idx`, the same targets (address, scheme, path, pod and
+/// every label but `namespace`: the workloads' random `enforcedNamespaceLabel: namespace` adds a rule
+/// setting it, which scrapepath does not model as it moves no target) and the same dropped ones. Returns how many targets they share.
+fn compare_scrape_config_job(
+    config: &serde_yaml_ng::Value,
+    job_name: &str,
+    p: &scrapepath::model::PromWorkload,
+    sc: &scrapepath::model::ScrapeConfigResource,
+    idx: &scrapepath::index::ClusterIndex,
+) -> Result<usize, String> {
+    use scrapepath::scrapeconfig::{discover, job_from_value, Discovery};
+    let raw = config["scrape_configs"]
+        .as_sequence()
+        .and_then(|jobs| {
+            jobs.iter()
+                .find(|j| j["job_name"].as_str() == Some(job_name))
+        })
+        .ok_or("not in the generated configuration")?;
+    let raw = serde_json::to_value(raw).map_err(|e| e.to_string())?;
+    let global = config["global"]["scrape_interval"]
+        .as_str()
+        .map(str::to_string);
+    let theirs = job_from_value(raw.clone(), global)
+        .map_err(|e| format!("the operator's job does not parse: {e}\n{raw:#}"))?;
+    let ours = scrapepath::promop::scrape_config_job(p, sc)
+        .map_err(|e| format!("scrapepath generates no job: {e}"))?;
+    let render = |d: &Discovery| -> Vec<String> {
+        let mut out: Vec<String> = d
+            .targets
+            .iter()
+            .map(|t| {
+                let labels: Vec<String> = t
+                    .labels
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != "namespace")
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                format!(
+                    "{}://{}{} pod {:?} {{{}}}",
+                    t.scheme,
+                    t.address,
+                    t.path,
+                    t.pod.map(|id| idx.pod(id).name.clone()),
+                    labels.join(",")
+                )
+            })
+            .chain(d.dropped.iter().map(|t| format!("dropped {:?}", t.reason)))
+            .collect();
+        out.sort();
+        out
+    };
+    let (a, b) = (
+        render(&discover(&theirs, idx, &p.namespace)),
+        render(&discover(&ours, idx, &p.namespace)),
+    );
+    if a != b {
+        return Err(format!(
+            "operator's job yields\n  {}\nscrapepath's yields\n  {}\noperator's job: {raw:#}",
+            a.join("\n  "),
+            b.join("\n  ")
+        ));
+    }
+    Ok(a.iter().filter(|t| !t.starts_with("dropped")).count())
 }
 
 /// Asserts that the targets scrapepath lists for the PodMonitor `ns/name` of `world` (YAML; its one
