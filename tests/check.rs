@@ -984,3 +984,43 @@ spec:
         "{only_a}"
     );
 }
+
+/// Issue 14 item 5: a ScrapeConfig's targets are those of the job prometheus-operator generates for it
+/// (Kubernetes SD in namespace db, kept by port name; a static hostname, named and not judged), and they
+/// cross the network layer: namespace db admits only its own pods, so both exporters are denied with the
+/// policy and rule named and a NetworkPolicy proposed for the Prometheus pods on 9187; with that policy
+/// in place the ScrapeConfig is Ready.
+#[test]
+fn a_scrape_config_s_targets_are_denied_by_the_namespace_policy_and_the_fix_admits_prometheus() {
+    let r = golden("scrapeconfig-postgres", "scrapeconfig-postgres", 1);
+    let sc = subject(&r, "ScrapeConfig", "db", "postgres-exporters");
+    assert_eq!(sc["ready"], false);
+    let t = cond(sc, "TargetsResolved");
+    assert_eq!(t["status"], "True");
+    let msg = t["message"].as_str().unwrap();
+    assert!(msg.starts_with("2 pods, 2 targets"), "{msg}");
+    assert!(
+        msg.contains("hostnames, resolved only at scrape time: reporting-db.example.internal:9187"),
+        "{msg}"
+    );
+    let n = cond(sc, "NetworkReachable");
+    assert_eq!(n["status"], "False");
+    assert_eq!(n["reason"], "BlockedByPolicy");
+    for pod in ["db/orders-db-0", "db/billing-db-0"] {
+        let tg = target(sc, pod);
+        assert_eq!(tg["port"], 9187);
+        assert_eq!(decided_by(tg), ["db/db-internal-only"]);
+    }
+    let fix = &sc["remediation"][0];
+    assert_eq!(fix["kind"], "NetworkPolicy");
+    assert_eq!(fix["spec"]["ingress"][0]["ports"][0]["port"], 9187);
+
+    let fixed = golden(
+        "scrapeconfig-postgres/fixed",
+        "scrapeconfig-postgres-fixed",
+        0,
+    );
+    let sc = subject(&fixed, "ScrapeConfig", "db", "postgres-exporters");
+    assert_eq!(sc["ready"], true, "{sc:#}");
+    assert_eq!(cond(sc, "NetworkReachable")["status"], "True");
+}
