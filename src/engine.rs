@@ -23,7 +23,7 @@ use crate::model::{
     INTENT_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
 };
 use crate::observe::Observed;
-use crate::promop::{self, NotSelected};
+use crate::promop::{self, NotSelected, ShardKey};
 use crate::selector::{Operator, Selector};
 
 mod jobs_layer;
@@ -271,16 +271,23 @@ impl Scraper<'_> {
         format!("{}/{}", self.obj.namespace, self.obj.name)
     }
 
-    /// The shard that scrapes a target at `address` (`ip:port`): `hashmod(__address__, shards)`.
-    /// Without sharding (or topology sharding, which this does not model) `None`.
-    pub fn shard_of(&self, address: &str) -> Option<u32> {
-        (self.shards > 1).then(|| crate::relabel::hash_mod(address, u64::from(self.shards)) as u32)
+    /// The shard that scrapes a target whose sharding key is `key` (`promop::ShardKey`):
+    /// `hashmod(key, shards)`. Without sharding, for a target every shard scrapes, or with topology
+    /// sharding (which this does not model) `None`.
+    pub fn shard_of(&self, key: &ShardKey) -> Option<u32> {
+        match key {
+            ShardKey::Hash(v) if self.shards > 1 => {
+                Some(crate::relabel::hash_mod(v, u64::from(self.shards)) as u32)
+            }
+            _ => None,
+        }
     }
 
-    /// The pods that scrape a target at `address`: those of its shard (a pod without the shard label
-    /// counts for every shard); all of them when the shard has none in the input.
-    pub fn pods_for(&self, address: &str) -> Vec<&Pod> {
-        let Some(shard) = self.shard_of(address) else {
+    /// The pods that scrape a target whose sharding key is `key`: those of its shard (a pod without the
+    /// shard label counts for every shard); all of them when the shard has none in the input, or when
+    /// every shard scrapes it.
+    pub fn pods_for(&self, key: &ShardKey) -> Vec<&Pod> {
+        let Some(shard) = self.shard_of(key) else {
             return self.pods.iter().collect();
         };
         let shard = shard.to_string();
@@ -296,11 +303,11 @@ impl Scraper<'_> {
         }
     }
 
-    /// The readiness for a subject whose targets are `targets` (`(pod, ip:port)`): with unready shards,
-    /// not ready exactly when one of them owns a target.
+    /// The readiness for a subject whose targets are `targets` (`(pod, ip:port, sharding key)`): with
+    /// unready shards, not ready exactly when one of them owns a target.
     pub fn readiness_for<'t>(
         &self,
-        targets: impl IntoIterator<Item = (&'t str, String)>,
+        targets: impl IntoIterator<Item = (&'t str, String, &'t ShardKey)>,
     ) -> Readiness {
         let Ok((r, m)) = &self.readiness else {
             return self.readiness.clone();
@@ -310,9 +317,9 @@ impl Scraper<'_> {
         }
         let orphaned: Vec<String> = targets
             .into_iter()
-            .filter_map(|(pod, addr)| {
+            .filter_map(|(pod, addr, key)| {
                 let shard = self
-                    .shard_of(&addr)
+                    .shard_of(key)
                     .filter(|s| self.unready_shards.contains(s))?;
                 Some(format!("{pod} ({addr}, shard {shard})"))
             })
@@ -332,7 +339,7 @@ impl Scraper<'_> {
         Err((
             reason::SCRAPER_NOT_READY,
             format!(
-                "{m}, but shard {shards} has no Ready pod, and each target is scraped only by the shard that owns it (hashmod of __address__ over {} shards): {} not scraped",
+                "{m}, but shard {shards} has no Ready pod, and each target is scraped only by the shard that owns it (hashmod of __address__, or of __tmp_hash where relabeling sets it, over {} shards): {} not scraped",
                 self.shards,
                 orphaned.join(", ")
             ),
@@ -612,6 +619,7 @@ impl<'a> Engine<'a> {
         &mut self,
         dest: PodId,
         scraper: &Scraper<'_>,
+        shard: &ShardKey,
         port: u16,
         path: &str,
         skip_managed: bool,
@@ -622,7 +630,7 @@ impl<'a> Engine<'a> {
         let req = ScrapeRequest { path, host };
         // A scraper pod scraping itself (R3) is allowed whatever the policies: its other pods decide.
         let (itself, others): (Vec<&Pod>, Vec<&Pod>) = scraper
-            .pods_for(&req.host)
+            .pods_for(shard)
             .into_iter()
             .partition(|src| crate::cilium::eval::is_same_pod(src, dest_pod));
         if let (Some(src), true) = (itself.first(), others.is_empty()) {
@@ -1005,7 +1013,16 @@ impl<'a> Engine<'a> {
         let idx = self.idx;
         conditions.push(match &scraper {
             Ok(s) => {
-                match s.readiness_for(targets.iter().map(|t| target_address(idx, t.pod, t.port))) {
+                // The monitor an intent implies has no relabelings: the address is the key.
+                let keyed: Vec<((&str, String), ShardKey)> = targets
+                    .iter()
+                    .map(|t| {
+                        let at = target_address(idx, t.pod, t.port);
+                        let key = ShardKey::Hash(at.1.clone());
+                        (at, key)
+                    })
+                    .collect();
+                match s.readiness_for(keyed.iter().map(|((p, a), k)| (*p, a.clone(), k))) {
                     Ok((r, m)) => condition(cond::SCRAPER_READY, true, r, m),
                     Err((r, m)) => condition(cond::SCRAPER_READY, false, r, m),
                 }
@@ -1444,6 +1461,7 @@ impl<'a> Engine<'a> {
             namespace: sc.namespace.clone(),
             name: sc.name.clone(),
             remedy_name: format!("scrapepath-{}-{}", sc.namespace, sc.name),
+            operator_sharded: true,
         };
         self.job_subject(subject, &scrapers, &runs, selected)
     }
@@ -1508,7 +1526,7 @@ impl<'a> Engine<'a> {
                 &scrapers,
                 &per_scraper
                     .iter()
-                    .map(|(si, t)| (*si, target_address(idx, t.pod, t.port)))
+                    .map(|(si, t)| (*si, target_address(idx, t.pod, t.port), &t.shard))
                     .collect::<Vec<_>>(),
             ),
         );
@@ -1596,7 +1614,7 @@ impl<'a> Engine<'a> {
     pub(super) fn scrapers_ready_condition(
         &self,
         scrapers: &[Scraper<'a>],
-        targets: &[(usize, (&str, String))],
+        targets: &[(usize, (&str, String), &ShardKey)],
     ) -> ConditionOut {
         if scrapers.is_empty() {
             return condition(
@@ -1613,8 +1631,8 @@ impl<'a> Engine<'a> {
                 s.readiness_for(
                     targets
                         .iter()
-                        .filter(|(si, _)| *si == i)
-                        .map(|(_, (pod, addr))| (*pod, addr.clone())),
+                        .filter(|(si, _, _)| *si == i)
+                        .map(|(_, (pod, addr), key)| (*pod, addr.clone(), *key)),
                 )
             })
             .collect();
@@ -1759,7 +1777,17 @@ impl<'a> Engine<'a> {
         let mut out = Vec::new();
         for (si, s) in scrapers.iter().enumerate() {
             for (pod, port, port_name, path, https) in &list {
-                out.push(self.evaluate_one(*pod, *port, port_name.clone(), path, *https, si, s));
+                let shard = ShardKey::Hash(target_address(self.idx, *pod, *port).1);
+                out.push(self.evaluate_one(
+                    *pod,
+                    *port,
+                    port_name.clone(),
+                    path,
+                    *https,
+                    &shard,
+                    si,
+                    s,
+                ));
             }
         }
         out
@@ -1780,6 +1808,7 @@ impl<'a> Engine<'a> {
                     t.port_name.clone(),
                     &t.path,
                     t.scheme == "https",
+                    &t.shard,
                     *s,
                     &scrapers[*s],
                 )
@@ -1795,16 +1824,17 @@ impl<'a> Engine<'a> {
         port_name: Option<String>,
         path: &str,
         https: bool,
+        shard: &ShardKey,
         si: usize,
         s: &Scraper<'a>,
     ) -> Evaluated {
-        let now = self.network(pod, s, port, path, false);
+        let now = self.network(pod, s, shard, port, path, false);
         // Without managed candidates the two views are the same decision.
         let without_managed = self
             .dest
             .get(&pod)
             .is_some_and(|slot| self.dest_sets[*slot].1.is_some())
-            .then(|| self.network(pod, s, port, path, true));
+            .then(|| self.network(pod, s, shard, port, path, true));
         let mesh_now = self.mesh(pod, s, port, path, https, false);
         let p = self.idx.pod(pod);
         let mesh_without_managed = (mesh_now.verdict != MeshVerdict::NotApplicable
@@ -2492,7 +2522,7 @@ pub fn network_verdict(
         shards: 1,
         unready_shards: Vec::new(),
     };
-    Some(engine.network(dest_id, &scraper, port, path, false))
+    Some(engine.network(dest_id, &scraper, &ShardKey::Every, port, path, false))
 }
 
 #[cfg(test)]

@@ -637,6 +637,36 @@ pub struct Target {
     pub endpoint: usize,
     pub path: String,
     pub scheme: String,
+    /// What a sharded workload's sharding rules hash for this target.
+    pub shard: ShardKey,
+}
+
+/// What prometheus-operator's sharding rules (`appendShardingRelabelingWithLabel`, appended after a
+/// job's relabelings when `spec.shards` > 1) decide a target's shard from: `__tmp_hash` = the address
+/// unless relabeling set `__tmp_hash`; `hashmod(__tmp_hash, shards)`; kept by the shard of that number,
+/// or by every shard when relabeling set `__tmp_disable_sharding`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ShardKey {
+    /// Scraped by the shard `hashmod(value, shards)`.
+    Hash(String),
+    /// Scraped by every shard.
+    Every,
+}
+
+impl ShardKey {
+    /// The key of a target whose labels after relabeling are `labels` (with `__address__`).
+    pub fn of_labels(labels: &Labels) -> ShardKey {
+        let set = |k: &str| labels.get(k).filter(|v| !v.is_empty());
+        if set("__tmp_disable_sharding").is_some() {
+            return ShardKey::Every;
+        }
+        ShardKey::Hash(
+            set("__tmp_hash")
+                .or_else(|| labels.get("__address__"))
+                .cloned()
+                .unwrap_or_default(),
+        )
+    }
 }
 
 /// B1: the namespaces a monitor discovers in.
@@ -1002,16 +1032,18 @@ fn pod_targets(
                 continue;
             }
             let scheme = ctx.ep.scheme.clone().unwrap_or_else(|| "http".into());
+            let number = port
+                .map(|p| p.number)
+                .unwrap_or(if scheme == "https" { 443 } else { 80 });
             let mut t = Target {
                 pod: id,
-                port: port
-                    .map(|p| p.number)
-                    .unwrap_or(if scheme == "https" { 443 } else { 80 }),
+                port: number,
                 port_name: port.and_then(|p| p.name.clone()),
                 container: Some(c.name.clone()),
                 endpoint: ctx.index,
                 path: ctx.ep.path_or_default().to_string(),
                 scheme,
+                shard: ShardKey::Hash(format!("{ip}:{number}")),
             };
             if !ctx.relabelings.is_empty() {
                 let mut labels = pod_meta_labels(pod, ip, c, port);
@@ -1106,6 +1138,7 @@ fn apply_relabelings(
     if let Some(s) = labels.get("__scheme__") {
         t.scheme = s.clone();
     }
+    t.shard = ShardKey::of_labels(labels);
     true
 }
 
@@ -1407,6 +1440,7 @@ fn service_targets(
                         endpoint: ctx.index,
                         path: ctx.ep.path_or_default().to_string(),
                         scheme: ctx.ep.scheme.clone().unwrap_or_else(|| "http".into()),
+                        shard: ShardKey::Hash(format!("{}:{number}", addr.ip)),
                     };
                     if !ctx.relabelings.is_empty() {
                         // C2: pod labels whenever a pod backs the address; container labels when

@@ -854,15 +854,9 @@ fn a_saved_targets_response_gives_the_scraped_condition_offline() {
     );
 }
 
-/// Issue 14 item 4: a sharded Prometheus scrapes each target from one shard, the hashmod of the target's
-/// `__address__` over `spec.shards` (prometheus-operator's sharding relabeling). The shards below were
-/// computed outside scrapepath (Python's md5: the last 8 bytes, big-endian, mod 2): 10.244.2.10:8080 is
-/// shard 0's, 10.244.2.13:8080 shard 1's.
-#[test]
-fn a_shard_without_a_ready_pod_leaves_exactly_its_targets_unscraped() {
-    let p = write_tmp(
-        "shards",
-        r#"
+/// A Prometheus with 2 shards × 2 replicas, one pod per shard in the input (shard 1's not Ready); pods
+/// api-a and api-b; PodMonitors `both` (app=api) and `only-a`; a CNP admitting only shard 0's pods.
+const SHARDED_WORLD: &str = r#"
 apiVersion: v1
 kind: Namespace
 metadata: {name: monitoring}
@@ -934,8 +928,15 @@ spec:
   ingress:
   - fromEndpoints:
     - matchLabels: {k8s:io.kubernetes.pod.namespace: monitoring, operator.prometheus.io/shard: "0"}
-"#,
-    );
+"#;
+
+/// Issue 14 item 4: a sharded Prometheus scrapes each target from one shard, the hashmod of the target's
+/// `__address__` over `spec.shards` (prometheus-operator's sharding relabeling). The shards below were
+/// computed outside scrapepath (Python's md5: the last 8 bytes, big-endian, mod 2): 10.244.2.10:8080 is
+/// shard 0's, 10.244.2.13:8080 shard 1's.
+#[test]
+fn a_shard_without_a_ready_pod_leaves_exactly_its_targets_unscraped() {
+    let p = write_tmp("shards", SHARDED_WORLD);
     let (code, out, err) = check(&["-f", p.to_str().unwrap(), "-o", "json"]);
     assert_eq!(code, 1, "{err}");
     let r: Value = serde_json::from_str(&out).unwrap();
@@ -1023,4 +1024,73 @@ fn a_scrape_config_s_targets_are_denied_by_the_namespace_policy_and_the_fix_admi
     let sc = subject(&fixed, "ScrapeConfig", "db", "postgres-exporters");
     assert_eq!(sc["ready"], true, "{sc:#}");
     assert_eq!(cond(sc, "NetworkReachable")["status"], "True");
+}
+
+/// The shard of a target is what the operator's sharding rules hash: `__tmp_hash` when a relabeling sets
+/// it (here to a value of shard 0, so api-b is scraped by shard 0 and admitted), and every shard when a
+/// relabeling sets `__tmp_disable_sharding` (so shard 1's pod, which the policy refuses, scrapes both
+/// targets too, and the unready shard 1 leaves nothing unscraped).
+#[test]
+fn relabeling_moves_a_target_to_another_shard_or_to_every_shard() {
+    let pinned = (0..)
+        .map(|i| format!("v{i}"))
+        .find(|v| scrapepath::relabel::hash_mod(v, 2) == 0)
+        .unwrap();
+    let world = format!(
+        r#"{SHARDED_WORLD}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata: {{name: pinned, namespace: app}}
+spec:
+  selector: {{matchLabels: {{app: api}}}}
+  podMetricsEndpoints:
+  - port: http
+    relabelings: [{{targetLabel: __tmp_hash, replacement: {pinned}, action: replace}}]
+---
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata: {{name: everywhere, namespace: app}}
+spec:
+  selector: {{matchLabels: {{app: api}}}}
+  podMetricsEndpoints:
+  - port: http
+    relabelings: [{{targetLabel: __tmp_disable_sharding, replacement: "true", action: replace}}]
+"#
+    );
+    let p = write_tmp("shard-keys", &world);
+    let (code, out, err) = check(&["-f", p.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(code, 1, "{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    let verdicts = |name: &str| -> Vec<String> {
+        subject(&r, "PodMonitor", "app", name)["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                format!(
+                    "{} {}",
+                    t["pod"].as_str().unwrap(),
+                    t["network"]["verdict"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        verdicts("pinned"),
+        ["app/api-a Allowed", "app/api-b Allowed"],
+        "{out}"
+    );
+    assert_eq!(
+        verdicts("everywhere"),
+        ["app/api-a Denied", "app/api-b Denied"],
+        "{out}"
+    );
+    let pinned_ready = cond(subject(&r, "PodMonitor", "app", "pinned"), "ScraperReady");
+    assert_eq!(pinned_ready["status"], "True", "{pinned_ready}");
+    let everywhere_ready = cond(
+        subject(&r, "PodMonitor", "app", "everywhere"),
+        "ScraperReady",
+    );
+    assert_eq!(everywhere_ready["status"], "True", "{everywhere_ready}");
 }

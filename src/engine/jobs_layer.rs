@@ -25,6 +25,7 @@ use crate::api::ScrapeIntent;
 use crate::conditions::{self as cond, reason};
 use crate::index::PodId;
 use crate::model::{ConfigEntry, ConfigKeyRef, Kind, ObjRef, Pod};
+use crate::promop::ShardKey;
 use crate::relabel::{sanitize_label_name, Action};
 use crate::scrapeconfig::{self, Discovery, DropReason, PrometheusConfig, Role, ScrapeJob};
 use crate::selector::Selector;
@@ -593,6 +594,7 @@ impl<'a> Engine<'a> {
             namespace: s.obj.namespace.clone(),
             name: subject_name(s, &job.job_name),
             remedy_name: remedy_name(s, &job.job_name),
+            operator_sharded: false,
         };
         self.job_subject(subject, std::slice::from_ref(s), &[(0, job, &d)], selected)
     }
@@ -612,12 +614,14 @@ impl<'a> Engine<'a> {
         // Targets: those whose address is a pod are evaluated; the others are counted.
         let mut seen: BTreeSet<(usize, PodId, u16, String)> = BTreeSet::new();
         let mut targets: Vec<(usize, &scrapeconfig::Target)> = Vec::new();
+        let mut keys: Vec<ShardKey> = Vec::new();
         let mut outside = 0usize;
-        for (run, (si, _, d)) in runs.iter().enumerate() {
+        for (run, (si, job, d)) in runs.iter().enumerate() {
             for t in &d.targets {
                 match t.pod {
                     Some(p) if seen.insert((*si, p, t.port, t.path.clone())) => {
-                        targets.push((*si, t))
+                        targets.push((*si, t));
+                        keys.push(job_shard_key(subject.operator_sharded, job, t));
                     }
                     Some(_) => {}
                     // Counted once, as the message describes the first run's.
@@ -639,10 +643,12 @@ impl<'a> Engine<'a> {
                 scrapers,
                 &targets
                     .iter()
-                    .map(|(si, t)| {
+                    .zip(&keys)
+                    .map(|((si, t), key)| {
                         (
                             *si,
                             target_address(idx, t.pod.expect("pod targets"), t.port),
+                            key,
                         )
                     })
                     .collect::<Vec<_>>(),
@@ -651,13 +657,15 @@ impl<'a> Engine<'a> {
         conditions.push(selected);
         let evaluated: Vec<Evaluated> = targets
             .iter()
-            .map(|(si, t)| {
+            .zip(&keys)
+            .map(|((si, t), key)| {
                 self.evaluate_one(
                     t.pod.expect("only pod targets are evaluated"),
                     t.port,
                     t.port_name.clone(),
                     &t.path,
                     t.scheme == "https",
+                    key,
                     *si,
                     &scrapers[*si],
                 )
@@ -768,6 +776,25 @@ pub(super) struct JobSubject {
     pub namespace: String,
     pub name: String,
     pub remedy_name: String,
+    /// Whether prometheus-operator generated the job, and so appends its sharding rules to it when the
+    /// workload has shards (a ScrapeConfig's); a job of `additionalScrapeConfigs` or of a plain
+    /// `prometheus.yml` is run by every shard.
+    pub operator_sharded: bool,
+}
+
+/// The sharding key of a job's target: a job the operator generated gets its sharding rules unless
+/// its relabelings already hold a `hashmod` (`appendShardingRelabelingWithAddressIfMissing`, an exact
+/// match on the action as written); any other job is run by every shard.
+fn job_shard_key(operator_sharded: bool, job: &ScrapeJob, t: &scrapeconfig::Target) -> ShardKey {
+    let own_hashmod = job
+        .relabel_configs
+        .iter()
+        .any(|r| r.action.as_deref() == Some("hashmod"));
+    if operator_sharded && !own_hashmod {
+        ShardKey::of_labels(&t.labels)
+    } else {
+        ShardKey::Every
+    }
 }
 
 /// The addresses of a job's targets that are no pod's, as a person reads them: hostnames are resolved
