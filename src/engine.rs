@@ -275,12 +275,7 @@ impl Scraper<'_> {
     /// `hashmod(key, shards)`. Without sharding, for a target every shard scrapes, or with topology
     /// sharding (which this does not model) `None`.
     pub fn shard_of(&self, key: &ShardKey) -> Option<u32> {
-        match key {
-            ShardKey::Hash(v) if self.shards > 1 => {
-                Some(crate::relabel::hash_mod(v, u64::from(self.shards)) as u32)
-            }
-            _ => None,
-        }
+        key.shard(self.shards)
     }
 
     /// The pods that scrape a target whose sharding key is `key`: those of its shard (a pod without the

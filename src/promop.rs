@@ -654,6 +654,35 @@ pub enum ShardKey {
 }
 
 impl ShardKey {
+    /// The shard of `shards` (> 1) that scrapes a target with this key; `None`: every shard (or no
+    /// sharding).
+    pub fn shard(&self, shards: u32) -> Option<u32> {
+        match self {
+            ShardKey::Hash(v) if shards > 1 => {
+                Some(crate::relabel::hash_mod(v, u64::from(shards)) as u32)
+            }
+            _ => None,
+        }
+    }
+
+    /// The key of a target of the job prometheus-operator generated for a ScrapeConfig: its sharding
+    /// rules are appended unless the job's relabelings already hold a `hashmod`
+    /// (`appendShardingRelabelingWithAddressIfMissing`, an exact match on the action as written).
+    pub fn of_scrape_config_target(
+        job: &crate::scrapeconfig::ScrapeJob,
+        labels: &Labels,
+    ) -> ShardKey {
+        let own_hashmod = job
+            .relabel_configs
+            .iter()
+            .any(|r| r.action.as_deref() == Some("hashmod"));
+        if own_hashmod {
+            ShardKey::Every
+        } else {
+            ShardKey::of_labels(labels)
+        }
+    }
+
     /// The key of a target whose labels after relabeling are `labels` (with `__address__`).
     pub fn of_labels(labels: &Labels) -> ShardKey {
         let set = |k: &str| labels.get(k).filter(|v| !v.is_empty());
@@ -925,9 +954,14 @@ pub fn targets(p: Option<&PromWorkload>, m: &Monitor, idx: &ClusterIndex) -> Vec
             ep,
             index: i,
             relabelings: &relabelings,
-            port: ep.port.as_deref().map(ValuePattern::one),
+            // The operator filters on a port only when it is set and not empty (or 0).
+            port: ep
+                .port
+                .as_deref()
+                .filter(|p| !p.is_empty())
+                .map(ValuePattern::one),
             target_port: match &ep.target_port {
-                Some(IntOrString::String(s)) => Some(ValuePattern::one(s)),
+                Some(IntOrString::String(s)) if !s.is_empty() => Some(ValuePattern::one(s)),
                 _ => None,
             },
         };
@@ -980,12 +1014,12 @@ fn pod_port_filter(ctx: &EndpointCtx<'_>, port: Option<&ContainerPort>) -> bool 
     let number = port.map(|p| i32::from(p.number));
     if let Some(p) = &ctx.port {
         p.matches(name)
-    } else if let Some(n) = ep.port_number {
+    } else if let Some(n) = ep.port_number.filter(|n| *n != 0) {
         number == Some(n)
     } else {
         match (&ep.target_port, &ctx.target_port) {
             (Some(IntOrString::String(_)), Some(p)) => p.matches(name),
-            (Some(IntOrString::Int(n)), _) => number == Some(*n),
+            (Some(IntOrString::Int(n)), _) if *n != 0 => number == Some(*n),
             _ => true,
         }
     }
@@ -1003,7 +1037,7 @@ fn pod_targets(
         .ep
         .port
         .as_deref()
-        .filter(|p| p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        .filter(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
     let everything = Selector::everything();
     let exact = match sel {
         MonitorSelector::Exact(s) => s,
@@ -1423,7 +1457,7 @@ fn service_targets(
                                 .is_some_and(|n| s.matches(n)),
                             // Keeps on __meta_kubernetes_pod_container_port_number, which only a
                             // declared container port sets.
-                            (Some(IntOrString::Int(n)), _) => {
+                            (Some(IntOrString::Int(n)), _) if *n != 0 => {
                                 cport.is_some_and(|(_, p)| i32::from(p.number) == *n)
                             }
                             _ => true,

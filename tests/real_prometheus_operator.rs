@@ -200,6 +200,8 @@ fn random_relabelings(rng: &mut common::rng::Rng) -> Vec<(&'static str, String)>
             "{action: lowercase, sourceLabels: [__meta_kubernetes_pod_name], targetLabel: lower}",
             "{action: replace, sourceLabels: [__meta_kubernetes_pod_name], targetLabel: '${1}x'}",
             "{action: labeldrop, regex: '[z'}",
+            "{action: replace, targetLabel: __tmp_disable_sharding, replacement: 'true'}",
+            "{action: replace, sourceLabels: [__meta_kubernetes_pod_name], targetLabel: __tmp_hash}",
             "{action: replace, sourceLabels: [__address__], regex: '(.+):\\d+', targetLabel: __address__, replacement: '$1:9100'}",
         ])
     };
@@ -892,6 +894,9 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
         if rng.chance(30) {
             spec += &format!("  scrapeInterval: {}\n", rng.pick(&["10s", "1m"]));
         }
+        if rng.chance(40) {
+            spec += &format!("  shards: {}\n", rng.range(2, 3));
+        }
         if rng.chance(50) {
             // One or two classes, at most one of them the default (two defaults fail the reconcile).
             let names = rng.subset(&["a", "b"], 1, 2);
@@ -997,6 +1002,11 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
     // generation of the job yields (`promop::scrape_config_job`), both discovered on the same pods.
     let (mut sc_jobs, mut sc_targets) = (0usize, 0usize);
     let mut job_disagreements = Vec::new();
+    // Which targets each selected job keeps, and on which shard: the operator's job (with `$(SHARD)`
+    // expanded per shard when the workload has shards) against scrapepath's targets (`promop::targets`,
+    // or the ScrapeConfig's job) and their `ShardKey`.
+    let (mut sharded_jobs, mut sharded_of_sharded, mut sharded_targets) = (0usize, 0usize, 0usize);
+    let mut shard_disagreements = Vec::new();
 
     let mut operator = Operator::start(env, &ns_refs);
     let (mut compared, mut selected, mut rejections) = (0, 0, 0);
@@ -1077,7 +1087,8 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
                 sc_selected += usize::from(theirs);
                 sc_rejected += usize::from(matches!(&ours, Err(e) if e.starts_with("rejected: ")));
             }
-            if *mkind == Kind::ScrapeConfig && theirs && ours.is_ok() {
+            // (A sharded workload's jobs are compared shard by shard below.)
+            if *mkind == Kind::ScrapeConfig && theirs && ours.is_ok() && p.shards <= 1 {
                 let sc = idx.scrape_config(mns, mname).unwrap();
                 let job_name = job_of(*mkind, mns, mname);
                 match compare_scrape_config_job(&config, &job_name, p, sc, &idx) {
@@ -1088,6 +1099,20 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
                     Err(e) => {
                         job_disagreements.push(format!("{pkind} {pns}/{pname} {job_name}: {e}"))
                     }
+                }
+            }
+            if theirs && ours.is_ok() {
+                let job_name = job_of(*mkind, mns, mname);
+                match compare_shards(&config, &job_name, p, *mkind, mns, mname, &idx) {
+                    Ok(n) => {
+                        sharded_jobs += 1;
+                        sharded_of_sharded += usize::from(p.shards > 1);
+                        sharded_targets += n;
+                    }
+                    Err(e) => shard_disagreements.push(format!(
+                        "{pkind} {pns}/{pname} ({} shards) {job_name}: {e}",
+                        p.shards
+                    )),
                 }
             }
             if ours.is_ok() != theirs {
@@ -1241,6 +1266,18 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
          discovered by both, {} jobs disagree",
         job_disagreements.len()
     );
+    eprintln!(
+        "targets and shards: {sharded_jobs} selected jobs ({} of sharded workloads), {sharded_targets} \
+         targets kept by the same shards in the operator's configuration and in scrapepath, {} jobs disagree",
+        sharded_of_sharded,
+        shard_disagreements.len()
+    );
+    assert!(
+        shard_disagreements.is_empty(),
+        "{} jobs keep other targets, or on other shards, than the operator's (seed {seed:#x}):\n{}",
+        shard_disagreements.len(),
+        shard_disagreements.join("\n")
+    );
     assert!(
         job_disagreements.is_empty(),
         "{} ScrapeConfig jobs yield other targets than the operator's (seed {seed:#x}):\n{}\n\nworld:\n{world}",
@@ -1260,6 +1297,93 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
     );
 }
 
+/// The job `job_name` of a generated `config`, as JSON.
+fn generated_job(
+    config: &serde_yaml_ng::Value,
+    job_name: &str,
+) -> Result<serde_json::Value, String> {
+    let raw = config["scrape_configs"]
+        .as_sequence()
+        .and_then(|jobs| {
+            jobs.iter()
+                .find(|j| j["job_name"].as_str() == Some(job_name))
+        })
+        .ok_or("not in the generated configuration")?;
+    serde_json::to_value(raw).map_err(|e| e.to_string())
+}
+
+/// For a workload `p` and its selected monitor or ScrapeConfig (`kind` `ns/name`), compares which
+/// targets are kept and which shard scrapes each (shard 0 without sharding): the operator's job `job_name` with `$(SHARD)` expanded to each
+/// shard (as the config reloader does in each shard's pods), discovered on `idx`, against scrapepath's
+/// targets and their `ShardKey`. Targets are (pod, port, path). Returns how many were compared.
+fn compare_shards(
+    config: &serde_yaml_ng::Value,
+    job_name: &str,
+    p: &scrapepath::model::PromWorkload,
+    kind: scrapepath::model::Kind,
+    ns: &str,
+    name: &str,
+    idx: &scrapepath::index::ClusterIndex,
+) -> Result<usize, String> {
+    use scrapepath::model::{Kind, MonitorKind};
+    use scrapepath::promop::ShardKey;
+    use scrapepath::scrapeconfig::{discover, job_from_value};
+    type Placed = BTreeMap<(String, u16, String), BTreeSet<u32>>;
+    let raw = generated_job(config, job_name)?;
+    let global = config["global"]["scrape_interval"]
+        .as_str()
+        .map(str::to_string);
+    let text = raw.to_string();
+    let mut theirs: Placed = BTreeMap::new();
+    for shard in 0..p.shards {
+        let expanded: serde_json::Value =
+            serde_json::from_str(&text.replace("$(SHARD)", &shard.to_string())).unwrap();
+        let job = job_from_value(expanded, global.clone())
+            .map_err(|e| format!("the operator's job does not parse: {e}\n{raw:#}"))?;
+        for t in discover(&job, idx, &p.namespace).targets {
+            if let Some(pod) = t.pod {
+                theirs
+                    .entry((idx.pod(pod).name.clone(), t.port, t.path.clone()))
+                    .or_default()
+                    .insert(shard);
+            }
+        }
+    }
+    let every: BTreeSet<u32> = (0..p.shards).collect();
+    let place = |key: &ShardKey| key.shard(p.shards).map_or(every.clone(), |s| [s].into());
+    let mut ours: Placed = BTreeMap::new();
+    if kind == Kind::ScrapeConfig {
+        let sc = idx.scrape_config(ns, name).unwrap();
+        let job = scrapepath::promop::scrape_config_job(p, sc).map_err(|e| e.to_string())?;
+        for t in discover(&job, idx, &p.namespace).targets {
+            if let Some(pod) = t.pod {
+                let key = ShardKey::of_scrape_config_target(&job, &t.labels);
+                ours.entry((idx.pod(pod).name.clone(), t.port, t.path.clone()))
+                    .or_default()
+                    .extend(place(&key));
+            }
+        }
+    } else {
+        let mkind = if kind == Kind::ServiceMonitor {
+            MonitorKind::ServiceMonitor
+        } else {
+            MonitorKind::PodMonitor
+        };
+        let m = idx.monitor(mkind, ns, name).unwrap();
+        for t in scrapepath::promop::targets(Some(p), m, idx) {
+            ours.entry((idx.pod(t.pod).name.clone(), t.port, t.path.clone()))
+                .or_default()
+                .extend(place(&t.shard));
+        }
+    }
+    if theirs != ours {
+        return Err(format!(
+            "operator's shards {theirs:?}, scrapepath's {ours:?}\noperator's job: {raw:#}"
+        ));
+    }
+    Ok(ours.len())
+}
+
 /// Compares the job `job_name` of the operator's generated `config` with scrapepath's generation of the
 /// ScrapeConfig `sc` for `p`: both discovered on `idx`, the same targets (address, scheme, path, pod and
 /// every label but `namespace`: the workloads' random `enforcedNamespaceLabel: namespace` adds a rule
@@ -1272,14 +1396,7 @@ fn compare_scrape_config_job(
     idx: &scrapepath::index::ClusterIndex,
 ) -> Result<usize, String> {
     use scrapepath::scrapeconfig::{discover, job_from_value, Discovery};
-    let raw = config["scrape_configs"]
-        .as_sequence()
-        .and_then(|jobs| {
-            jobs.iter()
-                .find(|j| j["job_name"].as_str() == Some(job_name))
-        })
-        .ok_or("not in the generated configuration")?;
-    let raw = serde_json::to_value(raw).map_err(|e| e.to_string())?;
+    let raw = generated_job(config, job_name)?;
     let global = config["global"]["scrape_interval"]
         .as_str()
         .map(str::to_string);

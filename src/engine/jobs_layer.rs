@@ -782,16 +782,11 @@ pub(super) struct JobSubject {
     pub operator_sharded: bool,
 }
 
-/// The sharding key of a job's target: a job the operator generated gets its sharding rules unless
-/// its relabelings already hold a `hashmod` (`appendShardingRelabelingWithAddressIfMissing`, an exact
-/// match on the action as written); any other job is run by every shard.
+/// The sharding key of a job's target: a job the operator generated (a ScrapeConfig's) gets its
+/// sharding rules; any other job is run by every shard.
 fn job_shard_key(operator_sharded: bool, job: &ScrapeJob, t: &scrapeconfig::Target) -> ShardKey {
-    let own_hashmod = job
-        .relabel_configs
-        .iter()
-        .any(|r| r.action.as_deref() == Some("hashmod"));
-    if operator_sharded && !own_hashmod {
-        ShardKey::of_labels(&t.labels)
+    if operator_sharded {
+        ShardKey::of_scrape_config_target(job, &t.labels)
     } else {
         ShardKey::Every
     }
