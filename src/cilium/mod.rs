@@ -1,5 +1,6 @@
-//! Cilium ingress semantics: identities (R1–R3), policies (R5–R15) and the decision procedure (D1–D5) of
-//! `semantics/cilium-ingress.md`, for "may scraper pod S open TCP/N on pod D?".
+//! Cilium semantics: identities (R1–R3), policies (R5–R15) and the decision procedure (D1–D5) of
+//! `semantics/cilium-ingress.md` for the target's ingress, and E1–E6 of `semantics/cilium-egress.md` for
+//! the scraper's egress, for "may scraper pod S open TCP/N on pod D?".
 
 pub mod eval;
 pub mod policy;
@@ -147,13 +148,15 @@ impl Settings {
 }
 
 /// The network decision for one flow, TCP from `src` to `dest` on `port`, from the policies given (every
-/// policy of the cluster will do: the subject of each rule is checked exactly). What the engine computes
-/// per target, without its caches; the differential test against Cilium's own engine calls it per flow.
+/// policy of the cluster will do: the subject of each rule is checked exactly): the target's ingress and
+/// the scraper's egress (E6). What the engine computes per target, without its caches; the differential
+/// test against Cilium's own engine calls it per flow. `dest_node_labels` are those of the target's
+/// Node (a hostNetwork target is a node for the scraper's egress).
 pub fn decide_flow<'a>(
     settings: &Settings,
     policies: impl IntoIterator<Item = &'a policy::Policy>,
     (src, src_ns_labels, src_node_labels): (&Pod, &Labels, Option<&Labels>),
-    (dest, dest_ns_labels): (&Pod, &Labels),
+    (dest, dest_ns_labels, dest_node_labels): (&Pod, &Labels, Option<&Labels>),
     port: u16,
     path: &str,
 ) -> Decision {
@@ -161,16 +164,26 @@ pub fn decide_flow<'a>(
         return d;
     }
     let v = settings.version;
-    let dest_id = eval::Identity::of_pod(dest, dest_ns_labels, &settings.cluster_name, v);
-    let src_id = eval::Identity::of_source(src, src_ns_labels, src_node_labels, dest, settings);
     let policies: Vec<&policy::Policy> = policies.into_iter().collect();
-    let dp = eval::DestPolicies::compute(settings, &dest_id, policies.iter().copied(), false);
-    let others = eval::DestPolicies::other_readings(settings, &dest_id, &policies, false);
     let req = eval::ScrapeRequest {
         path,
         host: format!("{}:{port}", dest.pod_ip.as_deref().unwrap_or("")),
     };
-    eval::decide_readings(settings, &dp, &others, dest, &src_id, port, &req)
+    let side = |dir: policy::Direction, subject: &eval::Identity, peer: &eval::Identity| {
+        let dp =
+            eval::DestPolicies::compute_in(dir, settings, subject, policies.iter().copied(), false);
+        let others =
+            eval::DestPolicies::other_readings_in(dir, settings, subject, &policies, false);
+        eval::decide_readings(settings, &dp, &others, dest, peer, port, &req)
+    };
+    let dest_id = eval::Identity::of_pod(dest, dest_ns_labels, &settings.cluster_name, v);
+    let src_id = eval::Identity::of_source(src, src_ns_labels, src_node_labels, dest, settings);
+    let ingress = side(policy::Direction::Ingress, &dest_id, &src_id);
+    let egress = (!src.host_network).then(|| {
+        let peer = eval::Identity::of_source(dest, dest_ns_labels, dest_node_labels, src, settings);
+        side(policy::Direction::Egress, &src_id, &peer)
+    });
+    eval::combine(ingress, egress, src)
 }
 
 #[cfg(test)]

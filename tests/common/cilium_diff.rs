@@ -147,6 +147,13 @@ pub struct OracleFlow {
     pub l7: bool,
     #[serde(default)]
     pub not_endpoint: bool,
+    /// The verdict at the source's egress toward the destination (`egressVerdict`).
+    #[serde(default)]
+    pub egress_verdict: String,
+    #[serde(default)]
+    pub egress_not_endpoint: bool,
+    #[serde(default)]
+    pub egress_rules: Vec<String>,
     #[serde(default)]
     pub error: Option<String>,
     #[serde(default)]
@@ -156,9 +163,20 @@ pub struct OracleFlow {
 }
 
 impl OracleFlow {
-    /// Whether the datapath forwards it at L3/L4: allowed by policy, not an endpoint, or audit mode.
+    /// Whether the datapath forwards it at L3/L4: the source's egress and the destination's ingress
+    /// both allow it (each by policy, or as no endpoint), or audit mode.
     pub fn forwarded(&self) -> bool {
-        self.not_endpoint || self.audit || self.verdict == "Allowed"
+        self.audit || (self.ingress_forwarded() && self.egress_forwarded())
+    }
+
+    /// The destination's ingress alone.
+    pub fn ingress_forwarded(&self) -> bool {
+        self.not_endpoint || self.verdict == "Allowed"
+    }
+
+    /// The source's egress alone (an oracle without egress answers counts as allowing).
+    pub fn egress_forwarded(&self) -> bool {
+        self.egress_not_endpoint || matches!(self.egress_verdict.as_str(), "Allowed" | "")
     }
 }
 
@@ -521,9 +539,10 @@ fn compare_one(
             disagree(
                 report,
                 format!(
-                    "{}: Cilium {}{}, scrapepath {:?} ({reason}); identities src {:?} dst {:?}",
+                    "{}: Cilium ingress {}, egress {}{}, scrapepath {:?} ({reason}); identities src {:?} dst {:?}",
                     show(f),
                     t.verdict,
+                    t.egress_verdict,
                     if t.audit { " (audit)" } else { "" },
                     verdict,
                     t.src_identity,
@@ -634,7 +653,11 @@ pub fn our_decision(
             &idx.namespace_labels(&src.namespace),
             idx.node_labels_of(src),
         ),
-        (dst, &idx.namespace_labels(&dst.namespace)),
+        (
+            dst,
+            &idx.namespace_labels(&dst.namespace),
+            idx.node_labels_of(dst),
+        ),
         f.port,
         "/metrics",
     )
