@@ -252,6 +252,10 @@ pub struct Report {
     pub readings: usize,
     /// Flows from a pod to itself: judged against the datapath's answer, not the oracle's ([`to_itself`]).
     pub to_itself: usize,
+    /// Compared flows whose source's egress Cilium denies, and of those, the ones its destination's
+    /// ingress allows (the egress alone decides them: `semantics/cilium-egress.md` E6).
+    pub egress_denied: usize,
+    pub egress_decides: usize,
     pub disagreements: Vec<Disagreement>,
     pub oracle_time: Duration,
     pub ours_time: Duration,
@@ -260,7 +264,7 @@ pub struct Report {
 impl Report {
     pub fn summary(&self, o: &Oracle) -> String {
         format!(
-            "Cilium 1.{}: {} clusters ({} refused by the release's CRDs, not compared; {} with selectors Cilium reads at random, compared in {} readings), {} flows, {} agree ({:.2}%; {} of them from a pod to itself, judged by the datapath's answer), {} ambiguous, {} policies, {} disagreements; oracle {:.1}s, scrapepath {:.2}s",
+            "Cilium 1.{}: {} clusters ({} refused by the release's CRDs, not compared; {} with selectors Cilium reads at random, compared in {} readings), {} flows, {} agree ({:.2}%; {} of them from a pod to itself, judged by the datapath's answer; the source's egress denies {}, {} of them where the destination's ingress allows), {} ambiguous, {} policies, {} disagreements; oracle {:.1}s, scrapepath {:.2}s",
             o.minor,
             self.clusters,
             self.refused,
@@ -270,6 +274,8 @@ impl Report {
             self.agreed,
             if self.flows == 0 { 100.0 } else { 100.0 * self.agreed as f64 / self.flows as f64 },
             self.to_itself,
+            self.egress_denied,
+            self.egress_decides,
             self.ambiguous,
             self.policies,
             self.disagreements.len(),
@@ -531,6 +537,12 @@ fn compare_one(
         if let Some(err) = &t.error {
             disagree(report, format!("{}: the oracle failed: {err}", show(f)));
             continue;
+        }
+        if !t.audit && !t.egress_forwarded() {
+            report.egress_denied += 1;
+            if t.ingress_forwarded() {
+                report.egress_decides += 1;
+            }
         }
         let theirs_allowed = t.forwarded();
         if theirs_allowed == ours_allowed {
