@@ -626,8 +626,7 @@ impl<'a> Engine<'a> {
     ) -> Decision {
         let idx = self.idx;
         let dest_pod = idx.pod(dest);
-        let host = format!("{}:{port}", dest_pod.pod_ip.as_deref().unwrap_or(""));
-        let req = ScrapeRequest { path, host };
+        let req = ScrapeRequest::to(dest_pod, port, path);
         // A scraper pod scraping itself (R3) is allowed whatever the policies: its other pods decide.
         let (itself, others): (Vec<&Pod>, Vec<&Pod>) = scraper
             .pods_for(&req.host)
@@ -2657,10 +2656,7 @@ pub fn egress_verdict(
 ) -> Option<Decision> {
     let (dest_id, dest_pod) = idx.pod_by_name(dest.0, dest.1)?;
     let (_, src_pod) = idx.pod_by_name(src.0, src.1)?;
-    let req = ScrapeRequest {
-        path,
-        host: format!("{}:{port}", dest_pod.pod_ip.as_deref().unwrap_or("")),
-    };
+    let req = ScrapeRequest::to(dest_pod, port, path);
     Engine::new(idx, cfg).egress(src_pod, dest_id, port, &req, false)
 }
 

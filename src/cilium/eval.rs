@@ -285,6 +285,16 @@ pub struct ScrapeRequest<'a> {
     pub host: String,
 }
 
+impl<'a> ScrapeRequest<'a> {
+    /// The request a scrape of `dest` on TCP/`port` sends (its Host is the pod's address).
+    pub fn to(dest: &Pod, port: u16, path: &'a str) -> Self {
+        ScrapeRequest {
+            path,
+            host: format!("{}:{port}", dest.pod_ip.as_deref().unwrap_or("")),
+        }
+    }
+}
+
 impl ScrapeRequest<'_> {
     /// R13: method, path and host are anchored regexes; listed headers must be present.
     fn matches(&self, rule: &HttpRule) -> bool {
@@ -655,8 +665,13 @@ fn peer_admits(
         }
         Peer::Wildcard => true,
         Peer::Nothing | Peer::Groups | Peer::Unresolved(_) => false,
-        Peer::EmptyList { rest, derived, .. } => {
-            empty_list_omitted(v, *derived) && peer_admits(rest, has_l4, src, s, requires, dir)
+        Peer::EmptyList {
+            field,
+            rest,
+            derived,
+        } => {
+            empty_list_omitted(v, field, *derived)
+                && peer_admits(rest, has_l4, src, s, requires, dir)
         }
         Peer::Endpoints(sels) => {
             sels.iter().any(|ps| peer_selector_matches(ps, src, s))
@@ -690,8 +705,11 @@ const GROUPS_RESOLVED_BY_AGENT_SINCE: Version = Version::new(1, 20);
 
 /// Whether an explicitly empty L3 list is as if omitted for this release: before 1.16, and in a policy
 /// the agent only sees as cilium-operator's derivative (`derived`) up to 1.19.
-fn empty_list_omitted(v: Version, derived: bool) -> bool {
-    v < EMPTY_LIST_SELECTS_NOTHING_SINCE || (derived && v < GROUPS_RESOLVED_BY_AGENT_SINCE)
+/// `fromCIDRSet`/`toCIDRSet` are `omitzero` in the JSON of those releases (not `omitempty`): an empty
+/// list is written back as `[]`, so it survives the derivative and still selects nothing.
+fn empty_list_omitted(v: Version, field: &str, derived: bool) -> bool {
+    v < EMPTY_LIST_SELECTS_NOTHING_SINCE
+        || (derived && v < GROUPS_RESOLVED_BY_AGENT_SINCE && field != "fromCIDRSet")
 }
 
 /// Port 0 with an endPort is the range 0..=endPort in these releases, every port in the others.
@@ -778,11 +796,18 @@ fn masked_zero_deny_loses_tie(e: &Entry, dest: &Pod, port: u16, v: Version) -> b
             .any(|pp| !masked_zero(pp) && spec_hits(pp, dest, port, v))
 }
 
-/// A peer the policy map writes as identity 0: `toPorts` alone, or the entity `all`.
+/// A peer the policy map writes as identity 0: `toPorts` alone, the entity `all`, or a NetworkPolicy
+/// rule without peers (Cilium's `WildcardSelectors`: the wildcard endpoint selector, nothing injected).
 fn selects_every_identity(peer: &Peer) -> bool {
     match peer {
         Peer::Wildcard => true,
         Peer::Entities(ents) => ents.iter().any(|x| x == "all"),
+        Peer::Endpoints(sels) => sels.iter().any(|ps| {
+            ps.empty
+                && ps.injection == Injection::None
+                && !ps.cluster_filter
+                && ps.selector.requirements.is_empty()
+        }),
         _ => false,
     }
 }
@@ -1253,7 +1278,7 @@ fn explain_peer_miss(e: &Entry, src: &Identity, s: &Settings, dir: Direction) ->
             rest,
             derived,
         } => {
-            if empty_list_omitted(s.version, *derived) {
+            if empty_list_omitted(s.version, field, *derived) {
                 explain_peer_miss(&Entry { peer: (**rest).clone(), ..e.clone() }, src, s, dir)
             } else {
                 let field = match dir {

@@ -165,10 +165,7 @@ pub fn decide_flow<'a>(
     }
     let v = settings.version;
     let policies: Vec<&policy::Policy> = policies.into_iter().collect();
-    let req = eval::ScrapeRequest {
-        path,
-        host: format!("{}:{port}", dest.pod_ip.as_deref().unwrap_or("")),
-    };
+    let req = eval::ScrapeRequest::to(dest, port, path);
     let side = |dir: policy::Direction, subject: &eval::Identity, peer: &eval::Identity| {
         let dp =
             eval::DestPolicies::compute_in(dir, settings, subject, policies.iter().copied(), false);
