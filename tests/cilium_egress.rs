@@ -57,6 +57,17 @@ ingress:
 "#;
 
 const CNPM: &str = "CNP/monitoring/egress";
+
+/// CNPm `egress/egress` allowing the pods of namespace `app` on the port rules `to_ports` (a YAML flow
+/// list's items).
+fn to_app(to_ports: &str) -> String {
+    cnpm(
+        "egress",
+        &format!(
+            r#"egress: [{{toEndpoints: [{{matchLabels: {{"k8s:io.kubernetes.pod.namespace": app}}}}], toPorts: [{to_ports}]}}]"#
+        ),
+    )
+}
 const KNPM: &str = "KNP/monitoring/egress";
 
 fn doc_check(table: &str, cases: Vec<Case>) {
@@ -399,54 +410,33 @@ fn e4_egress_elements() {
                 .egress_not_enforced(),
             case("e4_4_the_port")
                 .egress()
-                .with(cnpm(
-                    "egress",
-                    &format!("egress: [{{{ns_app}, toPorts: [{{ports: [{{port: \"8080\", protocol: TCP}}]}}]}}]"),
-                ))
+                .with(to_app(r#"{ports: [{port: "8080", protocol: TCP}]}"#))
                 .egress_default_deny(&[CNPM]),
             case("e4_4_the_port_allowed")
                 .egress()
                 .port(8080)
-                .with(cnpm(
-                    "egress",
-                    &format!("egress: [{{{ns_app}, toPorts: [{{ports: [{{port: \"8080\", protocol: TCP}}]}}]}}]"),
-                ))
+                .with(to_app(r#"{ports: [{port: "8080", protocol: TCP}]}"#))
                 .egress_allowed_by(&[CNPM]),
             case("e4_4_udp_is_not_tcp")
                 .egress()
-                .with(cnpm(
-                    "egress",
-                    &format!("egress: [{{{ns_app}, toPorts: [{{ports: [{{port: \"15090\", protocol: UDP}}]}}]}}]"),
-                ))
+                .with(to_app(r#"{ports: [{port: "15090", protocol: UDP}]}"#))
                 .egress_default_deny(&[CNPM]),
             case("e4_4_a_range")
                 .egress()
-                .with(cnpm(
-                    "egress",
-                    &format!("egress: [{{{ns_app}, toPorts: [{{ports: [{{port: \"15000\", endPort: 15100, protocol: TCP}}]}}]}}]"),
-                ))
+                .with(to_app(r#"{ports: [{port: "15000", endPort: 15100, protocol: TCP}]}"#))
                 .egress_allowed_by(&[CNPM]),
             case("e4_4_a_named_port_of_the_target")
                 .egress()
-                .with(cnpm(
-                    "egress",
-                    &format!("egress: [{{{ns_app}, toPorts: [{{ports: [{{port: http-envoy-prom}}]}}]}}]"),
-                ))
+                .with(to_app(r#"{ports: [{port: http-envoy-prom}]}"#))
                 .egress_allowed_by(&[CNPM]),
             case("e4_5_http_rules_refuse_another_path")
                 .egress()
-                .with(cnpm(
-                    "egress",
-                    &format!("egress: [{{{ns_app}, toPorts: [{{ports: [{{port: \"15090\", protocol: TCP}}], rules: {{http: [{{method: GET, path: /metrics}}]}}}}]}}]"),
-                ))
+                .with(to_app(r#"{ports: [{port: "15090", protocol: TCP}], rules: {http: [{method: GET, path: /metrics}]}}"#))
                 .expect(NetVerdict::L7Denied, Basis::L7, "R13", &[CNPM]),
             case("e4_5_http_rules_allow_the_scrape_path")
                 .egress()
                 .path("/metrics")
-                .with(cnpm(
-                    "egress",
-                    &format!("egress: [{{{ns_app}, toPorts: [{{ports: [{{port: \"15090\", protocol: TCP}}], rules: {{http: [{{method: GET, path: /metrics}}]}}}}]}}]"),
-                ))
+                .with(to_app(r#"{ports: [{port: "15090", protocol: TCP}], rules: {http: [{method: GET, path: /metrics}]}}"#))
                 .expect(NetVerdict::Allowed, Basis::AllowedByRule, "R13", &[CNPM]),
             case("e4_5_dns_rules_are_port_53_only")
                 .egress()
