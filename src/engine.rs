@@ -2020,7 +2020,7 @@ impl<'a> Engine<'a> {
     /// scraper's namespace; see the README). One policy per scraper, scoped to its pods' identity
     /// labels, with one element per target namespace naming the targets' common identity labels and the
     /// ports. A target an explicit egress deny drops gets no allow: the deny wins over it (E5.1).
-    fn egress_remedy(&self, blocked: &[&Evaluated], scrapers: &[Scraper<'a>]) -> Vec<String> {
+    fn egress_remedy(&mut self, blocked: &[&Evaluated], scrapers: &[Scraper<'a>]) -> Vec<String> {
         let v = self.settings.version;
         let use_cilium = match self.cfg.policy_backend {
             PolicyBackend::Cilium => true,
@@ -2030,12 +2030,28 @@ impl<'a> Engine<'a> {
         // scraper → target namespace → (target pods, port → HTTP path when only L7 refuses it).
         type Wanted<'p> = BTreeMap<String, (Vec<&'p Pod>, BTreeMap<u16, Option<String>>)>;
         let mut by_scraper: BTreeMap<usize, Wanted<'_>> = BTreeMap::new();
+        let idx = self.idx;
         for e in blocked {
-            let d = &e.now;
-            if d.side != Direction::Egress || !matches!(d.basis, Basis::DefaultDeny | Basis::L7) {
+            // The scraper's egress decision: the target's own when the egress decided, else (the
+            // target's ingress refuses first) the first scraper pod whose egress refuses too.
+            let d = if e.now.side == Direction::Egress {
+                Some(e.now.clone())
+            } else {
+                let dest = idx.pod(e.pod);
+                let req = ScrapeRequest::to(dest, e.port, &e.path);
+                scrapers[e.scraper]
+                    .pods_for(&req.host)
+                    .into_iter()
+                    .filter(|src| !crate::cilium::eval::is_same_pod(src, dest))
+                    .find_map(|src| {
+                        self.egress(src, e.pod, e.port, &req, false)
+                            .filter(|d| d.verdict != NetVerdict::Allowed)
+                    })
+            };
+            let Some(d) = d.filter(|d| matches!(d.basis, Basis::DefaultDeny | Basis::L7)) else {
                 continue;
-            }
-            let pod = self.idx.pod(e.pod);
+            };
+            let pod = idx.pod(e.pod);
             let (pods, ports) = by_scraper
                 .entry(e.scraper)
                 .or_default()

@@ -731,4 +731,35 @@ fn check_reports_a_prometheus_whose_own_egress_drops_its_scrapes() {
     let (_, report) = run_check(&write_case("egress-open", &open));
     let (_, cond) = podmonitor_network(&report);
     assert_eq!(cond["status"], "True", "{cond:#}");
+
+    // The target isolated for ingress too: its refusal comes first (with the remedy scrapepath may
+    // apply, in the target's namespace), the egress besides, and the egress fix is still reported.
+    let both = format!(
+        "{policy}\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: isolate, namespace: app}}\nspec: {{podSelector: {{}}, policyTypes: [Ingress]}}\n"
+    );
+    let (_, report) = run_check(&write_case("egress-and-ingress", &both));
+    let (subject, cond) = podmonitor_network(&report);
+    assert_eq!(cond["reason"], "BlockedByPolicy", "{cond:#}");
+    let msg = cond["message"].as_str().unwrap();
+    for want in [
+        "NetworkPolicy app/isolate",
+        "besides, egress of monitoring/",
+        "Fix for monitoring/k8s, reported only",
+        r#""policyTypes":["Egress"]"#,
+    ] {
+        assert!(msg.contains(want), "the message lacks {want:?}: {msg}");
+    }
+    let remediation = subject["remediation"].as_array().unwrap();
+    assert!(
+        remediation
+            .iter()
+            .any(|r| r["metadata"]["namespace"] == "app" && r["kind"] == "NetworkPolicy"),
+        "no ingress remedy in the target's namespace: {remediation:#?}"
+    );
+    assert!(
+        remediation
+            .iter()
+            .all(|r| r["metadata"]["namespace"] != "monitoring"),
+        "a remediation object in the scraper's namespace: {remediation:#?}"
+    );
 }
