@@ -1927,8 +1927,9 @@ impl<'a> Engine<'a> {
                 true,
                 reason::ALLOWED,
                 format!(
-                    "{total}/{total} targets admit the scraper ({})",
-                    self.settings_note()
+                    "{total}/{total} targets admit the scraper ({}){}",
+                    self.settings_note(),
+                    self.host_egress_note(scrapers)
                 ),
             )
         } else if blocked.is_empty() {
@@ -1971,6 +1972,37 @@ impl<'a> Engine<'a> {
             )
         };
         (c, blocked_by)
+    }
+
+    /// E5.2: a hostNetwork scraper's egress is the host firewall's, which is not evaluated; when host
+    /// policies (`nodeSelector` rules) with egress rules exist, the message names them.
+    fn host_egress_note(&self, scrapers: &[Scraper<'a>]) -> String {
+        if !scrapers
+            .iter()
+            .any(|s| s.pods.iter().any(|p| p.host_network))
+        {
+            return String::new();
+        }
+        let host: Vec<String> = self
+            .idx
+            .policies()
+            .filter(|p| {
+                p.rules.iter().any(|r| {
+                    r.subject == crate::cilium::policy::Subject::Nodes && {
+                        let (allow, deny) = r.entries(Direction::Egress);
+                        allow.iter().chain(deny).any(|e| !e.is_empty())
+                    }
+                })
+            })
+            .map(|p| p.obj.to_string())
+            .collect();
+        if host.is_empty() {
+            return String::new();
+        }
+        format!(
+            "; the scraper runs in the host network, so its egress is the host firewall's, which scrapepath does not evaluate: {} has host egress rules",
+            host.join(", ")
+        )
     }
 
     fn settings_note(&self) -> String {

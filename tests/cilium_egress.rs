@@ -763,3 +763,25 @@ fn check_reports_a_prometheus_whose_own_egress_drops_its_scrapes() {
         "a remediation object in the scraper's namespace: {remediation:#?}"
     );
 }
+
+/// E5.2: a hostNetwork Prometheus's egress is the host firewall's, not evaluated: the scrape is judged by
+/// the target's ingress alone, and a host policy with egress rules is named, not silently ignored.
+#[test]
+fn check_names_host_egress_policies_it_does_not_evaluate_for_a_hostnetwork_scraper() {
+    let host_net = E2E.replace(
+        "  serviceAccountName: prometheus-k8s\n",
+        "  serviceAccountName: prometheus-k8s\n  hostNetwork: true\n",
+    );
+    assert_ne!(host_net, E2E);
+    let ccnp = "apiVersion: cilium.io/v2\nkind: CiliumClusterwideNetworkPolicy\nmetadata: {name: host-egress}\nspec:\n  nodeSelector: {}\n  egress: [{toEntities: [world]}]\n";
+    let dir = write_case("egress-host-network", ccnp);
+    std::fs::write(dir.join("cluster.yaml"), host_net).unwrap();
+    let (_, report) = run_check(&dir);
+    let (_, cond) = podmonitor_network(&report);
+    assert_eq!(cond["status"], "True", "{cond:#}");
+    let msg = cond["message"].as_str().unwrap();
+    assert!(
+        msg.contains("host firewall") && msg.contains("CiliumClusterwideNetworkPolicy host-egress"),
+        "{msg}"
+    );
+}
