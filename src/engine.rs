@@ -209,6 +209,8 @@ pub struct Engine<'a> {
     src_egress: HashMap<(String, String), DestSet<'a>>,
     /// The identity of a target pod as its scrapers' egress sees it (E1), by pod, for pod-network targets.
     peer_ids: HashMap<PodId, Rc<Identity>>,
+    /// Up to 1.19: the cluster's egress named ports (E4.4), the pod egress decisions resolve ports on.
+    egress_ports: Option<Rc<Pod>>,
 }
 
 /// A pod's policies as they are, and (only when scrapepath's own policies are among the candidates) as
@@ -445,6 +447,7 @@ impl<'a> Engine<'a> {
             observed: None,
             src_egress: HashMap::new(),
             peer_ids: HashMap::new(),
+            egress_ports: None,
         }
     }
 
@@ -741,6 +744,21 @@ impl<'a> Engine<'a> {
                 })
                 .clone()
         };
+        // Named ports resolve cluster-wide up to 1.19 (E4.4): one view for every target.
+        let v = self.settings.version;
+        let cluster_view =
+            (v < crate::cilium::eval::EGRESS_NAMED_PORTS_PER_IDENTITY_SINCE).then(|| {
+                self.egress_ports
+                    .get_or_insert_with(|| {
+                        Rc::new(crate::cilium::eval::egress_port_view(
+                            idx.pods().map(|(_, p)| p),
+                            dest_pod,
+                            v,
+                        ))
+                    })
+                    .clone()
+            });
+        let ports_of: &Pod = cluster_view.as_deref().unwrap_or(dest_pod);
         let (now, without) = &self.src_egress[&key];
         let (sp, readings) = match (skip_managed, without) {
             (true, Some(w)) => w,
@@ -750,7 +768,7 @@ impl<'a> Engine<'a> {
             &self.settings,
             sp,
             readings,
-            dest_pod,
+            ports_of,
             &peer,
             port,
             req,

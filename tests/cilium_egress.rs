@@ -58,6 +58,9 @@ ingress:
 
 const CNPM: &str = "CNP/monitoring/egress";
 
+/// A pod in `app` whose `http` port is 8081 (D's is 8080).
+const HTTP_8081: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: api-0, namespace: app, labels: {app: api}}\nspec:\n  nodeName: node-a\n  containers: [{name: api, image: example/api, ports: [{name: http, containerPort: 8081}]}]\nstatus: {phase: Running, podIP: 10.0.1.30, hostIP: 192.168.1.10}";
+
 /// CNPm `egress/egress` allowing the pods of namespace `app` on the port rules `to_ports` (a YAML flow
 /// list's items).
 fn to_app(to_ports: &str) -> String {
@@ -428,6 +431,34 @@ fn e4_egress_elements() {
             case("e4_4_a_named_port_of_the_target")
                 .egress()
                 .with(to_app(r#"{ports: [{port: http-envoy-prom}]}"#))
+                .egress_allowed_by(&[CNPM]),
+            // Up to 1.19 an egress named port resolves against every pod of the cluster: `web` is 9090
+            // on Prometheus only, so it allows TCP/9090 to D, which does not name it; from 1.20 it
+            // resolves per destination identity, and D has no `web`.
+            case("e4_4_a_named_port_resolves_cluster_wide_up_to_1_19")
+                .egress()
+                .port(9090)
+                .with(to_app(r#"{ports: [{port: web}]}"#))
+                .egress_allowed_by(&[CNPM]),
+            case("e4_4_a_named_port_resolves_per_destination_from_1_20")
+                .egress()
+                .on(1, 20)
+                .port(9090)
+                .with(to_app(r#"{ports: [{port: web}]}"#))
+                .egress_default_deny(&[CNPM]),
+            // A name two pods give different numbers resolves to nothing up to 1.19.
+            case("e4_4_a_named_port_with_two_numbers_resolves_to_nothing")
+                .egress()
+                .port(8080)
+                .with(HTTP_8081.to_string())
+                .with(to_app(r#"{ports: [{port: http}]}"#))
+                .egress_default_deny(&[CNPM]),
+            case("e4_4_a_named_port_with_two_numbers_is_the_targets_from_1_20")
+                .egress()
+                .on(1, 20)
+                .port(8080)
+                .with(HTTP_8081.to_string())
+                .with(to_app(r#"{ports: [{port: http}]}"#))
                 .egress_allowed_by(&[CNPM]),
             case("e4_5_http_rules_refuse_another_path")
                 .egress()

@@ -363,6 +363,60 @@ pub fn same_pod(src: &Pod, dest: &Pod) -> Option<Decision> {
     })
 }
 
+/// Up to 1.19 an egress rule's named port resolves against the named ports of every pod the agent knows
+/// (`GetNamedPort(ingress=false)`, the ipcache's `NamedPortMultiMap`): a name that two pods give different
+/// TCP numbers resolves to nothing (E4.4). From 1.20 it resolves per destination identity.
+pub const EGRESS_NAMED_PORTS_PER_IDENTITY_SINCE: Version = Version::new(1, 20);
+
+/// The pod an egress decision resolves named ports against (E4.4): up to 1.19 `dest` with, as its only
+/// container, the TCP named ports of `cluster` (regular containers) that have exactly one number there;
+/// from 1.20 `dest` itself. An egress decision reads only the ports of the pod it is given, so the view
+/// serves every target of the cluster.
+pub fn egress_port_view<'p>(
+    cluster: impl IntoIterator<Item = &'p Pod>,
+    dest: &Pod,
+    v: Version,
+) -> Pod {
+    if v >= EGRESS_NAMED_PORTS_PER_IDENTITY_SINCE {
+        return dest.clone();
+    }
+    let mut by_name: BTreeMap<String, Vec<u16>> = BTreeMap::new();
+    for p in cluster {
+        for c in p.containers.iter().filter(|c| !c.init) {
+            for cp in &c.ports {
+                if let Some(name) = cp.name.as_deref().filter(|_| cp.number != 0) {
+                    if cp.protocol.eq_ignore_ascii_case("TCP") {
+                        let numbers = by_name.entry(name.to_ascii_lowercase()).or_default();
+                        if !numbers.contains(&cp.number) {
+                            numbers.push(cp.number);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let ports = by_name
+        .into_iter()
+        .filter(|(_, numbers)| numbers.len() == 1)
+        .map(|(name, numbers)| crate::model::ContainerPort {
+            name: Some(name),
+            number: numbers[0],
+            protocol: "TCP".to_string(),
+        })
+        .collect();
+    let mut view = dest.clone();
+    view.containers = vec![crate::model::Container {
+        name: "cluster-named-ports".to_string(),
+        init: false,
+        native_sidecar: false,
+        image: String::new(),
+        ports,
+        args: Vec::new(),
+        env: Vec::new(),
+    }];
+    view
+}
+
 /// E6: a scrape passes only if the scraper's egress and the target's ingress both allow it. `ingress` is
 /// the target's decision, `egress` the scraper's (`None`: not decided, a hostNetwork scraper, E5).
 /// The target's refusal is reported first (its remedy is scrapepath's to propose); when the egress

@@ -660,6 +660,7 @@ pub fn our_decision(
     decide_flow(
         settings,
         idx.policies(),
+        idx.pods().map(|(_, p)| p),
         (
             src,
             &idx.namespace_labels(&src.namespace),
