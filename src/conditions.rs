@@ -55,6 +55,8 @@ pub mod reason {
     /// A policy whose selectors the Cilium agent reads at random decides the scrape one way or the other.
     pub const AMBIGUOUS_POLICY: &str = "AmbiguousPolicy";
     pub const L7_DENIED: &str = "L7Denied";
+    /// The scraper pod's own egress policy drops (or refuses at L7) the scrape (`semantics/cilium-egress.md`).
+    pub const EGRESS_DENIED: &str = "EgressDenied";
     pub const INVALID_POLICY: &str = "InvalidPolicy";
     pub const NO_TARGETS: &str = "NoTargets";
     pub const NO_SCRAPER: &str = "NoScraper";

@@ -14,6 +14,7 @@ use crate::api::{Mode, MonitorKind as IntentMonitorKind, ScrapeIntent, ScraperKi
 use crate::cilium::eval::{
     decide_readings, Basis, Decision, DestPolicies, Identity, NetVerdict, ScrapeRequest,
 };
+use crate::cilium::policy::Direction;
 use crate::cilium::{Settings, Version};
 use crate::conditions::{self as cond, reason};
 use crate::index::{ClusterIndex, PodId};
@@ -203,6 +204,13 @@ pub struct Engine<'a> {
     discoveries: jobs_layer::Discoveries,
     /// What the scrapers' APIs report (`None`: nothing was read; `Scraped` is then `NotObserved`).
     observed: Option<&'a Observed>,
+    /// The egress policies of each scraper pod (namespace, name), as the cluster is and without
+    /// scrapepath's own (`semantics/cilium-egress.md`).
+    src_egress: HashMap<(String, String), DestSet<'a>>,
+    /// The identity of a target pod as its scrapers' egress sees it (E1), by pod, for pod-network targets.
+    peer_ids: HashMap<PodId, Rc<Identity>>,
+    /// Up to 1.19: the cluster's egress named ports (E4.4), the pod egress decisions resolve ports on.
+    egress_ports: Option<Rc<Pod>>,
 }
 
 /// A pod's policies as they are, and (only when scrapepath's own policies are among the candidates) as
@@ -439,6 +447,9 @@ impl<'a> Engine<'a> {
             monitors_by_ns: None,
             discoveries: HashMap::new(),
             observed: None,
+            src_egress: HashMap::new(),
+            peer_ids: HashMap::new(),
+            egress_ports: None,
         }
     }
 
@@ -621,8 +632,7 @@ impl<'a> Engine<'a> {
     ) -> Decision {
         let idx = self.idx;
         let dest_pod = idx.pod(dest);
-        let host = format!("{}:{port}", dest_pod.pod_ip.as_deref().unwrap_or(""));
-        let req = ScrapeRequest { path, host };
+        let req = ScrapeRequest::to(dest_pod, port, path);
         // A scraper pod scraping itself (R3) is allowed whatever the policies: its other pods decide.
         let (itself, others): (Vec<&Pod>, Vec<&Pod>) = scraper
             .pods_for(shard)
@@ -633,16 +643,22 @@ impl<'a> Engine<'a> {
                 return d;
             }
         }
+        // E6: each scraper pod's egress toward the target, then the target's ingress; both must allow.
+        let egress: Vec<Option<Decision>> = others
+            .iter()
+            .map(|src| self.egress(src, dest, port, &req, skip_managed))
+            .collect();
         let sids: Vec<Rc<Identity>> = others
-            .into_iter()
+            .iter()
             .map(|src| self.source_identity(src, dest_pod))
             .collect();
         self.dest_policies(dest, skip_managed);
-        let (dp, others) = self.readings_ref(dest, skip_managed);
+        let (dp, readings) = self.readings_ref(dest, skip_managed);
         let settings = &self.settings;
         let mut first: Option<Decision> = None;
-        for sid in &sids {
-            let d = decide_readings(settings, dp, others, dest_pod, sid, port, &req);
+        for ((sid, src), egress) in sids.iter().zip(&others).zip(egress) {
+            let ingress = decide_readings(settings, dp, readings, dest_pod, sid, port, &req);
+            let d = crate::cilium::eval::combine(ingress, egress, src);
             if d.verdict != NetVerdict::Allowed {
                 return d;
             }
@@ -654,7 +670,112 @@ impl<'a> Engine<'a> {
             rule: "-",
             reason: "no scraper pod to evaluate".into(),
             decided_by: vec![],
+            side: Direction::Ingress,
         })
+    }
+
+    /// The scraper pod's egress toward the target (E1–E5); `None` for a hostNetwork scraper, whose
+    /// egress is the host firewall's (E5), which scrapepath does not model.
+    fn egress(
+        &mut self,
+        src: &Pod,
+        dest: PodId,
+        port: u16,
+        req: &ScrapeRequest<'_>,
+        skip_managed: bool,
+    ) -> Option<Decision> {
+        if src.host_network {
+            return None;
+        }
+        let idx = self.idx;
+        let key = (src.namespace.clone(), src.name.clone());
+        if !self.src_egress.contains_key(&key) {
+            let settings = &self.settings;
+            let ident = Identity::of_pod(
+                src,
+                &idx.namespace_labels(&src.namespace),
+                &settings.cluster_name,
+                settings.version,
+            );
+            let cands = idx.candidate_policies(src, &ident);
+            let reading = |skip_managed: bool| {
+                (
+                    DestPolicies::compute_in(
+                        Direction::Egress,
+                        settings,
+                        &ident,
+                        cands.iter().copied(),
+                        skip_managed,
+                    ),
+                    DestPolicies::other_readings_in(
+                        Direction::Egress,
+                        settings,
+                        &ident,
+                        &cands,
+                        skip_managed,
+                    ),
+                )
+            };
+            let now = reading(false);
+            let without = cands
+                .iter()
+                .any(|p| p.managed_by.is_some())
+                .then(|| reading(true));
+            self.src_egress.insert(key.clone(), (now, without));
+        }
+        let dest_pod = idx.pod(dest);
+        let peer = if dest_pod.host_network {
+            // A node: host or remote-node, depending on the scraper's node (R3).
+            Rc::new(Identity::of_source(
+                dest_pod,
+                &idx.namespace_labels(&dest_pod.namespace),
+                idx.node_labels_of(dest_pod),
+                src,
+                &self.settings,
+            ))
+        } else {
+            let settings = &self.settings;
+            self.peer_ids
+                .entry(dest)
+                .or_insert_with(|| {
+                    Rc::new(Identity::of_pod(
+                        dest_pod,
+                        &idx.namespace_labels(&dest_pod.namespace),
+                        &settings.cluster_name,
+                        settings.version,
+                    ))
+                })
+                .clone()
+        };
+        // Named ports resolve cluster-wide up to 1.19 (E4.4): one view for every target.
+        let v = self.settings.version;
+        let cluster_view =
+            (v < crate::cilium::eval::EGRESS_NAMED_PORTS_PER_IDENTITY_SINCE).then(|| {
+                self.egress_ports
+                    .get_or_insert_with(|| {
+                        Rc::new(crate::cilium::eval::egress_port_view(
+                            idx.pods().map(|(_, p)| p),
+                            dest_pod,
+                            v,
+                        ))
+                    })
+                    .clone()
+            });
+        let ports_of: &Pod = cluster_view.as_deref().unwrap_or(dest_pod);
+        let (now, without) = &self.src_egress[&key];
+        let (sp, readings) = match (skip_managed, without) {
+            (true, Some(w)) => w,
+            _ => now,
+        };
+        Some(decide_readings(
+            &self.settings,
+            sp,
+            readings,
+            ports_of,
+            &peer,
+            port,
+            req,
+        ))
     }
 
     /// Invalid policies whose rules select the pod.
@@ -1868,9 +1989,10 @@ impl<'a> Engine<'a> {
         let mut reason_ = reason::ALLOWED;
         for e in &blocked {
             let r = match e.now.basis {
+                Basis::Ambiguous => reason::AMBIGUOUS_POLICY,
+                _ if e.now.side == Direction::Egress => reason::EGRESS_DENIED,
                 Basis::DeniedByRule => reason::DENIED_BY_RULE,
                 Basis::L7 => reason::L7_DENIED,
-                Basis::Ambiguous => reason::AMBIGUOUS_POLICY,
                 _ => reason::BLOCKED_BY_POLICY,
             };
             if reason_ == reason::ALLOWED {
@@ -1920,8 +2042,9 @@ impl<'a> Engine<'a> {
                 true,
                 reason::ALLOWED,
                 format!(
-                    "{total}/{total} targets admit the scraper ({})",
-                    self.settings_note()
+                    "{total}/{total} targets admit the scraper ({}){}",
+                    self.settings_note(),
+                    self.host_egress_note(scrapers)
                 ),
             )
         } else if blocked.is_empty() {
@@ -1941,10 +2064,11 @@ impl<'a> Engine<'a> {
                     .or_default()
                     .push(format!("{}:{}", pod.display(), e.port));
             }
-            let parts: Vec<String> = groups
+            let mut parts: Vec<String> = groups
                 .iter()
                 .map(|(r, ts)| format!("{}: {r}", ts.join(", ")))
                 .collect();
+            parts.extend(self.egress_remedy(&blocked, scrapers));
             condition(
                 cond::NETWORK_REACHABLE,
                 false,
@@ -1963,6 +2087,37 @@ impl<'a> Engine<'a> {
             )
         };
         (c, blocked_by)
+    }
+
+    /// E5.2: a hostNetwork scraper's egress is the host firewall's, which is not evaluated; when host
+    /// policies (`nodeSelector` rules) with egress rules exist, the message names them.
+    fn host_egress_note(&self, scrapers: &[Scraper<'a>]) -> String {
+        if !scrapers
+            .iter()
+            .any(|s| s.pods.iter().any(|p| p.host_network))
+        {
+            return String::new();
+        }
+        let host: Vec<String> = self
+            .idx
+            .policies()
+            .filter(|p| {
+                p.rules.iter().any(|r| {
+                    r.subject == crate::cilium::policy::Subject::Nodes && {
+                        let (allow, deny) = r.entries(Direction::Egress);
+                        allow.iter().chain(deny).any(|e| !e.is_empty())
+                    }
+                })
+            })
+            .map(|p| p.obj.to_string())
+            .collect();
+        if host.is_empty() {
+            return String::new();
+        }
+        format!(
+            "; the scraper runs in the host network, so its egress is the host firewall's, which scrapepath does not evaluate: {} has host egress rules",
+            host.join(", ")
+        )
     }
 
     fn settings_note(&self) -> String {
@@ -2007,6 +2162,136 @@ impl<'a> Engine<'a> {
             .collect()
     }
 
+    /// The egress rule that would let each scraper reach the targets its own egress drops (E7), as text
+    /// for the condition message: reported only, never applied (scrapepath writes nothing in the
+    /// scraper's namespace; see the README). One policy per scraper, scoped to its pods' identity
+    /// labels, with one element per target namespace naming the targets' common identity labels and the
+    /// ports. A target an explicit egress deny drops gets no allow: the deny wins over it (E5.1).
+    fn egress_remedy(&mut self, blocked: &[&Evaluated], scrapers: &[Scraper<'a>]) -> Vec<String> {
+        let v = self.settings.version;
+        let use_cilium = match self.cfg.policy_backend {
+            PolicyBackend::Cilium => true,
+            PolicyBackend::Kubernetes => false,
+            PolicyBackend::Auto => self.idx.cilium_present(),
+        };
+        // scraper → target namespace → (target pods, port → HTTP path when only L7 refuses it).
+        type Wanted<'p> = BTreeMap<String, (Vec<&'p Pod>, BTreeMap<u16, Option<String>>)>;
+        let mut by_scraper: BTreeMap<usize, Wanted<'_>> = BTreeMap::new();
+        let idx = self.idx;
+        for e in blocked {
+            // The scraper's egress decision: the target's own when the egress decided, else (the
+            // target's ingress refuses first) the first scraper pod whose egress refuses too.
+            let d = if e.now.side == Direction::Egress {
+                Some(e.now.clone())
+            } else {
+                let dest = idx.pod(e.pod);
+                let req = ScrapeRequest::to(dest, e.port, &e.path);
+                scrapers[e.scraper]
+                    .pods_for(&req.host)
+                    .into_iter()
+                    .filter(|src| !crate::cilium::eval::is_same_pod(src, dest))
+                    .find_map(|src| {
+                        self.egress(src, e.pod, e.port, &req, false)
+                            .filter(|d| d.verdict != NetVerdict::Allowed)
+                    })
+            };
+            let Some(d) = d.filter(|d| matches!(d.basis, Basis::DefaultDeny | Basis::L7)) else {
+                continue;
+            };
+            let pod = idx.pod(e.pod);
+            let (pods, ports) = by_scraper
+                .entry(e.scraper)
+                .or_default()
+                .entry(pod.namespace.clone())
+                .or_default();
+            if !pods.iter().any(|p| std::ptr::eq(*p, pod)) {
+                pods.push(pod);
+            }
+            let l7 = (d.basis == Basis::L7).then(|| e.path.clone());
+            let entry = ports.entry(e.port).or_insert(l7.clone());
+            if l7.is_none() {
+                *entry = None;
+            }
+        }
+        let mut out = Vec::new();
+        for (si, wanted) in by_scraper {
+            let scraper = &scrapers[si];
+            let own = scraper_identity_labels(scraper, v);
+            let name = format!("scrapepath-egress-{}", scraper.obj.name);
+            let obj = if use_cilium {
+                let elems: Vec<Value> = wanted
+                    .iter()
+                    .map(|(tns, (pods, ports))| {
+                        let port_rules: Vec<Value> = ports
+                            .iter()
+                            .map(|(port, l7)| {
+                                let mut pr = json!({"ports": [{"port": port.to_string(), "protocol": "TCP"}]});
+                                if let Some(path) = l7 {
+                                    pr["rules"] = json!({"http": [{"method": "GET", "path": regex::escape(path)}]});
+                                }
+                                pr
+                            })
+                            .collect();
+                        if pods.iter().all(|p| p.host_network) {
+                            return json!({"toEntities": ["host", "remote-node"], "toPorts": port_rules});
+                        }
+                        let mut ml = serde_json::Map::new();
+                        ml.insert("k8s:io.kubernetes.pod.namespace".into(), json!(tns));
+                        for (k, val) in common_identity_labels(pods.iter().copied(), v) {
+                            ml.insert(k, json!(val));
+                        }
+                        json!({"toEndpoints": [{"matchLabels": ml}], "toPorts": port_rules})
+                    })
+                    .collect();
+                let mut spec = json!({
+                    "endpointSelector": {"matchLabels": own},
+                    "egress": elems,
+                });
+                if v >= Version::new(1, 16) {
+                    spec["enableDefaultDeny"] = json!({"egress": false});
+                }
+                json!({
+                    "apiVersion": "cilium.io/v2",
+                    "kind": "CiliumNetworkPolicy",
+                    "metadata": {"name": name, "namespace": scraper.obj.namespace},
+                    "spec": spec,
+                })
+            } else {
+                let elems: Vec<Value> = wanted
+                    .iter()
+                    .filter(|(_, (pods, _))| !pods.iter().any(|p| p.host_network))
+                    .map(|(tns, (pods, ports))| {
+                        json!({
+                            "to": [{
+                                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": tns}},
+                                "podSelector": {"matchLabels": common_identity_labels(pods.iter().copied(), v)},
+                            }],
+                            "ports": ports.keys().map(|p| json!({"port": p, "protocol": "TCP"})).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                if elems.is_empty() {
+                    continue; // a NetworkPolicy names no node
+                }
+                json!({
+                    "apiVersion": "networking.k8s.io/v1",
+                    "kind": "NetworkPolicy",
+                    "metadata": {"name": name, "namespace": scraper.obj.namespace},
+                    "spec": {
+                        "podSelector": {"matchLabels": own},
+                        "policyTypes": ["Egress"],
+                        "egress": elems,
+                    },
+                })
+            };
+            out.push(format!(
+                "Fix for {}, reported only (scrapepath never writes in the scraper's namespace): apply {obj}",
+                scraper.display()
+            ));
+        }
+        out
+    }
+
     /// The least-privilege policy that opens the blocked targets (DESIGN.md §4.2), when one is needed and
     /// allowed. Need is judged without scrapepath's own policies.
     fn network_remedy(
@@ -2021,6 +2306,7 @@ impl<'a> Engine<'a> {
         let needing: Vec<&Evaluated> = evaluated
             .iter()
             .filter(|e| matches!(e.need().basis, Basis::DefaultDeny | Basis::L7))
+            .filter(|e| e.need().side == Direction::Ingress)
             .filter(|e| self.idx.pod(e.pod).namespace == ns)
             .collect();
         if needing.is_empty() {
@@ -2518,6 +2804,23 @@ pub fn network_verdict(
         unready_shards: Vec::new(),
     };
     Some(engine.network(dest_id, &scraper, &ShardKey::Every, port, path, false))
+}
+
+/// The scraper pod `src`'s own egress decision toward pod `dest` on TCP/`port` (E1–E5 of
+/// `semantics/cilium-egress.md`), alone: [`network_verdict`] is it combined with the target's ingress.
+/// `None` when a pod is not in the index, or for a hostNetwork scraper (its egress is not decided, E5.2).
+pub fn egress_verdict(
+    idx: &ClusterIndex,
+    cfg: &EngineConfig,
+    dest: (&str, &str),
+    src: (&str, &str),
+    port: u16,
+    path: &str,
+) -> Option<Decision> {
+    let (dest_id, dest_pod) = idx.pod_by_name(dest.0, dest.1)?;
+    let (_, src_pod) = idx.pod_by_name(src.0, src.1)?;
+    let req = ScrapeRequest::to(dest_pod, port, path);
+    Engine::new(idx, cfg).egress(src_pod, dest_id, port, &req, false)
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::policy::{
-    Entry, HttpRule, Injection, Peer, PeerSelector, Policy, PortProtocol, PortSpec, Ports, Rule,
-    Subject, NS_KEY, NS_LABELS_PREFIX,
+    Direction, Entry, HttpRule, Injection, Peer, PeerSelector, Policy, PortProtocol, PortSpec,
+    Ports, Rule, Subject, NS_KEY, NS_LABELS_PREFIX,
 };
 use super::{EnforcementMode, Settings, Version};
 use crate::model::{Labels, ObjRef, Pod};
@@ -285,6 +285,16 @@ pub struct ScrapeRequest<'a> {
     pub host: String,
 }
 
+impl<'a> ScrapeRequest<'a> {
+    /// The request a scrape of `dest` on TCP/`port` sends (its Host is the pod's address).
+    pub fn to(dest: &Pod, port: u16, path: &'a str) -> Self {
+        ScrapeRequest {
+            path,
+            host: format!("{}:{port}", dest.pod_ip.as_deref().unwrap_or("")),
+        }
+    }
+}
+
 impl ScrapeRequest<'_> {
     /// R13: method, path and host are anchored regexes; listed headers must be present.
     fn matches(&self, rule: &HttpRule) -> bool {
@@ -349,7 +359,95 @@ pub fn same_pod(src: &Pod, dest: &Pod) -> Option<Decision> {
         rule: "R3",
         reason: "the scraper scrapes its own pod: a connection to the pod's own address stays on its loopback, where no network policy applies".to_string(),
         decided_by: vec![],
+        side: Direction::Ingress,
     })
+}
+
+/// Up to 1.19 an egress rule's named port resolves against the named ports of every pod the agent knows
+/// (`GetNamedPort(ingress=false)`, the ipcache's `NamedPortMultiMap`): a name that two pods give different
+/// TCP numbers resolves to nothing (E4.4). From 1.20 it resolves per destination identity.
+pub const EGRESS_NAMED_PORTS_PER_IDENTITY_SINCE: Version = Version::new(1, 20);
+
+/// The pod an egress decision resolves named ports against (E4.4): up to 1.19 `dest` with, as its only
+/// container, the TCP named ports of `cluster` (regular containers) that have exactly one number there;
+/// from 1.20 `dest` itself. An egress decision reads only the ports of the pod it is given, so the view
+/// serves every target of the cluster.
+pub fn egress_port_view<'p>(
+    cluster: impl IntoIterator<Item = &'p Pod>,
+    dest: &Pod,
+    v: Version,
+) -> Pod {
+    if v >= EGRESS_NAMED_PORTS_PER_IDENTITY_SINCE {
+        return dest.clone();
+    }
+    let mut by_name: BTreeMap<String, Vec<u16>> = BTreeMap::new();
+    for p in cluster {
+        for c in p.containers.iter().filter(|c| !c.init) {
+            for cp in &c.ports {
+                if let Some(name) = cp.name.as_deref().filter(|_| cp.number != 0) {
+                    if cp.protocol.eq_ignore_ascii_case("TCP") {
+                        let numbers = by_name.entry(name.to_ascii_lowercase()).or_default();
+                        if !numbers.contains(&cp.number) {
+                            numbers.push(cp.number);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let ports = by_name
+        .into_iter()
+        .filter(|(_, numbers)| numbers.len() == 1)
+        .map(|(name, numbers)| crate::model::ContainerPort {
+            name: Some(name),
+            number: numbers[0],
+            protocol: "TCP".to_string(),
+        })
+        .collect();
+    let mut view = dest.clone();
+    view.containers = vec![crate::model::Container {
+        name: "cluster-named-ports".to_string(),
+        init: false,
+        native_sidecar: false,
+        image: String::new(),
+        ports,
+        args: Vec::new(),
+        env: Vec::new(),
+    }];
+    view
+}
+
+/// E6: a scrape passes only if the scraper's egress and the target's ingress both allow it. `ingress` is
+/// the target's decision, `egress` the scraper's (`None`: not decided, a hostNetwork scraper, E5).
+/// The target's refusal is reported first (its remedy is scrapepath's to propose); when the egress
+/// refuses too, the reason says so and names its policies as well. When only the egress refuses, the
+/// decision is the egress one, its reason prefixed with the scraper pod (`egress of monitoring/p-0 ...`).
+pub fn combine(ingress: Decision, egress: Option<Decision>, src: &Pod) -> Decision {
+    let Some(egress) = egress.filter(|e| e.verdict != NetVerdict::Allowed) else {
+        return ingress;
+    };
+    let what = match egress.verdict {
+        NetVerdict::L7Denied => "is refused at L7",
+        _ => "is denied",
+    };
+    let egress_text = format!(
+        "egress of {}/{} {what}: {}",
+        src.namespace, src.name, egress.reason
+    );
+    if ingress.verdict == NetVerdict::Allowed {
+        return Decision {
+            reason: egress_text,
+            ..egress
+        };
+    }
+    let mut out = ingress;
+    out.reason = format!("{}; besides, {egress_text}", out.reason);
+    for o in egress.decided_by {
+        if !out.decided_by.contains(&o) {
+            out.decided_by.push(o);
+        }
+    }
+    out
 }
 
 /// Whether `src` connecting to `dest` is a pod connecting to its own address ([`same_pod`]).
@@ -365,11 +463,16 @@ pub struct Decision {
     pub rule: &'static str,
     pub reason: String,
     pub decided_by: Vec<ObjRef>,
+    /// Whose policy decided: the target's ingress, or the scraper's egress (`semantics/cilium-egress.md`).
+    pub side: Direction,
 }
 
-/// The policies that apply to one destination pod, computed once and used for every source and port.
+/// The policies that apply to one pod in one direction, computed once and used for every peer and port:
+/// a destination's ingress (`dir` Ingress, the name's origin) or a scraper's egress (`dir` Egress,
+/// `semantics/cilium-egress.md`).
 #[derive(Debug, Clone)]
 pub struct DestPolicies<'a> {
+    pub dir: Direction,
     pub selecting: Vec<(&'a Policy, &'a Rule)>,
     /// Policies Cilium rejects whose rules would select the pod.
     pub invalid: Vec<(&'a Policy, String)>,
@@ -381,6 +484,12 @@ pub struct DestPolicies<'a> {
 
 fn has_effect(entries: &Option<Vec<Entry>>) -> bool {
     entries.as_ref().is_some_and(|e| !e.is_empty())
+}
+
+/// Whether the rule has allow or deny entries in `dir` (D3, E3).
+fn has_effect_in(r: &Rule, dir: Direction) -> bool {
+    let (allow, deny) = r.entries(dir);
+    has_effect(allow) || has_effect(deny)
 }
 
 /// Whether this agent rejects the policy whole (its parser or sanitiser fails: the policy then has no
@@ -399,7 +508,21 @@ impl<'a> DestPolicies<'a> {
         candidates: impl IntoIterator<Item = &'a Policy>,
         skip_managed: bool,
     ) -> DestPolicies<'a> {
-        Self::compute_reading(settings, dest, candidates, skip_managed, |p| &p.rules)
+        Self::compute_in(Direction::Ingress, settings, dest, candidates, skip_managed)
+    }
+
+    /// [`DestPolicies::compute`] for either direction: `subject` is the identity of the pod whose
+    /// ingress (the destination) or egress (the scraper) is decided.
+    pub fn compute_in(
+        dir: Direction,
+        settings: &Settings,
+        subject: &Identity,
+        candidates: impl IntoIterator<Item = &'a Policy>,
+        skip_managed: bool,
+    ) -> DestPolicies<'a> {
+        Self::compute_reading(dir, settings, subject, candidates, skip_managed, |p| {
+            &p.rules
+        })
     }
 
     /// The pod's policies under every other way the agent may read the ambiguous selectors of the
@@ -407,6 +530,17 @@ impl<'a> DestPolicies<'a> {
     /// `policy::MAX_VARIANTS` readings beside the one [`DestPolicies::compute`] gives. Each comes with the
     /// ambiguous policies it was read from.
     pub fn other_readings(
+        settings: &Settings,
+        dest: &Identity,
+        candidates: &[&'a Policy],
+        skip_managed: bool,
+    ) -> Vec<DestPolicies<'a>> {
+        Self::other_readings_in(Direction::Ingress, settings, dest, candidates, skip_managed)
+    }
+
+    /// [`DestPolicies::other_readings`] for either direction.
+    pub fn other_readings_in(
+        dir: Direction,
         settings: &Settings,
         dest: &Identity,
         candidates: &[&'a Policy],
@@ -426,6 +560,7 @@ impl<'a> DestPolicies<'a> {
             .skip(1)
             .map(|choice| {
                 Self::compute_reading(
+                    dir,
                     settings,
                     dest,
                     candidates.iter().copied(),
@@ -440,6 +575,7 @@ impl<'a> DestPolicies<'a> {
     }
 
     fn compute_reading(
+        dir: Direction,
         settings: &Settings,
         dest: &Identity,
         candidates: impl IntoIterator<Item = &'a Policy>,
@@ -480,7 +616,7 @@ impl<'a> DestPolicies<'a> {
         }
         let enforcing: Vec<&(&Policy, &Rule)> = selecting
             .iter()
-            .filter(|(_, r)| has_effect(&r.ingress) || has_effect(&r.ingress_deny))
+            .filter(|(_, r)| has_effect_in(r, dir))
             .collect();
         let enforced = !enforcing.is_empty() || settings.mode == EnforcementMode::Always;
         let mut default_deny_by: Vec<ObjRef> = Vec::new();
@@ -488,7 +624,7 @@ impl<'a> DestPolicies<'a> {
             let flag = if v >= Version::new(1, 17) && !settings.non_default_deny_policies {
                 true
             } else if v >= Version::new(1, 16) {
-                r.enable_default_deny.unwrap_or(true)
+                r.default_deny(dir).unwrap_or(true)
             } else {
                 true
             };
@@ -498,6 +634,7 @@ impl<'a> DestPolicies<'a> {
         }
         let default_deny = !default_deny_by.is_empty() || settings.mode == EnforcementMode::Always;
         DestPolicies {
+            dir,
             selecting,
             invalid,
             enforced,
@@ -515,18 +652,42 @@ impl<'a> DestPolicies<'a> {
         self.selecting
             .iter()
             .flat_map(|(_, r)| {
-                if deny { &r.ingress_deny } else { &r.ingress }
-                    .iter()
-                    .flatten()
+                let (allow, deny_entries) = r.entries(self.dir);
+                if deny { deny_entries } else { allow }.iter().flatten()
             })
             .flat_map(|e| e.requires.iter())
             .collect()
     }
 }
 
-/// Does the entry's peer admit the source? (R6–R11, R14)
-fn peer_matches(e: &Entry, src: &Identity, s: &Settings, requires: &[&PeerSelector]) -> bool {
-    peer_admits(&e.peer, !matches!(e.ports, Ports::All), src, s, requires)
+/// Does the entry's peer admit the peer identity (the source on ingress, the destination on egress)?
+/// (R6–R11, R14, E4)
+fn peer_matches(
+    e: &Entry,
+    src: &Identity,
+    s: &Settings,
+    requires: &[&PeerSelector],
+    dir: Direction,
+) -> bool {
+    peer_admits(
+        &e.peer,
+        !matches!(e.ports, Ports::All),
+        src,
+        s,
+        requires,
+        dir,
+    )
+}
+
+/// A peer kind the release does not know in this direction, so the agent decodes the element without
+/// it: 1.15 has no `fromNodes`/`toNodes` and no `fromGroups` (`toGroups` it has).
+fn unknown_to_release(peer: &Peer, v: Version, dir: Direction) -> bool {
+    v < FROM_NODES_AND_GROUPS_SINCE
+        && match peer {
+            Peer::Nodes(_) => true,
+            Peer::Groups => dir == Direction::Ingress,
+            _ => false,
+        }
 }
 
 /// `has_l4`: the element has ports or ICMP rules (then an element without peers is a wildcard).
@@ -536,31 +697,35 @@ fn peer_admits(
     src: &Identity,
     s: &Settings,
     requires: &[&PeerSelector],
+    dir: Direction,
 ) -> bool {
     let v = s.version;
     match peer {
         // 1.15 has neither fromNodes nor (on ingress) fromGroups: the agent decodes the element
         // without them, so with ports it is a wildcard.
-        Peer::Nodes(_) | Peer::Groups if v < FROM_NODES_AND_GROUPS_SINCE => has_l4,
+        p if unknown_to_release(p, v, dir) => has_l4,
         Peer::Union(kinds) => {
             let known: Vec<&Peer> = kinds
                 .iter()
-                .filter(|k| {
-                    v >= FROM_NODES_AND_GROUPS_SINCE || !matches!(k, Peer::Nodes(_) | Peer::Groups)
-                })
+                .filter(|k| !unknown_to_release(k, v, dir))
                 .collect();
             if known.is_empty() {
                 has_l4
             } else {
                 known
                     .iter()
-                    .any(|k| peer_admits(k, has_l4, src, s, requires))
+                    .any(|k| peer_admits(k, has_l4, src, s, requires, dir))
             }
         }
         Peer::Wildcard => true,
-        Peer::Nothing | Peer::Groups => false,
-        Peer::EmptyList { rest, derived, .. } => {
-            empty_list_omitted(v, *derived) && peer_admits(rest, has_l4, src, s, requires)
+        Peer::Nothing | Peer::Groups | Peer::Unresolved(_) => false,
+        Peer::EmptyList {
+            field,
+            rest,
+            derived,
+        } => {
+            empty_list_omitted(v, field, *derived)
+                && peer_admits(rest, has_l4, src, s, requires, dir)
         }
         Peer::Endpoints(sels) => {
             sels.iter().any(|ps| peer_selector_matches(ps, src, s))
@@ -594,8 +759,11 @@ const GROUPS_RESOLVED_BY_AGENT_SINCE: Version = Version::new(1, 20);
 
 /// Whether an explicitly empty L3 list is as if omitted for this release: before 1.16, and in a policy
 /// the agent only sees as cilium-operator's derivative (`derived`) up to 1.19.
-fn empty_list_omitted(v: Version, derived: bool) -> bool {
-    v < EMPTY_LIST_SELECTS_NOTHING_SINCE || (derived && v < GROUPS_RESOLVED_BY_AGENT_SINCE)
+/// `fromCIDRSet`/`toCIDRSet` are `omitzero` in the JSON of those releases (not `omitempty`): an empty
+/// list is written back as `[]`, so it survives the derivative and still selects nothing.
+fn empty_list_omitted(v: Version, field: &str, derived: bool) -> bool {
+    v < EMPTY_LIST_SELECTS_NOTHING_SINCE
+        || (derived && v < GROUPS_RESOLVED_BY_AGENT_SINCE && field != "fromCIDRSet")
 }
 
 /// Port 0 with an endPort is the range 0..=endPort in these releases, every port in the others.
@@ -682,11 +850,18 @@ fn masked_zero_deny_loses_tie(e: &Entry, dest: &Pod, port: u16, v: Version) -> b
             .any(|pp| !masked_zero(pp) && spec_hits(pp, dest, port, v))
 }
 
-/// A peer the policy map writes as identity 0: `toPorts` alone, or the entity `all`.
+/// A peer the policy map writes as identity 0: `toPorts` alone, the entity `all`, or a NetworkPolicy
+/// rule without peers (Cilium's `WildcardSelectors`: the wildcard endpoint selector, nothing injected).
 fn selects_every_identity(peer: &Peer) -> bool {
     match peer {
         Peer::Wildcard => true,
         Peer::Entities(ents) => ents.iter().any(|x| x == "all"),
+        Peer::Endpoints(sels) => sels.iter().any(|ps| {
+            ps.empty
+                && ps.injection == Injection::None
+                && !ps.cluster_filter
+                && ps.selector.requirements.is_empty()
+        }),
         _ => false,
     }
 }
@@ -791,6 +966,7 @@ pub fn decide_readings(
             other.reason
         ),
         decided_by: ambiguous.iter().map(|p| p.obj.clone()).collect(),
+        side: dp.dir,
     }
 }
 
@@ -813,6 +989,7 @@ pub fn decide(
                 decision.reason
             ),
             decided_by: decision.decided_by,
+            side: decision.side,
         };
     }
     decision
@@ -827,12 +1004,14 @@ fn decide_enforced(
     req: &ScrapeRequest<'_>,
 ) -> Decision {
     let v = s.version;
+    let dir = dp.dir;
     let allowed = |basis, rule, reason: String, by: Vec<ObjRef>| Decision {
         verdict: NetVerdict::Allowed,
         basis,
         rule,
         reason,
         decided_by: by,
+        side: dir,
     };
     if s.mode == EnforcementMode::Never {
         return allowed(
@@ -842,7 +1021,8 @@ fn decide_enforced(
             vec![],
         );
     }
-    if dest.host_network {
+    let egress = dir == Direction::Egress;
+    if dest.host_network && !egress {
         return allowed(
             Basis::DestinationHostNetwork,
             "R3",
@@ -854,8 +1034,13 @@ fn decide_enforced(
     if !dp.enforced {
         return allowed(
             Basis::NotEnforced,
-            "D3",
-            "no policy with ingress rules selects the pod: ingress is not enforced".into(),
+            if egress { "E3" } else { "D3" },
+            if egress {
+                "no policy with egress rules selects the scraper pod: its egress is not enforced"
+            } else {
+                "no policy with ingress rules selects the pod: ingress is not enforced"
+            }
+            .into(),
             vec![],
         );
     }
@@ -863,12 +1048,14 @@ fn decide_enforced(
     let deny_requires = dp.requires(v, true);
     // D5.1: deny entries first, from every policy kind.
     for (p, r) in &dp.selecting {
-        for e in r.ingress_deny.iter().flatten() {
-            if peer_matches(e, src, s, &deny_requires) && port_hit(e, dest, port, v).is_some() {
+        for e in r.entries(dir).1.iter().flatten() {
+            if peer_matches(e, src, s, &deny_requires, dir) && port_hit(e, dest, port, v).is_some()
+            {
                 if masked_zero_deny_loses_tie(e, dest, port, v)
                     && dp.selecting.iter().any(|(_, r)| {
-                        r.ingress.iter().flatten().any(|a| {
-                            identity_wildcard_tcp_allow(a) && peer_matches(a, src, s, &requires)
+                        r.entries(dir).0.iter().flatten().any(|a| {
+                            identity_wildcard_tcp_allow(a)
+                                && peer_matches(a, src, s, &requires, dir)
                         })
                     })
                 {
@@ -877,14 +1064,16 @@ fn decide_enforced(
                 return Decision {
                     verdict: NetVerdict::Denied,
                     basis: Basis::DeniedByRule,
-                    rule: "D5.1",
+                    rule: if egress { "E5.1" } else { "D5.1" },
                     reason: format!(
-                        "{} {} denies {} on TCP/{port}; deny rules take precedence over every allow",
+                        "{} {} denies {}{} on TCP/{port}; deny rules take precedence over every allow",
                         p.obj,
                         e.path,
+                        if egress { "egress to " } else { "" },
                         src.describe()
                     ),
                     decided_by: vec![p.obj.clone()],
+                    side: dir,
                 };
             }
         }
@@ -893,8 +1082,8 @@ fn decide_enforced(
     let mut l4_only: Option<(&Policy, &Entry)> = None;
     let mut http: Vec<(&Policy, &HttpRule)> = Vec::new();
     for (p, r) in &dp.selecting {
-        for e in r.ingress.iter().flatten() {
-            if !peer_matches(e, src, s, &requires) {
+        for e in r.entries(dir).0.iter().flatten() {
+            if !peer_matches(e, src, s, &requires, dir) {
                 continue;
             }
             if let Some(hit) = port_hit(e, dest, port, v) {
@@ -908,11 +1097,12 @@ fn decide_enforced(
     if let Some((p, e)) = l4_only {
         return allowed(
             Basis::AllowedByRule,
-            "D5.2",
+            if egress { "E5.2" } else { "D5.2" },
             format!(
-                "{} {} admits {} on TCP/{port}",
+                "{} {} {} {} on TCP/{port}",
                 p.obj,
                 e.path,
+                if egress { "allows egress to" } else { "admits" },
                 src.describe()
             ),
             vec![p.obj.clone()],
@@ -930,8 +1120,9 @@ fn decide_enforced(
                 Basis::AllowedByRule,
                 "R13",
                 format!(
-                    "{} admits {} on TCP/{port} and its HTTP rules allow GET {}",
+                    "{} {} {} on TCP/{port} and its HTTP rules allow GET {}",
                     p.obj,
+                    if egress { "allows egress to" } else { "admits" },
                     src.describe(),
                     req.path
                 ),
@@ -958,15 +1149,17 @@ fn decide_enforced(
                 req.path
             ),
             decided_by: by,
+            side: dir,
         };
     }
-    if src.kind == IdentityKind::Host
+    if !egress
+        && src.kind == IdentityKind::Host
         && s.allow_localhost_always
         && (v < LOCALHOST_NEEDS_SELECTING_RULE_SINCE
             || dp
                 .selecting
                 .iter()
-                .any(|(_, r)| has_effect(&r.ingress) || has_effect(&r.ingress_deny)))
+                .any(|(_, r)| has_effect_in(r, Direction::Ingress)))
     {
         return allowed(
             Basis::Localhost,
@@ -979,9 +1172,10 @@ fn decide_enforced(
     if !dp.default_deny {
         return allowed(
             Basis::NoDefaultDeny,
-            "D4",
+            if egress { "E3" } else { "D4" },
             format!(
-                "no rule matches, but every selecting rule sets enableDefaultDeny.ingress=false ({})",
+                "no rule matches, but every selecting rule sets enableDefaultDeny.{}=false ({})",
+                dir.as_str(),
                 dp.selecting
                     .iter()
                     .map(|(p, _)| p.obj.to_string())
@@ -994,13 +1188,14 @@ fn decide_enforced(
     Decision {
         verdict: NetVerdict::Denied,
         basis: Basis::DefaultDeny,
-        rule: "D5.3",
+        rule: if egress { "E5.3" } else { "D5.3" },
         reason: explain_default_deny(s, dp, dest, src, port),
         decided_by: if dp.default_deny_by.is_empty() {
             vec![]
         } else {
             dp.default_deny_by.clone()
         },
+        side: dir,
     }
 }
 
@@ -1012,15 +1207,16 @@ fn explain_default_deny(
     src: &Identity,
     port: u16,
 ) -> String {
+    let dir = dp.dir;
     let mut near = Vec::new();
     for (p, r) in &dp.selecting {
-        for e in r.ingress.iter().flatten() {
+        for e in r.entries(dir).0.iter().flatten() {
             if port_hit(e, dest, port, s.version).is_some() {
                 near.push(format!(
                     "{} {}: {}",
                     p.obj,
                     e.path,
-                    explain_peer_miss(e, src, s)
+                    explain_peer_miss(e, src, s, dir)
                 ));
             }
         }
@@ -1029,7 +1225,8 @@ fn explain_default_deny(
         "enable-policy=always makes every pod default-deny".to_string()
     } else {
         format!(
-            "the pod is default-deny for ingress because of {}",
+            "the pod is default-deny for {} because of {}",
+            dir.as_str(),
             dp.default_deny_by
                 .iter()
                 .map(|o| o.to_string())
@@ -1037,51 +1234,97 @@ fn explain_default_deny(
                 .join(", ")
         )
     };
-    if near.is_empty() {
-        format!(
+    match (dir, near.is_empty()) {
+        (Direction::Ingress, true) => format!(
             "{isolation}, and no rule admits TCP/{port} from any peer, so {} is dropped",
             src.describe()
-        )
-    } else {
-        format!(
+        ),
+        (Direction::Ingress, false) => format!(
             "{isolation}, and no rule admits {} on TCP/{port}: {}",
             src.describe(),
             near.join("; ")
-        )
+        ),
+        (Direction::Egress, true) => {
+            // Name what the scraper may reach instead (the usual case: DNS only).
+            let others: Vec<String> = dp
+                .selecting
+                .iter()
+                .flat_map(|(p, r)| {
+                    r.egress
+                        .iter()
+                        .flatten()
+                        .filter(|e| !matches!(e.peer, Peer::Nothing))
+                        .map(move |e| format!("{} {}", p.obj, e.path))
+                })
+                .collect();
+            format!(
+                "{isolation}, and no egress rule allows TCP/{port} to any peer, so the connection to {} is dropped{}",
+                src.describe(),
+                if others.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; its egress rules allow other ports or peers only: {}",
+                        others.join(", ")
+                    )
+                }
+            )
+        }
+        (Direction::Egress, false) => format!(
+            "{isolation}, and no egress rule allows {} on TCP/{port}: {}",
+            src.describe(),
+            near.join("; ")
+        ),
     }
 }
 
-fn explain_peer_miss(e: &Entry, src: &Identity, s: &Settings) -> String {
+fn explain_peer_miss(e: &Entry, src: &Identity, s: &Settings, dir: Direction) -> String {
+    // The field names of the direction: `fromEndpoints` on ingress, `toEndpoints` on egress.
+    let f = |kind: &str| match dir {
+        Direction::Ingress => format!("from{kind}"),
+        Direction::Egress => format!("to{kind}"),
+    };
     match &e.peer {
         Peer::Endpoints(sels) => {
             if sels.iter().any(|ps| peer_selector_matches(ps, src, s)) {
-                return "its peer matches, but the fromRequires of another rule selecting the pod does not (R14)"
-                    .to_string();
+                return format!(
+                    "its peer matches, but the {} of another rule selecting the pod does not (R14)",
+                    f("Requires")
+                );
             }
-            let parts: Vec<String> = sels.iter().map(|ps| explain_selector_miss(ps, src, s)).collect();
+            let parts: Vec<String> = sels
+                .iter()
+                .map(|ps| explain_selector_miss(ps, src, s, dir))
+                .collect();
             parts.join("; ")
         }
         Peer::Entities(ents) => format!(
-            "fromEntities [{}] does not cover {} (R8; `cluster` covers every pod of the cluster)",
+            "{} [{}] does not cover {} (R8; `cluster` covers every pod of the cluster)",
+            f("Entities"),
             ents.join(", "),
             src.describe()
         ),
         Peer::Cidr(cidrs) if matches!(src.kind, IdentityKind::Host | IdentityKind::RemoteNode) => {
             if !s.cidr_match_nodes {
-                "fromCIDR/ipBlock matches a node only with policy-cidr-match-mode=nodes (R9)".to_string()
+                format!("{}/ipBlock matches a node only with policy-cidr-match-mode=nodes (R9)", f("CIDR"))
             } else if s.version >= CIDR_ZERO_IS_WORLD_SINCE && cidrs.iter().any(|c| c.cidr.prefix == 0) {
-                "fromCIDR/ipBlock 0.0.0.0/0 is the world entity from Cilium 1.19, which never matches a node: name the node's address range (R9)".to_string()
+                format!("{}/ipBlock 0.0.0.0/0 is the world entity from Cilium 1.19, which never matches a node: name the node's address range (R9)", f("CIDR"))
             } else {
-                "fromCIDR/ipBlock does not contain the node's address (R9)".to_string()
+                format!("{}/ipBlock does not contain the node's address (R9)", f("CIDR"))
             }
         }
-        Peer::Cidr(_) => "fromCIDR/ipBlock never matches a Cilium-managed pod, even when its IP is in the range (R9)"
-            .to_string(),
-        Peer::Nodes(_) => "fromNodes matches only other nodes (R10)".to_string(),
-        Peer::Groups => "fromGroups matches only external addresses".to_string(),
+        Peer::Cidr(_) => format!(
+            "{}/ipBlock never matches a Cilium-managed pod, even when its IP is in the range (R9)",
+            f("CIDR")
+        ),
+        Peer::Nodes(_) => format!("{} matches only other nodes (R10)", f("Nodes")),
+        Peer::Groups => format!("{} matches only external addresses", f("Groups")),
+        Peer::Unresolved(field) => format!(
+            "{field} selects no pod as far as scrapepath can tell offline: it is not decided here (E4); allow the target with toEndpoints"
+        ),
         Peer::Union(kinds) => kinds
             .iter()
-            .map(|k| explain_peer_miss(&Entry { peer: k.clone(), ..e.clone() }, src, s))
+            .map(|k| explain_peer_miss(&Entry { peer: k.clone(), ..e.clone() }, src, s, dir))
             .collect::<Vec<_>>()
             .join("; "),
         Peer::EmptyList {
@@ -1089,9 +1332,13 @@ fn explain_peer_miss(e: &Entry, src: &Identity, s: &Settings) -> String {
             rest,
             derived,
         } => {
-            if empty_list_omitted(s.version, *derived) {
-                explain_peer_miss(&Entry { peer: (**rest).clone(), ..e.clone() }, src, s)
+            if empty_list_omitted(s.version, field, *derived) {
+                explain_peer_miss(&Entry { peer: (**rest).clone(), ..e.clone() }, src, s, dir)
             } else {
+                let field = match dir {
+                    Direction::Ingress => field.to_string(),
+                    Direction::Egress => field.replacen("from", "to", 1),
+                };
                 format!("`{field}: []` makes the element select nothing (R11)")
             }
         }
@@ -1100,30 +1347,45 @@ fn explain_peer_miss(e: &Entry, src: &Identity, s: &Settings) -> String {
     }
 }
 
-fn explain_selector_miss(ps: &PeerSelector, src: &Identity, s: &Settings) -> String {
+fn explain_selector_miss(
+    ps: &PeerSelector,
+    src: &Identity,
+    s: &Settings,
+    dir: Direction,
+) -> String {
+    let (field, who) = match dir {
+        Direction::Ingress => ("fromEndpoints", "the scraper"),
+        Direction::Egress => ("toEndpoints", "the target"),
+    };
     let ns_of = |inj: &Injection| match inj {
         Injection::Namespace(ns) => Some(ns.clone()),
         Injection::NamespaceBefore116(ns) if s.version < Version::new(1, 16) => Some(ns.clone()),
         _ => None,
     };
     if src.kind != IdentityKind::Pod {
-        return format!(
-            "fromEndpoints selects pods only; {} needs fromEntities [{}] (R3, R8)",
-            src.describe(),
-            if src.kind == IdentityKind::Host {
-                "host"
-            } else {
-                "remote-node"
-            }
-        );
+        let entity = if src.kind == IdentityKind::Host {
+            "host"
+        } else {
+            "remote-node"
+        };
+        return match dir {
+            Direction::Ingress => format!(
+                "fromEndpoints selects pods only; {} needs fromEntities [{entity}] (R3, R8)",
+                src.describe()
+            ),
+            Direction::Egress => format!(
+                "toEndpoints selects pods only; the target is {} and needs toEntities [{entity}] (R3, R8, E1)",
+                src.describe()
+            ),
+        };
     }
     let src_ns = src.get(&Source::K8s, NS_KEY).unwrap_or("?").to_string();
     if let Some(ns) = ns_of(&ps.injection) {
         if ns != src_ns {
             let written = if ps.empty {
-                "fromEndpoints [{}]".to_string()
+                format!("{field} [{{}}]")
             } else {
-                format!("fromEndpoints [{}]", ps.selector)
+                format!("{field} [{}]", ps.selector)
             };
             return format!(
                 "{written} admits only pods of namespace {ns}: a CiliumNetworkPolicy adds its own namespace to a selector that names none (R6.4), so {src_ns} is not admitted"
@@ -1143,10 +1405,10 @@ fn explain_selector_miss(ps: &PeerSelector, src: &Identity, s: &Settings) -> Str
         })
         .collect();
     if unmet.is_empty() {
-        format!("fromEndpoints [{}] does not match the scraper", ps.selector)
+        format!("{field} [{}] does not match {who}", ps.selector)
     } else {
         format!(
-            "fromEndpoints [{}] needs {} which the scraper does not have",
+            "{field} [{}] needs {} which {who} does not have",
             ps.selector,
             unmet.join(", ")
         )

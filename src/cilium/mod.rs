@@ -1,5 +1,6 @@
-//! Cilium ingress semantics: identities (R1–R3), policies (R5–R15) and the decision procedure (D1–D5) of
-//! `semantics/cilium-ingress.md`, for "may scraper pod S open TCP/N on pod D?".
+//! Cilium semantics: identities (R1–R3), policies (R5–R15) and the decision procedure (D1–D5) of
+//! `semantics/cilium-ingress.md` for the target's ingress, and E1–E6 of `semantics/cilium-egress.md` for
+//! the scraper's egress, for "may scraper pod S open TCP/N on pod D?".
 
 pub mod eval;
 pub mod policy;
@@ -147,13 +148,17 @@ impl Settings {
 }
 
 /// The network decision for one flow, TCP from `src` to `dest` on `port`, from the policies given (every
-/// policy of the cluster will do: the subject of each rule is checked exactly). What the engine computes
-/// per target, without its caches; the differential test against Cilium's own engine calls it per flow.
+/// policy of the cluster will do: the subject of each rule is checked exactly): the target's ingress and
+/// the scraper's egress (E6). What the engine computes per target, without its caches; the differential
+/// test against Cilium's own engine calls it per flow. `dest_node_labels` are those of the target's
+/// Node (a hostNetwork target is a node for the scraper's egress); `cluster` are the cluster's pods (egress
+/// named ports resolve against them up to 1.19, E4.4).
 pub fn decide_flow<'a>(
     settings: &Settings,
     policies: impl IntoIterator<Item = &'a policy::Policy>,
+    cluster: impl IntoIterator<Item = &'a Pod>,
     (src, src_ns_labels, src_node_labels): (&Pod, &Labels, Option<&Labels>),
-    (dest, dest_ns_labels): (&Pod, &Labels),
+    (dest, dest_ns_labels, dest_node_labels): (&Pod, &Labels, Option<&Labels>),
     port: u16,
     path: &str,
 ) -> Decision {
@@ -161,16 +166,28 @@ pub fn decide_flow<'a>(
         return d;
     }
     let v = settings.version;
+    let policies: Vec<&policy::Policy> = policies.into_iter().collect();
+    let req = eval::ScrapeRequest::to(dest, port, path);
+    // `ports_of`: the pod named ports resolve against (the target; for egress up to 1.19 the cluster).
+    let side = |dir: policy::Direction,
+                subject: &eval::Identity,
+                peer: &eval::Identity,
+                ports_of: &Pod| {
+        let dp =
+            eval::DestPolicies::compute_in(dir, settings, subject, policies.iter().copied(), false);
+        let others =
+            eval::DestPolicies::other_readings_in(dir, settings, subject, &policies, false);
+        eval::decide_readings(settings, &dp, &others, ports_of, peer, port, &req)
+    };
     let dest_id = eval::Identity::of_pod(dest, dest_ns_labels, &settings.cluster_name, v);
     let src_id = eval::Identity::of_source(src, src_ns_labels, src_node_labels, dest, settings);
-    let policies: Vec<&policy::Policy> = policies.into_iter().collect();
-    let dp = eval::DestPolicies::compute(settings, &dest_id, policies.iter().copied(), false);
-    let others = eval::DestPolicies::other_readings(settings, &dest_id, &policies, false);
-    let req = eval::ScrapeRequest {
-        path,
-        host: format!("{}:{port}", dest.pod_ip.as_deref().unwrap_or("")),
-    };
-    eval::decide_readings(settings, &dp, &others, dest, &src_id, port, &req)
+    let ingress = side(policy::Direction::Ingress, &dest_id, &src_id, dest);
+    let egress = (!src.host_network).then(|| {
+        let peer = eval::Identity::of_source(dest, dest_ns_labels, dest_node_labels, src, settings);
+        let view = eval::egress_port_view(cluster, dest, v);
+        side(policy::Direction::Egress, &src_id, &peer, &view)
+    });
+    eval::combine(ingress, egress, src)
 }
 
 #[cfg(test)]

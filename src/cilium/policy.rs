@@ -82,7 +82,7 @@ pub fn cilium_extended_key(k: &str) -> String {
     format!("{src}.{rest}")
 }
 
-/// Every endpoint selector of the policy that decides ingress of pods, with its path.
+/// Every endpoint selector of the policy that decides ingress or egress of pods, with its path.
 fn selectors_mut(raw: &mut RawCiliumPolicy) -> Vec<(String, &mut LabelSelector)> {
     let mut out = Vec::new();
     let rules = raw.spec.iter_mut().map(|r| ("spec".to_string(), r)).chain(
@@ -105,6 +105,22 @@ fn selectors_mut(raw: &mut RawCiliumPolicy) -> Vec<(String, &mut LabelSelector)>
                     ("fromEndpoints", e.from_endpoints.as_mut()),
                     ("fromRequires", e.from_requires.as_mut()),
                     ("fromNodes", e.from_nodes.as_mut()),
+                ] {
+                    for (k, sel) in sels.into_iter().flatten().enumerate() {
+                        out.push((format!("{path}.{section}[{i}].{field}[{k}]"), sel));
+                    }
+                }
+            }
+        }
+        for (section, list) in [
+            ("egress", r.egress.as_mut()),
+            ("egressDeny", r.egress_deny.as_mut()),
+        ] {
+            for (i, e) in list.into_iter().flatten().enumerate() {
+                for (field, sels) in [
+                    ("toEndpoints", e.to_endpoints.as_mut()),
+                    ("toRequires", e.to_requires.as_mut()),
+                    ("toNodes", e.to_nodes.as_mut()),
                 ] {
                     for (k, sel) in sels.into_iter().flatten().enumerate() {
                         out.push((format!("{path}.{section}[{i}].{field}[{k}]"), sel));
@@ -251,10 +267,49 @@ pub struct Rule {
     pub ingress_deny: Option<Vec<Entry>>,
     /// `enableDefaultDeny.ingress` as written (D4).
     pub enable_default_deny: Option<bool>,
+    /// The scraper's side (`semantics/cilium-egress.md`): `egress`, `egressDeny` and
+    /// `enableDefaultDeny.egress`, read as the ingress fields are.
+    pub egress: Option<Vec<Entry>>,
+    pub egress_deny: Option<Vec<Entry>>,
+    pub enable_default_deny_egress: Option<bool>,
     pub from_kubernetes: bool,
     /// A KNP whose podSelector Cilium 1.19 cannot build (a key too long once given its source): there it
     /// selects every pod of the policy's namespace (1.20 builds it; up to 1.18 the policy is refused).
     pub subject_unbuildable: bool,
+}
+
+/// Which side of a connection a rule is enforced on: the destination's ingress or the source's egress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Ingress,
+    Egress,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
+}
+
+impl Rule {
+    /// The allow and the deny entries of one direction.
+    pub fn entries(&self, dir: Direction) -> (&Option<Vec<Entry>>, &Option<Vec<Entry>>) {
+        match dir {
+            Direction::Ingress => (&self.ingress, &self.ingress_deny),
+            Direction::Egress => (&self.egress, &self.egress_deny),
+        }
+    }
+
+    /// `enableDefaultDeny.<direction>` as written.
+    pub fn default_deny(&self, dir: Direction) -> Option<bool> {
+        match dir {
+            Direction::Ingress => self.enable_default_deny,
+            Direction::Egress => self.enable_default_deny_egress,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -298,6 +353,9 @@ pub enum Peer {
     },
     /// An element with neither peers nor ports (`ingress: [{}]`): allows nothing.
     Nothing,
+    /// An egress peer that is not decided offline (`toServices`, `toFQDNs`: E4): it selects no pod here,
+    /// and a denial names it.
+    Unresolved(&'static str),
     /// Several peer kinds in one element, where the release does not refuse it (1.15's ingressDeny):
     /// any of them.
     Union(Vec<Peer>),
@@ -455,6 +513,10 @@ pub struct RawRule {
     #[serde(default)]
     pub ingress_deny: Option<Vec<RawIngress>>,
     #[serde(default)]
+    pub egress: Option<Vec<RawEgress>>,
+    #[serde(default)]
+    pub egress_deny: Option<Vec<RawEgress>>,
+    #[serde(default)]
     pub enable_default_deny: Option<RawDefaultDeny>,
 }
 
@@ -462,6 +524,8 @@ pub struct RawRule {
 pub struct RawDefaultDeny {
     #[serde(default)]
     pub ingress: Option<bool>,
+    #[serde(default)]
+    pub egress: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -485,6 +549,66 @@ pub struct RawIngress {
     pub to_ports: Option<Vec<RawPortRule>>,
     #[serde(default)]
     pub icmps: Option<Vec<serde_json::Value>>,
+    /// The first peer field of an egress element that cannot be decided offline (`toServices`,
+    /// `toFQDNs`; never set for ingress): see [`Peer::Unresolved`].
+    #[serde(skip)]
+    pub unresolved: Option<&'static str>,
+}
+
+/// One egress (or egressDeny) element (E1 of `semantics/cilium-egress.md`): the peer fields are those of
+/// ingress under their `to` names, so it is read as one ([`RawEgress::peer_element`]).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RawEgress {
+    #[serde(default)]
+    pub to_endpoints: Option<Vec<LabelSelector>>,
+    #[serde(default)]
+    pub to_entities: Option<Vec<String>>,
+    #[serde(default, rename = "toCIDR")]
+    pub to_cidr: Option<Vec<String>>,
+    #[serde(default, rename = "toCIDRSet")]
+    pub to_cidr_set: Option<Vec<RawCidrRule>>,
+    #[serde(default)]
+    pub to_nodes: Option<Vec<LabelSelector>>,
+    #[serde(default)]
+    pub to_groups: Option<Vec<serde_json::Value>>,
+    #[serde(default)]
+    pub to_requires: Option<Vec<LabelSelector>>,
+    #[serde(default)]
+    pub to_ports: Option<Vec<RawPortRule>>,
+    #[serde(default)]
+    pub icmps: Option<Vec<serde_json::Value>>,
+    #[serde(default)]
+    pub to_services: Option<Vec<serde_json::Value>>,
+    #[serde(default, rename = "toFQDNs")]
+    pub to_fqdns: Option<Vec<serde_json::Value>>,
+}
+
+impl RawEgress {
+    /// The element with its `to*` peers as the `from*` ones of one ingress element, which the rule
+    /// conversion reads for both directions.
+    pub fn peer_element(&self) -> RawIngress {
+        let non_empty =
+            |v: &Option<Vec<serde_json::Value>>| v.as_ref().is_some_and(|v| !v.is_empty());
+        RawIngress {
+            from_endpoints: self.to_endpoints.clone(),
+            from_entities: self.to_entities.clone(),
+            from_cidr: self.to_cidr.clone(),
+            from_cidr_set: self.to_cidr_set.clone(),
+            from_nodes: self.to_nodes.clone(),
+            from_groups: self.to_groups.clone(),
+            from_requires: self.to_requires.clone(),
+            to_ports: self.to_ports.clone(),
+            icmps: self.icmps.clone(),
+            unresolved: if non_empty(&self.to_services) {
+                Some("toServices")
+            } else if non_empty(&self.to_fqdns) {
+                Some("toFQDNs")
+            } else {
+                None
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -647,12 +771,24 @@ fn rule_from_cilium(path: &str, r: &RawRule, ns: &str, derived: bool) -> Option<
         .ingress_deny
         .as_ref()
         .map(|v| entries(path, "ingressDeny", v, ns, true, derived));
+    let egress_of = |field: &str, v: &[RawEgress], deny: bool| {
+        let elems: Vec<RawIngress> = v.iter().map(RawEgress::peer_element).collect();
+        entries(path, field, &elems, ns, deny, derived)
+    };
+    let egress = r.egress.as_ref().map(|v| egress_of("egress", v, false));
+    let egress_deny = r
+        .egress_deny
+        .as_ref()
+        .map(|v| egress_of("egressDeny", v, true));
     Some(Rule {
         path: path.to_string(),
         subject,
         ingress,
         ingress_deny,
         enable_default_deny: r.enable_default_deny.as_ref().and_then(|d| d.ingress),
+        egress,
+        egress_deny,
+        enable_default_deny_egress: r.enable_default_deny.as_ref().and_then(|d| d.egress),
         from_kubernetes: false,
         subject_unbuildable: false,
     })
@@ -775,6 +911,9 @@ fn entry(path: &str, e: &RawIngress, ns: &str, deny: bool, derived: bool) -> Ent
     }
     if len(&e.from_groups) > 0 {
         kinds.push(Peer::Groups);
+    }
+    if let Some(field) = e.unresolved {
+        kinds.push(Peer::Unresolved(field));
     }
     let peer = match kinds.len() {
         0 if has_l4 => Peer::Wildcard,
@@ -1001,11 +1140,78 @@ fn knp_rule(np: &netv1::NetworkPolicy, ns: &str) -> Rule {
     // pod of every namespace.
     let subject_unbuildable = !knp_buildable(Some(&pod_selector), None);
     let types = spec.policy_types.clone().unwrap_or_default();
-    let ingress_rules = spec.ingress.clone().unwrap_or_default();
+    let ingress_entries = knp_entries(
+        "ingress",
+        spec.ingress
+            .iter()
+            .flatten()
+            .map(|r| (r.from.as_deref(), r.ports.as_deref())),
+        ns,
+    );
+    let egress_entries = knp_entries(
+        "egress",
+        spec.egress
+            .iter()
+            .flatten()
+            .map(|r| (r.to.as_deref(), r.ports.as_deref())),
+        ns,
+    );
+    let has_ingress_type = types.iter().any(|t| t == "Ingress");
+    let has_egress_type = types.iter().any(|t| t == "Egress");
+    // Synthesised default-deny: one entry that allows nothing. Rules of either direction are translated
+    // whatever `policyTypes` says (R15, E2).
+    let deny_all = |section: &str| {
+        Some(vec![Entry {
+            path: format!("spec (no {section} rules)"),
+            peer: Peer::Nothing,
+            ports: Ports::All,
+            requires: Vec::new(),
+        }])
+    };
+    let ingress = if !ingress_entries.is_empty() {
+        Some(ingress_entries)
+    } else if has_ingress_type || !has_egress_type {
+        deny_all("ingress")
+    } else {
+        None
+    };
+    let egress = if !egress_entries.is_empty() {
+        Some(egress_entries)
+    } else if has_egress_type {
+        deny_all("egress")
+    } else {
+        None
+    };
+    Rule {
+        path: "spec".to_string(),
+        subject: Subject::Endpoints(subject),
+        ingress,
+        ingress_deny: None,
+        enable_default_deny: None,
+        egress,
+        egress_deny: None,
+        enable_default_deny_egress: None,
+        from_kubernetes: true,
+        subject_unbuildable,
+    }
+}
+
+/// The entries of a NetworkPolicy's `ingress` (`from`) or `egress` (`to`) rules, as Cilium translates
+/// them (R15, E2): one entry per element, split in two where it mixes ipBlocks and selectors.
+fn knp_entries<'a>(
+    section: &str,
+    rules: impl Iterator<
+        Item = (
+            Option<&'a [netv1::NetworkPolicyPeer]>,
+            Option<&'a [netv1::NetworkPolicyPort]>,
+        ),
+    >,
+    ns: &str,
+) -> Vec<Entry> {
     let mut entries_out = Vec::new();
-    for (i, r) in ingress_rules.iter().enumerate() {
-        let path = format!("spec.ingress[{i}]");
-        let peer = match r.from.as_deref() {
+    for (i, (peers, ports)) in rules.enumerate() {
+        let path = format!("spec.{section}[{i}]");
+        let peer = match peers {
             // Cilium's translation is an explicit wildcard endpoint selector, not an element without
             // peers: so up to 1.18 the fromRequires of other rules constrain it too (R14).
             None | Some([]) => Peer::Endpoints(vec![PeerSelector {
@@ -1039,11 +1245,11 @@ fn knp_rule(np: &netv1::NetworkPolicy, ns: &str) -> Rule {
                     (true, false) => Peer::Cidr(cidrs),
                     (true, true) => Peer::Nothing,
                     (false, false) => {
-                        // Mixed peers in one element: split into two entries below.
+                        // Mixed peers in one element: split into two entries.
                         entries_out.push(Entry {
                             path: path.clone(),
                             peer: Peer::Cidr(cidrs),
-                            ports: knp_ports(r),
+                            ports: knp_ports(ports),
                             requires: Vec::new(),
                         });
                         Peer::Endpoints(sels)
@@ -1054,34 +1260,11 @@ fn knp_rule(np: &netv1::NetworkPolicy, ns: &str) -> Rule {
         entries_out.push(Entry {
             path,
             peer,
-            ports: knp_ports(r),
+            ports: knp_ports(ports),
             requires: Vec::new(),
         });
     }
-    let has_ingress_type = types.iter().any(|t| t == "Ingress");
-    let has_egress_type = types.iter().any(|t| t == "Egress");
-    let ingress = if !entries_out.is_empty() {
-        Some(entries_out)
-    } else if has_ingress_type || !has_egress_type {
-        // Synthesised default-deny: one entry that allows nothing.
-        Some(vec![Entry {
-            path: "spec (no ingress rules)".to_string(),
-            peer: Peer::Nothing,
-            ports: Ports::All,
-            requires: Vec::new(),
-        }])
-    } else {
-        None
-    };
-    Rule {
-        path: "spec".to_string(),
-        subject: Subject::Endpoints(subject),
-        ingress,
-        ingress_deny: None,
-        enable_default_deny: None,
-        from_kubernetes: true,
-        subject_unbuildable,
-    }
+    entries_out
 }
 
 /// `None`: a peer with neither selector (nor ipBlock), which the API server refuses.
@@ -1124,8 +1307,8 @@ fn knp_peer(p: &netv1::NetworkPolicyPeer, ns: &str) -> Option<PeerSelector> {
     })
 }
 
-fn knp_ports(r: &netv1::NetworkPolicyIngressRule) -> Ports {
-    let Some(ports) = r.ports.as_deref().filter(|p| !p.is_empty()) else {
+fn knp_ports(ports: Option<&[netv1::NetworkPolicyPort]>) -> Ports {
+    let Some(ports) = ports.filter(|p| !p.is_empty()) else {
         return Ports::All;
     };
     let mut out = Vec::new();

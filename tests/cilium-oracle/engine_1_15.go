@@ -128,7 +128,8 @@ func (o *endpointOwner) LookupRedirectPortBuildLocked(ingress bool, protocol str
 func (o *endpointOwner) HasBPFPolicyMap() bool             { return true }
 func (o *endpointOwner) PolicyDebug(logrus.Fields, string) {}
 
-func (r *repo115) lookup(epID uint16, dst *slim_corev1.Pod, dstID, srcID *identity.Identity, port uint16, proto u8proto.U8proto) (lookupResult, error) {
+func (r *repo115) lookup(epID uint16, dst *slim_corev1.Pod, dstID, srcID *identity.Identity, port uint16, proto u8proto.U8proto, ingress bool) (lookupResult, error) {
+	// With ingress false, dst is the subject S and srcID the peer D (the egress of S toward D).
 	containerPorts, _, _, _ := k8s.GetPodMetadata(&slim_corev1.Namespace{}, dst)
 	owner := &endpointOwner{id: epID, ports: make(ciliumtypes.NamedPortMap, len(containerPorts)), redirects: map[string]uint16{}}
 	for _, cp := range containerPorts {
@@ -157,7 +158,7 @@ func (r *repo115) lookup(epID uint16, dst *slim_corev1.Pod, dstID, srcID *identi
 	// bpf/lib/policy.h __policy_can_access (1.15).
 	ms := epp.GetPolicyMap()
 	get := func(id uint32, nexthdr uint8, dport uint16) (policy.MapStateEntry, bool) {
-		return ms.Get(policy.Key{Identity: id, DestPort: dport, Nexthdr: nexthdr, TrafficDirection: trafficdirection.Ingress.Uint8()})
+		return ms.Get(policy.Key{Identity: id, DestPort: dport, Nexthdr: nexthdr, TrafficDirection: direction(ingress)})
 	}
 	src, p := srcID.ID.Uint32(), uint8(proto)
 	var entry policy.MapStateEntry
@@ -175,7 +176,7 @@ func (r *repo115) lookup(epID uint16, dst *slim_corev1.Pod, dstID, srcID *identi
 	for _, la := range entry.DerivedFromRules {
 		res.Rules = append(res.Rules, la.String())
 	}
-	if res.Allowed && res.L7 {
+	if res.Allowed && res.L7 && ingress {
 		for _, f := range epp.L4Policy.Ingress.PortRules {
 			if !f.Ingress || !filterMatchesL4(uint16(f.Port), 0, f.PortName, f.U8Proto, owner, port, proto) {
 				continue
@@ -195,4 +196,12 @@ func (r *repo115) lookup(epID uint16, dst *slim_corev1.Pod, dstID, srcID *identi
 		}
 	}
 	return res, nil
+}
+
+// direction is the policy map's traffic direction of a lookup.
+func direction(ingress bool) uint8 {
+	if ingress {
+		return trafficdirection.Ingress.Uint8()
+	}
+	return trafficdirection.Egress.Uint8()
 }

@@ -125,7 +125,8 @@ func (o *endpointOwner) RegenerateIfAlive(*regeneration.ExternalRegenerationMeta
 	return ch
 }
 
-func (r *repo116) lookup(epID uint16, dst *slim_corev1.Pod, dstID, srcID *identity.Identity, port uint16, proto u8proto.U8proto) (lookupResult, error) {
+func (r *repo116) lookup(epID uint16, dst *slim_corev1.Pod, dstID, srcID *identity.Identity, port uint16, proto u8proto.U8proto, ingress bool) (lookupResult, error) {
+	// With ingress false, dst is the subject S and srcID the peer D (the egress of S toward D).
 	containerPorts, _, _, _ := k8s.GetPodMetadata(&slim_corev1.Namespace{}, dst)
 	owner := &endpointOwner{id: epID, ports: make(ciliumtypes.NamedPortMap, len(containerPorts)), redirects: map[string]uint16{}}
 	for _, cp := range containerPorts {
@@ -153,7 +154,7 @@ func (r *repo116) lookup(epID uint16, dst *slim_corev1.Pod, dstID, srcID *identi
 	// with the redirects realized (as UpdateRedirects does).
 	first := selPolicy.Consume(owner)
 	next := uint16(10000)
-	first.L4Policy.Ingress.PortRules.ForEach(func(l4 *policy.L4Filter) bool {
+	allot := func(l4 *policy.L4Filter) bool {
 		for _, sp := range l4.PerSelectorPolicies {
 			if !sp.IsRedirect() || sp.GetListener() != "" {
 				continue
@@ -171,7 +172,9 @@ func (r *repo116) lookup(epID uint16, dst *slim_corev1.Pod, dstID, srcID *identi
 			}
 		}
 		return true
-	})
+	}
+	first.L4Policy.Ingress.PortRules.ForEach(allot)
+	first.L4Policy.Egress.PortRules.ForEach(allot)
 	first.Detach()
 	epp := selPolicy.Consume(owner)
 	defer epp.Detach()
@@ -186,7 +189,7 @@ func (r *repo116) lookup(epID uint16, dst *slim_corev1.Pod, dstID, srcID *identi
 	}
 	best := func(id uint32) (m match) {
 		ms.ForEach(func(k policy.Key, v policy.MapStateEntry) bool {
-			if k.TrafficDirection != trafficdirection.Ingress.Uint8() || k.Identity != id {
+			if k.TrafficDirection != direction(ingress) || k.Identity != id {
 				return true
 			}
 			prefix := 0
@@ -224,7 +227,7 @@ func (r *repo116) lookup(epID uint16, dst *slim_corev1.Pod, dstID, srcID *identi
 	for _, la := range chosen.entry.DerivedFromRules {
 		res.Rules = append(res.Rules, la.String())
 	}
-	if res.Allowed && res.L7 {
+	if res.Allowed && res.L7 && ingress {
 		epp.L4Policy.Ingress.PortRules.ForEach(func(f *policy.L4Filter) bool {
 			if !f.Ingress || !filterMatchesL4(f.Port, f.EndPort, f.PortName, f.U8Proto, owner, port, proto) {
 				return true
@@ -254,4 +257,12 @@ func trailingZeros16(x uint16) int {
 		n++
 	}
 	return n
+}
+
+// direction is the policy map's traffic direction of a lookup.
+func direction(ingress bool) uint8 {
+	if ingress {
+		return trafficdirection.Ingress.Uint8()
+	}
+	return trafficdirection.Egress.Uint8()
 }

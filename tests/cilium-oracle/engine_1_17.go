@@ -120,7 +120,8 @@ type stats struct{ a, b spanstat.SpanStat }
 func (s *stats) WaitingForPolicyRepository() *spanstat.SpanStat { return &s.a }
 func (s *stats) PolicyCalculation() *spanstat.SpanStat          { return &s.b }
 
-func (r *repo117) lookup(epID uint16, dst *slim_corev1.Pod, dstID, srcID *identity.Identity, port uint16, proto u8proto.U8proto) (lookupResult, error) {
+func (r *repo117) lookup(epID uint16, dst *slim_corev1.Pod, dstID, srcID *identity.Identity, port uint16, proto u8proto.U8proto, ingress bool) (lookupResult, error) {
+	// With ingress false, dst is the subject S and srcID the peer D (the egress of S toward D).
 	containerPorts, _ := k8s.GetPodMetadata(&slim_corev1.Namespace{}, dst)
 	owner := &endpointOwner{id: epID, ports: make(ciliumtypes.NamedPortMap, len(containerPorts))}
 	for _, cp := range containerPorts {
@@ -167,10 +168,14 @@ func (r *repo117) lookup(epID uint16, dst *slim_corev1.Pod, dstID, srcID *identi
 		epp.Detach()
 	}()
 
-	key := policy.IngressKey().WithIdentity(srcID.ID).WithPortProto(proto, port)
+	key := policy.IngressKey()
+	if !ingress {
+		key = policy.EgressKey()
+	}
+	key = key.WithIdentity(srcID.ID).WithPortProto(proto, port)
 	entry, found := epp.ScrapepathLookup(key)
 	res := lookupResult{Allowed: found && !entry.IsDeny(), L7: entry.IsRedirectEntry()}
-	if res.Allowed && res.L7 {
+	if res.Allowed && res.L7 && ingress {
 		epp.L4Policy.Ingress.PortRules.ForEach(func(f *policy.L4Filter) bool {
 			if !f.Ingress || !filterMatchesL4(f.Port, f.EndPort, f.PortName, f.U8Proto, owner, port, proto) {
 				return true

@@ -172,7 +172,8 @@ func resourceID(o *object) ipcachetypes.ResourceID {
 	return ipcachetypes.NewResourceID(kind, o.Namespace, o.Name)
 }
 
-func (r *slogRepo) lookup(epID uint16, dst *slim_corev1.Pod, dstID, srcID *identity.Identity, port uint16, proto u8proto.U8proto) (lookupResult, error) {
+func (r *slogRepo) lookup(epID uint16, dst *slim_corev1.Pod, dstID, srcID *identity.Identity, port uint16, proto u8proto.U8proto, ingress bool) (lookupResult, error) {
+	// With ingress false, dst is the subject S and srcID the peer D (the egress of S toward D).
 	logger := r.e.logger
 	owner := &endpointOwner{id: epID, ports: namedPorts(logger, dst)}
 
@@ -214,13 +215,17 @@ func (r *slogRepo) lookup(epID uint16, dst *slim_corev1.Pod, dstID, srcID *ident
 		epp.Detach(logger)
 	}()
 
-	key := policy.IngressKey().WithIdentity(srcID.ID).WithPortProto(proto, port)
+	key := policy.IngressKey()
+	if !ingress {
+		key = policy.EgressKey()
+	}
+	key = key.WithIdentity(srcID.ID).WithPortProto(proto, port)
 	entry, meta, found := epp.Lookup(key)
 	res := lookupResult{Allowed: found && !entry.IsDeny(), L7: entry.IsRedirectEntry()}
 	for _, la := range meta.LabelArray() {
 		res.Rules = append(res.Rules, la.String())
 	}
-	if res.Allowed && res.L7 {
+	if res.Allowed && res.L7 && ingress {
 		// What the proxy will let through: the L7 rules of every ingress filter on this port
 		// (or on all ports) whose selector selects the source, as the xDS server builds the
 		// Envoy NetworkPolicy (pkg/envoy getPortNetworkPolicyRule: a selector without L7

@@ -38,9 +38,11 @@ type versionEngine interface {
 type repository interface {
 	// add puts a parsed policy into the repository under its resource (kind/namespace/name).
 	add(o *object, parsed any)
-	// lookup computes D's endpoint policy (selector policy distilled for the endpoint, named
-	// ports resolved against D's pod) and looks up ingress from src on port/proto.
-	lookup(epID uint16, dst *slim_corev1.Pod, dstID, srcID *identity.Identity, port uint16, proto u8proto.U8proto) (res lookupResult, err error)
+	// lookup computes the endpoint policy of the subject pod (selector policy distilled for the
+	// endpoint, named ports resolved against the subject's pod) and looks up, with ingress, the
+	// ingress from peer on port/proto (the subject is D), else the egress to peer (the subject is
+	// S, peer is D as S's node sees it).
+	lookup(epID uint16, subject *slim_corev1.Pod, subjectID, peerID *identity.Identity, port uint16, proto u8proto.U8proto, ingress bool) (res lookupResult, err error)
 }
 
 type lookupResult struct {
@@ -157,6 +159,20 @@ func newWorld(ve versionEngine, cfg *agentConfig, cl *cluster, node string, poli
 	return w, nil
 }
 
+// identityOf is the identity of pod p (ref) as this world's agent sees it in a flow with other:
+// its pod identity ("pod"), else, a hostNetwork pod, the host when it shares other's node ("host")
+// and a remote node otherwise ("remote-node").
+func (w *world) identityOf(ref string, p, other *slim_corev1.Pod) (*identity.Identity, string) {
+	switch {
+	case isEndpoint(p):
+		return w.podIDs[ref], "pod"
+	case sameNode(p, other):
+		return w.hostID, "host"
+	default:
+		return w.nodeIDs[ref], "remote-node"
+	}
+}
+
 func labelStrings(id *identity.Identity) []string {
 	if id == nil {
 		return []string{}
@@ -192,8 +208,32 @@ func evaluate(cfg *agentConfig, in *inputs, flows []flowIn, out *output) error {
 	}
 
 	results := make([]flowOut, len(flows))
-	byNode := map[string][]int{}
-	var nodeOrder []string
+
+	// One world (repository, identities) per node, built when first needed: D's node decides its
+	// ingress, S's node its egress. The first world uses the policies parsed above; each further one
+	// parses them again (a parsed policy belongs to one repository).
+	worlds := map[string]*world{}
+	worldOf := func(node string) (*world, error) {
+		if w, ok := worlds[node]; ok {
+			return w, nil
+		}
+		parsed := parsedOnce
+		if len(worlds) > 0 {
+			parsed = make([]any, len(in.Policies))
+			for i, o := range in.Policies {
+				if parsedOnce[i] != nil {
+					parsed[i], _, _ = ve.parsePolicy(o)
+				}
+			}
+		}
+		w, err := newWorld(ve, cfg, cl, node, in.Policies, parsed, warn)
+		if err != nil {
+			return nil, err
+		}
+		worlds[node] = w
+		return w, nil
+	}
+
 	for i, f := range flows {
 		r := &results[i]
 		*r = flowOut{Src: f.Src, Dst: f.Dst, Port: f.Port, Protocol: f.Protocol, SrcIdentity: []string{}, DstIdentity: []string{}}
@@ -209,62 +249,57 @@ func evaluate(cfg *agentConfig, in *inputs, flows []flowIn, out *output) error {
 		if src == nil || dst == nil {
 			continue
 		}
-		if !isEndpoint(dst) {
-			r.Verdict, r.NotEndpoint = "Allowed", true
-			continue
-		}
-		node := dst.Spec.NodeName
-		if _, ok := byNode[node]; !ok {
-			nodeOrder = append(nodeOrder, node)
-		}
-		byNode[node] = append(byNode[node], i)
-	}
+		proto, _ := u8proto.ParseProtocol(strings.ToUpper(f.Protocol))
+		r.Audit = cfg.PolicyAuditMode
 
-	for n, node := range nodeOrder {
-		// A fresh repository per destination node: the host identity's labels are per node.
-		parsed := parsedOnce
-		if n > 0 {
-			parsed = make([]any, len(in.Policies))
-			for i, o := range in.Policies {
-				if parsedOnce[i] != nil {
-					parsed[i], _, _ = ve.parsePolicy(o)
-				}
+		// The scraper's egress, on S's node: S is the subject, D the peer as S's node sees it.
+		if !isEndpoint(src) {
+			r.EgressVerdict, r.EgressNotEndpoint = "Allowed", true
+		} else {
+			ws, err := worldOf(src.Spec.NodeName)
+			if err != nil {
+				return err
 			}
-		}
-		w, err := newWorld(ve, cfg, cl, node, in.Policies, parsed, warn)
-		if err != nil {
-			return err
-		}
-		for _, i := range byNode[node] {
-			f, r := flows[i], &results[i]
-			src, dst := cl.pods[f.Src], cl.pods[f.Dst]
-			dstID := w.podIDs[f.Dst]
-			var srcID *identity.Identity
-			switch {
-			case isEndpoint(src):
-				srcID, r.SrcKind = w.podIDs[f.Src], "pod"
-			case sameNode(src, dst):
-				srcID, r.SrcKind = w.hostID, "host"
-			default:
-				srcID, r.SrcKind = w.nodeIDs[f.Src], "remote-node"
-			}
-			r.SrcIdentity, r.DstIdentity = labelStrings(srcID), labelStrings(dstID)
-			proto, _ := u8proto.ParseProtocol(strings.ToUpper(f.Protocol))
-			res, err := w.repo.lookup(endpointID(cl, f.Dst), dst, dstID, srcID, uint16(f.Port), proto)
+			peer, _ := ws.identityOf(f.Dst, dst, src)
+			res, err := ws.repo.lookup(endpointID(cl, f.Src), src, ws.podIDs[f.Src], peer, uint16(f.Port), proto, false)
 			if err != nil {
 				r.Error = err.Error()
 				continue
 			}
-			r.Verdict = "Denied"
+			r.EgressVerdict = "Denied"
 			if res.Allowed {
-				r.Verdict = "Allowed"
+				r.EgressVerdict = "Allowed"
 			}
-			r.L7 = res.Allowed && res.L7
-			r.Audit = cfg.PolicyAuditMode
-			r.Rules = res.Rules
-			if r.L7 {
-				r.L7HTTP, r.L7Unrestricted = res.HTTP, res.Unrestricted
-			}
+			r.EgressL7 = res.Allowed && res.L7
+			r.EgressRules = res.Rules
+		}
+
+		// D's ingress, on D's node.
+		if !isEndpoint(dst) {
+			r.Verdict, r.NotEndpoint = "Allowed", true
+			continue
+		}
+		w, err := worldOf(dst.Spec.NodeName)
+		if err != nil {
+			return err
+		}
+		dstID := w.podIDs[f.Dst]
+		var srcID *identity.Identity
+		srcID, r.SrcKind = w.identityOf(f.Src, src, dst)
+		r.SrcIdentity, r.DstIdentity = labelStrings(srcID), labelStrings(dstID)
+		res, err := w.repo.lookup(endpointID(cl, f.Dst), dst, dstID, srcID, uint16(f.Port), proto, true)
+		if err != nil {
+			r.Error = err.Error()
+			continue
+		}
+		r.Verdict = "Denied"
+		if res.Allowed {
+			r.Verdict = "Allowed"
+		}
+		r.L7 = res.Allowed && res.L7
+		r.Rules = res.Rules
+		if r.L7 {
+			r.L7HTTP, r.L7Unrestricted = res.HTTP, res.Unrestricted
 		}
 	}
 	out.Flows = results

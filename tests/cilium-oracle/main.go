@@ -435,7 +435,17 @@ type flowOut struct {
 	// so the proxy lets every request through (the L4 rule "shadows" the L7 rules).
 	L7Unrestricted bool `json:"l7Unrestricted,omitempty"`
 	// NotEndpoint: D is a hostNetwork pod, not a Cilium endpoint; nothing is enforced.
-	NotEndpoint bool     `json:"notEndpoint,omitempty"`
+	NotEndpoint bool `json:"notEndpoint,omitempty"`
+	// EgressVerdict is what the policy engine decides at S's egress toward D: "Allowed" or
+	// "Denied" (before audit mode). A scrape passes only if both verdicts allow it.
+	EgressVerdict string `json:"egressVerdict,omitempty"`
+	// EgressL7: the egress allow goes through the L7 proxy.
+	EgressL7 bool `json:"egressL7,omitempty"`
+	// EgressNotEndpoint: S is a hostNetwork pod, not a Cilium endpoint: its egress is the host
+	// firewall's, which the oracle does not model (Allowed).
+	EgressNotEndpoint bool `json:"egressNotEndpoint,omitempty"`
+	// EgressRules: the labels of the rules behind the deciding egress entry (debugging).
+	EgressRules []string `json:"egressRules,omitempty"`
 	SrcIdentity []string `json:"srcIdentity"`
 	DstIdentity []string `json:"dstIdentity"`
 	// SrcKind: "pod", "host" (hostNetwork pod on D's node) or "remote-node" (on another node).

@@ -147,6 +147,13 @@ pub struct OracleFlow {
     pub l7: bool,
     #[serde(default)]
     pub not_endpoint: bool,
+    /// The verdict at the source's egress toward the destination (`egressVerdict`).
+    #[serde(default)]
+    pub egress_verdict: String,
+    #[serde(default)]
+    pub egress_not_endpoint: bool,
+    #[serde(default)]
+    pub egress_rules: Vec<String>,
     #[serde(default)]
     pub error: Option<String>,
     #[serde(default)]
@@ -156,9 +163,20 @@ pub struct OracleFlow {
 }
 
 impl OracleFlow {
-    /// Whether the datapath forwards it at L3/L4: allowed by policy, not an endpoint, or audit mode.
+    /// Whether the datapath forwards it at L3/L4: the source's egress and the destination's ingress
+    /// both allow it (each by policy, or as no endpoint), or audit mode.
     pub fn forwarded(&self) -> bool {
-        self.not_endpoint || self.audit || self.verdict == "Allowed"
+        self.audit || (self.ingress_forwarded() && self.egress_forwarded())
+    }
+
+    /// The destination's ingress alone.
+    pub fn ingress_forwarded(&self) -> bool {
+        self.not_endpoint || self.verdict == "Allowed"
+    }
+
+    /// The source's egress alone (an oracle without egress answers counts as allowing).
+    pub fn egress_forwarded(&self) -> bool {
+        self.egress_not_endpoint || matches!(self.egress_verdict.as_str(), "Allowed" | "")
     }
 }
 
@@ -234,6 +252,10 @@ pub struct Report {
     pub readings: usize,
     /// Flows from a pod to itself: judged against the datapath's answer, not the oracle's ([`to_itself`]).
     pub to_itself: usize,
+    /// Compared flows whose source's egress Cilium denies, and of those, the ones its destination's
+    /// ingress allows (the egress alone decides them: `semantics/cilium-egress.md` E6).
+    pub egress_denied: usize,
+    pub egress_decides: usize,
     pub disagreements: Vec<Disagreement>,
     pub oracle_time: Duration,
     pub ours_time: Duration,
@@ -242,7 +264,7 @@ pub struct Report {
 impl Report {
     pub fn summary(&self, o: &Oracle) -> String {
         format!(
-            "Cilium 1.{}: {} clusters ({} refused by the release's CRDs, not compared; {} with selectors Cilium reads at random, compared in {} readings), {} flows, {} agree ({:.2}%; {} of them from a pod to itself, judged by the datapath's answer), {} ambiguous, {} policies, {} disagreements; oracle {:.1}s, scrapepath {:.2}s",
+            "Cilium 1.{}: {} clusters ({} refused by the release's CRDs, not compared; {} with selectors Cilium reads at random, compared in {} readings), {} flows, {} agree ({:.2}%; {} of them from a pod to itself, judged by the datapath's answer; the source's egress denies {}, {} of them where the destination's ingress allows), {} ambiguous, {} policies, {} disagreements; oracle {:.1}s, scrapepath {:.2}s",
             o.minor,
             self.clusters,
             self.refused,
@@ -252,6 +274,8 @@ impl Report {
             self.agreed,
             if self.flows == 0 { 100.0 } else { 100.0 * self.agreed as f64 / self.flows as f64 },
             self.to_itself,
+            self.egress_denied,
+            self.egress_decides,
             self.ambiguous,
             self.policies,
             self.disagreements.len(),
@@ -514,6 +538,12 @@ fn compare_one(
             disagree(report, format!("{}: the oracle failed: {err}", show(f)));
             continue;
         }
+        if !t.audit && !t.egress_forwarded() {
+            report.egress_denied += 1;
+            if t.ingress_forwarded() {
+                report.egress_decides += 1;
+            }
+        }
         let theirs_allowed = t.forwarded();
         if theirs_allowed == ours_allowed {
             report.agreed += 1;
@@ -521,9 +551,10 @@ fn compare_one(
             disagree(
                 report,
                 format!(
-                    "{}: Cilium {}{}, scrapepath {:?} ({reason}); identities src {:?} dst {:?}",
+                    "{}: Cilium ingress {}, egress {}{}, scrapepath {:?} ({reason}); identities src {:?} dst {:?}",
                     show(f),
                     t.verdict,
+                    t.egress_verdict,
                     if t.audit { " (audit)" } else { "" },
                     verdict,
                     t.src_identity,
@@ -629,12 +660,17 @@ pub fn our_decision(
     decide_flow(
         settings,
         idx.policies(),
+        idx.pods().map(|(_, p)| p),
         (
             src,
             &idx.namespace_labels(&src.namespace),
             idx.node_labels_of(src),
         ),
-        (dst, &idx.namespace_labels(&dst.namespace)),
+        (
+            dst,
+            &idx.namespace_labels(&dst.namespace),
+            idx.node_labels_of(dst),
+        ),
         f.port,
         "/metrics",
     )

@@ -709,6 +709,55 @@ impl Ctx<'_> {
         Value::Object(e)
     }
 
+    /// One `egress`/`egressDeny` element: an ingress element with its `from*` peers as the `to*` ones
+    /// (the same kinds and shapes, semantics/cilium-egress.md E4). Named ports become their numbers:
+    /// on egress Cilium resolves a name against the named ports of every pod of the cluster
+    /// (E4.4), which neither scrapepath nor the oracle models.
+    fn egress_element(&mut self, deny: bool) -> Value {
+        let Value::Object(e) = self.ingress_element(deny) else {
+            unreachable!("an element is an object")
+        };
+        let mut out = Map::new();
+        for (k, v) in e {
+            let k = match k.strip_prefix("from") {
+                Some(kind) => format!("to{kind}"),
+                None => k,
+            };
+            out.insert(k, v);
+        }
+        for rule in out
+            .get_mut("toPorts")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            for pp in rule
+                .get_mut("ports")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                let named = pp["port"].as_str().and_then(|name| {
+                    PORTS
+                        .iter()
+                        .find(|(n, _, _)| *n == name)
+                        .map(|(_, number, _)| number.to_string())
+                });
+                if let Some(number) = named {
+                    pp["port"] = json!(number);
+                }
+            }
+            // DNS rules are valid on egress, but the oracles up to 1.18 cannot parse them (no FQDN
+            // regex cache, as for `toFQDNs`).
+            if !self.shape.fqdns && rule.pointer("/rules/dns").is_some() {
+                if let Some(r) = rule.as_object_mut() {
+                    r.remove("rules");
+                }
+            }
+        }
+        Value::Object(out)
+    }
+
     /// A CNP/CCNP rule (`spec` or one of `specs`).
     fn rule(&mut self, clusterwide: bool) -> Value {
         let mut r = Map::new();
@@ -747,9 +796,24 @@ impl Ctx<'_> {
             let els: Vec<Value> = (0..n).map(|_| self.ingress_element(is_deny)).collect();
             r.insert(field.into(), json!(els));
         }
-        if !ing && !deny || self.rng.chance(10) {
-            // Egress sections make a policy egress-only for the agent; they do not change ingress.
+        // Egress sections decide the source's side of a flow (semantics/cilium-egress.md): generated
+        // elements (every `to*` peer kind, ports, L7, deny) or one of the shapes the sanitiser judges.
+        let egress = !ing && !deny || self.rng.chance(35);
+        if egress && self.rng.chance(25) {
             r.insert("egress".into(), self.egress_section());
+        } else if egress {
+            let n = if self.rng.chance(8) {
+                0
+            } else {
+                self.rng.range(1, 3)
+            };
+            let els: Vec<Value> = (0..n).map(|_| self.egress_element(false)).collect();
+            r.insert("egress".into(), json!(els));
+        }
+        if self.rng.chance(12) {
+            let n = self.rng.range(1, 2);
+            let els: Vec<Value> = (0..n).map(|_| self.egress_element(true)).collect();
+            r.insert("egressDeny".into(), json!(els));
         }
         if self.shape.enable_default_deny && self.rng.chance(25) {
             let mut d = Map::new();
@@ -779,8 +843,11 @@ impl Ctx<'_> {
 }
 
 fn cnp(ctx: &mut Ctx<'_>, i: usize) -> Value {
-    let ns = if ctx.rng.chance(70) {
+    let ns = if ctx.rng.chance(55) {
         "app".to_string()
+    } else if ctx.rng.chance(50) {
+        // The scraper's namespace: its egress.
+        "monitoring".to_string()
     } else {
         ctx.rng.pick(&ctx.namespaces.clone()).clone()
     };
@@ -819,86 +886,99 @@ fn knp(ctx: &mut Ctx<'_>, i: usize) -> Value {
     }
     let p = ctx.rng.below(100);
     if p < 75 {
-        let n = ctx.rng.range(0, 3);
-        let mut rules = Vec::new();
-        for _ in 0..n {
-            let mut r = Map::new();
-            let q = ctx.rng.below(100);
-            if q < 70 {
-                let m = ctx.rng.range(0, 2);
-                let mut from = Vec::new();
-                for _ in 0..m {
-                    let kind = ctx.rng.below(100);
-                    let peer = if kind < 35 {
-                        json!({"podSelector": ctx.k8s_selector(false)})
-                    } else if kind < 70 {
-                        json!({"namespaceSelector": ctx.k8s_selector(true)})
-                    } else if kind < 88 {
-                        json!({"podSelector": ctx.k8s_selector(false), "namespaceSelector": ctx.k8s_selector(true)})
-                    } else {
-                        let cidr = *ctx
-                            .rng
-                            .pick(&["10.244.0.0/16", "172.18.0.0/24", "0.0.0.0/0"]);
-                        let mut b = json!({"cidr": cidr});
-                        if ctx.rng.chance(40) {
-                            let ex = match cidr {
-                                "10.244.0.0/16" => "10.244.1.0/24",
-                                "172.18.0.0/24" => "172.18.0.10/32",
-                                _ => "172.18.0.0/24",
-                            };
-                            b["except"] = json!([ex]);
-                        }
-                        json!({"ipBlock": b})
-                    };
-                    from.push(peer);
-                }
-                r.insert("from".into(), json!(from));
-            }
-            if ctx.rng.chance(60) {
-                let m = ctx.rng.range(0, 2);
-                let mut ports = Vec::new();
-                for _ in 0..m {
-                    let mut pp = Map::new();
-                    let proto = ctx.rng.below(100);
-                    if proto < 40 {
-                        pp.insert("protocol".into(), json!("TCP"));
-                    } else if proto < 50 {
-                        pp.insert("protocol".into(), json!("UDP"));
-                    } else if proto < 55 {
-                        pp.insert("protocol".into(), json!("SCTP"));
-                    }
-                    let port = ctx.rng.below(100);
-                    if port < 45 {
-                        let n = *ctx.rng.pick(&[15090u16, 8080, 9090, 80, 53, 9000]);
-                        pp.insert("port".into(), json!(n));
-                        if ctx.rng.chance(25) {
-                            let end = *ctx.rng.pick(&[9100u16, 15100, 65535]);
-                            if end >= n {
-                                pp.insert("endPort".into(), json!(end));
-                            }
-                        }
-                    } else if port < 85 {
-                        let name =
-                            *ctx.rng
-                                .pick(&["http-envoy-prom", "http", "metrics", "dns", "web"]);
-                        pp.insert("port".into(), json!(name));
-                    }
-                    ports.push(Value::Object(pp));
-                }
-                r.insert("ports".into(), json!(ports));
-            }
-            rules.push(Value::Object(r));
-        }
+        let rules = knp_rules(ctx, "from", true);
         spec.insert("ingress".into(), json!(rules));
     }
-    if ctx.rng.chance(15) {
+    let p = ctx.rng.below(100);
+    if p < 10 {
         spec.insert("egress".into(), json!([{}]));
+    } else if p < 40 {
+        // Egress rules decide the source's side (semantics/cilium-egress.md E2); no named ports, which
+        // Cilium resolves against every pod of the cluster on egress (E4.4).
+        let rules = knp_rules(ctx, "to", false);
+        spec.insert("egress".into(), json!(rules));
     }
     json!({
         "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
         "metadata": {"name": format!("knp-{i}"), "namespace": ns},
         "spec": spec,
     })
+}
+
+/// The `ingress` (`peers_key` "from") or `egress` ("to") rules of a NetworkPolicy: peers of every kind,
+/// ports by number or (with `named_ports`) by name.
+fn knp_rules(ctx: &mut Ctx<'_>, peers_key: &str, named_ports: bool) -> Vec<Value> {
+    let n = ctx.rng.range(0, 3);
+    let mut rules = Vec::new();
+    for _ in 0..n {
+        let mut r = Map::new();
+        let q = ctx.rng.below(100);
+        if q < 70 {
+            let m = ctx.rng.range(0, 2);
+            let mut from = Vec::new();
+            for _ in 0..m {
+                let kind = ctx.rng.below(100);
+                let peer = if kind < 35 {
+                    json!({"podSelector": ctx.k8s_selector(false)})
+                } else if kind < 70 {
+                    json!({"namespaceSelector": ctx.k8s_selector(true)})
+                } else if kind < 88 {
+                    json!({"podSelector": ctx.k8s_selector(false), "namespaceSelector": ctx.k8s_selector(true)})
+                } else {
+                    let cidr = *ctx
+                        .rng
+                        .pick(&["10.244.0.0/16", "172.18.0.0/24", "0.0.0.0/0"]);
+                    let mut b = json!({"cidr": cidr});
+                    if ctx.rng.chance(40) {
+                        let ex = match cidr {
+                            "10.244.0.0/16" => "10.244.1.0/24",
+                            "172.18.0.0/24" => "172.18.0.10/32",
+                            _ => "172.18.0.0/24",
+                        };
+                        b["except"] = json!([ex]);
+                    }
+                    json!({"ipBlock": b})
+                };
+                from.push(peer);
+            }
+            r.insert(peers_key.into(), json!(from));
+        }
+        if ctx.rng.chance(60) {
+            let m = ctx.rng.range(0, 2);
+            let mut ports = Vec::new();
+            for _ in 0..m {
+                let mut pp = Map::new();
+                let proto = ctx.rng.below(100);
+                if proto < 40 {
+                    pp.insert("protocol".into(), json!("TCP"));
+                } else if proto < 50 {
+                    pp.insert("protocol".into(), json!("UDP"));
+                } else if proto < 55 {
+                    pp.insert("protocol".into(), json!("SCTP"));
+                }
+                let port = ctx.rng.below(100);
+                if port < 45 {
+                    let n = *ctx.rng.pick(&[15090u16, 8080, 9090, 80, 53, 9000]);
+                    pp.insert("port".into(), json!(n));
+                    if ctx.rng.chance(25) {
+                        let end = *ctx.rng.pick(&[9100u16, 15100, 65535]);
+                        if end >= n {
+                            pp.insert("endPort".into(), json!(end));
+                        }
+                    }
+                } else if port < 85 && named_ports {
+                    let name = *ctx
+                        .rng
+                        .pick(&["http-envoy-prom", "http", "metrics", "dns", "web"]);
+                    pp.insert("port".into(), json!(name));
+                }
+                ports.push(Value::Object(pp));
+            }
+            r.insert("ports".into(), json!(ports));
+        }
+        rules.push(Value::Object(r));
+    }
+    rules
 }
 
 /// A label key the API server accepts that Cilium up to 1.18 (NetworkPolicy) or 1.19 (CNP) refuses

@@ -1,6 +1,7 @@
 //! Support shared by the integration test binaries (`mod common;`).
 pub mod cilium_diff;
 pub mod cilium_gen;
+pub mod cilium_table;
 pub mod cluster;
 pub mod datapath;
 pub mod fixtures;
