@@ -1084,6 +1084,8 @@ struct IntentTarget {
 /// A target with its decisions: as the cluster is, and without scrapepath's own objects.
 struct Evaluated {
     pod: PodId,
+    /// What decides the shard that scrapes it (`Scraper::pods_for`).
+    shard: ShardKey,
     port: u16,
     port_name: Option<String>,
     path: String,
@@ -1962,6 +1964,7 @@ impl<'a> Engine<'a> {
         .then(|| self.mesh(pod, s, port, path, https, true));
         Evaluated {
             pod,
+            shard: shard.clone(),
             port,
             port_name,
             path: path.to_string(),
@@ -2187,7 +2190,7 @@ impl<'a> Engine<'a> {
                 let dest = idx.pod(e.pod);
                 let req = ScrapeRequest::to(dest, e.port, &e.path);
                 scrapers[e.scraper]
-                    .pods_for(&req.host)
+                    .pods_for(&e.shard)
                     .into_iter()
                     .filter(|src| !crate::cilium::eval::is_same_pod(src, dest))
                     .find_map(|src| {
