@@ -68,6 +68,9 @@ pub fn scope_of(obj: &ObjRef, old_monitor: Option<&Monitor>, new: Option<&Object
                 Scope::namespace(&obj.namespace)
             }
         }
+        // A Role or RoleBinding grants discovery in its own namespace: the subjects whose targets are there.
+        Kind::Role | Kind::RoleBinding => Scope::namespace(&obj.namespace),
+        Kind::ClusterRole | Kind::ClusterRoleBinding => Scope::All,
         Kind::PodMonitor | Kind::ServiceMonitor => {
             let new_monitor = match new {
                 Some(Object::Monitor(m)) => Some(m.as_ref()),
@@ -484,6 +487,9 @@ impl World {
             for o in objects {
                 idx.apply(o);
             }
+            if crate::kinds::RBAC_KINDS.contains(&kind) {
+                idx.mark_rbac_read();
+            }
         }
         self.set_state(entry, KindState::Synced);
         self.notify(Scope::All);
@@ -496,6 +502,12 @@ impl World {
         } else {
             managed.remove(r);
         }
+    }
+
+    /// An entry the operator is set not to read (RBAC without `--read-rbac`): it does not hold up the
+    /// first reconcile, and the index knows nothing of it.
+    pub fn not_read(&self, entry: &ApiKind) {
+        self.set_state(entry, KindState::NotInstalled);
     }
 
     /// A kind's CRD is not installed (any more): nothing of it exists.

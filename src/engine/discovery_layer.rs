@@ -1,0 +1,189 @@
+//! The `DiscoveryPermitted` layer: may the scraper's ServiceAccount list and watch what the Kubernetes
+//! service discovery prometheus-operator generates for a monitor reads, in the namespaces it reads
+//! them in (semantics/kubernetes-rbac.md D1–D5, K1–K8)? A monitor can be selected and valid and still
+//! never yield a target: Prometheus only logs "forbidden".
+//!
+//! Its own condition rather than part of `MonitorSelected`: selection is prometheus-operator's
+//! decision about configuration, this is the API server's decision about the running scraper, with its
+//! own objects to blame and fix (a Role and RoleBinding, never written by Enforce). Unknown when no
+//! RBAC object is known, and then it does not hold `Ready` back.
+
+use serde_json::Value;
+
+use super::{condition, unknown, ConditionOut, Engine};
+use crate::authz::{self, Account, SdNamespaces, SdRole};
+use crate::conditions::{self as cond, reason};
+use crate::model::{Monitor, MonitorKind, PromWorkload};
+
+/// One discovery a scraper runs for a subject.
+pub(super) struct Discovery<'p> {
+    pub scraper: &'p PromWorkload,
+    pub role: SdRole,
+    pub namespaces: SdNamespaces,
+}
+
+/// The ServiceAccount a prometheus-operator workload's pods run as: `spec.serviceAccountName`, else
+/// the namespace's `default` (D5).
+pub(super) fn account(p: &PromWorkload) -> Account {
+    Account::new(
+        &p.namespace,
+        p.service_account
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "default".into()),
+    )
+}
+
+/// The SD role prometheus-operator generates for monitors of `kind` read by `p` (D3): `pod` for a
+/// PodMonitor; for a ServiceMonitor the monitor's `serviceDiscoveryRole`, else the workload's, else
+/// `endpoints`.
+pub(super) fn sd_role(p: &PromWorkload, kind: MonitorKind, monitor_role: Option<&str>) -> SdRole {
+    if kind == MonitorKind::PodMonitor {
+        return SdRole::Pod;
+    }
+    match monitor_role.or(p.service_discovery_role.as_deref()) {
+        Some("EndpointSlice") => SdRole::EndpointSlice,
+        _ => SdRole::Endpoints,
+    }
+}
+
+/// The namespaces of the generated `kubernetes_sd_configs` (D4): the monitor's own with
+/// `ignoreNamespaceSelectors` or no namespace selector, every namespace with `any`, else `matchNames`.
+pub(super) fn sd_namespaces(p: &PromWorkload, m: &Monitor) -> SdNamespaces {
+    if p.ignore_namespace_selectors {
+        return SdNamespaces::Names(vec![m.namespace.clone()]);
+    }
+    if m.namespace_selector.any {
+        return SdNamespaces::All;
+    }
+    if m.namespace_selector.match_names.is_empty() {
+        return SdNamespaces::Names(vec![m.namespace.clone()]);
+    }
+    SdNamespaces::Names(m.namespace_selector.match_names.clone())
+}
+
+/// The discovery a workload runs for a monitor it selects.
+pub(super) fn monitor_discovery<'p>(p: &'p PromWorkload, m: &Monitor) -> Discovery<'p> {
+    Discovery {
+        scraper: p,
+        role: sd_role(p, m.kind, m.service_discovery_role.as_deref()),
+        namespaces: sd_namespaces(p, m),
+    }
+}
+
+impl Engine<'_> {
+    /// `DiscoveryPermitted` over the discoveries of a subject; the Roles and RoleBindings that would
+    /// grant what is missing go to `remedy` (reported, never applied).
+    pub(super) fn discovery_condition(
+        &self,
+        discoveries: &[Discovery<'_>],
+        remedy: &mut Vec<Value>,
+    ) -> ConditionOut {
+        if discoveries.is_empty() {
+            return unknown(
+                cond::DISCOVERY_PERMITTED,
+                reason::NOT_EVALUATED,
+                "no prometheus-operator scraper selects it: there is no discovery to authorize",
+            );
+        }
+        let Some(rbac) = self.idx.rbac() else {
+            let who: Vec<String> = discoveries
+                .iter()
+                .map(|d| account(d.scraper).to_string())
+                .collect();
+            return unknown(
+                cond::DISCOVERY_PERMITTED,
+                reason::RBAC_NOT_OBSERVED,
+                format!(
+                    "no Role, ClusterRole or binding is known (none in the input, or the operator does not read them: Helm value rbacDiscovery.enabled): whether {} may list and watch what its discovery reads is not known",
+                    dedup(who).join(", ")
+                ),
+            );
+        };
+        let mut denied = Vec::new();
+        let mut granted = Vec::new();
+        for d in discoveries {
+            let acct = account(d.scraper);
+            let access = authz::discovery_access(rbac, &acct, d.role, &d.namespaces);
+            let what = format!(
+                "the {} discovery of {} {}/{}",
+                d.role.as_str(),
+                d.scraper.kind,
+                d.scraper.namespace,
+                d.scraper.name,
+            );
+            if access.permitted() {
+                let by: Vec<String> = access
+                    .granted_by
+                    .iter()
+                    .map(|(b, r)| {
+                        let b = b.to_string();
+                        format!("{b} → {}", r)
+                    })
+                    .collect();
+                granted.push(format!(
+                    "{acct} may list and watch what {what} reads, through {}",
+                    by.join(", ")
+                ));
+                continue;
+            }
+            for m in &access.missing {
+                let mut line = format!("{} ({what})", authz::describe_missing(&acct, m));
+                let fix = authz::remedy(&acct, d.role, m);
+                if let Some(role) = fix.first() {
+                    line.push_str(&format!(
+                        "; a {} and {} {} would grant it",
+                        role["kind"].as_str().unwrap_or_default(),
+                        fix.get(1)
+                            .and_then(|b| b["kind"].as_str())
+                            .unwrap_or_default(),
+                        qualified_name(role)
+                    ));
+                }
+                denied.push(line);
+                for obj in fix {
+                    if !remedy.contains(&obj) {
+                        remedy.push(obj);
+                    }
+                }
+            }
+            for n in access.notes {
+                if !denied.contains(&n) {
+                    denied.push(n);
+                }
+            }
+        }
+        if denied.is_empty() {
+            condition(
+                cond::DISCOVERY_PERMITTED,
+                true,
+                reason::PERMITTED,
+                granted.join("; "),
+            )
+        } else {
+            condition(
+                cond::DISCOVERY_PERMITTED,
+                false,
+                reason::DISCOVERY_FORBIDDEN,
+                format!(
+                    "{} (Prometheus discovers none of these targets and only logs \"forbidden\")",
+                    denied.join("; ")
+                ),
+            )
+        }
+    }
+}
+
+fn qualified_name(obj: &Value) -> String {
+    let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+    match obj["metadata"]["namespace"].as_str() {
+        Some(ns) => format!("{ns}/{name}"),
+        None => name.to_string(),
+    }
+}
+
+fn dedup(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v.dedup();
+    v
+}
