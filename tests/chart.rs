@@ -307,6 +307,16 @@ fn reads_configs_cluster_wide(docs: &[Value]) -> bool {
     })
 }
 
+/// Whether the ClusterRole lists and watches the RBAC kinds.
+fn reads_rbac(docs: &[Value]) -> bool {
+    of_kind(docs, "ClusterRole").iter().any(|r| {
+        r["rules"].as_array().unwrap().iter().any(|rule| {
+            rule["apiGroups"] == json!(["rbac.authorization.k8s.io"])
+                && rule["verbs"] == json!(["list", "watch"])
+        })
+    })
+}
+
 #[test]
 fn every_ci_values_file_lints_and_renders_what_it_asks_for() {
     let files = ci_values_files();
@@ -323,6 +333,7 @@ fn every_ci_values_file_lints_and_renders_what_it_asks_for() {
         "scrape-configs-values.yaml",
         "scrape-configs-cluster-wide-values.yaml",
         "scrape-configs-none-values.yaml",
+        "rbac-discovery-values.yaml",
     ] {
         assert!(
             names.iter().any(|n| n == expected),
@@ -372,6 +383,9 @@ fn every_ci_values_file_lints_and_renders_what_it_asks_for() {
                 );
                 assert_eq!(configs["monitoring"], ["configmaps", "secrets"]);
                 assert!(!reads_configs_cluster_wide(&docs), "{name}");
+                // RBAC objects are not read by default.
+                assert_eq!(env["SCRAPEPATH_READ_RBAC"], "false");
+                assert!(!reads_rbac(&docs), "{name}");
                 assert_eq!(env["SCRAPEPATH_HEALTH_PROBE_BIND_ADDRESS"], "0.0.0.0:8081");
                 for absent in ["ServiceMonitor", "ScrapeIntent", "PodDisruptionBudget"] {
                     assert!(!kinds.contains(absent), "{name}: {absent} is opt-in");
@@ -469,6 +483,10 @@ fn every_ci_values_file_lints_and_renders_what_it_asks_for() {
                 assert_eq!(env["SCRAPEPATH_CONFIG_NAMESPACES"], "");
                 assert!(config_roles(&docs).is_empty());
                 assert!(!reads_configs_cluster_wide(&docs));
+            }
+            "rbac-discovery-values.yaml" => {
+                assert_eq!(env["SCRAPEPATH_READ_RBAC"], "true");
+                assert!(reads_rbac(&docs));
             }
             other => panic!("charts/scrapepath/ci/{other}: add what it must render to this test"),
         }
@@ -722,6 +740,7 @@ fn code_roles(docs: &[Value], fullname: &str) -> RoleSet {
             .unwrap(),
             secrets: env["SCRAPEPATH_READ_SECRETS"] == "true",
         },
+        read_rbac: env["SCRAPEPATH_READ_RBAC"] == "true",
     };
     roles(&config)
         .into_iter()
@@ -938,6 +957,10 @@ fn scrapepath_rbac_prints_what_the_chart_grants() {
         (
             vec!["--config-namespaces="],
             vec!["--set-json", "scrapeConfigs.namespaces=[]"],
+        ),
+        (
+            vec!["--read-rbac=true"],
+            vec!["--set", "rbacDiscovery.enabled=true"],
         ),
         (vec![], vec![]),
     ] {
