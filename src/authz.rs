@@ -583,6 +583,35 @@ pub fn remedy(account: &Account, role: SdRole, m: &Missing) -> Vec<Value> {
     }
 }
 
+/// The same grant as [`remedy`], as the `kubectl create` commands that make it (one line, for a
+/// condition message).
+pub fn remedy_commands(account: &Account, role: SdRole, m: &Missing) -> String {
+    let resources: Vec<String> = role
+        .resources()
+        .iter()
+        .map(|(g, r)| {
+            if g.is_empty() {
+                r.to_string()
+            } else {
+                format!("{r}.{g}")
+            }
+        })
+        .collect();
+    let sa = format!("--serviceaccount={}:{}", account.namespace, account.name);
+    let verbs = format!("--verb={}", INFORMER_VERBS.join(","));
+    let res = format!("--resource={}", resources.join(","));
+    match &m.namespace {
+        Some(ns) => {
+            let name = format!("{}-discovery", account.name);
+            format!("kubectl -n {ns} create role {name} {verbs} {res} && kubectl -n {ns} create rolebinding {name} --role={name} {sa}")
+        }
+        None => {
+            let name = format!("{}-{}-discovery", account.namespace, account.name);
+            format!("kubectl create clusterrole {name} {verbs} {res} && kubectl create clusterrolebinding {name} --clusterrole={name} {sa}")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! Truth tables of semantics/kubernetes-rbac.md (K3–K8, D1, D4).

@@ -1308,18 +1308,7 @@ impl<'a> Engine<'a> {
                 namespaces: crate::authz::SdNamespaces::Names(vec![ns.to_string()]),
             },
         };
-        let mut fix = Vec::new();
-        let mut c = self.discovery_condition(&[discovery], &mut fix);
-        if !fix.is_empty() {
-            c.message
-                .push_str(". scrapepath never writes RBAC; the grant to apply:\n");
-            for obj in &fix {
-                c.message.push_str("---\n");
-                c.message
-                    .push_str(&serde_yaml_ng::to_string(obj).unwrap_or_default());
-            }
-        }
-        c
+        self.discovery_condition_with_commands(&[discovery])
     }
 
     /// MonitorSelected for a known monitor and scraper; proposes the label-add when the monitor is the

@@ -79,6 +79,23 @@ impl Engine<'_> {
         discoveries: &[Discovery<'_>],
         remedy: &mut Vec<Value>,
     ) -> ConditionOut {
+        self.discovery_verdict(discoveries, Some(remedy))
+    }
+
+    /// `DiscoveryPermitted` of an intent: the fix goes into the message as `kubectl create` commands
+    /// (the intent's remediation is what Enforce applies, and Enforce never writes RBAC).
+    pub(super) fn discovery_condition_with_commands(
+        &self,
+        discoveries: &[Discovery<'_>],
+    ) -> ConditionOut {
+        self.discovery_verdict(discoveries, None)
+    }
+
+    fn discovery_verdict(
+        &self,
+        discoveries: &[Discovery<'_>],
+        mut remedy: Option<&mut Vec<Value>>,
+    ) -> ConditionOut {
         if discoveries.is_empty() {
             return unknown(
                 cond::DISCOVERY_PERMITTED,
@@ -130,22 +147,30 @@ impl Engine<'_> {
             for m in &access.missing {
                 let mut line = format!("{} ({what})", authz::describe_missing(&acct, m));
                 let fix = authz::remedy(&acct, d.role, m);
-                if let Some(role) = fix.first() {
-                    line.push_str(&format!(
-                        "; a {} and {} {} would grant it",
-                        role["kind"].as_str().unwrap_or_default(),
-                        fix.get(1)
-                            .and_then(|b| b["kind"].as_str())
-                            .unwrap_or_default(),
-                        qualified_name(role)
-                    ));
+                match remedy.as_deref_mut() {
+                    Some(remedy) => {
+                        if let Some(role) = fix.first() {
+                            line.push_str(&format!(
+                                "; a {} and {} {} would grant it",
+                                role["kind"].as_str().unwrap_or_default(),
+                                fix.get(1)
+                                    .and_then(|b| b["kind"].as_str())
+                                    .unwrap_or_default(),
+                                qualified_name(role)
+                            ));
+                        }
+                        for obj in fix {
+                            if !remedy.contains(&obj) {
+                                remedy.push(obj);
+                            }
+                        }
+                    }
+                    None => line.push_str(&format!(
+                        "; scrapepath never writes RBAC, grant it with: {}",
+                        authz::remedy_commands(&acct, d.role, m)
+                    )),
                 }
                 denied.push(line);
-                for obj in fix {
-                    if !remedy.contains(&obj) {
-                        remedy.push(obj);
-                    }
-                }
             }
             for n in access.notes {
                 if !denied.contains(&n) {
