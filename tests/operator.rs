@@ -603,28 +603,18 @@ async fn discovery_is_forbidden_until_the_proposed_role_binding_exists() {
     let (app, mon) = (&ns[0], &ns[1]);
     apply_yaml(&client, &scraper(mon)).await;
     apply_yaml(&client, &scraper_rbac_in(mon)).await;
-    apply_yaml(&client, &app_pod(app, "api-0", "10.9.6.1")).await;
+    apply_yaml(&client, &app_pod(app, "api-0", "10.9.7.1")).await;
+    // A PodMonitor the scraper selects, and a Report intent it covers.
     apply_yaml(
         &client,
         &format!(
-            r#"
-apiVersion: monitoring.coreos.com/v1
-kind: PodMonitor
-metadata: {{name: api, namespace: {app}, labels: {{release: prom}}}}
-spec:
-  selector: {{matchLabels: {{app: api}}}}
-  podMetricsEndpoints: [{{port: metrics}}]
----
-apiVersion: scrapepath.io/v1alpha1
-kind: ScrapeIntent
-metadata: {{name: api, namespace: {app}}}
-spec:
-  selector: {{matchLabels: {{app: api}}}}
-  endpoints: [{{port: metrics}}]
-  scraper: {{kind: Prometheus, namespace: {mon}, name: k8s}}
-  mode: Report
-"#
+            "apiVersion: monitoring.coreos.com/v1\nkind: PodMonitor\nmetadata: {{name: api, namespace: {app}, labels: {{release: prom}}}}\nspec: {{selector: {{matchLabels: {{app: api}}}}, podMetricsEndpoints: [{{port: metrics}}]}}\n"
         ),
+    )
+    .await;
+    apply_yaml(
+        &client,
+        &enforce_intent(app, "api", mon).replace("mode: Enforce", "mode: Report"),
     )
     .await;
     let ctl = start_controller_with(
