@@ -22,6 +22,8 @@ const SD_RESOURCES: &[(&str, &str)] = &[
     ("", "services"),
     ("", "endpoints"),
     ("discovery.k8s.io", "endpointslices"),
+    ("networking.k8s.io", "ingresses"),
+    ("", "nodes"),
 ];
 
 /// The verbs an informer needs (semantics D2): `list`, then `watch`.
@@ -419,6 +421,11 @@ pub enum SdRole {
     Endpoints,
     /// ServiceMonitor, `serviceDiscoveryRole: EndpointSlice`.
     EndpointSlice,
+    /// `scrape_configs` jobs: `role: service`, `ingress`, `node`.
+    Service,
+    Ingress,
+    /// Nodes are cluster-scoped: always a cluster-wide list.
+    Node,
 }
 
 impl SdRole {
@@ -427,6 +434,9 @@ impl SdRole {
             SdRole::Pod => "pod",
             SdRole::Endpoints => "endpoints",
             SdRole::EndpointSlice => "endpointslice",
+            SdRole::Service => "service",
+            SdRole::Ingress => "ingress",
+            SdRole::Node => "node",
         }
     }
 
@@ -440,6 +450,9 @@ impl SdRole {
                 ("", "services"),
                 ("", "pods"),
             ],
+            SdRole::Service => &[("", "services")],
+            SdRole::Ingress => &[("networking.k8s.io", "ingresses")],
+            SdRole::Node => &[("", "nodes")],
         }
     }
 }
@@ -484,6 +497,8 @@ pub fn discovery_access(
 ) -> DiscoveryAccess {
     let mut out = DiscoveryAccess::default();
     let scopes: Vec<Option<&str>> = match namespaces {
+        // Nodes are cluster-scoped: whatever the namespaces, a cluster-wide list.
+        _ if role == SdRole::Node => vec![None],
         SdNamespaces::All => vec![None],
         SdNamespaces::Names(n) => n.iter().map(|n| Some(n.as_str())).collect(),
     };

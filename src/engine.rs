@@ -1302,11 +1302,11 @@ impl<'a> Engine<'a> {
         });
         let discovery = match referenced {
             Some(m) => discovery_layer::monitor_discovery(p, m),
-            None => discovery_layer::Discovery {
-                scraper: p,
-                role: discovery_layer::sd_role(p, mkind, None),
-                namespaces: crate::authz::SdNamespaces::Names(vec![ns.to_string()]),
-            },
+            None => discovery_layer::Discovery::of_workload(
+                p,
+                discovery_layer::sd_role(p, mkind, None),
+                crate::authz::SdNamespaces::Names(vec![ns.to_string()]),
+            ),
         };
         self.discovery_condition_with_commands(&[discovery])
     }
@@ -1560,7 +1560,7 @@ impl<'a> Engine<'a> {
         }
 
         // Discovery (RBAC).
-        let discoveries: Vec<discovery_layer::Discovery<'_>> = selecting
+        let discoveries: Vec<discovery_layer::Discovery> = selecting
             .iter()
             .map(|p| discovery_layer::monitor_discovery(p, m))
             .collect();

@@ -10,16 +10,32 @@
 
 use serde_json::Value;
 
-use super::{condition, unknown, ConditionOut, Engine};
+use super::{condition, unknown, ConditionOut, Engine, Scraper};
 use crate::authz::{self, Account, SdNamespaces, SdRole};
 use crate::conditions::{self as cond, reason};
 use crate::model::{Monitor, MonitorKind, PromWorkload};
+use crate::scrapeconfig::{Role, ScrapeJob};
 
 /// One discovery a scraper runs for a subject.
-pub(super) struct Discovery<'p> {
-    pub scraper: &'p PromWorkload,
+pub(super) struct Discovery {
+    /// The ServiceAccount the scraper runs as.
+    pub account: Account,
+    /// The scraper, in words: `Prometheus monitoring/k8s`.
+    pub scraper: String,
     pub role: SdRole,
     pub namespaces: SdNamespaces,
+}
+
+impl Discovery {
+    /// The discovery of a prometheus-operator workload.
+    pub fn of_workload(p: &PromWorkload, role: SdRole, namespaces: SdNamespaces) -> Self {
+        Discovery {
+            account: account(p),
+            scraper: format!("{} {}/{}", p.kind, p.namespace, p.name),
+            role,
+            namespaces,
+        }
+    }
 }
 
 /// The ServiceAccount a prometheus-operator workload's pods run as: `spec.serviceAccountName`, else
@@ -62,13 +78,60 @@ pub(super) fn sd_namespaces(p: &PromWorkload, m: &Monitor) -> SdNamespaces {
     SdNamespaces::Names(m.namespace_selector.match_names.clone())
 }
 
-/// The discovery a workload runs for a monitor it selects.
-pub(super) fn monitor_discovery<'p>(p: &'p PromWorkload, m: &Monitor) -> Discovery<'p> {
-    Discovery {
-        scraper: p,
-        role: sd_role(p, m.kind, m.service_discovery_role.as_deref()),
-        namespaces: sd_namespaces(p, m),
+/// The discoveries of a `scrape_configs` job, as the scraper's ServiceAccounts (a Pods scraper's
+/// pods', or the workload's for `additionalScrapeConfigs`) run them: each `kubernetes_sd_configs`
+/// entry's role, in its namespaces (none: every namespace; `own_namespace`: the scraper's).
+pub(super) fn job_discoveries(scraper: &Scraper<'_>, job: &ScrapeJob) -> Vec<Discovery> {
+    let mut accounts: Vec<Account> = match scraper.workload {
+        Some(p) => vec![account(p)],
+        None => scraper
+            .pods
+            .iter()
+            .map(|p| {
+                let sa = if p.service_account.is_empty() {
+                    "default"
+                } else {
+                    p.service_account.as_str()
+                };
+                Account::new(&p.namespace, sa)
+            })
+            .collect(),
+    };
+    accounts.sort();
+    accounts.dedup();
+    let mut out = Vec::new();
+    for sd in &job.kubernetes_sd_configs {
+        let role = match sd.role {
+            Role::Pod => SdRole::Pod,
+            Role::Endpoints => SdRole::Endpoints,
+            Role::EndpointSlice => SdRole::EndpointSlice,
+            Role::Service => SdRole::Service,
+            Role::Ingress => SdRole::Ingress,
+            Role::Node => SdRole::Node,
+        };
+        let namespaces = match sd.discovery_namespaces(&scraper.obj.namespace) {
+            Some(set) => SdNamespaces::Names(set.into_iter().collect()),
+            None => SdNamespaces::All,
+        };
+        for a in &accounts {
+            out.push(Discovery {
+                account: a.clone(),
+                scraper: format!("{} {}", scraper.obj.kind, scraper.display()),
+                role,
+                namespaces: namespaces.clone(),
+            });
+        }
     }
+    out
+}
+
+/// The discovery a workload runs for a monitor it selects.
+pub(super) fn monitor_discovery(p: &PromWorkload, m: &Monitor) -> Discovery {
+    Discovery::of_workload(
+        p,
+        sd_role(p, m.kind, m.service_discovery_role.as_deref()),
+        sd_namespaces(p, m),
+    )
 }
 
 impl Engine<'_> {
@@ -76,7 +139,7 @@ impl Engine<'_> {
     /// grant what is missing go to `remedy` (reported, never applied).
     pub(super) fn discovery_condition(
         &self,
-        discoveries: &[Discovery<'_>],
+        discoveries: &[Discovery],
         remedy: &mut Vec<Value>,
     ) -> ConditionOut {
         self.discovery_verdict(discoveries, Some(remedy))
@@ -86,28 +149,25 @@ impl Engine<'_> {
     /// (the intent's remediation is what Enforce applies, and Enforce never writes RBAC).
     pub(super) fn discovery_condition_with_commands(
         &self,
-        discoveries: &[Discovery<'_>],
+        discoveries: &[Discovery],
     ) -> ConditionOut {
         self.discovery_verdict(discoveries, None)
     }
 
     fn discovery_verdict(
         &self,
-        discoveries: &[Discovery<'_>],
+        discoveries: &[Discovery],
         mut remedy: Option<&mut Vec<Value>>,
     ) -> ConditionOut {
         if discoveries.is_empty() {
             return unknown(
                 cond::DISCOVERY_PERMITTED,
                 reason::NOT_EVALUATED,
-                "no prometheus-operator scraper selects it: there is no discovery to authorize",
+                "no scraper selects it, or it discovers through no Kubernetes API: there is no discovery to authorize",
             );
         }
         let Some(rbac) = self.idx.rbac() else {
-            let who: Vec<String> = discoveries
-                .iter()
-                .map(|d| account(d.scraper).to_string())
-                .collect();
+            let who: Vec<String> = discoveries.iter().map(|d| d.account.to_string()).collect();
             return unknown(
                 cond::DISCOVERY_PERMITTED,
                 reason::RBAC_NOT_OBSERVED,
@@ -120,15 +180,9 @@ impl Engine<'_> {
         let mut denied = Vec::new();
         let mut granted = Vec::new();
         for d in discoveries {
-            let acct = account(d.scraper);
-            let access = authz::discovery_access(rbac, &acct, d.role, &d.namespaces);
-            let what = format!(
-                "the {} discovery of {} {}/{}",
-                d.role.as_str(),
-                d.scraper.kind,
-                d.scraper.namespace,
-                d.scraper.name,
-            );
+            let acct = &d.account;
+            let access = authz::discovery_access(rbac, acct, d.role, &d.namespaces);
+            let what = format!("the {} discovery of {}", d.role.as_str(), d.scraper);
             if access.permitted() {
                 let by: Vec<String> = access
                     .granted_by
@@ -145,8 +199,8 @@ impl Engine<'_> {
                 continue;
             }
             for m in &access.missing {
-                let mut line = format!("{} ({what})", authz::describe_missing(&acct, m));
-                let fix = authz::remedy(&acct, d.role, m);
+                let mut line = format!("{} ({what})", authz::describe_missing(acct, m));
+                let fix = authz::remedy(acct, d.role, m);
                 match remedy.as_deref_mut() {
                     Some(remedy) => {
                         if let Some(role) = fix.first() {
@@ -167,7 +221,7 @@ impl Engine<'_> {
                     }
                     None => line.push_str(&format!(
                         "; scrapepath never writes RBAC, grant it with: {}",
-                        authz::remedy_commands(&acct, d.role, m)
+                        authz::remedy_commands(acct, d.role, m)
                     )),
                 }
                 denied.push(line);

@@ -634,6 +634,9 @@ impl<'a> Engine<'a> {
                 scraper_words(s)
             ),
         ));
+        let mut grants = Vec::new();
+        let discoveries = super::discovery_layer::job_discoveries(s, job);
+        conditions.push(self.discovery_condition(&discoveries, &mut grants));
         let scrapers = vec![s.clone()];
         let evaluated: Vec<Evaluated> = targets
             .iter()
@@ -678,6 +681,8 @@ impl<'a> Engine<'a> {
         let (scraped, observed) =
             self.scraped_condition(&evaluated, &scrapers, Some(&job.job_name));
         conditions.push(scraped);
+        // The RBAC grant after the network and mesh fixes (it is never applied).
+        remediation.extend(grants);
         let ready = finish(&mut conditions);
         let mut out = self.targets_out(&evaluated, &scrapers, observed);
         for (o, t) in out.iter_mut().zip(&targets) {
