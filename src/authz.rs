@@ -973,6 +973,18 @@ mod tests {
     }
 
     #[test]
+    fn rbac_is_unknown_while_the_api_server_refuses_one_of_its_kinds() {
+        let mut idx = ClusterIndex::new();
+        assert!(idx.rbac().is_none(), "nothing known: unknown");
+        idx.mark_rbac_read();
+        assert!(idx.rbac().is_some_and(Rbac::is_empty), "read, and empty");
+        idx.set_rbac_refused(Kind::ClusterRoleBinding, true);
+        assert!(idx.rbac().is_none(), "partial RBAC is no verdict");
+        idx.set_rbac_refused(Kind::ClusterRoleBinding, false);
+        assert!(idx.rbac().is_some());
+    }
+
+    #[test]
     fn rules_that_cannot_bear_on_discovery_are_not_kept() {
         let y = cluster_role(
             "mixed",

@@ -207,6 +207,9 @@ pub struct ClusterIndex {
     /// Roles and bindings; `None` while none is known (not in the input, or not read): the
     /// `DiscoveryPermitted` layer is then Unknown.
     rbac: Option<Rbac>,
+    /// RBAC kinds the operator may not read (the API server refused): what is known of the others is
+    /// incomplete, so RBAC counts as unknown.
+    rbac_refused: BTreeSet<Kind>,
 }
 
 impl ClusterIndex {
@@ -635,9 +638,19 @@ impl ClusterIndex {
     // ------------------------------------------------------------------------------------------------
     // Reads.
 
-    /// The RBAC objects, once any is known (`None`: RBAC is not part of the input or not read).
+    /// The RBAC objects, once any is known (`None`: RBAC is not part of the input, not read, or
+    /// some of its kinds were refused).
     pub fn rbac(&self) -> Option<&Rbac> {
-        self.rbac.as_ref()
+        self.rbac.as_ref().filter(|_| self.rbac_refused.is_empty())
+    }
+
+    /// Records whether the API server lets the operator read an RBAC kind.
+    pub fn set_rbac_refused(&mut self, kind: Kind, refused: bool) {
+        if refused {
+            self.rbac_refused.insert(kind);
+        } else {
+            self.rbac_refused.remove(&kind);
+        }
     }
 
     /// RBAC is read (the operator listed the RBAC kinds), even if no object exists.

@@ -489,6 +489,7 @@ impl World {
             }
             if crate::kinds::RBAC_KINDS.contains(&kind) {
                 idx.mark_rbac_read();
+                idx.set_rbac_refused(kind, false);
             }
         }
         self.set_state(entry, KindState::Synced);
@@ -508,6 +509,20 @@ impl World {
     /// first reconcile, and the index knows nothing of it.
     pub fn not_read(&self, entry: &ApiKind) {
         self.set_state(entry, KindState::NotInstalled);
+    }
+
+    /// The API server refuses to list an RBAC kind (`--read-rbac` without the grant): RBAC is then
+    /// unknown (`DiscoveryPermitted` Unknown) rather than judged from the kinds that could be read, and
+    /// the first reconcile does not wait for it.
+    fn rbac_refused(&self, entry: &ApiKind) {
+        self.index
+            .write()
+            .unwrap()
+            .set_rbac_refused(entry.kind, true);
+        if self.state(entry) == KindState::Pending {
+            self.set_state(entry, KindState::NotInstalled);
+        }
+        self.notify(Scope::All);
     }
 
     /// A kind's CRD is not installed (any more): nothing of it exists.
@@ -588,6 +603,13 @@ pub async fn run_kind(world: Arc<World>, client: Client, k: &'static ApiKind) {
                 }
                 world.not_installed(k);
                 tokio::time::sleep(RECHECK_ABSENT).await;
+            }
+            Err(kube::Error::Api(s))
+                if s.code == 403 && crate::kinds::RBAC_KINDS.contains(&k.kind) =>
+            {
+                warn!(kind = %k.kind, error = %s.message, "--read-rbac, but the API server refuses the list: DiscoveryPermitted stays Unknown until it is granted (Helm value rbacDiscovery.enabled)");
+                world.rbac_refused(k);
+                tokio::time::sleep(config_access::FORBIDDEN_RETRY).await;
             }
             Err(e) => {
                 failures += 1;
