@@ -594,6 +594,14 @@ subjects: [{{kind: ServiceAccount, name: prometheus, namespace: {mon}}}]
     )
 }
 
+/// A PodMonitor `app/api` the scraper of `mon` selects, and a Report intent `app/api` it covers.
+fn selected_monitor_and_report_intent(app: &str, mon: &str) -> String {
+    format!(
+        "apiVersion: monitoring.coreos.com/v1\nkind: PodMonitor\nmetadata: {{name: api, namespace: {app}, labels: {{release: prom}}}}\nspec: {{selector: {{matchLabels: {{app: api}}}}, podMetricsEndpoints: [{{port: metrics}}]}}\n---\n{}",
+        enforce_intent(app, "api", mon).replace("mode: Enforce", "mode: Report")
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovery_is_forbidden_until_the_proposed_role_binding_exists() {
     let env = TestEnv::shared();
@@ -604,19 +612,7 @@ async fn discovery_is_forbidden_until_the_proposed_role_binding_exists() {
     apply_yaml(&client, &scraper(mon)).await;
     apply_yaml(&client, &scraper_rbac_in(mon)).await;
     apply_yaml(&client, &app_pod(app, "api-0", "10.9.7.1")).await;
-    // A PodMonitor the scraper selects, and a Report intent it covers.
-    apply_yaml(
-        &client,
-        &format!(
-            "apiVersion: monitoring.coreos.com/v1\nkind: PodMonitor\nmetadata: {{name: api, namespace: {app}, labels: {{release: prom}}}}\nspec: {{selector: {{matchLabels: {{app: api}}}}, podMetricsEndpoints: [{{port: metrics}}]}}\n"
-        ),
-    )
-    .await;
-    apply_yaml(
-        &client,
-        &enforce_intent(app, "api", mon).replace("mode: Enforce", "mode: Report"),
-    )
-    .await;
+    apply_yaml(&client, &selected_monitor_and_report_intent(app, mon)).await;
     let ctl = start_controller_with(
         &client,
         scrapepath::controller::Settings {
@@ -684,5 +680,59 @@ async fn discovery_is_forbidden_until_the_proposed_role_binding_exists() {
     .await;
     wait_condition(&client, app, "api", "DiscoveryPermitted", "False").await;
     assert_steady(&ctl, "RBAC verdicts").await;
+    ctl.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_rbac_without_the_grant_leaves_discovery_unknown_and_the_rest_decided() {
+    use scrapepath::config_access::{ConfigAccess, ConfigNamespaces};
+    let env = TestEnv::shared();
+    let client = env.client().await;
+    cluster_globals(&client).await;
+    let ns = namespaces(env, &["norbac", "mon"]).await;
+    let (app, mon) = (&ns[0], &ns[1]);
+    apply_yaml(&client, &scraper(mon)).await;
+    apply_yaml(&client, &scraper_rbac_in(mon)).await;
+    apply_yaml(&client, &app_pod(app, "api-0", "10.9.8.1")).await;
+    apply_yaml(&client, &selected_monitor_and_report_intent(app, mon)).await;
+    // The operator as a ServiceAccount granted what `scrapepath rbac` prints without --read-rbac, but
+    // run with --read-rbac: every RBAC list is refused.
+    let name = format!("op-{app}");
+    apply_yaml(
+        &client,
+        &format!(
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: {name}, namespace: {app}}}\n"
+        ),
+    )
+    .await;
+    let configs = ConfigAccess {
+        namespaces: ConfigNamespaces::from_list::<&str>(&[]).unwrap(),
+        secrets: false,
+    };
+    let rbac = scrapepath::rbac::RbacConfig {
+        namespaces: [app.to_string(), mon.to_string()].into(),
+        configs: configs.clone(),
+        ..Default::default()
+    };
+    for mut v in scrapepath::rbac::manifests(&rbac, app, &name) {
+        apply_value(&client, &mut v).await;
+    }
+    let sa = env.service_account_client(app, &name).await;
+    let ctl = start_controller_with(
+        &sa,
+        scrapepath::controller::Settings {
+            namespaces: rbac.namespaces.clone(),
+            instance: format!("test-norbac-{app}"),
+            read_rbac: true,
+            configs,
+            ..Default::default()
+        },
+    )
+    .await;
+    // Not a verdict from the kinds it could read, and not a wait that never ends: Unknown, and the
+    // other layers decide Ready.
+    let (_, reason, _) = wait_condition(&client, app, "api", "DiscoveryPermitted", "Unknown").await;
+    assert_eq!(reason, "RbacNotObserved");
+    wait_condition(&client, app, "api", "Ready", "True").await;
     ctl.stop().await;
 }
