@@ -1274,18 +1274,19 @@ impl<'a> Engine<'a> {
 
     /// `DiscoveryPermitted` of an intent: the discovery of the monitor that scrapes its targets (the
     /// referenced one, else one generated in the intent's namespace).
-    fn intent_discovery(&self, si: &ScrapeIntent, ns: &str, scraper: &Scraper<'a>) -> ConditionOut {
+    fn intent_discovery(
+        &mut self,
+        si: &ScrapeIntent,
+        ns: &str,
+        scraper: &Scraper<'a>,
+    ) -> ConditionOut {
         let mspec = si.spec.monitor.clone().unwrap_or_default();
-        let mkind =
-            match mspec.kind {
-                IntentMonitorKind::PodMonitor => MonitorKind::PodMonitor,
-                IntentMonitorKind::ServiceMonitor => MonitorKind::ServiceMonitor,
-                IntentMonitorKind::Annotations => return unknown(
-                    cond::DISCOVERY_PERMITTED,
-                    reason::NOT_EVALUATED,
-                    "the discovery of annotation-driven scrape_configs jobs is not authorized yet",
-                ),
-            };
+        let mkind = match mspec.kind {
+            IntentMonitorKind::PodMonitor => MonitorKind::PodMonitor,
+            IntentMonitorKind::ServiceMonitor => MonitorKind::ServiceMonitor,
+            // The jobs of the scraper's scrape_configs.
+            IntentMonitorKind::Annotations => return self.annotations_discovery(si, ns, scraper),
+        };
         let Some(p) = scraper.workload else {
             return unknown(
                 cond::DISCOVERY_PERMITTED,

@@ -570,6 +570,20 @@ subjects: [{kind: ServiceAccount, name: default}]
         let job = subject(&r.subjects, "ScrapeJob", "prometheus/kubernetes-pods").clone();
         job
     };
+    // The Annotations intent for those pods is told the same, with the commands that grant it.
+    let r = evaluate(
+        &world(&format!("{}{pod}{rbac}{INTENT}", scraper(&pods_job("app")))),
+        &EngineConfig::default(),
+    );
+    let intent = subject(&r.subjects, "ScrapeIntent", "web");
+    assert_eq!(cond(intent, "MonitorSelected").0, "True");
+    let (status, _, message) = cond(intent, "DiscoveryPermitted");
+    assert_eq!(status, "False", "{message}");
+    assert!(
+        message.contains("kubectl -n app create role default-discovery --verb=list,watch --resource=pods && kubectl -n app create rolebinding default-discovery --role=default-discovery --serviceaccount=mon:default"),
+        "{message}"
+    );
+    assert_eq!(cond(intent, "Ready").1, "DiscoveryForbidden");
     let job = jobs("app");
     let (status, reason, message) = cond(&job, "DiscoveryPermitted");
     assert_eq!(

@@ -331,6 +331,64 @@ impl<'a> Engine<'a> {
         condition(cond::MONITOR_SELECTED, false, reason_, parts.join("; "))
     }
 
+    /// `DiscoveryPermitted` of a `monitor.kind: Annotations` intent: the discoveries of the jobs that
+    /// scrape its targets, else of every job discovering pods in its namespace (each job's SD must be
+    /// allowed everywhere it lists, or it yields nothing at all).
+    pub(super) fn annotations_discovery(
+        &mut self,
+        si: &ScrapeIntent,
+        ns: &str,
+        scraper: &Scraper<'a>,
+    ) -> ConditionOut {
+        let Ok(Some(src)) = self.scraper_config(scraper) else {
+            return unknown(
+                cond::DISCOVERY_PERMITTED,
+                reason::NOT_EVALUATED,
+                "the scraper's scrape_configs are not read: there is no job to authorize",
+            );
+        };
+        let sns = scraper.obj.namespace.clone();
+        let wanted = self.wanted(si, ns);
+        let jobs: Vec<usize> = (0..src.config().jobs.len())
+            .filter(|&i| discovers_pods(&src.config().jobs[i]))
+            .collect();
+        let mut chosen = Vec::new();
+        for &i in &jobs {
+            let d = self.job_discovery(&src, i, &sns);
+            let scrapes = wanted.iter().any(|w| {
+                d.targets.iter().any(|t| {
+                    t.pod == Some(w.pod) && w.port.is_none_or(|p| p == t.port) && t.path == w.path
+                })
+            });
+            if scrapes {
+                chosen.push(i);
+            }
+        }
+        if chosen.is_empty() {
+            chosen = jobs
+                .into_iter()
+                .filter(|&i| {
+                    src.config().jobs[i]
+                        .kubernetes_sd_configs
+                        .iter()
+                        .any(|sd| sd.discovery_namespaces(&sns).is_none_or(|n| n.contains(ns)))
+                })
+                .collect();
+        }
+        if chosen.is_empty() {
+            return unknown(
+                cond::DISCOVERY_PERMITTED,
+                reason::NOT_EVALUATED,
+                format!("no job in {} discovers namespace {ns}", src.key),
+            );
+        }
+        let discoveries: Vec<super::discovery_layer::Discovery> = chosen
+            .iter()
+            .flat_map(|&i| super::discovery_layer::job_discoveries(scraper, &src.config().jobs[i]))
+            .collect();
+        self.discovery_condition_with_commands(&discoveries)
+    }
+
     fn want_text(&self, w: &Wanted) -> String {
         let pod = self.idx.pod(w.pod);
         match w.port {
