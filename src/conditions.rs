@@ -3,16 +3,21 @@
 pub const TARGETS_RESOLVED: &str = "TargetsResolved";
 pub const SCRAPER_READY: &str = "ScraperReady";
 pub const MONITOR_SELECTED: &str = "MonitorSelected";
+/// The scraper's ServiceAccount may list and watch what its Kubernetes service discovery reads, where
+/// it reads it (RBAC, semantics/kubernetes-rbac.md). Unknown (not blocking `Ready`) when no RBAC object
+/// is known.
+pub const DISCOVERY_PERMITTED: &str = "DiscoveryPermitted";
 pub const NETWORK_REACHABLE: &str = "NetworkReachable";
 pub const MESH_AUTHORIZED: &str = "MeshAuthorized";
 pub const SCRAPED: &str = "Scraped";
 pub const READY: &str = "Ready";
 
 /// The layers in the order a scrape crosses them; `Ready` takes the first failing one's reason.
-pub const LAYERS: [&str; 6] = [
+pub const LAYERS: [&str; 7] = [
     TARGETS_RESOLVED,
     SCRAPER_READY,
     MONITOR_SELECTED,
+    DISCOVERY_PERMITTED,
     NETWORK_REACHABLE,
     MESH_AUTHORIZED,
     SCRAPED,
@@ -48,6 +53,12 @@ pub mod reason {
     pub const JOB_MISSING: &str = "JobMissing";
     /// The scraper's configuration (ConfigMap, Secret) is missing or does not parse.
     pub const CONFIG_UNREADABLE: &str = "ConfigUnreadable";
+    // DiscoveryPermitted
+    pub const PERMITTED: &str = "Permitted";
+    /// The scraper's ServiceAccount lacks a list/watch its discovery needs.
+    pub const DISCOVERY_FORBIDDEN: &str = "DiscoveryForbidden";
+    /// Status Unknown: no Role, ClusterRole or binding is known (not in the input, or not read).
+    pub const RBAC_NOT_OBSERVED: &str = "RbacNotObserved";
     // NetworkReachable
     pub const ALLOWED: &str = "Allowed";
     pub const BLOCKED_BY_POLICY: &str = "BlockedByPolicy";

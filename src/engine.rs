@@ -27,6 +27,7 @@ use crate::observe::Observed;
 use crate::promop::{self, NotSelected, ShardKey};
 use crate::selector::{Operator, Selector};
 
+mod discovery_layer;
 mod jobs_layer;
 mod mesh_layer;
 pub use jobs_layer::{pod_workload, SCRAPE_JOB};
@@ -1159,6 +1160,16 @@ impl<'a> Engine<'a> {
             ),
         });
 
+        // Discovery (RBAC): its fix is reported in the message, never part of the Enforce plan.
+        conditions.push(match &scraper {
+            Ok(s) => self.intent_discovery(si, &ns, s),
+            Err(_) => unknown(
+                cond::DISCOVERY_PERMITTED,
+                reason::NO_SCRAPER,
+                "no scraper resolved: its discovery cannot be authorized",
+            ),
+        });
+
         // Network.
         let scrapers: Vec<Scraper<'a>> = scraper.into_iter().collect();
         let evaluated: Vec<Evaluated> = self.evaluate_targets(
@@ -1394,6 +1405,46 @@ impl<'a> Engine<'a> {
                 }
             }
         }
+    }
+
+    /// `DiscoveryPermitted` of an intent: the discovery of the monitor that scrapes its targets (the
+    /// referenced one, else one generated in the intent's namespace).
+    fn intent_discovery(
+        &mut self,
+        si: &ScrapeIntent,
+        ns: &str,
+        scraper: &Scraper<'a>,
+    ) -> ConditionOut {
+        let mspec = si.spec.monitor.clone().unwrap_or_default();
+        let mkind = match mspec.kind {
+            IntentMonitorKind::PodMonitor => MonitorKind::PodMonitor,
+            IntentMonitorKind::ServiceMonitor => MonitorKind::ServiceMonitor,
+            // The jobs of the scraper's scrape_configs.
+            IntentMonitorKind::Annotations => return self.annotations_discovery(si, ns, scraper),
+        };
+        let Some(p) = scraper.workload else {
+            return unknown(
+                cond::DISCOVERY_PERMITTED,
+                reason::NOT_EVALUATED,
+                format!(
+                    "the scraper {} is not run by prometheus-operator: its discovery is not authorized yet",
+                    scraper.display()
+                ),
+            );
+        };
+        let referenced = mspec.reference.as_ref().and_then(|r| {
+            let mns = r.namespace.clone().unwrap_or_else(|| ns.to_string());
+            self.idx.monitor(mkind, &mns, &r.name)
+        });
+        let discovery = match referenced {
+            Some(m) => discovery_layer::monitor_discovery(p, m),
+            None => discovery_layer::Discovery::of_workload(
+                p,
+                discovery_layer::sd_role(p, mkind, None),
+                crate::authz::SdNamespaces::Names(vec![ns.to_string()]),
+            ),
+        };
+        self.discovery_condition_with_commands(&[discovery])
     }
 
     /// MonitorSelected for a known monitor and scraper; proposes the label-add when the monitor is the
@@ -1662,6 +1713,13 @@ impl<'a> Engine<'a> {
                 break;
             }
         }
+
+        // Discovery (RBAC).
+        let discoveries: Vec<discovery_layer::Discovery> = selecting
+            .iter()
+            .map(|p| discovery_layer::monitor_discovery(p, m))
+            .collect();
+        conditions.push(self.discovery_condition(&discoveries, &mut remediation));
 
         // Network.
         let evaluated = self.evaluate_targets_for(&per_scraper, &scrapers);
@@ -2650,7 +2708,8 @@ fn undecidable(
         .then(|| unknown(type_, reason::NO_TARGETS, "no targets to evaluate"))
 }
 
-/// Appends `Ready` from the layers; returns whether the subject is ready. `Scraped` Unknown does not block.
+/// Appends `Ready` from the layers; returns whether the subject is ready. `Scraped` and
+/// `DiscoveryPermitted` Unknown do not block (an observation, and RBAC that is not known).
 /// The audit's `MonitorSelected` of one configuration resource (a monitor or a ScrapeConfig) over every
 /// workload: selected when some workload selects it and not every selecting one rejects it; else the
 /// reason of the first workload's verdict, `LabelsMismatch` first (the fix scrapepath can propose).
@@ -2737,7 +2796,10 @@ fn finish(conditions: &mut Vec<ConditionOut>) -> bool {
     let failing = cond::LAYERS.iter().find_map(|layer| {
         conditions.iter().find(|c| {
             c.type_ == *layer
-                && (c.status == "False" || (c.status == "Unknown" && *layer != cond::SCRAPED))
+                && (c.status == "False"
+                    || (c.status == "Unknown"
+                        && *layer != cond::SCRAPED
+                        && *layer != cond::DISCOVERY_PERMITTED))
         })
     });
     let ready = match failing {

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::api::ScrapeIntent;
+use crate::authz::{Rbac, RbacBinding, RbacRole};
 use crate::cilium::eval::Identity;
 use crate::cilium::policy::{Policy, Subject};
 use crate::cilium::{Settings, Version};
@@ -50,6 +51,10 @@ pub enum Object {
     Node(Box<Node>),
     /// Istio's sidecar injector settings (an `istio-sidecar-injector[-<rev>]` ConfigMap).
     Injector(Box<InjectorConfig>),
+    /// A Role or ClusterRole (the rules that bear on service discovery).
+    RbacRole(Box<RbacRole>),
+    /// A RoleBinding or ClusterRoleBinding.
+    RbacBinding(Box<RbacBinding>),
 }
 
 impl Object {
@@ -83,6 +88,8 @@ impl Object {
             Object::Injector(i) => i.source.clone().unwrap_or_else(|| {
                 ObjRef::new(Kind::ConfigMap, "istio-system", "istio-sidecar-injector")
             }),
+            Object::RbacRole(r) => r.obj_ref(),
+            Object::RbacBinding(b) => b.obj_ref(),
         }
     }
 }
@@ -197,6 +204,12 @@ pub struct ClusterIndex {
     workloads: BTreeMap<ObjRef, Workload>,
     nodes: BTreeMap<String, Node>,
     injectors: BTreeMap<ObjRef, InjectorConfig>,
+    /// Roles and bindings; `None` while none is known (not in the input, or not read): the
+    /// `DiscoveryPermitted` layer is then Unknown.
+    rbac: Option<Rbac>,
+    /// RBAC kinds the operator may not read (the API server refused): what is known of the others is
+    /// incomplete, so RBAC counts as unknown.
+    rbac_refused: BTreeSet<Kind>,
 }
 
 impl ClusterIndex {
@@ -256,6 +269,18 @@ impl ClusterIndex {
             }
             Object::Injector(i) => {
                 self.injectors.insert(r, *i);
+            }
+            Object::RbacRole(role) => {
+                self.rbac
+                    .get_or_insert_with(Rbac::default)
+                    .roles
+                    .insert(r, *role);
+            }
+            Object::RbacBinding(b) => {
+                self.rbac
+                    .get_or_insert_with(Rbac::default)
+                    .bindings
+                    .insert(r, *b);
             }
         }
     }
@@ -349,6 +374,16 @@ impl ClusterIndex {
             Kind::AuthorizationPolicy | Kind::PeerAuthentication => {
                 self.mesh.remove(r);
             }
+            Kind::Role | Kind::ClusterRole => {
+                if let Some(rbac) = &mut self.rbac {
+                    rbac.roles.remove(r);
+                }
+            }
+            Kind::RoleBinding | Kind::ClusterRoleBinding => {
+                if let Some(rbac) = &mut self.rbac {
+                    rbac.bindings.remove(r);
+                }
+            }
         }
     }
 
@@ -413,6 +448,16 @@ impl ClusterIndex {
             | Kind::CiliumClusterwideNetworkPolicy
             | Kind::NetworkPolicy => refs_of_kind(&self.policies, kind),
             Kind::AuthorizationPolicy | Kind::PeerAuthentication => refs_of_kind(&self.mesh, kind),
+            Kind::Role | Kind::ClusterRole => self
+                .rbac
+                .as_ref()
+                .map(|r| refs_of_kind(&r.roles, kind))
+                .unwrap_or_default(),
+            Kind::RoleBinding | Kind::ClusterRoleBinding => self
+                .rbac
+                .as_ref()
+                .map(|r| refs_of_kind(&r.bindings, kind))
+                .unwrap_or_default(),
             Kind::ConfigMap => self
                 .cilium_config
                 .iter()
@@ -592,6 +637,26 @@ impl ClusterIndex {
 
     // ------------------------------------------------------------------------------------------------
     // Reads.
+
+    /// The RBAC objects, once any is known (`None`: RBAC is not part of the input, not read, or
+    /// some of its kinds were refused).
+    pub fn rbac(&self) -> Option<&Rbac> {
+        self.rbac.as_ref().filter(|_| self.rbac_refused.is_empty())
+    }
+
+    /// Records whether the API server lets the operator read an RBAC kind.
+    pub fn set_rbac_refused(&mut self, kind: Kind, refused: bool) {
+        if refused {
+            self.rbac_refused.insert(kind);
+        } else {
+            self.rbac_refused.remove(&kind);
+        }
+    }
+
+    /// RBAC is read (the operator listed the RBAC kinds), even if no object exists.
+    pub fn mark_rbac_read(&mut self) {
+        self.rbac.get_or_insert_with(Rbac::default);
+    }
 
     pub fn namespace(&self, name: &str) -> Option<&Namespace> {
         self.namespaces.get(name)

@@ -197,7 +197,50 @@ pub const API_KINDS: &[ApiKind] = &[
         "peerauthentications",
         true,
     ),
+    // RBAC: read only when the operator is set to (`--read-rbac`, Helm value rbacDiscovery.enabled).
+    core(
+        Kind::Role,
+        "rbac.authorization.k8s.io",
+        &["v1"],
+        "roles",
+        true,
+    ),
+    core(
+        Kind::ClusterRole,
+        "rbac.authorization.k8s.io",
+        &["v1"],
+        "clusterroles",
+        false,
+    ),
+    core(
+        Kind::RoleBinding,
+        "rbac.authorization.k8s.io",
+        &["v1"],
+        "rolebindings",
+        true,
+    ),
+    core(
+        Kind::ClusterRoleBinding,
+        "rbac.authorization.k8s.io",
+        &["v1"],
+        "clusterrolebindings",
+        false,
+    ),
 ];
+
+/// The RBAC kinds the `DiscoveryPermitted` layer reads ([`crate::authz`]): watched only when the
+/// operator is set to read them, since reading every Role and binding of a cluster is a grant of its own.
+pub const RBAC_KINDS: [Kind; 4] = [
+    Kind::Role,
+    Kind::ClusterRole,
+    Kind::RoleBinding,
+    Kind::ClusterRoleBinding,
+];
+
+/// Whether the operator reads this entry, given whether it reads RBAC.
+pub fn is_read(entry: &ApiKind, read_rbac: bool) -> bool {
+    read_rbac || !RBAC_KINDS.contains(&entry.kind)
+}
 
 /// The kinds Enforce writes (`controller::enforce`): the objects it server-side applies for an intent and
 /// deletes when no longer needed (network policies of either backend, monitors, Istio ALLOW policies), and
@@ -242,6 +285,10 @@ mod tests {
             DaemonSet,
             AuthorizationPolicy,
             PeerAuthentication,
+            Role,
+            ClusterRole,
+            RoleBinding,
+            ClusterRoleBinding,
         ] {
             assert!(api_kind(k).is_some(), "{k} has no API table entry");
         }

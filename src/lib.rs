@@ -8,6 +8,7 @@
 
 pub mod admission;
 pub mod api;
+pub mod authz;
 pub mod cilium;
 pub mod conditions;
 pub mod config_access;

@@ -103,26 +103,23 @@ pub async fn read_cluster(client: &Client) -> Result<(ClusterIndex, ReadNotes), 
     let mut idx = ClusterIndex::new();
     let mut notes = ReadNotes::default();
     for k in API_KINDS.iter().filter(|k| !k.referenced) {
+        if crate::kinds::RBAC_KINDS.contains(&k.kind) {
+            // RBAC is read when the reader may: refused, the DiscoveryPermitted layer is Unknown.
+            let ar = api_resource(k, k.versions[0]);
+            match list_all(client, k, &ar, &mut idx, &mut notes).await {
+                Ok(()) => idx.mark_rbac_read(),
+                Err(e) => notes.unreadable.push(ParseError {
+                    object: k.crd_name(),
+                    message: format!("cannot be listed ({e}): DiscoveryPermitted is Unknown"),
+                }),
+            }
+            continue;
+        }
         let Some(ar) = served_version(client, k).await? else {
             notes.not_installed.push(k.crd_name());
             continue;
         };
-        let api = api_for(client, k, &ar);
-        let mut params = list_params(k).limit(500);
-        loop {
-            let page = api.list(&params).await?;
-            for obj in page.items {
-                match parse_value(object_value(obj, &ar)) {
-                    Ok(Parsed::Object(o)) => idx.apply(o),
-                    Ok(_) => {}
-                    Err(e) => notes.unreadable.push(e),
-                }
-            }
-            match page.metadata.continue_ {
-                Some(c) if !c.is_empty() => params = params.continue_token(&c),
-                _ => break,
-            }
-        }
+        list_all(client, k, &ar, &mut idx, &mut notes).await?;
     }
     // The ConfigMaps and Secrets the scrapers read, one by one.
     for r in idx.referenced_configs() {
@@ -145,6 +142,32 @@ pub async fn read_cluster(client: &Client) -> Result<(ClusterIndex, ReadNotes), 
         }
     }
     Ok((idx, notes))
+}
+
+/// Lists every object of one kind, served as `ar`, into `idx`.
+async fn list_all(
+    client: &Client,
+    k: &ApiKind,
+    ar: &ApiResource,
+    idx: &mut ClusterIndex,
+    notes: &mut ReadNotes,
+) -> Result<(), kube::Error> {
+    let api = api_for(client, k, ar);
+    let mut params = list_params(k).limit(500);
+    loop {
+        let page = api.list(&params).await?;
+        for obj in page.items {
+            match parse_value(object_value(obj, ar)) {
+                Ok(Parsed::Object(o)) => idx.apply(o),
+                Ok(_) => {}
+                Err(e) => notes.unreadable.push(e),
+            }
+        }
+        match page.metadata.continue_ {
+            Some(c) if !c.is_empty() => params = params.continue_token(&c),
+            _ => return Ok(()),
+        }
+    }
 }
 
 /// One ConfigMap or Secret a scraper refers to, as the parser reads it; `None` when it does not exist.

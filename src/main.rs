@@ -107,6 +107,8 @@ enum Command {
         prometheus_max_backoff: std::time::Duration,
         #[command(flatten)]
         configs: ConfigReads,
+        #[command(flatten)]
+        rbac_reads: RbacReads,
         /// Log format.
         #[arg(
             long,
@@ -150,6 +152,8 @@ enum Command {
         allow_enforce: bool,
         #[command(flatten)]
         configs: ConfigReads,
+        #[command(flatten)]
+        rbac_reads: RbacReads,
         /// The namespace the operator runs in (its ServiceAccount's).
         #[arg(long, default_value = "scrapepath")]
         namespace: String,
@@ -222,6 +226,16 @@ impl ConfigReads {
             secrets: self.read_secrets,
         })
     }
+}
+
+/// Whether `run` reads Roles, ClusterRoles and their bindings (the `DiscoveryPermitted` layer); `rbac`
+/// grants the reads with it.
+#[derive(clap::Args, Clone)]
+struct RbacReads {
+    /// Watch Roles, ClusterRoles, RoleBindings and ClusterRoleBindings cluster-wide, to decide whether
+    /// each scraper's ServiceAccount may discover its targets; without, DiscoveryPermitted is Unknown.
+    #[arg(long, env = "SCRAPEPATH_READ_RBAC", default_value_t = false, action = clap::ArgAction::Set)]
+    read_rbac: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -385,6 +399,7 @@ fn main() -> ExitCode {
             prometheus_poll_interval,
             prometheus_max_backoff,
             configs,
+            rbac_reads,
             log_format,
             metrics_bind_address,
             health_probe_bind_address,
@@ -434,9 +449,11 @@ fn main() -> ExitCode {
                         s.enabled().then_some(s)
                     },
                     configs,
+                    read_rbac: rbac_reads.read_rbac,
                 };
                 tracing::info!(
                     allow_enforce = settings.allow_enforce,
+                    read_rbac = settings.read_rbac,
                     namespaces = ?settings.namespaces,
                     leader_election = ?settings.leader_election.as_ref().map(|l| format!("{}/{}", l.namespace, l.lease)),
                     config_namespaces = %settings.configs.namespaces,
@@ -457,6 +474,7 @@ fn main() -> ExitCode {
             leader_election_id,
             allow_enforce,
             configs,
+            rbac_reads,
             namespace,
             name,
         } => {
@@ -469,6 +487,7 @@ fn main() -> ExitCode {
                 leader_election: leader_election_id,
                 allow_enforce,
                 configs,
+                read_rbac: rbac_reads.read_rbac,
             };
             let mut out = String::new();
             for doc in scrapepath::rbac::manifests(&config, &namespace, &name) {

@@ -49,6 +49,12 @@ pub enum Kind {
     Node,
     AuthorizationPolicy,
     PeerAuthentication,
+    /// Kubernetes RBAC (`rbac.authorization.k8s.io/v1`): what the scrapers' ServiceAccounts may list
+    /// and watch for their service discovery (`crate::authz`).
+    Role,
+    ClusterRole,
+    RoleBinding,
+    ClusterRoleBinding,
 }
 
 impl Kind {
@@ -80,6 +86,10 @@ impl Kind {
             Kind::Node => "Node",
             Kind::AuthorizationPolicy => "AuthorizationPolicy",
             Kind::PeerAuthentication => "PeerAuthentication",
+            Kind::Role => "Role",
+            Kind::ClusterRole => "ClusterRole",
+            Kind::RoleBinding => "RoleBinding",
+            Kind::ClusterRoleBinding => "ClusterRoleBinding",
         }
     }
 }
@@ -784,6 +794,9 @@ pub struct PromWorkload {
     pub daemonset_mode: bool,
     pub host_network: bool,
     pub service_account: Option<String>,
+    /// `spec.serviceDiscoveryRole` (`Endpoints`, the default, or `EndpointSlice`): the Kubernetes SD
+    /// role of its ServiceMonitors.
+    pub service_discovery_role: Option<String>,
     pub pod_metadata_labels: Labels,
     /// `spec.podMetadata.annotations` (Istio injection settings of the scraper's pods).
     pub pod_metadata_annotations: Labels,
@@ -899,6 +912,8 @@ pub struct Monitor {
     pub selector: Result<Selector, SelectorError>,
     /// `RoleSelector` gives exact Kubernetes selector semantics; unset or `Relabel` the relabel form (B3.3).
     pub role_selector: bool,
+    /// A ServiceMonitor's `spec.serviceDiscoveryRole`, overriding its scraper's.
+    pub service_discovery_role: Option<String>,
     pub namespace_selector: NamespaceSelection,
     pub endpoints: Vec<MonitorEndpoint>,
     pub job_label: Option<String>,

@@ -277,6 +277,23 @@ pub fn parse_value(v: Value) -> Result<Parsed, ParseError> {
                 spec,
             }))
         }
+        ("rbac.authorization.k8s.io", "Role") => Object::RbacRole(Box::new(
+            crate::authz::RbacRole::from_role(&typed(&kind, v)?),
+        )),
+        ("rbac.authorization.k8s.io", "ClusterRole") => Object::RbacRole(Box::new(
+            crate::authz::RbacRole::from_cluster_role(&typed(&kind, v)?),
+        )),
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
+            let object = describe(&kind, &v);
+            let binding = if kind == "RoleBinding" {
+                crate::authz::RbacBinding::from_role_binding(&typed(&kind, v)?)
+            } else {
+                crate::authz::RbacBinding::from_cluster_role_binding(&typed(&kind, v)?)
+            };
+            Object::RbacBinding(Box::new(
+                binding.map_err(|message| ParseError { object, message })?,
+            ))
+        }
         _ => return Ok(Parsed::Unknown(format!("{api_version}/{kind}"))),
     };
     Ok(Parsed::Object(obj))
@@ -366,6 +383,7 @@ struct RawPromSpec {
     port_name: Option<String>,
     #[serde(default)]
     listen_local: bool,
+    service_discovery_role: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -447,6 +465,7 @@ fn prom_workload(kind: Kind, raw: RawProm) -> PromWorkload {
         daemonset_mode: s.mode.as_deref() == Some("DaemonSet"),
         host_network: s.host_network,
         service_account: s.service_account_name,
+        service_discovery_role: s.service_discovery_role,
         pod_metadata_annotations: s
             .pod_metadata
             .as_ref()
@@ -523,6 +542,7 @@ struct RawMonitorSpec {
     endpoints: Vec<RawEndpoint>,
     job_label: Option<String>,
     scrape_class: Option<String>,
+    service_discovery_role: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -580,6 +600,7 @@ fn monitor(kind: MonitorKind, raw: RawMonitor) -> Monitor {
         selector: Selector::from_k8s(&s.selector),
         raw_selector: s.selector,
         role_selector: s.selector_mechanism.as_deref() == Some("RoleSelector"),
+        service_discovery_role: s.service_discovery_role,
         namespace_selector: NamespaceSelection {
             any: s.namespace_selector.any,
             match_names: s.namespace_selector.match_names,

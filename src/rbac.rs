@@ -14,6 +14,10 @@
 //!   before the scrapers are: they are granted only where [`ConfigAccess`] allows reading them — a Role
 //!   `-configs` in each of its namespaces, the ClusterRole for every namespace (`*`), Secrets only when it
 //!   reads Secrets. Never every Secret of the cluster by default.
+//! - The RBAC kinds ([`crate::kinds::RBAC_KINDS`]: Roles, ClusterRoles and their bindings) only with
+//!   `read_rbac`: `list`, `watch` cluster-wide, for the `DiscoveryPermitted` layer. Off by default:
+//!   reading every Role and binding of a cluster is what security reviews question, and without it
+//!   that layer is Unknown, never a failure.
 //! - [`MANAGED_KINDS`] — Enforce server-side applies (`patch`, and `create` when the apply creates the
 //!   object), merge-patches the labels of a user's monitor (`patch`) and deletes what it no longer needs
 //!   (`delete`).
@@ -36,7 +40,7 @@ use k8s_openapi::api::rbac::v1::PolicyRule;
 use serde_json::{json, Value};
 
 use crate::config_access::{ConfigAccess, ConfigNamespaces};
-use crate::kinds::{api_kind, ApiKind, API_KINDS, MANAGED_KINDS};
+use crate::kinds::{api_kind, is_read, ApiKind, API_KINDS, MANAGED_KINDS};
 use crate::model::Kind;
 
 /// Where a set of rules is granted.
@@ -81,6 +85,8 @@ pub struct RbacConfig {
     pub allow_enforce: bool,
     /// Where the scrapers' ConfigMaps and Secrets may be read.
     pub configs: ConfigAccess,
+    /// Whether Roles, ClusterRoles and their bindings are read (`list`, `watch` cluster-wide).
+    pub read_rbac: bool,
 }
 
 impl Default for RbacConfig {
@@ -90,6 +96,7 @@ impl Default for RbacConfig {
             leader_election: None,
             allow_enforce: true,
             configs: ConfigAccess::default(),
+            read_rbac: false,
         }
     }
 }
@@ -110,10 +117,14 @@ fn table(kind: Kind) -> &'static ApiKind {
     api_kind(kind).unwrap_or_else(|| panic!("{kind} is in the kinds table"))
 }
 
-/// The reads of [`API_KINDS`] but the referenced ones, by where they must be granted.
-fn reads() -> BTreeMap<Grant, BTreeSet<Atom>> {
+/// The reads of [`API_KINDS`] but the referenced ones (and the RBAC kinds unless `read_rbac`), by
+/// where they must be granted.
+fn reads(read_rbac: bool) -> BTreeMap<Grant, BTreeSet<Atom>> {
     let mut out: BTreeMap<Grant, BTreeSet<Atom>> = BTreeMap::new();
-    for k in API_KINDS.iter().filter(|k| !k.referenced) {
+    for k in API_KINDS
+        .iter()
+        .filter(|k| !k.referenced && is_read(k, read_rbac))
+    {
         let (grant, name) = match k.only {
             None => (Grant::Cluster, None),
             Some((None, name)) => (Grant::Cluster, Some(name)),
@@ -208,7 +219,7 @@ fn leader_election(lease: &str) -> BTreeSet<Atom> {
 /// the leader-election Role.
 pub fn roles(config: &RbacConfig) -> Vec<Role> {
     let mut grants: BTreeMap<(Grant, &'static str), BTreeSet<Atom>> = BTreeMap::new();
-    for (grant, atoms) in reads() {
+    for (grant, atoms) in reads(config.read_rbac) {
         let suffix = if grant == Grant::Cluster { "" } else { "-read" };
         grants.entry((grant, suffix)).or_default().extend(atoms);
     }
@@ -544,6 +555,7 @@ mod tests {
                 leader_election: Some("l".into()),
                 allow_enforce: false,
                 configs: ConfigAccess::everything(),
+                read_rbac: true,
             },
         ] {
             for role in roles(&config) {
@@ -572,6 +584,38 @@ mod tests {
                 "scrapepath.io/scrapeintents/status patch",
             ]
         );
+    }
+
+    #[test]
+    fn rbac_objects_are_read_cluster_wide_only_when_set() {
+        let rbac_atoms =
+            |roles: &BTreeMap<(Grant, &'static str), BTreeSet<Atom>>| -> BTreeSet<Atom> {
+                roles
+                    .values()
+                    .flatten()
+                    .filter(|a| a.group == "rbac.authorization.k8s.io")
+                    .cloned()
+                    .collect()
+            };
+        assert!(rbac_atoms(&all(&RbacConfig::default())).is_empty());
+        let roles = all(&RbacConfig {
+            read_rbac: true,
+            ..RbacConfig::default()
+        });
+        let expected: BTreeSet<Atom> = [
+            "roles",
+            "clusterroles",
+            "rolebindings",
+            "clusterrolebindings",
+        ]
+        .iter()
+        .flat_map(|r| {
+            READ.iter()
+                .map(move |v| atom("rbac.authorization.k8s.io", r, v, None))
+        })
+        .collect();
+        assert_eq!(rbac_atoms(&roles), expected);
+        assert!(expected.is_subset(&roles[&(Grant::Cluster, "")]));
     }
 
     #[test]

@@ -96,6 +96,7 @@ fn failing(c: &ConditionOut) -> bool {
         && (c.status == "False"
             || (c.status == "Unknown"
                 && c.type_ != conditions::SCRAPED
+                && c.type_ != conditions::DISCOVERY_PERMITTED
                 && c.reason != conditions::reason::NO_TARGETS
                 && c.reason != conditions::reason::NO_SCRAPER))
 }

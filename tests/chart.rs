@@ -307,6 +307,16 @@ fn reads_configs_cluster_wide(docs: &[Value]) -> bool {
     })
 }
 
+/// Whether the ClusterRole lists and watches the RBAC kinds.
+fn reads_rbac(docs: &[Value]) -> bool {
+    of_kind(docs, "ClusterRole").iter().any(|r| {
+        r["rules"].as_array().unwrap().iter().any(|rule| {
+            rule["apiGroups"] == json!(["rbac.authorization.k8s.io"])
+                && rule["verbs"] == json!(["list", "watch"])
+        })
+    })
+}
+
 #[test]
 fn every_ci_values_file_lints_and_renders_what_it_asks_for() {
     let files = ci_values_files();
@@ -323,6 +333,7 @@ fn every_ci_values_file_lints_and_renders_what_it_asks_for() {
         "scrape-configs-values.yaml",
         "scrape-configs-cluster-wide-values.yaml",
         "scrape-configs-none-values.yaml",
+        "rbac-discovery-values.yaml",
     ] {
         assert!(
             names.iter().any(|n| n == expected),
@@ -372,6 +383,9 @@ fn every_ci_values_file_lints_and_renders_what_it_asks_for() {
                 );
                 assert_eq!(configs["monitoring"], ["configmaps", "secrets"]);
                 assert!(!reads_configs_cluster_wide(&docs), "{name}");
+                // RBAC objects are not read by default.
+                assert_eq!(env["SCRAPEPATH_READ_RBAC"], "false");
+                assert!(!reads_rbac(&docs), "{name}");
                 assert_eq!(env["SCRAPEPATH_HEALTH_PROBE_BIND_ADDRESS"], "0.0.0.0:8081");
                 for absent in ["ServiceMonitor", "ScrapeIntent", "PodDisruptionBudget"] {
                     assert!(!kinds.contains(absent), "{name}: {absent} is opt-in");
@@ -469,6 +483,10 @@ fn every_ci_values_file_lints_and_renders_what_it_asks_for() {
                 assert_eq!(env["SCRAPEPATH_CONFIG_NAMESPACES"], "");
                 assert!(config_roles(&docs).is_empty());
                 assert!(!reads_configs_cluster_wide(&docs));
+            }
+            "rbac-discovery-values.yaml" => {
+                assert_eq!(env["SCRAPEPATH_READ_RBAC"], "true");
+                assert!(reads_rbac(&docs));
             }
             other => panic!("charts/scrapepath/ci/{other}: add what it must render to this test"),
         }
@@ -722,6 +740,7 @@ fn code_roles(docs: &[Value], fullname: &str) -> RoleSet {
             .unwrap(),
             secrets: env["SCRAPEPATH_READ_SECRETS"] == "true",
         },
+        read_rbac: env["SCRAPEPATH_READ_RBAC"] == "true",
     };
     roles(&config)
         .into_iter()
@@ -938,6 +957,10 @@ fn scrapepath_rbac_prints_what_the_chart_grants() {
         (
             vec!["--config-namespaces="],
             vec!["--set-json", "scrapeConfigs.namespaces=[]"],
+        ),
+        (
+            vec!["--read-rbac=true"],
+            vec!["--set", "rbacDiscovery.enabled=true"],
         ),
         (vec![], vec![]),
     ] {
@@ -1218,6 +1241,32 @@ spec:
 
 /// A monitor no intent covers, which its Prometheus does not select: the operator audits it (an Event on
 /// it, with its uid read by name).
+/// kube-prometheus-stack's RBAC for its Prometheus (templates/prometheus/clusterrole.yaml and
+/// clusterrolebinding.yaml): discovery everywhere, through a ClusterRoleBinding.
+const KPS_PROMETHEUS_RBAC: &str = r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: kube-prometheus-stack-prometheus}
+rules:
+- apiGroups: [""]
+  resources: [nodes, nodes/metrics, services, endpoints, pods]
+  verbs: [get, list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [get, list, watch]
+- apiGroups: [networking.k8s.io]
+  resources: [ingresses]
+  verbs: [get, list, watch]
+- nonResourceURLs: [/metrics, /metrics/cadvisor]
+  verbs: [get]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: kube-prometheus-stack-prometheus}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kube-prometheus-stack-prometheus}
+subjects: [{kind: ServiceAccount, name: kube-prometheus-stack-prometheus, namespace: monitoring}]
+"#;
+
 const AUDITED_MONITOR: &str = r#"
 apiVersion: monitoring.coreos.com/v1
 kind: PodMonitor
@@ -1290,6 +1339,8 @@ async fn the_installed_chart_runs_the_seed_as_its_service_account_without_one_fo
         values.to_str().unwrap(),
         "--set",
         CONFIG_NAMESPACES,
+        "--set",
+        "rbacDiscovery.enabled=true",
     ];
     // Each namespace of scrapeConfigs.namespaces gets a Role: before they exist, the install says which
     // value names a missing one (and creates nothing).
@@ -1382,6 +1433,7 @@ async fn the_installed_chart_runs_the_seed_as_its_service_account_without_one_fo
         .await;
     }
     apply_yaml(&admin, &seed_001_scraper_in("team-prom")).await;
+    apply_yaml(&admin, KPS_PROMETHEUS_RBAC).await;
 
     // The operator, as the chart's ServiceAccount, with the release's scrape-configuration setting.
     let configs = ConfigAccess {
@@ -1396,6 +1448,7 @@ async fn the_installed_chart_runs_the_seed_as_its_service_account_without_one_fo
         Settings {
             instance: "chart-test".into(),
             configs: configs.clone(),
+            read_rbac: true,
             ..Settings::default()
         },
     )
@@ -1448,6 +1501,20 @@ async fn the_installed_chart_runs_the_seed_as_its_service_account_without_one_fo
     // Enforce: a CNP and a PodMonitor created; the intent turns Ready.
     apply_yaml(&admin, ENFORCE_INTENT).await;
     wait_condition(&admin, "blog-system", "was-metrics", "Ready", "True").await;
+    // The operator read the RBAC the chart lets it read: the scraper's ClusterRoleBinding grants discovery.
+    let (_, reason, message) = wait_condition(
+        &admin,
+        "blog-system",
+        "was-metrics",
+        "DiscoveryPermitted",
+        "True",
+    )
+    .await;
+    assert_eq!(reason, "Permitted");
+    assert!(
+        message.contains("ClusterRoleBinding kube-prometheus-stack-prometheus"),
+        "{message}"
+    );
     let cnps = dyn_api(&admin, CNP, "CiliumNetworkPolicy", "blog-system").await;
     let cnp = cnps
         .get("scrapepath-was-metrics")
@@ -1542,6 +1609,11 @@ async fn the_installed_chart_runs_the_seed_as_its_service_account_without_one_fo
         ("GET", "/api/v1/namespaces/kube-system/configmaps?"),
         ("GET", "/api/v1/namespaces/cilium-monitoring/configmaps?"),
         ("GET", "/apis/apps/v1/namespaces/kube-system/daemonsets?"),
+        (
+            "GET",
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings?",
+        ),
+        ("GET", "/apis/rbac.authorization.k8s.io/v1/roles?"),
         ("PATCH", "/scrapeintents/was-metrics/status"),
         (
             "POST",

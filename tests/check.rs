@@ -437,6 +437,82 @@ fn seed_004_fixed_operator_annotations_make_every_cilium_component_scraped() {
 }
 
 #[test]
+fn seed_005_names_the_grant_kube_prometheus_lacks_for_a_fourth_namespace() {
+    let r = golden("seed-005-scraper-rbac", "seed-005", 1);
+    let sm = subject(&r, "ServiceMonitor", "shop", "api");
+    assert_eq!(cond(sm, "MonitorSelected")["status"], "True");
+    let d = cond(sm, "DiscoveryPermitted");
+    assert_eq!(d["status"], "False");
+    assert_eq!(d["reason"], "DiscoveryForbidden");
+    assert!(d["message"].as_str().unwrap().contains(
+        "ServiceAccount monitoring/prometheus-k8s cannot list, watch endpoints, services, pods in namespace shop (the endpoints discovery of Prometheus monitoring/k8s)"
+    ));
+    assert_eq!(cond(sm, "Ready")["reason"], "DiscoveryForbidden");
+    // The least grant: list and watch of what the endpoints discovery reads, in shop only.
+    let fix: Vec<(&str, &str)> = sm["remediation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["kind"].as_str().unwrap(),
+                o["metadata"]["namespace"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(fix, [("Role", "shop"), ("RoleBinding", "shop")]);
+    assert_eq!(
+        sm["remediation"][0]["rules"],
+        serde_json::json!([{"apiGroups": [""], "resources": ["endpoints", "services", "pods"], "verbs": ["list", "watch"]}])
+    );
+    // The intent says the same, with the commands (Enforce never writes RBAC: no RBAC in its plan).
+    let si = subject(&r, "ScrapeIntent", "shop", "api");
+    let m = cond(si, "DiscoveryPermitted")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(m.contains("kubectl -n shop create role prometheus-k8s-discovery --verb=list,watch --resource=endpoints,services,pods"), "{m}");
+    assert!(si["remediation"].as_array().is_none_or(|a| a
+        .iter()
+        .all(|o| !o["kind"].as_str().unwrap().contains("Role"))));
+    // Grafana lives in monitoring, which kube-prometheus grants.
+    let g = subject(&r, "ServiceMonitor", "monitoring", "grafana");
+    assert_eq!(g["ready"], true);
+    assert!(cond(g, "DiscoveryPermitted")["message"]
+        .as_str()
+        .unwrap()
+        .contains("RoleBinding monitoring/prometheus-k8s → Role monitoring/prometheus-k8s"));
+}
+
+#[test]
+fn seed_005_fixed_the_proposed_role_makes_every_subject_ready() {
+    let r = golden("seed-005-scraper-rbac/fixed", "seed-005-fixed", 0);
+    let sm = subject(&r, "ServiceMonitor", "shop", "api");
+    assert!(cond(sm, "DiscoveryPermitted")["message"]
+        .as_str()
+        .unwrap()
+        .contains(
+            "RoleBinding shop/prometheus-k8s-discovery → Role shop/prometheus-k8s-discovery"
+        ));
+}
+
+#[test]
+fn without_rbac_in_the_input_discovery_is_unknown_and_ready_holds() {
+    // Seed 002 carries no Role or binding: the layer is not decided by assumption either way.
+    let r = golden("seed-002-istio-monitors", "seed-002", 0);
+    for s in r["subjects"].as_array().unwrap() {
+        let c = cond(s, "DiscoveryPermitted");
+        assert_eq!(c["status"], "Unknown", "{s:#}");
+        assert_eq!(c["reason"], "RbacNotObserved", "{s:#}");
+        assert!(c["message"]
+            .as_str()
+            .unwrap()
+            .contains("rbacDiscovery.enabled"));
+        assert_eq!(s["ready"], true);
+    }
+}
+
+#[test]
 fn text_report_reads_like_a_diagnosis() {
     let (code, out, _) = check(&["-f", "deploy/examples/blog-system"]);
     assert_eq!(code, 1);

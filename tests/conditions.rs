@@ -367,6 +367,7 @@ fn ready_takes_the_first_failing_layer_in_scrape_order() {
             "TargetsResolved",
             "ScraperReady",
             "MonitorSelected",
+            "DiscoveryPermitted",
             "NetworkReachable",
             "MeshAuthorized",
             "Scraped",

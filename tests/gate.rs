@@ -44,7 +44,12 @@ impl Drop for Temp {
 
 /// The seed 000 manifests: `blog-system` (broken) or `blog-system/fixed`, top-level files only.
 fn seed(fixed: bool) -> BTreeMap<String, String> {
-    let dir = root().join("deploy/examples/blog-system");
+    example("blog-system", fixed)
+}
+
+/// An example's manifests (or its `fixed/` ones), top-level files only.
+fn example(name: &str, fixed: bool) -> BTreeMap<String, String> {
+    let dir = root().join("deploy/examples").join(name);
     let dir = if fixed { dir.join("fixed") } else { dir };
     std::fs::read_dir(&dir)
         .unwrap()
@@ -208,6 +213,26 @@ fn gate_breaking_change_fails_naming_the_policy_and_rule() {
     );
     assert!(xml.contains(r#"<testcase classname="PodMonitor" name="monitoring/istio-proxies" file="head/policies.yaml" line="35">"#), "{xml}");
     assert!(xml.contains(r#"<failure type="NetworkReachable""#), "{xml}");
+}
+
+#[test]
+fn gate_removing_the_scrapers_role_binding_fails_on_discovery() {
+    // Seed 005: the Role and RoleBinding that let the scraper discover shop are deleted.
+    let t = revisions(
+        &example("seed-005-scraper-rbac", true),
+        &example("seed-005-scraper-rbac", false),
+    );
+    let (code, out, err) = gate(&t.0, &["-f", "head", "--baseline", "base"]);
+    assert_eq!(code, 1, "breakage exits 1\n{out}\n{err}");
+    assert!(
+        out.contains("ServiceMonitor shop/api: DiscoveryPermitted: True (Permitted) -> False (DiscoveryForbidden)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("blame: RoleBinding shop/prometheus-k8s-discovery [removed by this change]"),
+        "{out}"
+    );
+    assert!(out.contains("gate: FAIL: 2 broken"), "{out}");
 }
 
 #[test]

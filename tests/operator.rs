@@ -571,3 +571,168 @@ spec:
     assert_steady(&ctl, "auditing").await;
     ctl.stop().await;
 }
+
+/// kube-prometheus' shape: the scraper's ServiceAccount may list and watch pods in its own namespace
+/// only (a Role and RoleBinding there).
+fn scraper_rbac_in(mon: &str) -> String {
+    format!(
+        r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: prometheus, namespace: {mon}}}
+rules:
+- apiGroups: [""]
+  resources: [services, endpoints, pods]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: prometheus, namespace: {mon}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: prometheus}}
+subjects: [{{kind: ServiceAccount, name: prometheus, namespace: {mon}}}]
+"#
+    )
+}
+
+/// A PodMonitor `app/api` the scraper of `mon` selects, and a Report intent `app/api` it covers.
+fn selected_monitor_and_report_intent(app: &str, mon: &str) -> String {
+    format!(
+        "apiVersion: monitoring.coreos.com/v1\nkind: PodMonitor\nmetadata: {{name: api, namespace: {app}, labels: {{release: prom}}}}\nspec: {{selector: {{matchLabels: {{app: api}}}}, podMetricsEndpoints: [{{port: metrics}}]}}\n---\n{}",
+        enforce_intent(app, "api", mon).replace("mode: Enforce", "mode: Report")
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_is_forbidden_until_the_proposed_role_binding_exists() {
+    let env = TestEnv::shared();
+    let client = env.client().await;
+    cluster_globals(&client).await;
+    let ns = namespaces(env, &["shop", "mon"]).await;
+    let (app, mon) = (&ns[0], &ns[1]);
+    apply_yaml(&client, &scraper(mon)).await;
+    apply_yaml(&client, &scraper_rbac_in(mon)).await;
+    apply_yaml(&client, &app_pod(app, "api-0", "10.9.7.1")).await;
+    apply_yaml(&client, &selected_monitor_and_report_intent(app, mon)).await;
+    let ctl = start_controller_with(
+        &client,
+        scrapepath::controller::Settings {
+            namespaces: [app.to_string(), mon.to_string()].into(),
+            instance: format!("test-rbac-{app}"),
+            read_rbac: true,
+            ..Default::default()
+        },
+    )
+    .await;
+
+    // The Role in the scraper's namespace does not reach the application's.
+    let (_, reason, message) =
+        wait_condition(&client, app, "api", "DiscoveryPermitted", "False").await;
+    assert_eq!(reason, "DiscoveryForbidden");
+    assert!(
+        message.contains(&format!(
+            "ServiceAccount {mon}/prometheus cannot list, watch pods in namespace {app}"
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(
+            "kubectl -n {app} create role prometheus-discovery"
+        )),
+        "{message}"
+    );
+    let (_, reason, _) = wait_condition(&client, app, "api", "Ready", "False").await;
+    assert_eq!(reason, "DiscoveryForbidden");
+    assert_eq!(
+        wait_condition(&client, app, "api", "MonitorSelected", "True")
+            .await
+            .1,
+        "Selected"
+    );
+
+    // The grant scrapepath proposes, applied as is: the real API server accepts it, and the condition flips.
+    let account = scrapepath::authz::Account::new(mon.as_str(), "prometheus");
+    let missing = scrapepath::authz::Missing {
+        namespace: Some(app.to_string()),
+        grants: vec![],
+    };
+    let fix = scrapepath::authz::remedy(&account, scrapepath::authz::SdRole::Pod, &missing);
+    for obj in &fix {
+        apply_value(&client, &mut obj.clone()).await;
+    }
+    let (_, reason, message) =
+        wait_condition(&client, app, "api", "DiscoveryPermitted", "True").await;
+    assert_eq!(reason, "Permitted");
+    assert!(
+        message.contains(&format!(
+            "RoleBinding {app}/prometheus-discovery → Role {app}/prometheus-discovery"
+        )),
+        "{message}"
+    );
+    wait_condition(&client, app, "api", "Ready", "True").await;
+
+    // Taking the binding away takes the permission away.
+    delete_yaml(
+        &client,
+        &format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: prometheus-discovery, namespace: {app}}}\n"
+        ),
+    )
+    .await;
+    wait_condition(&client, app, "api", "DiscoveryPermitted", "False").await;
+    assert_steady(&ctl, "RBAC verdicts").await;
+    ctl.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_rbac_without_the_grant_leaves_discovery_unknown_and_the_rest_decided() {
+    use scrapepath::config_access::{ConfigAccess, ConfigNamespaces};
+    let env = TestEnv::shared();
+    let client = env.client().await;
+    cluster_globals(&client).await;
+    let ns = namespaces(env, &["norbac", "mon"]).await;
+    let (app, mon) = (&ns[0], &ns[1]);
+    apply_yaml(&client, &scraper(mon)).await;
+    apply_yaml(&client, &scraper_rbac_in(mon)).await;
+    apply_yaml(&client, &app_pod(app, "api-0", "10.9.8.1")).await;
+    apply_yaml(&client, &selected_monitor_and_report_intent(app, mon)).await;
+    // The operator as a ServiceAccount granted what `scrapepath rbac` prints without --read-rbac, but
+    // run with --read-rbac: every RBAC list is refused.
+    let name = format!("op-{app}");
+    apply_yaml(
+        &client,
+        &format!(
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: {name}, namespace: {app}}}\n"
+        ),
+    )
+    .await;
+    let configs = ConfigAccess {
+        namespaces: ConfigNamespaces::from_list::<&str>(&[]).unwrap(),
+        secrets: false,
+    };
+    let rbac = scrapepath::rbac::RbacConfig {
+        namespaces: [app.to_string(), mon.to_string()].into(),
+        configs: configs.clone(),
+        ..Default::default()
+    };
+    for mut v in scrapepath::rbac::manifests(&rbac, app, &name) {
+        apply_value(&client, &mut v).await;
+    }
+    let sa = env.service_account_client(app, &name).await;
+    let ctl = start_controller_with(
+        &sa,
+        scrapepath::controller::Settings {
+            namespaces: rbac.namespaces.clone(),
+            instance: format!("test-norbac-{app}"),
+            read_rbac: true,
+            configs,
+            ..Default::default()
+        },
+    )
+    .await;
+    // Not a verdict from the kinds it could read, and not a wait that never ends: Unknown, and the
+    // other layers decide Ready.
+    let (_, reason, _) = wait_condition(&client, app, "api", "DiscoveryPermitted", "Unknown").await;
+    assert_eq!(reason, "RbacNotObserved");
+    wait_condition(&client, app, "api", "Ready", "True").await;
+    ctl.stop().await;
+}

@@ -545,6 +545,73 @@ spec:
 }
 
 #[test]
+fn a_jobs_discovery_is_authorized_as_the_scraper_pods_service_account() {
+    // The plain Prometheus runs as mon/default (no serviceAccountName); a ClusterRole that reads pods,
+    // bound by a RoleBinding in mon only.
+    let rbac = r#"
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: pod-reader}
+rules: [{apiGroups: [""], resources: [pods], verbs: [list, watch]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: prometheus, namespace: mon}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: pod-reader}
+subjects: [{kind: ServiceAccount, name: default}]
+"#;
+    let pod = web_pod(r#"prometheus.io/scrape: "true", prometheus.io/port: "9100""#);
+    let jobs = |ns: &str| {
+        let r = evaluate(
+            &world(&format!("{}{pod}{rbac}", scraper(&pods_job(ns)))),
+            &EngineConfig::default(),
+        );
+        let job = subject(&r.subjects, "ScrapeJob", "prometheus/kubernetes-pods").clone();
+        job
+    };
+    // The Annotations intent for those pods is told the same, with the commands that grant it.
+    let r = evaluate(
+        &world(&format!("{}{pod}{rbac}{INTENT}", scraper(&pods_job("app")))),
+        &EngineConfig::default(),
+    );
+    let intent = subject(&r.subjects, "ScrapeIntent", "web");
+    assert_eq!(cond(intent, "MonitorSelected").0, "True");
+    let (status, _, message) = cond(intent, "DiscoveryPermitted");
+    assert_eq!(status, "False", "{message}");
+    assert!(
+        message.contains("kubectl -n app create role default-discovery --verb=list,watch --resource=pods && kubectl -n app create rolebinding default-discovery --role=default-discovery --serviceaccount=mon:default"),
+        "{message}"
+    );
+    assert_eq!(cond(intent, "Ready").1, "DiscoveryForbidden");
+    let job = jobs("app");
+    let (status, reason, message) = cond(&job, "DiscoveryPermitted");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "DiscoveryForbidden")
+    );
+    assert!(
+        message.contains("ServiceAccount mon/default cannot list, watch pods in namespace app (the pod discovery of"),
+        "{message}"
+    );
+    // The grant comes after the network fixes, and is a Role and RoleBinding in app.
+    let kinds: Vec<&str> = job
+        .remediation
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["Role", "RoleBinding"]);
+    assert!(!job.ready);
+    // In its own namespace the RoleBinding to the ClusterRole is enough.
+    let (status, _, message) = cond(&jobs("mon"), "DiscoveryPermitted");
+    assert_eq!(status, "True", "{message}");
+    assert!(
+        message.contains("RoleBinding mon/prometheus → ClusterRole pod-reader"),
+        "{message}"
+    );
+}
+
+#[test]
 fn nothing_is_audited_when_no_scraper_reads_a_configuration() {
     // A Prometheus pod whose ConfigMap is absent, and no Prometheus object with additional jobs: no
     // configuration in the index, so the layer does not run (and adds no subject).

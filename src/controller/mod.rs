@@ -67,6 +67,9 @@ pub struct Settings {
     pub observe: Option<crate::observe::plan::ObserveSettings>,
     /// Where the scrapers' ConfigMaps and Secrets may be read (the others are never asked for).
     pub configs: crate::config_access::ConfigAccess,
+    /// Whether Roles, ClusterRoles and their bindings are watched (`DiscoveryPermitted`); when not,
+    /// that layer is Unknown.
+    pub read_rbac: bool,
 }
 
 impl Default for Settings {
@@ -82,6 +85,7 @@ impl Default for Settings {
             health_addr: None,
             observe: None,
             configs: Default::default(),
+            read_rbac: false,
         }
     }
 }
@@ -465,6 +469,7 @@ fn audit_reason(r: &SubjectReport) -> (&'static str, String) {
                 cond::TARGETS_RESOLVED => "NoTargets",
                 cond::SCRAPER_READY => "ScraperNotReady",
                 cond::MONITOR_SELECTED => "NotSelected",
+                cond::DISCOVERY_PERMITTED => "DiscoveryForbidden",
                 cond::NETWORK_REACHABLE => "Unreachable",
                 cond::MESH_AUTHORIZED => "MeshDenied",
                 _ => "NotScraped",
@@ -742,6 +747,10 @@ pub async fn run(
 
     let mut tasks = Vec::new();
     for k in API_KINDS.iter().filter(|k| k.kind != Kind::ScrapeIntent) {
+        if !crate::kinds::is_read(k, settings.read_rbac) {
+            world.not_read(k);
+            continue;
+        }
         tasks.push(tokio::spawn(world::run_kind(
             world.clone(),
             client.clone(),

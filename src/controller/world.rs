@@ -68,6 +68,9 @@ pub fn scope_of(obj: &ObjRef, old_monitor: Option<&Monitor>, new: Option<&Object
                 Scope::namespace(&obj.namespace)
             }
         }
+        // A Role or RoleBinding grants discovery in its own namespace: the subjects whose targets are there.
+        Kind::Role | Kind::RoleBinding => Scope::namespace(&obj.namespace),
+        Kind::ClusterRole | Kind::ClusterRoleBinding => Scope::All,
         Kind::PodMonitor | Kind::ServiceMonitor => {
             let new_monitor = match new {
                 Some(Object::Monitor(m)) => Some(m.as_ref()),
@@ -484,6 +487,10 @@ impl World {
             for o in objects {
                 idx.apply(o);
             }
+            if crate::kinds::RBAC_KINDS.contains(&kind) {
+                idx.mark_rbac_read();
+                idx.set_rbac_refused(kind, false);
+            }
         }
         self.set_state(entry, KindState::Synced);
         self.notify(Scope::All);
@@ -496,6 +503,26 @@ impl World {
         } else {
             managed.remove(r);
         }
+    }
+
+    /// An entry the operator is set not to read (RBAC without `--read-rbac`): it does not hold up the
+    /// first reconcile, and the index knows nothing of it.
+    pub fn not_read(&self, entry: &ApiKind) {
+        self.set_state(entry, KindState::NotInstalled);
+    }
+
+    /// The API server refuses to list an RBAC kind (`--read-rbac` without the grant): RBAC is then
+    /// unknown (`DiscoveryPermitted` Unknown) rather than judged from the kinds that could be read, and
+    /// the first reconcile does not wait for it.
+    fn rbac_refused(&self, entry: &ApiKind) {
+        self.index
+            .write()
+            .unwrap()
+            .set_rbac_refused(entry.kind, true);
+        if self.state(entry) == KindState::Pending {
+            self.set_state(entry, KindState::NotInstalled);
+        }
+        self.notify(Scope::All);
     }
 
     /// A kind's CRD is not installed (any more): nothing of it exists.
@@ -576,6 +603,13 @@ pub async fn run_kind(world: Arc<World>, client: Client, k: &'static ApiKind) {
                 }
                 world.not_installed(k);
                 tokio::time::sleep(RECHECK_ABSENT).await;
+            }
+            Err(kube::Error::Api(s))
+                if s.code == 403 && crate::kinds::RBAC_KINDS.contains(&k.kind) =>
+            {
+                warn!(kind = %k.kind, error = %s.message, "--read-rbac, but the API server refuses the list: DiscoveryPermitted stays Unknown until it is granted (Helm value rbacDiscovery.enabled)");
+                world.rbac_refused(k);
+                tokio::time::sleep(config_access::FORBIDDEN_RETRY).await;
             }
             Err(e) => {
                 failures += 1;

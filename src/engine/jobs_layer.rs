@@ -332,6 +332,64 @@ impl<'a> Engine<'a> {
         condition(cond::MONITOR_SELECTED, false, reason_, parts.join("; "))
     }
 
+    /// `DiscoveryPermitted` of a `monitor.kind: Annotations` intent: the discoveries of the jobs that
+    /// scrape its targets, else of every job discovering pods in its namespace (each job's SD must be
+    /// allowed everywhere it lists, or it yields nothing at all).
+    pub(super) fn annotations_discovery(
+        &mut self,
+        si: &ScrapeIntent,
+        ns: &str,
+        scraper: &Scraper<'a>,
+    ) -> ConditionOut {
+        let Ok(Some(src)) = self.scraper_config(scraper) else {
+            return unknown(
+                cond::DISCOVERY_PERMITTED,
+                reason::NOT_EVALUATED,
+                "the scraper's scrape_configs are not read: there is no job to authorize",
+            );
+        };
+        let sns = scraper.obj.namespace.clone();
+        let wanted = self.wanted(si, ns);
+        let jobs: Vec<usize> = (0..src.config().jobs.len())
+            .filter(|&i| discovers_pods(&src.config().jobs[i]))
+            .collect();
+        let mut chosen = Vec::new();
+        for &i in &jobs {
+            let d = self.job_discovery(&src, i, &sns);
+            let scrapes = wanted.iter().any(|w| {
+                d.targets.iter().any(|t| {
+                    t.pod == Some(w.pod) && w.port.is_none_or(|p| p == t.port) && t.path == w.path
+                })
+            });
+            if scrapes {
+                chosen.push(i);
+            }
+        }
+        if chosen.is_empty() {
+            chosen = jobs
+                .into_iter()
+                .filter(|&i| {
+                    src.config().jobs[i]
+                        .kubernetes_sd_configs
+                        .iter()
+                        .any(|sd| sd.discovery_namespaces(&sns).is_none_or(|n| n.contains(ns)))
+                })
+                .collect();
+        }
+        if chosen.is_empty() {
+            return unknown(
+                cond::DISCOVERY_PERMITTED,
+                reason::NOT_EVALUATED,
+                format!("no job in {} discovers namespace {ns}", src.key),
+            );
+        }
+        let discoveries: Vec<super::discovery_layer::Discovery> = chosen
+            .iter()
+            .flat_map(|&i| super::discovery_layer::job_discoveries(scraper, &src.config().jobs[i]))
+            .collect();
+        self.discovery_condition_with_commands(&discoveries)
+    }
+
     fn want_text(&self, w: &Wanted) -> String {
         let pod = self.idx.pod(w.pod);
         match w.port {
@@ -655,6 +713,12 @@ impl<'a> Engine<'a> {
             ),
         );
         conditions.push(selected);
+        let mut grants = Vec::new();
+        let discoveries: Vec<_> = runs
+            .iter()
+            .flat_map(|(si, job, _)| super::discovery_layer::job_discoveries(&scrapers[*si], job))
+            .collect();
+        conditions.push(self.discovery_condition(&discoveries, &mut grants));
         let evaluated: Vec<Evaluated> = targets
             .iter()
             .zip(&keys)
@@ -705,6 +769,8 @@ impl<'a> Engine<'a> {
         let pool = runs.first().map(|(_, job, _)| job.job_name.as_str());
         let (scraped, observed) = self.scraped_condition(&evaluated, scrapers, pool);
         conditions.push(scraped);
+        // The RBAC grant after the network and mesh fixes (it is never applied).
+        remediation.extend(grants);
         let ready = finish(&mut conditions);
         let mut out = self.targets_out(&evaluated, scrapers, observed);
         for (o, (_, t)) in out.iter_mut().zip(&targets) {

@@ -645,10 +645,11 @@ fn subject_key(s: &SubjectReport) -> Key {
 
 /// The layers compared by condition (`Scraped` is an observation of the cluster, not of a revision;
 /// `Ready` follows from the others).
-const LAYERS: [&str; 5] = [
+const LAYERS: [&str; 6] = [
     cond::TARGETS_RESOLVED,
     cond::SCRAPER_READY,
     cond::MONITOR_SELECTED,
+    cond::DISCOVERY_PERMITTED,
     cond::NETWORK_REACHABLE,
     cond::MESH_AUTHORIZED,
 ];
