@@ -278,6 +278,33 @@ fn seed_003_prometheus_not_ready_is_the_cause() {
         "last exit 1, Error: ",
         "err=\"opening storage failed: open /prometheus/queries.active: permission denied\"",
         "set spec.securityContext.fsGroup",
+        // Its StatefulSet and the kubelet's Warning; the first stage's FailedCreate is over (the pod
+        // it could not create exists now) and is not quoted.
+        "StatefulSet monitoring/prometheus-kps-kube-prometheus-stack-prometheus: 0/1 replicas Ready (1 created)",
+        "Event BackOff: Back-off restarting failed container prometheus",
+    ] {
+        assert!(msg.contains(needle), "missing {needle:?}: {msg}");
+    }
+    assert!(!msg.contains("FailedCreate"), "{msg}");
+}
+
+#[test]
+fn seed_003_first_stage_quotes_the_statefulsets_failed_create_and_its_fix() {
+    let r = golden("seed-003-prometheus-not-created", "seed-003-not-created", 1);
+    let sm = subject(
+        &r,
+        "ServiceMonitor",
+        "monitoring",
+        "kps-kube-prometheus-stack-prometheus",
+    );
+    let c = cond(sm, "ScraperReady");
+    assert_eq!(c["reason"], "ScraperNotReady");
+    let msg = c["message"].as_str().unwrap();
+    for needle in [
+        "StatefulSet monitoring/prometheus-kps-kube-prometheus-stack-prometheus: 0/1 replicas Ready (0 created)",
+        "Event FailedCreate: create Pod prometheus-kps-kube-prometheus-stack-prometheus-0",
+        "spec.initContainers[0].volumeMounts[0].name: Not found: \"prometheus-db\"",
+        "mount the volume the operator creates (the storage volume is spec.storage.volumeClaimTemplate.metadata.name",
     ] {
         assert!(msg.contains(needle), "missing {needle:?}: {msg}");
     }

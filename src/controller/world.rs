@@ -83,6 +83,8 @@ pub fn scope_of(obj: &ObjRef, old_monitor: Option<&Monitor>, new: Option<&Object
             Scope::Namespaces(set)
         }
         Kind::ScrapeIntent => Scope::Intent(obj.clone()),
+        // A scraper's Warning Events concern the intents its namespace's scrapers serve.
+        Kind::Event | Kind::ServiceAccount => Scope::namespace(&obj.namespace),
         Kind::Prometheus
         | Kind::PrometheusAgent
         | Kind::CiliumClusterwideNetworkPolicy
