@@ -67,6 +67,8 @@ pub struct Settings {
     pub observe: Option<crate::observe::plan::ObserveSettings>,
     /// Where the scrapers' ConfigMaps and Secrets may be read (the others are never asked for).
     pub configs: crate::config_access::ConfigAccess,
+    /// Where the scrapers' StatefulSets and Warning Events are read (what ScraperNotReady quotes).
+    pub scraper_status: crate::config_access::ConfigNamespaces,
 }
 
 impl Default for Settings {
@@ -82,6 +84,7 @@ impl Default for Settings {
             health_addr: None,
             observe: None,
             configs: Default::default(),
+            scraper_status: crate::config_access::ConfigNamespaces::default_status(),
         }
     }
 }
@@ -688,7 +691,8 @@ pub async fn run(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<Handle> {
-    let (world, changes) = World::new(settings.configs.clone());
+    let (world, changes) =
+        World::with_status(settings.configs.clone(), settings.scraper_status.clone());
     let stats = Arc::new(Stats::default());
     let probe = metrics::Probe {
         stats: stats.clone(),
