@@ -817,8 +817,11 @@ pub struct PromWorkload {
 /// valid and can write its data directory.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PromPodSpec {
-    /// Every `volumeMounts` entry of `spec.containers` and `spec.initContainers`: (field path, volume name).
-    pub mounts: Vec<(String, String)>,
+    /// Every `volumeMounts` entry of `spec.containers` and `spec.initContainers`.
+    pub mounts: Vec<PromMount>,
+    /// The names of `spec.containers` and `spec.initContainers`, in order.
+    pub containers: Vec<String>,
+    pub init_containers: Vec<String>,
     /// `spec.volumes[*].name`.
     pub volumes: Vec<String>,
     pub storage: Storage,
@@ -831,6 +834,19 @@ pub struct PromPodSpec {
     pub run_as_user: Option<i64>,
     pub run_as_non_root: Option<bool>,
     pub fs_group: Option<i64>,
+}
+
+/// One `volumeMounts` entry of a container the spec adds to (or merges into) the operator's.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PromMount {
+    /// Under `spec.initContainers` (else `spec.containers`).
+    pub init: bool,
+    /// The container's index in its list, and its name.
+    pub index: usize,
+    pub container: String,
+    /// The mount's index in the container's `volumeMounts`, and the volume it names.
+    pub mount_index: usize,
+    pub volume: String,
 }
 
 /// `spec.storage` of a Prometheus/PrometheusAgent.

@@ -22,7 +22,7 @@ use crate::mesh::MeshConfig;
 use crate::model::{
     CiliumConfigMap, ConfigEntry, ConfigKeyRef, ConfigObject, EndpointSlice, Kind, KubernetesSd,
     KubernetesSdSelector, MeshPolicy, Monitor, MonitorEndpoint, MonitorKind, Namespace,
-    NamespaceSelection, ObjRef, Pod, PromPodSpec, PromWorkload, SafeTls, ScrapeClass,
+    NamespaceSelection, ObjRef, Pod, PromMount, PromPodSpec, PromWorkload, SafeTls, ScrapeClass,
     ScrapeConfigResource, Service, StatusCondition, Storage,
 };
 use crate::relabel::RelabelSpec;
@@ -448,21 +448,16 @@ struct RawSecurityContext {
 /// What of a Prometheus spec goes into the pod template the operator generates.
 fn prom_pod_spec(s: &mut RawPromSpec) -> PromPodSpec {
     let mut mounts = Vec::new();
-    for (field, list) in [
-        ("containers", &s.containers),
-        ("initContainers", &s.init_containers),
-    ] {
-        for (i, c) in list.iter().enumerate() {
-            for (j, m) in c.volume_mounts.iter().enumerate() {
-                let who = if c.name.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", c.name)
-                };
-                mounts.push((
-                    format!("spec.{field}[{i}]{who}.volumeMounts[{j}].name"),
-                    m.name.clone(),
-                ));
+    for (init, list) in [(false, &s.containers), (true, &s.init_containers)] {
+        for (index, c) in list.iter().enumerate() {
+            for (mount_index, m) in c.volume_mounts.iter().enumerate() {
+                mounts.push(PromMount {
+                    init,
+                    index,
+                    container: c.name.clone(),
+                    mount_index,
+                    volume: m.name.clone(),
+                });
             }
         }
     }
@@ -482,7 +477,10 @@ fn prom_pod_spec(s: &mut RawPromSpec) -> PromPodSpec {
         },
     };
     let sc = s.security_context.take().unwrap_or_default();
+    let names = |l: &[RawContainerMounts]| l.iter().map(|c| c.name.clone()).collect();
     PromPodSpec {
+        containers: names(&s.containers),
+        init_containers: names(&s.init_containers),
         mounts,
         volumes: s.volumes.iter().map(|v| v.name.clone()).collect(),
         storage,

@@ -1407,10 +1407,32 @@ pub fn predicted_problems(p: &PromWorkload, idx: &ClusterIndex) -> Vec<String> {
             || prefixes.iter().any(|pre| n.starts_with(pre.as_str()))
             || spec.volumes.iter().any(|v| v == n)
     };
-    for (field, name) in &spec.mounts {
+    for m in &spec.mounts {
+        let name = &m.volume;
         if known(name) {
             continue;
         }
+        let list = if m.init {
+            "initContainers"
+        } else {
+            "containers"
+        };
+        let who = if m.container.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", m.container)
+        };
+        let field = format!(
+            "spec.{list}[{}]{who}.volumeMounts[{}].name",
+            m.index, m.mount_index
+        );
+        let refusal = match generated_index(spec, m) {
+            Some(i) => format!(
+                "spec.template.spec.{list}[{i}].volumeMounts[{}].name: Not found: \"{name}\"",
+                m.mount_index
+            ),
+            None => format!("{list}[..].volumeMounts[..].name: Not found: \"{name}\""),
+        };
         let storage_from = match &spec.storage {
             crate::model::Storage::ClaimTemplate(Some(_)) => {
                 "spec.storage.volumeClaimTemplate.metadata.name".to_string()
@@ -1430,7 +1452,7 @@ pub fn predicted_problems(p: &PromWorkload, idx: &ClusterIndex) -> Vec<String> {
             )
         };
         out.push(format!(
-            "{field} is \"{name}\", which names no volume of the pod prometheus-operator generates ({}; the storage volume is \"{storage}\": {storage_from}) nor one of spec.volumes: the API server refuses every pod of the StatefulSet (FailedCreate: volumeMounts[..].name: Not found: \"{name}\") — fix: {fix}",
+            "{field} is \"{name}\", which names no volume of the pod prometheus-operator generates ({}; the storage volume is \"{storage}\": {storage_from}) nor one of spec.volumes: the API server refuses the pod template ({refusal}; the operator's own containers come first: a current API server refuses the StatefulSet, which the operator reports as Reconciled=False; an older one each pod, a FailedCreate Event on the StatefulSet) — fix: {fix}",
             names
                 .iter()
                 .map(String::as_str)
@@ -1462,6 +1484,32 @@ pub fn predicted_problems(p: &PromWorkload, idx: &ClusterIndex) -> Vec<String> {
         }
     }
     out
+}
+
+/// The index of a spec container in the pod the operator generates: its own come first
+/// (`init-config-reloader`; `prometheus`, `config-reloader`), a spec container of the same name is
+/// merged into its own (its mounts then mix with the operator's: `None`), the others follow in order.
+fn generated_index(spec: &crate::model::PromPodSpec, m: &crate::model::PromMount) -> Option<usize> {
+    let own: &[&str] = if m.init {
+        &["init-config-reloader"]
+    } else {
+        &["prometheus", "config-reloader"]
+    };
+    if own.contains(&m.container.as_str()) {
+        return None;
+    }
+    let list = if m.init {
+        &spec.init_containers
+    } else {
+        &spec.containers
+    };
+    // The spec's containers before it that are not merged into the operator's.
+    let before = list
+        .iter()
+        .take(m.index)
+        .filter(|n| !own.contains(&n.as_str()))
+        .count();
+    Some(own.len() + before)
 }
 
 /// What the monitor selectors of `p` select in the input, when that is nothing although the input

@@ -303,7 +303,7 @@ fn seed_003_first_stage_quotes_the_statefulsets_failed_create_and_its_fix() {
     for needle in [
         "StatefulSet monitoring/prometheus-kps-kube-prometheus-stack-prometheus: 0/1 replicas Ready (0 created)",
         "Event FailedCreate: create Pod prometheus-kps-kube-prometheus-stack-prometheus-0",
-        "spec.initContainers[0].volumeMounts[0].name: Not found: \"prometheus-db\"",
+        "spec.initContainers[1].volumeMounts[0].name: Not found: \"prometheus-db\"",
         "mount the volume the operator creates (the storage volume is spec.storage.volumeClaimTemplate.metadata.name",
     ] {
         assert!(msg.contains(needle), "missing {needle:?}: {msg}");

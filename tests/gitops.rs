@@ -107,6 +107,8 @@ fn seed_003_values_predict_the_volume_name_mismatch_then_fs_group_then_ready() {
         "predicted from its spec",
         "spec.initContainers[0] (init-chown-data).volumeMounts[0].name is \"prometheus-db\", which names no volume",
         "the storage volume is \"prometheus-kps-kube-prometheus-stack-prometheus-db\": spec.storage.volumeClaimTemplate has no metadata.name",
+        // The API server's words, verified against the real operator (tests/real_prometheus_operator.rs).
+        "spec.template.spec.initContainers[1].volumeMounts[0].name: Not found: \"prometheus-db\"",
         "FailedCreate",
         "set spec.storage.volumeClaimTemplate.metadata.name: prometheus-db",
     ] {
