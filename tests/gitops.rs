@@ -89,13 +89,7 @@ fn seed_003_stage(dir: &str, golden: &str, want_exit: i32) -> Value {
         golden,
         &format!("{}\n", serde_json::to_string_pretty(&r).unwrap()),
     );
-    let sm = subject(
-        &r,
-        "ServiceMonitor",
-        "monitoring",
-        "kps-kube-prometheus-stack-prometheus",
-    );
-    cond(sm, "ScraperReady").clone()
+    seed_003_scraper_ready(&r).0
 }
 
 #[test]
@@ -103,7 +97,7 @@ fn seed_003_values_predict_the_volume_name_mismatch_then_fs_group_then_ready() {
     let c = seed_003_stage("deploy/examples/seed-003-gitops", "seed-003-gitops.json", 1);
     assert_eq!(c["reason"], "ScraperNotReady");
     let msg = c["message"].as_str().unwrap();
-    for needle in [
+    assert_contains_all(msg, &[
         "predicted from its spec",
         "spec.initContainers[0] (init-chown-data).volumeMounts[0].name is \"prometheus-db\", which names no volume",
         "the storage volume is \"prometheus-kps-kube-prometheus-stack-prometheus-db\": spec.storage.volumeClaimTemplate has no metadata.name",
@@ -111,9 +105,7 @@ fn seed_003_values_predict_the_volume_name_mismatch_then_fs_group_then_ready() {
         "spec.template.spec.initContainers[1].volumeMounts[0].name: Not found: \"prometheus-db\"",
         "FailedCreate",
         "set spec.storage.volumeClaimTemplate.metadata.name: prometheus-db",
-    ] {
-        assert!(msg.contains(needle), "missing {needle:?}: {msg}");
-    }
+    ]);
 
     let c = seed_003_stage(
         "deploy/examples/seed-003-gitops/name-fixed",
@@ -123,13 +115,14 @@ fn seed_003_values_predict_the_volume_name_mismatch_then_fs_group_then_ready() {
     assert_eq!(c["reason"], "ScraperNotReady");
     let msg = c["message"].as_str().unwrap();
     assert!(!msg.contains("volumeMounts"), "{msg}");
-    for needle in [
-        "spec.securityContext sets no fsGroup",
-        "uid 1000 (spec.securityContext.runAsUser)",
-        "set spec.securityContext.fsGroup (e.g. 2000) with fsGroupChangePolicy: OnRootMismatch",
-    ] {
-        assert!(msg.contains(needle), "missing {needle:?}: {msg}");
-    }
+    assert_contains_all(
+        msg,
+        &[
+            "spec.securityContext sets no fsGroup",
+            "uid 1000 (spec.securityContext.runAsUser)",
+            "set spec.securityContext.fsGroup (e.g. 2000) with fsGroupChangePolicy: OnRootMismatch",
+        ],
+    );
 
     let c = seed_003_stage(
         "deploy/examples/seed-003-gitops/fixed",
@@ -164,16 +157,7 @@ fn a_missing_service_account_is_predicted_only_when_the_input_has_service_accoun
         ),
     );
     let r = check_json(&["-f", dir.to_str().unwrap()], 1);
-    let sm = subject(
-        &r,
-        "ServiceMonitor",
-        "monitoring",
-        "kps-kube-prometheus-stack-prometheus",
-    );
-    let msg = cond(sm, "ScraperReady")["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (_, msg) = seed_003_scraper_ready(&r);
     assert!(
         msg.contains("spec.serviceAccountName is \"kps-kube-prometheus-stack-prometheus\", which is not among the input's ServiceAccounts of namespace monitoring"),
         "{msg}"
@@ -186,13 +170,7 @@ fn a_missing_service_account_is_predicted_only_when_the_input_has_service_accoun
         .join("\n---\n");
     write(&dir, "prometheus.yaml", &body);
     let r = check_json(&["-f", dir.to_str().unwrap()], 0);
-    let sm = subject(
-        &r,
-        "ServiceMonitor",
-        "monitoring",
-        "kps-kube-prometheus-stack-prometheus",
-    );
-    assert_eq!(cond(sm, "ScraperReady")["status"], "True");
+    assert_eq!(seed_003_scraper_ready(&r).0["status"], "True");
 }
 
 const SEED: &str = "deploy/examples/seed-000-gitops";
