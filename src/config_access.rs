@@ -21,6 +21,10 @@ pub const NAMESPACES_SETTING: &str =
 /// The command-line flag, environment variable and Helm value of the Secrets switch.
 pub const SECRETS_SETTING: &str =
     "--read-secrets / SCRAPEPATH_READ_SECRETS, Helm value scrapeConfigs.secrets";
+/// The flag, environment variable and Helm value of the namespaces where the scrapers' StatefulSets
+/// and Warning Events are read (issue 17: what ScraperNotReady quotes); `*`: every namespace, empty: none.
+pub const STATUS_NAMESPACES_SETTING: &str =
+    "--scraper-status-namespaces / SCRAPEPATH_SCRAPER_STATUS_NAMESPACES, Helm value scraperStatus.namespaces";
 /// The namespace configurations are read from by default.
 pub const DEFAULT_NAMESPACE: &str = "monitoring";
 /// The word for "every namespace" in the namespace list.
@@ -58,6 +62,11 @@ impl ConfigNamespaces {
             out.insert(v.to_string());
         }
         Ok(ConfigNamespaces::Only(out))
+    }
+
+    /// Where the scrapers' StatefulSets and Events are read by default: `monitoring`, like configurations.
+    pub fn default_status() -> Self {
+        ConfigNamespaces::Only(BTreeSet::from([DEFAULT_NAMESPACE.to_string()]))
     }
 
     pub fn contains(&self, namespace: &str) -> bool {

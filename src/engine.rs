@@ -389,6 +389,137 @@ fn problem_fix(pr: &crate::model::PodProblem) -> Option<&'static str> {
     }
 }
 
+/// What usually fixes what a Warning Event about a scraper's StatefulSet or pod, or the operator's
+/// `Reconciled` condition, reports.
+fn message_fix(message: &str) -> Option<&'static str> {
+    let m = message.to_ascii_lowercase();
+    if m.contains("volumemounts") && m.contains("not found") {
+        return Some("a volumeMount names a volume the pod does not have: in the Prometheus object, mount the volume the operator creates (the storage volume is spec.storage.volumeClaimTemplate.metadata.name, else prometheus-<name>-db) or declare it in spec.volumes");
+    }
+    if m.contains("exceeded quota") {
+        return Some("a ResourceQuota of the namespace refuses the pod: raise the quota or lower spec.resources");
+    }
+    if m.contains("serviceaccount") && m.contains("not found") {
+        return Some("the ServiceAccount spec.serviceAccountName names does not exist: create it");
+    }
+    if m.contains("violates podsecurity") {
+        return Some("the namespace's Pod Security level refuses the pod: set spec.securityContext and the containers' securityContext to comply, or relax the namespace's pod-security.kubernetes.io/enforce label");
+    }
+    if m.contains("readiness probe failed") {
+        return Some("Prometheus answers /-/ready only once its storage is open and its configuration loaded: its log says which (a WAL replay of a large TSDB takes minutes; raise the probe's failureThreshold through spec.containers if so)");
+    }
+    None
+}
+
+/// What the operator's StatefulSets of `p` and the Warning Events about them and about `pods` report
+/// (issue 17), each with what usually fixes it; empty when the input has none of them.
+fn scraper_set_causes(idx: &ClusterIndex, p: &PromWorkload, pods: &[Pod]) -> Vec<String> {
+    let base = format!(
+        "{}-{}",
+        if p.kind == Kind::PrometheusAgent {
+            "prom-agent"
+        } else {
+            "prometheus"
+        },
+        p.name
+    );
+    let with_fix = |e: &crate::model::WarningEvent| match message_fix(&e.message) {
+        Some(fix) => format!("{} — {fix}", e.describe()),
+        None => e.describe(),
+    };
+    let mut out = Vec::new();
+    // A current API server refuses an invalid pod template in the StatefulSet itself: the operator
+    // says so in its Reconciled condition.
+    if let Some(c) = p
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Reconciled" && c.status == "False")
+    {
+        let m = c.message.clone().unwrap_or_default();
+        let mut text = format!(
+            "Reconciled=False ({}): {m}",
+            c.reason.as_deref().unwrap_or("no reason given")
+        );
+        if let Some(fix) = message_fix(&m) {
+            text.push_str(&format!(" — {fix}"));
+        }
+        out.push(text);
+    }
+    for shard in 0..p.shards.max(1) {
+        let name = if shard == 0 {
+            base.clone()
+        } else {
+            format!("{base}-shard-{shard}")
+        };
+        let mut parts = Vec::new();
+        if let Some(set) = idx.scraper_set(&p.namespace, &name) {
+            match &set.status {
+                None => parts.push(
+                    "reports no status (the StatefulSet controller has not observed it): whether its pods were created is unknown"
+                        .to_string(),
+                ),
+                Some(st) => {
+                    parts.push(format!(
+                        "{}/{} replicas Ready ({} created)",
+                        st.ready_replicas, set.replicas, st.replicas
+                    ));
+                    for c in &st.conditions {
+                        parts.push(format!(
+                            "{}={}{}",
+                            c.type_,
+                            c.status,
+                            [c.reason.as_deref(), c.message.as_deref()]
+                                .into_iter()
+                                .flatten()
+                                .filter(|s| !s.is_empty())
+                                .map(|s| format!(": {s}"))
+                                .collect::<String>()
+                        ));
+                    }
+                }
+            }
+        }
+        // A FailedCreate of a pod that exists now is over (Events outlive their cause by an hour).
+        let superseded = |e: &crate::model::WarningEvent| {
+            e.reason.as_deref() == Some("FailedCreate")
+                && pods
+                    .iter()
+                    .any(|q| e.message.contains(&format!("Pod {} ", q.name)))
+        };
+        parts.extend(
+            idx.warning_events(&p.namespace, "StatefulSet", &name)
+                .filter(|e| !superseded(e))
+                .map(|e| format!("Event {}", with_fix(e))),
+        );
+        if !parts.is_empty() {
+            out.push(format!(
+                "StatefulSet {}/{name}: {}",
+                p.namespace,
+                parts.join("; ")
+            ));
+        }
+    }
+    for pod in pods.iter().filter(|q| q.ready != Some(true)) {
+        let events: Vec<String> = idx
+            .warning_events(&pod.namespace, "Pod", &pod.name)
+            .map(|e| format!("Event {}", with_fix(e)))
+            .collect();
+        if !events.is_empty() {
+            out.push(format!("pod {}: {}", pod.name, events.join("; ")));
+        }
+    }
+    out
+}
+
+/// `: a; b` for a message, empty without causes.
+fn causes_text(causes: &[String]) -> String {
+    if causes.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", causes.join("; "))
+    }
+}
+
 /// A target's pod name and `__address__` (`ip:port`), which picks its shard.
 fn target_address(idx: &ClusterIndex, pod: PodId, port: u16) -> (&str, String) {
     let p = idx.pod(pod);
@@ -805,6 +936,12 @@ impl<'a> Engine<'a> {
         let ready_pods = pods.iter().filter(|p| p.ready == Some(true)).count();
         let who = format!("{} {}/{}", p.kind, p.namespace, p.name);
         let available = p.conditions.iter().find(|c| c.type_ == "Available");
+        // What the StatefulSets and the Warning Events about them and the pods say (issue 17).
+        let set_causes = if ready_pods == 0 && !p.paused {
+            scraper_set_causes(self.idx, p, &pods)
+        } else {
+            Vec::new()
+        };
         let readiness = if p.paused {
             Err((reason::SCRAPER_NOT_READY, format!("{who} is paused")))
         } else if !pods.is_empty() {
@@ -825,11 +962,12 @@ impl<'a> Engine<'a> {
                 Err((
                     reason::SCRAPER_NOT_READY,
                     format!(
-                        "{who} has no Ready pod: {}{detail}; its Service has no ready endpoints, so nothing is scraped",
+                        "{who} has no Ready pod: {}{detail}{}; its Service has no ready endpoints, so nothing is scraped",
                         pods.iter()
                             .map(|p| format!("{} is {}{}{}", p.name, p.phase, if p.ready == Some(false) { ", not Ready" } else { "" }, pod_problems_text(p)))
                             .collect::<Vec<_>>()
-                            .join("; ")
+                            .join("; "),
+                        causes_text(&set_causes)
                     ),
                 ))
             }
@@ -841,25 +979,61 @@ impl<'a> Engine<'a> {
                     format!("{who} reports {avail} available replicas"),
                 ))
             } else {
+                // Without the StatefulSet's account, what the spec predicts may be the cause.
+                let causes = if set_causes.is_empty() {
+                    promop::predicted_problems(p, self.idx)
+                        .into_iter()
+                        .map(|c| format!("its spec predicts: {c}"))
+                        .collect()
+                } else {
+                    set_causes.clone()
+                };
                 Err((
                     reason::SCRAPER_NOT_READY,
                     format!(
-                        "{who} reports no available replica{}",
+                        "{who} reports no available replica{}{}",
                         available
                             .map(|c| format!(
                                 " (Available={}: {})",
                                 c.status,
                                 c.message.clone().or(c.reason.clone()).unwrap_or_default()
                             ))
-                            .unwrap_or_default()
+                            .unwrap_or_default(),
+                        causes_text(&causes)
                     ),
                 ))
             }
-        } else {
-            Ok((
-                reason::SCRAPER_DECLARED,
-                format!("{who} is declared; its readiness is not observed (no status and no pods in the input)"),
+        } else if !set_causes.is_empty() {
+            Err((
+                reason::SCRAPER_NOT_READY,
+                format!(
+                    "{who} has no Ready pod in the input{}",
+                    causes_text(&set_causes)
+                ),
             ))
+        } else {
+            // Git: no pod, no status. What the operator would generate from the spec is checked.
+            let predicted = promop::predicted_problems(p, self.idx);
+            let empty = promop::empty_selections(p, self.idx);
+            let notes = if empty.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", empty.join("; "))
+            };
+            if predicted.is_empty() {
+                Ok((
+                    reason::SCRAPER_DECLARED,
+                    format!("{who} is declared; its readiness is not observed (no status and no pods in the input){notes}"),
+                ))
+            } else {
+                Err((
+                    reason::SCRAPER_NOT_READY,
+                    format!(
+                        "{who} would not become Ready, predicted from its spec (no pod and no status in the input): {}{notes}",
+                        predicted.join("; ")
+                    ),
+                ))
+            }
         };
         let shards = if p.daemonset_mode { 1 } else { p.shards.max(1) };
         let unready_shards: Vec<u32> = if shards > 1

@@ -55,6 +55,12 @@ pub enum Object {
     RbacRole(Box<RbacRole>),
     /// A RoleBinding or ClusterRoleBinding.
     RbacBinding(Box<RbacBinding>),
+    /// prometheus-operator's StatefulSet of a Prometheus/PrometheusAgent (issue 17).
+    ScraperSet(Box<crate::model::ScraperSet>),
+    /// A Warning Event about a StatefulSet or Pod (issue 17).
+    Event(Box<crate::model::WarningEvent>),
+    /// A ServiceAccount's namespace and name (`check` input).
+    ServiceAccount(String, String),
 }
 
 impl Object {
@@ -90,6 +96,9 @@ impl Object {
             }),
             Object::RbacRole(r) => r.obj_ref(),
             Object::RbacBinding(b) => b.obj_ref(),
+            Object::ScraperSet(s) => s.obj_ref(),
+            Object::Event(e) => e.obj_ref(),
+            Object::ServiceAccount(ns, name) => ObjRef::new(Kind::ServiceAccount, ns, name),
         }
     }
 }
@@ -210,6 +219,11 @@ pub struct ClusterIndex {
     /// RBAC kinds the operator may not read (the API server refused): what is known of the others is
     /// incomplete, so RBAC counts as unknown.
     rbac_refused: BTreeSet<Kind>,
+    /// The operator's StatefulSets of Prometheus objects, and Warning Events about StatefulSets and
+    /// Pods, by namespace and the name of the object they are about (issue 17).
+    scraper_sets: BTreeMap<ObjRef, crate::model::ScraperSet>,
+    events: BTreeMap<ObjRef, crate::model::WarningEvent>,
+    service_accounts: BTreeSet<(String, String)>,
 }
 
 impl ClusterIndex {
@@ -282,6 +296,15 @@ impl ClusterIndex {
                     .bindings
                     .insert(r, *b);
             }
+            Object::ScraperSet(s) => {
+                self.scraper_sets.insert(r, *s);
+            }
+            Object::Event(e) => {
+                self.events.insert(r, *e);
+            }
+            Object::ServiceAccount(ns, name) => {
+                self.service_accounts.insert((ns, name));
+            }
         }
     }
 
@@ -346,6 +369,14 @@ impl ClusterIndex {
             | Kind::CronJob
             | Kind::Alertmanager => {
                 self.workloads.remove(r);
+                self.scraper_sets.remove(r);
+            }
+            Kind::Event => {
+                self.events.remove(r);
+            }
+            Kind::ServiceAccount => {
+                self.service_accounts
+                    .remove(&(r.namespace.clone(), r.name.clone()));
             }
             Kind::Node => {
                 self.nodes.remove(&r.name);
@@ -467,13 +498,22 @@ impl ClusterIndex {
                 .chain(self.injectors.keys().cloned())
                 .collect(),
             Kind::Secret => refs_of_kind(&self.configs, kind),
+            Kind::StatefulSet => refs_of_kind(&self.workloads, kind)
+                .into_iter()
+                .chain(self.scraper_sets.keys().cloned())
+                .collect(),
             Kind::Deployment
-            | Kind::StatefulSet
             | Kind::ReplicaSet
             | Kind::ReplicationController
             | Kind::Job
             | Kind::CronJob
             | Kind::Alertmanager => refs_of_kind(&self.workloads, kind),
+            Kind::Event => self.events.keys().cloned().collect(),
+            Kind::ServiceAccount => self
+                .service_accounts
+                .iter()
+                .map(|(n, m)| ObjRef::new(kind, n, m))
+                .collect(),
             Kind::Node => self
                 .nodes
                 .keys()
@@ -696,6 +736,41 @@ impl ClusterIndex {
     /// The workloads of the input (`check`), in reference order.
     pub fn workloads(&self) -> impl Iterator<Item = &Workload> {
         self.workloads.values()
+    }
+
+    /// prometheus-operator's StatefulSet `ns/name` of a Prometheus or PrometheusAgent, if the input has it.
+    pub fn scraper_set(&self, ns: &str, name: &str) -> Option<&crate::model::ScraperSet> {
+        self.scraper_sets
+            .get(&ObjRef::new(Kind::StatefulSet, ns, name))
+    }
+
+    /// The Warning Events about the object `kind` `ns/name`, in name order.
+    pub fn warning_events<'a>(
+        &'a self,
+        ns: &'a str,
+        kind: &'a str,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a crate::model::WarningEvent> + 'a {
+        self.events
+            .range(ObjRef::new(Kind::Event, ns, "")..)
+            .take_while(move |(r, _)| r.namespace == ns)
+            .map(|(_, e)| e)
+            .filter(move |e| e.about.0 == kind && e.about.1 == name)
+    }
+
+    /// Whether the input has any ServiceAccount (a live cluster's are not read).
+    pub fn has_service_accounts(&self) -> bool {
+        !self.service_accounts.is_empty()
+    }
+
+    pub fn has_service_account(&self, ns: &str, name: &str) -> bool {
+        self.service_accounts
+            .contains(&(ns.to_string(), name.to_string()))
+    }
+
+    /// The Warning Event `r`, if the index holds it.
+    pub fn warning_event(&self, r: &ObjRef) -> Option<&crate::model::WarningEvent> {
+        self.events.get(r)
     }
 
     /// Istio's sidecar injectors of the input (`istio-sidecar-injector[-<rev>]` ConfigMaps).

@@ -24,6 +24,15 @@ pub struct ApiKind {
     /// [`crate::config_access::ConfigAccess`] allows. RBAC: `list`, `watch` on the kind in those
     /// namespaces ([`crate::rbac`]).
     pub referenced: bool,
+    /// What says why a scraper is not Ready (issue 17): prometheus-operator's StatefulSets and Warning
+    /// Events. Read only in the namespaces of the scraper status setting
+    /// ([`crate::config_access::STATUS_NAMESPACES_SETTING`]): a Role `-status` in each, or the
+    /// ClusterRole for every namespace; none when it is empty.
+    pub scraper_status: bool,
+    /// A field selector every list and watch of the entry carries (Events: `type=Warning`).
+    pub fields: Option<&'static str>,
+    /// A label selector every list and watch carries (the operator's StatefulSets only).
+    pub labels: Option<&'static str>,
 }
 
 impl ApiKind {
@@ -66,6 +75,9 @@ const fn core(
         optional: false,
         only: None,
         referenced: false,
+        scraper_status: false,
+        fields: None,
+        labels: None,
     }
 }
 
@@ -85,6 +97,9 @@ const fn crd(
         optional: true,
         only: None,
         referenced: false,
+        scraper_status: false,
+        fields: None,
+        labels: None,
     }
 }
 
@@ -226,6 +241,18 @@ pub const API_KINDS: &[ApiKind] = &[
         "clusterrolebindings",
         false,
     ),
+    // Why a scraper is not Ready: the operator's StatefulSets (its label on every one it creates) and
+    // the Warning Events about them and their pods, in the scrapers' namespaces only.
+    ApiKind {
+        scraper_status: true,
+        labels: Some("app.kubernetes.io/managed-by=prometheus-operator"),
+        ..core(Kind::StatefulSet, "apps", &["v1"], "statefulsets", true)
+    },
+    ApiKind {
+        scraper_status: true,
+        fields: Some("type=Warning"),
+        ..core(Kind::Event, "", &["v1"], "events", true)
+    },
 ];
 
 /// The RBAC kinds the `DiscoveryPermitted` layer reads ([`crate::authz`]): watched only when the

@@ -47,12 +47,29 @@ pub fn api_for(client: &Client, k: &ApiKind, ar: &ApiResource) -> Api<DynamicObj
     }
 }
 
-/// List parameters for a kind: a field selector on the one name that matters.
+/// List parameters for a kind: a field selector on the one name that matters, and the entry's own
+/// selectors.
 pub fn list_params(k: &ApiKind) -> ListParams {
-    match k.only {
-        Some((_, name)) => ListParams::default().fields(&format!("metadata.name={name}")),
-        None => ListParams::default(),
+    let mut p = ListParams::default();
+    if let Some(f) = field_selector(k) {
+        p = p.fields(&f);
     }
+    if let Some(l) = k.labels {
+        p = p.labels(l);
+    }
+    p
+}
+
+/// The field selector of an entry's lists and watches: its one name (`only`), and its own (Events:
+/// `type=Warning`).
+pub fn field_selector(k: &ApiKind) -> Option<String> {
+    let parts: Vec<String> = k
+        .only
+        .map(|(_, n)| format!("metadata.name={n}"))
+        .into_iter()
+        .chain(k.fields.map(str::to_string))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(","))
 }
 
 /// The served version of a kind, `None` when it is not served (CRD not installed). Tries the versions of
@@ -106,7 +123,7 @@ pub async fn read_cluster(client: &Client) -> Result<(ClusterIndex, ReadNotes), 
         if crate::kinds::RBAC_KINDS.contains(&k.kind) {
             // RBAC is read when the reader may: refused, the DiscoveryPermitted layer is Unknown.
             let ar = api_resource(k, k.versions[0]);
-            match list_all(client, k, &ar, &mut idx, &mut notes).await {
+            match list_into(&api_for(client, k, &ar), k, &ar, &mut idx, &mut notes).await {
                 Ok(()) => idx.mark_rbac_read(),
                 Err(e) => notes.unreadable.push(ParseError {
                     object: k.crd_name(),
@@ -115,11 +132,26 @@ pub async fn read_cluster(client: &Client) -> Result<(ClusterIndex, ReadNotes), 
             }
             continue;
         }
+        if k.scraper_status {
+            // What says why a scraper is not Ready: a refusal leaves it out, not the audit.
+            let ar = api_resource(k, k.versions[0]);
+            let api = Api::all_with(client.clone(), &ar);
+            if let Err(e) = list_into(&api, k, &ar, &mut idx, &mut notes).await {
+                notes.unreadable.push(ParseError {
+                    object: format!("{} ({})", k.plural, k.api_version(k.versions[0])),
+                    message: format!(
+                        "cannot be listed ({e}): ScraperNotReady does not quote the scrapers' {}s",
+                        k.kind
+                    ),
+                });
+            }
+            continue;
+        }
         let Some(ar) = served_version(client, k).await? else {
             notes.not_installed.push(k.crd_name());
             continue;
         };
-        list_all(client, k, &ar, &mut idx, &mut notes).await?;
+        list_into(&api_for(client, k, &ar), k, &ar, &mut idx, &mut notes).await?;
     }
     // The ConfigMaps and Secrets the scrapers read, one by one.
     for r in idx.referenced_configs() {
@@ -144,15 +176,14 @@ pub async fn read_cluster(client: &Client) -> Result<(ClusterIndex, ReadNotes), 
     Ok((idx, notes))
 }
 
-/// Lists every object of one kind, served as `ar`, into `idx`.
-async fn list_all(
-    client: &Client,
+/// Lists an entry through `api` (with its selectors, page by page) into `idx`.
+async fn list_into(
+    api: &Api<DynamicObject>,
     k: &ApiKind,
     ar: &ApiResource,
     idx: &mut ClusterIndex,
     notes: &mut ReadNotes,
 ) -> Result<(), kube::Error> {
-    let api = api_for(client, k, ar);
     let mut params = list_params(k).limit(500);
     loop {
         let page = api.list(&params).await?;

@@ -210,6 +210,17 @@ struct ConfigReads {
     /// Whether referenced Secrets are read at all (in those namespaces); ConfigMaps always are.
     #[arg(long, env = "SCRAPEPATH_READ_SECRETS", default_value_t = true, action = clap::ArgAction::Set)]
     read_secrets: bool,
+    /// Namespaces whose prometheus-operator StatefulSets and Warning Events are read, comma-separated,
+    /// for ScraperNotReady to quote why a scraper's pods are missing or not Ready; "*": every namespace
+    /// (RBAC on them cluster-wide); "": none.
+    #[arg(
+        long,
+        env = "SCRAPEPATH_SCRAPER_STATUS_NAMESPACES",
+        value_delimiter = ',',
+        default_value = scrapepath::config_access::DEFAULT_NAMESPACE,
+        value_parser = scrapepath::config_access::check_namespace_value
+    )]
+    scraper_status_namespaces: Vec<String>,
 }
 
 impl ConfigReads {
@@ -225,6 +236,26 @@ impl ConfigReads {
             namespaces,
             secrets: self.read_secrets,
         })
+    }
+
+    /// Where the scrapers' StatefulSets and Events are read; a bad setting gives the exit code of bad
+    /// input.
+    fn scraper_status(&self) -> Result<scrapepath::config_access::ConfigNamespaces, ExitCode> {
+        scrapepath::config_access::ConfigNamespaces::from_list(&self.scraper_status_namespaces)
+            .map_err(|e| {
+                eprintln!(
+                    "scrapepath: {}",
+                    e.replace(
+                        "scrape configuration namespaces",
+                        "scraper status namespaces"
+                    )
+                    .replace(
+                        scrapepath::config_access::NAMESPACES_SETTING,
+                        scrapepath::config_access::STATUS_NAMESPACES_SETTING
+                    )
+                );
+                ExitCode::from(2)
+            })
     }
 }
 
@@ -407,6 +438,10 @@ fn main() -> ExitCode {
             leader_election_namespace,
             leader_election_id,
         } => {
+            let scraper_status = match configs.scraper_status() {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
             let configs = match configs.access() {
                 Ok(c) => c,
                 Err(code) => return code,
@@ -450,6 +485,7 @@ fn main() -> ExitCode {
                     },
                     configs,
                     read_rbac: rbac_reads.read_rbac,
+                    scraper_status,
                 };
                 tracing::info!(
                     allow_enforce = settings.allow_enforce,
@@ -458,6 +494,7 @@ fn main() -> ExitCode {
                     leader_election = ?settings.leader_election.as_ref().map(|l| format!("{}/{}", l.namespace, l.lease)),
                     config_namespaces = %settings.configs.namespaces,
                     read_secrets = settings.configs.secrets,
+                    scraper_status_namespaces = %settings.scraper_status,
                     "scrapepath controller starting"
                 );
                 match scrapepath::controller::run_until_signal(client, settings).await {
@@ -478,6 +515,10 @@ fn main() -> ExitCode {
             namespace,
             name,
         } => {
+            let scraper_status = match configs.scraper_status() {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
             let configs = match configs.access() {
                 Ok(c) => c,
                 Err(code) => return code,
@@ -488,6 +529,7 @@ fn main() -> ExitCode {
                 allow_enforce,
                 configs,
                 read_rbac: rbac_reads.read_rbac,
+                scraper_status,
             };
             let mut out = String::new();
             for doc in scrapepath::rbac::manifests(&config, &namespace, &name) {

@@ -55,6 +55,10 @@ pub enum Kind {
     ClusterRole,
     RoleBinding,
     ClusterRoleBinding,
+    /// A Warning Event (core v1 or events.k8s.io/v1) about a scraper's StatefulSet or pod (issue 17).
+    Event,
+    /// A ServiceAccount (`check` input only: whether a scraper's `serviceAccountName` exists).
+    ServiceAccount,
 }
 
 impl Kind {
@@ -90,6 +94,8 @@ impl Kind {
             Kind::ClusterRole => "ClusterRole",
             Kind::RoleBinding => "RoleBinding",
             Kind::ClusterRoleBinding => "ClusterRoleBinding",
+            Kind::Event => "Event",
+            Kind::ServiceAccount => "ServiceAccount",
         }
     }
 }
@@ -815,6 +821,193 @@ pub struct PromWorkload {
     pub version: Option<String>,
     /// `spec.additionalScrapeConfigs`: the Secret key holding extra `scrape_configs` jobs.
     pub additional_scrape_configs: Option<ConfigKeyRef>,
+    /// What of the spec goes into the pod template the operator generates (issue 17: `check` predicts
+    /// an invalid or never-Ready pod from it).
+    pub pod_spec: Box<PromPodSpec>,
+}
+
+/// The parts of a Prometheus/PrometheusAgent spec that decide whether the pod the operator generates is
+/// valid and can write its data directory.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PromPodSpec {
+    /// Every `volumeMounts` entry of `spec.containers` and `spec.initContainers`.
+    pub mounts: Vec<PromMount>,
+    /// The names of `spec.containers` and `spec.initContainers`, in order.
+    pub containers: Vec<String>,
+    pub init_containers: Vec<String>,
+    /// `spec.volumes[*].name`.
+    pub volumes: Vec<String>,
+    pub storage: Storage,
+    /// `spec.secrets` and `spec.configMaps` (mounted as `secret-<name>`, `configmap-<name>`).
+    pub secrets: Vec<String>,
+    pub config_maps: Vec<String>,
+    /// `spec.queryLogFile` or `spec.scrapeFailureLogFile` is a bare file name (the `log-file` volume).
+    pub log_file_volume: bool,
+    /// `spec.securityContext`: runAsUser, runAsNonRoot, fsGroup.
+    pub run_as_user: Option<i64>,
+    pub run_as_non_root: Option<bool>,
+    pub fs_group: Option<i64>,
+}
+
+/// One `volumeMounts` entry of a container the spec adds to (or merges into) the operator's.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PromMount {
+    /// Under `spec.initContainers` (else `spec.containers`).
+    pub init: bool,
+    /// The container's index in its list, and its name.
+    pub index: usize,
+    pub container: String,
+    /// The mount's index in the container's `volumeMounts`, and the volume it names.
+    pub mount_index: usize,
+    pub volume: String,
+}
+
+/// `spec.storage` of a Prometheus/PrometheusAgent.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Storage {
+    /// No storage: an emptyDir named `<prefix>-<name>-db`.
+    #[default]
+    None,
+    EmptyDir,
+    /// An ephemeral volume (a PVC per pod), named `<prefix>-<name>-db`.
+    Ephemeral,
+    /// A volumeClaimTemplate; its `metadata.name` when set (else `<prefix>-<name>-db`).
+    ClaimTemplate(Option<String>),
+}
+
+/// A StatefulSet prometheus-operator runs for a Prometheus or PrometheusAgent (`prometheus-<name>`,
+/// `-shard-N`), reduced to what says why its pods are missing or not Ready (issue 17).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScraperSet {
+    pub namespace: String,
+    pub name: String,
+    /// The controlling Prometheus/PrometheusAgent (kind, name).
+    pub owner: (String, String),
+    /// `spec.replicas` (default 1).
+    pub replicas: i32,
+    /// `None`: the StatefulSet reports no status (its controller has not observed it yet).
+    pub status: Option<ScraperSetStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScraperSetStatus {
+    pub replicas: i32,
+    pub ready_replicas: i32,
+    /// Conditions other than True (the StatefulSet controller sets few; any it sets against it).
+    pub conditions: Vec<StatusCondition>,
+}
+
+impl ScraperSet {
+    /// A StatefulSet controlled by a Prometheus or PrometheusAgent; `None` for any other.
+    pub fn from_stateful_set(s: &k8s_openapi::api::apps::v1::StatefulSet) -> Option<Self> {
+        let owner = s.metadata.owner_references.iter().flatten().find(|o| {
+            o.controller == Some(true)
+                && o.api_version.starts_with("monitoring.coreos.com/")
+                && matches!(o.kind.as_str(), "Prometheus" | "PrometheusAgent")
+        })?;
+        let status = s.status.as_ref().map(|st| ScraperSetStatus {
+            replicas: st.replicas,
+            ready_replicas: st.ready_replicas.unwrap_or(0),
+            conditions: st
+                .conditions
+                .iter()
+                .flatten()
+                .filter(|c| c.status != "True")
+                .map(|c| StatusCondition {
+                    type_: c.type_.clone(),
+                    status: c.status.clone(),
+                    reason: c.reason.clone(),
+                    message: c.message.clone(),
+                })
+                .collect(),
+        });
+        Some(ScraperSet {
+            namespace: s.metadata.namespace.clone().unwrap_or_default(),
+            name: s.metadata.name.clone().unwrap_or_default(),
+            owner: (owner.kind.clone(), owner.name.clone()),
+            replicas: s.spec.as_ref().and_then(|sp| sp.replicas).unwrap_or(1),
+            status,
+        })
+    }
+
+    pub fn obj_ref(&self) -> ObjRef {
+        ObjRef::new(Kind::StatefulSet, &self.namespace, &self.name)
+    }
+}
+
+/// A Warning Event about a StatefulSet or Pod, reduced to what a message quotes: no count or
+/// timestamps, so that a repeating Event changes nothing (issue 17).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WarningEvent {
+    pub namespace: String,
+    pub name: String,
+    /// The object it is about (`involvedObject` / `regarding`): kind and name.
+    pub about: (String, String),
+    /// `None` when the Event gives none.
+    pub reason: Option<String>,
+    pub message: String,
+}
+
+impl WarningEvent {
+    /// A core v1 Event; `None` unless it is a Warning about a StatefulSet or Pod.
+    pub fn from_core(e: &corev1::Event) -> Option<Self> {
+        Self::new(
+            &e.metadata,
+            e.type_.as_deref(),
+            &e.involved_object.kind,
+            &e.involved_object.name,
+            e.reason.as_deref(),
+            e.message.as_deref(),
+        )
+    }
+
+    /// An events.k8s.io/v1 Event (`regarding`, `note`); `None` unless a Warning about a StatefulSet or Pod.
+    pub fn from_events_v1(e: &k8s_openapi::api::events::v1::Event) -> Option<Self> {
+        let regarding = e.regarding.as_ref()?;
+        Self::new(
+            &e.metadata,
+            e.type_.as_deref(),
+            &regarding.kind,
+            &regarding.name,
+            e.reason.as_deref(),
+            e.note.as_deref(),
+        )
+    }
+
+    fn new(
+        md: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+        type_: Option<&str>,
+        kind: &Option<String>,
+        name: &Option<String>,
+        reason: Option<&str>,
+        message: Option<&str>,
+    ) -> Option<Self> {
+        let kind = kind.as_deref()?;
+        if type_ != Some("Warning") || !matches!(kind, "StatefulSet" | "Pod") {
+            return None;
+        }
+        Some(WarningEvent {
+            namespace: md.namespace.clone().unwrap_or_default(),
+            name: md.name.clone().unwrap_or_default(),
+            about: (kind.to_string(), name.clone().unwrap_or_default()),
+            reason: reason.map(str::to_string).filter(|r| !r.is_empty()),
+            message: message.unwrap_or_default().trim().to_string(),
+        })
+    }
+
+    pub fn obj_ref(&self) -> ObjRef {
+        ObjRef::new(Kind::Event, &self.namespace, &self.name)
+    }
+
+    /// `FailedCreate: <message>`, or `(no reason given): <message>`.
+    pub fn describe(&self) -> String {
+        let reason = self.reason.as_deref().unwrap_or("(no reason given)");
+        if self.message.is_empty() {
+            reason.to_string()
+        } else {
+            format!("{reason}: {}", self.message)
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

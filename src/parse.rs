@@ -22,8 +22,8 @@ use crate::mesh::MeshConfig;
 use crate::model::{
     CiliumConfigMap, ConfigEntry, ConfigKeyRef, ConfigObject, EndpointSlice, Kind, KubernetesSd,
     KubernetesSdSelector, MeshPolicy, Monitor, MonitorEndpoint, MonitorKind, Namespace,
-    NamespaceSelection, ObjRef, Pod, PromWorkload, SafeTls, ScrapeClass, ScrapeConfigResource,
-    Service, StaticTargets, StatusCondition,
+    NamespaceSelection, ObjRef, Pod, PromMount, PromPodSpec, PromWorkload, SafeTls, ScrapeClass,
+    ScrapeConfigResource, Service, StaticTargets, StatusCondition, Storage,
 };
 use crate::relabel::RelabelSpec;
 use crate::scrapeconfig;
@@ -179,7 +179,33 @@ pub fn parse_value(v: Value) -> Result<Parsed, ParseError> {
             Object::Workload(Box::new(Workload::from_deployment(&typed(&kind, v)?)))
         }
         ("apps", "StatefulSet") => {
-            Object::Workload(Box::new(Workload::from_stateful_set(&typed(&kind, v)?)))
+            let s: appsv1::StatefulSet = typed(&kind, v)?;
+            // The operator's StatefulSet of a Prometheus: its status says why pods are missing (issue 17);
+            // the pods themselves are modelled from the Prometheus object.
+            match crate::model::ScraperSet::from_stateful_set(&s) {
+                Some(set) => Object::ScraperSet(Box::new(set)),
+                None => Object::Workload(Box::new(Workload::from_stateful_set(&s))),
+            }
+        }
+        ("", "ServiceAccount") => {
+            let sa: corev1::ServiceAccount = typed(&kind, v)?;
+            Object::ServiceAccount(
+                sa.metadata.namespace.unwrap_or_default(),
+                sa.metadata.name.unwrap_or_default(),
+            )
+        }
+        ("", "Event") => {
+            match crate::model::WarningEvent::from_core(&typed::<corev1::Event>(&kind, v)?) {
+                Some(e) => Object::Event(Box::new(e)),
+                None => return Ok(Parsed::Irrelevant(kind)),
+            }
+        }
+        ("events.k8s.io", "Event") => {
+            let e: k8s_openapi::api::events::v1::Event = typed(&kind, v)?;
+            match crate::model::WarningEvent::from_events_v1(&e) {
+                Some(e) => Object::Event(Box::new(e)),
+                None => return Ok(Parsed::Irrelevant(kind)),
+            }
         }
         ("apps", "ReplicaSet") => {
             Object::Workload(Box::new(Workload::from_replica_set(&typed(&kind, v)?)))
@@ -384,6 +410,105 @@ struct RawPromSpec {
     #[serde(default)]
     listen_local: bool,
     service_discovery_role: Option<String>,
+    #[serde(default)]
+    containers: Vec<RawContainerMounts>,
+    #[serde(default)]
+    init_containers: Vec<RawContainerMounts>,
+    #[serde(default)]
+    volumes: Vec<RawNamed>,
+    storage: Option<RawStorage>,
+    #[serde(default)]
+    secrets: Vec<String>,
+    #[serde(default)]
+    config_maps: Vec<String>,
+    query_log_file: Option<String>,
+    scrape_failure_log_file: Option<String>,
+    security_context: Option<RawSecurityContext>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawContainerMounts {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    volume_mounts: Vec<RawNamed>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawNamed {
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawStorage {
+    empty_dir: Option<Value>,
+    ephemeral: Option<Value>,
+    volume_claim_template: Option<RawClaimTemplate>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawClaimTemplate {
+    #[serde(default)]
+    metadata: Option<RawNamed>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawSecurityContext {
+    run_as_user: Option<i64>,
+    run_as_non_root: Option<bool>,
+    fs_group: Option<i64>,
+}
+
+/// What of a Prometheus spec goes into the pod template the operator generates.
+fn prom_pod_spec(s: &mut RawPromSpec) -> PromPodSpec {
+    let mut mounts = Vec::new();
+    for (init, list) in [(false, &s.containers), (true, &s.init_containers)] {
+        for (index, c) in list.iter().enumerate() {
+            for (mount_index, m) in c.volume_mounts.iter().enumerate() {
+                mounts.push(PromMount {
+                    init,
+                    index,
+                    container: c.name.clone(),
+                    mount_index,
+                    volume: m.name.clone(),
+                });
+            }
+        }
+    }
+    let bare = |f: &Option<String>| {
+        f.as_deref()
+            .is_some_and(|f| !f.is_empty() && !f.contains('/'))
+    };
+    let storage = match s.storage.take() {
+        None => Storage::None,
+        Some(st) => match st.volume_claim_template {
+            Some(t) if st.empty_dir.is_none() && st.ephemeral.is_none() => {
+                Storage::ClaimTemplate(t.metadata.map(|m| m.name).filter(|n| !n.is_empty()))
+            }
+            _ if st.empty_dir.is_some() => Storage::EmptyDir,
+            _ if st.ephemeral.is_some() => Storage::Ephemeral,
+            _ => Storage::None,
+        },
+    };
+    let sc = s.security_context.take().unwrap_or_default();
+    let names = |l: &[RawContainerMounts]| l.iter().map(|c| c.name.clone()).collect();
+    PromPodSpec {
+        containers: names(&s.containers),
+        init_containers: names(&s.init_containers),
+        mounts,
+        volumes: s.volumes.iter().map(|v| v.name.clone()).collect(),
+        storage,
+        secrets: std::mem::take(&mut s.secrets),
+        config_maps: std::mem::take(&mut s.config_maps),
+        log_file_volume: bare(&s.query_log_file) || bare(&s.scrape_failure_log_file),
+        run_as_user: sc.run_as_user,
+        run_as_non_root: sc.run_as_non_root,
+        fs_group: sc.fs_group,
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -445,8 +570,10 @@ fn null_is_nothing(s: &Option<LabelSelector>) -> Result<Selector, crate::selecto
 }
 
 fn prom_workload(kind: Kind, raw: RawProm) -> PromWorkload {
-    let s = raw.spec;
+    let mut s = raw.spec;
+    let pod_spec = Box::new(prom_pod_spec(&mut s));
     PromWorkload {
+        pod_spec,
         kind,
         namespace: raw.metadata.namespace.clone().unwrap_or_default(),
         name: raw.metadata.name.clone().unwrap_or_default(),

@@ -1506,6 +1506,207 @@ fn service_targets(
     }
 }
 
+// -------------------------------------------------------------------------------------------------------
+// The pod prometheus-operator generates (issue 17: what `check` predicts from a Prometheus spec).
+
+/// The names of the volumes prometheus-operator puts into the pod template of a Prometheus or
+/// PrometheusAgent StatefulSet (v0.91 `pkg/prometheus/common.go` `BuildCommonVolumes`,
+/// `server/statefulset.go` `makeStatefulSet`, `appendServerVolumes`, `webconfig`): `config`,
+/// `tls-assets`, `config-out`, `web-config`, the storage volume (`VolumeClaimName`: the
+/// volumeClaimTemplate's `metadata.name`, else `<prefix>-<name>-db`), `secret-<name>` and
+/// `configmap-<name>` for `spec.secrets`/`spec.configMaps`, `log-file` for a bare query or scrape
+/// failure log file; and, for a Prometheus, its rule ConfigMaps `prometheus-<name>-rulefiles-<n>`,
+/// whose count depends on the rules selected (the second list: prefixes).
+pub fn operator_volumes(p: &PromWorkload) -> (Vec<String>, Vec<String>) {
+    let spec = &p.pod_spec;
+    let mut names: Vec<String> = ["config", "tls-assets", "config-out", "web-config"]
+        .map(String::from)
+        .to_vec();
+    names.push(storage_volume(p));
+    // The operator's ResourceNamer: a DNS-1123 label of the prefixed name.
+    let label = |prefix: &str, n: &str| {
+        let s: String = format!("{prefix}-{n}")
+            .to_ascii_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .take(63)
+            .collect();
+        s.trim_end_matches('-').to_string()
+    };
+    names.extend(spec.secrets.iter().map(|s| label("secret", s)));
+    names.extend(spec.config_maps.iter().map(|c| label("configmap", c)));
+    if spec.log_file_volume {
+        names.push("log-file".into());
+    }
+    let prefixes = if p.kind == Kind::Prometheus {
+        vec![format!("prometheus-{}-rulefiles-", p.name)]
+    } else {
+        Vec::new()
+    };
+    (names, prefixes)
+}
+
+/// `prometheus` or `prom-agent`: the prefix of what the operator names after a workload.
+fn operator_prefix(p: &PromWorkload) -> &'static str {
+    if p.kind == Kind::PrometheusAgent {
+        "prom-agent"
+    } else {
+        "prometheus"
+    }
+}
+
+/// The storage volume's name (`VolumeClaimName`).
+pub fn storage_volume(p: &PromWorkload) -> String {
+    match &p.pod_spec.storage {
+        crate::model::Storage::ClaimTemplate(Some(n)) => n.clone(),
+        _ => format!("{}-{}-db", operator_prefix(p), p.name),
+    }
+}
+
+/// What the spec of a Prometheus/PrometheusAgent without pods predicts against the pod the operator
+/// would generate (issue 17): volume mounts that name no volume (the API server refuses the pod:
+/// FailedCreate), a PersistentVolumeClaim without `fsGroup` for a non-root user (the data directory is
+/// not writable: the pod never becomes Ready), a `serviceAccountName` that is not among the input's
+/// ServiceAccounts of the namespace (only when the input has any). Each names the field and the fix.
+pub fn predicted_problems(p: &PromWorkload, idx: &ClusterIndex) -> Vec<String> {
+    let spec = &p.pod_spec;
+    let mut out = Vec::new();
+    if p.daemonset_mode {
+        return out;
+    }
+    let (names, prefixes) = operator_volumes(p);
+    let storage = storage_volume(p);
+    let known = |n: &str| {
+        names.iter().any(|k| k == n)
+            || prefixes.iter().any(|pre| n.starts_with(pre.as_str()))
+            || spec.volumes.iter().any(|v| v == n)
+    };
+    for m in &spec.mounts {
+        let name = &m.volume;
+        if known(name) {
+            continue;
+        }
+        let list = if m.init {
+            "initContainers"
+        } else {
+            "containers"
+        };
+        let who = if m.container.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", m.container)
+        };
+        let field = format!(
+            "spec.{list}[{}]{who}.volumeMounts[{}].name",
+            m.index, m.mount_index
+        );
+        let refusal = match generated_index(spec, m) {
+            Some(i) => format!(
+                "spec.template.spec.{list}[{i}].volumeMounts[{}].name: Not found: \"{name}\"",
+                m.mount_index
+            ),
+            None => format!("{list}[..].volumeMounts[..].name: Not found: \"{name}\""),
+        };
+        let storage_from = match &spec.storage {
+            crate::model::Storage::ClaimTemplate(Some(_)) => {
+                "spec.storage.volumeClaimTemplate.metadata.name".to_string()
+            }
+            crate::model::Storage::ClaimTemplate(None) => {
+                "spec.storage.volumeClaimTemplate has no metadata.name".to_string()
+            }
+            _ => "no volumeClaimTemplate".to_string(),
+        };
+        let fix = if name.ends_with("-db") || name.contains("storage") || name.contains("data") {
+            format!(
+                "mount \"{storage}\" instead, or set spec.storage.volumeClaimTemplate.metadata.name: {name} (the storage volume takes that name)"
+            )
+        } else {
+            format!(
+                "declare a volume \"{name}\" in spec.volumes, or mount one the operator creates"
+            )
+        };
+        out.push(format!(
+            "{field} is \"{name}\", which names no volume of the pod prometheus-operator generates ({}; the storage volume is \"{storage}\": {storage_from}) nor one of spec.volumes: the API server refuses the pod template ({refusal}; the operator's own containers come first: a current API server refuses the StatefulSet, which the operator reports as Reconciled=False; an older one each pod, a FailedCreate Event on the StatefulSet) — fix: {fix}",
+            names
+                .iter()
+                .map(String::as_str)
+                .chain(prefixes.iter().map(|p| p.as_str()))
+                .map(|n| if n.ends_with('-') { format!("{n}<n>") } else { n.to_string() })
+                .collect::<Vec<_>>()
+                .join(", "),
+        ));
+    }
+    let claim = matches!(
+        spec.storage,
+        crate::model::Storage::ClaimTemplate(_) | crate::model::Storage::Ephemeral
+    );
+    if claim && spec.fs_group.is_none() && spec.run_as_user != Some(0) {
+        let user = match spec.run_as_user {
+            Some(u) => format!("uid {u} (spec.securityContext.runAsUser)"),
+            None => "the image's non-root user (nobody, uid 65534)".into(),
+        };
+        out.push(format!(
+            "spec.storage gives each pod a PersistentVolumeClaim, but spec.securityContext sets no fsGroup: the volume keeps its root ownership and Prometheus, running as {user}, cannot write its data directory (it exits on \"opening storage failed: ... permission denied\" and the pod never becomes Ready) — fix: set spec.securityContext.fsGroup (e.g. 2000) with fsGroupChangePolicy: OnRootMismatch, as prometheus-operator documents for non-root storage"
+        ));
+    }
+    if let Some(sa) = p.service_account.as_deref().filter(|s| !s.is_empty()) {
+        if idx.has_service_accounts() && !idx.has_service_account(&p.namespace, sa) {
+            out.push(format!(
+                "spec.serviceAccountName is \"{sa}\", which is not among the input's ServiceAccounts of namespace {}: the API server refuses every pod (FailedCreate: error looking up service account {}/{sa}) — fix: create the ServiceAccount, or name an existing one",
+                p.namespace, p.namespace
+            ));
+        }
+    }
+    out
+}
+
+/// The index of a spec container in the pod the operator generates: its own come first
+/// (`init-config-reloader`; `prometheus`, `config-reloader`), a spec container of the same name is
+/// merged into its own (its mounts then mix with the operator's: `None`), the others follow in order.
+fn generated_index(spec: &crate::model::PromPodSpec, m: &crate::model::PromMount) -> Option<usize> {
+    let own: &[&str] = if m.init {
+        &["init-config-reloader"]
+    } else {
+        &["prometheus", "config-reloader"]
+    };
+    if own.contains(&m.container.as_str()) {
+        return None;
+    }
+    let list = if m.init {
+        &spec.init_containers
+    } else {
+        &spec.containers
+    };
+    // The spec's containers before it that are not merged into the operator's.
+    let before = list
+        .iter()
+        .take(m.index)
+        .filter(|n| !own.contains(&n.as_str()))
+        .count();
+    Some(own.len() + before)
+}
+
+/// What the monitor selectors of `p` select in the input, when that is nothing although the input
+/// has monitors of that kind: `spec.serviceMonitorSelector selects none of the 3 ServiceMonitors ...`.
+pub fn empty_selections(p: &PromWorkload, idx: &ClusterIndex) -> Vec<String> {
+    let mut out = Vec::new();
+    for kind in [MonitorKind::PodMonitor, MonitorKind::ServiceMonitor] {
+        let of_kind: Vec<&Monitor> = idx.monitors().filter(|m| m.kind == kind).collect();
+        if of_kind.is_empty() || of_kind.iter().any(|m| selects(p, m, idx).is_ok()) {
+            continue;
+        }
+        let (field, _) = selector_fields(kind.kind());
+        let n = of_kind.len();
+        let what = if n == 1 {
+            format!("the one {}", kind.kind())
+        } else {
+            format!("the {n} {}s", kind.kind())
+        };
+        out.push(format!("spec.{field} selects none of {what} in the input"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     //! Cases where the differential against the real prometheus-operator v0.91

@@ -18,6 +18,12 @@
 //!   `read_rbac`: `list`, `watch` cluster-wide, for the `DiscoveryPermitted` layer. Off by default:
 //!   reading every Role and binding of a cluster is what security reviews question, and without it
 //!   that layer is Unknown, never a failure.
+//! - The `scraper_status` entries (prometheus-operator's StatefulSets, by its label; Warning Events,
+//!   by `type=Warning`) are listed and watched only in the namespaces of the scraper status setting —
+//!   a Role `-status` in each, the ClusterRole for every namespace (`*`), nothing when it is empty.
+//!   RBAC cannot restrict by label or field: the grant is list/watch of every StatefulSet and Event
+//!   there; what the operator keeps of them is small (a StatefulSet's replica counts and conditions,
+//!   an Event's object, reason and message).
 //! - [`MANAGED_KINDS`] — Enforce server-side applies (`patch`, and `create` when the apply creates the
 //!   object), merge-patches the labels of a user's monitor (`patch`) and deletes what it no longer needs
 //!   (`delete`).
@@ -87,6 +93,8 @@ pub struct RbacConfig {
     pub configs: ConfigAccess,
     /// Whether Roles, ClusterRoles and their bindings are read (`list`, `watch` cluster-wide).
     pub read_rbac: bool,
+    /// Where the scrapers' StatefulSets and Warning Events are read.
+    pub scraper_status: ConfigNamespaces,
 }
 
 impl Default for RbacConfig {
@@ -97,6 +105,7 @@ impl Default for RbacConfig {
             allow_enforce: true,
             configs: ConfigAccess::default(),
             read_rbac: false,
+            scraper_status: ConfigNamespaces::default_status(),
         }
     }
 }
@@ -123,7 +132,7 @@ fn reads(read_rbac: bool) -> BTreeMap<Grant, BTreeSet<Atom>> {
     let mut out: BTreeMap<Grant, BTreeSet<Atom>> = BTreeMap::new();
     for k in API_KINDS
         .iter()
-        .filter(|k| !k.referenced && is_read(k, read_rbac))
+        .filter(|k| !k.referenced && !k.scraper_status && is_read(k, read_rbac))
     {
         let (grant, name) = match k.only {
             None => (Grant::Cluster, None),
@@ -165,6 +174,25 @@ fn config_reads(access: &ConfigAccess) -> BTreeMap<Grant, BTreeSet<Atom>> {
         }
     }
     out
+}
+
+/// The reads of the `scraper_status` entries (StatefulSets, Events) in `namespaces`, by grant.
+fn status_reads(namespaces: &ConfigNamespaces) -> BTreeMap<Grant, BTreeSet<Atom>> {
+    let atoms: BTreeSet<Atom> = API_KINDS
+        .iter()
+        .filter(|k| k.scraper_status)
+        .flat_map(|k| {
+            READ.iter()
+                .map(move |verb| atom(k.group, k.plural, verb, None))
+        })
+        .collect();
+    match namespaces {
+        ConfigNamespaces::All => BTreeMap::from([(Grant::Cluster, atoms)]),
+        ConfigNamespaces::Only(set) => set
+            .iter()
+            .map(|ns| (Grant::Namespace(ns.clone()), atoms.clone()))
+            .collect(),
+    }
 }
 
 /// What the operator writes (and the reads that go with reconciling), wherever it reconciles. Without
@@ -228,6 +256,14 @@ pub fn roles(config: &RbacConfig) -> Vec<Role> {
             ""
         } else {
             "-configs"
+        };
+        grants.entry((grant, suffix)).or_default().extend(atoms);
+    }
+    for (grant, atoms) in status_reads(&config.scraper_status) {
+        let suffix = if grant == Grant::Cluster {
+            ""
+        } else {
+            "-status"
         };
         grants.entry((grant, suffix)).or_default().extend(atoms);
     }
@@ -474,8 +510,9 @@ mod tests {
         )));
         assert!(le.contains(&atom("coordination.k8s.io", "leases", "create", None)));
         assert_eq!(le.len(), 3);
-        // ClusterRole, kube-system reads, monitoring's configurations, two namespaces' writes, lease.
-        assert_eq!(roles.len(), 6);
+        // ClusterRole, kube-system reads, monitoring's configurations and scraper status, two
+        // namespaces' writes, lease.
+        assert_eq!(roles.len(), 7);
     }
 
     fn config_atoms(resources: &[&str]) -> BTreeSet<Atom> {
@@ -547,6 +584,42 @@ mod tests {
     }
 
     #[test]
+    fn scraper_status_is_read_only_where_the_setting_allows() {
+        let status = |resources: &[(&str, &str)]| -> BTreeSet<Atom> {
+            resources
+                .iter()
+                .flat_map(|(g, r)| READ.iter().map(move |v| atom(g, r, v, None)))
+                .collect()
+        };
+        let both = status(&[("apps", "statefulsets"), ("", "events")]);
+        // Default: monitoring only, in a Role of its own; nothing of them cluster-wide.
+        let roles = all(&RbacConfig::default());
+        assert_eq!(
+            roles[&(Grant::Namespace("monitoring".into()), "-status")],
+            both
+        );
+        assert!(!roles[&(Grant::Cluster, "")]
+            .iter()
+            .any(|a| a.resource == "statefulsets" || (a.resource == "events" && a.verb == "list")));
+        // Every namespace: the ClusterRole.
+        let roles = all(&RbacConfig {
+            scraper_status: ConfigNamespaces::All,
+            ..RbacConfig::default()
+        });
+        assert!(both.is_subset(&roles[&(Grant::Cluster, "")]));
+        assert!(!roles.keys().any(|(_, s)| *s == "-status"));
+        // None: never read.
+        let roles = all(&RbacConfig {
+            scraper_status: ConfigNamespaces::from_list::<&str>(&[]).unwrap(),
+            ..RbacConfig::default()
+        });
+        assert!(!roles
+            .values()
+            .flatten()
+            .any(|a| a.resource == "statefulsets" || (a.resource == "events" && a.verb == "list")));
+    }
+
+    #[test]
     fn rules_round_trip_through_atoms() {
         for config in [
             RbacConfig::default(),
@@ -556,6 +629,7 @@ mod tests {
                 allow_enforce: false,
                 configs: ConfigAccess::everything(),
                 read_rbac: true,
+                scraper_status: ConfigNamespaces::All,
             },
         ] {
             for role in roles(&config) {

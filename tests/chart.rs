@@ -293,6 +293,28 @@ fn config_roles(docs: &[Value]) -> BTreeMap<String, Vec<String>> {
         .collect()
 }
 
+/// The namespaces of the `-status` Roles (the scrapers' StatefulSets and Events).
+fn status_namespaces(docs: &[Value]) -> Vec<String> {
+    of_kind(docs, "Role")
+        .into_iter()
+        .filter(|r| {
+            r["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("-status"))
+        })
+        .map(|r| r["metadata"]["namespace"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Whether the ClusterRole lists StatefulSets (the scrapers' status read in every namespace).
+fn reads_status_cluster_wide(docs: &[Value]) -> bool {
+    chart_roles(docs)
+        .into_iter()
+        .filter(|((kind, _, _), _)| kind == "ClusterRole")
+        .flat_map(|(_, a)| a)
+        .any(|a| a.resource == "statefulsets" && a.verb == "list")
+}
+
 /// Whether the ClusterRole lists ConfigMaps or Secrets without naming them.
 fn reads_configs_cluster_wide(docs: &[Value]) -> bool {
     let cluster = chart_roles(docs)
@@ -368,6 +390,10 @@ fn every_ci_values_file_lints_and_renders_what_it_asks_for() {
                     "auto: no version pinned"
                 );
                 assert!(!env.contains_key("SCRAPEPATH_NAMESPACES"));
+                // The scrapers' StatefulSets and Events: in monitoring only, by default.
+                assert_eq!(env["SCRAPEPATH_SCRAPER_STATUS_NAMESPACES"], "monitoring");
+                assert_eq!(status_namespaces(&docs), ["monitoring"]);
+                assert!(!reads_status_cluster_wide(&docs));
                 assert_eq!(env["SCRAPEPATH_ALLOW_ENFORCE"], "true");
                 assert_eq!(env["SCRAPEPATH_DEFAULT_MODE"], "Report");
                 assert_eq!(env["SCRAPEPATH_POLICY_BACKEND"], "auto");
@@ -483,6 +509,14 @@ fn every_ci_values_file_lints_and_renders_what_it_asks_for() {
                 assert_eq!(env["SCRAPEPATH_CONFIG_NAMESPACES"], "");
                 assert!(config_roles(&docs).is_empty());
                 assert!(!reads_configs_cluster_wide(&docs));
+                assert_eq!(env["SCRAPEPATH_SCRAPER_STATUS_NAMESPACES"], "");
+                assert!(status_namespaces(&docs).is_empty());
+                assert!(!reads_status_cluster_wide(&docs));
+            }
+            "scraper-status-cluster-wide-values.yaml" => {
+                assert_eq!(env["SCRAPEPATH_SCRAPER_STATUS_NAMESPACES"], "*");
+                assert!(status_namespaces(&docs).is_empty());
+                assert!(reads_status_cluster_wide(&docs));
             }
             "rbac-discovery-values.yaml" => {
                 assert_eq!(env["SCRAPEPATH_READ_RBAC"], "true");
@@ -741,6 +775,12 @@ fn code_roles(docs: &[Value], fullname: &str) -> RoleSet {
             secrets: env["SCRAPEPATH_READ_SECRETS"] == "true",
         },
         read_rbac: env["SCRAPEPATH_READ_RBAC"] == "true",
+        scraper_status: ConfigNamespaces::from_list(
+            &env["SCRAPEPATH_SCRAPER_STATUS_NAMESPACES"]
+                .split(',')
+                .collect::<Vec<_>>(),
+        )
+        .unwrap(),
     };
     roles(&config)
         .into_iter()

@@ -80,6 +80,99 @@ fn tmp(name: &str) -> PathBuf {
     d
 }
 
+/// Seed 003 as its Helm values render the Prometheus object: three stages (`check` predicts from the
+/// spec what the operator's pod would do), each pinned by a golden file; returns the ScraperReady
+/// condition of the self-monitor.
+fn seed_003_stage(dir: &str, golden: &str, want_exit: i32) -> Value {
+    let r = check_json(&["-f", dir], want_exit);
+    golden_text(
+        golden,
+        &format!("{}\n", serde_json::to_string_pretty(&r).unwrap()),
+    );
+    seed_003_scraper_ready(&r).0
+}
+
+#[test]
+fn seed_003_values_predict_the_volume_name_mismatch_then_fs_group_then_ready() {
+    let c = seed_003_stage("deploy/examples/seed-003-gitops", "seed-003-gitops.json", 1);
+    assert_eq!(c["reason"], "ScraperNotReady");
+    let msg = c["message"].as_str().unwrap();
+    assert_contains_all(msg, &[
+        "predicted from its spec",
+        "spec.initContainers[0] (init-chown-data).volumeMounts[0].name is \"prometheus-db\", which names no volume",
+        "the storage volume is \"prometheus-kps-kube-prometheus-stack-prometheus-db\": spec.storage.volumeClaimTemplate has no metadata.name",
+        // The API server's words, verified against the real operator (tests/real_prometheus_operator.rs).
+        "spec.template.spec.initContainers[1].volumeMounts[0].name: Not found: \"prometheus-db\"",
+        "FailedCreate",
+        "set spec.storage.volumeClaimTemplate.metadata.name: prometheus-db",
+    ]);
+
+    let c = seed_003_stage(
+        "deploy/examples/seed-003-gitops/name-fixed",
+        "seed-003-gitops-name-fixed.json",
+        1,
+    );
+    assert_eq!(c["reason"], "ScraperNotReady");
+    let msg = c["message"].as_str().unwrap();
+    assert!(!msg.contains("volumeMounts"), "{msg}");
+    assert_contains_all(
+        msg,
+        &[
+            "spec.securityContext sets no fsGroup",
+            "uid 1000 (spec.securityContext.runAsUser)",
+            "set spec.securityContext.fsGroup (e.g. 2000) with fsGroupChangePolicy: OnRootMismatch",
+        ],
+    );
+
+    let c = seed_003_stage(
+        "deploy/examples/seed-003-gitops/fixed",
+        "seed-003-gitops-fixed.json",
+        0,
+    );
+    assert_eq!(c["status"], "True", "{c}");
+    assert_eq!(c["reason"], "ReadinessNotObserved");
+}
+
+#[test]
+fn a_missing_service_account_is_predicted_only_when_the_input_has_service_accounts() {
+    let spec = std::fs::read_to_string(
+        root().join("deploy/examples/seed-003-gitops/fixed/prometheus.yaml"),
+    )
+    .unwrap();
+    let others = ["monitors.yaml", "namespaces.yaml", "service.yaml"];
+    let dir = tmp("seed-003-service-account");
+    for f in others {
+        let text =
+            std::fs::read_to_string(root().join("deploy/examples/seed-003-gitops/fixed").join(f))
+                .unwrap();
+        write(&dir, f, &text);
+    }
+    // The ServiceAccount renamed: the Prometheus names one the input does not have.
+    write(
+        &dir,
+        "prometheus.yaml",
+        &spec.replace(
+            "kind: ServiceAccount\nmetadata:\n  name: kps-kube-prometheus-stack-prometheus",
+            "kind: ServiceAccount\nmetadata:\n  name: other",
+        ),
+    );
+    let r = check_json(&["-f", dir.to_str().unwrap()], 1);
+    let (_, msg) = seed_003_scraper_ready(&r);
+    assert!(
+        msg.contains("spec.serviceAccountName is \"kps-kube-prometheus-stack-prometheus\", which is not among the input's ServiceAccounts of namespace monitoring"),
+        "{msg}"
+    );
+    // Without any ServiceAccount in the input nothing is said of it.
+    let body: String = spec
+        .split("\n---\n")
+        .filter(|d| !d.contains("kind: ServiceAccount"))
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    write(&dir, "prometheus.yaml", &body);
+    let r = check_json(&["-f", dir.to_str().unwrap()], 0);
+    assert_eq!(seed_003_scraper_ready(&r).0["status"], "True");
+}
+
 const SEED: &str = "deploy/examples/seed-000-gitops";
 const FIXED: &str = "deploy/examples/seed-000-gitops/fixed";
 

@@ -736,3 +736,143 @@ async fn read_rbac_without_the_grant_leaves_discovery_unknown_and_the_rest_decid
     wait_condition(&client, app, "api", "Ready", "True").await;
     ctl.stop().await;
 }
+
+/// Issue 17, live: a Prometheus whose pod the StatefulSet controller cannot create. The operator reads
+/// the StatefulSet (by the operator's label) and the Warning Events (by `type=Warning`) in the scraper
+/// status namespaces only, and `ScraperNotReady` quotes the StatefulSet's replicas, its FailedCreate
+/// Event with the usual fix, and an Event without a reason as such; once the Event is gone, so is the
+/// quote; a FailedCreate in a namespace outside the setting is never read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statefulsets_failed_create_is_quoted_by_scraper_not_ready() {
+    let env = TestEnv::shared();
+    let client = env.client().await;
+    cluster_globals(&client).await;
+    let ns = namespaces(env, &["sts-app", "sts-mon", "sts-other"]).await;
+    let (app, mon, other) = (&ns[0], &ns[1], &ns[2]);
+    // The scraper without its pod, and what the operator generated for it.
+    let prometheus = scraper(mon);
+    apply_yaml(&client, prometheus.split("\n---\n").next().unwrap()).await;
+    apply_yaml(&client, &app_pod(app, "api-0", "10.9.5.1")).await;
+    apply_yaml(
+        &client,
+        &enforce_intent(app, "api", mon).replace("Enforce", "Report"),
+    )
+    .await;
+    let failed_create = |ns: &str| {
+        format!(
+            r#"
+apiVersion: v1
+kind: Event
+metadata: {{name: prometheus-k8s.failed, namespace: {ns}}}
+involvedObject: {{apiVersion: apps/v1, kind: StatefulSet, name: prometheus-k8s, namespace: {ns}}}
+reason: FailedCreate
+type: Warning
+message: 'create Pod prometheus-k8s-0 in StatefulSet prometheus-k8s failed error: Pod "prometheus-k8s-0" is invalid: spec.initContainers[0].volumeMounts[0].name: Not found: "prometheus-db"'
+"#
+        )
+    };
+    for ns in [mon, other] {
+        apply_yaml(
+            &client,
+            &format!(
+                r#"
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: prometheus-k8s
+  namespace: {ns}
+  labels: {{app.kubernetes.io/managed-by: prometheus-operator, operator.prometheus.io/name: k8s}}
+spec:
+  replicas: 1
+  serviceName: prometheus-operated
+  selector: {{matchLabels: {{operator.prometheus.io/name: k8s}}}}
+  template:
+    metadata: {{labels: {{operator.prometheus.io/name: k8s}}}}
+    spec: {{containers: [{{name: prometheus, image: quay.io/prometheus/prometheus}}]}}
+status: {{replicas: 0, readyReplicas: 0, availableReplicas: 0}}
+---
+apiVersion: v1
+kind: Event
+metadata: {{name: prometheus-k8s.noreason, namespace: {ns}}}
+involvedObject: {{apiVersion: apps/v1, kind: StatefulSet, name: prometheus-k8s, namespace: {ns}}}
+type: Warning
+message: something went wrong
+---
+{}"#,
+                failed_create(ns)
+            ),
+        )
+        .await;
+    }
+    // The StatefulSet is the Prometheus object's, as the operator's are.
+    let uid = get(&client, MON, "Prometheus", mon, "k8s")
+        .await
+        .unwrap()
+        .metadata
+        .uid
+        .unwrap();
+    let sets: Api<DynamicObject> = api_for(
+        &client,
+        &json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"namespace": mon}}),
+    )
+    .await;
+    sets.patch(
+        "prometheus-k8s",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"ownerReferences": [{
+            "apiVersion": MON, "kind": "Prometheus", "name": "k8s", "uid": uid, "controller": true,
+        }]}})),
+    )
+    .await
+    .unwrap();
+
+    let settings = scrapepath::controller::Settings {
+        namespaces: [app.to_string(), mon.to_string()].into(),
+        instance: "test-statefulset-status".into(),
+        scraper_status: scrapepath::config_access::ConfigNamespaces::from_list(&[mon.as_str()])
+            .unwrap(),
+        ..Default::default()
+    };
+    let ctl = start_controller_with(&client, settings).await;
+    let (_, reason, message) = eventually(
+        "ScraperReady quotes the FailedCreate",
+        Duration::from_secs(30),
+        || async {
+            let c = wait_condition(&client, app, "api", "ScraperReady", "False").await;
+            if c.2.contains("FailedCreate") {
+                Ok(c)
+            } else {
+                Err(c.2)
+            }
+        },
+    )
+    .await;
+    assert_eq!(reason, "ScraperNotReady");
+    for needle in [
+        &format!("StatefulSet {mon}/prometheus-k8s: 0/1 replicas Ready (0 created)"),
+        "Event FailedCreate: create Pod prometheus-k8s-0 in StatefulSet prometheus-k8s failed error",
+        "volumeMounts[0].name: Not found: \"prometheus-db\" — a volumeMount names a volume the pod does not have",
+        "Event (no reason given): something went wrong",
+    ] {
+        assert!(message.contains(needle), "missing {needle:?}: {message}");
+    }
+    assert!(!message.contains(other.as_str()), "{message}");
+
+    // The Event expires: the quote goes with it.
+    delete_yaml(&client, &failed_create(mon)).await;
+    let (_, _, message) = eventually(
+        "ScraperReady without the FailedCreate",
+        Duration::from_secs(30),
+        || async {
+            let c = wait_condition(&client, app, "api", "ScraperReady", "False").await;
+            if c.2.contains("FailedCreate") {
+                Err(c.2)
+            } else {
+                Ok(c)
+            }
+        },
+    )
+    .await;
+    assert!(message.contains("0/1 replicas Ready"), "{message}");
+    ctl.stop().await;
+}

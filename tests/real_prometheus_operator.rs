@@ -1495,9 +1495,15 @@ async fn assert_listed_targets_are_active(
 
 /// The YAML documents of a seed file under `deploy/examples/blog-system/`.
 fn seed_docs(file: &str) -> Vec<serde_json::Value> {
+    example_docs("blog-system", file)
+}
+
+/// The documents of `deploy/examples/<dir>/<file>`.
+fn example_docs(dir: &str, file: &str) -> Vec<serde_json::Value> {
     use serde::Deserialize as _;
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("deploy/examples/blog-system")
+        .join("deploy/examples")
+        .join(dir)
         .join(file);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
@@ -1721,4 +1727,245 @@ async fn the_shipped_seed_000_files_run_the_chain_with_the_real_operator_and_pro
 
     ctl.stop().await;
     drop((operator, reloader, prom, listeners, sd));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Issue 17: what `check` predicts from a Prometheus spec, against the StatefulSet the real operator
+// generates from it.
+
+/// The pod the StatefulSet controller would create first from `sts`: its template, with a
+/// PersistentVolumeClaim volume per claim template (`<claim>-<pod>`).
+fn first_pod(sts: &serde_json::Value) -> serde_json::Value {
+    let name = format!("{}-0", sts["metadata"]["name"].as_str().unwrap());
+    let mut spec = sts["spec"]["template"]["spec"].clone();
+    let mut volumes = spec["volumes"].as_array().cloned().unwrap_or_default();
+    for c in sts["spec"]["volumeClaimTemplates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let claim = c["metadata"]["name"].as_str().unwrap();
+        volumes.push(serde_json::json!({
+            "name": claim, "persistentVolumeClaim": {"claimName": format!("{claim}-{name}")},
+        }));
+    }
+    spec["volumes"] = volumes.into();
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": sts["metadata"]["namespace"],
+            "labels": sts["spec"]["template"]["metadata"]["labels"],
+        },
+        "spec": spec,
+    })
+}
+
+/// The volume names of the StatefulSet's pods: the template's and the claim templates'.
+fn pod_volume_names(sts: &serde_json::Value) -> BTreeSet<String> {
+    first_pod(sts)["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn prom_workload(v: &serde_json::Value) -> scrapepath::model::PromWorkload {
+    match scrapepath::parse::parse_value(v.clone()) {
+        Ok(scrapepath::parse::Parsed::Object(scrapepath::index::Object::Prometheus(p))) => *p,
+        other => panic!("not a Prometheus: {other:?}"),
+    }
+}
+
+/// Seed 003's Prometheus objects in Git form, each in its own namespace, given to the real operator:
+/// the first stage's StatefulSet is refused by the API server for the volume name `check` names
+/// (`spec.initContainers[0]`'s mount of "prometheus-db"); the second stage's is created and the pod it
+/// generates passes a server-side dry run. The volume names of the generated pods are exactly those
+/// `promop::operator_volumes` lists (the rule files by prefix), for the storage a volumeClaimTemplate
+/// names, and for the default storage with `spec.secrets`, `spec.configMaps` and a query log file: this
+/// fails when the operator's names change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operators_pods_for_seed_003_fail_for_the_volume_check_predicts() {
+    use kube::api::{Api, DynamicObject, PostParams};
+    let env = TestEnv::shared();
+    let client = env.client().await;
+    // The operator refuses storage of a StorageClass that does not exist (Reconciled=False).
+    apply_yaml(
+        &client,
+        "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: cinder-hdd}\nprovisioner: cinder.csi.openstack.org\n",
+    )
+    .await;
+    let stages = ["", "name-fixed"];
+    let mut namespaces = Vec::new();
+    let mut proms = Vec::new();
+    for (i, stage) in stages.iter().chain(&["volumes"]).enumerate() {
+        let ns = env.namespace(&format!("seed003-{i}")).await;
+        let dir = if *stage == "volumes" {
+            "seed-003-gitops/name-fixed".to_string()
+        } else {
+            format!("seed-003-gitops/{stage}")
+        };
+        for mut doc in example_docs(dir.trim_end_matches('/'), "prometheus.yaml") {
+            doc["metadata"]["namespace"] = ns.clone().into();
+            if doc["kind"] == "Prometheus" {
+                if *stage == "volumes" {
+                    // The default storage (an emptyDir), secrets, ConfigMaps and a query log file.
+                    let spec = doc["spec"].as_object_mut().unwrap();
+                    spec.remove("storage");
+                    spec.remove("initContainers");
+                    spec.insert("secrets".into(), serde_json::json!(["etcd-client.tls"]));
+                    spec.insert("configMaps".into(), serde_json::json!(["extra-rules"]));
+                    spec.insert("queryLogFile".into(), "query.log".into());
+                }
+                proms.push(doc.clone());
+            }
+            apply_value(&client, &mut doc).await;
+        }
+        apply_yaml(
+            &client,
+            &format!(
+                "apiVersion: v1\nkind: Secret\nmetadata: {{name: etcd-client.tls, namespace: {ns}}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: extra-rules, namespace: {ns}}}\n"
+            ),
+        )
+        .await;
+        namespaces.push(ns);
+    }
+    let ns_refs: Vec<&str> = namespaces.iter().map(String::as_str).collect();
+    let operator = std::sync::Mutex::new(Operator::start(env, &ns_refs));
+    let sts_name = "prometheus-kps-kube-prometheus-stack-prometheus";
+
+    // What scrapepath predicts for the first stage (the input holds its ServiceAccount).
+    let predicted = |p: &scrapepath::model::PromWorkload| {
+        let mut idx = scrapepath::index::ClusterIndex::new();
+        idx.apply(scrapepath::index::Object::ServiceAccount(
+            p.namespace.clone(),
+            p.service_account.clone().unwrap(),
+        ));
+        scrapepath::promop::predicted_problems(p, &idx)
+    };
+    let first = prom_workload(&proms[0]);
+    let ours = predicted(&first);
+    // The API server's words for it: the pod's index (the operator's init-config-reloader first).
+    let path =
+        "spec.template.spec.initContainers[1].volumeMounts[0].name: Not found: \"prometheus-db\"";
+    assert!(
+        ours.iter().any(|m| m.starts_with(
+            "spec.initContainers[0] (init-chown-data).volumeMounts[0].name is \"prometheus-db\""
+        ) && m.contains(path)),
+        "{ours:#?}"
+    );
+
+    // The API server's refusal: of the StatefulSet itself (a current API server validates its pod
+    // template), which the operator reports in Reconciled; or, where the StatefulSet is accepted, of
+    // its first pod (what the StatefulSet controller's FailedCreate quotes), by a server-side dry run.
+    let sets = |ns: &str| -> Api<DynamicObject> {
+        Api::namespaced_with(
+            client.clone(),
+            ns,
+            &kube::core::ApiResource::erase::<k8s_openapi::api::apps::v1::StatefulSet>(&()),
+        )
+    };
+    let pods =
+        |ns: &str| -> Api<k8s_openapi::api::core::v1::Pod> { Api::namespaced(client.clone(), ns) };
+    let dry_run = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let refusal = eventually(
+        "the operator's StatefulSet for the first stage, or its refusal",
+        Duration::from_secs(90),
+        || async {
+            operator.lock().unwrap().assert_running();
+            if let Some(sts) = sets(&namespaces[0]).get_opt(sts_name).await.unwrap() {
+                let pod: k8s_openapi::api::core::v1::Pod =
+                    serde_json::from_value(first_pod(&serde_json::to_value(sts).unwrap())).unwrap();
+                return match pods(&namespaces[0]).create(&dry_run, &pod).await {
+                    Err(kube::Error::Api(s)) => Ok(s.message),
+                    other => Ok(format!("the pod was not refused: {other:?}")),
+                };
+            }
+            let p = get(
+                &client,
+                "monitoring.coreos.com/v1",
+                "Prometheus",
+                &namespaces[0],
+                &first.name,
+            )
+            .await
+            .unwrap();
+            let conditions = p.data["status"]["conditions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            conditions
+                .iter()
+                .find(|c| c["type"] == "Reconciled" && c["status"] == "False")
+                .map(|c| c["message"].as_str().unwrap_or_default().to_string())
+                .ok_or_else(|| {
+                    format!(
+                        "conditions {conditions:?}; operator log:\n{}",
+                        operator.lock().unwrap().log()
+                    )
+                })
+        },
+    )
+    .await;
+    // A current API server names the StatefulSet's template; an older one's FailedCreate the pod's
+    // spec (`spec.initContainers[1]...`): the same path after `spec.template.`.
+    assert!(
+        refusal.contains(path) || refusal.contains(path.trim_start_matches("spec.template.")),
+        "the API server's refusal does not name {path:?}: {refusal}"
+    );
+
+    // The second stage: no volume finding; its StatefulSet is created and its pod is valid.
+    let second = prom_workload(&proms[1]);
+    assert!(
+        !predicted(&second)
+            .iter()
+            .any(|m| m.contains("volumeMounts")),
+        "{:#?}",
+        predicted(&second)
+    );
+    for (i, ns) in namespaces.iter().enumerate().skip(1) {
+        let sts = eventually(
+            &format!("the operator's StatefulSet in {ns}"),
+            Duration::from_secs(90),
+            || async {
+                operator.lock().unwrap().assert_running();
+                sets(ns)
+                    .get_opt(sts_name)
+                    .await
+                    .unwrap()
+                    .map(|s| serde_json::to_value(s).unwrap())
+                    .ok_or_else(|| operator.lock().unwrap().log())
+            },
+        )
+        .await;
+        let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(first_pod(&sts)).unwrap();
+        if let Err(e) = pods(ns).create(&dry_run, &pod).await {
+            panic!("the pod of {ns}/{sts_name} is refused: {e}");
+        }
+        // The operator's volume names are scrapepath's.
+        let p = prom_workload(&proms[i]);
+        let (names, prefixes) = scrapepath::promop::operator_volumes(&p);
+        let theirs = pod_volume_names(&sts);
+        let unknown: Vec<&String> = theirs
+            .iter()
+            .filter(|n| {
+                !names.contains(n) && !prefixes.iter().any(|pre| n.starts_with(pre.as_str()))
+            })
+            .collect();
+        let missing: Vec<&String> = names.iter().filter(|n| !theirs.contains(*n)).collect();
+        assert!(
+            unknown.is_empty() && missing.is_empty(),
+            "{ns}: the operator's volumes {theirs:?} are not scrapepath's {names:?} + {prefixes:?}: unknown to scrapepath {unknown:?}, not generated {missing:?}"
+        );
+        assert!(
+            theirs
+                .iter()
+                .any(|n| prefixes.iter().any(|pre| n.starts_with(pre.as_str()))),
+            "{ns}: no rule file volume in {theirs:?}"
+        );
+    }
 }

@@ -70,6 +70,8 @@ pub struct Settings {
     /// Whether Roles, ClusterRoles and their bindings are watched (`DiscoveryPermitted`); when not,
     /// that layer is Unknown.
     pub read_rbac: bool,
+    /// Where the scrapers' StatefulSets and Warning Events are read (what ScraperNotReady quotes).
+    pub scraper_status: crate::config_access::ConfigNamespaces,
 }
 
 impl Default for Settings {
@@ -86,6 +88,7 @@ impl Default for Settings {
             observe: None,
             configs: Default::default(),
             read_rbac: false,
+            scraper_status: crate::config_access::ConfigNamespaces::default_status(),
         }
     }
 }
@@ -693,7 +696,8 @@ pub async fn run(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<Handle> {
-    let (world, changes) = World::new(settings.configs.clone());
+    let (world, changes) =
+        World::with_status(settings.configs.clone(), settings.scraper_status.clone());
     let stats = Arc::new(Stats::default());
     let probe = metrics::Probe {
         stats: stats.clone(),

@@ -86,6 +86,8 @@ pub fn scope_of(obj: &ObjRef, old_monitor: Option<&Monitor>, new: Option<&Object
             Scope::Namespaces(set)
         }
         Kind::ScrapeIntent => Scope::Intent(obj.clone()),
+        // A scraper's Warning Events concern the intents its namespace's scrapers serve.
+        Kind::Event | Kind::ServiceAccount => Scope::namespace(&obj.namespace),
         Kind::Prometheus
         | Kind::PrometheusAgent
         | Kind::CiliumClusterwideNetworkPolicy
@@ -203,6 +205,8 @@ pub struct World {
     generation: watch::Sender<u64>,
     /// Which referenced ConfigMaps and Secrets may be read; the others are never asked for.
     configs: ConfigAccess,
+    /// Where the scrapers' StatefulSets and Warning Events are read (the `scraper_status` entries).
+    status_namespaces: config_access::ConfigNamespaces,
 }
 
 /// A managed object's identity and the intent that applied it.
@@ -217,6 +221,17 @@ impl World {
     /// A world for the given kinds (ScrapeIntent included: the controller feeds it), reading the
     /// scrapers' configurations `configs` allows, and the receiver of the changes.
     pub fn new(configs: ConfigAccess) -> (Arc<Self>, mpsc::UnboundedReceiver<Scope>) {
+        Self::with_status(
+            configs,
+            config_access::ConfigNamespaces::Only(BTreeSet::new()),
+        )
+    }
+
+    /// [`World::new`], reading the scrapers' StatefulSets and Warning Events in `status_namespaces`.
+    pub fn with_status(
+        configs: ConfigAccess,
+        status_namespaces: config_access::ConfigNamespaces,
+    ) -> (Arc<Self>, mpsc::UnboundedReceiver<Scope>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let states = (0..API_KINDS.len())
             .map(|i| (i, KindState::Pending))
@@ -233,6 +248,7 @@ impl World {
             changes: tx,
             generation: watch::channel(0).0,
             configs,
+            status_namespaces,
         };
         (Arc::new(world), rx)
     }
@@ -408,10 +424,14 @@ impl World {
     pub fn apply_value(&self, kind: Kind, v: Value) {
         let r = value_ref(kind, &v);
         self.track_managed(&r, &v);
-        let parsed = parse_value(v);
+        let parsed = parse_value(v).map(live_only);
         let mut idx = self.index.write().unwrap();
         let old_monitor = old_monitor(&idx, &r);
         let scope = match parsed {
+            // A repeating Event changes nothing the engine reads (no count, no timestamps).
+            Ok(Parsed::Object(Object::Event(e))) if idx.warning_event(&r) == Some(e.as_ref()) => {
+                return
+            }
             Ok(Parsed::Object(o)) => {
                 self.unreadable.lock().unwrap().remove(&r);
                 let scope = scope_of(&r, old_monitor.as_ref(), Some(&o));
@@ -456,8 +476,19 @@ impl World {
 
     /// An entry's objects were (re-)listed: they replace what the index held of them.
     pub fn reset_values(&self, entry: &ApiKind, values: Vec<Value>) {
+        self.replace_values(entry, None, values);
+        self.set_state(entry, KindState::Synced);
+    }
+
+    /// An entry's objects (in `namespace` only, when given) were (re-)listed: they replace what the
+    /// index held of them there.
+    fn replace_values(&self, entry: &ApiKind, namespace: Option<&str>, values: Vec<Value>) {
         let kind = entry.kind;
-        let covered = |r: &ObjRef| r.kind == kind && entry.covers(&r.namespace, &r.name);
+        let covered = |r: &ObjRef| {
+            r.kind == kind
+                && entry.covers(&r.namespace, &r.name)
+                && namespace.is_none_or(|ns| ns == r.namespace)
+        };
         let mut objects = Vec::new();
         {
             let mut managed = self.managed.lock().unwrap();
@@ -469,7 +500,7 @@ impl World {
                 if is_managed(&v) {
                     managed.insert(r.clone(), v.clone());
                 }
-                match parse_value(v) {
+                match parse_value(v).map(live_only) {
                     Ok(Parsed::Object(o)) => objects.push(o),
                     Ok(_) => {}
                     Err(e) => {
@@ -492,7 +523,6 @@ impl World {
                 idx.set_rbac_refused(kind, false);
             }
         }
-        self.set_state(entry, KindState::Synced);
         self.notify(Scope::All);
     }
 
@@ -533,6 +563,17 @@ impl World {
             self.reset_values(entry, Vec::new());
         }
         self.set_state(entry, KindState::NotInstalled);
+    }
+}
+
+/// What of a parsed object the live world keeps: a StatefulSet that no Prometheus controls is read
+/// only because it carries the operator's label (an Alertmanager's): nothing reads it.
+fn live_only(p: Parsed) -> Parsed {
+    match p {
+        Parsed::Object(Object::Workload(w)) if w.obj.kind == Kind::StatefulSet => {
+            Parsed::Irrelevant("StatefulSet".into())
+        }
+        p => p,
     }
 }
 
@@ -580,6 +621,9 @@ pub async fn run_kind(world: Arc<World>, client: Client, k: &'static ApiKind) {
     if k.referenced {
         return run_referenced(world, client, k).await;
     }
+    if k.scraper_status {
+        return run_status_kind(world, client, k).await;
+    }
     let mut announced_absent = false;
     let mut failures = 0u32;
     loop {
@@ -623,10 +667,66 @@ pub async fn run_kind(world: Arc<World>, client: Client, k: &'static ApiKind) {
 
 /// Watches one served kind until it stops being served.
 async fn watch_kind(world: &World, client: &Client, k: &ApiKind, ar: &ApiResource) {
-    let api = api_for(client, k, ar);
+    let listed = || world.set_state(k, KindState::Synced);
+    watch_api(world, k, ar, api_for(client, k, ar), None, &listed).await
+}
+
+/// Keeps a `scraper_status` entry (the scrapers' StatefulSets and Warning Events) current in the
+/// namespaces of the setting: one watch per namespace (a Role grants it there), or one cluster-wide
+/// for every namespace; none when the setting is empty. A read the API server refuses is reported once
+/// and retried with backoff; it does not hold up reconciling.
+async fn run_status_kind(world: Arc<World>, client: Client, k: &'static ApiKind) {
+    use config_access::ConfigNamespaces;
+    let ar = crate::live::api_resource(k, k.versions[0]);
+    let namespaces: Vec<Option<String>> = match &world.status_namespaces {
+        ConfigNamespaces::All => vec![None],
+        ConfigNamespaces::Only(set) => set.iter().cloned().map(Some).collect(),
+    };
+    if namespaces.is_empty() {
+        debug!(kind = %k.kind, "scraper status is read in no namespace");
+        world.set_state(k, KindState::Synced);
+        return;
+    }
+    let pending = Mutex::new(namespaces.iter().cloned().collect::<BTreeSet<_>>());
+    let watches = namespaces.iter().map(|ns| {
+        let api: kube::Api<DynamicObject> = match ns {
+            Some(ns) => kube::Api::namespaced_with(client.clone(), ns, &ar),
+            None => kube::Api::all_with(client.clone(), &ar),
+        };
+        let (world, ar, pending) = (&world, &ar, &pending);
+        async move {
+            let listed = || {
+                let mut p = pending.lock().unwrap();
+                p.remove(ns);
+                if p.is_empty() {
+                    world.set_state(k, KindState::Synced);
+                }
+            };
+            loop {
+                watch_api(world, k, ar, api.clone(), ns.as_deref(), &listed).await;
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    });
+    futures::future::join_all(watches).await;
+}
+
+/// Watches `api` (the entry `k`, in `namespace` or everywhere) until the kind stops being served;
+/// `listed` is called after each full list.
+async fn watch_api(
+    world: &World,
+    k: &ApiKind,
+    ar: &ApiResource,
+    api: kube::Api<DynamicObject>,
+    namespace: Option<&str>,
+    listed: &(dyn Fn() + Sync),
+) {
     let mut config = watcher::Config::default();
-    if let Some((_, name)) = k.only {
-        config = config.fields(&format!("metadata.name={name}"));
+    if let Some(f) = crate::live::field_selector(k) {
+        config = config.fields(&f);
+    }
+    if let Some(l) = k.labels {
+        config = config.labels(l);
     }
     let mut stream = watcher(api, config).default_backoff().boxed();
     let mut buffer: Vec<Value> = Vec::new();
@@ -641,7 +741,14 @@ async fn watch_kind(world: &World, client: &Client, k: &ApiKind, ar: &ApiResourc
                 }
                 let msg = e.to_string();
                 if last_error.as_deref() != Some(msg.as_str()) {
-                    warn!(kind = %k.kind, error = %msg, "watch failed; retrying with backoff");
+                    if k.scraper_status && forbidden_status(&e).is_some() {
+                        warn!(kind = %k.kind, namespace = namespace.unwrap_or("*"), error = %msg,
+                            "not permitted: ScraperNotReady cannot quote the scrapers' {}s here (grant them, or change {})",
+                            k.kind, config_access::STATUS_NAMESPACES_SETTING);
+                        listed();
+                    } else {
+                        warn!(kind = %k.kind, error = %msg, "watch failed; retrying with backoff");
+                    }
                     last_error = Some(msg);
                 }
                 continue;
@@ -653,7 +760,8 @@ async fn watch_kind(world: &World, client: &Client, k: &ApiKind, ar: &ApiResourc
             Event::InitApply(o) => buffer.push(value(o, ar)),
             Event::InitDone => {
                 debug!(kind = %k.kind, objects = buffer.len(), "listed");
-                world.reset_values(k, std::mem::take(&mut buffer));
+                world.replace_values(k, namespace, std::mem::take(&mut buffer));
+                listed();
             }
             Event::Apply(o) => world.apply_value(k.kind, value(o, ar)),
             Event::Delete(o) => world.delete_value(k.kind, &value(o, ar)),

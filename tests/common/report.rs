@@ -30,3 +30,24 @@ pub fn target<'a>(s: &'a Value, pod: &str) -> &'a Value {
         .find(|t| t["pod"] == pod)
         .unwrap_or_else(|| panic!("no target {pod}"))
 }
+
+/// The ScraperReady condition of seed 003's self-monitor (`ServiceMonitor
+/// monitoring/kps-kube-prometheus-stack-prometheus`), and its message.
+pub fn seed_003_scraper_ready(r: &Value) -> (Value, String) {
+    let sm = subject(
+        r,
+        "ServiceMonitor",
+        "monitoring",
+        "kps-kube-prometheus-stack-prometheus",
+    );
+    let c = cond(sm, "ScraperReady").clone();
+    let msg = c["message"].as_str().unwrap_or_default().to_string();
+    (c, msg)
+}
+
+/// Panics naming the first of `needles` that `text` lacks.
+pub fn assert_contains_all(text: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(text.contains(needle), "missing {needle:?}: {text}");
+    }
+}

@@ -79,6 +79,10 @@ Settings the schema cannot check alone (they span several values).
 {{- if and (has "*" $configNs) (gt (len $configNs) 1) }}
 {{- fail (printf "scrapeConfigs.namespaces is %s: \"*\" (every namespace) stands alone; list namespaces, or only \"*\"" (toJson $configNs)) }}
 {{- end }}
+{{- $statusNs := .Values.scraperStatus.namespaces }}
+{{- if and (has "*" $statusNs) (gt (len $statusNs) 1) }}
+{{- fail (printf "scraperStatus.namespaces is %s: \"*\" (every namespace) stands alone; list namespaces, or only \"*\"" (toJson $statusNs)) }}
+{{- end }}
 {{- /* Against a cluster (install, upgrade, --dry-run=server; never `helm template`, where lookup finds
 nothing, not even kube-system), each namespace of scrapeConfigs.namespaces must exist: it gets a Role. */}}
 {{- if and .Values.rbac.create (not (has "*" $configNs)) (lookup "v1" "Namespace" "" "kube-system") }}
@@ -88,6 +92,27 @@ nothing, not even kube-system), each namespace of scrapeConfigs.namespaces must 
 {{- end }}
 {{- end }}
 {{- end }}
+{{- if and .Values.rbac.create (not (has "*" $statusNs)) (lookup "v1" "Namespace" "" "kube-system") }}
+{{- range $ns := $statusNs }}
+{{- if not (lookup "v1" "Namespace" "" $ns) }}
+{{- fail (printf "scraperStatus.namespaces names namespace %s, which does not exist: the operator's Role to read StatefulSets and Events there cannot be created. Create it, or set scraperStatus.namespaces to the namespaces of your Prometheus objects ([] for none)" $ns) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Reads of why a scraper is not Ready (scrapepath's `rbac::status_reads`): StatefulSets and Events, listed
+and watched (the operator selects the operator's StatefulSets by label and Warning Events by field; RBAC
+cannot restrict either).
+*/}}
+{{- define "scrapepath.statusRules" -}}
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["list", "watch"]
+- apiGroups: ["apps"]
+  resources: ["statefulsets"]
+  verbs: ["list", "watch"]
 {{- end }}
 
 {{/*
