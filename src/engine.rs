@@ -1485,11 +1485,9 @@ impl<'a> Engine<'a> {
         remediation: &mut Vec<Value>,
     ) -> ConditionOut {
         let mspec = si.spec.monitor.clone().unwrap_or_default();
-        let mkind = match mspec.kind {
-            IntentMonitorKind::PodMonitor => MonitorKind::PodMonitor,
-            IntentMonitorKind::ServiceMonitor => MonitorKind::ServiceMonitor,
+        let Some(mkind) = intent_monitor_kind(&mspec.kind) else {
             // Decided from the scraper's scrape_configs, for any kind of scraper.
-            IntentMonitorKind::Annotations => return self.annotations_monitor(si, ns, scraper),
+            return self.annotations_monitor(si, ns, scraper);
         };
         let Some(p) = scraper.workload else {
             return condition(
@@ -1590,11 +1588,9 @@ impl<'a> Engine<'a> {
         scraper: &Scraper<'a>,
     ) -> ConditionOut {
         let mspec = si.spec.monitor.clone().unwrap_or_default();
-        let mkind = match mspec.kind {
-            IntentMonitorKind::PodMonitor => MonitorKind::PodMonitor,
-            IntentMonitorKind::ServiceMonitor => MonitorKind::ServiceMonitor,
+        let Some(mkind) = intent_monitor_kind(&mspec.kind) else {
             // The jobs of the scraper's scrape_configs.
-            IntentMonitorKind::Annotations => return self.annotations_discovery(si, ns, scraper),
+            return self.annotations_discovery(si, ns, scraper);
         };
         let Some(p) = scraper.workload else {
             return unknown(
@@ -2742,6 +2738,16 @@ fn label_patch(m: &Monitor, labels: &Labels) -> Value {
         "kind": m.kind.kind().to_string(),
         "metadata": {"name": m.name, "namespace": m.namespace, "labels": labels},
     })
+}
+
+/// The monitor kind an intent's `monitor.kind` names; `None` for `Annotations` (the scraper's
+/// scrape_configs jobs).
+fn intent_monitor_kind(kind: &IntentMonitorKind) -> Option<MonitorKind> {
+    match kind {
+        IntentMonitorKind::PodMonitor => Some(MonitorKind::PodMonitor),
+        IntentMonitorKind::ServiceMonitor => Some(MonitorKind::ServiceMonitor),
+        IntentMonitorKind::Annotations => None,
+    }
 }
 
 /// The PodMonitor/ServiceMonitor Enforce creates for an intent, labelled for its scraper.

@@ -1064,6 +1064,15 @@ impl MonitorKind {
             MonitorKind::ServiceMonitor => Kind::ServiceMonitor,
         }
     }
+
+    /// The monitor kind of `kind`, if it is one.
+    pub fn of(kind: Kind) -> Option<MonitorKind> {
+        match kind {
+            Kind::PodMonitor => Some(MonitorKind::PodMonitor),
+            Kind::ServiceMonitor => Some(MonitorKind::ServiceMonitor),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

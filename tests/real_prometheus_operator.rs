@@ -1029,12 +1029,9 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
                 .map_err(|e| e.message_for(p, kind, ns, name))
                 .map(|()| scrapepath::promop::scrape_config_rejections(p, sc))
         } else {
-            let mkind = if kind == Kind::ServiceMonitor {
-                MonitorKind::ServiceMonitor
-            } else {
-                MonitorKind::PodMonitor
-            };
-            let m = idx.monitor(mkind, ns, name).unwrap();
+            let m = idx
+                .monitor(MonitorKind::of(kind).unwrap(), ns, name)
+                .unwrap();
             scrapepath::promop::selects(p, m, &idx)
                 .map_err(|e| e.message(p, m))
                 .map(|()| scrapepath::promop::rejections(p, m))
@@ -1364,12 +1361,9 @@ fn compare_shards(
             }
         }
     } else {
-        let mkind = if kind == Kind::ServiceMonitor {
-            MonitorKind::ServiceMonitor
-        } else {
-            MonitorKind::PodMonitor
-        };
-        let m = idx.monitor(mkind, ns, name).unwrap();
+        let m = idx
+            .monitor(MonitorKind::of(kind).unwrap(), ns, name)
+            .unwrap();
         for t in scrapepath::promop::targets(Some(p), m, idx) {
             ours.entry((idx.pod(t.pod).name.clone(), t.port, t.path.clone()))
                 .or_default()
