@@ -632,9 +632,13 @@ impl From<&corev1::Pod> for Pod {
             name: p.metadata.name.clone().unwrap_or_default(),
             labels: p.metadata.labels.clone().unwrap_or_default(),
             annotations: p.metadata.annotations.clone().unwrap_or_default(),
+            // The API server defaults serviceAccountName from the deprecated serviceAccount.
+            #[allow(deprecated)]
             service_account: spec
                 .service_account_name
                 .clone()
+                .filter(|s| !s.is_empty())
+                .or_else(|| spec.service_account.clone().filter(|s| !s.is_empty()))
                 .unwrap_or_else(|| "default".to_string()),
             host_network: spec.host_network.unwrap_or(false),
             node_name: spec.node_name.clone(),

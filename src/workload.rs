@@ -292,8 +292,11 @@ impl Workload {
                 ..Default::default()
             }),
             spec: Some(corev1::PodSpec {
+                // The API server defaults serviceAccountName from the deprecated serviceAccount.
                 service_account_name: field("serviceAccountName")
                     .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .or_else(|| field("serviceAccount").and_then(Value::as_str))
                     .map(String::from),
                 host_network: field("hostNetwork").and_then(Value::as_bool),
                 ..Default::default()
