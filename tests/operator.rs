@@ -709,9 +709,12 @@ async fn read_rbac_without_the_grant_leaves_discovery_unknown_and_the_rest_decid
         namespaces: ConfigNamespaces::from_list::<&str>(&[]).unwrap(),
         secrets: false,
     };
+    // No scraper status reads (their default namespace, monitoring, does not exist here).
+    let no_status = ConfigNamespaces::from_list::<&str>(&[]).unwrap();
     let rbac = scrapepath::rbac::RbacConfig {
         namespaces: [app.to_string(), mon.to_string()].into(),
         configs: configs.clone(),
+        scraper_status: no_status.clone(),
         ..Default::default()
     };
     for mut v in scrapepath::rbac::manifests(&rbac, app, &name) {
@@ -724,6 +727,7 @@ async fn read_rbac_without_the_grant_leaves_discovery_unknown_and_the_rest_decid
             namespaces: rbac.namespaces.clone(),
             instance: format!("test-norbac-{app}"),
             read_rbac: true,
+            scraper_status: no_status,
             configs,
             ..Default::default()
         },
