@@ -280,6 +280,19 @@ impl Scraper<'_> {
         format!("{}/{}", self.obj.namespace, self.obj.name)
     }
 
+    /// One pod as the whole scraper (the truth tables' and explanations' single-flow verdicts).
+    pub fn of_pod<'a>(pod: &Pod) -> Scraper<'a> {
+        Scraper {
+            obj: ObjRef::new(Kind::Pod, &pod.namespace, &pod.name),
+            workload: None,
+            pods: vec![pod.clone()],
+            modelled: false,
+            readiness: Ok((reason::SCRAPER_READY, String::new())),
+            shards: 1,
+            unready_shards: Vec::new(),
+        }
+    }
+
     /// The shard that scrapes a target whose sharding key is `key` (`promop::ShardKey`):
     /// `hashmod(key, shards)`. Without sharding, for a target every shard scrapes, or with topology
     /// sharding (which this does not model) `None`.
@@ -3038,17 +3051,8 @@ pub fn network_verdict(
 ) -> Option<Decision> {
     let (dest_id, _) = idx.pod_by_name(dest.0, dest.1)?;
     let (_, src_pod) = idx.pod_by_name(src.0, src.1)?;
-    let mut engine = Engine::new(idx, cfg);
-    let scraper = Scraper {
-        obj: ObjRef::new(Kind::Pod, src.0, src.1),
-        workload: None,
-        pods: vec![src_pod.clone()],
-        modelled: false,
-        readiness: Ok((reason::SCRAPER_READY, String::new())),
-        shards: 1,
-        unready_shards: Vec::new(),
-    };
-    Some(engine.network(dest_id, &scraper, &ShardKey::Every, port, path, false))
+    let scraper = Scraper::of_pod(src_pod);
+    Some(Engine::new(idx, cfg).network(dest_id, &scraper, &ShardKey::Every, port, path, false))
 }
 
 /// The scraper pod `src`'s own egress decision toward pod `dest` on TCP/`port` (E1–E5 of

@@ -13,8 +13,8 @@ use crate::conditions::{self as cond, reason};
 use crate::index::{ClusterIndex, PodId};
 use crate::mesh::{self, remedy, Basis, MeshDecision, MeshVerdict};
 use crate::model::{
-    managing_intent, Kind, Labels, MeshPolicy, ObjRef, Pod, Service, INTENT_LABEL,
-    MANAGED_BY_LABEL, MANAGED_BY_VALUE,
+    managing_intent, Labels, MeshPolicy, ObjRef, Pod, Service, INTENT_LABEL, MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
 };
 use crate::selector::Selector;
 
@@ -390,15 +390,6 @@ pub fn mesh_verdict(
 ) -> Option<MeshDecision> {
     let (dest_id, _) = idx.pod_by_name(dest.0, dest.1)?;
     let (_, src_pod) = idx.pod_by_name(src.0, src.1)?;
-    let engine = Engine::new(idx, cfg);
-    let scraper = Scraper {
-        obj: ObjRef::new(Kind::Pod, src.0, src.1),
-        workload: None,
-        pods: vec![src_pod.clone()],
-        modelled: false,
-        readiness: Ok((reason::SCRAPER_READY, String::new())),
-        shards: 1,
-        unready_shards: Vec::new(),
-    };
-    Some(engine.mesh(dest_id, &scraper, port, path, https, false))
+    let scraper = Scraper::of_pod(src_pod);
+    Some(Engine::new(idx, cfg).mesh(dest_id, &scraper, port, path, https, false))
 }
