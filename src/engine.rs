@@ -24,7 +24,7 @@ use crate::model::{
     INTENT_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
 };
 use crate::observe::Observed;
-use crate::promop::{self, NotSelected, ShardKey};
+use crate::promop::{self, NotSelected, ShardKey, Sharding};
 use crate::selector::{Operator, Selector};
 
 mod discovery_layer;
@@ -53,6 +53,10 @@ pub struct EngineConfig {
     pub default_scraper: Option<(String, String)>,
     pub default_mode: Option<Mode>,
     pub policy_backend: PolicyBackend,
+    /// Whether prometheus-operator runs with its `PrometheusTopologySharding` feature gate
+    /// (`--prometheus-operator-feature-gates`): only then does `spec.shardingStrategy.mode: Topology`
+    /// shard targets by zone.
+    pub operator_topology_sharding: bool,
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -261,9 +265,10 @@ pub struct Scraper<'a> {
     pub modelled: bool,
     /// Ok(reason, message) when ready, Err(reason, message) when not.
     pub readiness: Readiness,
-    /// `spec.shards` of a Prometheus/PrometheusAgent (1 otherwise): each target is scraped by the pods of
-    /// one shard, the hashmod of its `__address__` (prometheus-operator's sharding relabeling).
-    pub shards: u32,
+    /// `spec.shards` of a Prometheus/PrometheusAgent (1 otherwise), and its topology zones when topology
+    /// sharding is active: each target is scraped by the pods of the shards that keep it
+    /// (`promop::ShardKey::shards`).
+    pub sharding: Sharding,
     /// Shards none of whose (live) pods is Ready, while the scraper as a whole has Ready pods: the
     /// targets they own are not scraped.
     pub unready_shards: Vec<u32>,
@@ -288,30 +293,32 @@ impl Scraper<'_> {
             pods: vec![pod.clone()],
             modelled: false,
             readiness: Ok((reason::SCRAPER_READY, String::new())),
-            shards: 1,
+            sharding: Sharding::default(),
             unready_shards: Vec::new(),
         }
     }
 
-    /// The shard that scrapes a target whose sharding key is `key` (`promop::ShardKey`):
-    /// `hashmod(key, shards)`. Without sharding, for a target every shard scrapes, or with topology
-    /// sharding (which this does not model) `None`.
-    pub fn shard_of(&self, key: &ShardKey) -> Option<u32> {
-        key.shard(self.shards)
+    /// The shards that scrape a target whose sharding key is `key` (`promop::ShardKey::shards`);
+    /// `None`: every shard (or no sharding); empty: none.
+    pub fn shards_of(&self, key: &ShardKey) -> Option<Vec<u32>> {
+        key.shards(&self.sharding)
     }
 
-    /// The pods that scrape a target whose sharding key is `key`: those of its shard (a pod without the
-    /// shard label counts for every shard); all of them when the shard has none in the input, or when
-    /// every shard scrapes it.
+    /// The pods that scrape a target whose sharding key is `key`: those of its shards (a pod without the
+    /// shard label counts for every shard); all of them when its shards have none in the input, or when
+    /// every shard scrapes it; none when no shard does (topology sharding, a target of no shard's zone).
     pub fn pods_for(&self, key: &ShardKey) -> Vec<&Pod> {
-        let Some(shard) = self.shard_of(key) else {
+        let Some(shards) = self.shards_of(key) else {
             return self.pods.iter().collect();
         };
-        let shard = shard.to_string();
+        if shards.is_empty() {
+            return Vec::new();
+        }
+        let shards: Vec<String> = shards.iter().map(u32::to_string).collect();
         let own: Vec<&Pod> = self
             .pods
             .iter()
-            .filter(|p| p.labels.get(SHARD_LABEL).is_none_or(|s| *s == shard))
+            .filter(|p| p.labels.get(SHARD_LABEL).is_none_or(|s| shards.contains(s)))
             .collect();
         if own.is_empty() {
             self.pods.iter().collect()
@@ -320,8 +327,26 @@ impl Scraper<'_> {
         }
     }
 
-    /// The readiness for a subject whose targets are `targets` (`(pod, ip:port, sharding key)`): with
-    /// unready shards, not ready exactly when one of them owns a target.
+    /// How the shards split targets, in a person's words.
+    fn sharding_words(&self) -> String {
+        if self.sharding.zones.is_empty() {
+            format!(
+                "hashmod of __address__, or of __tmp_hash where relabeling sets it, over {} shards",
+                self.sharding.shards
+            )
+        } else {
+            format!(
+                "topology sharding over {} shards in zones {}: a shard keeps the targets of its zone (__tmp_topology: set by relabeling, else the EndpointSlice endpoint's zone, else the Node's {} label), split by hashmod of __address__ or __tmp_hash",
+                self.sharding.shards,
+                self.sharding.zones.join(", "),
+                promop::ZONE_LABEL
+            )
+        }
+    }
+
+    /// The readiness for a subject whose targets are `targets` (`(pod, ip:port, sharding key)`): not
+    /// ready when no shard keeps one of them (topology sharding, a target outside every shard's zone),
+    /// or when, with unready shards, only unready shards keep one.
     pub fn readiness_for<'t>(
         &self,
         targets: impl IntoIterator<Item = (&'t str, String, &'t ShardKey)>,
@@ -329,18 +354,37 @@ impl Scraper<'_> {
         let Ok((r, m)) = &self.readiness else {
             return self.readiness.clone();
         };
+        let mut unowned: Vec<String> = Vec::new();
+        let mut orphaned: Vec<String> = Vec::new();
+        for (pod, addr, key) in targets {
+            let Some(shards) = self.shards_of(key) else {
+                continue;
+            };
+            if shards.is_empty() {
+                let zone = match &key.zone {
+                    Some(z) => format!("zone {z}"),
+                    None => "no zone".to_string(),
+                };
+                unowned.push(format!("{pod} ({addr}, {zone})"));
+            } else if shards.iter().all(|s| self.unready_shards.contains(s)) {
+                let list: Vec<String> = shards.iter().map(u32::to_string).collect();
+                orphaned.push(format!("{pod} ({addr}, shard {})", list.join(", ")));
+            }
+        }
+        if !unowned.is_empty() {
+            return Err((
+                reason::SCRAPER_NOT_READY,
+                format!(
+                    "{m}, but no shard keeps {} ({}); fix: label the targets' Nodes with {} (a zone of spec.shardingStrategy.topology.values), add their zone to those values with at least as many shards as zones, or set __tmp_topology by relabeling",
+                    unowned.join(", "),
+                    self.sharding_words(),
+                    promop::ZONE_LABEL
+                ),
+            ));
+        }
         if self.unready_shards.is_empty() {
             return self.readiness.clone();
         }
-        let orphaned: Vec<String> = targets
-            .into_iter()
-            .filter_map(|(pod, addr, key)| {
-                let shard = self
-                    .shard_of(key)
-                    .filter(|s| self.unready_shards.contains(s))?;
-                Some(format!("{pod} ({addr}, shard {shard})"))
-            })
-            .collect();
         let shards = self
             .unready_shards
             .iter()
@@ -356,8 +400,8 @@ impl Scraper<'_> {
         Err((
             reason::SCRAPER_NOT_READY,
             format!(
-                "{m}, but shard {shards} has no Ready pod, and each target is scraped only by the shard that owns it (hashmod of __address__, or of __tmp_hash where relabeling sets it, over {} shards): {} not scraped",
-                self.shards,
+                "{m}, but shard {shards} has no Ready pod, and each target is scraped only by the shard that owns it ({}): {} not scraped",
+                self.sharding_words(),
                 orphaned.join(", ")
             ),
         ))
@@ -809,11 +853,17 @@ impl<'a> Engine<'a> {
             }
             first.get_or_insert(d);
         }
+        let none_keeps = others.is_empty() && itself.is_empty() && !scraper.pods.is_empty();
         first.unwrap_or_else(|| Decision {
             verdict: NetVerdict::Allowed,
             basis: Basis::NotEnforced,
             rule: "-",
-            reason: "no scraper pod to evaluate".into(),
+            reason: if none_keeps {
+                "no shard keeps this target, so no scraper pod connects to it (ScraperReady says why)"
+                    .into()
+            } else {
+                "no scraper pod to evaluate".into()
+            },
             decided_by: vec![],
             side: Direction::Ingress,
         })
@@ -1048,7 +1098,8 @@ impl<'a> Engine<'a> {
                 ))
             }
         };
-        let shards = if p.daemonset_mode { 1 } else { p.shards.max(1) };
+        let sharding = Sharding::of(p, self.cfg.operator_topology_sharding);
+        let shards = sharding.shards;
         let unready_shards: Vec<u32> = if shards > 1
             && ready_pods > 0
             && pods.iter().any(|q| q.labels.contains_key(SHARD_LABEL))
@@ -1076,7 +1127,7 @@ impl<'a> Engine<'a> {
             pods,
             modelled,
             readiness,
-            shards,
+            sharding,
             unready_shards,
         }
     }
@@ -1324,7 +1375,7 @@ impl<'a> Engine<'a> {
                     .iter()
                     .map(|t| {
                         let at = target_address(idx, t.pod, t.port);
-                        let key = ShardKey::Hash(at.1.clone());
+                        let key = promop::pod_shard_key(idx, t.pod, &at.1);
                         (at, key)
                     })
                     .collect();
@@ -2136,7 +2187,8 @@ impl<'a> Engine<'a> {
         let mut out = Vec::new();
         for (si, s) in scrapers.iter().enumerate() {
             for (pod, port, port_name, path, https) in &list {
-                let shard = ShardKey::Hash(target_address(self.idx, *pod, *port).1);
+                let shard =
+                    promop::pod_shard_key(self.idx, *pod, &target_address(self.idx, *pod, *port).1);
                 out.push(self.evaluate_one(
                     *pod,
                     *port,
@@ -3052,7 +3104,14 @@ pub fn network_verdict(
     let (dest_id, _) = idx.pod_by_name(dest.0, dest.1)?;
     let (_, src_pod) = idx.pod_by_name(src.0, src.1)?;
     let scraper = Scraper::of_pod(src_pod);
-    Some(Engine::new(idx, cfg).network(dest_id, &scraper, &ShardKey::Every, port, path, false))
+    Some(Engine::new(idx, cfg).network(
+        dest_id,
+        &scraper,
+        &ShardKey::unsharded(),
+        port,
+        path,
+        false,
+    ))
 }
 
 /// The scraper pod `src`'s own egress decision toward pod `dest` on TCP/`port` (E1–E5 of

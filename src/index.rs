@@ -783,6 +783,11 @@ impl ClusterIndex {
         self.nodes.values()
     }
 
+    /// The Node `name`, when the input has it.
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.get(name)
+    }
+
     /// The labels of the Node a pod runs on, when the input has that Node.
     pub fn node_labels_of(&self, pod: &Pod) -> Option<&Labels> {
         let node = pod.node_name.as_deref()?;

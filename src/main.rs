@@ -296,6 +296,15 @@ struct Platform {
         default_value = "auto"
     )]
     policy_backend: PolicyBackend,
+    /// prometheus-operator's `--feature-gates` as the operator runs with them (e.g.
+    /// `PrometheusTopologySharding=true`): topology sharding applies only with that gate on.
+    #[arg(
+        long,
+        env = "SCRAPEPATH_PROMETHEUS_OPERATOR_FEATURE_GATES",
+        value_parser = parse_feature_gates,
+        default_value = ""
+    )]
+    prometheus_operator_feature_gates: FeatureGates,
 }
 
 impl Platform {
@@ -305,8 +314,44 @@ impl Platform {
             default_scraper: self.default_scraper.clone(),
             default_mode: self.default_mode.clone(),
             policy_backend: self.policy_backend,
+            operator_topology_sharding: self
+                .prometheus_operator_feature_gates
+                .enabled("PrometheusTopologySharding"),
         }
     }
+}
+
+/// Feature gates as `Name=true|false,…` (prometheus-operator's `--feature-gates` syntax).
+#[derive(Debug, Clone, Default)]
+struct FeatureGates(Vec<(String, bool)>);
+
+impl FeatureGates {
+    fn enabled(&self, name: &str) -> bool {
+        self.0
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .is_some_and(|(_, on)| *on)
+    }
+}
+
+fn parse_feature_gates(s: &str) -> Result<FeatureGates, String> {
+    let mut out = Vec::new();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (name, value) = item
+            .split_once('=')
+            .ok_or_else(|| format!("{item:?} is not NAME=true or NAME=false"))?;
+        let on = match value.trim().to_ascii_lowercase().as_str() {
+            "true" => true,
+            "false" => false,
+            v => return Err(format!("{name}: {v:?} is neither true nor false")),
+        };
+        if name.trim().is_empty() || !name.trim().chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(format!("{name:?} is not a feature gate name"));
+        }
+        out.push((name.trim().to_string(), on));
+    }
+    Ok(FeatureGates(out))
 }
 
 /// A listen address, or none ("off").

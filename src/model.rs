@@ -712,6 +712,9 @@ pub struct SliceEndpoint {
     pub ready: bool,
     /// The backing pod's name, when the endpoint names one.
     pub pod: Option<String>,
+    /// `nodeName` and `zone` (topology sharding reads them).
+    pub node_name: Option<String>,
+    pub zone: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -763,6 +766,8 @@ impl From<&discoveryv1::EndpointSlice> for EndpointSlice {
                         .as_ref()
                         .filter(|r| r.kind.as_deref() == Some("Pod"))
                         .and_then(|r| r.name.clone()),
+                    node_name: e.node_name.clone(),
+                    zone: e.zone.clone(),
                 })
                 .collect(),
         }
@@ -800,6 +805,10 @@ pub struct PromWorkload {
     pub other_selectors_set: bool,
     pub ignore_namespace_selectors: bool,
     pub shards: u32,
+    /// `spec.shardingStrategy.topology.values` when `mode` is `Topology` (empty otherwise): the zones
+    /// of topology sharding, which the operator applies only behind its `PrometheusTopologySharding`
+    /// feature gate.
+    pub topology_zones: Vec<String>,
     pub replicas: Option<i32>,
     pub daemonset_mode: bool,
     pub host_network: bool,

@@ -377,6 +377,20 @@ struct RawProm {
     status: Option<RawPromStatus>,
 }
 
+/// `spec.shardingStrategy` of a Prometheus/PrometheusAgent.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct RawShardingStrategy {
+    mode: Option<String>,
+    topology: Option<RawTopologySharding>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct RawTopologySharding {
+    values: Vec<String>,
+}
+
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct RawPromSpec {
@@ -392,6 +406,7 @@ struct RawPromSpec {
     #[serde(default)]
     paused: bool,
     shards: Option<i32>,
+    sharding_strategy: Option<RawShardingStrategy>,
     replicas: Option<i32>,
     mode: Option<String>,
     #[serde(default)]
@@ -588,6 +603,12 @@ fn prom_workload(kind: Kind, raw: RawProm) -> PromWorkload {
         other_selectors_set: s.probe_selector.is_some() || s.scrape_config_selector.is_some(),
         ignore_namespace_selectors: s.ignore_namespace_selectors,
         shards: s.shards.unwrap_or(1).max(1) as u32,
+        topology_zones: s
+            .sharding_strategy
+            .filter(|st| st.mode.as_deref() == Some("Topology"))
+            .and_then(|st| st.topology)
+            .map(|t| t.values)
+            .unwrap_or_default(),
         replicas: s.replicas,
         daemonset_mode: s.mode.as_deref() == Some("DaemonSet"),
         host_network: s.host_network,

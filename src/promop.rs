@@ -644,30 +644,131 @@ pub struct Target {
 /// What prometheus-operator's sharding rules (`appendShardingRelabelingWithLabel`, appended after a
 /// job's relabelings when `spec.shards` > 1) decide a target's shard from: `__tmp_hash` = the address
 /// unless relabeling set `__tmp_hash`; `hashmod(__tmp_hash, shards)`; kept by the shard of that number,
-/// or by every shard when relabeling set `__tmp_disable_sharding`.
+/// or by every shard when relabeling set `__tmp_disable_sharding`. With topology sharding (the
+/// `PrometheusTopologySharding` feature gate and `spec.shardingStrategy.mode: Topology`) the target's
+/// zone (`__tmp_topology`) first picks the shards of that zone (semantics/prometheus-operator-shards.md).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ShardKey {
-    /// Scraped by the shard `hashmod(value, shards)`.
+pub struct ShardKey {
+    pub rule: ShardRule,
+    /// `__tmp_topology` as the topology rules leave it: set by relabeling, else the EndpointSlice
+    /// endpoint's zone (role EndpointSlice), else the `topology.kubernetes.io/zone` label of the
+    /// target's Node (the operator attaches node metadata); `None`: no zone is known.
+    pub zone: Option<String>,
+}
+
+/// How a target's shard is picked.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ShardRule {
+    /// `hashmod(value, modulus)`.
     Hash(String),
-    /// Scraped by every shard.
-    Every,
+    /// Relabeling set `__tmp_disable_sharding`: every shard (of any zone, when the zone is known).
+    Disabled,
+    /// No sharding rule applies to the job: every shard runs it as it is.
+    Unsharded,
+}
+
+/// How a workload shards its targets: `spec.shards`, and the zones of `spec.shardingStrategy` when
+/// topology sharding is active (empty otherwise).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Sharding {
+    pub shards: u32,
+    pub zones: Vec<String>,
+}
+
+impl Sharding {
+    /// A workload's sharding: its zones count only when the operator runs with the
+    /// `PrometheusTopologySharding` feature gate (`topology_gate`) — without it the operator ignores
+    /// `shardingStrategy` and shards by address (`isTopologyShardingActive`).
+    pub fn of(p: &PromWorkload, topology_gate: bool) -> Sharding {
+        let shards = if p.daemonset_mode { 1 } else { p.shards.max(1) };
+        Sharding {
+            shards,
+            zones: if topology_gate && !p.daemonset_mode {
+                p.topology_zones.clone()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// The zone of shard `i` (`TopologyZoneForShard`: `values[i % len]`).
+    pub fn zone_of(&self, i: u32) -> Option<&str> {
+        if self.zones.is_empty() {
+            return None;
+        }
+        Some(&self.zones[i as usize % self.zones.len()])
+    }
 }
 
 impl ShardKey {
-    /// The shard of `shards` (> 1) that scrapes a target with this key; `None`: every shard (or no
-    /// sharding).
-    pub fn shard(&self, shards: u32) -> Option<u32> {
-        match self {
-            ShardKey::Hash(v) if shards > 1 => {
-                Some(crate::relabel::hash_mod(v, u64::from(shards)) as u32)
+    /// A target hashed by its address, with no zone known.
+    pub fn address(addr: impl Into<String>) -> ShardKey {
+        ShardKey {
+            rule: ShardRule::Hash(addr.into()),
+            zone: None,
+        }
+    }
+
+    /// A target of a job no sharding rule is appended to.
+    pub fn unsharded() -> ShardKey {
+        ShardKey {
+            rule: ShardRule::Unsharded,
+            zone: None,
+        }
+    }
+
+    /// The same key with `zone` where relabeling left none.
+    pub fn or_zone(mut self, zone: Option<String>) -> ShardKey {
+        if self.zone.is_none() {
+            self.zone = zone.filter(|z| !z.is_empty());
+        }
+        self
+    }
+
+    /// The shards that keep a target with this key; `None`: every shard (no sharding, or a rule that
+    /// keeps it everywhere). `Some(vec![])`: no shard scrapes it.
+    ///
+    /// By address: `hashmod(key, shards)`. By topology: shard `i` has zone `values[i % zones]` and
+    /// position `i / zones` in it; it keeps a target whose `__tmp_topology` is its zone and
+    /// `hashmod(key, max(shards / zones, 1))` its position (`$(TOPOLOGY_ZONE);|.+;.+` then
+    /// `$(INZONE_SHARD);|.+;.+`); with `__tmp_disable_sharding` every shard keeps a target that has a
+    /// zone, and none keeps one that has none.
+    pub fn shards(&self, s: &Sharding) -> Option<Vec<u32>> {
+        if s.shards <= 1 && s.zones.is_empty() {
+            return None;
+        }
+        match (&self.rule, s.zones.is_empty()) {
+            (ShardRule::Unsharded, _) => None,
+            (ShardRule::Disabled, true) => None,
+            (ShardRule::Hash(v), true) => {
+                Some(vec![crate::relabel::hash_mod(v, u64::from(s.shards)) as u32])
             }
-            _ => None,
+            (ShardRule::Disabled, false) => {
+                if self.zone.is_some() {
+                    None
+                } else {
+                    Some(Vec::new())
+                }
+            }
+            (ShardRule::Hash(v), false) => {
+                let zones = s.zones.len() as u32;
+                let modulus = (s.shards / zones).max(1);
+                let pos = crate::relabel::hash_mod(v, u64::from(modulus)) as u32;
+                Some(
+                    (0..s.shards.max(1))
+                        .filter(|i| i / zones == pos && s.zone_of(*i) == self.zone.as_deref())
+                        .collect(),
+                )
+            }
         }
     }
 
     /// The key of a target of the job prometheus-operator generated for a ScrapeConfig: its sharding
     /// rules are appended unless the job's relabelings already hold a `hashmod`
     /// (`appendShardingRelabelingWithAddressIfMissing`, an exact match on the action as written).
+    /// Its zone comes only from the discovered labels: the operator attaches no node metadata to a
+    /// ScrapeConfig's job, so a role without EndpointSlice zones needs the ScrapeConfig's own
+    /// `attachMetadata.node`.
     pub fn of_scrape_config_target(
         job: &crate::scrapeconfig::ScrapeJob,
         labels: &Labels,
@@ -677,25 +778,66 @@ impl ShardKey {
             .iter()
             .any(|r| r.action.as_deref() == Some("hashmod"));
         if own_hashmod {
-            ShardKey::Every
+            ShardKey::unsharded()
         } else {
-            ShardKey::of_labels(labels)
+            ShardKey::of_labels(labels).or_zone(zone_of_labels(labels))
         }
     }
 
-    /// The key of a target whose labels after relabeling are `labels` (with `__address__`).
+    /// The key of a target whose labels after relabeling are `labels` (with `__address__`); its zone
+    /// is `__tmp_topology` when relabeling set it.
     pub fn of_labels(labels: &Labels) -> ShardKey {
         let set = |k: &str| labels.get(k).filter(|v| !v.is_empty());
+        let zone = set("__tmp_topology").cloned();
         if set("__tmp_disable_sharding").is_some() {
-            return ShardKey::Every;
+            return ShardKey {
+                rule: ShardRule::Disabled,
+                zone,
+            };
         }
-        ShardKey::Hash(
-            set("__tmp_hash")
-                .or_else(|| labels.get("__address__"))
-                .cloned()
-                .unwrap_or_default(),
-        )
+        ShardKey {
+            rule: ShardRule::Hash(
+                set("__tmp_hash")
+                    .or_else(|| labels.get("__address__"))
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+            zone,
+        }
     }
+}
+
+/// The zone the operator's two topology rules copy into an empty `__tmp_topology`: the EndpointSlice
+/// endpoint's zone, else the Node's `topology.kubernetes.io/zone` label when node metadata is attached.
+pub fn zone_of_labels(labels: &Labels) -> Option<String> {
+    let set = |k: &str| labels.get(k).filter(|v| !v.is_empty()).cloned();
+    set("__meta_kubernetes_endpointslice_endpoint_zone").or_else(|| {
+        (labels
+            .get("__meta_kubernetes_node_labelpresent_topology_kubernetes_io_zone")
+            .map(String::as_str)
+            == Some("true"))
+        .then(|| set("__meta_kubernetes_node_label_topology_kubernetes_io_zone"))
+        .flatten()
+    })
+}
+
+/// The key of a target at `addr` of pod `id` that no relabeling touched: its address, and the zone of
+/// the pod's Node (what the operator's node metadata gives the pod, endpoints and endpointslice roles
+/// alike when the endpoints controller published the address).
+pub fn pod_shard_key(idx: &ClusterIndex, id: PodId, addr: &str) -> ShardKey {
+    let node = idx.pod(id).node_name.as_deref();
+    ShardKey::address(addr).or_zone(node_zone(idx, node))
+}
+
+/// The Node label that holds a node's zone.
+pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
+
+/// The zone of the Node `node`, when the input has it with a non-empty zone label.
+pub fn node_zone(idx: &ClusterIndex, node: Option<&str>) -> Option<String> {
+    idx.node(node?)
+        .and_then(|n| n.labels.get(ZONE_LABEL))
+        .filter(|z| !z.is_empty())
+        .cloned()
 }
 
 /// B1: the namespaces a monitor discovers in.
@@ -951,6 +1093,16 @@ pub fn targets(p: Option<&PromWorkload>, m: &Monitor, idx: &ClusterIndex) -> Vec
             .collect();
         let ctx = EndpointCtx {
             m,
+            slice_role: p.and_then(|p| p.service_discovery_role.as_deref())
+                == Some("EndpointSlice"),
+            node_meta: p
+                .and_then(PromWorkload::prometheus_version)
+                .is_none_or(|v| {
+                    v >= match m.kind {
+                        MonitorKind::PodMonitor => (2, 35),
+                        MonitorKind::ServiceMonitor => (2, 37),
+                    }
+                }),
             ep,
             index: i,
             relabelings: &relabelings,
@@ -975,6 +1127,11 @@ pub fn targets(p: Option<&PromWorkload>, m: &Monitor, idx: &ClusterIndex) -> Vec
 
 struct EndpointCtx<'a> {
     m: &'a Monitor,
+    /// The workload discovers ServiceMonitor targets with role EndpointSlice (zones come from slices).
+    slice_role: bool,
+    /// Whether the operator attaches node metadata under topology sharding: from Prometheus 2.35
+    /// (PodMonitors) or 2.37 (ServiceMonitors) (`mergeAttachMetadataForTopology`).
+    node_meta: bool,
     ep: &'a MonitorEndpoint,
     index: usize,
     relabelings: &'a [RelabelConfig],
@@ -1077,7 +1234,11 @@ fn pod_targets(
                 endpoint: ctx.index,
                 path: ctx.ep.path_or_default().to_string(),
                 scheme,
-                shard: ShardKey::Hash(format!("{ip}:{number}")),
+                shard: ShardKey::address(format!("{ip}:{number}")).or_zone(
+                    ctx.node_meta
+                        .then(|| node_zone(idx, pod.node_name.as_deref()))
+                        .flatten(),
+                ),
             };
             if !ctx.relabelings.is_empty() {
                 let mut labels = pod_meta_labels(pod, ip, c, port);
@@ -1172,7 +1333,8 @@ fn apply_relabelings(
     if let Some(s) = labels.get("__scheme__") {
         t.scheme = s.clone();
     }
-    t.shard = ShardKey::of_labels(labels);
+    let fallback = t.shard.zone.take();
+    t.shard = ShardKey::of_labels(labels).or_zone(fallback);
     true
 }
 
@@ -1267,6 +1429,9 @@ pub fn service_meta_labels(svc: &Service) -> Labels {
 struct ServiceAddress<'a> {
     ip: String,
     ready: bool,
+    /// The EndpointSlice endpoint's `zone` and `nodeName` (none when derived from the selector).
+    zone: Option<String>,
+    node: Option<String>,
     pod: Option<(PodId, &'a Pod)>,
     /// (Service port name, resolved target port number).
     ports: Vec<(Option<String>, u16)>,
@@ -1283,6 +1448,9 @@ fn service_addresses<'a>(svc: &Service, idx: &'a ClusterIndex) -> Vec<ServiceAdd
         out.push(ServiceAddress {
             ip: ip.to_string(),
             ready: pod.ready_or_intended(),
+            zone: None,
+            // The endpoints controller publishes the pod's node as the endpoint's `nodeName`.
+            node: pod.node_name.clone(),
             pod: Some((id, pod)),
             ports: ports.into_iter().map(|(name, n, _)| (name, n)).collect(),
         });
@@ -1360,6 +1528,8 @@ fn slice_addresses<'a>(ns: &str, name: &str, idx: &'a ClusterIndex) -> Vec<Servi
                 out.push(ServiceAddress {
                     ip: ip.clone(),
                     ready: e.ready,
+                    zone: e.zone.clone(),
+                    node: e.node_name.clone(),
                     pod,
                     ports: ports.clone(),
                 });
@@ -1367,6 +1537,23 @@ fn slice_addresses<'a>(ns: &str, name: &str, idx: &'a ClusterIndex) -> Vec<Servi
         }
     }
     out
+}
+
+/// The zone the operator's topology rules give an endpoint port's target at `addr`: the slice
+/// endpoint's `zone` (role EndpointSlice), else the zone of the endpoint's `nodeName`.
+fn address_zone(
+    idx: &ClusterIndex,
+    addr: &ServiceAddress<'_>,
+    ctx: &EndpointCtx<'_>,
+) -> Option<String> {
+    addr.zone
+        .clone()
+        .filter(|z| ctx.slice_role && !z.is_empty())
+        .or_else(|| {
+            ctx.node_meta
+                .then(|| node_zone(idx, addr.node.as_deref()))
+                .flatten()
+        })
 }
 
 /// The addresses behind one Service (`None`: endpoints whose Service is missing from the input).
@@ -1447,7 +1634,10 @@ fn service_targets(
                         }
                     }
                 }
-                for (ep_name, number, cport) in cands {
+                // Node metadata (and so a topology zone) only on endpoint ports: Prometheus gives
+                // the container ports no endpoint port covers the pod's labels alone.
+                let endpoint_ports = addr.ports.len();
+                for (i, (ep_name, number, cport)) in cands.into_iter().enumerate() {
                     let keep = if let Some(p) = &ctx.port {
                         ep_name.as_deref().is_some_and(|n| p.matches(n))
                     } else {
@@ -1474,7 +1664,11 @@ fn service_targets(
                         endpoint: ctx.index,
                         path: ctx.ep.path_or_default().to_string(),
                         scheme: ctx.ep.scheme.clone().unwrap_or_else(|| "http".into()),
-                        shard: ShardKey::Hash(format!("{}:{number}", addr.ip)),
+                        shard: ShardKey::address(format!("{}:{number}", addr.ip)).or_zone(
+                            (i < endpoint_ports)
+                                .then(|| address_zone(idx, &addr, ctx))
+                                .flatten(),
+                        ),
                     };
                     if !ctx.relabelings.is_empty() {
                         // C2: pod labels whenever a pod backs the address; container labels when
@@ -1713,6 +1907,99 @@ mod tests {
     //! (tests/real_prometheus_operator.rs) found scrapepath wrong, kept as regressions.
     use super::*;
     use std::path::Path;
+
+    /// semantics/prometheus-operator-shards.md S3, S5 and S8, row by row.
+    #[test]
+    fn shard_placement_follows_the_operators_rules() {
+        let by_address = Sharding {
+            shards: 2,
+            zones: vec![],
+        };
+        let zoned = |shards: u32, zones: &[&str]| Sharding {
+            shards,
+            zones: zones.iter().map(|z| z.to_string()).collect(),
+        };
+        let key =
+            |zone: Option<&str>| ShardKey::address("10.0.0.1:80").or_zone(zone.map(Into::into));
+        let disabled = |zone: Option<&str>| ShardKey {
+            rule: ShardRule::Disabled,
+            zone: zone.map(Into::into),
+        };
+        let h = |m: u64| crate::relabel::hash_mod("10.0.0.1:80", m) as u32;
+        // S3: by address; a zone is irrelevant; disabling keeps it everywhere.
+        assert_eq!(key(None).shards(&by_address), Some(vec![h(2)]));
+        assert_eq!(key(Some("za")).shards(&by_address), Some(vec![h(2)]));
+        assert_eq!(disabled(None).shards(&by_address), None);
+        assert_eq!(ShardKey::unsharded().shards(&zoned(2, &["za"])), None);
+        // No sharding at all.
+        assert_eq!(
+            key(None).shards(&Sharding {
+                shards: 1,
+                zones: vec![]
+            }),
+            None
+        );
+        // S5/S8: 2 shards, 2 zones: modulus 1, the zone alone decides.
+        assert_eq!(
+            key(Some("za")).shards(&zoned(2, &["za", "zb"])),
+            Some(vec![0])
+        );
+        assert_eq!(
+            key(Some("zb")).shards(&zoned(2, &["za", "zb"])),
+            Some(vec![1])
+        );
+        // S8: no zone, or a zone of no shard: kept by none.
+        assert_eq!(key(None).shards(&zoned(2, &["za", "zb"])), Some(vec![]));
+        assert_eq!(
+            key(Some("zc")).shards(&zoned(2, &["za", "zb"])),
+            Some(vec![])
+        );
+        // S8: disabling keeps a zoned target everywhere, a zoneless one nowhere.
+        assert_eq!(disabled(Some("zc")).shards(&zoned(2, &["za", "zb"])), None);
+        assert_eq!(
+            disabled(None).shards(&zoned(2, &["za", "zb"])),
+            Some(vec![])
+        );
+        // S5: 3 shards, 1 zone: modulus 3, position = shard.
+        assert_eq!(key(Some("za")).shards(&zoned(3, &["za"])), Some(vec![h(3)]));
+        // S5: 3 shards, 2 zones: modulus 1; shard 2 (za's second) keeps nothing.
+        assert_eq!(
+            key(Some("za")).shards(&zoned(3, &["za", "zb"])),
+            Some(vec![0])
+        );
+        assert_eq!(
+            key(Some("zb")).shards(&zoned(3, &["za", "zb"])),
+            Some(vec![1])
+        );
+        // S6: relabeling's __tmp_topology wins over the Node's zone.
+        let mut l = Labels::new();
+        l.insert("__address__".into(), "10.0.0.1:80".into());
+        l.insert("__tmp_topology".into(), "zb".into());
+        assert_eq!(
+            ShardKey::of_labels(&l)
+                .or_zone(Some("za".into()))
+                .zone
+                .as_deref(),
+            Some("zb")
+        );
+        // S6: the EndpointSlice zone before the Node's, and the Node's only when present.
+        let mut m = Labels::new();
+        m.insert(
+            "__meta_kubernetes_node_label_topology_kubernetes_io_zone".into(),
+            "za".into(),
+        );
+        assert_eq!(zone_of_labels(&m), None);
+        m.insert(
+            "__meta_kubernetes_node_labelpresent_topology_kubernetes_io_zone".into(),
+            "true".into(),
+        );
+        assert_eq!(zone_of_labels(&m).as_deref(), Some("za"));
+        m.insert(
+            "__meta_kubernetes_endpointslice_endpoint_zone".into(),
+            "zb".into(),
+        );
+        assert_eq!(zone_of_labels(&m).as_deref(), Some("zb"));
+    }
 
     fn index(yaml: &str) -> ClusterIndex {
         let mut idx = ClusterIndex::new();

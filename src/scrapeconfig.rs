@@ -8,8 +8,8 @@
 //!
 //! Known approximations (the index does not hold these objects): the `endpoints` role reads the
 //! Service's EndpointSlices (an Endpoints object mirrors them), or the pods its selector matches when
-//! it has none; `__meta_kubernetes_endpoints_label_*`, `…_endpoint_node_name`, `…_endpoint_hostname`,
-//! `…_pod_container_id` and the slice's own labels are not attached.
+//! it has none; `__meta_kubernetes_endpoints_label_*`, `…_endpoint_hostname`, `…_pod_container_id`,
+//! the slice's own labels and, with `attach_metadata.node`, the Node's annotations are not attached.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -135,6 +135,9 @@ pub struct KubernetesSd {
     /// `namespaces.own_namespace`.
     pub own_namespace: bool,
     pub selectors: Vec<SdSelector>,
+    /// `attach_metadata.node`: the roles pod, endpoints and endpointslice attach the labels of the
+    /// target's Node (`__meta_kubernetes_node_*`).
+    pub attach_node: bool,
 }
 
 impl KubernetesSd {
@@ -222,6 +225,13 @@ struct RawSd {
     role: Option<String>,
     namespaces: RawNamespaces,
     selectors: Vec<RawSelector>,
+    attach_metadata: RawAttachMetadata,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawAttachMetadata {
+    node: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -451,6 +461,7 @@ fn build_config(raw: RawConfig) -> Result<PrometheusConfig, ConfigError> {
                 namespaces: sd.namespaces.names,
                 own_namespace: sd.namespaces.own_namespace,
                 selectors,
+                attach_node: sd.attach_metadata.node,
             });
         }
         let mut relabel = Vec::new();
@@ -838,18 +849,40 @@ fn pod_role(sd: &KubernetesSd, idx: &ClusterIndex, namespaces: &Option<BTreeSet<
         if !pod_visible(sd, pod) {
             continue;
         }
+        let node = node_labels(sd, idx, pod.node_name.as_deref());
         for init in [false, true] {
             for c in pod.containers.iter().filter(|c| c.init == init) {
+                let with_node = |mut l: Labels| {
+                    l.extend(node.clone());
+                    l
+                };
                 if c.ports.is_empty() {
-                    out.push((Some(id), pod_meta_labels(pod, ip, c, None)));
+                    out.push((Some(id), with_node(pod_meta_labels(pod, ip, c, None))));
                 }
                 for p in &c.ports {
-                    out.push((Some(id), pod_meta_labels(pod, ip, c, Some(p))));
+                    out.push((Some(id), with_node(pod_meta_labels(pod, ip, c, Some(p)))));
                 }
             }
         }
     }
     out
+}
+
+/// With `attach_metadata.node`, the labels of Node `name` as Prometheus attaches them
+/// (`addNodeLabels`: name, labels, `labelpresent`); none for a Node the input does not have.
+fn node_labels(sd: &KubernetesSd, idx: &ClusterIndex, name: Option<&str>) -> Labels {
+    let mut l = Labels::new();
+    let Some(node) = name.filter(|_| sd.attach_node).and_then(|n| idx.node(n)) else {
+        return l;
+    };
+    let nm = "__meta_kubernetes_node_";
+    l.insert(format!("{nm}name"), node.name.clone());
+    for (k, v) in &node.labels {
+        let s = relabel::sanitize_label_name(k);
+        l.insert(format!("{nm}label_{s}"), v.clone());
+        l.insert(format!("{nm}labelpresent_{s}"), "true".into());
+    }
+    l
 }
 
 /// One endpoint address of a Service with its ports, as an EndpointSlice (or the pods the Service
@@ -859,6 +892,9 @@ struct Address<'a> {
     ip: String,
     ready: bool,
     pod: Option<(PodId, &'a Pod)>,
+    /// The endpoint's `nodeName` and `zone`.
+    node: Option<String>,
+    zone: Option<String>,
     /// (name, number, protocol).
     ports: Vec<(Option<String>, u16, String)>,
 }
@@ -896,6 +932,8 @@ fn addresses_of<'a>(
                     ip: ip.clone(),
                     ready: e.ready,
                     pod,
+                    node: e.node_name.clone(),
+                    zone: e.zone.clone(),
                     ports: ports.clone(),
                 });
             }
@@ -912,6 +950,9 @@ fn addresses_of<'a>(
             ip: ip.to_string(),
             ready: pod.ready.unwrap_or(false),
             pod: Some((id, pod)),
+            // What the endpoints controller publishes: the pod's node, and its zone.
+            node: pod.node_name.clone(),
+            zone: crate::promop::node_zone(idx, pod.node_name.as_deref()),
             ports,
         });
     }
@@ -1026,6 +1067,12 @@ fn endpoints_role(
                             l.insert(format!("{e}address_target_kind"), "Pod".into());
                             l.insert(format!("{e}address_target_name"), t);
                         }
+                        if let Some(n) = &a.node {
+                            l.insert(format!("{e}endpoint_node_name"), n.clone());
+                        }
+                        if let Some(z) = &a.zone {
+                            l.insert(format!("{e}endpoint_zone"), z.clone());
+                        }
                     } else {
                         let e = "__meta_kubernetes_endpoint_";
                         l.insert(format!("{e}ready"), a.ready.to_string());
@@ -1035,7 +1082,11 @@ fn endpoints_role(
                             l.insert(format!("{e}address_target_kind"), "Pod".into());
                             l.insert(format!("{e}address_target_name"), t);
                         }
+                        if let Some(n) = &a.node {
+                            l.insert(format!("{e}node_name"), n.clone());
+                        }
                     }
+                    l.extend(node_labels(sd, idx, a.node.as_deref()));
                     out.push((a.pod.map(|(id, _)| id), l));
                 }
             }

@@ -446,6 +446,10 @@ fn every_ci_values_file_lints_and_renders_what_it_asks_for() {
                 assert_eq!(env["SCRAPEPATH_NAMESPACES"], "team-a,team-b");
                 assert_eq!(env["SCRAPEPATH_DEFAULT_SCRAPER"], "monitoring/k8s");
                 assert_eq!(env["SCRAPEPATH_DEFAULT_MODE"], "Enforce");
+                assert_eq!(
+                    env["SCRAPEPATH_PROMETHEUS_OPERATOR_FEATURE_GATES"],
+                    "PrometheusTopologySharding=true"
+                );
                 let role_ns: BTreeSet<&str> = of_kind(&docs, "Role")
                     .iter()
                     .filter_map(|r| r["metadata"]["namespace"].as_str())

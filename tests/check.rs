@@ -1233,3 +1233,152 @@ fn seed_003_with_an_unknown_field_a_statefulset_without_status_and_an_event_with
         "Event (no reason given): create Pod prometheus-kps-kube-prometheus-stack-prometheus-0",
     ]);
 }
+
+/// Topology sharding (prometheus-operator's `PrometheusTopologySharding` feature gate): each shard
+/// keeps the targets of its zone, the zone of a target's Node; a target on a Node without a zone is
+/// kept by no shard, which `ScraperReady` names. Without the gate the operator shards by address.
+#[test]
+fn topology_sharding_scrapes_a_target_from_its_zones_shard_and_a_zoneless_one_from_none() {
+    let world = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: monitoring}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: app}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node-a, labels: {topology.kubernetes.io/zone: za}}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node-b, labels: {topology.kubernetes.io/zone: zb}}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node-c}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {name: k, namespace: monitoring}
+spec:
+  shards: 2
+  shardingStrategy: {mode: Topology, topology: {values: [za, zb]}}
+  serviceAccountName: prometheus
+  podMonitorSelector: {}
+  podMonitorNamespaceSelector: {}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: prometheus-k-0
+  namespace: monitoring
+  labels: {app.kubernetes.io/name: prometheus, operator.prometheus.io/name: k, prometheus: k, operator.prometheus.io/shard: "0"}
+spec: {nodeName: node-a, serviceAccountName: prometheus, containers: [{name: prometheus, image: prom/prometheus, ports: [{name: web, containerPort: 9090}]}]}
+status: {phase: Running, podIP: 10.244.1.5, conditions: [{type: Ready, status: "True"}]}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: prometheus-k-shard-1-0
+  namespace: monitoring
+  labels: {app.kubernetes.io/name: prometheus, operator.prometheus.io/name: k, prometheus: k, operator.prometheus.io/shard: "1"}
+spec: {nodeName: node-b, serviceAccountName: prometheus, containers: [{name: prometheus, image: prom/prometheus, ports: [{name: web, containerPort: 9090}]}]}
+status: {phase: Running, podIP: 10.244.2.5, conditions: [{type: Ready, status: "True"}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: api-a, namespace: app, labels: {app: api}}
+spec: {nodeName: node-a, containers: [{name: api, image: example/api, ports: [{name: http, containerPort: 8080}]}]}
+status: {phase: Running, podIP: 10.244.1.10, conditions: [{type: Ready, status: "True"}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: api-b, namespace: app, labels: {app: api}}
+spec: {nodeName: node-b, containers: [{name: api, image: example/api, ports: [{name: http, containerPort: 8080}]}]}
+status: {phase: Running, podIP: 10.244.2.10, conditions: [{type: Ready, status: "True"}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: api-c, namespace: app, labels: {app: api}}
+spec: {nodeName: node-c, containers: [{name: api, image: example/api, ports: [{name: http, containerPort: 8080}]}]}
+status: {phase: Running, podIP: 10.244.3.10, conditions: [{type: Ready, status: "True"}]}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata: {name: api, namespace: app}
+spec:
+  selector: {matchLabels: {app: api}}
+  podMetricsEndpoints: [{port: http}]
+---
+# Admits the zone-a shard alone.
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: shard-0-only, namespace: app}
+spec:
+  endpointSelector: {matchLabels: {app: api}}
+  ingress:
+  - fromEndpoints:
+    - matchLabels: {k8s:io.kubernetes.pod.namespace: monitoring, operator.prometheus.io/shard: "0"}
+"#;
+    let p = write_tmp("topology-sharding", world);
+    let run = |gates: &str| -> Value {
+        let (code, out, err) = check(&[
+            "-f",
+            p.to_str().unwrap(),
+            "-o",
+            "json",
+            "--prometheus-operator-feature-gates",
+            gates,
+        ]);
+        assert!(code == 0 || code == 1, "{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let verdicts = |r: &Value| -> Vec<String> {
+        subject(r, "PodMonitor", "app", "api")["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                format!(
+                    "{} {}",
+                    t["pod"].as_str().unwrap(),
+                    t["network"]["verdict"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let on = run("PrometheusTopologySharding=true");
+    // api-a is scraped by the zone-a shard (admitted), api-b by the zone-b shard (not admitted);
+    // api-c by none, so no scraper pod judges it.
+    let v = verdicts(&on);
+    assert!(v.contains(&"app/api-a Allowed".to_string()), "{v:?}");
+    assert!(v.contains(&"app/api-b Denied".to_string()), "{v:?}");
+    let ready = cond(subject(&on, "PodMonitor", "app", "api"), "ScraperReady");
+    assert_eq!(ready["status"], "False", "{ready}");
+    let msg = ready["message"].as_str().unwrap();
+    assert!(
+        msg.contains("no shard keeps api-c (10.244.3.10:8080, no zone)")
+            && msg.contains("topology sharding over 2 shards in zones za, zb"),
+        "{msg}"
+    );
+    // Without the gate the operator ignores shardingStrategy: every target has a shard.
+    let off = run("PrometheusTopologySharding=false");
+    let ready = cond(subject(&off, "PodMonitor", "app", "api"), "ScraperReady");
+    assert_eq!(ready["status"], "True", "{ready}");
+    assert_eq!(verdicts(&off).len(), 3);
+    // A malformed gate list is refused, naming the entry.
+    let (code, _, err) = check(&[
+        "-f",
+        p.to_str().unwrap(),
+        "--prometheus-operator-feature-gates",
+        "PrometheusTopologySharding",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("\"PrometheusTopologySharding\" is not NAME=true or NAME=false"),
+        "{err}"
+    );
+}

@@ -894,8 +894,23 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
         if rng.chance(30) {
             spec += &format!("  scrapeInterval: {}\n", rng.pick(&["10s", "1m"]));
         }
+        if rng.chance(30) {
+            // ServiceMonitors discovered by EndpointSlice (whose endpoints carry a zone).
+            spec += "  serviceDiscoveryRole: EndpointSlice\n";
+        }
         if rng.chance(40) {
-            spec += &format!("  shards: {}\n", rng.range(2, 3));
+            let shards = rng.range(2, 3);
+            spec += &format!("  shards: {shards}\n");
+            // Topology sharding (the operator runs with its feature gate): zones `za`, `zb` (of
+            // the target pods' Nodes) and `zc` (of none), at most as many as the shards (the CRD
+            // refuses more).
+            if rng.chance(50) {
+                let zones = rng.subset(&["za", "zb", "zc"], 1, shards);
+                spec += &format!(
+                    "  shardingStrategy: {{mode: Topology, topology: {{values: [{}]}}}}\n",
+                    zones.join(", ")
+                );
+            }
         }
         if rng.chance(50) {
             // One or two classes, at most one of them the default (two defaults fail the reconcile).
@@ -972,7 +987,40 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
     // pods): in each namespace a pod `api` and a pod `web`, the Service `api` with its EndpointSlice;
     // the static targets' addresses are pods of the first namespace.
     let mut targets_world = String::new();
+    // The Nodes the pods run on: two zones, and one Node without a zone label.
+    for (node, labels) in [
+        ("node-a", "{topology.kubernetes.io/zone: za}"),
+        ("node-b", "{topology.kubernetes.io/zone: zb, role: x}"),
+        ("node-c", "{role: x}"),
+    ] {
+        targets_world += &format!(
+            "apiVersion: v1\nkind: Node\nmetadata: {{name: {node}, labels: {labels}}}\n---\n"
+        );
+    }
+    let nodes = ["node-a", "node-b", "node-c"];
     for (i, ns) in namespaces.iter().enumerate() {
+        let (api_node, web_node) = (*rng.pick(&nodes), *rng.pick(&nodes));
+        // The slice's endpoint: the node and zone the EndpointSlice controller writes, or none
+        // (a hand-written slice), or a zone that is not its node's (it decides role EndpointSlice).
+        let slice_topology = match rng.below(3) {
+            0 => {
+                let zone = match api_node {
+                    "node-a" => ", zone: za",
+                    "node-b" => ", zone: zb",
+                    _ => "",
+                };
+                format!(", nodeName: {api_node}{zone}")
+            }
+            1 => String::new(),
+            _ => {
+                let other: &[&str] = match api_node {
+                    "node-a" => &["zb", "zc"],
+                    "node-b" => &["za", "zc"],
+                    _ => &["za", "zb"],
+                };
+                format!(", nodeName: {api_node}, zone: {}", rng.pick(other))
+            }
+        };
         let (api_ip, web_ip) = if i == 0 {
             ("10.0.0.1".to_string(), "10.0.0.2".to_string())
         } else {
@@ -980,17 +1028,17 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
         };
         targets_world += &format!(
             "apiVersion: v1\nkind: Pod\nmetadata: {{name: api-{i}, namespace: {ns}, labels: {{app: api}}}}\n\
-             spec: {{containers: [{{name: main, ports: [{{name: metrics, containerPort: 8080}}]}}]}}\n\
+             spec: {{nodeName: {api_node}, containers: [{{name: main, ports: [{{name: metrics, containerPort: 8080}}]}}]}}\n\
              status: {{podIP: {api_ip}, phase: Running}}\n---\n\
              apiVersion: v1\nkind: Pod\nmetadata: {{name: web-{i}, namespace: {ns}, labels: {{app: web}}}}\n\
-             spec: {{containers: [{{name: main, ports: [{{name: http, containerPort: 9090}}]}}]}}\n\
+             spec: {{nodeName: {web_node}, containers: [{{name: main, ports: [{{name: http, containerPort: 9090}}]}}]}}\n\
              status: {{podIP: {web_ip}, phase: Running}}\n---\n\
              apiVersion: v1\nkind: Service\nmetadata: {{name: api, namespace: {ns}, labels: {{app: api}}}}\n\
              spec: {{selector: {{app: api}}, ports: [{{name: metrics, port: 8080}}]}}\n---\n\
              apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n\
              metadata: {{name: api-1, namespace: {ns}, labels: {{kubernetes.io/service-name: api}}}}\n\
              addressType: IPv4\nports: [{{name: metrics, port: 8080}}]\n\
-             endpoints: [{{addresses: [{api_ip}], targetRef: {{kind: Pod, name: api-{i}, namespace: {ns}}}}}]\n---\n"
+             endpoints: [{{addresses: [{api_ip}]{slice_topology}, targetRef: {{kind: Pod, name: api-{i}, namespace: {ns}}}}}]\n---\n"
         );
     }
     for o in
@@ -1006,6 +1054,8 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
     // expanded per shard when the workload has shards) against scrapepath's targets (`promop::targets`,
     // or the ScrapeConfig's job) and their `ShardKey`.
     let (mut sharded_jobs, mut sharded_of_sharded, mut sharded_targets) = (0usize, 0usize, 0usize);
+    // Of those, jobs of topology-sharded workloads, and their targets no shard keeps.
+    let (mut topology_jobs, mut topology_unowned) = (0usize, 0usize);
     let mut shard_disagreements = Vec::new();
 
     let mut operator = Operator::start(env, &ns_refs);
@@ -1101,10 +1151,14 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
             if theirs && ours.is_ok() {
                 let job_name = job_of(*mkind, mns, mname);
                 match compare_shards(&config, &job_name, p, *mkind, mns, mname, &idx) {
-                    Ok(n) => {
+                    Ok((n, unowned)) => {
                         sharded_jobs += 1;
                         sharded_of_sharded += usize::from(p.shards > 1);
                         sharded_targets += n;
+                        if !p.topology_zones.is_empty() {
+                            topology_jobs += 1;
+                            topology_unowned += unowned;
+                        }
                     }
                     Err(e) => shard_disagreements.push(format!(
                         "{pkind} {pns}/{pname} ({} shards) {job_name}: {e}",
@@ -1264,8 +1318,9 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
         job_disagreements.len()
     );
     eprintln!(
-        "targets and shards: {sharded_jobs} selected jobs ({} of sharded workloads), {sharded_targets} \
-         targets kept by the same shards in the operator's configuration and in scrapepath, {} jobs disagree",
+        "targets and shards: {sharded_jobs} selected jobs ({} of sharded workloads, {topology_jobs} of \
+         topology-sharded ones), {sharded_targets} targets kept by the same shards in the operator's \
+         configuration and in scrapepath ({topology_unowned} more that no shard keeps in either), {} jobs disagree",
         sharded_of_sharded,
         shard_disagreements.len()
     );
@@ -1321,20 +1376,38 @@ fn compare_shards(
     ns: &str,
     name: &str,
     idx: &scrapepath::index::ClusterIndex,
-) -> Result<usize, String> {
+) -> Result<(usize, usize), String> {
     use scrapepath::model::{Kind, MonitorKind};
-    use scrapepath::promop::ShardKey;
+    use scrapepath::promop::{ShardKey, Sharding};
     use scrapepath::scrapeconfig::{discover, job_from_value};
     type Placed = BTreeMap<(String, u16, String), BTreeSet<u32>>;
     let raw = generated_job(config, job_name)?;
+    // The harness API server reports no Kubernetes version the operator can parse, so it takes
+    // EndpointSlice as unsupported and discovers ServiceMonitors with role endpoints whatever
+    // `serviceDiscoveryRole` says (`endpointRoleFlavor`); scrapepath, for a real cluster, follows the
+    // spec. Compare like for like: the role the operator generated.
+    let mut p = p.clone();
+    if raw["kubernetes_sd_configs"][0]["role"] == "endpoints" {
+        p.service_discovery_role = None;
+    }
+    let p = &p;
     let global = config["global"]["scrape_interval"]
         .as_str()
         .map(str::to_string);
     let text = raw.to_string();
     let mut theirs: Placed = BTreeMap::new();
+    // As the config reloader expands them per shard (topology sharding: the shard's zone and its
+    // position in the zone).
+    let sharding = Sharding::of(p, true);
     for shard in 0..p.shards {
-        let expanded: serde_json::Value =
-            serde_json::from_str(&text.replace("$(SHARD)", &shard.to_string())).unwrap();
+        let zones = sharding.zones.len().max(1) as u32;
+        let expanded: serde_json::Value = serde_json::from_str(
+            &text
+                .replace("$(SHARD)", &shard.to_string())
+                .replace("$(TOPOLOGY_ZONE)", sharding.zone_of(shard).unwrap_or(""))
+                .replace("$(INZONE_SHARD)", &(shard / zones).to_string()),
+        )
+        .unwrap();
         let job = job_from_value(expanded, global.clone())
             .map_err(|e| format!("the operator's job does not parse: {e}\n{raw:#}"))?;
         for t in discover(&job, idx, &p.namespace).targets {
@@ -1347,7 +1420,10 @@ fn compare_shards(
         }
     }
     let every: BTreeSet<u32> = (0..p.shards).collect();
-    let place = |key: &ShardKey| key.shard(p.shards).map_or(every.clone(), |s| [s].into());
+    let place = |key: &ShardKey| {
+        key.shards(&sharding)
+            .map_or(every.clone(), |s| s.into_iter().collect())
+    };
     let mut ours: Placed = BTreeMap::new();
     if kind == Kind::ScrapeConfig {
         let sc = idx.scrape_config(ns, name).unwrap();
@@ -1370,12 +1446,17 @@ fn compare_shards(
                 .extend(place(&t.shard));
         }
     }
+    // A target no shard keeps (topology sharding, outside every shard's zone) is in no shard's
+    // configuration.
+    let kept = ours.len();
+    ours.retain(|_, shards| !shards.is_empty());
+    let unowned = kept - ours.len();
     if theirs != ours {
         return Err(format!(
             "operator's shards {theirs:?}, scrapepath's {ours:?}\noperator's job: {raw:#}"
         ));
     }
-    Ok(ours.len())
+    Ok((ours.len(), unowned))
 }
 
 /// Compares the job `job_name` of the operator's generated `config` with scrapepath's generation of the

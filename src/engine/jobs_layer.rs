@@ -854,7 +854,7 @@ fn job_shard_key(operator_sharded: bool, job: &ScrapeJob, t: &scrapeconfig::Targ
     if operator_sharded {
         ShardKey::of_scrape_config_target(job, &t.labels)
     } else {
-        ShardKey::Every
+        ShardKey::unsharded()
     }
 }
 
@@ -918,7 +918,7 @@ pub(super) fn scraper_from_pods<'a>(obj: ObjRef, pods: Vec<Pod>) -> Scraper<'a> 
         pods,
         modelled: false,
         readiness,
-        shards: 1,
+        sharding: Default::default(),
         unready_shards: Vec::new(),
     }
 }

@@ -692,7 +692,7 @@ impl Operator {
             .env_remove("KUBERNETES_SERVICE_HOST")
             .arg(format!("--namespaces={}", namespaces.join(",")))
             .arg("--web.listen-address=127.0.0.1:0")
-            .arg("--feature-gates=StatusForConfigurationResources=true")
+            .arg("--feature-gates=StatusForConfigurationResources=true,PrometheusTopologySharding=true")
             .arg("--log-level=debug")
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
