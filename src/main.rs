@@ -449,7 +449,7 @@ fn main() -> ExitCode {
                 let fetcher = Fetcher::new(Some(client.clone()), observe.timeout);
                 let endpoints = scrapepath::observe::plan::endpoints(&observe, &index);
                 let observed = observe_once(&fetcher, &endpoints).await;
-                for obs in observed.by_scraper.values().chain(&observed.default) {
+                for obs in observed.all() {
                     if let Observation::Unreachable { source, error } = obs {
                         eprintln!("scrapepath: cannot read the targets of {source}: {error}");
                     }

@@ -1741,7 +1741,7 @@ pub fn operator_volumes(p: &PromWorkload) -> (Vec<String>, Vec<String>) {
 }
 
 /// `prometheus` or `prom-agent`: the prefix of what the operator names after a workload.
-fn operator_prefix(p: &PromWorkload) -> &'static str {
+pub fn operator_prefix(p: &PromWorkload) -> &'static str {
     if p.kind == Kind::PrometheusAgent {
         "prom-agent"
     } else {

@@ -368,3 +368,67 @@ fn an_audited_monitor_counts_only_its_own_scrape_pools() {
     let (_, reason, _) = cond(&subject(&idx, Some(&obs), "ScrapeIntent"), "Scraped");
     assert_eq!(reason, "Up");
 }
+
+/// A sharded Prometheus is read shard by shard (`Observed::by_shard`): each target is judged from the
+/// shard that keeps it, which reports it, while the other shard does not know it.
+#[test]
+fn a_sharded_scrapers_targets_are_judged_from_the_shard_that_keeps_each() {
+    let text = WORLD
+        .replace(
+            "spec:\n  podMonitorSelector: {matchLabels: {release: kps}}",
+            "spec:\n  shards: 2\n  podMonitorSelector: {matchLabels: {release: kps}}",
+        )
+        .replace(
+            "operator.prometheus.io/name: k8s, prometheus: k8s}}",
+            "operator.prometheus.io/name: k8s, prometheus: k8s, operator.prometheus.io/shard: \"0\"}}",
+        )
+        + r#"
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: prometheus-k8s-shard-1-0, namespace: monitoring, labels: {app.kubernetes.io/name: prometheus, operator.prometheus.io/name: k8s, prometheus: k8s, operator.prometheus.io/shard: "1"}}
+spec: {containers: [{name: prometheus, ports: [{name: web, containerPort: 9090}]}]}
+status: {phase: Running, podIP: 10.1.0.3, conditions: [{type: Ready, status: "True"}]}
+"#;
+    let mut idx = ClusterIndex::new();
+    let mut stats = LoadStats::default();
+    for o in parse_text(Path::new("t.yaml"), &text, &mut stats).unwrap() {
+        idx.apply(o);
+    }
+    let shard_of = |ip: &str| scrapepath::relabel::hash_mod(&format!("{ip}:9100"), 2) as u32;
+    let targets = |active: Vec<Value>| {
+        let body =
+            json!({"status": "success", "data": {"activeTargets": active, "droppedTargets": []}});
+        parse_targets(body.to_string().as_bytes()).unwrap()
+    };
+    // Each shard's API lists only the targets it keeps.
+    let per_shard = |swap: bool| {
+        let mut obs = Observed::default();
+        for shard in 0..2u32 {
+            let own: Vec<Value> = [("api-1", "10.1.1.1"), ("api-2", "10.1.1.2")]
+                .iter()
+                .filter(|(_, ip)| (shard_of(ip) == shard) != swap)
+                .map(|(pod, ip)| active(pod, ip, "up", ""))
+                .collect();
+            obs.by_shard.insert(
+                ("monitoring".into(), "k8s".into(), shard),
+                Observation::Targets {
+                    source: format!("shard {shard}"),
+                    targets: targets(own).into(),
+                },
+            );
+        }
+        obs
+    };
+    let s = subject(&idx, Some(&per_shard(false)), "PodMonitor");
+    let (st, reason, msg) = cond(&s, "Scraped");
+    assert_eq!((st.as_str(), reason.as_str()), ("True", "Up"), "{msg}");
+    // Read from the wrong shards, each target is one its shard's API does not know.
+    let s = subject(&idx, Some(&per_shard(true)), "PodMonitor");
+    let (st, reason, msg) = cond(&s, "Scraped");
+    assert_eq!(
+        (st.as_str(), reason.as_str()),
+        ("False", "NotDiscovered"),
+        "{msg}"
+    );
+}

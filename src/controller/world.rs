@@ -375,10 +375,7 @@ impl World {
         // so that reconciles reading the observations are not held up by an unchanged one.
         let same = {
             let guard = self.observed.read().unwrap();
-            let current = guard.as_ref().and_then(|o| match key {
-                Some(k) => o.by_scraper.get(k),
-                None => o.default.as_ref(),
-            });
+            let current = guard.as_ref().and_then(|o| o.get(key));
             guard.is_some() && current == obs.as_ref()
         };
         if same {
@@ -387,18 +384,14 @@ impl World {
         let changed = {
             let mut guard = self.observed.write().unwrap();
             let observed = guard.get_or_insert_with(Observed::default);
-            let old = match (key, obs.clone()) {
-                (Some(k), Some(o)) => observed.by_scraper.insert(k.clone(), o),
-                (Some(k), None) => observed.by_scraper.remove(k),
-                (None, o) => std::mem::replace(&mut observed.default, o),
-            };
+            let old = observed.set(key, obs.clone());
             old != obs
         };
         if changed {
             // A scraper's observation concerns the intents and monitors it serves: those that name its
             // namespace, or name no scraper at all; the default one, everyone.
-            self.notify(match key {
-                Some((ns, _)) => Scope::namespace(ns),
+            self.notify(match key.namespace() {
+                Some(ns) => Scope::namespace(ns),
                 None => Scope::All,
             });
         }

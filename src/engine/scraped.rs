@@ -117,7 +117,9 @@ impl<'a> Engine<'a> {
             .iter()
             .map(|e| {
                 let s = &scrapers[e.scraper];
-                let obs = observed.for_scraper(&s.obj.namespace, &s.obj.name);
+                // A sharded scraper's target is reported by the shard that keeps it.
+                let shards = s.shards_of(&e.shard);
+                let obs = observed.for_target(&s.obj.namespace, &s.obj.name, shards.as_deref());
                 let state = match obs {
                     None => State::Unobserved,
                     Some(Observation::Unreachable { error, .. }) => State::Unreachable(error),

@@ -30,6 +30,13 @@ pub enum Endpoint {
         service: String,
         port: String,
     },
+    /// The API server's proxy to one pod's port: `/api/v1/namespaces/<ns>/pods/<pod>:<port>/proxy`
+    /// (one shard of a sharded Prometheus).
+    PodProxy {
+        namespace: String,
+        pod: String,
+        port: u16,
+    },
 }
 
 impl std::fmt::Display for Endpoint {
@@ -44,6 +51,14 @@ impl std::fmt::Display for Endpoint {
                 f,
                 "service {namespace}/{service}:{port} (through the API server's proxy)"
             ),
+            Endpoint::PodProxy {
+                namespace,
+                pod,
+                port,
+            } => write!(
+                f,
+                "pod {namespace}/{pod}:{port} (through the API server's proxy)"
+            ),
         }
     }
 }
@@ -56,6 +71,24 @@ impl Endpoint {
             namespace: namespace.to_string(),
             service: operated_service(agent).to_string(),
             port: "web".into(),
+        }
+    }
+
+    /// One pod of a Prometheus by its DNS name under the governing Service (a StatefulSet's pods are
+    /// `<pod>.<service>.<ns>.svc`).
+    pub fn pod_url(namespace: &str, pod: &str, agent: bool) -> Endpoint {
+        Endpoint::Url(format!(
+            "http://{pod}.{}.{namespace}.svc:9090",
+            operated_service(agent)
+        ))
+    }
+
+    /// One pod of a Prometheus through the API server's proxy (`get pods/proxy`).
+    pub fn pod_proxy(namespace: &str, pod: &str) -> Endpoint {
+        Endpoint::PodProxy {
+            namespace: namespace.to_string(),
+            pod: pod.to_string(),
+            port: 9090,
         }
     }
 
@@ -173,19 +206,29 @@ impl Fetcher {
                         .map_err(|e| Failure::Other(format!("GET {url}: {}", chain(&e))))?;
                     read(resp, &url).await
                 }
-                Endpoint::ServiceProxy {
-                    namespace,
-                    service,
-                    port,
-                } => {
+                Endpoint::ServiceProxy { .. } | Endpoint::PodProxy { .. } => {
                     let Some(kube) = &self.kube else {
                         return Err(Failure::Other(
-                            "no Kubernetes client to reach the service proxy".into(),
+                            "no Kubernetes client to reach the API server's proxy".into(),
                         ));
                     };
-                    let url = format!(
-                        "/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy{path_and_query}"
-                    );
+                    let url = match endpoint {
+                        Endpoint::ServiceProxy {
+                            namespace,
+                            service,
+                            port,
+                        } => format!(
+                            "/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy{path_and_query}"
+                        ),
+                        Endpoint::PodProxy {
+                            namespace,
+                            pod,
+                            port,
+                        } => format!(
+                            "/api/v1/namespaces/{namespace}/pods/{pod}:{port}/proxy{path_and_query}"
+                        ),
+                        Endpoint::Url(_) => unreachable!("matched above"),
+                    };
                     let req = http::Request::get(url.as_str())
                         .header(http::header::ACCEPT, "application/json")
                         .body(kube::client::Body::empty())
@@ -219,12 +262,7 @@ pub async fn observe_once(
         .map(|(key, ep)| async move { (key.clone(), fetcher.targets(ep).await) });
     let mut observed = super::Observed::default();
     for (key, obs) in futures::future::join_all(reads).await {
-        match key {
-            Some(k) => {
-                observed.by_scraper.insert(k, obs);
-            }
-            None => observed.default = Some(obs),
-        }
+        observed.set(&key, Some(obs));
     }
     observed
 }

@@ -159,6 +159,8 @@ impl Observation {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observed {
     pub by_scraper: BTreeMap<(String, String), Observation>,
+    /// Of sharded scrapers, by (namespace, name, shard).
+    pub by_shard: BTreeMap<(String, String, u32), Observation>,
     pub default: Option<Observation>,
 }
 
@@ -168,6 +170,59 @@ impl Observed {
         self.by_scraper
             .get(&(namespace.to_string(), name.to_string()))
             .or(self.default.as_ref())
+    }
+
+    /// The observation that reports a target of the scraper `namespace/name` kept by `shards`
+    /// (`None`: every shard): the first of those shards read on its own, else the scraper's.
+    pub fn for_target(
+        &self,
+        namespace: &str,
+        name: &str,
+        shards: Option<&[u32]>,
+    ) -> Option<&Observation> {
+        let of_shard = |s: u32| {
+            self.by_shard
+                .get(&(namespace.to_string(), name.to_string(), s))
+        };
+        let own = match shards {
+            Some(list) => list.iter().find_map(|s| of_shard(*s)),
+            None => of_shard(0),
+        };
+        own.or_else(|| self.for_scraper(namespace, name))
+    }
+
+    /// The observation stored under `key`.
+    pub fn get(&self, key: &plan::ObservationKey) -> Option<&Observation> {
+        use plan::ObservationKey as K;
+        match key {
+            K::Default => self.default.as_ref(),
+            K::Scraper(ns, n) => self.by_scraper.get(&(ns.clone(), n.clone())),
+            K::Shard(ns, n, s) => self.by_shard.get(&(ns.clone(), n.clone(), *s)),
+        }
+    }
+
+    /// Stores (or, with `None`, removes) the observation of `key`; returns the previous one.
+    pub fn set(
+        &mut self,
+        key: &plan::ObservationKey,
+        obs: Option<Observation>,
+    ) -> Option<Observation> {
+        use plan::ObservationKey as K;
+        match (key, obs) {
+            (K::Default, o) => std::mem::replace(&mut self.default, o),
+            (K::Scraper(ns, n), Some(o)) => self.by_scraper.insert((ns.clone(), n.clone()), o),
+            (K::Scraper(ns, n), None) => self.by_scraper.remove(&(ns.clone(), n.clone())),
+            (K::Shard(ns, n, s), Some(o)) => self.by_shard.insert((ns.clone(), n.clone(), *s), o),
+            (K::Shard(ns, n, s), None) => self.by_shard.remove(&(ns.clone(), n.clone(), *s)),
+        }
+    }
+
+    /// Every stored observation.
+    pub fn all(&self) -> impl Iterator<Item = &Observation> {
+        self.by_scraper
+            .values()
+            .chain(self.by_shard.values())
+            .chain(&self.default)
     }
 }
 

@@ -112,11 +112,31 @@ impl ObserveSettings {
     }
 }
 
-/// Which observation an endpoint feeds: one scraper's (namespace, name), or the default.
-pub type ObservationKey = Option<(String, String)>;
+/// Which observation an endpoint feeds.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ObservationKey {
+    /// Every scraper without an observation of its own (a plain `--prometheus-url`).
+    Default,
+    /// The scraper (namespace, name), all its shards.
+    Scraper(String, String),
+    /// One shard of a sharded scraper: each shard scrapes (and reports) only its own targets.
+    Shard(String, String, u32),
+}
+
+impl ObservationKey {
+    /// The namespace of the scraper it concerns (`None`: every scraper).
+    pub fn namespace(&self) -> Option<&str> {
+        match self {
+            ObservationKey::Default => None,
+            ObservationKey::Scraper(ns, _) | ObservationKey::Shard(ns, _, _) => Some(ns),
+        }
+    }
+}
 
 /// The APIs to read: every explicit entry, then a derived address for each Prometheus/PrometheusAgent
-/// of the index that no entry covers (none when a plain `URL` entry covers them all).
+/// of the index that no entry covers (none when a plain `URL` entry covers them all). A sharded one is
+/// read shard by shard, at one pod of each (its governing Service would answer from any shard's pod,
+/// and each shard reports only the targets it keeps).
 pub fn endpoints(
     settings: &ObserveSettings,
     idx: &ClusterIndex,
@@ -130,14 +150,14 @@ pub fn endpoints(
         match u {
             UrlSetting::Any(url) => {
                 any = true;
-                out.push((None, Endpoint::Url(url.clone())));
+                out.push((ObservationKey::Default, Endpoint::Url(url.clone())));
             }
             UrlSetting::For {
                 namespace,
                 name,
                 url,
             } => out.push((
-                Some((namespace.clone(), name.clone())),
+                ObservationKey::Scraper(namespace.clone(), name.clone()),
                 Endpoint::Url(url.clone()),
             )),
             UrlSetting::Off => {}
@@ -145,21 +165,64 @@ pub fn endpoints(
     }
     if !any {
         for p in idx.prometheuses() {
-            let key = Some((p.namespace.clone(), p.name.clone()));
+            let key = ObservationKey::Scraper(p.namespace.clone(), p.name.clone());
             if out.iter().any(|(k, _)| k == &key) {
                 continue;
             }
             let agent = p.kind == Kind::PrometheusAgent;
-            let ep = match settings.derive {
-                Derive::ClusterDns => Endpoint::operated_url(&p.namespace, agent),
-                Derive::ServiceProxy => Endpoint::operated_proxy(&p.namespace, agent),
-            };
-            out.push((key, ep));
+            let shards = if p.daemonset_mode { 1 } else { p.shards.max(1) };
+            if shards == 1 {
+                let ep = match settings.derive {
+                    Derive::ClusterDns => Endpoint::operated_url(&p.namespace, agent),
+                    Derive::ServiceProxy => Endpoint::operated_proxy(&p.namespace, agent),
+                };
+                out.push((key, ep));
+                continue;
+            }
+            for shard in 0..shards {
+                let pod = shard_pod(idx, p, shard);
+                let ep = match settings.derive {
+                    Derive::ClusterDns => Endpoint::pod_url(&p.namespace, &pod, agent),
+                    Derive::ServiceProxy => Endpoint::pod_proxy(&p.namespace, &pod),
+                };
+                out.push((
+                    ObservationKey::Shard(p.namespace.clone(), p.name.clone(), shard),
+                    ep,
+                ));
+            }
         }
     }
     out.sort();
     out.dedup();
     out
+}
+
+/// The pod of shard `shard` to read: a Ready one of the index (label `operator.prometheus.io/shard`),
+/// else the shard StatefulSet's first replica (`prometheus-<name>[-shard-<n>]-0`).
+fn shard_pod(idx: &ClusterIndex, p: &crate::model::PromWorkload, shard: u32) -> String {
+    let want = shard.to_string();
+    let mut pods: Vec<&crate::model::Pod> = idx
+        .pods()
+        .map(|(_, pod)| pod)
+        .filter(|pod| {
+            pod.namespace == p.namespace
+                && pod.labels.get("operator.prometheus.io/name") == Some(&p.name)
+                && pod.labels.get("operator.prometheus.io/shard") == Some(&want)
+                && pod.ready == Some(true)
+        })
+        .collect();
+    pods.sort_by(|a, b| a.name.cmp(&b.name));
+    match pods.first() {
+        Some(pod) => pod.name.clone(),
+        None => {
+            let base = crate::promop::operator_prefix(p);
+            if shard == 0 {
+                format!("{base}-{}-0", p.name)
+            } else {
+                format!("{base}-{}-shard-{shard}-0", p.name)
+            }
+        }
+    }
 }
 
 /// A duration as the flags take it: `500ms`, `30s`, `5m`, `1h`.
@@ -256,11 +319,11 @@ metadata: {name: edge, namespace: agents}
             derived,
             [
                 (
-                    Some(("agents".into(), "edge".into())),
+                    ObservationKey::Scraper("agents".into(), "edge".into()),
                     Endpoint::Url("http://prometheus-agent-operated.agents.svc:9090".into())
                 ),
                 (
-                    Some(("monitoring".into(), "k8s".into())),
+                    ObservationKey::Scraper("monitoring".into(), "k8s".into()),
                     Endpoint::Url("http://prometheus-operated.monitoring.svc:9090".into())
                 ),
             ]
@@ -279,19 +342,71 @@ metadata: {name: edge, namespace: agents}
         let mixed = endpoints(&ObserveSettings::new(vec![one], Derive::ClusterDns), &idx);
         assert_eq!(mixed.len(), 2);
         assert!(mixed.contains(&(
-            Some(("monitoring".into(), "k8s".into())),
+            ObservationKey::Scraper("monitoring".into(), "k8s".into()),
             Endpoint::Url("http://10.0.0.1:9090".into())
         )));
         // A plain URL serves every scraper: nothing is derived.
         let plain = UrlSetting::parse("http://prom:9090").unwrap();
         assert_eq!(
             endpoints(&ObserveSettings::new(vec![plain], Derive::ClusterDns), &idx),
-            [(None, Endpoint::Url("http://prom:9090".into()))]
+            [(
+                ObservationKey::Default,
+                Endpoint::Url("http://prom:9090".into())
+            )]
         );
         assert!(endpoints(
             &ObserveSettings::new(vec![UrlSetting::Off], Derive::ClusterDns),
             &idx
         )
         .is_empty());
+    }
+
+    #[test]
+    fn a_sharded_prometheus_is_read_at_one_pod_of_each_shard() {
+        let mut idx = ClusterIndex::new();
+        let mut stats = crate::load::LoadStats::default();
+        let text = r#"
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {name: k8s, namespace: monitoring}
+spec: {shards: 2, replicas: 2}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: prometheus-k8s-shard-1-1, namespace: monitoring, labels: {operator.prometheus.io/name: k8s, operator.prometheus.io/shard: "1"}}
+status: {phase: Running, podIP: 10.0.0.9, conditions: [{type: Ready, status: "True"}]}
+"#;
+        for o in crate::load::parse_text(std::path::Path::new("t.yaml"), text, &mut stats).unwrap()
+        {
+            idx.apply(o);
+        }
+        let key = |s| ObservationKey::Shard("monitoring".into(), "k8s".into(), s);
+        // Shard 0 has no pod in the index: its first replica; shard 1: its Ready pod.
+        assert_eq!(
+            endpoints(&ObserveSettings::new(vec![], Derive::ClusterDns), &idx),
+            [
+                (
+                    key(0),
+                    Endpoint::Url(
+                        "http://prometheus-k8s-0.prometheus-operated.monitoring.svc:9090".into()
+                    )
+                ),
+                (
+                    key(1),
+                    Endpoint::Url(
+                        "http://prometheus-k8s-shard-1-1.prometheus-operated.monitoring.svc:9090"
+                            .into()
+                    )
+                ),
+            ]
+        );
+        assert_eq!(
+            endpoints(&ObserveSettings::new(vec![], Derive::ServiceProxy), &idx)[1].1,
+            Endpoint::PodProxy {
+                namespace: "monitoring".into(),
+                pod: "prometheus-k8s-shard-1-1".into(),
+                port: 9090
+            }
+        );
     }
 }
