@@ -222,6 +222,115 @@ pub struct Document {
 /// Splits one file's text into documents (a `kind: List` into its items); null documents are skipped.
 /// A YAML error ends the file (the documents after it cannot be told apart).
 pub fn read_documents(path: &Path, text: &str) -> (Vec<Document>, Vec<LoadError>) {
+    // The YAML scanner looks ahead over every open flow collection before it emits a token, so a deep
+    // nesting costs time quadratic in its depth before the parser's recursion limit refuses it (80,000
+    // `[` took 48 s). Past a depth the parser refuses anyway, the text up to that point gives the same
+    // refusal, at the same line and column, in linear time; anything else reads the whole text.
+    // An error the prefix reports well before its end is the whole text's too (the events up to it
+    // are the same); one at its end may be the truncation's.
+    if let Some(end) = deep_flow_prefix(text) {
+        let (docs, errors) = read_documents_of(path, &text[..end]);
+        let early = errors.iter().any(|e| match e {
+            LoadError::Yaml { message, .. } => {
+                error_offset(text, message).is_some_and(|at| at + PREFIX_MARGIN < end)
+            }
+            _ => false,
+        });
+        if early {
+            return (docs, errors);
+        }
+    }
+    read_documents_of(path, text)
+}
+
+/// How far before the prefix's end an error must be to be the whole text's.
+const PREFIX_MARGIN: usize = 32;
+
+/// The byte offset of the `at line L column C` a YAML error message ends with (1-based, columns in
+/// characters).
+fn error_offset(text: &str, message: &str) -> Option<usize> {
+    let (_, at) = message.rsplit_once(" at line ")?;
+    let (line, rest) = at.split_once(" column ")?;
+    let line: usize = line.trim().parse().ok()?;
+    let column: usize = rest
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()?;
+    let start = if line <= 1 {
+        0
+    } else {
+        text.match_indices('\n').nth(line - 2)?.0 + 1
+    };
+    let within = text[start..]
+        .char_indices()
+        .nth(column.saturating_sub(1))
+        .map_or(text.len() - start, |(i, _)| i);
+    Some(start + within)
+}
+
+/// Flow nesting past this depth is refused by the YAML parser (serde_yaml_ng's recursion limit is 128).
+const FLOW_DEPTH_PREFIX: usize = 200;
+
+/// The end of the shortest prefix of `text` in which flow collections (`[`, `{`, outside quoted
+/// scalars and comments) nest `FLOW_DEPTH_PREFIX` deep, if any. One pass; a document start (`---` at
+/// a line's start) resets the depth. It may miscount a plain scalar's brackets or quotes, which only
+/// decides whether the prefix is tried first, never the result.
+fn deep_flow_prefix(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0usize;
+    let mut line_start = true;
+    let mut prev = b'\n';
+    while i < bytes.len() {
+        let b = bytes[i];
+        if line_start && (bytes[i..].starts_with(b"---") || bytes[i..].starts_with(b"...")) {
+            depth = 0;
+        }
+        line_start = false;
+        match b {
+            b'\n' => line_start = true,
+            b'#' if prev.is_ascii_whitespace() => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'\'' | b'"' if matches!(prev, b' ' | b'\t' | b'\n' | b'[' | b'{' | b',' | b':') => {
+                let quote = b;
+                i += 1;
+                while i < bytes.len() {
+                    match bytes[i] {
+                        b'\\' if quote == b'"' => i += 1,
+                        c if c == quote => {
+                            // '' is an escaped quote inside a single-quoted scalar.
+                            if quote == b'\'' && bytes.get(i + 1) == Some(&b'\'') {
+                                i += 1;
+                            } else {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    i += 1;
+                }
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth >= FLOW_DEPTH_PREFIX {
+                    return Some(i + 1);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        prev = bytes.get(i).copied().unwrap_or(b' ');
+        i += 1;
+    }
+    None
+}
+
+fn read_documents_of(path: &Path, text: &str) -> (Vec<Document>, Vec<LoadError>) {
     let mut docs = Vec::new();
     let mut errors = Vec::new();
     for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
@@ -459,4 +568,57 @@ pub fn load_index_with(
     let mut admit = crate::workload::istio_admission(&index, settings.istio_version);
     stats.modelled = crate::workload::model_pods(&mut index, &mut admit);
     Ok((index, stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(r: (Vec<Document>, Vec<LoadError>)) -> (Vec<Value>, Vec<String>) {
+        (
+            r.0.into_iter().map(|d| d.value).collect(),
+            r.1.iter().map(ToString::to_string).collect(),
+        )
+    }
+
+    /// Deep flow nesting is refused from a prefix with exactly the whole text's refusal; texts whose
+    /// brackets are not flow nesting (plain and quoted scalars, comments) read as a whole.
+    #[test]
+    fn deep_nesting_is_refused_as_the_whole_text_would_be() {
+        let n = 3_000;
+        let shapes = [
+            format!("a: {}{}\n", "[".repeat(n), "]".repeat(n)),
+            format!("a: {}1{}\n", "{a: ".repeat(n), "}".repeat(n)),
+            format!(
+                "kind: Pod\n---\nb: \"[[[\" # [[[\nc: {}{}\n",
+                "[{".repeat(n / 2),
+                "}]".repeat(n / 2)
+            ),
+            // Not flow nesting: brackets inside scalars and comments.
+            format!(
+                "a: x{}\nb: '{}'\n# {}\n",
+                "[".repeat(300),
+                "[".repeat(300),
+                "{".repeat(300)
+            ),
+            format!("a: '{}'\n", "[".repeat(300)),
+        ];
+        let path = Path::new("deep.yaml");
+        for text in &shapes {
+            assert_eq!(
+                outcome(read_documents(path, text)),
+                outcome(read_documents_of(path, text)),
+                "{}",
+                &text[..60]
+            );
+        }
+        // The shape of issue 15: 80,000 nested flow sequences.
+        let deep = format!("a: {}{}\n", "[".repeat(80_000), "]".repeat(80_000));
+        let (docs, errors) = outcome(read_documents(path, &deep));
+        assert!(docs.is_empty());
+        assert_eq!(
+            errors,
+            ["deep.yaml: document 1: invalid YAML: recursion limit exceeded at line 1 column 131"]
+        );
+    }
 }
