@@ -14,6 +14,9 @@ use crate::model::{
 use crate::relabel::{self, sanitize_label_name, RelabelConfig};
 use crate::selector::{Operator, Selector};
 
+pub mod probe;
+pub use probe::{probe_job, probe_rejections, selects_probe, validate_prober_url};
+
 /// Why a workload does not use a monitor.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NotSelected {
@@ -81,6 +84,7 @@ fn selector_fields(kind: Kind) -> (&'static str, &'static str) {
     match kind {
         Kind::ServiceMonitor => ("serviceMonitorSelector", "serviceMonitorNamespaceSelector"),
         Kind::ScrapeConfig => ("scrapeConfigSelector", "scrapeConfigNamespaceSelector"),
+        Kind::Probe => ("probeSelector", "probeNamespaceSelector"),
         _ => ("podMonitorSelector", "podMonitorNamespaceSelector"),
     }
 }
