@@ -830,13 +830,8 @@ pub fn scrape_config_job(
     sc: &ScrapeConfigResource,
 ) -> Result<crate::scrapeconfig::ScrapeJob, crate::scrapeconfig::ConfigError> {
     use serde_json::{json, Map, Value};
-    let render = |r: &crate::relabel::RelabelSpec| {
-        serde_json::to_value(r.as_rendered_by_operator()).unwrap_or(Value::Null)
-    };
-    let mut relabelings = vec![json!({
-        "source_labels": ["job"],
-        "target_label": "__tmp_prometheus_job_name",
-    })];
+    let render = rendered_rule;
+    let mut relabelings = init_relabelings();
     if let Some(class) = scrape_class_of(p, &sc.scrape_class) {
         relabelings.extend(class.relabelings.iter().map(render));
     }
@@ -916,6 +911,20 @@ pub fn scrape_config_job(
                 .unwrap_or_else(|| "30s".to_string()),
         ),
     )
+}
+
+/// A relabel rule as prometheus-operator writes it into a generated job, as JSON.
+fn rendered_rule(r: &crate::relabel::RelabelSpec) -> serde_json::Value {
+    serde_json::to_value(r.as_rendered_by_operator()).unwrap_or(serde_json::Value::Null)
+}
+
+/// The rules every job prometheus-operator generates starts with (`initRelabelings`): the job name kept
+/// in `__tmp_prometheus_job_name`.
+fn init_relabelings() -> Vec<serde_json::Value> {
+    vec![serde_json::json!({
+        "source_labels": ["job"],
+        "target_label": "__tmp_prometheus_job_name",
+    })]
 }
 
 /// B/C: the targets `m` yields for `p` (or for a workload-independent view when `p` is None).

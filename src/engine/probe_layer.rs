@@ -11,8 +11,8 @@ use std::collections::BTreeSet;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{
-    condition, finish, pods_selector, selection_condition, target_address, unknown, ConditionOut,
-    Engine, Evaluated, RefOut, Scraper, SubjectReport,
+    condition, finish, selection_condition, target_address, unknown, ConditionOut, Engine,
+    Evaluated, RefOut, Scraper, SubjectReport,
 };
 use crate::conditions::{self as cond, reason};
 use crate::index::{ClusterIndex, PodId};
@@ -191,20 +191,7 @@ impl<'a> Engine<'a> {
             .map(|(p, _)| *p)
             .collect();
         let report = |conditions: Vec<ConditionOut>, scrapers: Vec<RefOut>| {
-            let mut conditions = conditions;
-            let ready = finish(&mut conditions);
-            SubjectReport {
-                kind: Kind::Probe.to_string(),
-                namespace: pr.namespace.clone(),
-                name: pr.name.clone(),
-                ready,
-                conditions,
-                scrapers,
-                targets: Vec::new(),
-                remediation: Vec::new(),
-                mode: None,
-                blocked_by: Vec::new(),
-            }
+            subject(pr, conditions, scrapers, Vec::new(), Vec::new(), Vec::new())
         };
         if running.is_empty() || selected.status != "True" {
             let scrapers = verdicts
@@ -407,11 +394,11 @@ impl<'a> Engine<'a> {
         );
         conditions.push(selected);
         let mut grants = Vec::new();
-        let discoveries: Vec<_> = runs
-            .iter()
-            .flat_map(|(si, job, _)| super::discovery_layer::job_discoveries(&scrapers[*si], job))
-            .collect();
-        conditions.push(self.discovery_condition(&discoveries, &mut grants));
+        conditions.push(self.jobs_discovery_condition(
+            &scrapers,
+            runs.iter().map(|(si, job, _)| (*si, job)),
+            &mut grants,
+        ));
         // NetworkReachable: both legs.
         let (net1, mut blocked_by) = self.network_condition(&leg1, &scrapers);
         let prober_scrapers = [prober_scraper];
@@ -434,31 +421,12 @@ impl<'a> Engine<'a> {
         }
         conditions.push(two_legs(cond::NETWORK_REACHABLE, &net1, &net2));
         // Remedies: admit the scraper at the prober, and the prober at the targets.
-        let mut remediation = Vec::new();
         let remedy_name = format!("scrapepath-{}-{}", pr.namespace, pr.name);
-        let mut plans = Vec::new();
-        for (leg, legs_scrapers, suffix) in [
-            (&leg1, &scrapers[..], ""),
-            (&leg2, &prober_scrapers[..], "-prober"),
-        ] {
-            let mut by_ns: std::collections::BTreeMap<String, Vec<&Pod>> = Default::default();
-            for e in leg.iter() {
-                let p = idx.pod(e.pod);
-                by_ns.entry(p.namespace.clone()).or_default().push(p);
-            }
-            for (tns, pods) in by_ns {
-                let selector = pods_selector(&pods, self.settings.version);
-                let name = format!("{remedy_name}{suffix}");
-                if let Some(plan) =
-                    self.network_remedy(&tns, &name, None, &selector, leg, legs_scrapers)
-                {
-                    remediation.push(plan);
-                }
-                let (mesh_plan, plan) = self.mesh_remedy(&tns, &name, None, &selector, leg);
-                remediation.extend(mesh_plan);
-                plans.push(plan);
-            }
-        }
+        let (mut remediation, mut plans) = self.target_remedies(&remedy_name, &leg1, &scrapers);
+        let (remediation2, plans2) =
+            self.target_remedies(&format!("{remedy_name}-prober"), &leg2, &prober_scrapers);
+        remediation.extend(remediation2);
+        plans.extend(plans2);
         let (mesh1, mesh_blocked) = self.mesh_condition(&leg1, &scrapers, &plans);
         let (mesh2, mesh_blocked2) = if leg2.is_empty() {
             (
@@ -481,7 +449,6 @@ impl<'a> Engine<'a> {
         let (scraped, observed) = self.scraped_condition(&leg1, &scrapers, Some(&job_name));
         conditions.push(scraped);
         remediation.extend(grants);
-        let ready = finish(&mut conditions);
         let mut targets = self.targets_out(&leg1, &scrapers, observed);
         for o in targets.iter_mut() {
             o.address = Some(pr.prober_url.clone());
@@ -491,18 +458,38 @@ impl<'a> Engine<'a> {
             o.address = Some(a);
         }
         targets.extend(probes);
-        SubjectReport {
-            kind: Kind::Probe.to_string(),
-            namespace: pr.namespace.clone(),
-            name: pr.name.clone(),
-            ready,
+        subject(
+            pr,
             conditions,
-            scrapers: scraper_refs(),
+            scraper_refs(),
             targets,
             remediation,
-            mode: None,
             blocked_by,
-        }
+        )
+    }
+}
+
+/// The report of a Probe subject, `Ready` appended from its conditions.
+fn subject(
+    pr: &ProbeResource,
+    mut conditions: Vec<ConditionOut>,
+    scrapers: Vec<RefOut>,
+    targets: Vec<super::TargetOut>,
+    remediation: Vec<serde_json::Value>,
+    blocked_by: Vec<(ObjRef, String)>,
+) -> SubjectReport {
+    let ready = finish(&mut conditions);
+    SubjectReport {
+        kind: Kind::Probe.to_string(),
+        namespace: pr.namespace.clone(),
+        name: pr.name.clone(),
+        ready,
+        conditions,
+        scrapers,
+        targets,
+        remediation,
+        mode: None,
+        blocked_by,
     }
 }
 

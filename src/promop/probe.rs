@@ -7,8 +7,8 @@ use crate::model::{Kind, ProbeResource, PromWorkload};
 use crate::relabel::sanitize_label_name;
 
 use super::{
-    relabel_rejections, scrape_class_of, scrape_class_rejection, select_by, timeout_rejection,
-    NotSelected, ShardKey,
+    init_relabelings, relabel_rejections, rendered_rule, scrape_class_of, scrape_class_rejection,
+    select_by, timeout_rejection, NotSelected, ShardKey,
 };
 
 /// P1: does `p` select the Probe? `spec.probeSelector` (null selects nothing, `{}` everything) and
@@ -152,13 +152,8 @@ pub fn probe_job(
     pr: &ProbeResource,
 ) -> Result<crate::scrapeconfig::ScrapeJob, crate::scrapeconfig::ConfigError> {
     use serde_json::{json, Map, Value};
-    let render = |r: &crate::relabel::RelabelSpec| {
-        serde_json::to_value(r.as_rendered_by_operator()).unwrap_or(Value::Null)
-    };
-    let mut relabelings = vec![json!({
-        "source_labels": ["job"],
-        "target_label": "__tmp_prometheus_job_name",
-    })];
+    let render = rendered_rule;
+    let mut relabelings = init_relabelings();
     if let Some(job) = pr.job_name.as_ref().filter(|j| !j.is_empty()) {
         relabelings.push(json!({"target_label": "job", "replacement": job}));
     }
