@@ -499,3 +499,72 @@ fn bad_input_gives_verdicts_and_messages() {
     .to_string();
     assert!(err.contains("bad.yaml") && err.contains("Probe"), "{err}");
 }
+
+/// P8 with P9: leg 1 is judged from the pods of the shard that owns the probed target (hashmod of
+/// `__param_target`), not from every scraper pod: the prober admits only shard 0's pod, so a Probe whose
+/// target hashes to shard 0 is Ready and one whose target hashes to shard 1 is blocked at the prober.
+#[test]
+fn p8_p9_leg_1_is_judged_from_the_shard_that_owns_the_probed_target() {
+    let on_shard = |shard: u64| {
+        (0..)
+            .map(|i| format!("t{i}.example.com"))
+            .find(|t| scrapepath::relabel::hash_mod(t, 2) == shard)
+            .unwrap()
+    };
+    for (shard, ready) in [(0, true), (1, false)] {
+        let target = on_shard(shard);
+        let yaml = format!(
+            r#"{}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: prometheus-k-shard-1-0
+  namespace: monitoring
+  labels: {{app.kubernetes.io/name: prometheus, operator.prometheus.io/name: k, operator.prometheus.io/shard: "1"}}
+spec: {{containers: [{{name: prometheus, image: prom/prometheus, ports: [{{name: web, containerPort: 9090}}]}}]}}
+status: {{phase: Running, podIP: 10.0.1.11, conditions: [{{type: Ready, status: "True"}}]}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: blackbox-0, namespace: monitoring, labels: {{app: blackbox}}}}
+spec: {{containers: [{{name: bb, image: bb, ports: [{{name: http, containerPort: 9115}}]}}]}}
+status: {{phase: Running, podIP: 10.0.1.20, conditions: [{{type: Ready, status: "True"}}]}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: blackbox, namespace: monitoring}}
+spec: {{selector: {{app: blackbox}}, ports: [{{name: http, port: 9115, targetPort: http}}]}}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{name: shard-0-only, namespace: monitoring}}
+spec:
+  podSelector: {{matchLabels: {{app: blackbox}}}}
+  policyTypes: [Ingress]
+  ingress: [{{from: [{{podSelector: {{matchLabels: {{operator.prometheus.io/shard: "0"}}}}}}]}}]
+---
+{}"#,
+            prometheus("  probeSelector: {}\n  shards: 2"),
+            probe(
+                "monitoring",
+                "",
+                &format!("  prober: {{url: 'blackbox.monitoring.svc:9115'}}\n  targets: {{staticConfig: {{static: ['{target}']}}}}")
+            )
+        );
+        let idx = world(&yaml);
+        let subjects = evaluate(&idx, &EngineConfig::default()).subjects;
+        let s = probe_subject(&subjects);
+        let (st, _, msg) = cond(s, "NetworkReachable");
+        assert_eq!(s.ready, ready, "shard {shard}: {msg}");
+        assert_eq!(st, if ready { "True" } else { "False" }, "{msg}");
+        if !ready {
+            assert!(msg.contains("leg 1, scraper to prober"), "{msg}");
+            assert!(
+                s.blocked_by.iter().any(|b| b.0.name == "shard-0-only"),
+                "{:?}",
+                s.blocked_by
+            );
+        }
+    }
+}
