@@ -451,6 +451,20 @@ fn bad_input_gives_verdicts_and_messages() {
         msg.contains("Service monitoring/blackbox has no port 9999 (its ports: 9115)"),
         "{msg}"
     );
+    // A prober URL without a port is the scheme's port: 443 for https, which the Service lacks.
+    let subjects = two_leg_world(
+        "",
+        &WEB_PROBE.replace(
+            "'blackbox.monitoring.svc:9115'}",
+            "blackbox.monitoring.svc, scheme: https}",
+        ),
+    );
+    let (st, _, msg) = cond(probe_subject(&subjects), "TargetsResolved");
+    assert_eq!(st, "False");
+    assert!(
+        msg.contains("Service monitoring/blackbox has no port 443"),
+        "{msg}"
+    );
     // Only hostnames: resolved at probe time, not judged, and nothing blocks Ready.
     let subjects = two_leg_world(
         DENY_SHOP_FROM_MONITORING,

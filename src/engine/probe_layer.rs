@@ -229,7 +229,14 @@ impl<'a> Engine<'a> {
         }
         let job_name = runs[0].1.job_name.clone();
         // The prober, resolved from the scraper's namespace (the URL is the same in every run).
-        let (_, prober_host, prober_port, _) = split_target(&pr.prober_url);
+        // Without a port, the scheme's: Prometheus connects to 443 for `https`.
+        let scheme = pr
+            .prober_scheme
+            .as_deref()
+            .unwrap_or("http")
+            .to_ascii_lowercase();
+        let prober_url = format!("{scheme}://{}", pr.prober_url);
+        let (_, prober_host, prober_port, _) = split_target(&prober_url);
         let prober = resolve(idx, &running[0].namespace, prober_host, prober_port);
         let (prober_pods, prober_what) = match &prober {
             Resolved::Pods(pods, what) => (pods.clone(), what.clone()),
