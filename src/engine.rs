@@ -30,6 +30,7 @@ use crate::selector::{Operator, Selector};
 mod discovery_layer;
 mod jobs_layer;
 mod mesh_layer;
+mod probe_layer;
 pub use jobs_layer::{pod_workload, SCRAPE_JOB};
 mod scraped;
 pub use mesh_layer::mesh_verdict;
@@ -1298,6 +1299,9 @@ pub fn evaluate_observed(
     }
     for sc in idx.scrape_configs() {
         subjects.push(engine.scrape_config(sc));
+    }
+    for pr in idx.probes() {
+        subjects.push(engine.probe(pr));
     }
     // scrape_configs jobs: only when some scraper reads a configuration.
     if idx.has_scrape_configs() {

@@ -32,6 +32,8 @@ pub enum Object {
     Prometheus(Box<PromWorkload>),
     Monitor(Box<Monitor>),
     ScrapeConfig(Box<ScrapeConfigResource>),
+    /// A prometheus-operator Probe.
+    Probe(Box<crate::model::ProbeResource>),
     Policy(Box<Policy>),
     Intent(Box<ScrapeIntent>),
     CiliumConfig(CiliumConfigMap),
@@ -73,6 +75,7 @@ impl Object {
             Object::Prometheus(p) => p.obj_ref(),
             Object::Monitor(m) => m.obj_ref(),
             Object::ScrapeConfig(c) => c.obj_ref(),
+            Object::Probe(p) => p.obj_ref(),
             Object::Policy(p) => p.obj.clone(),
             Object::Intent(i) => ObjRef::new(
                 Kind::ScrapeIntent,
@@ -186,6 +189,7 @@ pub struct ClusterIndex {
     prometheuses: BTreeMap<ObjRef, PromWorkload>,
     monitors: BTreeMap<ObjRef, Monitor>,
     scrape_configs: BTreeMap<ObjRef, ScrapeConfigResource>,
+    probes: BTreeMap<ObjRef, crate::model::ProbeResource>,
     /// Policies live in slots; the secondary indexes hold slot numbers.
     policy_slots: Vec<Option<Policy>>,
     policy_free: Vec<usize>,
@@ -261,6 +265,9 @@ impl ClusterIndex {
             }
             Object::ScrapeConfig(c) => {
                 self.scrape_configs.insert(r, *c);
+            }
+            Object::Probe(p) => {
+                self.probes.insert(r, *p);
             }
             Object::Policy(p) => self.insert_policy(*p),
             Object::Intent(i) => {
@@ -350,6 +357,9 @@ impl ClusterIndex {
             }
             Kind::ScrapeConfig => {
                 self.scrape_configs.remove(r);
+            }
+            Kind::Probe => {
+                self.probes.remove(r);
             }
             Kind::CiliumNetworkPolicy
             | Kind::CiliumClusterwideNetworkPolicy
@@ -475,6 +485,7 @@ impl ClusterIndex {
             Kind::Prometheus | Kind::PrometheusAgent => refs_of_kind(&self.prometheuses, kind),
             Kind::PodMonitor | Kind::ServiceMonitor => refs_of_kind(&self.monitors, kind),
             Kind::ScrapeConfig => refs_of_kind(&self.scrape_configs, kind),
+            Kind::Probe => refs_of_kind(&self.probes, kind),
             Kind::CiliumNetworkPolicy
             | Kind::CiliumClusterwideNetworkPolicy
             | Kind::NetworkPolicy => refs_of_kind(&self.policies, kind),
@@ -927,6 +938,14 @@ impl ClusterIndex {
     pub fn scrape_config(&self, ns: &str, name: &str) -> Option<&ScrapeConfigResource> {
         self.scrape_configs
             .get(&ObjRef::new(Kind::ScrapeConfig, ns, name))
+    }
+
+    pub fn probes(&self) -> impl Iterator<Item = &crate::model::ProbeResource> {
+        self.probes.values()
+    }
+
+    pub fn probe(&self, ns: &str, name: &str) -> Option<&crate::model::ProbeResource> {
+        self.probes.get(&ObjRef::new(Kind::Probe, ns, name))
     }
 
     pub fn intents(&self) -> impl Iterator<Item = &ScrapeIntent> {

@@ -185,6 +185,13 @@ pub const API_KINDS: &[ApiKind] = &[
         true,
     ),
     crd(
+        Kind::Probe,
+        "monitoring.coreos.com",
+        &["v1"],
+        "probes",
+        true,
+    ),
+    crd(
         Kind::CiliumNetworkPolicy,
         "cilium.io",
         &["v2"],
@@ -303,6 +310,7 @@ mod tests {
             PodMonitor,
             ServiceMonitor,
             ScrapeConfig,
+            Probe,
             CiliumNetworkPolicy,
             CiliumClusterwideNetworkPolicy,
             NetworkPolicy,

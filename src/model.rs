@@ -59,6 +59,9 @@ pub enum Kind {
     Event,
     /// A ServiceAccount (`check` input only: whether a scraper's `serviceAccountName` exists).
     ServiceAccount,
+    /// prometheus-operator's Probe (monitoring.coreos.com/v1): a prober (blackbox-exporter) scraped
+    /// with each probed target as `__param_target`.
+    Probe,
 }
 
 impl Kind {
@@ -96,6 +99,7 @@ impl Kind {
             Kind::ClusterRoleBinding => "ClusterRoleBinding",
             Kind::Event => "Event",
             Kind::ServiceAccount => "ServiceAccount",
+            Kind::Probe => "Probe",
         }
     }
 }
@@ -801,6 +805,10 @@ pub struct PromWorkload {
     /// (null: its own namespace), as for monitors.
     pub scrape_config_selector: Result<Selector, SelectorError>,
     pub scrape_config_ns_selector: Option<Result<Selector, SelectorError>>,
+    /// `spec.probeSelector` (null selects nothing) and `spec.probeNamespaceSelector` (null: its own
+    /// namespace), as for monitors.
+    pub probe_selector: Result<Selector, SelectorError>,
+    pub probe_ns_selector: Option<Result<Selector, SelectorError>>,
     /// Whether probe/scrapeConfig selectors are set (A5: all four null means unmanaged configuration).
     pub other_selectors_set: bool,
     pub ignore_namespace_selectors: bool,
@@ -1176,6 +1184,61 @@ impl ScrapeConfigResource {
     pub fn obj_ref(&self) -> ObjRef {
         ObjRef::new(Kind::ScrapeConfig, &self.namespace, &self.name)
     }
+}
+
+/// A prometheus-operator `Probe` (monitoring.coreos.com/v1), reduced to what its selection, the
+/// operator's validation of it (`checkProbe`) and the job it generates (`promop::probe_job`) read
+/// (`semantics/prometheus-operator-probe.md`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProbeResource {
+    pub namespace: String,
+    pub name: String,
+    pub labels: Labels,
+    /// `spec.jobName`.
+    pub job_name: Option<String>,
+    /// `spec.prober.url` (`host` or `host:port`), `scheme` as written, `path` (`None`: the CRD's
+    /// default `/probe`), `proxyUrl`.
+    pub prober_url: String,
+    pub prober_scheme: Option<String>,
+    pub prober_path: Option<String>,
+    pub proxy_url: Option<String>,
+    /// `spec.module` and `spec.params` (name, values).
+    pub module: Option<String>,
+    pub params: Vec<(String, Vec<String>)>,
+    pub interval: Option<String>,
+    pub scrape_timeout: Option<String>,
+    /// `spec.scrapeClass`.
+    pub scrape_class: Option<String>,
+    /// `spec.targets.staticConfig` (takes precedence over `ingress` when both are set).
+    pub static_config: Option<ProbeStatic>,
+    /// `spec.targets.ingress`.
+    pub ingress: Option<ProbeIngress>,
+    pub metric_relabelings: Vec<crate::relabel::RelabelSpec>,
+}
+
+impl ProbeResource {
+    pub fn obj_ref(&self) -> ObjRef {
+        ObjRef::new(Kind::Probe, &self.namespace, &self.name)
+    }
+}
+
+/// `spec.targets.staticConfig` of a Probe.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProbeStatic {
+    /// `static`: the probed targets as written (URLs or `host[:port]`).
+    pub targets: Vec<String>,
+    /// `labels` (`None`: not set).
+    pub labels: Option<Labels>,
+    /// `relabelingConfigs`.
+    pub relabelings: Vec<crate::relabel::RelabelSpec>,
+}
+
+/// `spec.targets.ingress` of a Probe.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProbeIngress {
+    pub selector: k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+    pub namespace_selector: NamespaceSelection,
+    pub relabelings: Vec<crate::relabel::RelabelSpec>,
 }
 
 /// A `SafeTLSConfig` (secret and ConfigMap references only, no files): what the operator validates

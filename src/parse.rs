@@ -22,8 +22,9 @@ use crate::mesh::MeshConfig;
 use crate::model::{
     CiliumConfigMap, ConfigEntry, ConfigKeyRef, ConfigObject, EndpointSlice, Kind, KubernetesSd,
     KubernetesSdSelector, MeshPolicy, Monitor, MonitorEndpoint, MonitorKind, Namespace,
-    NamespaceSelection, ObjRef, Pod, PromMount, PromPodSpec, PromWorkload, SafeTls, ScrapeClass,
-    ScrapeConfigResource, Service, StaticTargets, StatusCondition, Storage,
+    NamespaceSelection, ObjRef, Pod, ProbeIngress, ProbeResource, ProbeStatic, PromMount,
+    PromPodSpec, PromWorkload, SafeTls, ScrapeClass, ScrapeConfigResource, Service, StaticTargets,
+    StatusCondition, Storage,
 };
 use crate::relabel::RelabelSpec;
 use crate::scrapeconfig;
@@ -273,6 +274,7 @@ pub fn parse_value(v: Value) -> Result<Parsed, ParseError> {
         ("monitoring.coreos.com", "ScrapeConfig") => {
             Object::ScrapeConfig(Box::new(scrape_config(typed(&kind, v)?)))
         }
+        ("monitoring.coreos.com", "Probe") => Object::Probe(Box::new(probe(typed(&kind, v)?))),
         ("scrapepath.io", "ScrapeIntent") => {
             let mut si: ScrapeIntent = typed(&kind, v)?;
             si.metadata
@@ -399,6 +401,7 @@ struct RawPromSpec {
     service_monitor_selector: Option<LabelSelector>,
     service_monitor_namespace_selector: Option<LabelSelector>,
     probe_selector: Option<LabelSelector>,
+    probe_namespace_selector: Option<LabelSelector>,
     scrape_config_selector: Option<LabelSelector>,
     scrape_config_namespace_selector: Option<LabelSelector>,
     #[serde(default)]
@@ -600,6 +603,8 @@ fn prom_workload(kind: Kind, raw: RawProm) -> PromWorkload {
         service_monitor_ns_selector: opt_selector(&s.service_monitor_namespace_selector),
         scrape_config_selector: null_is_nothing(&s.scrape_config_selector),
         scrape_config_ns_selector: opt_selector(&s.scrape_config_namespace_selector),
+        probe_selector: null_is_nothing(&s.probe_selector),
+        probe_ns_selector: opt_selector(&s.probe_namespace_selector),
         other_selectors_set: s.probe_selector.is_some() || s.scrape_config_selector.is_some(),
         ignore_namespace_selectors: s.ignore_namespace_selectors,
         shards: s.shards.unwrap_or(1).max(1) as u32,
@@ -957,5 +962,109 @@ fn scrape_config(raw: RawScrapeConfig) -> ScrapeConfigResource {
                     .collect(),
             })
             .collect(),
+    }
+}
+
+#[derive(Deserialize)]
+struct RawProbe {
+    metadata: ObjectMeta,
+    #[serde(default)]
+    spec: RawProbeSpec,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawProbeSpec {
+    job_name: Option<String>,
+    #[serde(default)]
+    prober: RawProber,
+    module: Option<String>,
+    #[serde(default)]
+    targets: RawProbeTargets,
+    interval: Option<String>,
+    scrape_timeout: Option<String>,
+    #[serde(default)]
+    metric_relabelings: Vec<RelabelSpec>,
+    scrape_class: Option<String>,
+    #[serde(default)]
+    params: Vec<RawProbeParam>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawProber {
+    #[serde(default)]
+    url: String,
+    scheme: Option<String>,
+    path: Option<String>,
+    proxy_url: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawProbeTargets {
+    static_config: Option<RawProbeStatic>,
+    ingress: Option<RawProbeIngress>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawProbeStatic {
+    #[serde(default, rename = "static")]
+    targets: Vec<String>,
+    labels: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    relabeling_configs: Vec<RelabelSpec>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawProbeIngress {
+    #[serde(default)]
+    selector: LabelSelector,
+    #[serde(default)]
+    namespace_selector: RawNamespaceSelector,
+    #[serde(default)]
+    relabeling_configs: Vec<RelabelSpec>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawProbeParam {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    values: Vec<String>,
+}
+
+fn probe(raw: RawProbe) -> ProbeResource {
+    let s = raw.spec;
+    ProbeResource {
+        namespace: raw.metadata.namespace.unwrap_or_default(),
+        name: raw.metadata.name.unwrap_or_default(),
+        labels: raw.metadata.labels.unwrap_or_default(),
+        job_name: s.job_name,
+        prober_url: s.prober.url,
+        prober_scheme: s.prober.scheme,
+        prober_path: s.prober.path,
+        proxy_url: s.prober.proxy_url,
+        module: s.module,
+        params: s.params.into_iter().map(|p| (p.name, p.values)).collect(),
+        interval: s.interval,
+        scrape_timeout: s.scrape_timeout,
+        scrape_class: s.scrape_class,
+        static_config: s.targets.static_config.map(|c| ProbeStatic {
+            targets: c.targets,
+            labels: c.labels,
+            relabelings: c.relabeling_configs,
+        }),
+        ingress: s.targets.ingress.map(|i| ProbeIngress {
+            selector: i.selector,
+            namespace_selector: NamespaceSelection {
+                any: i.namespace_selector.any,
+                match_names: i.namespace_selector.match_names,
+            },
+            relabelings: i.relabeling_configs,
+        }),
+        metric_relabelings: s.metric_relabelings,
     }
 }

@@ -14,6 +14,9 @@ use crate::model::{
 use crate::relabel::{self, sanitize_label_name, RelabelConfig};
 use crate::selector::{Operator, Selector};
 
+pub mod probe;
+pub use probe::{probe_job, probe_rejections, selects_probe, validate_prober_url};
+
 /// Why a workload does not use a monitor.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NotSelected {
@@ -81,6 +84,7 @@ fn selector_fields(kind: Kind) -> (&'static str, &'static str) {
     match kind {
         Kind::ServiceMonitor => ("serviceMonitorSelector", "serviceMonitorNamespaceSelector"),
         Kind::ScrapeConfig => ("scrapeConfigSelector", "scrapeConfigNamespaceSelector"),
+        Kind::Probe => ("probeSelector", "probeNamespaceSelector"),
         _ => ("podMonitorSelector", "podMonitorNamespaceSelector"),
     }
 }
@@ -787,6 +791,12 @@ impl ShardKey {
     /// The key of a target whose labels after relabeling are `labels` (with `__address__`); its zone
     /// is `__tmp_topology` when relabeling set it.
     pub fn of_labels(labels: &Labels) -> ShardKey {
+        ShardKey::of_labels_hashing(labels, "__address__")
+    }
+
+    /// The key of a target whose sharding rules hash `label` (`__address__`, or a Probe's
+    /// `__param_target`) where relabeling set no `__tmp_hash`.
+    pub fn of_labels_hashing(labels: &Labels, label: &str) -> ShardKey {
         let set = |k: &str| labels.get(k).filter(|v| !v.is_empty());
         let zone = set("__tmp_topology").cloned();
         if set("__tmp_disable_sharding").is_some() {
@@ -798,7 +808,7 @@ impl ShardKey {
         ShardKey {
             rule: ShardRule::Hash(
                 set("__tmp_hash")
-                    .or_else(|| labels.get("__address__"))
+                    .or_else(|| labels.get(label))
                     .cloned()
                     .unwrap_or_default(),
             ),
@@ -968,13 +978,8 @@ pub fn scrape_config_job(
     sc: &ScrapeConfigResource,
 ) -> Result<crate::scrapeconfig::ScrapeJob, crate::scrapeconfig::ConfigError> {
     use serde_json::{json, Map, Value};
-    let render = |r: &crate::relabel::RelabelSpec| {
-        serde_json::to_value(r.as_rendered_by_operator()).unwrap_or(Value::Null)
-    };
-    let mut relabelings = vec![json!({
-        "source_labels": ["job"],
-        "target_label": "__tmp_prometheus_job_name",
-    })];
+    let render = rendered_rule;
+    let mut relabelings = init_relabelings();
     if let Some(class) = scrape_class_of(p, &sc.scrape_class) {
         relabelings.extend(class.relabelings.iter().map(render));
     }
@@ -1054,6 +1059,20 @@ pub fn scrape_config_job(
                 .unwrap_or_else(|| "30s".to_string()),
         ),
     )
+}
+
+/// A relabel rule as prometheus-operator writes it into a generated job, as JSON.
+fn rendered_rule(r: &crate::relabel::RelabelSpec) -> serde_json::Value {
+    serde_json::to_value(r.as_rendered_by_operator()).unwrap_or(serde_json::Value::Null)
+}
+
+/// The rules every job prometheus-operator generates starts with (`initRelabelings`): the job name kept
+/// in `__tmp_prometheus_job_name`.
+fn init_relabelings() -> Vec<serde_json::Value> {
+    vec![serde_json::json!({
+        "source_labels": ["job"],
+        "target_label": "__tmp_prometheus_job_name",
+    })]
 }
 
 /// B/C: the targets `m` yields for `p` (or for a workload-independent view when `p` is None).

@@ -11,7 +11,7 @@
 //! it has none; `__meta_kubernetes_endpoints_label_*`, `…_endpoint_hostname`, `…_pod_container_id`,
 //! the slice's own labels and, with `attach_metadata.node`, the Node's annotations are not attached.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::Deserialize;
@@ -71,6 +71,9 @@ pub struct ScrapeJob {
     pub static_configs: Vec<StaticConfig>,
     /// The rules as written.
     pub relabel_configs: Vec<RelabelSpec>,
+    /// `params`: the scrape URL's query parameters; each one's first value is the target's
+    /// `__param_<name>` label before relabeling, as Prometheus sets it.
+    pub params: BTreeMap<String, Vec<String>>,
     relabel: Vec<RelabelConfig>,
 }
 
@@ -217,6 +220,7 @@ struct RawJob {
     kubernetes_sd_configs: Vec<RawSd>,
     static_configs: Vec<StaticConfig>,
     relabel_configs: Vec<RelabelSpec>,
+    params: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -488,6 +492,7 @@ fn build_config(raw: RawConfig) -> Result<PrometheusConfig, ConfigError> {
             kubernetes_sd_configs: sds,
             static_configs: rj.static_configs,
             relabel_configs: rj.relabel_configs,
+            params: rj.params,
             relabel,
         });
     }
@@ -677,6 +682,15 @@ pub fn discover(job: &ScrapeJob, idx: &ClusterIndex, prometheus_namespace: &str)
                 .entry("__metrics_path__".into())
                 .or_insert_with(|| job.metrics_path.clone());
             labels.insert("__scrape_interval__".into(), job.scrape_interval.clone());
+            // Prometheus encodes the job's query parameters as labels (the first value of each).
+            for (k, v) in &job.params {
+                let name = format!("__param_{k}");
+                if let Some(first) = v.first() {
+                    if labels.get(&name).is_none_or(String::is_empty) {
+                        labels.insert(name, first.clone());
+                    }
+                }
+            }
             let discovered = labels.clone();
             let dropped = |reason| DroppedTarget {
                 job: job.job_name.clone(),

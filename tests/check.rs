@@ -1117,6 +1117,71 @@ fn a_scrape_config_s_targets_are_denied_by_the_namespace_policy_and_the_fix_admi
     assert_eq!(cond(sc, "NetworkReachable")["status"], "True");
 }
 
+/// Example probe-blackbox: kube-prometheus-stack's Prometheus selects the Probe (probeSelector by
+/// `release`); the blackbox-exporter probes two in-cluster health URLs and a public status page. Payments
+/// admits Prometheus but not the prober, so leg 2 (prober to probed targets) is blocked by its policy while
+/// leg 1 (Prometheus to the prober) is allowed; the fix admits the blackbox-exporter pods at checkout.
+#[test]
+fn a_probe_s_prober_is_denied_by_the_target_s_policy_and_the_fix_admits_the_prober() {
+    let r = golden("probe-blackbox", "probe-blackbox", 1);
+    let p = subject(&r, "Probe", "monitoring", "app-health");
+    assert_eq!(p["ready"], false);
+    let t = cond(p, "TargetsResolved");
+    assert_eq!(t["status"], "True");
+    let msg = t["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with("prober blackbox-exporter.monitoring.svc:9115 resolves to 1 pods (Service monitoring/blackbox-exporter port 9115); 3 probed targets: 2 at pods of the input"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("hostnames, resolved only at probe time (not judged): status.example.com"),
+        "{msg}"
+    );
+    let n = cond(p, "NetworkReachable");
+    assert_eq!(
+        (n["status"].as_str(), n["reason"].as_str()),
+        (Some("False"), Some("BlockedByPolicy"))
+    );
+    let msg = n["message"].as_str().unwrap();
+    assert!(
+        msg.contains("leg 1, scraper to prober: 1/1 targets admit the scraper"),
+        "{msg}"
+    );
+    assert!(msg.contains("leg 2, prober to probed targets: 1/2 targets are unreachable from monitoring/blackbox-exporter-"), "{msg}");
+    assert!(
+        msg.contains("NetworkPolicy payments/payments-ingress"),
+        "{msg}"
+    );
+    let targets = p["targets"].as_array().unwrap();
+    let by_prefix = |prefix: &str| {
+        targets
+            .iter()
+            .find(|t| t["pod"].as_str().unwrap().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no target {prefix}"))
+    };
+    let checkout = by_prefix("payments/checkout-");
+    assert_eq!(decided_by(checkout), ["payments/payments-ingress"]);
+    assert_eq!(checkout["path"], "/health");
+    assert!(by_prefix("monitoring/blackbox-exporter-")["scraper"]
+        .as_str()
+        .unwrap()
+        .ends_with("kube-prometheus-stack-prometheus"));
+    let fix = &p["remediation"][0];
+    assert_eq!(fix["kind"], "NetworkPolicy");
+    assert_eq!(fix["metadata"]["namespace"], "payments");
+    assert_eq!(
+        fix["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"]
+            ["app.kubernetes.io/name"],
+        "prometheus-blackbox-exporter"
+    );
+    assert_eq!(fix["spec"]["ingress"][0]["ports"][0]["port"], 8080);
+
+    let fixed = golden("probe-blackbox/fixed", "probe-blackbox-fixed", 0);
+    let p = subject(&fixed, "Probe", "monitoring", "app-health");
+    assert_eq!(p["ready"], true, "{p:#}");
+    assert_eq!(cond(p, "NetworkReachable")["status"], "True");
+}
+
 /// The shard of a target is what the operator's sharding rules hash: `__tmp_hash` when a relabeling sets
 /// it (here to a value of shard 0, so api-b is scraped by shard 0 and admitted), and every shard when a
 /// relabeling sets `__tmp_disable_sharding` (so shard 1's pod, which the policy refuses, scrapes both

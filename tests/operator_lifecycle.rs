@@ -212,6 +212,12 @@ async fn audit_prints_what_check_prints_for_the_same_objects() {
             .count()
     );
 
+    assert_audit_is_check(&env, dir);
+}
+
+/// `scrapepath audit` of the cluster of `env` prints what `scrapepath check -f dir` prints, with the same
+/// exit code (the static analysis only: check reads no Prometheus API, so neither does audit here).
+fn assert_audit_is_check(env: &TestEnv, dir: &Path) -> Value {
     let run = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_scrapepath"))
             .args(args)
@@ -225,7 +231,6 @@ async fn audit_prints_what_check_prints_for_the_same_objects() {
         )
     };
     let (check_code, check_out, _) = run(&["check", "-f", dir.to_str().unwrap(), "-o", "json"]);
-    // The static analysis only: check reads no Prometheus API, so neither does audit here.
     let (audit_code, audit_out, audit_err) =
         run(&["audit", "-o", "json", "--prometheus-url", "off"]);
     assert_eq!(
@@ -235,5 +240,101 @@ async fn audit_prints_what_check_prints_for_the_same_objects() {
     let check: Value = serde_json::from_str(&check_out).unwrap();
     let audit: Value = serde_json::from_str(&audit_out)
         .unwrap_or_else(|e| panic!("{e}: {audit_out}\n{audit_err}"));
-    pretty_assertions::assert_eq!(normalised(audit), normalised(check));
+    pretty_assertions::assert_eq!(normalised(audit.clone()), normalised(check));
+    audit
+}
+
+/// A Probe read from the real API server (the operator reads `probes` when the CRD exists): `audit` judges
+/// it as `check` judges the same objects, both legs included. The blackbox-exporter in monitoring probes
+/// web in shop; shop admits only its own namespace, so leg 2 (prober to target) is blocked.
+const PROBE_WORLD: &str = r#"apiVersion: v1
+kind: Namespace
+metadata: {name: monitoring}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {name: k, namespace: monitoring}
+spec: {version: v3.5.0, serviceAccountName: prometheus, probeSelector: {matchLabels: {release: k}}, probeNamespaceSelector: {}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: prometheus-k-0
+  namespace: monitoring
+  labels: {app.kubernetes.io/name: prometheus, operator.prometheus.io/name: k, operator.prometheus.io/shard: "0"}
+spec: {containers: [{name: prometheus, image: prom/prometheus, ports: [{name: web, containerPort: 9090}]}]}
+status: {phase: Running, podIP: 10.0.1.10, conditions: [{type: Ready, status: "True"}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: blackbox-0, namespace: monitoring, labels: {app: blackbox}}
+spec: {containers: [{name: bb, image: bb, ports: [{name: http, containerPort: 9115}]}]}
+status: {phase: Running, podIP: 10.0.1.20, conditions: [{type: Ready, status: "True"}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: blackbox, namespace: monitoring}
+spec: {selector: {app: blackbox}, ports: [{name: http, port: 9115, targetPort: http}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-0, namespace: shop, labels: {app: web}}
+spec: {containers: [{name: web, image: web, ports: [{name: http, containerPort: 8080}]}]}
+status: {phase: Running, podIP: 10.0.2.30, conditions: [{type: Ready, status: "True"}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {selector: {app: web}, ports: [{name: http, port: 80, targetPort: 8080}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: shop-only, namespace: shop}
+spec: {podSelector: {}, policyTypes: [Ingress], ingress: [{from: [{podSelector: {}}]}]}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: Probe
+metadata: {name: health, namespace: shop, labels: {release: k}}
+spec:
+  module: http_2xx
+  prober: {url: 'blackbox.monitoring.svc:9115'}
+  targets: {staticConfig: {static: ['http://web.shop.svc/healthz', 'https://status.example.com']}}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_reads_probes_from_the_cluster_and_judges_both_legs_as_check_does() {
+    let env = tokio::task::spawn_blocking(|| TestEnv::start_new(CrdSet::ALL))
+        .await
+        .unwrap();
+    let client = env.client().await;
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("probe-world-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("world.yaml"), PROBE_WORLD).unwrap();
+    apply_yaml(&client, PROBE_WORLD).await;
+    let audit = assert_audit_is_check(&env, &dir);
+    let probe = audit["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "Probe")
+        .unwrap_or_else(|| panic!("audit read no Probe: {audit:#}"));
+    assert_eq!(probe["ready"], false);
+    let net = probe["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "NetworkReachable")
+        .unwrap();
+    let msg = net["message"].as_str().unwrap();
+    assert_eq!(net["status"], "False", "{msg}");
+    assert!(
+        msg.contains("leg 2, prober to probed targets: 1/1 targets are unreachable from monitoring/blackbox-0"),
+        "{msg}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -315,6 +315,125 @@ fn random_scrape_config(rng: &mut common::rng::Rng, ns: &str, name: &str, labels
     )
 }
 
+/// A random Probe (monitoring.coreos.com/v1), valid or not as prometheus-operator v0.91's `checkProbe`
+/// judges it (the API server's schema accepts all of them): a prober URL that is `host`, `host:port`, a
+/// pod IP, or a URL with a scheme or a bad port (rejected); static targets (Service names, pod IPs,
+/// hostnames, URLs with paths) with labels and relabelings that move `__param_target`, `__tmp_hash` and
+/// `__tmp_disable_sharding`, or ingress targets (selector, namespace selector); a targets section with
+/// neither (rejected); module, params, prober scheme and path, jobName; a scrape timeout longer than the
+/// interval; a scrape class defined or not; metric relabelings valid or not.
+fn random_probe(rng: &mut common::rng::Rng, ns: &str, name: &str, labels: &str) -> String {
+    let mut spec = String::new();
+    spec += &format!(
+        "  prober: {{url: '{}'{}{}}}\n",
+        rng.pick(&[
+            "blackbox.NS.svc:9115",
+            "blackbox.NS.svc:9115",
+            "blackbox",
+            "10.0.0.9:9115",
+            "http://blackbox:9115",
+            "blackbox:0",
+            "blackbox:port",
+            "[::1]:9115",
+        ]),
+        rng.pick(&["", "", ", scheme: http", ", scheme: https"]),
+        rng.pick(&["", "", ", path: /probe", ", path: /custom"]),
+    );
+    if rng.chance(60) {
+        spec += &format!("  module: {}\n", rng.pick(&["http_2xx", "tcp_connect"]));
+    }
+    if rng.chance(20) {
+        spec += *rng.pick(&[
+            "  params: [{name: module, values: [icmp]}]\n",
+            "  params: [{name: debug, values: ['true']}]\n",
+        ]);
+    }
+    if rng.chance(25) {
+        spec += &format!("  jobName: {}\n", rng.pick(&["health", "blackbox"]));
+    }
+    let relabel = |rng: &mut common::rng::Rng| {
+        *rng.pick(&[
+            "{action: keep, sourceLabels: [__param_target], regex: '.*svc.*'}",
+            "{action: drop, sourceLabels: [team], regex: b}",
+            "{action: replace, sourceLabels: [__param_target], targetLabel: __tmp_hash}",
+            "{action: replace, targetLabel: __tmp_disable_sharding, replacement: 'true'}",
+            "{action: replace, sourceLabels: [__param_target], regex: '(.+)', targetLabel: __param_target, replacement: 'http://${1}/x'}",
+            "{action: replace, targetLabel: __address__, replacement: 'other-prober:9115'}",
+            "{action: keep, sourceLabels: [__param_target], regex: 'a('}",
+            "{action: lowercase, sourceLabels: [__param_target], targetLabel: lower}",
+            "{action: replace, sourceLabels: [instance], targetLabel: '${1}x'}",
+        ])
+    };
+    match rng.below(10) {
+        0 => spec += "  targets: {}\n",
+        1 | 2 => {
+            let mut ing = format!(
+                "selector: {{matchLabels: {{app: {}}}}}",
+                rng.pick(&["web", "api"])
+            );
+            if rng.chance(50) {
+                ing += *rng.pick(&[
+                    ", namespaceSelector: {any: true}",
+                    ", namespaceSelector: {matchNames: [NS]}",
+                ]);
+            }
+            if rng.chance(40) {
+                ing += &format!(", relabelingConfigs: [{}]", relabel(rng));
+            }
+            spec += &format!("  targets: {{ingress: {{{ing}}}}}\n");
+        }
+        _ => {
+            let all = [
+                "api.NS.svc:8080",
+                "http://api.NS.svc.cluster.local:8080/healthz",
+                "10.0.0.1:8080",
+                "https://example.com",
+                "web.NS:9090",
+                "tcp.example.org:443",
+            ];
+            let targets: Vec<String> = rng
+                .subset(&all, 1, 4)
+                .iter()
+                .map(|t| format!("'{t}'"))
+                .collect();
+            let mut st = format!("static: [{}]", targets.join(", "));
+            if rng.chance(50) {
+                st += *rng.pick(&[
+                    ", labels: {team: a}",
+                    ", labels: {team: b, env: prod}",
+                    ", labels: {namespace: elsewhere}",
+                ]);
+            }
+            if rng.chance(45) {
+                let rules: Vec<&str> = (0..rng.range(1, 2)).map(|_| relabel(rng)).collect();
+                st += &format!(", relabelingConfigs: [{}]", rules.join(", "));
+            }
+            spec += &format!("  targets: {{staticConfig: {{{st}}}}}\n");
+        }
+    }
+    if rng.chance(25) {
+        spec += *rng.pick(&[
+            "  interval: 5s\n  scrapeTimeout: 10s\n",
+            "  interval: 10s\n  scrapeTimeout: 5s\n",
+            "  scrapeTimeout: 1m\n",
+            "  interval: 15s\n",
+        ]);
+    }
+    if rng.chance(15) {
+        spec += *rng.pick(&[
+            "  metricRelabelings: [{action: drop, sourceLabels: [__name__], regex: 'probe_dns_.*'}]\n",
+            "  metricRelabelings: [{action: labeldrop, regex: '[z'}]\n",
+        ]);
+    }
+    if rng.chance(25) {
+        spec += &format!("  scrapeClass: {}\n", rng.pick(&["a", "b", "undefined"]));
+    }
+    format!(
+        "apiVersion: monitoring.coreos.com/v1\nkind: Probe\nmetadata: {{name: {name}, namespace: {ns}, labels: {{{labels}}}}}\nspec:\n{}",
+        spec.replace("NS", ns)
+    )
+}
+
 fn namespace(name: &str, labels: &str) -> String {
     format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}, labels: {{{labels}}}}}\n")
 }
@@ -857,14 +976,17 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
         let pm = random_selector(&mut rng, "podMonitorSelector");
         let sm = random_selector(&mut rng, "serviceMonitorSelector");
         let sc = random_selector(&mut rng, "scrapeConfigSelector");
+        let pb = random_selector(&mut rng, "probeSelector");
         // A managed configuration whatever the selectors are (all selectors null would leave a
         // Prometheus' configuration to the user and generate nothing).
-        if pm.is_empty() && sm.is_empty() && sc.is_empty() {
+        if pm.is_empty() && sm.is_empty() && sc.is_empty() && pb.is_empty() {
             spec += "  probeSelector: {}\n";
         }
         spec += &pm;
         spec += &sm;
         spec += &sc;
+        spec += &pb;
+        spec += &random_selector(&mut rng, "probeNamespaceSelector");
         spec += &random_selector(&mut rng, "podMonitorNamespaceSelector");
         spec += &random_selector(&mut rng, "serviceMonitorNamespaceSelector");
         spec += &random_selector(&mut rng, "scrapeConfigNamespaceSelector");
@@ -955,14 +1077,21 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
     for i in 0..n_mon {
         let ns = rng.pick(&ns_refs).to_string();
         let labels = flow_labels(&random_labels(&mut rng));
-        let kind = *rng.pick(&[Kind::PodMonitor, Kind::ServiceMonitor, Kind::ScrapeConfig]);
+        let kind = *rng.pick(&[
+            Kind::PodMonitor,
+            Kind::ServiceMonitor,
+            Kind::ScrapeConfig,
+            Kind::Probe,
+        ]);
         let name = match kind {
             Kind::ServiceMonitor => format!("s{i}"),
             Kind::ScrapeConfig => format!("c{i}"),
+            Kind::Probe => format!("b{i}"),
             _ => format!("m{i}"),
         };
         world += &match kind {
             Kind::ScrapeConfig => random_scrape_config(&mut rng, &ns, &name, &labels),
+            Kind::Probe => random_probe(&mut rng, &ns, &name, &labels),
             _ => random_monitor(
                 &mut rng,
                 kind == Kind::ServiceMonitor,
@@ -1062,11 +1191,17 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
     let (mut compared, mut selected, mut rejections) = (0, 0, 0);
     // Of those, the ScrapeConfig pairs: (selected by the operator, rejected by scrapepath).
     let (mut sc_selected, mut sc_rejected) = (0, 0);
+    // The Probe pairs likewise, and each selected Probe's job against scrapepath's (`promop::probe_job`):
+    // its targets and the shard that keeps each.
+    let (mut pr_selected, mut pr_rejected) = (0, 0);
+    let (mut pr_jobs, mut pr_targets, mut pr_sharded) = (0usize, 0usize, 0usize);
+    let mut probe_disagreements = Vec::new();
     type Pair = (String, String);
     let mut ours_by_pair: BTreeMap<Pair, BTreeMap<Pair, Result<(), String>>> = BTreeMap::new();
     let mut disagreements = Vec::new();
     let job_of = |kind: Kind, ns: &str, name: &str| match kind {
         Kind::ScrapeConfig => format!("scrapeConfig/{ns}/{name}"),
+        Kind::Probe => format!("probe/{ns}/{name}"),
         Kind::ServiceMonitor => format!("serviceMonitor/{ns}/{name}/0"),
         _ => format!("podMonitor/{ns}/{name}/0"),
     };
@@ -1078,6 +1213,11 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
             scrapepath::promop::selects_scrape_config(p, sc, &idx)
                 .map_err(|e| e.message_for(p, kind, ns, name))
                 .map(|()| scrapepath::promop::scrape_config_rejections(p, sc))
+        } else if kind == Kind::Probe {
+            let pr = idx.probe(ns, name).unwrap();
+            scrapepath::promop::selects_probe(p, pr, &idx)
+                .map_err(|e| e.message_for(p, kind, ns, name))
+                .map(|()| scrapepath::promop::probe_rejections(p, pr))
         } else {
             let m = idx
                 .monitor(MonitorKind::of(kind).unwrap(), ns, name)
@@ -1134,6 +1274,25 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
                 sc_selected += usize::from(theirs);
                 sc_rejected += usize::from(matches!(&ours, Err(e) if e.starts_with("rejected: ")));
             }
+            if *mkind == Kind::Probe {
+                pr_selected += usize::from(theirs);
+                pr_rejected += usize::from(matches!(&ours, Err(e) if e.starts_with("rejected: ")));
+                if theirs && ours.is_ok() {
+                    let pr = idx.probe(mns, mname).unwrap();
+                    let job_name = job_of(*mkind, mns, mname);
+                    match compare_probe_job(&config, &job_name, p, pr, &idx) {
+                        Ok(n) => {
+                            pr_jobs += 1;
+                            pr_targets += n;
+                            pr_sharded += usize::from(p.shards > 1);
+                        }
+                        Err(e) => probe_disagreements.push(format!(
+                            "{pkind} {pns}/{pname} ({} shards) {job_name}: {e}",
+                            p.shards
+                        )),
+                    }
+                }
+            }
             // (A sharded workload's jobs are compared shard by shard below.)
             if *mkind == Kind::ScrapeConfig && theirs && ours.is_ok() && p.shards <= 1 {
                 let sc = idx.scrape_config(mns, mname).unwrap();
@@ -1148,7 +1307,8 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
                     }
                 }
             }
-            if theirs && ours.is_ok() {
+            // (A Probe's targets and shards are compared above, by probed target.)
+            if theirs && ours.is_ok() && *mkind != Kind::Probe {
                 let job_name = job_of(*mkind, mns, mname);
                 match compare_shards(&config, &job_name, p, *mkind, mns, mname, &idx) {
                     Ok((n, unowned)) => {
@@ -1318,6 +1478,14 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
         job_disagreements.len()
     );
     eprintln!(
+        "Probes: {} in the world, {pr_selected} pairs selected by the operator, {pr_rejected} selected but \
+         rejected by scrapepath; {pr_jobs} Probe jobs generated by the operator and by scrapepath ({pr_sharded} \
+         of sharded workloads), {pr_targets} targets (prober address, __param_target, path, scheme, params, \
+         labels, shard) alike, {} jobs disagree",
+        of_kind(Kind::Probe),
+        probe_disagreements.len()
+    );
+    eprintln!(
         "targets and shards: {sharded_jobs} selected jobs ({} of sharded workloads, {topology_jobs} of \
          topology-sharded ones), {sharded_targets} targets kept by the same shards in the operator's \
          configuration and in scrapepath ({topology_unowned} more that no shard keeps in either), {} jobs disagree",
@@ -1329,6 +1497,12 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
         "{} jobs keep other targets, or on other shards, than the operator's (seed {seed:#x}):\n{}",
         shard_disagreements.len(),
         shard_disagreements.join("\n")
+    );
+    assert!(
+        probe_disagreements.is_empty(),
+        "{} Probe jobs yield other targets or shards than the operator's (seed {seed:#x}):\n{}\n\nworld:\n{world}",
+        probe_disagreements.len(),
+        probe_disagreements.join("\n")
     );
     assert!(
         job_disagreements.is_empty(),
@@ -1516,6 +1690,110 @@ fn compare_scrape_config_job(
         ));
     }
     Ok(a.iter().filter(|t| !t.starts_with("dropped")).count())
+}
+
+/// Compares the job `job_name` of the operator's generated `config` with scrapepath's generation of the
+/// Probe `pr` for `p` (`promop::probe_job`): both discovered on `idx`, the same targets (scheme, address =
+/// the prober, path, every label but `namespace` and the sharding rules' `__tmp_*`: `__param_target`,
+/// `__param_module`, `instance`, `job`, the static labels) and the same dropped ones, each kept by the
+/// same shards: the operator's job with `$(SHARD)` expanded per shard, scrapepath's by
+/// `ShardKey::of_probe_target`. Returns how many targets they share.
+fn compare_probe_job(
+    config: &serde_yaml_ng::Value,
+    job_name: &str,
+    p: &scrapepath::model::PromWorkload,
+    pr: &scrapepath::model::ProbeResource,
+    idx: &scrapepath::index::ClusterIndex,
+) -> Result<usize, String> {
+    use scrapepath::promop::{ShardKey, Sharding};
+    use scrapepath::scrapeconfig::{discover, job_from_value, Discovery};
+    type Placed = BTreeMap<String, BTreeSet<u32>>;
+    let raw = generated_job(config, job_name)?;
+    let global = config["global"]["scrape_interval"]
+        .as_str()
+        .map(str::to_string);
+    let render = |d: &Discovery| -> Vec<String> {
+        d.targets
+            .iter()
+            .map(|t| {
+                let labels: Vec<String> = t
+                    .labels
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != "namespace" && !k.starts_with("__tmp_"))
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                format!(
+                    "{}://{}{} {{{}}}",
+                    t.scheme,
+                    t.address,
+                    t.path,
+                    labels.join(",")
+                )
+            })
+            .collect()
+    };
+    let shards = p.shards.max(1);
+    let sharding = Sharding::of(p, true);
+    let zones = sharding.zones.len().max(1) as u32;
+    let text = raw.to_string();
+    let mut theirs: Placed = BTreeMap::new();
+    let mut their_drops = BTreeSet::new();
+    for shard in 0..shards {
+        let expanded: serde_json::Value = serde_json::from_str(
+            &text
+                .replace("$(SHARD)", &shard.to_string())
+                .replace("$(TOPOLOGY_ZONE)", sharding.zone_of(shard).unwrap_or(""))
+                .replace("$(INZONE_SHARD)", &(shard / zones).to_string()),
+        )
+        .unwrap();
+        let job = job_from_value(expanded, global.clone())
+            .map_err(|e| format!("the operator's job does not parse: {e}\n{raw:#}"))?;
+        let d = discover(&job, idx, &p.namespace);
+        for t in render(&d) {
+            theirs.entry(t).or_default().insert(shard);
+        }
+        // A target its shard does not keep is dropped there by the sharding rule: only the drops every
+        // shard makes are the job's own.
+        let drops: BTreeSet<String> = d
+            .dropped
+            .iter()
+            .map(|t| format!("dropped {:?}", t.discovered.get("__address__")))
+            .collect();
+        their_drops = if shard == 0 {
+            drops
+        } else {
+            their_drops.intersection(&drops).cloned().collect()
+        };
+    }
+    let ours_job = scrapepath::promop::probe_job(p, pr)
+        .map_err(|e| format!("scrapepath generates no job: {e}"))?;
+    let d = discover(&ours_job, idx, &p.namespace);
+    let every: BTreeSet<u32> = (0..shards).collect();
+    let mut ours: Placed = BTreeMap::new();
+    for (t, rendered) in d.targets.iter().zip(render(&d)) {
+        let key = ShardKey::of_probe_target(&t.labels);
+        let placed: BTreeSet<u32> = key
+            .shards(&sharding)
+            .map_or(every.clone(), |s| s.into_iter().collect());
+        // Under topology sharding a probed target without a zone is kept by no shard.
+        if !placed.is_empty() {
+            ours.entry(rendered).or_default().extend(placed);
+        }
+    }
+    let our_drops: BTreeSet<String> = d
+        .dropped
+        .iter()
+        .map(|t| format!("dropped {:?}", t.discovered.get("__address__")))
+        .collect();
+    // Under topology sharding every shard drops the targets no zone keeps, so the drops all shards
+    // make are not the job's own: only the kept targets are compared.
+    let drops_differ = sharding.zones.is_empty() && their_drops != our_drops;
+    if theirs != ours || drops_differ {
+        return Err(format!(
+            "operator's job yields\n  {theirs:?} (dropped {their_drops:?})\nscrapepath's yields\n  {ours:?} (dropped {our_drops:?})\noperator's job: {raw:#}"
+        ));
+    }
+    Ok(ours.len())
 }
 
 /// Asserts that the targets scrapepath lists for the PodMonitor `ns/name` of `world` (YAML; its one

@@ -61,6 +61,8 @@ pub fn scope_of(obj: &ObjRef, old_monitor: Option<&Monitor>, new: Option<&Object
         | Kind::NetworkPolicy
         | Kind::CiliumNetworkPolicy
         | Kind::ScrapeConfig => Scope::namespace(&obj.namespace),
+        // Nor a Probe: its own namespace.
+        Kind::Probe => Scope::namespace(&obj.namespace),
         Kind::AuthorizationPolicy | Kind::PeerAuthentication => {
             if obj.namespace == ISTIO_ROOT_NAMESPACE {
                 Scope::All

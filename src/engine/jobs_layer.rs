@@ -657,6 +657,51 @@ impl<'a> Engine<'a> {
         self.job_subject(subject, std::slice::from_ref(s), &[(0, job, &d)], selected)
     }
 
+    /// `DiscoveryPermitted` of jobs, each run by the scraper of its index (the grants that fix it go into
+    /// `grants`).
+    pub(super) fn jobs_discovery_condition<'j>(
+        &self,
+        scrapers: &[Scraper<'a>],
+        jobs: impl IntoIterator<Item = (usize, &'j ScrapeJob)>,
+        grants: &mut Vec<serde_json::Value>,
+    ) -> ConditionOut {
+        let discoveries: Vec<_> = jobs
+            .into_iter()
+            .flat_map(|(si, job)| super::discovery_layer::job_discoveries(&scrapers[si], job))
+            .collect();
+        self.discovery_condition(&discoveries, grants)
+    }
+
+    /// The network and mesh fixes for evaluated targets, one per target namespace, named `name`: what
+    /// admits `scrapers` at those targets; and the mesh plans the mesh condition reads.
+    pub(super) fn target_remedies(
+        &mut self,
+        name: &str,
+        evaluated: &[Evaluated],
+        scrapers: &[Scraper<'a>],
+    ) -> (Vec<serde_json::Value>, Vec<super::mesh_layer::MeshPlan>) {
+        let idx = self.idx;
+        let mut remediation = Vec::new();
+        let mut plans = Vec::new();
+        let mut by_ns: BTreeMap<String, Vec<&Pod>> = BTreeMap::new();
+        for e in evaluated {
+            let p = idx.pod(e.pod);
+            by_ns.entry(p.namespace.clone()).or_default().push(p);
+        }
+        for (tns, pods) in by_ns {
+            let selector = pods_selector(&pods, self.settings.version);
+            if let Some(plan) =
+                self.network_remedy(&tns, name, None, &selector, evaluated, scrapers)
+            {
+                remediation.push(plan);
+            }
+            let (mesh_plan, plan) = self.mesh_remedy(&tns, name, None, &selector, evaluated);
+            remediation.extend(mesh_plan);
+            plans.push(plan);
+        }
+        (remediation, plans)
+    }
+
     /// The subject of one job run by some scrapers (`runs`: the scraper's index, the job, what it
     /// discovers there): its pod targets through the scraper, network, mesh and scrape layers, after
     /// the given `MonitorSelected`.
@@ -714,11 +759,11 @@ impl<'a> Engine<'a> {
         );
         conditions.push(selected);
         let mut grants = Vec::new();
-        let discoveries: Vec<_> = runs
-            .iter()
-            .flat_map(|(si, job, _)| super::discovery_layer::job_discoveries(&scrapers[*si], job))
-            .collect();
-        conditions.push(self.discovery_condition(&discoveries, &mut grants));
+        conditions.push(self.jobs_discovery_condition(
+            scrapers,
+            runs.iter().map(|(si, job, _)| (*si, *job)),
+            &mut grants,
+        ));
         let evaluated: Vec<Evaluated> = targets
             .iter()
             .zip(&keys)
@@ -737,30 +782,8 @@ impl<'a> Engine<'a> {
             .collect();
         let (net_cond, blocked_by) = self.network_condition(&evaluated, scrapers);
         conditions.push(net_cond);
-        let mut remediation = Vec::new();
-        let mut plans = Vec::new();
-        let mut by_ns: BTreeMap<String, Vec<&Pod>> = BTreeMap::new();
-        for e in &evaluated {
-            let p = idx.pod(e.pod);
-            by_ns.entry(p.namespace.clone()).or_default().push(p);
-        }
-        for (tns, pods) in by_ns {
-            let selector = pods_selector(&pods, self.settings.version);
-            if let Some(plan) = self.network_remedy(
-                &tns,
-                &subject.remedy_name,
-                None,
-                &selector,
-                &evaluated,
-                scrapers,
-            ) {
-                remediation.push(plan);
-            }
-            let (mesh_plan, plan) =
-                self.mesh_remedy(&tns, &subject.remedy_name, None, &selector, &evaluated);
-            remediation.extend(mesh_plan);
-            plans.push(plan);
-        }
+        let (mut remediation, plans) =
+            self.target_remedies(&subject.remedy_name, &evaluated, scrapers);
         let (mesh_cond, mesh_blocked) = self.mesh_condition(&evaluated, scrapers, &plans);
         conditions.push(mesh_cond);
         let mut blocked_by = blocked_by;
