@@ -1675,14 +1675,16 @@ impl<'a> Engine<'a> {
             self.idx.monitor(mkind, &mns, &r.name)
         });
         let discovery = match referenced {
-            Some(m) => discovery_layer::monitor_discovery(p, m),
-            None => discovery_layer::Discovery::of_workload(
+            Some(m) => {
+                discovery_layer::monitor_discoveries(p, m, self.cfg.operator_topology_sharding)
+            }
+            None => vec![discovery_layer::Discovery::of_workload(
                 p,
                 discovery_layer::sd_role(p, mkind, None),
                 crate::authz::SdNamespaces::Names(vec![ns.to_string()]),
-            ),
+            )],
         };
-        self.discovery_condition_with_commands(&[discovery])
+        self.discovery_condition_with_commands(&discovery)
     }
 
     /// MonitorSelected for a known monitor and scraper; proposes the label-add when the monitor is the
@@ -1955,7 +1957,9 @@ impl<'a> Engine<'a> {
         // Discovery (RBAC).
         let discoveries: Vec<discovery_layer::Discovery> = selecting
             .iter()
-            .map(|p| discovery_layer::monitor_discovery(p, m))
+            .flat_map(|p| {
+                discovery_layer::monitor_discoveries(p, m, self.cfg.operator_topology_sharding)
+            })
             .collect();
         conditions.push(self.discovery_condition(&discoveries, &mut remediation));
 

@@ -1141,6 +1141,9 @@ pub struct Monitor {
     pub endpoints: Vec<MonitorEndpoint>,
     pub job_label: Option<String>,
     pub scrape_class: Option<String>,
+    /// `spec.attachMetadata.node`: the job attaches the target Node's labels
+    /// (`__meta_kubernetes_node_*`), which needs `list`/`watch` on `nodes`.
+    pub attach_node: bool,
     /// `spec.selector` as written, for remediation output.
     pub raw_selector: k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
 }

@@ -696,6 +696,16 @@ struct RawMonitorSpec {
     job_label: Option<String>,
     scrape_class: Option<String>,
     service_discovery_role: Option<String>,
+    #[serde(default)]
+    attach_metadata: RawAttachMetadata,
+}
+
+/// `spec.attachMetadata` of a PodMonitor or ServiceMonitor.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawAttachMetadata {
+    #[serde(default)]
+    node: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -754,6 +764,7 @@ fn monitor(kind: MonitorKind, raw: RawMonitor) -> Monitor {
         raw_selector: s.selector,
         role_selector: s.selector_mechanism.as_deref() == Some("RoleSelector"),
         service_discovery_role: s.service_discovery_role,
+        attach_node: s.attach_metadata.node.unwrap_or(false),
         namespace_selector: NamespaceSelection {
             any: s.namespace_selector.any,
             match_names: s.namespace_selector.match_names,

@@ -839,6 +839,19 @@ pub fn pod_shard_key(idx: &ClusterIndex, id: PodId, addr: &str) -> ShardKey {
     ShardKey::address(addr).or_zone(node_zone(idx, node))
 }
 
+/// Whether the job `p` generates for `m` attaches node metadata (`attach_metadata: {node: true}`):
+/// the monitor's `attachMetadata.node`, or topology sharding, which forces it — from Prometheus 2.35
+/// for PodMonitors, 2.37 for ServiceMonitors (`mergeAttachMetadataForTopology`, the same minimum
+/// versions for the monitor's own setting).
+pub fn attaches_node_metadata(p: &PromWorkload, m: &Monitor, topology_gate: bool) -> bool {
+    let need = match m.kind {
+        MonitorKind::PodMonitor => (2, 35),
+        MonitorKind::ServiceMonitor => (2, 37),
+    };
+    let supported = p.prometheus_version().is_none_or(|v| v >= need);
+    supported && (m.attach_node || !Sharding::of(p, topology_gate).zones.is_empty())
+}
+
 /// The Node label that holds a node's zone.
 pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 

@@ -1304,7 +1304,69 @@ fn seed_003_with_an_unknown_field_a_statefulset_without_status_and_an_event_with
 /// kept by no shard, which `ScraperReady` names. Without the gate the operator shards by address.
 #[test]
 fn topology_sharding_scrapes_a_target_from_its_zones_shard_and_a_zoneless_one_from_none() {
-    let world = r#"
+    let p = write_tmp("topology-sharding", TOPOLOGY_WORLD);
+    let run = |gates: &str| -> Value {
+        let (code, out, err) = check(&[
+            "-f",
+            p.to_str().unwrap(),
+            "-o",
+            "json",
+            "--prometheus-operator-feature-gates",
+            gates,
+        ]);
+        assert!(code == 0 || code == 1, "{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let verdicts = |r: &Value| -> Vec<String> {
+        subject(r, "PodMonitor", "app", "api")["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                format!(
+                    "{} {}",
+                    t["pod"].as_str().unwrap(),
+                    t["network"]["verdict"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let on = run("PrometheusTopologySharding=true");
+    // api-a is scraped by the zone-a shard (admitted), api-b by the zone-b shard (not admitted);
+    // api-c by none, so no scraper pod judges it.
+    let v = verdicts(&on);
+    assert!(v.contains(&"app/api-a Allowed".to_string()), "{v:?}");
+    assert!(v.contains(&"app/api-b Denied".to_string()), "{v:?}");
+    let ready = cond(subject(&on, "PodMonitor", "app", "api"), "ScraperReady");
+    assert_eq!(ready["status"], "False", "{ready}");
+    let msg = ready["message"].as_str().unwrap();
+    assert!(
+        msg.contains("no shard keeps api-c (10.244.3.10:8080, no zone)")
+            && msg.contains("topology sharding over 2 shards in zones za, zb"),
+        "{msg}"
+    );
+    // Without the gate the operator ignores shardingStrategy: every target has a shard.
+    let off = run("PrometheusTopologySharding=false");
+    let ready = cond(subject(&off, "PodMonitor", "app", "api"), "ScraperReady");
+    assert_eq!(ready["status"], "True", "{ready}");
+    assert_eq!(verdicts(&off).len(), 3);
+    // A malformed gate list is refused, naming the entry.
+    let (code, _, err) = check(&[
+        "-f",
+        p.to_str().unwrap(),
+        "--prometheus-operator-feature-gates",
+        "PrometheusTopologySharding",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("\"PrometheusTopologySharding\" is not NAME=true or NAME=false"),
+        "{err}"
+    );
+}
+
+/// Two topology shards over Nodes with and without a zone, three api pods, a policy admitting the
+/// zone-a shard alone.
+const TOPOLOGY_WORLD: &str = r#"
 apiVersion: v1
 kind: Namespace
 metadata: {name: monitoring}
@@ -1388,7 +1450,25 @@ spec:
   - fromEndpoints:
     - matchLabels: {k8s:io.kubernetes.pod.namespace: monitoring, operator.prometheus.io/shard: "0"}
 "#;
-    let p = write_tmp("topology-sharding", world);
+
+/// Topology sharding makes the operator attach node metadata, so Prometheus must list and watch Nodes
+/// (semantics/prometheus-operator-shards.md S7): a ClusterRole granting pods alone is named.
+#[test]
+fn topology_sharding_needs_the_scraper_to_list_nodes() {
+    let rbac = r#"
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: prometheus}
+rules: [{apiGroups: [""], resources: [pods], verbs: [get, list, watch]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: prometheus}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: prometheus}
+subjects: [{kind: ServiceAccount, name: prometheus, namespace: monitoring}]
+"#;
+    let p = write_tmp("topology-rbac", &format!("{TOPOLOGY_WORLD}{rbac}"));
     let run = |gates: &str| -> Value {
         let (code, out, err) = check(&[
             "-f",
@@ -1401,49 +1481,21 @@ spec:
         assert!(code == 0 || code == 1, "{err}");
         serde_json::from_str(&out).unwrap()
     };
-    let verdicts = |r: &Value| -> Vec<String> {
-        subject(r, "PodMonitor", "app", "api")["targets"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| {
-                format!(
-                    "{} {}",
-                    t["pod"].as_str().unwrap(),
-                    t["network"]["verdict"].as_str().unwrap()
-                )
-            })
-            .collect()
-    };
     let on = run("PrometheusTopologySharding=true");
-    // api-a is scraped by the zone-a shard (admitted), api-b by the zone-b shard (not admitted);
-    // api-c by none, so no scraper pod judges it.
-    let v = verdicts(&on);
-    assert!(v.contains(&"app/api-a Allowed".to_string()), "{v:?}");
-    assert!(v.contains(&"app/api-b Denied".to_string()), "{v:?}");
-    let ready = cond(subject(&on, "PodMonitor", "app", "api"), "ScraperReady");
-    assert_eq!(ready["status"], "False", "{ready}");
-    let msg = ready["message"].as_str().unwrap();
-    assert!(
-        msg.contains("no shard keeps api-c (10.244.3.10:8080, no zone)")
-            && msg.contains("topology sharding over 2 shards in zones za, zb"),
-        "{msg}"
+    let c = cond(
+        subject(&on, "PodMonitor", "app", "api"),
+        "DiscoveryPermitted",
     );
-    // Without the gate the operator ignores shardingStrategy: every target has a shard.
+    assert_eq!(c["status"], "False", "{c}");
+    assert!(
+        c["message"].as_str().unwrap().contains("node discovery"),
+        "{c}"
+    );
+    // Without topology sharding no node metadata is attached: pods are all it needs.
     let off = run("PrometheusTopologySharding=false");
-    let ready = cond(subject(&off, "PodMonitor", "app", "api"), "ScraperReady");
-    assert_eq!(ready["status"], "True", "{ready}");
-    assert_eq!(verdicts(&off).len(), 3);
-    // A malformed gate list is refused, naming the entry.
-    let (code, _, err) = check(&[
-        "-f",
-        p.to_str().unwrap(),
-        "--prometheus-operator-feature-gates",
-        "PrometheusTopologySharding",
-    ]);
-    assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains("\"PrometheusTopologySharding\" is not NAME=true or NAME=false"),
-        "{err}"
+    let c = cond(
+        subject(&off, "PodMonitor", "app", "api"),
+        "DiscoveryPermitted",
     );
+    assert_eq!(c["status"], "True", "{c}");
 }

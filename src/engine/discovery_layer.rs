@@ -111,6 +111,9 @@ pub(super) fn job_discoveries(scraper: &Scraper<'_>, job: &ScrapeJob) -> Vec<Dis
             // Static targets need no API access (and are never a `kubernetes_sd_configs` role).
             Role::Static => continue,
         };
+        // `attach_metadata.node` reads the Nodes too (cluster-scoped).
+        let node_meta =
+            sd.attach_node && matches!(sd.role, Role::Pod | Role::Endpoints | Role::EndpointSlice);
         let namespaces = match sd.discovery_namespaces(&scraper.obj.namespace) {
             Some(set) => SdNamespaces::Names(set.into_iter().collect()),
             None => SdNamespaces::All,
@@ -122,18 +125,37 @@ pub(super) fn job_discoveries(scraper: &Scraper<'_>, job: &ScrapeJob) -> Vec<Dis
                 role,
                 namespaces: namespaces.clone(),
             });
+            if node_meta {
+                out.push(Discovery {
+                    account: a.clone(),
+                    scraper: format!("{} {}", scraper.obj.kind, scraper.display()),
+                    role: SdRole::Node,
+                    namespaces: SdNamespaces::All,
+                });
+            }
         }
     }
     out
 }
 
-/// The discovery a workload runs for a monitor it selects.
-pub(super) fn monitor_discovery(p: &PromWorkload, m: &Monitor) -> Discovery {
-    Discovery::of_workload(
+/// The discoveries a workload runs for a monitor it selects: its role in its namespaces, and the
+/// Nodes (cluster-wide) when the job attaches node metadata — `attachMetadata.node`, or topology
+/// sharding, which forces it (semantics/prometheus-operator-shards.md S7). Without `list`/`watch` on
+/// nodes Prometheus attaches no node labels, and under topology sharding no shard keeps the targets.
+pub(super) fn monitor_discoveries(
+    p: &PromWorkload,
+    m: &Monitor,
+    topology_gate: bool,
+) -> Vec<Discovery> {
+    let mut out = vec![Discovery::of_workload(
         p,
         sd_role(p, m.kind, m.service_discovery_role.as_deref()),
         sd_namespaces(p, m),
-    )
+    )];
+    if crate::promop::attaches_node_metadata(p, m, topology_gate) {
+        out.push(Discovery::of_workload(p, SdRole::Node, SdNamespaces::All));
+    }
+    out
 }
 
 impl Engine<'_> {
