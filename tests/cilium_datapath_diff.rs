@@ -429,17 +429,8 @@ fn our_side(d: &Decision) -> Option<Side> {
 /// The pods (`ns/name`) whose egress scrapepath calls enforced and default-deny (E3) in the cluster of
 /// `manifests`: for the coverage of the run.
 fn egress_default_deny(manifests: &Path, version: Version) -> BTreeSet<String> {
-    let admit = scrapepath::admission::Settings {
-        cilium_version: Some(version),
-        istio_version: None,
-        ..Default::default()
-    };
-    let (idx, _) = scrapepath::load::load_index_with(
-        std::slice::from_ref(&manifests.to_path_buf()),
-        false,
-        &admit,
-    )
-    .unwrap_or_else(|e| panic!("{}: {e}", manifests.display()));
+    let idx = cilium_diff::load_as_check(manifests, version)
+        .unwrap_or_else(|e| panic!("{}: {e}", manifests.display()));
     let settings = idx.cilium_settings(Some(version));
     idx.pods()
         .map(|(_, p)| p)
