@@ -18,6 +18,10 @@
 //! A third test runs the operator (`scrapepath run`'s controller, in-process) in Enforce mode on the
 //! same datapath: the intent's CNP opens the scrape, deleting the intent closes it (issue 18 item 4).
 //!
+//! The scraper's egress (issue 14): `deploy/examples/kube-prometheus-egress` (kube-prometheus'
+//! Prometheus with its NetworkPolicy narrowed to DNS-only egress) on the same datapath, and the egress
+//! rule `check` proposes ([`kube_prometheus_egress_on_the_real_datapath_the_proposed_egress_rule_opens_the_scrape`]).
+//!
 //! Each test prints a table of every flow (predicted vs observed) and the timings. Needs root and BPF
 //! (see `tests/common/datapath.rs`): without them it fails when `CI` is set and is skipped with a
 //! message otherwise. The scenarios of this binary run one at a time (each has its own API server
