@@ -403,12 +403,17 @@ impl Row {
         self.from == "pod" && self.flow.src == self.flow.dst
     }
 
-    /// Whether this row fails the test.
+    /// Whether scrapepath and the oracle, both dropping the flow, name different sides.
+    fn sides_differ(&self) -> bool {
+        self.ours == Some(false) && self.theirs == Some(false) && self.ours_side != self.theirs_side
+    }
+
+    /// Whether this row fails the test: a judge disagrees, or the side that drops it does.
     fn fails(&self) -> bool {
         if self.to_itself() {
             self.datapath() != Some(true) || self.ours != Some(true)
         } else {
-            !self.all_agree()
+            !self.all_agree() || self.sides_differ()
         }
     }
 }
@@ -996,7 +1001,7 @@ fn table(rows: &[Row]) -> String {
             ),
             row.ours_why,
             row.theirs_why,
-            if row.all_agree() {
+            if row.all_agree() && !row.sides_differ() {
                 ""
             } else if !row.fails() {
                 "   (to itself: loopback)"
