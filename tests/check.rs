@@ -512,6 +512,60 @@ fn seed_005_fixed_the_proposed_role_makes_every_subject_ready() {
 }
 
 #[test]
+fn kube_prometheus_egress_names_the_scrapers_own_policy_and_the_egress_rule_to_add() {
+    let r = golden("kube-prometheus-egress", "kube-prometheus-egress", 1);
+    let sm = subject(&r, "ServiceMonitor", "shop", "api");
+    assert_eq!(cond(sm, "MonitorSelected")["status"], "True");
+    let net = cond(sm, "NetworkReachable");
+    assert_eq!(net["status"], "False");
+    assert_eq!(net["reason"], "EgressDenied");
+    assert_eq!(cond(sm, "Ready")["reason"], "EgressDenied");
+    let msg = net["message"].as_str().unwrap();
+    for want in [
+        "egress of monitoring/prometheus-k8s-0 is denied",
+        "NetworkPolicy monitoring/prometheus-k8s spec.egress[0]",
+        "reported only",
+    ] {
+        assert!(msg.contains(want), "the message lacks {want:?}: {msg}");
+    }
+    let api = target(sm, "shop/api-5f7c9d8b6-x2m4k");
+    assert_eq!(api["network"]["verdict"], "Denied");
+    assert_eq!(decided_by(api), vec!["monitoring/prometheus-k8s"]);
+    // The proposed rule is what fixed/ adds: the same object, parsed from the message.
+    let proposed: Value = serde_json::Deserializer::from_str(
+        msg.split_once("apply ")
+            .expect("the message proposes an object to apply")
+            .1,
+    )
+    .into_iter()
+    .next()
+    .expect("an object after \"apply\"")
+    .expect("the proposed rule is one JSON object");
+    let text = std::fs::read_to_string(
+        root().join("deploy/examples/kube-prometheus-egress/fixed/egress-fix.yaml"),
+    )
+    .unwrap();
+    let fixed: Value = serde_yaml_ng::from_str(&text).unwrap();
+    assert_eq!(proposed, fixed);
+    // Nothing is applied in the scraper's namespace.
+    assert!(sm["remediation"]
+        .as_array()
+        .is_none_or(|a| a.iter().all(|o| o["metadata"]["namespace"] != "monitoring")));
+}
+
+#[test]
+fn kube_prometheus_egress_fixed_the_proposed_rule_makes_the_scrape_reachable() {
+    let r = golden(
+        "kube-prometheus-egress/fixed",
+        "kube-prometheus-egress-fixed",
+        0,
+    );
+    let sm = subject(&r, "ServiceMonitor", "shop", "api");
+    assert_eq!(cond(sm, "NetworkReachable")["status"], "True");
+    assert_eq!(sm["ready"], true);
+}
+
+#[test]
 fn without_rbac_in_the_input_discovery_is_unknown_and_ready_holds() {
     // Seed 002 carries no Role or binding: the layer is not decided by assumption either way.
     let r = golden("seed-002-istio-monitors", "seed-002", 0);

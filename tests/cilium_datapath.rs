@@ -18,12 +18,18 @@
 //! A third test runs the operator (`scrapepath run`'s controller, in-process) in Enforce mode on the
 //! same datapath: the intent's CNP opens the scrape, deleting the intent closes it (issue 18 item 4).
 //!
+//! The scraper's egress (issue 14): `deploy/examples/kube-prometheus-egress` (kube-prometheus'
+//! Prometheus with its NetworkPolicy narrowed to DNS-only egress) on the same datapath, and the egress
+//! rule `check` proposes ([`kube_prometheus_egress_on_the_real_datapath_the_proposed_egress_rule_opens_the_scrape`]).
+//!
 //! Each test prints a table of every flow (predicted vs observed) and the timings. Needs root and BPF
 //! (see `tests/common/datapath.rs`): without them it fails when `CI` is set and is skipped with a
 //! message otherwise. The scenarios of this binary run one at a time (each has its own API server
 //! and agent; two agents compiling their BPF programs at once only make both slow).
 
 mod common;
+#[path = "common/report.rs"]
+mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -511,6 +517,40 @@ impl<'a> Scenario<'a> {
         }
     }
 
+    /// Prints every flow and the timings of a scenario that started at `t0` (its test API server ready
+    /// at `t_env`, the agent at `t_agent`, its `pods` wired at `t_pods`), fails if a flow disagrees with
+    /// its prediction, and stops the agent.
+    fn finish(
+        self,
+        test: &str,
+        pods: usize,
+        t0: Instant,
+        (t_env, t_agent, t_pods): (Duration, Duration, Duration),
+    ) {
+        let table = self.table();
+        println!("{test}: every flow, predicted and observed:\n{table}");
+        let disagree = self.flows.iter().filter(|f| !f.agrees()).count();
+        println!(
+            "{test}: {} flows probed, {} agree; test API server {:.1} s, agent ready {:.1} s, {pods} pods wired {:.1} s, whole scenario {:.1} s; policy propagation (apply/delete -> every endpoint on the revision) p50 {:.2} s, p99 {:.2} s over {} changes",
+            self.flows.len(),
+            self.flows.len() - disagree,
+            t_env.as_secs_f64(),
+            (t_agent - t_env).as_secs_f64(),
+            (t_pods - t_agent).as_secs_f64(),
+            t0.elapsed().as_secs_f64(),
+            percentile(&self.propagation, 50.0),
+            percentile(&self.propagation, 99.0),
+            self.propagation.len(),
+        );
+        assert_eq!(
+            disagree,
+            0,
+            "{test}: {disagree} of {} flows disagree with the prediction (marked):\n{table}",
+            self.flows.len()
+        );
+        self.dp.stop();
+    }
+
     fn table(&self) -> String {
         let mut t = format!(
             "{:<22} {:<52} {:<58} {:<28} {}\n",
@@ -769,30 +809,7 @@ fn replay(dir: &str, test: &str) {
         }
     }
 
-    let table = sc.table();
-    println!("{test}: every flow, predicted and observed:\n{table}");
-    let disagree: Vec<&Flow> = sc.flows.iter().filter(|f| !f.agrees()).collect();
-    println!(
-        "{test}: {} flows probed, {} agree; test API server {:.1} s, agent ready {:.1} s, {} pods wired {:.1} s, whole scenario {:.1} s; policy propagation (apply/delete -> every endpoint on the revision) p50 {:.2} s, p99 {:.2} s over {} changes",
-        sc.flows.len(),
-        sc.flows.len() - disagree.len(),
-        t_env.as_secs_f64(),
-        (t_agent - t_env).as_secs_f64(),
-        world.pods.len(),
-        (t_pods - t_agent).as_secs_f64(),
-        t0.elapsed().as_secs_f64(),
-        percentile(&sc.propagation, 50.0),
-        percentile(&sc.propagation, 99.0),
-        sc.propagation.len(),
-    );
-    assert!(
-        disagree.is_empty(),
-        "{test}: {} of {} flows disagree with the prediction (marked):\n{table}",
-        disagree.len(),
-        sc.flows.len()
-    );
-    let Scenario { dp, .. } = sc;
-    dp.stop();
+    sc.finish(test, world.pods.len(), t0, (t_env, t_agent, t_pods));
 }
 
 #[test]
@@ -1395,4 +1412,127 @@ fn seed_000_the_real_prometheus_scrapes_through_the_datapath_and_enforce_repairs
     );
     let Scenario { dp, .. } = sc;
     dp.stop();
+}
+
+/// The egress rule `check` proposes in a `NetworkReachable` message ("… reported only …: apply {…}"):
+/// the JSON object after "apply ", as the message prints it.
+fn proposed_egress_rule(message: &str) -> Value {
+    let (_, rest) = message
+        .split_once("apply ")
+        .unwrap_or_else(|| panic!("the message proposes no object to apply: {message}"));
+    serde_json::Deserializer::from_str(rest)
+        .into_iter::<Value>()
+        .next()
+        .unwrap_or_else(|| panic!("nothing after \"apply\": {message}"))
+        .unwrap_or_else(|e| panic!("the proposed rule is not one JSON object ({e}): {message}"))
+}
+
+/// Issue 14 item 1 on the real datapath: kube-prometheus' Prometheus with its NetworkPolicy narrowed
+/// to DNS-only egress (`deploy/examples/kube-prometheus-egress`, its own pods and policy). `check` on
+/// the files says the scrape of `shop/api` is denied by the scraper's egress (`EgressDenied`, naming
+/// `NetworkPolicy monitoring/prometheus-k8s spec.egress[0]`) and proposes an egress rule; on the
+/// datapath the scrape probe from the Prometheus pod's network namespace times out while DNS (TCP/53
+/// to the kube-dns pod) answers. The rule parsed from `check`'s message is applied beside the DNS-only
+/// policy: the scrape answers, `check` on the files plus that rule says Ready, and the rule opens
+/// nothing else (the kube-dns pod's metrics port stays closed to the Prometheus pod).
+#[test]
+fn kube_prometheus_egress_on_the_real_datapath_the_proposed_egress_rule_opens_the_scrape() {
+    let test =
+        "kube_prometheus_egress_on_the_real_datapath_the_proposed_egress_rule_opens_the_scrape";
+    if !available(test) {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let t0 = Instant::now();
+    let dir = root().join("deploy/examples/kube-prometheus-egress");
+    let world = World::load(&dir);
+    let prometheus_pod = world.scrapers["monitoring/k8s"][0].clone();
+    let dns_pod = world
+        .pods
+        .values()
+        .find(|p| p.labels.get("k8s-app").map(String::as_str) == Some("kube-dns"))
+        .map(|p| key(&p.namespace, &p.name))
+        .expect("the example has a kube-dns pod");
+
+    // What check says on the files: denied by the scraper's own egress, and the rule to add.
+    let incident = check(&[&dir]);
+    let sm = report::subject(&incident, "ServiceMonitor", "shop", "api");
+    let net = report::cond(sm, "NetworkReachable");
+    assert_eq!(net["reason"], "EgressDenied", "{net:#}");
+    let message = net["message"].as_str().unwrap();
+    report::assert_contains_all(
+        message,
+        &[
+            &format!("egress of {prometheus_pod} is denied"),
+            "NetworkPolicy monitoring/prometheus-k8s spec.egress[0]",
+        ],
+    );
+    let incident_verdicts = verdicts(&incident);
+    assert!(
+        !incident_verdicts.is_empty() && incident_verdicts.iter().all(|v| v.verdict == "Denied"),
+        "check: {incident_verdicts:?}"
+    );
+    let rule = proposed_egress_rule(message);
+    assert_eq!(
+        rule["metadata"]["namespace"], "monitoring",
+        "the egress rule is for the scraper's namespace: {rule:#}"
+    );
+    let rule_file = root().join(format!(
+        "target/tmp/cilium-datapath-egress-rule-{}.yaml",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(rule_file.parent().unwrap()).unwrap();
+    std::fs::write(&rule_file, rule.to_string()).unwrap();
+    let remedied = check(&[&dir, &rule_file]);
+    let _ = std::fs::remove_file(&rule_file);
+    let sm = report::subject(&remedied, "ServiceMonitor", "shop", "api");
+    assert_eq!(
+        report::cond(sm, "NetworkReachable")["status"],
+        "True",
+        "{sm:#}"
+    );
+    assert_eq!(sm["ready"], true, "{sm:#}");
+    let remedied_verdicts = verdicts(&remedied);
+
+    let env = TestEnv::start_new(CrdSet::NONE);
+    let t_env = t0.elapsed();
+    let mut sc = Scenario::start(&env, &world, false);
+    let (t_agent, t_pods) = (t_env + sc.agent_ready, t0.elapsed());
+    let dns = |phase: &'static str| {
+        vec![
+            Flow::new(
+                phase,
+                &prometheus_pod,
+                &dns_pod,
+                53,
+                "control: DNS egress",
+                true,
+            ),
+            Flow::new(
+                phase,
+                &prometheus_pod,
+                &dns_pod,
+                9153,
+                "control: DNS only",
+                false,
+            ),
+        ]
+    };
+
+    // 1. The DNS-only egress: the scrape times out, DNS answers.
+    sc.set_policies(&world.policies);
+    let mut flows = predicted_flows("DNS-only egress", &world, &incident_verdicts);
+    flows.extend(dns("DNS-only egress"));
+    sc.probe(flows);
+
+    // 2. Beside it, the rule check proposed: the scrape answers, and nothing else opens.
+    let mut with_rule = world.policies.clone();
+    with_rule.push(rule.clone());
+    sc.set_policies(&with_rule);
+    let mut flows = predicted_flows("proposed egress rule", &world, &remedied_verdicts);
+    flows.extend(dns("proposed egress rule"));
+    sc.probe(flows);
+
+    println!("{test}: the egress rule check proposed: {rule}");
+    sc.finish(test, world.pods.len(), t0, (t_env, t_agent, t_pods));
 }

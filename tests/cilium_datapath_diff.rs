@@ -18,8 +18,13 @@
 //! namespace, the `host` identity; on the generator's second node from a network namespace at that
 //! node's address, the `remote-node` identity: no agent runs there); no L7 proxy, DNS proxy or AWS
 //! (policies with HTTP/Kafka/DNS rules, listeners, server names, `toFQDNs` or `fromGroups` are
-//! dropped); egress is allowed (scrapepath judges D's ingress only: egress sections become
-//! allow-all); selectors the agent reads at random (one label twice in a `matchLabels`) are dropped.
+//! dropped); selectors the agent reads at random (one label twice in a `matchLabels`) are dropped.
+//! Egress is compared as generated (`egress`, `egressDeny`, `enableDefaultDeny.egress`, KNP
+//! `policyTypes: [Egress]`): every judge gives the combined verdict, the source's egress and the
+//! destination's ingress (semantics/cilium-egress.md E6), and the table says which side dropped. Under
+//! `enable-policy=always` every endpoint is default-deny for egress: a CCNP allows all egress to every
+//! pod outside the scraper's namespace `monitoring`, whose pods keep only what the generated policies
+//! allow. hostNetwork clients' egress is not policed (no host firewall: E5.2).
 //!
 //! Size and seed: `SCRAPEPATH_DATAPATH_DIFF_CLUSTERS` (per profile, default [`CI_CLUSTERS`]) clusters
 //! from `SCRAPEPATH_DATAPATH_DIFF_SEED` (default [`CI_SEED`]), for the profiles
@@ -44,8 +49,9 @@ use common::datapath::{
 };
 use common::rng::{env_u64, Rng};
 use common::testenv::{CrdSet, TestEnv};
-use scrapepath::cilium::eval::Basis;
-use scrapepath::cilium::NetVerdict;
+use scrapepath::cilium::eval::{Basis, Decision, DestPolicies, Identity};
+use scrapepath::cilium::policy::Direction;
+use scrapepath::cilium::{NetVerdict, Version};
 
 /// The seed CI runs (any seed must pass; this one is fixed so a CI run never fails by chance).
 const CI_SEED: u64 = 0x18d1_ff00_0000_0003;
@@ -89,12 +95,15 @@ impl Profile {
             .join(" ")
     }
 
-    /// `enable-policy=always`: egress is enforced too, so the run allows all egress (a CCNP).
+    /// `enable-policy=always`: egress is enforced and default-deny for every endpoint (E3).
     fn always(&self) -> bool {
         self.config.contains(&("enable-policy", "always"))
     }
 }
 
+/// The generator's scraper namespace: under `enable-policy=always` its pods alone keep only the
+/// generated egress (the others get all egress, [`realise`]).
+const SCRAPER_NAMESPACE: &str = "monitoring";
 /// A port the node itself listens on: the remote node's link is up once it answers.
 const NODE_PORT: u16 = 4999;
 /// The generated node every pod is put on: the agent's Node gets its address and pod CIDR.
@@ -130,7 +139,9 @@ struct Realised {
 }
 
 /// Fields that need what this agent does not run: Envoy (HTTP/Kafka/generic L7 rules, listeners, SNI),
-/// the DNS proxy (`toFQDNs`, DNS rules) or a cloud provider (`fromGroups`/`toGroups`).
+/// the DNS proxy (`toFQDNs`, DNS rules), a cloud provider (`fromGroups`/`toGroups`), or what scrapepath
+/// does not decide offline (`toServices`: the Service objects as the agent's watcher sees them, E4.2;
+/// the generator writes none today).
 const UNREALISABLE: &[&str] = &[
     "rules",
     "listener",
@@ -138,6 +149,7 @@ const UNREALISABLE: &[&str] = &[
     "toFQDNs",
     "fromGroups",
     "toGroups",
+    "toServices",
 ];
 
 fn has_key(v: &Value, keys: &[&str]) -> Option<String> {
@@ -253,44 +265,10 @@ fn realise(g: &Cluster, k: usize, node: &str, profile: &Profile) -> Realised {
                 }
                 if let Some(f) = has_key(&o, UNREALISABLE) {
                     r.notes.push(format!(
-                        "{} dropped: {f} needs the L7 proxy, the DNS proxy or a cloud provider",
+                        "{} dropped: {f} needs the L7 proxy, the DNS proxy, a cloud provider or the live Services",
                         name_of(&o)
                     ));
                     continue;
-                }
-                let mut changed = false;
-                for field in ["spec", "specs"] {
-                    let rules: Vec<&mut Value> = match &mut o[field] {
-                        Value::Array(a) => a.iter_mut().collect(),
-                        v @ Value::Object(_) => vec![v],
-                        _ => Vec::new(),
-                    };
-                    for rule in rules {
-                        let m = rule.as_object_mut().unwrap();
-                        if m.remove("egressDeny").is_some() | m.contains_key("egress") {
-                            m.insert("egress".into(), json!([{"toEntities": ["all"]}]));
-                            changed = true;
-                        }
-                    }
-                }
-                if changed {
-                    r.notes.push(format!(
-                        "{}: egress made allow-all (scrapepath judges ingress only)",
-                        name_of(&o)
-                    ));
-                }
-            }
-            "NetworkPolicy" => {
-                let spec = &mut o["spec"];
-                let egress_type = spec["policyTypes"]
-                    .as_array()
-                    .is_some_and(|t| t.iter().any(|t| t == "Egress"));
-                if egress_type || spec.get("egress").is_some() {
-                    spec["egress"] = json!([{}]);
-                    r.notes.push(format!(
-                        "{}: egress made allow-all (scrapepath judges ingress only)",
-                        name_of(&o)
-                    ));
                 }
             }
             _ => {}
@@ -310,10 +288,18 @@ fn realise(g: &Cluster, k: usize, node: &str, profile: &Profile) -> Realised {
         );
     }
     if profile.always() {
+        // Every endpoint is default-deny for egress (E3): all egress for the pods outside the scraper's
+        // namespace, so that their flows test the destinations' ingress; the pods of `monitoring` keep
+        // only what the generated policies allow (their generated `egressDeny` still wins, E5.4).
         r.cluster.objects.push(json!({
             "apiVersion": "cilium.io/v2", "kind": "CiliumClusterwideNetworkPolicy",
             "metadata": {"name": "datapath-diff-egress"},
-            "spec": {"endpointSelector": {}, "egress": [{"toEntities": ["all"]}]},
+            "spec": {
+                "endpointSelector": {"matchExpressions": [{
+                    "key": "k8s:io.kubernetes.pod.namespace", "operator": "NotIn", "values": [SCRAPER_NAMESPACE],
+                }]},
+                "egress": [{"toEntities": ["all"]}],
+            },
         }));
     }
     r.cluster.flows = g
@@ -351,6 +337,40 @@ struct Row {
     /// The oracle: forwarded or not (`None`: no answer), and its verdict.
     theirs: Option<bool>,
     theirs_why: String,
+    /// Which side drops it, as the oracle answers each (`None`: forwarded or no answer).
+    theirs_side: Option<Side>,
+    /// Which side scrapepath says drops it (`None`: allowed or ambiguous).
+    ours_side: Option<Side>,
+    /// The source is a pod whose egress is default-deny (scrapepath's E3, for the coverage only).
+    egress_default_deny: bool,
+}
+
+/// Where a flow is dropped: the source's egress, the destination's ingress, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Egress,
+    Ingress,
+    Both,
+}
+
+impl Side {
+    fn of(egress_allows: bool, ingress_allows: bool) -> Option<Side> {
+        match (egress_allows, ingress_allows) {
+            (true, true) => None,
+            (false, true) => Some(Side::Egress),
+            (true, false) => Some(Side::Ingress),
+            (false, false) => Some(Side::Both),
+        }
+    }
+
+    fn show(side: Option<Side>) -> &'static str {
+        match side {
+            None => "-",
+            Some(Side::Egress) => "egress",
+            Some(Side::Ingress) => "ingress",
+            Some(Side::Both) => "both",
+        }
+    }
 }
 
 impl Row {
@@ -383,14 +403,56 @@ impl Row {
         self.from == "pod" && self.flow.src == self.flow.dst
     }
 
-    /// Whether this row fails the test.
+    /// Whether scrapepath and the oracle, both dropping the flow, name different sides.
+    fn sides_differ(&self) -> bool {
+        self.ours == Some(false) && self.theirs == Some(false) && self.ours_side != self.theirs_side
+    }
+
+    /// Whether this row fails the test: a judge disagrees, or the side that drops it does.
     fn fails(&self) -> bool {
         if self.to_itself() {
             self.datapath() != Some(true) || self.ours != Some(true)
         } else {
-            !self.all_agree()
+            !self.all_agree() || self.sides_differ()
         }
     }
+}
+
+/// Which side scrapepath says drops the flow: the egress alone (`Decision::side`), or the ingress,
+/// with the egress besides when `eval::combine` adds it ("besides, egress of …").
+fn our_side(d: &Decision) -> Option<Side> {
+    if d.basis == Basis::Ambiguous || d.verdict != NetVerdict::Denied {
+        return None;
+    }
+    Some(match d.side {
+        Direction::Egress => Side::Egress,
+        Direction::Ingress if d.reason.contains("; besides, egress of ") => Side::Both,
+        Direction::Ingress => Side::Ingress,
+    })
+}
+
+/// The pods (`ns/name`) whose egress scrapepath calls enforced and default-deny (E3) in the cluster of
+/// `manifests`: for the coverage of the run.
+fn egress_default_deny(manifests: &Path, version: Version) -> BTreeSet<String> {
+    let idx = cilium_diff::load_as_check(manifests, version)
+        .unwrap_or_else(|e| panic!("{}: {e}", manifests.display()));
+    let settings = idx.cilium_settings(Some(version));
+    idx.pods()
+        .map(|(_, p)| p)
+        .filter(|p| !p.host_network)
+        .filter(|p| {
+            let id = Identity::of_pod(
+                p,
+                &idx.namespace_labels(&p.namespace),
+                &settings.cluster_name,
+                version,
+            );
+            let dp =
+                DestPolicies::compute_in(Direction::Egress, &settings, &id, idx.policies(), false);
+            dp.enforced && dp.default_deny
+        })
+        .map(|p| format!("{}/{}", p.namespace, p.name))
+        .collect()
 }
 
 fn yes_no(v: Option<bool>) -> &'static str {
@@ -654,6 +716,7 @@ impl Run<'_> {
                 .unwrap_or_else(|e| {
                     panic!("{cseed:#x}: scrapepath refuses the realised cluster: {e}")
                 });
+        let default_deny = egress_default_deny(&manifests, self.oracle.version());
 
         // Policy acceptance: scrapepath vs the oracle, and what the agent holds.
         let theirs_rejected = answer.rejected();
@@ -732,8 +795,26 @@ impl Run<'_> {
                     ours_why: format!("{:?} ({}: {})", d.verdict, d.rule, d.reason),
                     theirs: t.filter(|t| t.error.is_none()).map(|t| t.forwarded()),
                     theirs_why: t.map_or("no answer".into(), |t| {
-                        t.error.clone().unwrap_or_else(|| t.verdict.clone())
+                        t.error.clone().unwrap_or_else(|| {
+                            format!(
+                                "ingress {}{}, egress {}{}{}",
+                                t.verdict,
+                                if t.not_endpoint { " (no endpoint)" } else { "" },
+                                t.egress_verdict,
+                                if t.egress_not_endpoint {
+                                    " (no endpoint)"
+                                } else {
+                                    ""
+                                },
+                                if t.audit { ", audit" } else { "" }
+                            )
+                        })
                     }),
+                    theirs_side: t
+                        .filter(|t| t.error.is_none() && !t.audit)
+                        .and_then(|t| Side::of(t.egress_forwarded(), t.ingress_forwarded())),
+                    ours_side: our_side(d),
+                    egress_default_deny: default_deny.contains(&f.src),
                 }
             })
             .collect();
@@ -843,9 +924,24 @@ fn agreement<'r>(rows: impl Iterator<Item = &'r Row>) -> String {
         (Pair::default(), Pair::default(), Pair::default());
     let (mut self_ours, mut self_theirs) = (Pair::default(), Pair::default());
     let (mut flows, mut dropped) = (0, 0);
+    let mut at: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut sides = Pair::default();
+    // Flows from pods with egress default-deny (not to itself): in all, and forwarded.
+    let (mut deny_all, mut deny_forwarded) = (0, 0);
     for row in rows {
         flows += 1;
+        if row.egress_default_deny && !row.to_itself() {
+            deny_all += 1;
+            deny_forwarded += usize::from(row.datapath() == Some(true));
+        }
         dropped += usize::from(row.datapath() == Some(false));
+        if row.datapath() == Some(false) && !row.to_itself() {
+            *at.entry(Side::show(row.theirs_side)).or_default() += 1;
+            if row.ours == Some(false) && row.theirs == Some(false) {
+                sides.compared += 1;
+                sides.agreed += usize::from(row.ours_side == row.theirs_side);
+            }
+        }
         if row.to_itself() {
             self_ours.add(row.datapath(), row.ours);
             self_theirs.add(row.datapath(), row.theirs);
@@ -856,7 +952,7 @@ fn agreement<'r>(rows: impl Iterator<Item = &'r Row>) -> String {
         }
     }
     format!(
-        "{flows} flows ({dropped} dropped, {} from a pod to itself); without those to itself: datapath vs scrapepath {dp_ours}, datapath vs oracle {dp_theirs}, scrapepath vs oracle {ours_theirs}; to itself (loopback; the oracle cannot see it): datapath vs scrapepath {self_ours}, datapath vs oracle {self_theirs}",
+        "{flows} flows ({dropped} dropped, {} from a pod to itself; dropped by the oracle's side {at:?}; {deny_all} from pods with egress default-deny, {deny_forwarded} of them forwarded); without those to itself: datapath vs scrapepath {dp_ours}, datapath vs oracle {dp_theirs}, scrapepath vs oracle {ours_theirs}, the side that drops (scrapepath vs oracle) {sides}; to itself (loopback; the oracle cannot see it): datapath vs scrapepath {self_ours}, datapath vs oracle {self_theirs}",
         self_ours.compared
     )
 }
@@ -870,17 +966,24 @@ fn of_kind<'a>(objects: &'a [Value], kinds: &[&str]) -> Vec<&'a Value> {
 
 fn table(rows: &[Row]) -> String {
     let mut t = format!(
-        "{:<18} {:<36} {:<30} {:<22} {:<10} {:<10} {}\n",
-        "cluster", "from", "to", "datapath", "scrapepath", "oracle", "why (scrapepath | oracle)"
+        "{:<18} {:<44} {:<30} {:<22} {:<10} {:<10} {:<15} {}\n",
+        "cluster",
+        "from",
+        "to",
+        "datapath",
+        "scrapepath",
+        "oracle",
+        "dropped at",
+        "why (scrapepath | oracle)"
     );
     for row in rows {
         t += &format!(
-            "{:<18} {:<36} {:<30} {:<22} {:<10} {:<10} {} | {}{}\n",
+            "{:<18} {:<44} {:<30} {:<22} {:<10} {:<10} {:<15} {} | {}{}\n",
             format!("{:#x}", row.cluster),
-            if row.from == "pod" {
-                row.flow.src.clone()
-            } else {
-                format!("{} ({})", row.flow.src, row.from)
+            match (row.from, row.egress_default_deny) {
+                ("pod", false) => row.flow.src.clone(),
+                ("pod", true) => format!("{} (egress default-deny)", row.flow.src),
+                (from, _) => format!("{} ({from})", row.flow.src),
             },
             format!("{}:{}", row.flow.dst, row.flow.port),
             format!(
@@ -890,9 +993,15 @@ fn table(rows: &[Row]) -> String {
             ),
             yes_no(row.ours),
             yes_no(row.theirs),
+            // Which side drops it: scrapepath's / the oracle's.
+            format!(
+                "{}/{}",
+                Side::show(row.ours_side),
+                Side::show(row.theirs_side)
+            ),
             row.ours_why,
             row.theirs_why,
-            if row.all_agree() {
+            if row.all_agree() && !row.sides_differ() {
                 ""
             } else if !row.fails() {
                 "   (to itself: loopback)"
@@ -1053,6 +1162,40 @@ fn random_clusters_on_the_real_datapath_agree_with_scrapepath_and_ciliums_engine
     }
     if hosts == 0 {
         thin.push("no flow from a hostNetwork pod on the agent's node".into());
+    }
+    // Egress: drops by each side alone (the oracle's answer per side, the datapath's drop), and flows
+    // from pods whose egress is default-deny both dropped and let through by a generated allow.
+    let observed = |row: &Row, dropped: bool, side: Option<Side>| {
+        !row.to_itself() && row.datapath() == Some(!dropped) && row.theirs_side == side
+    };
+    for (what, side) in [
+        ("by the source's egress alone", Some(Side::Egress)),
+        ("by the destination's ingress alone", Some(Side::Ingress)),
+    ] {
+        if !rows.iter().any(|r| observed(r, true, side)) {
+            thin.push(format!("no flow was dropped {what}"));
+        }
+    }
+    for (what, dropped, side) in [
+        ("dropped by its egress", true, Some(Side::Egress)),
+        ("forwarded", false, None),
+    ] {
+        if !rows
+            .iter()
+            .any(|r| r.egress_default_deny && observed(r, dropped, side))
+        {
+            thin.push(format!(
+                "no flow from a pod with egress default-deny was {what}"
+            ));
+        }
+    }
+    if profiles.iter().any(|p| p.always())
+        && !rows.iter().any(|r| {
+            PROFILES.iter().any(|p| p.name == r.profile && p.always())
+                && observed(r, true, Some(Side::Egress))
+        })
+    {
+        thin.push("no flow was dropped by its egress under enable-policy=always".into());
     }
     let failing: Vec<Row> = rows.into_iter().filter(Row::fails).collect();
     assert!(

@@ -592,17 +592,7 @@ pub fn scrapepath_judges(
     version: Version,
     flows: &[Flow],
 ) -> Result<Judged, String> {
-    let admit = scrapepath::admission::Settings {
-        cilium_version: Some(version),
-        istio_version: None,
-        ..Default::default()
-    };
-    let (idx, _) = scrapepath::load::load_index_with(
-        std::slice::from_ref(&manifests.to_path_buf()),
-        false,
-        &admit,
-    )
-    .map_err(|e| e.to_string())?;
+    let idx = load_as_check(manifests, version)?;
     let settings = idx.cilium_settings(Some(version));
     let mut rejected = BTreeMap::new();
     let mut policies = 0;
@@ -628,6 +618,26 @@ pub fn scrapepath_judges(
         rejected,
         policies,
     })
+}
+
+/// The index `check` builds from `manifests` for Cilium `version`, its admission first (`Err` with the
+/// reason when the API server of that release would refuse the input).
+pub fn load_as_check(
+    manifests: &Path,
+    version: Version,
+) -> Result<scrapepath::index::ClusterIndex, String> {
+    let admit = scrapepath::admission::Settings {
+        cilium_version: Some(version),
+        istio_version: None,
+        ..Default::default()
+    };
+    scrapepath::load::load_index_with(
+        std::slice::from_ref(&manifests.to_path_buf()),
+        false,
+        &admit,
+    )
+    .map(|(idx, _)| idx)
+    .map_err(|e| e.to_string())
 }
 
 pub fn show(f: &Flow) -> String {
