@@ -712,6 +712,11 @@ pub struct SliceEndpoint {
     pub ready: bool,
     /// The backing pod's name, when the endpoint names one.
     pub pod: Option<String>,
+    /// The endpoint's `targetRef` (kind, name) whatever its kind: a Node for the kubelet endpoints
+    /// prometheus-operator keeps; `None` for hand-written addresses and the API server's own.
+    pub target: Option<(String, String)>,
+    /// `nodeName` (EndpointSlice) or `nodeName` of the address (Endpoints).
+    pub node_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -763,9 +768,81 @@ impl From<&discoveryv1::EndpointSlice> for EndpointSlice {
                         .as_ref()
                         .filter(|r| r.kind.as_deref() == Some("Pod"))
                         .and_then(|r| r.name.clone()),
+                    target: e.target_ref.as_ref().and_then(|r| {
+                        Some((r.kind.clone().unwrap_or_default(), r.name.clone()?))
+                    }),
+                    node_name: e.node_name.clone(),
                 })
                 .collect(),
         }
+    }
+}
+
+impl EndpointSlice {
+    /// What the EndpointSlice mirroring controller publishes for an `Endpoints` object (a Service
+    /// without selector whose endpoints someone else keeps, e.g. prometheus-operator's kubelet
+    /// Service): one slice per subset, `ready` false for `notReadyAddresses`; `None` when the object
+    /// carries `endpointslice.kubernetes.io/skip-mirror: "true"` (the API server's own
+    /// default/kubernetes Endpoints: it writes the EndpointSlice itself).
+    pub fn mirrored(e: &corev1::Endpoints) -> Option<Vec<EndpointSlice>> {
+        let labels = e.metadata.labels.clone().unwrap_or_default();
+        if labels.get("endpointslice.kubernetes.io/skip-mirror").map(String::as_str) == Some("true") {
+            return None;
+        }
+        let namespace = e.metadata.namespace.clone().unwrap_or_default();
+        let name = e.metadata.name.clone().unwrap_or_default();
+        let endpoint = |a: &corev1::EndpointAddress, ready: bool| SliceEndpoint {
+            addresses: vec![a.ip.clone()],
+            ready,
+            pod: a
+                .target_ref
+                .as_ref()
+                .filter(|r| r.kind.as_deref() == Some("Pod"))
+                .and_then(|r| r.name.clone()),
+            target: a
+                .target_ref
+                .as_ref()
+                .and_then(|r| Some((r.kind.clone().unwrap_or_default(), r.name.clone()?))),
+            node_name: a.node_name.clone(),
+        };
+        Some(
+            e.subsets
+                .iter()
+                .flatten()
+                .enumerate()
+                .map(|(i, sub)| EndpointSlice {
+                    namespace: namespace.clone(),
+                    name: if i == 0 {
+                        format!("{name}-mirror")
+                    } else {
+                        format!("{name}-mirror-{i}")
+                    },
+                    service: Some(name.clone()),
+                    ports: sub
+                        .ports
+                        .iter()
+                        .flatten()
+                        .map(|p| SlicePort {
+                            name: p.name.clone().filter(|n| !n.is_empty()),
+                            port: Some(p.port),
+                            protocol: p.protocol.clone().unwrap_or_else(|| "TCP".to_string()),
+                        })
+                        .collect(),
+                    endpoints: sub
+                        .addresses
+                        .iter()
+                        .flatten()
+                        .map(|a| endpoint(a, true))
+                        .chain(
+                            sub.not_ready_addresses
+                                .iter()
+                                .flatten()
+                                .map(|a| endpoint(a, false)),
+                        )
+                        .collect(),
+                })
+                .collect(),
+        )
     }
 }
 
