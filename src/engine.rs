@@ -3128,6 +3128,37 @@ pub fn egress_verdict(
     Engine::new(idx, cfg).egress(src_pod, dest_id, port, &req, false)
 }
 
+/// The scrape of the address `ip`, which no pod backs, from the scraper pod `src` on TCP/`port`
+/// (E8 of `semantics/cilium-egress.md`): the scraper's egress toward the address' identity. `None`
+/// when the scraper pod is not in the index.
+pub fn address_verdict(
+    idx: &ClusterIndex,
+    cfg: &EngineConfig,
+    ip: &str,
+    src: (&str, &str),
+    port: u16,
+    path: &str,
+) -> Option<Decision> {
+    let (_, src_pod) = idx.pod_by_name(src.0, src.1)?;
+    let t = promop::AddressTarget {
+        ip: ip.to_string(),
+        port,
+        port_name: None,
+        endpoint: 0,
+        path: path.to_string(),
+        scheme: "http".to_string(),
+        shard: ShardKey::Every,
+        service: (String::new(), String::new()),
+        target: None,
+        node_name: None,
+        ready: true,
+    };
+    Engine::new(idx, cfg)
+        .evaluate_addresses(&[(0, t)], &[Scraper::of_pod(src_pod)])
+        .pop()
+        .map(|e| e.now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -148,11 +148,7 @@ impl<'a> Engine<'a> {
                             "the endpoint address {:?} of Service {}/{} is not an IP address: Prometheus cannot connect to it",
                             t.ip, t.service.0, t.service.1
                         ),
-                        decided_by: vec![ObjRef::new(
-                            crate::model::Kind::Service,
-                            &t.service.0,
-                            &t.service.1,
-                        )],
+                        decided_by: vec![],
                         side: Direction::Egress,
                     }
                 } else if src.host_network {
