@@ -429,3 +429,127 @@ pub(super) fn resolved_text(
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{evaluate, EngineConfig, SubjectReport};
+    use crate::index::ClusterIndex;
+    use std::path::Path;
+
+    /// A Prometheus selecting every ServiceMonitor, its pod, and a ServiceMonitor on Service
+    /// `app/ext` (port `metrics`), with `endpoints` (YAML: EndpointSlices or Endpoints of `ext`).
+    fn monitor_subject(endpoints: &str) -> SubjectReport {
+        let yaml = format!(
+            r#"
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {{name: k8s, namespace: monitoring}}
+spec: {{serviceMonitorSelector: {{}}, serviceMonitorNamespaceSelector: {{}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: prometheus-k8s-0
+  namespace: monitoring
+  labels: {{app.kubernetes.io/name: prometheus, operator.prometheus.io/name: k8s, prometheus: k8s}}
+  ownerReferences: [{{apiVersion: apps/v1, kind: StatefulSet, name: prometheus-k8s, uid: u1, controller: true}}]
+spec: {{containers: [{{name: prometheus, image: p}}]}}
+status: {{phase: Running, podIP: 10.0.0.5, conditions: [{{type: Ready, status: "True"}}]}}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata: {{name: ext, namespace: app}}
+spec:
+  selector: {{matchLabels: {{app: ext}}}}
+  endpoints: [{{port: metrics}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: ext, namespace: app, labels: {{app: ext}}}}
+spec: {{ports: [{{name: metrics, port: 9100}}]}}
+---
+{endpoints}
+"#
+        );
+        let mut idx = ClusterIndex::new();
+        let mut stats = crate::load::LoadStats::default();
+        for o in crate::load::parse_text(Path::new("t.yaml"), &yaml, &mut stats).unwrap() {
+            idx.apply(o);
+        }
+        evaluate(&idx, &EngineConfig::default())
+            .subjects
+            .into_iter()
+            .find(|s| s.kind == "ServiceMonitor" && s.name == "ext")
+            .expect("the ServiceMonitor is a subject")
+    }
+
+    fn condition<'r>(s: &'r SubjectReport, t: &str) -> (&'r str, &'r str, &'r str) {
+        let c = s.conditions.iter().find(|c| c.type_ == t).unwrap();
+        (c.status.as_str(), c.reason.as_str(), c.message.as_str())
+    }
+
+    const SLICE_HEAD: &str = "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: ext-1, namespace: app, labels: {kubernetes.io/service-name: ext}}\naddressType: IPv4\nports: [{name: metrics, port: 9100}]\n";
+
+    #[test]
+    fn an_external_address_is_a_target_not_no_matching_pods() {
+        let s = monitor_subject(&format!(
+            "{SLICE_HEAD}endpoints: [{{addresses: [203.0.113.7]}}]"
+        ));
+        assert_eq!(
+            condition(&s, "TargetsResolved"),
+            (
+                "True",
+                "Resolved",
+                "1 targets at 1 addresses no pod backs: external address 203.0.113.7"
+            )
+        );
+        assert_eq!(condition(&s, "NetworkReachable").0, "True");
+        assert!(s.ready, "{:?}", s.conditions);
+        assert_eq!(s.targets[0].address.as_deref(), Some("203.0.113.7:9100"));
+    }
+
+    #[test]
+    fn an_endpoint_slice_without_addresses_yields_no_target() {
+        let s = monitor_subject(&format!("{SLICE_HEAD}endpoints: [{{addresses: []}}]"));
+        let (status, reason, _) = condition(&s, "TargetsResolved");
+        assert_eq!((status, reason), ("False", "NoMatchingPods"));
+        assert!(s.targets.is_empty());
+    }
+
+    #[test]
+    fn an_address_that_is_not_an_ip_is_denied_and_named() {
+        let s = monitor_subject(&format!(
+            "{SLICE_HEAD}endpoints: [{{addresses: [exporter.example.com]}}]"
+        ));
+        let (status, _, message) = condition(&s, "NetworkReachable");
+        assert_eq!(status, "False");
+        assert!(
+            message.contains(r#"the endpoint address "exporter.example.com" of Service app/ext is not an IP address"#),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn endpoints_with_only_not_ready_addresses_are_targets_and_named() {
+        let s = monitor_subject(
+            "apiVersion: v1\nkind: Endpoints\nmetadata: {name: ext, namespace: app}\nsubsets:\n- notReadyAddresses: [{ip: 203.0.113.8}]\n  ports: [{name: metrics, port: 9100}]",
+        );
+        let (status, _, message) = condition(&s, "TargetsResolved");
+        assert_eq!(status, "True");
+        assert!(
+            message.contains(
+                "(not ready, Prometheus scrapes them all the same: external address 203.0.113.8)"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn endpoints_the_api_server_writes_itself_are_not_mirrored() {
+        // default/kubernetes' Endpoints carry skip-mirror: only its EndpointSlice counts.
+        let s = monitor_subject(
+            "apiVersion: v1\nkind: Endpoints\nmetadata: {name: ext, namespace: app, labels: {endpointslice.kubernetes.io/skip-mirror: \"true\"}}\nsubsets:\n- addresses: [{ip: 203.0.113.8}]\n  ports: [{name: metrics, port: 9100}]",
+        );
+        assert_eq!(condition(&s, "TargetsResolved").0, "False");
+    }
+}
