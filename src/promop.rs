@@ -1611,7 +1611,10 @@ fn address_targets(
             path: ctx.ep.path_or_default().to_string(),
             scheme: ctx.ep.scheme.clone().unwrap_or_else(|| "http".into()),
             shard: ShardKey::Hash(address.clone()),
-            service: (ns.to_string(), svc.map_or_else(String::new, |s| s.name.clone())),
+            service: (
+                ns.to_string(),
+                svc.map_or_else(String::new, |s| s.name.clone()),
+            ),
             target: addr.target.clone(),
             node_name: addr.node_name.clone(),
             ready: addr.ready,
@@ -1619,6 +1622,10 @@ fn address_targets(
         if !ctx.relabelings.is_empty() {
             let mut labels = address_meta_labels(ns, svc, addr, ep_name.as_deref(), &address);
             operator_labels(&mut labels, ctx, ns, None, None, svc);
+            // The operator's rule `(address_target_kind, address_target_name) =~ Node;(.*)` → `node`.
+            if let Some(("Node", name)) = addr.target.as_ref().map(|(k, n)| (k.as_str(), n)) {
+                labels.insert("node".into(), name.clone());
+            }
             let Some(r) = relabeled(&mut labels, ctx.relabelings) else {
                 continue;
             };

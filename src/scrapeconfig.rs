@@ -859,6 +859,9 @@ struct Address<'a> {
     ip: String,
     ready: bool,
     pod: Option<(PodId, &'a Pod)>,
+    /// The endpoint's `targetRef` (kind, name) and `nodeName`.
+    target: Option<(String, String)>,
+    node_name: Option<String>,
     /// (name, number, protocol).
     ports: Vec<(Option<String>, u16, String)>,
 }
@@ -896,6 +899,8 @@ fn addresses_of<'a>(
                     ip: ip.clone(),
                     ready: e.ready,
                     pod,
+                    target: e.target.clone(),
+                    node_name: e.node_name.clone(),
                     ports: ports.clone(),
                 });
             }
@@ -912,6 +917,8 @@ fn addresses_of<'a>(
             ip: ip.to_string(),
             ready: pod.ready.unwrap_or(false),
             pod: Some((id, pod)),
+            target: Some(("Pod".to_string(), pod.name.clone())),
+            node_name: None,
             ports,
         });
     }
@@ -1003,7 +1010,8 @@ fn endpoints_role(
                     };
                     l.extend(group.clone());
                     l.insert("__address__".into(), join_host_port(&a.ip, *number));
-                    let target = a.pod.map(|(_, p)| p.name.clone());
+                    // Any targetRef (a Node's for the kubelet endpoints), as Prometheus sets it.
+                    let target = a.target.clone();
                     if slice_role {
                         let e = "__meta_kubernetes_endpointslice_";
                         l.insert(
@@ -1022,18 +1030,24 @@ fn endpoints_role(
                         if let Some(n) = pname {
                             l.insert(format!("{e}port_name"), n.clone());
                         }
-                        if let Some(t) = target {
-                            l.insert(format!("{e}address_target_kind"), "Pod".into());
-                            l.insert(format!("{e}address_target_name"), t);
+                        if let Some((kind, name)) = target {
+                            l.insert(format!("{e}address_target_kind"), kind);
+                            l.insert(format!("{e}address_target_name"), name);
+                        }
+                        if let Some(n) = &a.node_name {
+                            l.insert(format!("{e}endpoint_node_name"), n.clone());
                         }
                     } else {
                         let e = "__meta_kubernetes_endpoint_";
                         l.insert(format!("{e}ready"), a.ready.to_string());
                         l.insert(format!("{e}port_name"), pname.clone().unwrap_or_default());
                         l.insert(format!("{e}port_protocol"), protocol.clone());
-                        if let Some(t) = target {
-                            l.insert(format!("{e}address_target_kind"), "Pod".into());
-                            l.insert(format!("{e}address_target_name"), t);
+                        if let Some((kind, name)) = target {
+                            l.insert(format!("{e}address_target_kind"), kind);
+                            l.insert(format!("{e}address_target_name"), name);
+                        }
+                        if let Some(n) = &a.node_name {
+                            l.insert(format!("{e}node_name"), n.clone());
                         }
                     }
                     out.push((a.pod.map(|(id, _)| id), l));
