@@ -2002,7 +2002,6 @@ impl<'a> Engine<'a> {
             &address_evaluated,
             &scrapers,
         ));
-        let mut blocked_by = blocked_by;
         blocked_by.extend(mesh_blocked);
         let pool = crate::observe::monitor_pool(m.kind, &m.namespace, &m.name);
         let (scraped, observed) = self.scraped_condition(&evaluated, &scrapers, Some(&pool));
