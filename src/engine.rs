@@ -146,6 +146,17 @@ pub struct TargetOut {
     pub observed: Option<ObservedOut>,
 }
 
+impl LayerOut {
+    /// A target's network layer: the verdict, the reason with its rule, the deciding objects.
+    fn of_network(d: &Decision) -> LayerOut {
+        LayerOut {
+            verdict: format!("{:?}", d.verdict),
+            reason: format!("{} [{}]", d.reason, d.rule),
+            decided_by: d.decided_by.iter().map(RefOut::from).collect(),
+        }
+    }
+}
+
 impl TargetOut {
     /// Whether the network or the mesh stops the scrape (an undecided mesh verdict does not count).
     pub fn blocked(&self) -> bool {
@@ -525,6 +536,24 @@ fn scraper_set_causes(idx: &ClusterIndex, p: &PromWorkload, pods: &[Pod]) -> Vec
         }
     }
     out
+}
+
+/// The `NetworkReachable` reason of a decision that blocks a target; its deciding objects are added
+/// to `blocked_by` with that reason.
+fn blocked_reason(d: &Decision, blocked_by: &mut Vec<(ObjRef, String)>) -> &'static str {
+    let r = match d.basis {
+        Basis::Ambiguous => reason::AMBIGUOUS_POLICY,
+        _ if d.side == Direction::Egress => reason::EGRESS_DENIED,
+        Basis::DeniedByRule => reason::DENIED_BY_RULE,
+        Basis::L7 => reason::L7_DENIED,
+        _ => reason::BLOCKED_BY_POLICY,
+    };
+    for o in &d.decided_by {
+        if !blocked_by.iter().any(|(b, _)| b == o) {
+            blocked_by.push((o.clone(), r.to_string()));
+        }
+    }
+    r
 }
 
 /// `: a; b` for a message, empty without causes.
@@ -2287,20 +2316,9 @@ impl<'a> Engine<'a> {
         let mut blocked_by: Vec<(ObjRef, String)> = Vec::new();
         let mut reason_ = reason::ALLOWED;
         for e in &blocked {
-            let r = match e.now.basis {
-                Basis::Ambiguous => reason::AMBIGUOUS_POLICY,
-                _ if e.now.side == Direction::Egress => reason::EGRESS_DENIED,
-                Basis::DeniedByRule => reason::DENIED_BY_RULE,
-                Basis::L7 => reason::L7_DENIED,
-                _ => reason::BLOCKED_BY_POLICY,
-            };
+            let r = blocked_reason(&e.now, &mut blocked_by);
             if reason_ == reason::ALLOWED {
                 reason_ = r;
-            }
-            for o in &e.now.decided_by {
-                if !blocked_by.iter().any(|(b, _)| b == o) {
-                    blocked_by.push((o.clone(), r.to_string()));
-                }
             }
         }
         let invalid: Vec<(ObjRef, String)> = {
@@ -2445,11 +2463,7 @@ impl<'a> Engine<'a> {
                     port_name: e.port_name.clone(),
                     path: e.path.clone(),
                     scraper: scrapers[e.scraper].display(),
-                    network: LayerOut {
-                        verdict: format!("{:?}", e.now.verdict),
-                        reason: format!("{} [{}]", e.now.reason, e.now.rule),
-                        decided_by: e.now.decided_by.iter().map(RefOut::from).collect(),
-                    },
+                    network: LayerOut::of_network(&e.now),
                     mesh: LayerOut {
                         verdict: e.mesh_now.verdict.as_str().to_string(),
                         reason: format!("{} [istio rule {}]", e.mesh_now.reason, e.mesh_now.rule),

@@ -763,19 +763,24 @@ impl From<&discoveryv1::EndpointSlice> for EndpointSlice {
                     addresses: e.addresses.clone(),
                     // Per the API, a nil ready condition means ready.
                     ready: e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true),
-                    pod: e
-                        .target_ref
-                        .as_ref()
-                        .filter(|r| r.kind.as_deref() == Some("Pod"))
-                        .and_then(|r| r.name.clone()),
-                    target: e.target_ref.as_ref().and_then(|r| {
-                        Some((r.kind.clone().unwrap_or_default(), r.name.clone()?))
-                    }),
+                    pod: pod_of(e.target_ref.as_ref()),
+                    target: target_of(e.target_ref.as_ref()),
                     node_name: e.node_name.clone(),
                 })
                 .collect(),
         }
     }
+}
+
+/// The pod an endpoint's `targetRef` names, if it names a Pod.
+fn pod_of(r: Option<&corev1::ObjectReference>) -> Option<String> {
+    r.filter(|r| r.kind.as_deref() == Some("Pod"))
+        .and_then(|r| r.name.clone())
+}
+
+/// An endpoint's `targetRef` as (kind, name), whatever its kind.
+fn target_of(r: Option<&corev1::ObjectReference>) -> Option<(String, String)> {
+    r.and_then(|r| Some((r.kind.clone().unwrap_or_default(), r.name.clone()?)))
 }
 
 impl EndpointSlice {
@@ -786,7 +791,11 @@ impl EndpointSlice {
     /// default/kubernetes Endpoints: it writes the EndpointSlice itself).
     pub fn mirrored(e: &corev1::Endpoints) -> Option<Vec<EndpointSlice>> {
         let labels = e.metadata.labels.clone().unwrap_or_default();
-        if labels.get("endpointslice.kubernetes.io/skip-mirror").map(String::as_str) == Some("true") {
+        if labels
+            .get("endpointslice.kubernetes.io/skip-mirror")
+            .map(String::as_str)
+            == Some("true")
+        {
             return None;
         }
         let namespace = e.metadata.namespace.clone().unwrap_or_default();
@@ -794,15 +803,8 @@ impl EndpointSlice {
         let endpoint = |a: &corev1::EndpointAddress, ready: bool| SliceEndpoint {
             addresses: vec![a.ip.clone()],
             ready,
-            pod: a
-                .target_ref
-                .as_ref()
-                .filter(|r| r.kind.as_deref() == Some("Pod"))
-                .and_then(|r| r.name.clone()),
-            target: a
-                .target_ref
-                .as_ref()
-                .and_then(|r| Some((r.kind.clone().unwrap_or_default(), r.name.clone()?))),
+            pod: pod_of(a.target_ref.as_ref()),
+            target: target_of(a.target_ref.as_ref()),
             node_name: a.node_name.clone(),
         };
         Some(

@@ -6,7 +6,7 @@
 
 use std::net::IpAddr;
 
-use super::{condition, scraper_names, ConditionOut, Engine, LayerOut, RefOut, Scraper, TargetOut};
+use super::{condition, scraper_names, ConditionOut, Engine, LayerOut, Scraper, TargetOut};
 use crate::cilium::eval::{Basis, Decision, Identity, NetVerdict, ScrapeRequest};
 use crate::cilium::policy::Direction;
 use crate::conditions::{self as cond, reason};
@@ -217,19 +217,9 @@ impl<'a> Engine<'a> {
         let n = evaluated.len();
         let mut r = reason::ALLOWED;
         for e in &blocked {
-            let this = match e.now.basis {
-                Basis::Ambiguous => reason::AMBIGUOUS_POLICY,
-                _ if e.now.side == Direction::Egress => reason::EGRESS_DENIED,
-                Basis::L7 => reason::L7_DENIED,
-                _ => reason::BLOCKED_BY_POLICY,
-            };
+            let this = super::blocked_reason(&e.now, blocked_by);
             if r == reason::ALLOWED {
                 r = this;
-            }
-            for o in &e.now.decided_by {
-                if !blocked_by.iter().any(|(b, _)| b == o) {
-                    blocked_by.push((o.clone(), this.to_string()));
-                }
             }
         }
         let text = if blocked.is_empty() {
@@ -367,11 +357,7 @@ impl<'a> Engine<'a> {
                 port_name: e.target.port_name.clone(),
                 path: e.target.path.clone(),
                 scraper: scrapers[e.scraper].display(),
-                network: LayerOut {
-                    verdict: format!("{:?}", e.now.verdict),
-                    reason: format!("{} [{}]", e.now.reason, e.now.rule),
-                    decided_by: e.now.decided_by.iter().map(RefOut::from).collect(),
-                },
+                network: LayerOut::of_network(&e.now),
                 mesh: LayerOut {
                     verdict: "NotApplicable".to_string(),
                     reason: "an address no pod backs has no sidecar; the mesh policies of the scraper's own sidecar are not evaluated for it".to_string(),
