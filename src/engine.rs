@@ -27,6 +27,7 @@ use crate::observe::Observed;
 use crate::promop::{self, NotSelected, ShardKey, Sharding};
 use crate::selector::{Operator, Selector};
 
+mod address_layer;
 mod discovery_layer;
 mod jobs_layer;
 mod mesh_layer;
@@ -150,6 +151,17 @@ pub struct TargetOut {
     pub observed: Option<ObservedOut>,
 }
 
+impl LayerOut {
+    /// A target's network layer: the verdict, the reason with its rule, the deciding objects.
+    fn of_network(d: &Decision) -> LayerOut {
+        LayerOut {
+            verdict: format!("{:?}", d.verdict),
+            reason: format!("{} [{}]", d.reason, d.rule),
+            decided_by: d.decided_by.iter().map(RefOut::from).collect(),
+        }
+    }
+}
+
 impl TargetOut {
     /// Whether the network or the mesh stops the scrape (an undecided mesh verdict does not count).
     pub fn blocked(&self) -> bool {
@@ -204,6 +216,8 @@ pub struct Engine<'a> {
     identity_slots: HashMap<u64, Vec<(PodId, usize)>>,
     /// The targets of a monitor for a workload (`None`: no workload), computed once per run.
     targets: HashMap<(Option<ObjRef>, ObjRef), Rc<Vec<promop::Target>>>,
+    /// The targets at addresses no pod backs, computed with `targets`.
+    address_targets: HashMap<(Option<ObjRef>, ObjRef), Rc<Vec<promop::AddressTarget>>>,
     /// Monitors by a namespace they may discover in, and those that discover everywhere.
     monitors_by_ns: Option<MonitorsByNamespace<'a>>,
     /// What each scrape_configs job discovers, computed once per run.
@@ -569,6 +583,24 @@ fn scraper_set_causes(idx: &ClusterIndex, p: &PromWorkload, pods: &[Pod]) -> Vec
     out
 }
 
+/// The `NetworkReachable` reason of a decision that blocks a target; its deciding objects are added
+/// to `blocked_by` with that reason.
+fn blocked_reason(d: &Decision, blocked_by: &mut Vec<(ObjRef, String)>) -> &'static str {
+    let r = match d.basis {
+        Basis::Ambiguous => reason::AMBIGUOUS_POLICY,
+        _ if d.side == Direction::Egress => reason::EGRESS_DENIED,
+        Basis::DeniedByRule => reason::DENIED_BY_RULE,
+        Basis::L7 => reason::L7_DENIED,
+        _ => reason::BLOCKED_BY_POLICY,
+    };
+    for o in &d.decided_by {
+        if !blocked_by.iter().any(|(b, _)| b == o) {
+            blocked_by.push((o.clone(), r.to_string()));
+        }
+    }
+    r
+}
+
 /// `: a; b` for a message, empty without causes.
 fn causes_text(causes: &[String]) -> String {
     if causes.is_empty() {
@@ -634,6 +666,7 @@ impl<'a> Engine<'a> {
             dest: HashMap::new(),
             identity_slots: HashMap::new(),
             targets: HashMap::new(),
+            address_targets: HashMap::new(),
             monitors_by_ns: None,
             discoveries: HashMap::new(),
             observed: None,
@@ -655,12 +688,25 @@ impl<'a> Engine<'a> {
         p: Option<&PromWorkload>,
         m: &Monitor,
     ) -> Rc<Vec<promop::Target>> {
+        self.monitor_discovery(p, m).0
+    }
+
+    /// The targets of a monitor for a workload: at pods' addresses, and at addresses no pod backs.
+    #[allow(clippy::type_complexity)]
+    fn monitor_discovery(
+        &mut self,
+        p: Option<&PromWorkload>,
+        m: &Monitor,
+    ) -> (Rc<Vec<promop::Target>>, Rc<Vec<promop::AddressTarget>>) {
         let key = (p.map(PromWorkload::obj_ref), m.obj_ref());
-        let idx = self.idx;
-        self.targets
-            .entry(key)
-            .or_insert_with(|| Rc::new(promop::targets(p, m, idx)))
-            .clone()
+        if let (Some(t), Some(a)) = (self.targets.get(&key), self.address_targets.get(&key)) {
+            return (t.clone(), a.clone());
+        }
+        let (t, a) = promop::discover(p, m, self.idx);
+        let (t, a) = (Rc::new(t), Rc::new(a));
+        self.targets.insert(key.clone(), t.clone());
+        self.address_targets.insert(key, a.clone());
+        (t, a)
     }
 
     /// The monitors that may discover targets in `ns` (a superset: B1 for any workload).
@@ -884,6 +930,46 @@ impl<'a> Engine<'a> {
             return None;
         }
         let idx = self.idx;
+        let dest_pod = idx.pod(dest);
+        let peer = if dest_pod.host_network {
+            // A node: host or remote-node, depending on the scraper's node (R3).
+            Rc::new(Identity::of_source(
+                dest_pod,
+                &idx.namespace_labels(&dest_pod.namespace),
+                idx.node_labels_of(dest_pod),
+                src,
+                &self.settings,
+            ))
+        } else {
+            let settings = &self.settings;
+            self.peer_ids
+                .entry(dest)
+                .or_insert_with(|| {
+                    Rc::new(Identity::of_pod(
+                        dest_pod,
+                        &idx.namespace_labels(&dest_pod.namespace),
+                        &settings.cluster_name,
+                        settings.version,
+                    ))
+                })
+                .clone()
+        };
+        Some(self.egress_toward(src, &peer, dest_pod, port, req, skip_managed))
+    }
+
+    /// The egress decision of a (not hostNetwork) scraper pod toward a peer identity (E1–E5, E8):
+    /// `dest` is the pod whose named ports a port name resolves against from 1.20 (a pod without ports
+    /// for an address no pod backs).
+    pub(super) fn egress_toward(
+        &mut self,
+        src: &Pod,
+        peer: &Identity,
+        dest: &Pod,
+        port: u16,
+        req: &ScrapeRequest<'_>,
+        skip_managed: bool,
+    ) -> Decision {
+        let idx = self.idx;
         let key = (src.namespace.clone(), src.name.clone());
         if !self.src_egress.contains_key(&key) {
             let settings = &self.settings;
@@ -919,30 +1005,6 @@ impl<'a> Engine<'a> {
                 .then(|| reading(true));
             self.src_egress.insert(key.clone(), (now, without));
         }
-        let dest_pod = idx.pod(dest);
-        let peer = if dest_pod.host_network {
-            // A node: host or remote-node, depending on the scraper's node (R3).
-            Rc::new(Identity::of_source(
-                dest_pod,
-                &idx.namespace_labels(&dest_pod.namespace),
-                idx.node_labels_of(dest_pod),
-                src,
-                &self.settings,
-            ))
-        } else {
-            let settings = &self.settings;
-            self.peer_ids
-                .entry(dest)
-                .or_insert_with(|| {
-                    Rc::new(Identity::of_pod(
-                        dest_pod,
-                        &idx.namespace_labels(&dest_pod.namespace),
-                        &settings.cluster_name,
-                        settings.version,
-                    ))
-                })
-                .clone()
-        };
         // Named ports resolve cluster-wide up to 1.19 (E4.4): one view for every target.
         let v = self.settings.version;
         let cluster_view =
@@ -951,27 +1013,19 @@ impl<'a> Engine<'a> {
                     .get_or_insert_with(|| {
                         Rc::new(crate::cilium::eval::egress_port_view(
                             idx.pods().map(|(_, p)| p),
-                            dest_pod,
+                            dest,
                             v,
                         ))
                     })
                     .clone()
             });
-        let ports_of: &Pod = cluster_view.as_deref().unwrap_or(dest_pod);
+        let ports_of: &Pod = cluster_view.as_deref().unwrap_or(dest);
         let (now, without) = &self.src_egress[&key];
         let (sp, readings) = match (skip_managed, without) {
             (true, Some(w)) => w,
             _ => now,
         };
-        Some(decide_readings(
-            &self.settings,
-            sp,
-            readings,
-            ports_of,
-            &peer,
-            port,
-            req,
-        ))
+        decide_readings(&self.settings, sp, readings, ports_of, peer, port, req)
     }
 
     /// Invalid policies whose rules select the pod.
@@ -1912,22 +1966,32 @@ impl<'a> Engine<'a> {
             .map(|p| self.scraper_from_workload(p))
             .collect();
         let mut per_scraper: Vec<(usize, promop::Target)> = Vec::new();
+        // Targets at addresses no pod backs (nodes, the API server, external addresses).
+        let mut addresses: Vec<(usize, promop::AddressTarget)> = Vec::new();
         if scrapers.is_empty() {
-            for t in promop::targets(None, m, idx) {
-                per_scraper.push((usize::MAX, t));
-            }
+            let (pods, addrs) = promop::discover(None, m, idx);
+            per_scraper.extend(pods.into_iter().map(|t| (usize::MAX, t)));
+            addresses.extend(addrs.into_iter().map(|t| (usize::MAX, t)));
         }
         let mut seen: std::collections::HashSet<(usize, PodId, u16)> =
             std::collections::HashSet::new();
+        let mut seen_addresses: std::collections::HashSet<(usize, String, u16)> =
+            std::collections::HashSet::new();
         for (i, s) in scrapers.iter().enumerate() {
-            for t in self.monitor_targets(s.workload, m).iter() {
+            let (pods, addrs) = self.monitor_discovery(s.workload, m);
+            for t in pods.iter() {
                 // One target entry per (pod, port, scraper).
                 if seen.insert((i, t.pod, t.port)) {
                     per_scraper.push((i, t.clone()));
                 }
             }
+            for t in addrs.iter() {
+                if seen_addresses.insert((i, t.ip.clone(), t.port)) {
+                    addresses.push((i, t.clone()));
+                }
+            }
         }
-        conditions.push(self.monitor_targets_condition(m, &per_scraper));
+        conditions.push(self.monitor_targets_condition(m, &per_scraper, &addresses));
 
         // Scrapers.
         conditions.push(
@@ -1936,6 +2000,13 @@ impl<'a> Engine<'a> {
                 &per_scraper
                     .iter()
                     .map(|(si, t)| (*si, target_address(idx, t.pod, t.port), &t.shard))
+                    .chain(addresses.iter().map(|(si, t)| {
+                        (
+                            *si,
+                            (t.ip.as_str(), format!("{}:{}", t.ip, t.port)),
+                            &t.shard,
+                        )
+                    }))
                     .collect::<Vec<_>>(),
             ),
         );
@@ -1965,8 +2036,15 @@ impl<'a> Engine<'a> {
 
         // Network.
         let evaluated = self.evaluate_targets_for(&per_scraper, &scrapers);
-        let (net_cond, blocked_by) = self.network_condition(&evaluated, &scrapers);
-        conditions.push(net_cond);
+        let (net_cond, mut blocked_by) = self.network_condition(&evaluated, &scrapers);
+        let address_evaluated = self.evaluate_addresses(&addresses, &scrapers);
+        conditions.push(self.address_network_condition(
+            net_cond,
+            evaluated.len(),
+            &address_evaluated,
+            &scrapers,
+            &mut blocked_by,
+        ));
         // Proposed network and mesh fixes, one per target namespace, scoped by the monitor's own pod
         // selector.
         let mut plans = Vec::new();
@@ -2006,13 +2084,19 @@ impl<'a> Engine<'a> {
             plans.push(plan);
         }
         let (mesh_cond, mesh_blocked) = self.mesh_condition(&evaluated, &scrapers, &plans);
-        conditions.push(mesh_cond);
-        let mut blocked_by = blocked_by;
+        conditions.push(self.address_mesh_condition(
+            mesh_cond,
+            evaluated.len(),
+            &address_evaluated,
+            &scrapers,
+        ));
         blocked_by.extend(mesh_blocked);
         let pool = crate::observe::monitor_pool(m.kind, &m.namespace, &m.name);
         let (scraped, observed) = self.scraped_condition(&evaluated, &scrapers, Some(&pool));
         conditions.push(scraped);
         let ready = finish(&mut conditions);
+        let mut targets = self.targets_out(&evaluated, &scrapers, observed);
+        targets.extend(self.address_targets_out(&address_evaluated, &scrapers));
         SubjectReport {
             kind: m.kind.kind().to_string(),
             namespace: m.namespace.clone(),
@@ -2020,7 +2104,7 @@ impl<'a> Engine<'a> {
             ready,
             conditions,
             scrapers: scrapers.iter().map(|s| RefOut::from(&s.obj)).collect(),
-            targets: self.targets_out(&evaluated, &scrapers, observed),
+            targets,
             remediation,
             mode: None,
             blocked_by,
@@ -2085,21 +2169,21 @@ impl<'a> Engine<'a> {
         &self,
         m: &Monitor,
         targets: &[(usize, promop::Target)],
+        addresses: &[(usize, promop::AddressTarget)],
     ) -> ConditionOut {
-        if !targets.is_empty() {
+        if !targets.is_empty() || !addresses.is_empty() {
             let pods: std::collections::BTreeSet<PodId> =
                 targets.iter().map(|(_, t)| t.pod).collect();
-            return condition(
-                cond::TARGETS_RESOLVED,
-                true,
-                reason::RESOLVED,
-                format!(
-                    "{} pods, {} targets{}",
-                    pods.len(),
-                    targets.len(),
-                    modelled_note(pods.iter().map(|id| self.idx.pod(*id)))
-                ),
+            let mut msg = format!(
+                "{} pods, {} targets{}",
+                pods.len(),
+                targets.len(),
+                modelled_note(pods.iter().map(|id| self.idx.pod(*id)))
             );
+            if !addresses.is_empty() {
+                msg = address_layer::resolved_text(self.idx, &msg, targets.is_empty(), addresses);
+            }
+            return condition(cond::TARGETS_RESOLVED, true, reason::RESOLVED, msg);
         }
         if let Err(e) = &m.selector {
             return condition(
@@ -2292,20 +2376,9 @@ impl<'a> Engine<'a> {
         let mut blocked_by: Vec<(ObjRef, String)> = Vec::new();
         let mut reason_ = reason::ALLOWED;
         for e in &blocked {
-            let r = match e.now.basis {
-                Basis::Ambiguous => reason::AMBIGUOUS_POLICY,
-                _ if e.now.side == Direction::Egress => reason::EGRESS_DENIED,
-                Basis::DeniedByRule => reason::DENIED_BY_RULE,
-                Basis::L7 => reason::L7_DENIED,
-                _ => reason::BLOCKED_BY_POLICY,
-            };
+            let r = blocked_reason(&e.now, &mut blocked_by);
             if reason_ == reason::ALLOWED {
                 reason_ = r;
-            }
-            for o in &e.now.decided_by {
-                if !blocked_by.iter().any(|(b, _)| b == o) {
-                    blocked_by.push((o.clone(), r.to_string()));
-                }
             }
         }
         let invalid: Vec<(ObjRef, String)> = {
@@ -2450,11 +2523,7 @@ impl<'a> Engine<'a> {
                     port_name: e.port_name.clone(),
                     path: e.path.clone(),
                     scraper: scrapers[e.scraper].display(),
-                    network: LayerOut {
-                        verdict: format!("{:?}", e.now.verdict),
-                        reason: format!("{} [{}]", e.now.reason, e.now.rule),
-                        decided_by: e.now.decided_by.iter().map(RefOut::from).collect(),
-                    },
+                    network: LayerOut::of_network(&e.now),
                     mesh: LayerOut {
                         verdict: e.mesh_now.verdict.as_str().to_string(),
                         reason: format!("{} [istio rule {}]", e.mesh_now.reason, e.mesh_now.rule),
@@ -3137,6 +3206,37 @@ pub fn egress_verdict(
     let (_, src_pod) = idx.pod_by_name(src.0, src.1)?;
     let req = ScrapeRequest::to(dest_pod, port, path);
     Engine::new(idx, cfg).egress(src_pod, dest_id, port, &req, false)
+}
+
+/// The scrape of the address `ip`, which no pod backs, from the scraper pod `src` on TCP/`port`
+/// (E8 of `semantics/cilium-egress.md`): the scraper's egress toward the address' identity. `None`
+/// when the scraper pod is not in the index.
+pub fn address_verdict(
+    idx: &ClusterIndex,
+    cfg: &EngineConfig,
+    ip: &str,
+    src: (&str, &str),
+    port: u16,
+    path: &str,
+) -> Option<Decision> {
+    let (_, src_pod) = idx.pod_by_name(src.0, src.1)?;
+    let t = promop::AddressTarget {
+        ip: ip.to_string(),
+        port,
+        port_name: None,
+        endpoint: 0,
+        path: path.to_string(),
+        scheme: "http".to_string(),
+        shard: ShardKey::unsharded(),
+        service: (String::new(), String::new()),
+        target: None,
+        node_name: None,
+        ready: true,
+    };
+    Engine::new(idx, cfg)
+        .evaluate_addresses(&[(0, t)], &[Scraper::of_pod(src_pod)])
+        .pop()
+        .map(|e| e.now)
 }
 
 #[cfg(test)]

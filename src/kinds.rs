@@ -115,6 +115,9 @@ pub const API_KINDS: &[ApiKind] = &[
     core(Kind::Namespace, "", &["v1"], "namespaces", false),
     core(Kind::Pod, "", &["v1"], "pods", true),
     core(Kind::Service, "", &["v1"], "services", true),
+    // Nodes: whose address an endpoint is (host or remote-node for the scraper's egress, E8), and the
+    // node labels of remote-node identities. A few small objects (name, labels, taints, addresses).
+    core(Kind::Node, "", &["v1"], "nodes", false),
     core(
         Kind::EndpointSlice,
         "discovery.k8s.io",

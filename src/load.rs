@@ -411,6 +411,10 @@ fn parse_into(
             stats.objects += 1;
             objects.push(o);
         }
+        Parsed::Objects(os) => {
+            stats.objects += 1;
+            objects.extend(os);
+        }
         Parsed::Irrelevant(_) => stats.irrelevant += 1,
         Parsed::Unknown(k) => *stats.unknown.entry(k).or_default() += 1,
     }

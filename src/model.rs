@@ -716,8 +716,12 @@ pub struct SliceEndpoint {
     pub ready: bool,
     /// The backing pod's name, when the endpoint names one.
     pub pod: Option<String>,
-    /// `nodeName` and `zone` (topology sharding reads them).
+    /// The endpoint's `targetRef` (kind, name) whatever its kind: a Node for the kubelet endpoints
+    /// prometheus-operator keeps; `None` for hand-written addresses and the API server's own.
+    pub target: Option<(String, String)>,
+    /// `nodeName` (EndpointSlice) or `nodeName` of the address (Endpoints).
     pub node_name: Option<String>,
+    /// `zone` (EndpointSlice; topology sharding reads it).
     pub zone: Option<String>,
 }
 
@@ -765,16 +769,90 @@ impl From<&discoveryv1::EndpointSlice> for EndpointSlice {
                     addresses: e.addresses.clone(),
                     // Per the API, a nil ready condition means ready.
                     ready: e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true),
-                    pod: e
-                        .target_ref
-                        .as_ref()
-                        .filter(|r| r.kind.as_deref() == Some("Pod"))
-                        .and_then(|r| r.name.clone()),
+                    pod: pod_of(e.target_ref.as_ref()),
+                    target: target_of(e.target_ref.as_ref()),
                     node_name: e.node_name.clone(),
                     zone: e.zone.clone(),
                 })
                 .collect(),
         }
+    }
+}
+
+/// The pod an endpoint's `targetRef` names, if it names a Pod.
+fn pod_of(r: Option<&corev1::ObjectReference>) -> Option<String> {
+    r.filter(|r| r.kind.as_deref() == Some("Pod"))
+        .and_then(|r| r.name.clone())
+}
+
+/// An endpoint's `targetRef` as (kind, name), whatever its kind.
+fn target_of(r: Option<&corev1::ObjectReference>) -> Option<(String, String)> {
+    r.and_then(|r| Some((r.kind.clone().unwrap_or_default(), r.name.clone()?)))
+}
+
+impl EndpointSlice {
+    /// What the EndpointSlice mirroring controller publishes for an `Endpoints` object (a Service
+    /// without selector whose endpoints someone else keeps, e.g. prometheus-operator's kubelet
+    /// Service): one slice per subset, `ready` false for `notReadyAddresses`; `None` when the object
+    /// carries `endpointslice.kubernetes.io/skip-mirror: "true"` (the API server's own
+    /// default/kubernetes Endpoints: it writes the EndpointSlice itself).
+    pub fn mirrored(e: &corev1::Endpoints) -> Option<Vec<EndpointSlice>> {
+        let labels = e.metadata.labels.clone().unwrap_or_default();
+        if labels
+            .get("endpointslice.kubernetes.io/skip-mirror")
+            .map(String::as_str)
+            == Some("true")
+        {
+            return None;
+        }
+        let namespace = e.metadata.namespace.clone().unwrap_or_default();
+        let name = e.metadata.name.clone().unwrap_or_default();
+        let endpoint = |a: &corev1::EndpointAddress, ready: bool| SliceEndpoint {
+            addresses: vec![a.ip.clone()],
+            ready,
+            pod: pod_of(a.target_ref.as_ref()),
+            target: target_of(a.target_ref.as_ref()),
+            node_name: a.node_name.clone(),
+            zone: None,
+        };
+        Some(
+            e.subsets
+                .iter()
+                .flatten()
+                .enumerate()
+                .map(|(i, sub)| EndpointSlice {
+                    namespace: namespace.clone(),
+                    name: if i == 0 {
+                        format!("{name}-mirror")
+                    } else {
+                        format!("{name}-mirror-{i}")
+                    },
+                    service: Some(name.clone()),
+                    ports: sub
+                        .ports
+                        .iter()
+                        .flatten()
+                        .map(|p| SlicePort {
+                            name: p.name.clone().filter(|n| !n.is_empty()),
+                            port: Some(p.port),
+                            protocol: p.protocol.clone().unwrap_or_else(|| "TCP".to_string()),
+                        })
+                        .collect(),
+                    endpoints: sub
+                        .addresses
+                        .iter()
+                        .flatten()
+                        .map(|a| endpoint(a, true))
+                        .chain(
+                            sub.not_ready_addresses
+                                .iter()
+                                .flatten()
+                                .map(|a| endpoint(a, false)),
+                        )
+                        .collect(),
+                })
+                .collect(),
+        )
     }
 }
 

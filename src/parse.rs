@@ -36,6 +36,8 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub enum Parsed {
     Object(Object),
+    /// One object read as several (an `Endpoints` object as the EndpointSlices mirrored from it).
+    Objects(Vec<Object>),
     /// A kind the engine reads, but this object does not matter (a ConfigMap other than cilium-config).
     Irrelevant(String),
     /// A kind the engine does not read.
@@ -110,6 +112,16 @@ pub fn parse_value(v: Value) -> Result<Parsed, ParseError> {
         ("discovery.k8s.io", "EndpointSlice") => Object::EndpointSlice(EndpointSlice::from(
             &typed::<discoveryv1::EndpointSlice>(&kind, v)?,
         )),
+        ("", "Endpoints") => {
+            return Ok(
+                match EndpointSlice::mirrored(&typed::<corev1::Endpoints>(&kind, v)?) {
+                    Some(slices) => {
+                        Parsed::Objects(slices.into_iter().map(Object::EndpointSlice).collect())
+                    }
+                    None => Parsed::Irrelevant(kind),
+                },
+            )
+        }
         ("", "ConfigMap") => {
             let cm: corev1::ConfigMap = typed(&kind, v)?;
             let cm_name = cm.metadata.name.as_deref().unwrap_or_default();

@@ -1088,10 +1088,21 @@ fn init_relabelings() -> Vec<serde_json::Value> {
     })]
 }
 
-/// B/C: the targets `m` yields for `p` (or for a workload-independent view when `p` is None).
+/// B/C: the targets `m` yields for `p` (or for a workload-independent view when `p` is None) at
+/// pods' addresses.
 pub fn targets(p: Option<&PromWorkload>, m: &Monitor, idx: &ClusterIndex) -> Vec<Target> {
+    discover(p, m, idx).0
+}
+
+/// B/C: the targets `m` yields for `p`: those at pods' addresses, and those at addresses no pod backs
+/// (a ServiceMonitor's endpoints of nodes, of the API server, of external addresses).
+pub fn discover(
+    p: Option<&PromWorkload>,
+    m: &Monitor,
+    idx: &ClusterIndex,
+) -> (Vec<Target>, Vec<AddressTarget>) {
     let Ok(sel) = &m.selector else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let msel = if m.role_selector {
         MonitorSelector::Exact(sel)
@@ -1115,6 +1126,7 @@ pub fn targets(p: Option<&PromWorkload>, m: &Monitor, idx: &ClusterIndex) -> Vec
         })
         .unwrap_or_default();
     let mut out = Vec::new();
+    let mut addresses = Vec::new();
     for (i, ep) in m.endpoints.iter().enumerate() {
         let relabelings: Vec<RelabelConfig> = class_relabelings
             .iter()
@@ -1151,10 +1163,34 @@ pub fn targets(p: Option<&PromWorkload>, m: &Monitor, idx: &ClusterIndex) -> Vec
         };
         match m.kind {
             MonitorKind::PodMonitor => pod_targets(&ctx, &msel, &namespaces, idx, &mut out),
-            MonitorKind::ServiceMonitor => service_targets(&ctx, &msel, &namespaces, idx, &mut out),
+            MonitorKind::ServiceMonitor => {
+                service_targets(&ctx, &msel, &namespaces, idx, &mut out, &mut addresses)
+            }
         }
     }
-    out
+    (out, addresses)
+}
+
+/// A target at an address no pod backs (an EndpointSlice or Endpoints address without a Pod
+/// `targetRef`): a node's kubelet, the API server, an external exporter. Its network verdict is the
+/// scraper's egress toward the address' identity (semantics/cilium-egress.md E8).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddressTarget {
+    pub ip: String,
+    /// The port actually connected to (after relabeling `__address__`).
+    pub port: u16,
+    /// The endpoint port's name.
+    pub port_name: Option<String>,
+    pub endpoint: usize,
+    pub path: String,
+    pub scheme: String,
+    pub shard: ShardKey,
+    /// The Service (namespace, name) whose endpoints hold the address.
+    pub service: (String, String),
+    /// The endpoint's `targetRef` (kind, name), e.g. the Node of a kubelet address.
+    pub target: Option<(String, String)>,
+    pub node_name: Option<String>,
+    pub ready: bool,
 }
 
 struct EndpointCtx<'a> {
@@ -1274,7 +1310,7 @@ fn pod_targets(
             };
             if !ctx.relabelings.is_empty() {
                 let mut labels = pod_meta_labels(pod, ip, c, port);
-                operator_labels(&mut labels, ctx, pod, Some(c), None);
+                operator_labels(&mut labels, ctx, &pod.namespace, Some(pod), Some(c), None);
                 if !apply_relabelings(&mut labels, ctx.relabelings, &mut t, pod) {
                     continue;
                 }
@@ -1284,17 +1320,22 @@ fn pod_targets(
     }
 }
 
-/// The operator-set labels users' rules see (B3.5), and the scrape parameters.
+/// The operator-set labels users' rules see (B3.5), and the scrape parameters. `pod` is `None` for an
+/// address no pod backs: the operator's rules copy `__meta_kubernetes_pod_name` and the container
+/// name, both empty there, so `pod` and `container` are not set.
 fn operator_labels(
     labels: &mut Labels,
     ctx: &EndpointCtx<'_>,
-    pod: &Pod,
+    namespace: &str,
+    pod: Option<&Pod>,
     c: Option<&Container>,
     svc: Option<&Service>,
 ) {
     let m = ctx.m;
-    labels.insert("namespace".into(), pod.namespace.clone());
-    labels.insert("pod".into(), pod.name.clone());
+    labels.insert("namespace".into(), namespace.to_string());
+    if let Some(pod) = pod {
+        labels.insert("pod".into(), pod.name.clone());
+    }
     if let Some(c) = c {
         labels.insert("container".into(), c.name.clone());
     }
@@ -1312,7 +1353,7 @@ fn operator_labels(
         (MonitorKind::PodMonitor, _) => Some(
             m.job_label
                 .as_ref()
-                .and_then(|l| pod.labels.get(l).cloned())
+                .and_then(|l| pod.and_then(|p| p.labels.get(l)).cloned())
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| format!("{}/{}", m.namespace, m.name)),
         ),
@@ -1338,6 +1379,30 @@ fn operator_labels(
     );
 }
 
+/// What relabeling changed of a target: its port (from `__address__`), path, scheme and shard key.
+struct Relabeled {
+    port: Option<u16>,
+    path: Option<String>,
+    scheme: Option<String>,
+    shard: ShardKey,
+}
+
+/// Applies relabelings; `None` when they drop the target.
+fn relabeled(labels: &mut Labels, rules: &[RelabelConfig]) -> Option<Relabeled> {
+    if !relabel::process(labels, rules) {
+        return None;
+    }
+    Some(Relabeled {
+        port: labels.get("__address__").and_then(|addr| {
+            addr.rsplit_once(':')
+                .and_then(|(_, p)| p.parse::<u16>().ok())
+        }),
+        path: labels.get("__metrics_path__").cloned(),
+        scheme: labels.get("__scheme__").cloned(),
+        shard: ShardKey::of_labels(labels),
+    })
+}
+
 /// Applies relabelings and folds `__address__`, `__metrics_path__` and `__scheme__` back into the target.
 fn apply_relabelings(
     labels: &mut Labels,
@@ -1345,28 +1410,17 @@ fn apply_relabelings(
     t: &mut Target,
     pod: &Pod,
 ) -> bool {
-    if !relabel::process(labels, rules) {
+    let Some(r) = relabeled(labels, rules) else {
         return false;
+    };
+    if let Some(port) = r.port.filter(|p| *p != t.port) {
+        t.port = port;
+        t.port_name = pod.port_by_number(port).and_then(|(_, p)| p.name.clone());
     }
-    if let Some(addr) = labels.get("__address__") {
-        if let Some(port) = addr
-            .rsplit_once(':')
-            .and_then(|(_, p)| p.parse::<u16>().ok())
-        {
-            if port != t.port {
-                t.port = port;
-                t.port_name = pod.port_by_number(port).and_then(|(_, p)| p.name.clone());
-            }
-        }
-    }
-    if let Some(p) = labels.get("__metrics_path__") {
-        t.path = p.clone();
-    }
-    if let Some(s) = labels.get("__scheme__") {
-        t.scheme = s.clone();
-    }
+    t.path = r.path.unwrap_or(std::mem::take(&mut t.path));
+    t.scheme = r.scheme.unwrap_or(std::mem::take(&mut t.scheme));
     let fallback = t.shard.zone.take();
-    t.shard = ShardKey::of_labels(labels).or_zone(fallback);
+    t.shard = r.shard.or_zone(fallback);
     true
 }
 
@@ -1461,10 +1515,13 @@ pub fn service_meta_labels(svc: &Service) -> Labels {
 struct ServiceAddress<'a> {
     ip: String,
     ready: bool,
-    /// The EndpointSlice endpoint's `zone` and `nodeName` (none when derived from the selector).
+    /// The EndpointSlice endpoint's `zone` (none when derived from the selector).
     zone: Option<String>,
-    node: Option<String>,
     pod: Option<(PodId, &'a Pod)>,
+    /// The endpoint's `targetRef` (kind, name), and its `nodeName` (derived from the selector: the
+    /// pod's node, as the endpoints controller writes it).
+    target: Option<(String, String)>,
+    node_name: Option<String>,
     /// (Service port name, resolved target port number).
     ports: Vec<(Option<String>, u16)>,
 }
@@ -1481,9 +1538,10 @@ fn service_addresses<'a>(svc: &Service, idx: &'a ClusterIndex) -> Vec<ServiceAdd
             ip: ip.to_string(),
             ready: pod.ready_or_intended(),
             zone: None,
-            // The endpoints controller publishes the pod's node as the endpoint's `nodeName`.
-            node: pod.node_name.clone(),
             pod: Some((id, pod)),
+            target: None,
+            // The endpoints controller publishes the pod's node as the endpoint's `nodeName`.
+            node_name: pod.node_name.clone(),
             ports: ports.into_iter().map(|(name, n, _)| (name, n)).collect(),
         });
     }
@@ -1553,16 +1611,20 @@ fn slice_addresses<'a>(ns: &str, name: &str, idx: &'a ClusterIndex) -> Vec<Servi
             .collect();
         for e in &s.endpoints {
             for ip in &e.addresses {
-                let pod = match &e.pod {
-                    Some(pod_name) => idx.pod_by_name(ns, pod_name),
-                    None => idx.pods_by_ip(ip).find(|(_, p)| p.namespace == ns),
+                // Without a targetRef, a pod of the namespace with that IP stands behind it; an
+                // endpoint that names a Node (or anything but a Pod) is no pod's.
+                let pod = match (&e.pod, &e.target) {
+                    (Some(pod_name), _) => idx.pod_by_name(ns, pod_name),
+                    (None, None) => idx.pods_by_ip(ip).find(|(_, p)| p.namespace == ns),
+                    (None, Some(_)) => None,
                 };
                 out.push(ServiceAddress {
                     ip: ip.clone(),
                     ready: e.ready,
                     zone: e.zone.clone(),
-                    node: e.node_name.clone(),
                     pod,
+                    target: e.target.clone(),
+                    node_name: e.node_name.clone(),
                     ports: ports.clone(),
                 });
             }
@@ -1583,9 +1645,18 @@ fn address_zone(
         .filter(|z| ctx.slice_role && !z.is_empty())
         .or_else(|| {
             ctx.node_meta
-                .then(|| node_zone(idx, addr.node.as_deref()))
+                .then(|| node_zone(idx, address_node(addr)))
                 .flatten()
         })
+}
+
+/// The Node Prometheus attaches to an endpoint: its `nodeName`, else a Node targetRef.
+fn address_node<'s>(addr: &'s ServiceAddress<'_>) -> Option<&'s str> {
+    addr.node_name.as_deref().or(addr
+        .target
+        .as_ref()
+        .filter(|(kind, _)| kind == "Node")
+        .map(|(_, n)| n.as_str()))
 }
 
 /// The addresses behind one Service (`None`: endpoints whose Service is missing from the input).
@@ -1597,6 +1668,7 @@ fn service_targets(
     namespaces: &Option<BTreeSet<String>>,
     idx: &ClusterIndex,
     out: &mut Vec<Target>,
+    addresses: &mut Vec<AddressTarget>,
 ) {
     // Candidate Services in (namespace, name) order: those of the discovered namespaces; for a monitor
     // of every namespace, through the label index when the selector has a literal equality (its relabel
@@ -1648,7 +1720,10 @@ fn service_targets(
         for (svc, addrs) in groups {
             for addr in addrs {
                 let Some((id, pod)) = addr.pod else {
-                    continue; // only pod-backed addresses are targets the engine can evaluate
+                    if addr.target.as_ref().is_none_or(|(kind, _)| kind != "Pod") {
+                        address_targets(ctx, idx, ns, svc, &addr, addresses);
+                    }
+                    continue; // a Pod targetRef to a pod the input lacks: nothing to evaluate
                 };
                 if !phase_kept(ctx.ep, pod) {
                     continue;
@@ -1720,7 +1795,14 @@ fn service_targets(
                             labels.insert(format!("{sm}endpointslice_port_name"), n.clone());
                         }
                         labels.insert(format!("{sm}endpoint_ready"), addr.ready.to_string());
-                        operator_labels(&mut labels, ctx, pod, cport.map(|(c, _)| c), svc);
+                        operator_labels(
+                            &mut labels,
+                            ctx,
+                            &pod.namespace,
+                            Some(pod),
+                            cport.map(|(c, _)| c),
+                            svc,
+                        );
                         if !apply_relabelings(&mut labels, ctx.relabelings, &mut t, pod) {
                             continue;
                         }
@@ -1730,6 +1812,103 @@ fn service_targets(
             }
         }
     }
+}
+
+/// The targets of one address no pod backs (C2 without the pod): one per endpoint port the endpoint's
+/// port filter keeps, with the labels Prometheus' endpoints and endpointslice roles attach to it
+/// (no `__meta_kubernetes_pod_*`; the targetRef's kind and name; the node name).
+fn address_targets(
+    ctx: &EndpointCtx<'_>,
+    idx: &ClusterIndex,
+    ns: &str,
+    svc: Option<&Service>,
+    addr: &ServiceAddress<'_>,
+    out: &mut Vec<AddressTarget>,
+) {
+    for (ep_name, number) in &addr.ports {
+        let keep = match (&ctx.port, &ctx.ep.target_port) {
+            (Some(p), _) => ep_name.as_deref().is_some_and(|n| p.matches(n)),
+            // targetPort keeps on the container port's name or number, which only a pod has.
+            (None, Some(IntOrString::String(s))) if !s.is_empty() => false,
+            (None, Some(IntOrString::Int(n))) if *n != 0 => false,
+            _ => true,
+        };
+        if !keep {
+            continue;
+        }
+        let address = format!("{}:{number}", addr.ip);
+        let mut t = AddressTarget {
+            ip: addr.ip.clone(),
+            port: *number,
+            port_name: ep_name.clone(),
+            endpoint: ctx.index,
+            path: ctx.ep.path_or_default().to_string(),
+            scheme: ctx.ep.scheme.clone().unwrap_or_else(|| "http".into()),
+            shard: ShardKey::address(address.clone()).or_zone(address_zone(idx, addr, ctx)),
+            service: (
+                ns.to_string(),
+                svc.map_or_else(String::new, |s| s.name.clone()),
+            ),
+            target: addr.target.clone(),
+            node_name: addr.node_name.clone(),
+            ready: addr.ready,
+        };
+        if !ctx.relabelings.is_empty() {
+            let mut labels = address_meta_labels(ns, svc, addr, ep_name.as_deref(), &address);
+            operator_labels(&mut labels, ctx, ns, None, None, svc);
+            // The operator's rule `(address_target_kind, address_target_name) =~ Node;(.*)` → `node`.
+            if let Some(("Node", name)) = addr.target.as_ref().map(|(k, n)| (k.as_str(), n)) {
+                labels.insert("node".into(), name.clone());
+            }
+            let Some(r) = relabeled(&mut labels, ctx.relabelings) else {
+                continue;
+            };
+            if let Some(port) = r.port.filter(|p| p != number) {
+                t.port = port;
+                t.port_name = addr
+                    .ports
+                    .iter()
+                    .find(|(_, n)| *n == port)
+                    .and_then(|(name, _)| name.clone());
+            }
+            t.path = r.path.unwrap_or(t.path);
+            t.scheme = r.scheme.unwrap_or(t.scheme);
+            let fallback = t.shard.zone.take();
+            t.shard = r.shard.or_zone(fallback);
+        }
+        out.push(t);
+    }
+}
+
+/// The labels of the endpoints/endpointslice roles for an address no pod backs, as the
+/// operator-generated job (role endpoints or endpointslice) sees them.
+fn address_meta_labels(
+    ns: &str,
+    svc: Option<&Service>,
+    addr: &ServiceAddress<'_>,
+    port_name: Option<&str>,
+    address: &str,
+) -> Labels {
+    let mut l = svc.map(service_meta_labels).unwrap_or_default();
+    let k = "__meta_kubernetes_";
+    l.insert("__address__".into(), address.to_string());
+    l.insert(format!("{k}namespace"), ns.to_string());
+    if let Some(n) = port_name {
+        l.insert(format!("{k}endpoint_port_name"), n.to_string());
+        l.insert(format!("{k}endpointslice_port_name"), n.to_string());
+    }
+    l.insert(format!("{k}endpoint_ready"), addr.ready.to_string());
+    if let Some((kind, name)) = &addr.target {
+        for role in ["endpoint", "endpointslice"] {
+            l.insert(format!("{k}{role}_address_target_kind"), kind.clone());
+            l.insert(format!("{k}{role}_address_target_name"), name.clone());
+        }
+    }
+    if let Some(n) = &addr.node_name {
+        l.insert(format!("{k}endpoint_node_name"), n.clone());
+        l.insert(format!("{k}endpointslice_endpoint_node_name"), n.clone());
+    }
+    l
 }
 
 // -------------------------------------------------------------------------------------------------------

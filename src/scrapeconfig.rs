@@ -906,8 +906,9 @@ struct Address<'a> {
     ip: String,
     ready: bool,
     pod: Option<(PodId, &'a Pod)>,
-    /// The endpoint's `nodeName` and `zone`.
-    node: Option<String>,
+    /// The endpoint's `targetRef` (kind, name), `nodeName` and `zone`.
+    target: Option<(String, String)>,
+    node_name: Option<String>,
     zone: Option<String>,
     /// (name, number, protocol).
     ports: Vec<(Option<String>, u16, String)>,
@@ -946,7 +947,8 @@ fn addresses_of<'a>(
                     ip: ip.clone(),
                     ready: e.ready,
                     pod,
-                    node: e.node_name.clone(),
+                    target: e.target.clone(),
+                    node_name: e.node_name.clone(),
                     zone: e.zone.clone(),
                     ports: ports.clone(),
                 });
@@ -964,8 +966,9 @@ fn addresses_of<'a>(
             ip: ip.to_string(),
             ready: pod.ready.unwrap_or(false),
             pod: Some((id, pod)),
+            target: Some(("Pod".to_string(), pod.name.clone())),
             // What the endpoints controller publishes: the pod's node, and its zone.
-            node: pod.node_name.clone(),
+            node_name: pod.node_name.clone(),
             zone: crate::promop::node_zone(idx, pod.node_name.as_deref()),
             ports,
         });
@@ -1058,7 +1061,8 @@ fn endpoints_role(
                     };
                     l.extend(group.clone());
                     l.insert("__address__".into(), join_host_port(&a.ip, *number));
-                    let target = a.pod.map(|(_, p)| p.name.clone());
+                    // Any targetRef (a Node's for the kubelet endpoints), as Prometheus sets it.
+                    let target = a.target.clone();
                     if slice_role {
                         let e = "__meta_kubernetes_endpointslice_";
                         l.insert(
@@ -1077,11 +1081,11 @@ fn endpoints_role(
                         if let Some(n) = pname {
                             l.insert(format!("{e}port_name"), n.clone());
                         }
-                        if let Some(t) = target {
-                            l.insert(format!("{e}address_target_kind"), "Pod".into());
-                            l.insert(format!("{e}address_target_name"), t);
+                        if let Some((kind, name)) = target {
+                            l.insert(format!("{e}address_target_kind"), kind);
+                            l.insert(format!("{e}address_target_name"), name);
                         }
-                        if let Some(n) = &a.node {
+                        if let Some(n) = &a.node_name {
                             l.insert(format!("{e}endpoint_node_name"), n.clone());
                         }
                         if let Some(z) = &a.zone {
@@ -1092,15 +1096,21 @@ fn endpoints_role(
                         l.insert(format!("{e}ready"), a.ready.to_string());
                         l.insert(format!("{e}port_name"), pname.clone().unwrap_or_default());
                         l.insert(format!("{e}port_protocol"), protocol.clone());
-                        if let Some(t) = target {
-                            l.insert(format!("{e}address_target_kind"), "Pod".into());
-                            l.insert(format!("{e}address_target_name"), t);
+                        if let Some((kind, name)) = target {
+                            l.insert(format!("{e}address_target_kind"), kind);
+                            l.insert(format!("{e}address_target_name"), name);
                         }
-                        if let Some(n) = &a.node {
+                        if let Some(n) = &a.node_name {
                             l.insert(format!("{e}node_name"), n.clone());
                         }
                     }
-                    l.extend(node_labels(sd, idx, a.node.as_deref()));
+                    // Prometheus attaches the Node of `nodeName`, else of a Node targetRef.
+                    let node = a.node_name.as_deref().or(a
+                        .target
+                        .as_ref()
+                        .filter(|(kind, _)| kind == "Node")
+                        .map(|(_, n)| n.as_str()));
+                    l.extend(node_labels(sd, idx, node));
                     out.push((a.pod.map(|(id, _)| id), l));
                 }
             }

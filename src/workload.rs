@@ -72,6 +72,8 @@ pub struct Node {
     pub labels: Labels,
     pub taints: Vec<corev1::Taint>,
     pub internal_ip: Option<String>,
+    /// Its InternalIP and ExternalIP addresses: what makes an endpoint address the node's (E8).
+    pub ips: Vec<String>,
 }
 
 impl From<&corev1::Node> for Node {
@@ -91,6 +93,11 @@ impl From<&corev1::Node> for Node {
                 .find(|a| a.type_ == "InternalIP")
                 .or(addresses.first())
                 .map(|a| a.address.clone()),
+            ips: addresses
+                .iter()
+                .filter(|a| matches!(a.type_.as_str(), "InternalIP" | "ExternalIP"))
+                .map(|a| a.address.clone())
+                .collect(),
         }
     }
 }
@@ -1162,6 +1169,7 @@ spec:
                 })
                 .collect(),
             internal_ip: Some(ip.into()),
+            ips: vec![ip.into()],
         }
     }
 

@@ -566,6 +566,66 @@ fn kube_prometheus_egress_fixed_the_proposed_rule_makes_the_scrape_reachable() {
 }
 
 #[test]
+fn kube_prometheus_kubelet_targets_are_nodes_denied_by_the_scrapers_egress_and_apiserver_allowed() {
+    let r = golden(
+        "kube-prometheus-apiserver-kubelet",
+        "kube-prometheus-apiserver-kubelet",
+        1,
+    );
+    // The API server's addresses (default/kubernetes, outside the nodes): kube-apiserver and world,
+    // so the NetworkPolicy's ipBlock admits them (E8.3, E8.4).
+    let api = subject(&r, "ServiceMonitor", "monitoring", "kube-apiserver");
+    assert_eq!(api["ready"], true, "{api:#}");
+    assert!(cond(api, "TargetsResolved")["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("2 targets at 2 addresses no pod backs: the API server 172.16.0.10"));
+    let t = target(api, "the API server 172.16.0.10");
+    assert_eq!(t["address"], "172.16.0.10:443");
+    assert_eq!(t["network"]["verdict"], "Allowed");
+    assert!(t["network"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("NetworkPolicy monitoring/prometheus-k8s spec.egress[1]"));
+    // The kubelets (Endpoints naming Nodes): host and remote-node, which a namespace selector never
+    // matches (E8.2): EgressDenied naming the policy, with the element to add.
+    let kubelet = subject(&r, "ServiceMonitor", "monitoring", "kubelet");
+    let n = cond(kubelet, "NetworkReachable");
+    assert_eq!(n["status"], "False");
+    assert_eq!(n["reason"], "EgressDenied");
+    let m = n["message"].as_str().unwrap();
+    assert!(
+        m.contains("the host (the node address 10.20.0.11, the scraper's own node)"),
+        "{m}"
+    );
+    assert!(
+        m.contains("remote-node (the node address 10.20.0.12, another node)"),
+        "{m}"
+    );
+    assert!(m.contains(r#"{toEntities: [host, remote-node], toPorts: [{ports: [{port: "10250", protocol: TCP}]}]}"#), "{m}");
+    assert_eq!(
+        decided_by(target(kubelet, "node worker-b 10.20.0.12")),
+        ["monitoring/prometheus-k8s"]
+    );
+    assert_eq!(cond(kubelet, "TargetsResolved")["reason"], "Resolved");
+}
+
+#[test]
+fn kube_prometheus_kubelet_fixed_the_proposed_egress_element_makes_every_subject_ready() {
+    let r = golden(
+        "kube-prometheus-apiserver-kubelet/fixed",
+        "kube-prometheus-apiserver-kubelet-fixed",
+        0,
+    );
+    let kubelet = subject(&r, "ServiceMonitor", "monitoring", "kubelet");
+    assert_eq!(kubelet["ready"], true, "{kubelet:#}");
+    assert_eq!(
+        decided_by(target(kubelet, "node worker-a 10.20.0.11")),
+        ["monitoring/prometheus-k8s-kubelet-egress"]
+    );
+}
+
+#[test]
 fn without_rbac_in_the_input_discovery_is_unknown_and_ready_holds() {
     // Seed 002 carries no Role or binding: the layer is not decided by assumption either way.
     let r = golden("seed-002-istio-monitors", "seed-002", 0);

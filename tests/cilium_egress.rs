@@ -77,6 +77,181 @@ fn doc_check(table: &str, cases: Vec<Case>) {
     check_against("semantics/cilium-egress.md", table, cases)
 }
 
+/// E8 rows: S1 scrapes an address no pod backs on TCP/10250, egress alone decides.
+fn addr(name: &'static str, ip: &'static str) -> Case {
+    case(name).at(ip).port(10250).path("/metrics")
+}
+
+/// E8.6: the scraper's egress allows the address (the destination side is no Cilium endpoint).
+fn addr_allowed(c: Case, by: &[&str]) -> Case {
+    c.egress_allowed_by(by)
+        .mentions("the destination is not a Cilium endpoint")
+}
+
+#[test]
+fn e8_addresses_no_pod_backs_are_decided_by_the_scrapers_egress_toward_their_identity() {
+    let entities = |e: &str| cnpm("egress", &format!("egress: [{{toEntities: [{e}]}}]"));
+    let cidr = |body: &str| cnpm("egress", &format!("egress: [{body}]"));
+    doc_check(
+        "E8",
+        vec![
+            // E8.1/E8.2 identities.
+            addr("e8_no_egress_policy_allows_every_address", WORLD_ADDR).egress_not_enforced(),
+            addr_allowed(
+                addr("e8_own_node_address_is_host", HOST_ADDR).with(entities("host")),
+                &[CNPM],
+            ),
+            addr("e8_own_node_address_is_not_remote_node", HOST_ADDR)
+                .with(entities("remote-node"))
+                .egress_default_deny(&[CNPM])
+                .mentions("the scraper's own node"),
+            addr_allowed(
+                addr("e8_other_node_address_is_remote_node", REMOTE_NODE_ADDR)
+                    .with(entities("remote-node")),
+                &[CNPM],
+            ),
+            addr("e8_a_plain_node_is_not_kube_apiserver", REMOTE_NODE_ADDR)
+                .with(entities("kube-apiserver"))
+                .egress_default_deny(&[CNPM]),
+            addr_allowed(
+                addr("e8_apiserver_on_a_node_is_kube_apiserver", APISERVER_ON_NODE)
+                    .with(entities("kube-apiserver")),
+                &[CNPM],
+            ),
+            addr_allowed(
+                addr("e8_apiserver_on_a_node_is_remote_node_as_well", APISERVER_ON_NODE)
+                    .with(entities("remote-node")),
+                &[CNPM],
+            ),
+            addr_allowed(
+                addr("e8_apiserver_outside_the_nodes_is_kube_apiserver", APISERVER_OUTSIDE)
+                    .with(entities("kube-apiserver")),
+                &[CNPM],
+            ),
+            addr_allowed(
+                addr("e8_apiserver_outside_the_nodes_is_world_as_well", APISERVER_OUTSIDE)
+                    .with(entities("world")),
+                &[CNPM],
+            ),
+            addr_allowed(
+                addr("e8_other_address_is_world", WORLD_ADDR).with(entities("world")),
+                &[CNPM],
+            ),
+            // E8.3 cluster.
+            addr("e8_cluster_excludes_world", WORLD_ADDR)
+                .with(entities("cluster"))
+                .egress_default_deny(&[CNPM]),
+            addr_allowed(
+                addr("e8_cluster_includes_nodes", REMOTE_NODE_ADDR).with(entities("cluster")),
+                &[CNPM],
+            ),
+            addr_allowed(
+                addr("e8_cluster_includes_kube_apiserver_outside_the_nodes", APISERVER_OUTSIDE)
+                    .with(entities("cluster")),
+                &[CNPM],
+            ),
+            addr_allowed(
+                addr("e8_reserved_selector_selects_kube_apiserver", APISERVER_ON_NODE).with(cnpm(
+                    "egress",
+                    r#"egress: [{toEndpoints: [{matchLabels: {"reserved:kube-apiserver": ""}}]}]"#,
+                )),
+                &[CNPM],
+            ),
+            // E8.2: pod selectors never select an address.
+            addr("e8_to_endpoints_everything_never_selects_a_node", REMOTE_NODE_ADDR)
+                .with(cnpm("egress", "egress: [{toEndpoints: [{}]}]"))
+                .egress_default_deny(&[CNPM]),
+            addr("e8_knp_namespace_selector_never_selects_a_node", REMOTE_NODE_ADDR)
+                .with(knpm(
+                    "egress",
+                    "podSelector: {matchLabels: {app.kubernetes.io/name: prometheus}}\npolicyTypes: [Egress]\negress: [{to: [{namespaceSelector: {}}]}]",
+                ))
+                .egress_default_deny(&[KNPM]),
+            // E8.4 CIDR.
+            addr_allowed(
+                addr("e8_to_cidr_selects_a_world_address", WORLD_ADDR)
+                    .with(cidr("{toCIDR: [203.0.113.0/24]}")),
+                &[CNPM],
+            ),
+            addr_allowed(
+                addr("e8_cidr_zero_selects_a_world_address", WORLD_ADDR)
+                    .with(cidr("{toCIDR: [0.0.0.0/0]}")),
+                &[CNPM],
+            ),
+            addr("e8_cidr_set_except_carves_the_address_out", WORLD_ADDR)
+                .with(cidr(
+                    "{toCIDRSet: [{cidr: 203.0.113.0/24, except: [203.0.113.7/32]}]}",
+                ))
+                .egress_default_deny(&[CNPM]),
+            addr_allowed(
+                addr("e8_knp_ip_block_selects_a_world_address", WORLD_ADDR).with(knpm(
+                    "egress",
+                    "podSelector: {}\npolicyTypes: [Egress]\negress: [{to: [{ipBlock: {cidr: 203.0.113.0/24}}]}]",
+                )),
+                &[KNPM],
+            ),
+            addr_allowed(
+                addr("e8_ip_block_selects_the_apiserver_outside_the_nodes", APISERVER_OUTSIDE)
+                    .with(knpm(
+                        "egress",
+                        "podSelector: {}\npolicyTypes: [Egress]\negress: [{to: [{ipBlock: {cidr: 172.16.0.0/28}}]}]",
+                    )),
+                &[KNPM],
+            ),
+            addr("e8_cidr_never_selects_a_node_by_default", REMOTE_NODE_ADDR)
+                .with(cidr("{toCIDR: [192.168.1.0/24]}"))
+                .egress_default_deny(&[CNPM]),
+            addr_allowed(
+                addr("e8_cidr_selects_a_node_in_cidr_match_mode_nodes", REMOTE_NODE_ADDR)
+                    .with(cidr("{toCIDR: [192.168.1.0/24]}"))
+                    .cfg("policy-cidr-match-mode", "nodes"),
+                &[CNPM],
+            ),
+            // Ports (E4.4): numbers; a name resolves to nothing on an address from 1.20.
+            addr_allowed(
+                addr("e8_to_ports_number_admits_the_port", WORLD_ADDR).with(cidr(
+                    r#"{toEntities: [world], toPorts: [{ports: [{port: "10250", protocol: TCP}]}]}"#,
+                )),
+                &[CNPM],
+            ),
+            addr("e8_to_ports_other_number_refuses", WORLD_ADDR)
+                .port(9100)
+                .with(cidr(
+                    r#"{toEntities: [world], toPorts: [{ports: [{port: "10250", protocol: TCP}]}]}"#,
+                ))
+                .egress_default_deny(&[CNPM]),
+            addr("e8_named_port_resolves_to_nothing_on_an_address", WORLD_ADDR)
+                .on(1, 20)
+                .with(cidr(
+                    r#"{toEntities: [world], toPorts: [{ports: [{port: https-metrics, protocol: TCP}]}]}"#,
+                ))
+                .egress_default_deny(&[CNPM]),
+            // E5.4 deny wins; E3 posture.
+            addr("e8_egress_deny_of_the_entity_wins", REMOTE_NODE_ADDR)
+                .with(cnpm(
+                    "egress",
+                    "egress: [{toEntities: [all]}]\negressDeny: [{toEntities: [remote-node]}]",
+                ))
+                .egress_denied_by(&[CNPM]),
+            addr("e8_policy_always_denies_an_address_without_egress_rule", WORLD_ADDR)
+                .cfg("enable-policy", "always")
+                .expect(NetVerdict::Denied, Basis::DefaultDeny, "E5.3", &[]),
+            // E8.5: a hostNetwork scraper's egress is the host firewall's: not decided.
+            addr("e8_hostnetwork_scraper_is_not_decided", WORLD_ADDR)
+                .from(S3)
+                .with(knpm(
+                    "egress",
+                    "podSelector: {}\npolicyTypes: [Egress]",
+                ))
+                .expect(NetVerdict::Allowed, Basis::NotEnforced, "E8.5", &[]),
+            // E8.1: an address that is not an IP (bad input): Denied, named.
+            addr("e8_an_address_that_is_not_an_ip_is_named", "kubelet.example")
+                .expect(NetVerdict::Denied, Basis::DefaultDeny, "E8.1", &[])
+                .mentions("is not an IP address"),
+        ],
+    );
+}
+
 #[test]
 fn e1_the_target_is_seen_with_its_own_identity() {
     doc_check(

@@ -880,3 +880,73 @@ message: something went wrong
     assert!(message.contains("0/1 replicas Ready"), "{message}");
     ctl.stop().await;
 }
+
+/// The API server's endpoints are targets (issue 14 item 3): a ServiceMonitor on default/kubernetes
+/// (kube-prometheus' `kube-apiserver`) is Scrapable, where it read NoTargets (`NoMatchingPods`) while
+/// only pods were targets. The harness runs the API server with `--endpoint-reconciler-type=none`, so
+/// the test writes the EndpointSlice its reconciler would (the live world reads EndpointSlices and
+/// Nodes cluster-wide).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_monitor_on_the_api_servers_endpoints_has_its_targets() {
+    let env = TestEnv::shared();
+    let client = env.client().await;
+    cluster_globals(&client).await;
+    let ns = namespaces(env, &["apiserver-mon"]).await;
+    let mon = &ns[0];
+    apply_yaml(
+        &client,
+        &format!(
+            r#"
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {{name: kubernetes, namespace: default, labels: {{kubernetes.io/service-name: kubernetes}}}}
+addressType: IPv4
+endpoints: [{{addresses: [10.9.255.1], conditions: {{ready: true}}}}]
+ports: [{{name: https, port: 6443, protocol: TCP}}]
+---
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {{name: k8s, namespace: {mon}}}
+spec:
+  serviceMonitorSelector: {{}}
+  serviceMonitorNamespaceSelector: {{}}
+  serviceAccountName: prometheus
+---
+{}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata: {{name: kube-apiserver, namespace: {mon}}}
+spec:
+  jobLabel: component
+  namespaceSelector: {{matchNames: [default]}}
+  selector: {{matchLabels: {{component: apiserver, provider: kubernetes}}}}
+  endpoints: [{{port: https, scheme: https}}]
+"#,
+            common::prometheus::scraper_pod(mon, [10, 9, 0, 10].into(), 9090)
+        ),
+    )
+    .await;
+    let ctl = start_controller(&client, &[mon]).await;
+    let line = format!(
+        "scrapepath_audit_verdict{{kind=\"ServiceMonitor\",namespace=\"{mon}\",name=\"kube-apiserver\",verdict=\"Scrapable\"}} 1"
+    );
+    eventually(
+        "the API server's ServiceMonitor is Scrapable",
+        Duration::from_secs(60),
+        || async {
+            let metrics = ctl.handle.stats.encode(&ctl.handle.world);
+            if metrics.contains(&line) {
+                Ok(())
+            } else {
+                Err(metrics
+                    .lines()
+                    .filter(|l| l.contains("kube-apiserver"))
+                    .collect::<Vec<_>>()
+                    .join("\n"))
+            }
+        },
+    )
+    .await;
+    ctl.stop().await;
+}

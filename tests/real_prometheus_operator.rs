@@ -1113,7 +1113,9 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
     }
 
     // What the ScrapeConfigs' jobs discover, known to scrapepath only (the operator does not read
-    // pods): in each namespace a pod `api` and a pod `web`, the Service `api` with its EndpointSlice;
+    // pods): in each namespace a pod `api` and a pod `web`, the Service `api` with its EndpointSlice
+    // and a second one of addresses no pod backs (a node's, naming its Node, and an external one that
+    // is not ready: targets of the ServiceMonitors, issue 14 item 3);
     // the static targets' addresses are pods of the first namespace.
     let mut targets_world = String::new();
     // The Nodes the pods run on: two zones, and one Node without a zone label.
@@ -1167,7 +1169,13 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
              apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n\
              metadata: {{name: api-1, namespace: {ns}, labels: {{kubernetes.io/service-name: api}}}}\n\
              addressType: IPv4\nports: [{{name: metrics, port: 8080}}]\n\
-             endpoints: [{{addresses: [{api_ip}]{slice_topology}, targetRef: {{kind: Pod, name: api-{i}, namespace: {ns}}}}}]\n---\n"
+             endpoints: [{{addresses: [{api_ip}]{slice_topology}, targetRef: {{kind: Pod, name: api-{i}, namespace: {ns}}}}}]\n---\n\
+             apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n\
+             metadata: {{name: api-nodes, namespace: {ns}, labels: {{kubernetes.io/service-name: api}}}}\n\
+             addressType: IPv4\nports: [{{name: metrics, port: 8080}}, {{name: https-metrics, port: 10250}}]\n\
+             endpoints: [{{addresses: [10.20.{i}.11], nodeName: node-{i}, targetRef: {{kind: Node, name: node-{i}}}}}, \
+             {{addresses: [203.0.113.{}], conditions: {{ready: false}}}}]\n---\n",
+            i + 10
         );
     }
     for o in
@@ -1183,8 +1191,10 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
     // expanded per shard when the workload has shards) against scrapepath's targets (`promop::targets`,
     // or the ScrapeConfig's job) and their `ShardKey`.
     let (mut sharded_jobs, mut sharded_of_sharded, mut sharded_targets) = (0usize, 0usize, 0usize);
-    // Of those, jobs of topology-sharded workloads, and their targets no shard keeps.
+    // Of those, jobs of topology-sharded workloads, and their targets no shard keeps; the targets at
+    // addresses no pod backs (a ServiceMonitor's node and external endpoints).
     let (mut topology_jobs, mut topology_unowned) = (0usize, 0usize);
+    let mut address_targets = 0usize;
     let mut shard_disagreements = Vec::new();
 
     let mut operator = Operator::start(env, &ns_refs);
@@ -1311,10 +1321,11 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
             if theirs && ours.is_ok() && *mkind != Kind::Probe {
                 let job_name = job_of(*mkind, mns, mname);
                 match compare_shards(&config, &job_name, p, *mkind, mns, mname, &idx) {
-                    Ok((n, unowned)) => {
+                    Ok((n, unowned, at_addresses)) => {
                         sharded_jobs += 1;
                         sharded_of_sharded += usize::from(p.shards > 1);
                         sharded_targets += n;
+                        address_targets += at_addresses;
                         if !p.topology_zones.is_empty() {
                             topology_jobs += 1;
                             topology_unowned += unowned;
@@ -1487,8 +1498,9 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
     );
     eprintln!(
         "targets and shards: {sharded_jobs} selected jobs ({} of sharded workloads, {topology_jobs} of \
-         topology-sharded ones), {sharded_targets} targets kept by the same shards in the operator's \
-         configuration and in scrapepath ({topology_unowned} more that no shard keeps in either), {} jobs disagree",
+         topology-sharded ones), {sharded_targets} targets ({address_targets} at addresses no pod backs) \
+         kept by the same shards in the operator's configuration and in scrapepath ({topology_unowned} more \
+         that no shard keeps in either), {} jobs disagree",
         sharded_of_sharded,
         shard_disagreements.len()
     );
@@ -1541,7 +1553,9 @@ fn generated_job(
 /// For a workload `p` and its selected monitor or ScrapeConfig (`kind` `ns/name`), compares which
 /// targets are kept and which shard scrapes each (shard 0 without sharding): the operator's job `job_name` with `$(SHARD)` expanded to each
 /// shard (as the config reloader does in each shard's pods), discovered on `idx`, against scrapepath's
-/// targets and their `ShardKey`. Targets are (pod, port, path). Returns how many were compared.
+/// targets and their `ShardKey`. Targets are (pod, port, path), or (address, port, path) for a
+/// ServiceMonitor's addresses no pod backs. Returns how many were compared, and how many of them are
+/// such addresses.
 fn compare_shards(
     config: &serde_yaml_ng::Value,
     job_name: &str,
@@ -1550,7 +1564,7 @@ fn compare_shards(
     ns: &str,
     name: &str,
     idx: &scrapepath::index::ClusterIndex,
-) -> Result<(usize, usize), String> {
+) -> Result<(usize, usize, usize), String> {
     use scrapepath::model::{Kind, MonitorKind};
     use scrapepath::promop::{ShardKey, Sharding};
     use scrapepath::scrapeconfig::{discover, job_from_value};
@@ -1585,12 +1599,16 @@ fn compare_shards(
         let job = job_from_value(expanded, global.clone())
             .map_err(|e| format!("the operator's job does not parse: {e}\n{raw:#}"))?;
         for t in discover(&job, idx, &p.namespace).targets {
-            if let Some(pod) = t.pod {
-                theirs
-                    .entry((idx.pod(pod).name.clone(), t.port, t.path.clone()))
-                    .or_default()
-                    .insert(shard);
-            }
+            // A pod by name; an address no pod backs (a ServiceMonitor's) by its `__address__`.
+            let who = match t.pod {
+                Some(pod) => idx.pod(pod).name.clone(),
+                None if kind == Kind::ServiceMonitor => format!("address {}", t.address),
+                None => continue,
+            };
+            theirs
+                .entry((who, t.port, t.path.clone()))
+                .or_default()
+                .insert(shard);
         }
     }
     let every: BTreeSet<u32> = (0..p.shards).collect();
@@ -1614,10 +1632,20 @@ fn compare_shards(
         let m = idx
             .monitor(MonitorKind::of(kind).unwrap(), ns, name)
             .unwrap();
-        for t in scrapepath::promop::targets(Some(p), m, idx) {
+        let (pods, addresses) = scrapepath::promop::discover(Some(p), m, idx);
+        for t in pods {
             ours.entry((idx.pod(t.pod).name.clone(), t.port, t.path.clone()))
                 .or_default()
                 .extend(place(&t.shard));
+        }
+        for t in addresses {
+            ours.entry((
+                format!("address {}:{}", t.ip, t.port),
+                t.port,
+                t.path.clone(),
+            ))
+            .or_default()
+            .extend(place(&t.shard));
         }
     }
     // A target no shard keeps (topology sharding, outside every shard's zone) is in no shard's
@@ -1630,7 +1658,11 @@ fn compare_shards(
             "operator's shards {theirs:?}, scrapepath's {ours:?}\noperator's job: {raw:#}"
         ));
     }
-    Ok((ours.len(), unowned))
+    let at_addresses = ours
+        .keys()
+        .filter(|(w, _, _)| w.starts_with("address "))
+        .count();
+    Ok((ours.len(), unowned, at_addresses))
 }
 
 /// Compares the job `job_name` of the operator's generated `config` with scrapepath's generation of the

@@ -29,8 +29,11 @@ pub enum IdentityKind {
 pub struct Identity {
     pub kind: IdentityKind,
     labels: BTreeMap<String, (Source, String)>,
-    /// For host identities: the node IP (CIDR match mode `nodes`).
+    /// For host identities: the node IP (CIDR match mode `nodes`); for the identity of an address no
+    /// pod backs (E8), that address (its `cidr:` labels).
     pub node_ip: Option<IpAddr>,
+    /// The identity of an address no pod backs (E8), not of a hostNetwork pod: for messages.
+    pub address: bool,
 }
 
 impl LabelSet for Identity {
@@ -138,6 +141,7 @@ impl Identity {
             kind: IdentityKind::Pod,
             labels,
             node_ip: None,
+            address: false,
         }
     }
 
@@ -155,6 +159,7 @@ impl Identity {
             kind,
             labels,
             node_ip,
+            address: false,
         }
     }
 
@@ -178,10 +183,20 @@ impl Identity {
         if same_node {
             return Identity::reserved(IdentityKind::Host, node_ip);
         }
+        Identity::remote_node(node_ip, src_node_labels, s)
+    }
+
+    /// `reserved:remote-node`, with its Node's labels and the cluster label under
+    /// `enable-node-selector-labels` (1.16+).
+    fn remote_node(
+        node_ip: Option<IpAddr>,
+        node_labels: Option<&Labels>,
+        s: &Settings,
+    ) -> Identity {
         let mut id = Identity::reserved(IdentityKind::RemoteNode, node_ip);
         if s.node_selector_labels && s.version >= FROM_NODES_AND_GROUPS_SINCE {
             let node = Source::Other("node".to_string());
-            for (k, v) in src_node_labels.into_iter().flatten() {
+            for (k, v) in node_labels.into_iter().flatten() {
                 id.labels.insert(k.clone(), (node.clone(), v.clone()));
             }
             id.labels.insert(
@@ -192,6 +207,43 @@ impl Identity {
         id
     }
 
+    /// E8: the identity of an address no pod backs, as the egress of a scraper on node `src_node`
+    /// sees it. An address of a Node is `reserved:host` on the scraper's own node, else
+    /// `reserved:remote-node` (ingress R3); any other address is `reserved:world` with the `cidr:`
+    /// labels of `ip`. An address of the API server (the default/kubernetes endpoints) carries
+    /// `reserved:kube-apiserver` besides (Cilium's ipcache gives the prefix both labels: on a
+    /// remote node that is the reserved identity `kube-apiserver`, labels {kube-apiserver,
+    /// remote-node}; on the local node the host identity, whose labels merge every host prefix's;
+    /// outside the nodes a CIDR identity with {kube-apiserver, world}).
+    pub fn of_address(
+        ip: IpAddr,
+        node: Option<(&str, &Labels)>,
+        api_server: bool,
+        src_node: Option<&str>,
+        s: &Settings,
+    ) -> Identity {
+        let mut id = match node {
+            Some((name, _)) if Some(name) == src_node => {
+                Identity::reserved(IdentityKind::Host, Some(ip))
+            }
+            Some((_, labels)) => Identity::remote_node(Some(ip), Some(labels), s),
+            None => Identity::reserved(IdentityKind::World, Some(ip)),
+        };
+        if api_server {
+            id.labels.insert(
+                KUBE_APISERVER.to_string(),
+                (Source::Reserved, String::new()),
+            );
+        }
+        id.address = true;
+        id
+    }
+
+    /// Whether the identity carries `reserved:kube-apiserver` (E8).
+    pub fn is_kube_apiserver(&self) -> bool {
+        self.get(&Source::Reserved, KUBE_APISERVER).is_some()
+    }
+
     /// The (key, value) pairs of its labels, for index lookups.
     pub fn label_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.labels
@@ -200,6 +252,31 @@ impl Identity {
     }
 
     pub fn describe(&self) -> String {
+        if self.is_kube_apiserver() {
+            return format!(
+                "kube-apiserver (the API server's address{})",
+                match self.kind {
+                    IdentityKind::Host => ", on the scraper's own node: host as well",
+                    IdentityKind::RemoteNode => ", on another node: remote-node as well",
+                    _ => ", outside the nodes: world as well",
+                }
+            );
+        }
+        if self.address {
+            let ip = self.node_ip.map(|ip| ip.to_string()).unwrap_or_default();
+            match self.kind {
+                IdentityKind::Host => {
+                    return format!("the host (the node address {ip}, the scraper's own node)")
+                }
+                IdentityKind::RemoteNode => {
+                    return format!("remote-node (the node address {ip}, another node)")
+                }
+                IdentityKind::World => {
+                    return format!("world (the address {ip}, of no pod or node)")
+                }
+                IdentityKind::Pod => {}
+            }
+        }
         match self.kind {
             IdentityKind::Pod => format!(
                 "a pod in namespace {}",
@@ -219,7 +296,9 @@ fn entity_matches(entity: &str, id: &Identity) -> bool {
     match entity {
         "all" => true,
         "world" | "world-ipv4" | "world-ipv6" => id.kind == IdentityKind::World,
-        "cluster" => id.kind != IdentityKind::World,
+        // `cluster` includes kube-apiserver, even an API server outside the nodes (E8.3).
+        "cluster" => id.kind != IdentityKind::World || id.is_kube_apiserver(),
+        "kube-apiserver" => id.is_kube_apiserver(),
         "host" => id.kind == IdentityKind::Host,
         "remote-node" => id.kind == IdentityKind::RemoteNode,
         _ => false,
@@ -267,6 +346,9 @@ fn peer_selector_matches(ps: &PeerSelector, id: &Identity, s: &Settings) -> bool
     }
     true
 }
+
+/// The reserved label of the API server's addresses (E8).
+const KUBE_APISERVER: &str = "kube-apiserver";
 
 /// The identity label that names a pod's cluster.
 const CLUSTER_KEY: &str = "io.cilium.k8s.policy.cluster";
@@ -735,6 +817,10 @@ fn peer_admits(
         // With policy-cidr-match-mode=nodes a node's identity carries the CIDR labels of its address
         // (never `world`). From 1.19 a /0 selects by the `world` label alone (`GetCIDRLabels`: no
         // `cidr:` label for a zero-length prefix), so it no longer selects a node.
+        // E8.4: an address outside the nodes carries the CIDR labels of every prefix containing it.
+        Peer::Cidr(cidrs) if src.kind == IdentityKind::World => src
+            .node_ip
+            .is_some_and(|ip| cidrs.iter().any(|c| c.contains(&ip))),
         Peer::Cidr(cidrs) => {
             s.cidr_match_nodes
                 && matches!(src.kind, IdentityKind::Host | IdentityKind::RemoteNode)

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use scrapepath::cilium::eval::{rejected_by_agent, Basis, Decision, NetVerdict};
 use scrapepath::cilium::Version;
-use scrapepath::engine::{egress_verdict, network_verdict, EngineConfig};
+use scrapepath::engine::{address_verdict, egress_verdict, network_verdict, EngineConfig};
 use scrapepath::index::ClusterIndex;
 use scrapepath::load::{parse_text, LoadStats};
 use scrapepath::model::{Kind, ObjRef};
@@ -44,12 +44,14 @@ kind: Node
 metadata:
   name: node-a
   labels: {kubernetes.io/hostname: node-a, role: worker}
+status: {addresses: [{type: InternalIP, address: 192.168.1.10}]}
 ---
 apiVersion: v1
 kind: Node
 metadata:
   name: node-b
   labels: {kubernetes.io/hostname: node-b, role: infra}
+status: {addresses: [{type: InternalIP, address: 192.168.1.11}]}
 ---
 apiVersion: v1
 kind: Namespace
@@ -351,7 +353,40 @@ pub struct Case {
     /// Judge the scraper's egress decision alone (`semantics/cilium-egress.md`), not the scrape's
     /// combined network verdict.
     pub egress_only: bool,
+    /// Scrape this address, which no pod backs, instead of `dest` (E8; with [`ADDRESS_FIXTURES`]).
+    pub address: Option<&'static str>,
 }
+
+/// E8's addresses: node-b's is S1's own node (host), node-a's another node (remote-node); the API server
+/// runs on the control-plane node `node-cp` and behind an address outside the nodes (both endpoints of
+/// default/kubernetes); anything else is world.
+pub const HOST_ADDR: &str = "192.168.1.11";
+pub const REMOTE_NODE_ADDR: &str = "192.168.1.10";
+pub const APISERVER_ON_NODE: &str = "192.168.1.20";
+pub const APISERVER_OUTSIDE: &str = "172.16.0.10";
+pub const WORLD_ADDR: &str = "203.0.113.7";
+
+/// The objects E8's rows add: the control-plane node and the API server's own EndpointSlice.
+pub const ADDRESS_FIXTURES: &str = r#"
+apiVersion: v1
+kind: Node
+metadata:
+  name: node-cp
+  labels: {kubernetes.io/hostname: node-cp, node-role.kubernetes.io/control-plane: ""}
+status: {addresses: [{type: InternalIP, address: 192.168.1.20}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: kubernetes
+  namespace: default
+  labels: {kubernetes.io/service-name: kubernetes}
+addressType: IPv4
+endpoints:
+- addresses: [192.168.1.20]
+- addresses: [172.16.0.10]
+ports: [{name: https, port: 6443, protocol: TCP}]
+"#;
 
 /// A row with the §8 defaults: S1 scrapes D on 15090 at `/stats/prometheus`, Cilium 1.18, default agent
 /// settings, no policy.
@@ -369,6 +404,7 @@ pub fn case(name: &'static str) -> Case {
         reason_mentions: Vec::new(),
         invalid: Vec::new(),
         egress_only: false,
+        address: None,
     }
 }
 
@@ -405,6 +441,11 @@ impl Case {
     /// Cilium rejects this policy whole (validation fails).
     pub fn invalid(mut self, policy: &'static str) -> Self {
         self.invalid.push(policy);
+        self
+    }
+    /// Scrape an address no pod backs (E8).
+    pub fn at(mut self, ip: &'static str) -> Self {
+        self.address = Some(ip);
         self
     }
     /// Judge the scraper's egress decision alone.
@@ -505,6 +546,9 @@ pub fn evaluate(c: &Case) -> Result<Decision, String> {
 /// The decision, and the policies the loader marked invalid.
 pub fn evaluate_with_invalid(c: &Case) -> Result<(Decision, Vec<String>), String> {
     let mut docs = vec![FIXTURES.to_string()];
+    if c.address.is_some() {
+        docs.push(ADDRESS_FIXTURES.to_string());
+    }
     docs.extend(c.policies.iter().cloned());
     if !c.config.is_empty() {
         let data: Vec<String> = c
@@ -536,7 +580,10 @@ pub fn evaluate_with_invalid(c: &Case) -> Result<(Decision, Vec<String>), String
         .filter(|p| rejected_by_agent(p, &settings).is_some())
         .map(|p| short(&p.obj))
         .collect();
-    let d = if c.egress_only {
+    let d = if let Some(ip) = c.address {
+        address_verdict(&idx, &cfg, ip, c.src, c.port, c.path)
+            .ok_or_else(|| "address_verdict found no such scraper pod".to_string())?
+    } else if c.egress_only {
         egress_verdict(&idx, &cfg, ("app", c.dest), c.src, c.port, c.path).ok_or_else(|| {
             "egress_verdict decided nothing (no such pod, or a hostNetwork scraper)".to_string()
         })?
@@ -584,11 +631,12 @@ pub fn verify(c: &Case) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{} (S={}/{}, D=app/{}, TCP/{}, v{}; reason: {})",
+            "{} (S={}/{}, D={}, TCP/{}, v{}; reason: {})",
             diffs.join("; "),
             c.src.0,
             c.src.1,
-            c.dest,
+            c.address
+                .map_or_else(|| format!("app/{}", c.dest), str::to_string),
             c.port,
             c.version,
             d.reason
