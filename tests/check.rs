@@ -2,7 +2,7 @@
 //! diagnosis must state. Refresh the golden files with `SCRAPEPATH_UPDATE_GOLDEN=1 cargo test --test check`
 //! and review the diff.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
@@ -1419,18 +1419,7 @@ fn seed_003_with_an_unknown_field_a_statefulset_without_status_and_an_event_with
 #[test]
 fn topology_sharding_scrapes_a_target_from_its_zones_shard_and_a_zoneless_one_from_none() {
     let p = write_tmp("topology-sharding", TOPOLOGY_WORLD);
-    let run = |gates: &str| -> Value {
-        let (code, out, err) = check(&[
-            "-f",
-            p.to_str().unwrap(),
-            "-o",
-            "json",
-            "--prometheus-operator-feature-gates",
-            gates,
-        ]);
-        assert!(code == 0 || code == 1, "{err}");
-        serde_json::from_str(&out).unwrap()
-    };
+    let run = |gates: &str| check_json_with_gates(&p, gates);
     let verdicts = |r: &Value| -> Vec<String> {
         subject(r, "PodMonitor", "app", "api")["targets"]
             .as_array()
@@ -1476,6 +1465,20 @@ fn topology_sharding_scrapes_a_target_from_its_zones_shard_and_a_zoneless_one_fr
         err.contains("\"PrometheusTopologySharding\" is not NAME=true or NAME=false"),
         "{err}"
     );
+}
+
+/// `check -o json` on `p` with prometheus-operator's feature gates `gates`.
+fn check_json_with_gates(p: &Path, gates: &str) -> Value {
+    let (code, out, err) = check(&[
+        "-f",
+        p.to_str().unwrap(),
+        "-o",
+        "json",
+        "--prometheus-operator-feature-gates",
+        gates,
+    ]);
+    assert!(code == 0 || code == 1, "{err}");
+    serde_json::from_str(&out).unwrap()
 }
 
 /// Two topology shards over Nodes with and without a zone, three api pods, a policy admitting the
@@ -1583,18 +1586,7 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: promethe
 subjects: [{kind: ServiceAccount, name: prometheus, namespace: monitoring}]
 "#;
     let p = write_tmp("topology-rbac", &format!("{TOPOLOGY_WORLD}{rbac}"));
-    let run = |gates: &str| -> Value {
-        let (code, out, err) = check(&[
-            "-f",
-            p.to_str().unwrap(),
-            "-o",
-            "json",
-            "--prometheus-operator-feature-gates",
-            gates,
-        ]);
-        assert!(code == 0 || code == 1, "{err}");
-        serde_json::from_str(&out).unwrap()
-    };
+    let run = |gates: &str| check_json_with_gates(&p, gates);
     let on = run("PrometheusTopologySharding=true");
     let c = cond(
         subject(&on, "PodMonitor", "app", "api"),

@@ -1535,6 +1535,23 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
     );
 }
 
+/// A generated job (as JSON text) as the config reloader expands it in the pods of `shard`: its
+/// `$(SHARD)`, and under topology sharding its zone and its position in the zone.
+fn expand_for_shard(
+    text: &str,
+    sharding: &scrapepath::promop::Sharding,
+    shard: u32,
+) -> serde_json::Value {
+    let zones = sharding.zones.len().max(1) as u32;
+    serde_json::from_str(
+        &text
+            .replace("$(SHARD)", &shard.to_string())
+            .replace("$(TOPOLOGY_ZONE)", sharding.zone_of(shard).unwrap_or(""))
+            .replace("$(INZONE_SHARD)", &(shard / zones).to_string()),
+    )
+    .unwrap()
+}
+
 /// The job `job_name` of a generated `config`, as JSON.
 fn generated_job(
     config: &serde_yaml_ng::Value,
@@ -1588,14 +1605,7 @@ fn compare_shards(
     // position in the zone).
     let sharding = Sharding::of(p, true);
     for shard in 0..p.shards {
-        let zones = sharding.zones.len().max(1) as u32;
-        let expanded: serde_json::Value = serde_json::from_str(
-            &text
-                .replace("$(SHARD)", &shard.to_string())
-                .replace("$(TOPOLOGY_ZONE)", sharding.zone_of(shard).unwrap_or(""))
-                .replace("$(INZONE_SHARD)", &(shard / zones).to_string()),
-        )
-        .unwrap();
+        let expanded = expand_for_shard(&text, &sharding, shard);
         let job = job_from_value(expanded, global.clone())
             .map_err(|e| format!("the operator's job does not parse: {e}\n{raw:#}"))?;
         for t in discover(&job, idx, &p.namespace).targets {
@@ -1766,18 +1776,11 @@ fn compare_probe_job(
     };
     let shards = p.shards.max(1);
     let sharding = Sharding::of(p, true);
-    let zones = sharding.zones.len().max(1) as u32;
     let text = raw.to_string();
     let mut theirs: Placed = BTreeMap::new();
     let mut their_drops = BTreeSet::new();
     for shard in 0..shards {
-        let expanded: serde_json::Value = serde_json::from_str(
-            &text
-                .replace("$(SHARD)", &shard.to_string())
-                .replace("$(TOPOLOGY_ZONE)", sharding.zone_of(shard).unwrap_or(""))
-                .replace("$(INZONE_SHARD)", &(shard / zones).to_string()),
-        )
-        .unwrap();
+        let expanded = expand_for_shard(&text, &sharding, shard);
         let job = job_from_value(expanded, global.clone())
             .map_err(|e| format!("the operator's job does not parse: {e}\n{raw:#}"))?;
         let d = discover(&job, idx, &p.namespace);

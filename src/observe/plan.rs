@@ -297,11 +297,20 @@ mod tests {
         assert_eq!(s.next_delay(u32::MAX).as_secs(), 300);
     }
 
-    #[test]
-    fn endpoints_come_from_the_setting_else_from_each_prometheus() {
+    fn index(text: &str) -> ClusterIndex {
         let mut idx = ClusterIndex::new();
         let mut stats = crate::load::LoadStats::default();
-        let text = r#"
+        for o in crate::load::parse_text(std::path::Path::new("t.yaml"), text, &mut stats).unwrap()
+        {
+            idx.apply(o);
+        }
+        idx
+    }
+
+    #[test]
+    fn endpoints_come_from_the_setting_else_from_each_prometheus() {
+        let idx = index(
+            r#"
 apiVersion: monitoring.coreos.com/v1
 kind: Prometheus
 metadata: {name: k8s, namespace: monitoring}
@@ -309,11 +318,8 @@ metadata: {name: k8s, namespace: monitoring}
 apiVersion: monitoring.coreos.com/v1alpha1
 kind: PrometheusAgent
 metadata: {name: edge, namespace: agents}
-"#;
-        for o in crate::load::parse_text(std::path::Path::new("t.yaml"), text, &mut stats).unwrap()
-        {
-            idx.apply(o);
-        }
+"#,
+        );
         let derived = endpoints(&ObserveSettings::new(vec![], Derive::ClusterDns), &idx);
         assert_eq!(
             derived,
@@ -363,9 +369,8 @@ metadata: {name: edge, namespace: agents}
 
     #[test]
     fn a_sharded_prometheus_is_read_at_one_pod_of_each_shard() {
-        let mut idx = ClusterIndex::new();
-        let mut stats = crate::load::LoadStats::default();
-        let text = r#"
+        let idx = index(
+            r#"
 apiVersion: monitoring.coreos.com/v1
 kind: Prometheus
 metadata: {name: k8s, namespace: monitoring}
@@ -375,11 +380,8 @@ apiVersion: v1
 kind: Pod
 metadata: {name: prometheus-k8s-shard-1-1, namespace: monitoring, labels: {operator.prometheus.io/name: k8s, operator.prometheus.io/shard: "1"}}
 status: {phase: Running, podIP: 10.0.0.9, conditions: [{type: Ready, status: "True"}]}
-"#;
-        for o in crate::load::parse_text(std::path::Path::new("t.yaml"), text, &mut stats).unwrap()
-        {
-            idx.apply(o);
-        }
+"#,
+        );
         let key = |s| ObservationKey::Shard("monitoring".into(), "k8s".into(), s);
         // Shard 0 has no pod in the index: its first replica; shard 1: its Ready pod.
         assert_eq!(
