@@ -702,7 +702,7 @@ impl<'a> Engine<'a> {
         if let (Some(t), Some(a)) = (self.targets.get(&key), self.address_targets.get(&key)) {
             return (t.clone(), a.clone());
         }
-        let (t, a) = promop::discover(p, m, self.idx);
+        let (t, a) = promop::discover_with(p, m, self.idx, self.cfg.operator_topology_sharding);
         let (t, a) = (Rc::new(t), Rc::new(a));
         self.targets.insert(key.clone(), t.clone());
         self.address_targets.insert(key, a.clone());

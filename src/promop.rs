@@ -852,6 +852,24 @@ pub fn attaches_node_metadata(p: &PromWorkload, m: &Monitor, topology_gate: bool
     supported && (m.attach_node || !Sharding::of(p, topology_gate).zones.is_empty())
 }
 
+/// The labels Prometheus attaches for Node `name` with `attach_metadata.node` (`addNodeLabels`:
+/// name, labels and `labelpresent`; the model keeps no annotations); none for a Node the input does
+/// not have.
+pub fn node_meta_labels(idx: &ClusterIndex, name: Option<&str>) -> Labels {
+    let mut l = Labels::new();
+    let Some(node) = name.and_then(|n| idx.node(n)) else {
+        return l;
+    };
+    let nm = "__meta_kubernetes_node_";
+    l.insert(format!("{nm}name"), node.name.clone());
+    for (k, v) in &node.labels {
+        let s = sanitize_label_name(k);
+        l.insert(format!("{nm}label_{s}"), v.clone());
+        l.insert(format!("{nm}labelpresent_{s}"), "true".into());
+    }
+    l
+}
+
 /// The Node label that holds a node's zone.
 pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 
@@ -1095,11 +1113,23 @@ pub fn targets(p: Option<&PromWorkload>, m: &Monitor, idx: &ClusterIndex) -> Vec
 }
 
 /// B/C: the targets `m` yields for `p`: those at pods' addresses, and those at addresses no pod backs
-/// (a ServiceMonitor's endpoints of nodes, of the API server, of external addresses).
+/// (a ServiceMonitor's endpoints of nodes, of the API server, of external addresses). The operator's
+/// `PrometheusTopologySharding` gate taken as off: see [`discover_with`].
 pub fn discover(
     p: Option<&PromWorkload>,
     m: &Monitor,
     idx: &ClusterIndex,
+) -> (Vec<Target>, Vec<AddressTarget>) {
+    discover_with(p, m, idx, false)
+}
+
+/// [`discover`] with the operator's `PrometheusTopologySharding` gate as `topology_gate`: under
+/// topology sharding the job attaches node metadata, which the monitor's relabelings then see.
+pub fn discover_with(
+    p: Option<&PromWorkload>,
+    m: &Monitor,
+    idx: &ClusterIndex,
+    topology_gate: bool,
 ) -> (Vec<Target>, Vec<AddressTarget>) {
     let Ok(sel) = &m.selector else {
         return (Vec::new(), Vec::new());
@@ -1135,18 +1165,23 @@ pub fn discover(
                 RelabelConfig::compile_with(&r.as_rendered_by_operator(), scheme).ok()
             }))
             .collect();
+        let node_meta = p
+            .and_then(PromWorkload::prometheus_version)
+            .is_none_or(|v| {
+                v >= match m.kind {
+                    MonitorKind::PodMonitor => (2, 35),
+                    MonitorKind::ServiceMonitor => (2, 37),
+                }
+            });
         let ctx = EndpointCtx {
             m,
             slice_role: p.and_then(|p| p.service_discovery_role.as_deref())
                 == Some("EndpointSlice"),
-            node_meta: p
-                .and_then(PromWorkload::prometheus_version)
-                .is_none_or(|v| {
-                    v >= match m.kind {
-                        MonitorKind::PodMonitor => (2, 35),
-                        MonitorKind::ServiceMonitor => (2, 37),
-                    }
-                }),
+            node_meta,
+            attach_node: match p {
+                Some(p) => attaches_node_metadata(p, m, topology_gate),
+                None => m.attach_node,
+            },
             ep,
             index: i,
             relabelings: &relabelings,
@@ -1200,6 +1235,9 @@ struct EndpointCtx<'a> {
     /// Whether the operator attaches node metadata under topology sharding: from Prometheus 2.35
     /// (PodMonitors) or 2.37 (ServiceMonitors) (`mergeAttachMetadataForTopology`).
     node_meta: bool,
+    /// The monitor's `attachMetadata.node` where the release supports it: the job's relabelings see
+    /// the target Node's `__meta_kubernetes_node_*` labels.
+    attach_node: bool,
     ep: &'a MonitorEndpoint,
     index: usize,
     relabelings: &'a [RelabelConfig],
@@ -1310,6 +1348,9 @@ fn pod_targets(
             };
             if !ctx.relabelings.is_empty() {
                 let mut labels = pod_meta_labels(pod, ip, c, port);
+                if ctx.attach_node {
+                    labels.extend(node_meta_labels(idx, pod.node_name.as_deref()));
+                }
                 operator_labels(&mut labels, ctx, &pod.namespace, Some(pod), Some(c), None);
                 if !apply_relabelings(&mut labels, ctx.relabelings, &mut t, pod) {
                     continue;
@@ -1795,6 +1836,10 @@ fn service_targets(
                             labels.insert(format!("{sm}endpointslice_port_name"), n.clone());
                         }
                         labels.insert(format!("{sm}endpoint_ready"), addr.ready.to_string());
+                        // Node labels on endpoint ports only (S7).
+                        if ctx.attach_node && i < endpoint_ports {
+                            labels.extend(node_meta_labels(idx, address_node(&addr)));
+                        }
                         operator_labels(
                             &mut labels,
                             ctx,
@@ -1855,6 +1900,9 @@ fn address_targets(
         };
         if !ctx.relabelings.is_empty() {
             let mut labels = address_meta_labels(ns, svc, addr, ep_name.as_deref(), &address);
+            if ctx.attach_node {
+                labels.extend(node_meta_labels(idx, address_node(addr)));
+            }
             operator_labels(&mut labels, ctx, ns, None, None, svc);
             // The operator's rule `(address_target_kind, address_target_name) =~ Node;(.*)` → `node`.
             if let Some(("Node", name)) = addr.target.as_ref().map(|(k, n)| (k.as_str(), n)) {

@@ -882,21 +882,13 @@ fn pod_role(sd: &KubernetesSd, idx: &ClusterIndex, namespaces: &Option<BTreeSet<
     out
 }
 
-/// With `attach_metadata.node`, the labels of Node `name` as Prometheus attaches them
-/// (`addNodeLabels`: name, labels, `labelpresent`); none for a Node the input does not have.
+/// With `attach_metadata.node`, the labels of Node `name` as Prometheus attaches them.
 fn node_labels(sd: &KubernetesSd, idx: &ClusterIndex, name: Option<&str>) -> Labels {
-    let mut l = Labels::new();
-    let Some(node) = name.filter(|_| sd.attach_node).and_then(|n| idx.node(n)) else {
-        return l;
-    };
-    let nm = "__meta_kubernetes_node_";
-    l.insert(format!("{nm}name"), node.name.clone());
-    for (k, v) in &node.labels {
-        let s = relabel::sanitize_label_name(k);
-        l.insert(format!("{nm}label_{s}"), v.clone());
-        l.insert(format!("{nm}labelpresent_{s}"), "true".into());
+    if sd.attach_node {
+        crate::promop::node_meta_labels(idx, name)
+    } else {
+        Labels::new()
     }
-    l
 }
 
 /// One endpoint address of a Service with its ports, as an EndpointSlice (or the pods the Service

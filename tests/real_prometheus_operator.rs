@@ -168,6 +168,9 @@ fn random_monitor(
             rng.pick(&["RoleSelector", "RelabelConfig"])
         );
     }
+    if rng.chance(20) {
+        spec += "  attachMetadata: {node: true}\n";
+    }
     let (kind, list, target) = if service {
         ("ServiceMonitor", "endpoints", "app: api")
     } else {
@@ -203,6 +206,9 @@ fn random_relabelings(rng: &mut common::rng::Rng) -> Vec<(&'static str, String)>
             "{action: replace, targetLabel: __tmp_disable_sharding, replacement: 'true'}",
             "{action: replace, sourceLabels: [__meta_kubernetes_pod_name], targetLabel: __tmp_hash}",
             "{action: replace, sourceLabels: [__address__], regex: '(.+):\\d+', targetLabel: __address__, replacement: '$1:9100'}",
+            // Node metadata (attachMetadata.node, or topology sharding, attaches it).
+            "{action: keep, sourceLabels: [__meta_kubernetes_node_label_topology_kubernetes_io_zone], regex: 'za|'}",
+            "{action: replace, sourceLabels: [__meta_kubernetes_node_name], targetLabel: __tmp_topology}",
         ])
     };
     let mut out = Vec::new();
@@ -1642,7 +1648,7 @@ fn compare_shards(
         let m = idx
             .monitor(MonitorKind::of(kind).unwrap(), ns, name)
             .unwrap();
-        let (pods, addresses) = scrapepath::promop::discover(Some(p), m, idx);
+        let (pods, addresses) = scrapepath::promop::discover_with(Some(p), m, idx, true);
         for t in pods {
             ours.entry((idx.pod(t.pod).name.clone(), t.port, t.path.clone()))
                 .or_default()
