@@ -214,10 +214,9 @@ pub struct Engine<'a> {
     dest: HashMap<PodId, usize>,
     /// Identity hash → (a pod with that identity, its entry in `dest_sets`).
     identity_slots: HashMap<u64, Vec<(PodId, usize)>>,
-    /// The targets of a monitor for a workload (`None`: no workload), computed once per run.
-    targets: HashMap<(Option<ObjRef>, ObjRef), Rc<Vec<promop::Target>>>,
-    /// The targets at addresses no pod backs, computed with `targets`.
-    address_targets: HashMap<(Option<ObjRef>, ObjRef), Rc<Vec<promop::AddressTarget>>>,
+    /// The targets of a monitor for a workload (`None`: no workload), computed once per run: at pods'
+    /// addresses, and at addresses no pod backs.
+    targets: HashMap<(Option<ObjRef>, ObjRef), MonitorTargets>,
     /// Monitors by a namespace they may discover in, and those that discover everywhere.
     monitors_by_ns: Option<MonitorsByNamespace<'a>>,
     /// What each scrape_configs job discovers, computed once per run.
@@ -268,6 +267,9 @@ fn same_identity(a: &Pod, b: &Pod, v: Version) -> bool {
 
 /// Monitors by a namespace they may discover in, and the monitors that discover in every namespace.
 type MonitorsByNamespace<'a> = (HashMap<String, Vec<&'a Monitor>>, Vec<&'a Monitor>);
+
+/// A monitor's targets for a workload: at pods' addresses, and at addresses no pod backs.
+type MonitorTargets = (Rc<Vec<promop::Target>>, Rc<Vec<promop::AddressTarget>>);
 
 /// A scraper resolved to its workload and pods.
 #[derive(Debug, Clone)]
@@ -486,15 +488,6 @@ fn message_fix(message: &str) -> Option<&'static str> {
 /// What the operator's StatefulSets of `p` and the Warning Events about them and about `pods` report
 /// (issue 17), each with what usually fixes it; empty when the input has none of them.
 fn scraper_set_causes(idx: &ClusterIndex, p: &PromWorkload, pods: &[Pod]) -> Vec<String> {
-    let base = format!(
-        "{}-{}",
-        if p.kind == Kind::PrometheusAgent {
-            "prom-agent"
-        } else {
-            "prometheus"
-        },
-        p.name
-    );
     let with_fix = |e: &crate::model::WarningEvent| match message_fix(&e.message) {
         Some(fix) => format!("{} — {fix}", e.describe()),
         None => e.describe(),
@@ -518,11 +511,7 @@ fn scraper_set_causes(idx: &ClusterIndex, p: &PromWorkload, pods: &[Pod]) -> Vec
         out.push(text);
     }
     for shard in 0..p.shards.max(1) {
-        let name = if shard == 0 {
-            base.clone()
-        } else {
-            format!("{base}-shard-{shard}")
-        };
+        let name = promop::shard_statefulset(p, shard);
         let mut parts = Vec::new();
         if let Some(set) = idx.scraper_set(&p.namespace, &name) {
             match &set.status {
@@ -666,7 +655,6 @@ impl<'a> Engine<'a> {
             dest: HashMap::new(),
             identity_slots: HashMap::new(),
             targets: HashMap::new(),
-            address_targets: HashMap::new(),
             monitors_by_ns: None,
             discoveries: HashMap::new(),
             observed: None,
@@ -692,21 +680,15 @@ impl<'a> Engine<'a> {
     }
 
     /// The targets of a monitor for a workload: at pods' addresses, and at addresses no pod backs.
-    #[allow(clippy::type_complexity)]
-    fn monitor_discovery(
-        &mut self,
-        p: Option<&PromWorkload>,
-        m: &Monitor,
-    ) -> (Rc<Vec<promop::Target>>, Rc<Vec<promop::AddressTarget>>) {
+    fn monitor_discovery(&mut self, p: Option<&PromWorkload>, m: &Monitor) -> MonitorTargets {
         let key = (p.map(PromWorkload::obj_ref), m.obj_ref());
-        if let (Some(t), Some(a)) = (self.targets.get(&key), self.address_targets.get(&key)) {
-            return (t.clone(), a.clone());
+        if let Some(found) = self.targets.get(&key) {
+            return found.clone();
         }
         let (t, a) = promop::discover_with(p, m, self.idx, self.cfg.operator_topology_sharding);
-        let (t, a) = (Rc::new(t), Rc::new(a));
-        self.targets.insert(key.clone(), t.clone());
-        self.address_targets.insert(key, a.clone());
-        (t, a)
+        let found = (Rc::new(t), Rc::new(a));
+        self.targets.insert(key, found.clone());
+        found
     }
 
     /// The monitors that may discover targets in `ns` (a superset: B1 for any workload).
@@ -1299,15 +1281,7 @@ pub fn modelled_pod(p: &PromWorkload) -> Pod {
     labels.extend(p.pod_identity_labels());
     Pod {
         namespace: p.namespace.clone(),
-        name: format!(
-            "{}-{}-0",
-            if p.kind == Kind::PrometheusAgent {
-                "prom-agent"
-            } else {
-                "prometheus"
-            },
-            p.name
-        ),
+        name: format!("{}-0", promop::shard_statefulset(p, 0)),
         labels,
         annotations: p.pod_metadata_annotations.clone(),
         service_account: p

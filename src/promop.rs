@@ -844,12 +844,20 @@ pub fn pod_shard_key(idx: &ClusterIndex, id: PodId, addr: &str) -> ShardKey {
 /// for PodMonitors, 2.37 for ServiceMonitors (`mergeAttachMetadataForTopology`, the same minimum
 /// versions for the monitor's own setting).
 pub fn attaches_node_metadata(p: &PromWorkload, m: &Monitor, topology_gate: bool) -> bool {
-    let need = match m.kind {
+    node_metadata_supported(Some(p), m.kind)
+        && (m.attach_node || !Sharding::of(p, topology_gate).zones.is_empty())
+}
+
+/// Whether the Prometheus of `p` (`None`: the operator's default, current) takes
+/// `attach_metadata.node` for a monitor of `kind`: from 2.35 for PodMonitors, 2.37 for
+/// ServiceMonitors.
+fn node_metadata_supported(p: Option<&PromWorkload>, kind: MonitorKind) -> bool {
+    let need = match kind {
         MonitorKind::PodMonitor => (2, 35),
         MonitorKind::ServiceMonitor => (2, 37),
     };
-    let supported = p.prometheus_version().is_none_or(|v| v >= need);
-    supported && (m.attach_node || !Sharding::of(p, topology_gate).zones.is_empty())
+    p.and_then(PromWorkload::prometheus_version)
+        .is_none_or(|v| v >= need)
 }
 
 /// The labels Prometheus attaches for Node `name` with `attach_metadata.node` (`addNodeLabels`:
@@ -1165,14 +1173,7 @@ pub fn discover_with(
                 RelabelConfig::compile_with(&r.as_rendered_by_operator(), scheme).ok()
             }))
             .collect();
-        let node_meta = p
-            .and_then(PromWorkload::prometheus_version)
-            .is_none_or(|v| {
-                v >= match m.kind {
-                    MonitorKind::PodMonitor => (2, 35),
-                    MonitorKind::ServiceMonitor => (2, 37),
-                }
-            });
+        let node_meta = node_metadata_supported(p, m.kind);
         let ctx = EndpointCtx {
             m,
             slice_role: p.and_then(|p| p.service_discovery_role.as_deref())
@@ -2000,11 +2001,23 @@ pub fn operator_volumes(p: &PromWorkload) -> (Vec<String>, Vec<String>) {
 }
 
 /// `prometheus` or `prom-agent`: the prefix of what the operator names after a workload.
-pub fn operator_prefix(p: &PromWorkload) -> &'static str {
+fn operator_prefix(p: &PromWorkload) -> &'static str {
     if p.kind == Kind::PrometheusAgent {
         "prom-agent"
     } else {
         "prometheus"
+    }
+}
+
+/// The StatefulSet prometheus-operator runs for shard `shard` of a workload: `prometheus-<name>` for
+/// shard 0, `prometheus-<name>-shard-<n>` after (`prom-agent-…` for a PrometheusAgent); its pods are
+/// `<statefulset>-<ordinal>`.
+pub fn shard_statefulset(p: &PromWorkload, shard: u32) -> String {
+    let base = format!("{}-{}", operator_prefix(p), p.name);
+    if shard == 0 {
+        base
+    } else {
+        format!("{base}-shard-{shard}")
     }
 }
 

@@ -792,11 +792,7 @@ fn config_reloader() -> corev1::Container {
 /// The pods prometheus-operator would run for a Prometheus or PrometheusAgent (one StatefulSet per
 /// shard: `prometheus-<name>` for shard 0, `-shard-<n>` after; a DaemonSet-mode agent: one pod per Node).
 pub fn plan_prometheus(p: &PromWorkload, nodes: &[Node]) -> Vec<PodPlan> {
-    let base = if p.kind == Kind::PrometheusAgent {
-        format!("prom-agent-{}", p.name)
-    } else {
-        format!("prometheus-{}", p.name)
-    };
+    let base = crate::promop::shard_statefulset(p, 0);
     let spec = corev1::PodSpec {
         containers: vec![
             corev1::Container {
@@ -867,11 +863,7 @@ pub fn plan_prometheus(p: &PromWorkload, nodes: &[Node]) -> Vec<PodPlan> {
     }
     let replicas = p.replicas.map_or(1, |r| u32::try_from(r).unwrap_or(0));
     for shard in 0..p.shards.max(1) {
-        let sts = if shard == 0 {
-            base.clone()
-        } else {
-            format!("{base}-shard-{shard}")
-        };
+        let sts = crate::promop::shard_statefulset(p, shard);
         let owner = owner_ref(
             "StatefulSet",
             "apps/v1",

@@ -118,19 +118,17 @@ pub(super) fn job_discoveries(scraper: &Scraper<'_>, job: &ScrapeJob) -> Vec<Dis
             Some(set) => SdNamespaces::Names(set.into_iter().collect()),
             None => SdNamespaces::All,
         };
+        let mut reads = vec![(role, namespaces)];
+        if node_meta {
+            reads.push((SdRole::Node, SdNamespaces::All));
+        }
         for a in &accounts {
-            out.push(Discovery {
-                account: a.clone(),
-                scraper: format!("{} {}", scraper.obj.kind, scraper.display()),
-                role,
-                namespaces: namespaces.clone(),
-            });
-            if node_meta {
+            for (role, namespaces) in &reads {
                 out.push(Discovery {
                     account: a.clone(),
                     scraper: format!("{} {}", scraper.obj.kind, scraper.display()),
-                    role: SdRole::Node,
-                    namespaces: SdNamespaces::All,
+                    role: *role,
+                    namespaces: namespaces.clone(),
                 });
             }
         }

@@ -214,14 +214,7 @@ fn shard_pod(idx: &ClusterIndex, p: &crate::model::PromWorkload, shard: u32) -> 
     pods.sort_by(|a, b| a.name.cmp(&b.name));
     match pods.first() {
         Some(pod) => pod.name.clone(),
-        None => {
-            let base = crate::promop::operator_prefix(p);
-            if shard == 0 {
-                format!("{base}-{}-0", p.name)
-            } else {
-                format!("{base}-{}-shard-{shard}-0", p.name)
-            }
-        }
+        None => format!("{}-0", crate::promop::shard_statefulset(p, shard)),
     }
 }
 
