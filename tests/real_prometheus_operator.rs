@@ -1200,6 +1200,9 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
     // Of those, jobs of topology-sharded workloads, and their targets no shard keeps; the targets at
     // addresses no pod backs (a ServiceMonitor's node and external endpoints).
     let (mut topology_jobs, mut topology_unowned) = (0usize, 0usize);
+    // Jobs the operator generated with role endpointslice: only when the API server reports a
+    // Kubernetes version it parses as 1.21 or newer (the harness sets it at build time).
+    let mut slice_jobs = 0usize;
     let mut address_targets = 0usize;
     let mut shard_disagreements = Vec::new();
 
@@ -1329,6 +1332,10 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
                 match compare_shards(&config, &job_name, p, *mkind, mns, mname, &idx) {
                     Ok((n, unowned, at_addresses)) => {
                         sharded_jobs += 1;
+                        slice_jobs +=
+                            usize::from(generated_job(&config, &job_name).is_ok_and(|j| {
+                                j["kubernetes_sd_configs"][0]["role"] == "endpointslice"
+                            }));
                         sharded_of_sharded += usize::from(p.shards > 1);
                         sharded_targets += n;
                         address_targets += at_addresses;
@@ -1504,7 +1511,7 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
     );
     eprintln!(
         "targets and shards: {sharded_jobs} selected jobs ({} of sharded workloads, {topology_jobs} of \
-         topology-sharded ones), {sharded_targets} targets ({address_targets} at addresses no pod backs) \
+         topology-sharded ones, {slice_jobs} discovering by role endpointslice), {sharded_targets} targets ({address_targets} at addresses no pod backs) \
          kept by the same shards in the operator's configuration and in scrapepath ({topology_unowned} more \
          that no shard keeps in either), {} jobs disagree",
         sharded_of_sharded,
@@ -1593,15 +1600,6 @@ fn compare_shards(
     use scrapepath::scrapeconfig::{discover, job_from_value};
     type Placed = BTreeMap<(String, u16, String), BTreeSet<u32>>;
     let raw = generated_job(config, job_name)?;
-    // The harness API server reports no Kubernetes version the operator can parse, so it takes
-    // EndpointSlice as unsupported and discovers ServiceMonitors with role endpoints whatever
-    // `serviceDiscoveryRole` says (`endpointRoleFlavor`); scrapepath, for a real cluster, follows the
-    // spec. Compare like for like: the role the operator generated.
-    let mut p = p.clone();
-    if raw["kubernetes_sd_configs"][0]["role"] == "endpoints" {
-        p.service_discovery_role = None;
-    }
-    let p = &p;
     let global = config["global"]["scrape_interval"]
         .as_str()
         .map(str::to_string);

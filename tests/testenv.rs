@@ -51,6 +51,28 @@ fn object(value: Value) -> DynamicObject {
     serde_json::from_value(value).expect("a Kubernetes object")
 }
 
+/// The API server reports the Kubernetes release it is built from, as a cluster does: clients that
+/// parse it (prometheus-operator's EndpointSlice support) see a real version, not "v0.0.0-master".
+#[tokio::test]
+async fn the_api_server_reports_the_release_it_is_built_from() {
+    let env = TestEnv::shared();
+    let info = env
+        .client()
+        .await
+        .apiserver_version()
+        .await
+        .expect("GET /version");
+    let go_mod = include_str!("harness/go.mod");
+    let release = go_mod
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("k8s.io/kubernetes v"))
+        .expect("tests/harness/go.mod requires k8s.io/kubernetes");
+    assert_eq!(info.git_version, format!("v{release}"));
+    let mut parts = release.split('.');
+    assert_eq!(Some(info.major.as_str()), parts.next());
+    assert_eq!(Some(info.minor.as_str()), parts.next());
+}
+
 #[tokio::test]
 async fn upstream_and_own_crds_are_established() {
     let env = TestEnv::shared();

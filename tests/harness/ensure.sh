@@ -7,7 +7,7 @@
 #
 # Idempotent. The binaries are built once and cached under
 #   ${SCRAPEPATH_TESTENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/scrapepath/testenv}/bin/<key>/
-# where <key> is the sha256 of go.mod + go.sum + main.go + the Go version. The CRDs are cached under
+# where <key> is the sha256 of go.mod + go.sum + main.go + the Go version + the linker flags. The CRDs are cached under
 # .../crds/<versions>/. Needs only Go (see go.mod for the version) and the Go module proxy.
 set -euo pipefail
 
@@ -57,7 +57,18 @@ lock() {
 }
 
 # ---- binaries ----
-key="$( (cat "$here/go.mod" "$here/go.sum" "$here/main.go"; go env GOVERSION) | sha256sum | cut -c1-16)"
+# The API server reports the Kubernetes release it is built from (as a release build does, through
+# the linker), not component-base's "v0.0.0-master": clients that parse it (prometheus-operator
+# decides from it whether EndpointSlice discovery is supported) then see a real cluster's version.
+kube="$(sed -n 's/^[[:space:]]*k8s\.io\/kubernetes \(v[0-9][0-9.]*\)$/\1/p' "$here/go.mod" | head -1)"
+[ -n "$kube" ] || die "tests/harness/go.mod requires no k8s.io/kubernetes release"
+kmajor="${kube#v}"
+kminor="${kmajor#*.}"
+kmajor="${kmajor%%.*}"
+kminor="${kminor%%.*}"
+vpkg="k8s.io/component-base/version"
+ldflags="-s -w -X $vpkg.gitVersion=$kube -X $vpkg.gitMajor=$kmajor -X $vpkg.gitMinor=$kminor -X $vpkg.gitTreeState=clean"
+key="$( (cat "$here/go.mod" "$here/go.sum" "$here/main.go"; go env GOVERSION; echo "$ldflags") | sha256sum | cut -c1-16)"
 bindir="$cache/bin/$key"
 if [ ! -x "$bindir/scrapepath-testenv" ] || [ ! -x "$bindir/kubectl" ]; then
   lock
@@ -66,7 +77,7 @@ if [ ! -x "$bindir/scrapepath-testenv" ] || [ ! -x "$bindir/kubectl" ]; then
     start=$(date +%s)
     (cd "$here" && go mod download) >&2 || die "could not download the harness's Go modules: $(proxy_hint)"
     tmp="$(mktemp -d "$cache/bin/.build.XXXXXX")"
-    (cd "$here" && go build -ldflags='-s -w' -o "$tmp/" . k8s.io/kubernetes/cmd/kubectl) >&2 ||
+    (cd "$here" && go build -ldflags="$ldflags" -o "$tmp/" . k8s.io/kubernetes/cmd/kubectl) >&2 ||
       { rm -rf "$tmp"; die "go build failed (see above)"; }
     rm -rf "$bindir"
     mv "$tmp" "$bindir"
