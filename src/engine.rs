@@ -3202,7 +3202,7 @@ pub fn address_verdict(
         path: path.to_string(),
         scheme: "http".to_string(),
         shard: ShardKey::unsharded(),
-        service: (String::new(), String::new()),
+        service: None,
         target: None,
         node_name: None,
         ready: true,

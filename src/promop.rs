@@ -1221,8 +1221,9 @@ pub struct AddressTarget {
     pub path: String,
     pub scheme: String,
     pub shard: ShardKey,
-    /// The Service (namespace, name) whose endpoints hold the address.
-    pub service: (String, String),
+    /// The Service (namespace, name) whose endpoints hold the address; none for a scrape job's
+    /// static target.
+    pub service: Option<(String, String)>,
     /// The endpoint's `targetRef` (kind, name), e.g. the Node of a kubelet address.
     pub target: Option<(String, String)>,
     pub node_name: Option<String>,
@@ -1891,10 +1892,10 @@ fn address_targets(
             path: ctx.ep.path_or_default().to_string(),
             scheme: ctx.ep.scheme.clone().unwrap_or_else(|| "http".into()),
             shard: ShardKey::address(address.clone()).or_zone(address_zone(idx, addr, ctx)),
-            service: (
+            service: Some((
                 ns.to_string(),
                 svc.map_or_else(String::new, |s| s.name.clone()),
-            ),
+            )),
             target: addr.target.clone(),
             node_name: addr.node_name.clone(),
             ready: addr.ready,

@@ -621,3 +621,120 @@ fn nothing_is_audited_when_no_scraper_reads_a_configuration() {
     assert!(!idx.has_scrape_configs());
     assert!(evaluate(&idx, &EngineConfig::default()).subjects.is_empty());
 }
+
+/// A job's targets at IP addresses no pod has (a node's, the API server's, an external exporter's)
+/// are evaluated as the scraper's egress toward them (E8), like a ServiceMonitor's; hostnames are
+/// counted, not judged.
+#[test]
+fn a_jobs_targets_at_addresses_no_pod_has_get_the_scrapers_egress_verdict() {
+    let config = r#"scrape_configs:
+- job_name: nodes
+  static_configs: [{targets: ["192.168.0.11:9100", "192.168.0.12:9100"]}]
+- job_name: external
+  static_configs: [{targets: ["203.0.113.7:9187", "db.example.internal:9187", "127.0.0.1:9187"]}]
+- job_name: self
+  static_configs: [{targets: ["localhost:9090", "127.0.0.1:9090", "[::1]:9090"]}]
+- job_name: apiserver
+  scheme: https
+  kubernetes_sd_configs: [{role: endpointslice, namespaces: {names: [default]}}]
+  relabel_configs:
+  - {action: keep, source_labels: [__meta_kubernetes_service_name], regex: kubernetes}
+"#;
+    let rest = r#"
+---
+apiVersion: v1
+kind: Node
+metadata: {name: w-1}
+status: {addresses: [{type: InternalIP, address: 192.168.0.11}]}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: w-2}
+status: {addresses: [{type: InternalIP, address: 192.168.0.12}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: kubernetes, namespace: default}
+spec: {ports: [{name: https, port: 443, targetPort: 6443}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: kubernetes
+  namespace: default
+  labels: {kubernetes.io/service-name: kubernetes}
+addressType: IPv4
+endpoints: [{addresses: [192.168.0.2]}]
+ports: [{name: https, port: 6443, protocol: TCP}]
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: prometheus-egress, namespace: mon}
+spec:
+  endpointSelector: {matchLabels: {app: prometheus}}
+  egress:
+  - toEntities: [kube-apiserver]
+  - toEndpoints: [{}]
+"#;
+    let idx = world(&format!("{}{rest}", scraper(config)));
+    let r = evaluate(&idx, &EngineConfig::default());
+
+    let nodes = subject(&r.subjects, "ScrapeJob", "prometheus/nodes");
+    let (status, _, message) = cond(nodes, "TargetsResolved");
+    assert_eq!(status, "True", "{message}");
+    assert!(
+        message.contains(
+            "2 targets at 2 addresses no pod backs: node w-1 192.168.0.11, node w-2 192.168.0.12"
+        ),
+        "{message}"
+    );
+    let (status, reason, message) = cond(nodes, "NetworkReachable");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "EgressDenied"),
+        "{message}"
+    );
+    assert!(message.contains("mon/prometheus-egress"), "{message}");
+    assert!(
+        message.contains("toEntities: [host, remote-node]"),
+        "{message}"
+    );
+    assert_eq!(nodes.targets.len(), 2);
+    assert!(nodes.targets.iter().all(|t| t.network.verdict == "Denied"));
+    assert!(!nodes.ready);
+
+    let external = subject(&r.subjects, "ScrapeJob", "prometheus/external");
+    let (_, _, message) = cond(external, "TargetsResolved");
+    assert!(
+        message.contains("2 targets are not evaluated (hostnames, resolved only at scrape time: db.example.internal:9187; loopback addresses, inside the scraper's own pod where no network policy applies: 127.0.0.1:9187)"),
+        "{message}"
+    );
+    // Prometheus scraping itself: nothing the network layer judges, so no subject.
+    assert!(!r.subjects.iter().any(|s| s.name == "prometheus/self"));
+    let (status, _, message) = cond(external, "NetworkReachable");
+    assert_eq!(status, "False", "{message}");
+    assert!(
+        message.contains("toCIDR: [203.0.113.7/32]") || message.contains("203.0.113.7/32"),
+        "{message}"
+    );
+    assert_eq!(external.targets.len(), 1);
+    assert_eq!(
+        external.targets[0].address.as_deref(),
+        Some("203.0.113.7:9187")
+    );
+
+    let api = subject(&r.subjects, "ScrapeJob", "prometheus/apiserver");
+    let (status, _, message) = cond(api, "NetworkReachable");
+    assert_eq!(status, "True", "{message}");
+    assert!(
+        message.contains("1/1 targets at addresses no pod backs are reachable"),
+        "{message}"
+    );
+    let (status, reason, _) = cond(api, "MeshAuthorized");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("True", "NotApplicable")
+    );
+    assert_eq!(api.targets[0].pod, "the API server 192.168.0.2");
+    assert_eq!(api.targets[0].network.verdict, "Allowed");
+}

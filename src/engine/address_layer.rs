@@ -144,10 +144,16 @@ impl<'a> Engine<'a> {
                         verdict: NetVerdict::Denied,
                         basis: Basis::DefaultDeny,
                         rule: "E8.1",
-                        reason: format!(
-                            "the endpoint address {:?} of Service {}/{} is not an IP address: Prometheus cannot connect to it",
-                            t.ip, t.service.0, t.service.1
-                        ),
+                        reason: match &t.service {
+                            Some((ns, name)) => format!(
+                                "the endpoint address {:?} of Service {ns}/{name} is not an IP address: Prometheus cannot connect to it",
+                                t.ip
+                            ),
+                            None => format!(
+                                "the target address {:?} is not an IP address: Prometheus cannot connect to it",
+                                t.ip
+                            ),
+                        },
                         decided_by: vec![],
                         side: Direction::Egress,
                     }

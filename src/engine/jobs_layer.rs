@@ -18,14 +18,14 @@ use std::sync::Arc;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{
-    condition, finish, pods_selector, target_address, unknown, ConditionOut, Engine, Evaluated,
-    RefOut, Scraper, SubjectReport,
+    address_layer, condition, finish, pods_selector, target_address, unknown, ConditionOut, Engine,
+    Evaluated, RefOut, Scraper, SubjectReport,
 };
 use crate::api::ScrapeIntent;
 use crate::conditions::{self as cond, reason};
 use crate::index::PodId;
 use crate::model::{ConfigEntry, ConfigKeyRef, Kind, ObjRef, Pod};
-use crate::promop::ShardKey;
+use crate::promop::{AddressTarget, ShardKey};
 use crate::relabel::{sanitize_label_name, Action};
 use crate::scrapeconfig::{self, Discovery, DropReason, PrometheusConfig, Role, ScrapeJob};
 use crate::selector::Selector;
@@ -106,6 +106,18 @@ fn discovers_pods(job: &ScrapeJob) -> bool {
     job.kubernetes_sd_configs
         .iter()
         .any(|sd| matches!(sd.role, Role::Pod | Role::Endpoints | Role::EndpointSlice))
+}
+
+/// Whether the audit makes a job a subject: it discovers pods or endpoints, or lists a static target
+/// at an IP address the network layer can judge (a job of hostnames or of the scraper's own loopback
+/// only, such as Prometheus scraping itself at `localhost:9090`, has nothing to judge).
+fn audited(job: &ScrapeJob) -> bool {
+    discovers_pods(job)
+        || job
+            .static_configs
+            .iter()
+            .flat_map(|st| &st.targets)
+            .any(|t| judged_ip(t).is_some())
 }
 
 /// Why a wanted target is not scraped: the reason, the message, and the annotations the owning
@@ -622,7 +634,7 @@ impl<'a> Engine<'a> {
                 Err(e) => out.push(unreadable_subject(&s, e)),
                 Ok(Some(src)) => {
                     for i in 0..src.config().jobs.len() {
-                        if discovers_pods(&src.config().jobs[i]) {
+                        if audited(&src.config().jobs[i]) {
                             out.push(self.scrape_job(&s, &src, i));
                         }
                     }
@@ -714,22 +726,34 @@ impl<'a> Engine<'a> {
     ) -> SubjectReport {
         let idx = self.idx;
         let mut conditions = Vec::new();
-        // Targets: those whose address is a pod are evaluated; the others are counted.
+        // Targets: those whose address is a pod's are evaluated as pods; an IP address no pod has
+        // (a node, the API server, an external exporter) by the scraper's egress toward it (E8);
+        // hostnames (resolved only when Prometheus scrapes) and loopback addresses are counted.
         let mut seen: BTreeSet<(usize, PodId, u16, String)> = BTreeSet::new();
+        let mut seen_addresses: BTreeSet<(usize, String, u16, String)> = BTreeSet::new();
         let mut targets: Vec<(usize, &scrapeconfig::Target)> = Vec::new();
+        let mut addresses: Vec<(usize, AddressTarget)> = Vec::new();
         let mut keys: Vec<ShardKey> = Vec::new();
-        let mut outside = 0usize;
+        let mut unjudged = 0usize;
         for (run, (si, job, d)) in runs.iter().enumerate() {
             for t in &d.targets {
+                let key = || job_shard_key(subject.operator_sharded, job, t);
                 match t.pod {
                     Some(p) if seen.insert((*si, p, t.port, t.path.clone())) => {
                         targets.push((*si, t));
-                        keys.push(job_shard_key(subject.operator_sharded, job, t));
+                        keys.push(key());
                     }
                     Some(_) => {}
-                    // Counted once, as the message describes the first run's.
-                    None if run == 0 => outside += 1,
-                    None => {}
+                    None => match address_target(t, key()) {
+                        Some(a) => {
+                            if seen_addresses.insert((*si, a.ip.clone(), a.port, a.path.clone())) {
+                                addresses.push((*si, a));
+                            }
+                        }
+                        // Counted once, as the message describes the first run's.
+                        None if run == 0 => unjudged += 1,
+                        None => {}
+                    },
                 }
             }
         }
@@ -739,7 +763,13 @@ impl<'a> Engine<'a> {
                 reason::NO_SCRAPER,
                 "no scraper runs the job",
             ),
-            Some(&(_, job, d)) => job_targets_condition(job, d, outside, &targets),
+            Some(&(_, job, d)) => job_targets_condition(job, d, unjudged, &targets, |text| {
+                if addresses.is_empty() {
+                    text.to_string()
+                } else {
+                    address_layer::resolved_text(idx, text, targets.is_empty(), &addresses)
+                }
+            }),
         });
         conditions.push(
             self.scrapers_ready_condition(
@@ -754,6 +784,13 @@ impl<'a> Engine<'a> {
                             key,
                         )
                     })
+                    .chain(addresses.iter().map(|(si, t)| {
+                        (
+                            *si,
+                            (t.ip.as_str(), format!("{}:{}", t.ip, t.port)),
+                            &t.shard,
+                        )
+                    }))
                     .collect::<Vec<_>>(),
             ),
         );
@@ -780,13 +817,24 @@ impl<'a> Engine<'a> {
                 )
             })
             .collect();
-        let (net_cond, blocked_by) = self.network_condition(&evaluated, scrapers);
-        conditions.push(net_cond);
+        let (net_cond, mut blocked_by) = self.network_condition(&evaluated, scrapers);
+        let address_evaluated = self.evaluate_addresses(&addresses, scrapers);
+        conditions.push(self.address_network_condition(
+            net_cond,
+            evaluated.len(),
+            &address_evaluated,
+            scrapers,
+            &mut blocked_by,
+        ));
         let (mut remediation, plans) =
             self.target_remedies(&subject.remedy_name, &evaluated, scrapers);
         let (mesh_cond, mesh_blocked) = self.mesh_condition(&evaluated, scrapers, &plans);
-        conditions.push(mesh_cond);
-        let mut blocked_by = blocked_by;
+        conditions.push(self.address_mesh_condition(
+            mesh_cond,
+            evaluated.len(),
+            &address_evaluated,
+            scrapers,
+        ));
         blocked_by.extend(mesh_blocked);
         // Prometheus names a job's scrape pool after the job.
         let pool = runs.first().map(|(_, job, _)| job.job_name.as_str());
@@ -799,6 +847,7 @@ impl<'a> Engine<'a> {
         for (o, (_, t)) in out.iter_mut().zip(&targets) {
             o.address = Some(t.address.clone());
         }
+        out.extend(self.address_targets_out(&address_evaluated, scrapers));
         SubjectReport {
             kind: subject.kind,
             namespace: subject.namespace,
@@ -814,21 +863,25 @@ impl<'a> Engine<'a> {
     }
 }
 
-/// `TargetsResolved` of a job: how many pod targets it keeps, what it drops and which addresses are
-/// no pod's.
+/// `TargetsResolved` of a job: how many pod targets it keeps (`with_addresses` adds those at IP
+/// addresses no pod has, when there are any), what it drops and which targets are not judged.
 fn job_targets_condition(
     job: &ScrapeJob,
     d: &Discovery,
-    outside: usize,
+    unjudged: usize,
     targets: &[(usize, &scrapeconfig::Target)],
+    with_addresses: impl Fn(&str) -> String,
 ) -> ConditionOut {
     let dropped = drop_summary(job, d);
-    if targets.is_empty() {
+    let pods: BTreeSet<PodId> = targets.iter().filter_map(|(_, t)| t.pod).collect();
+    let pods_text = format!("{} pods, {} targets", pods.len(), targets.len());
+    let mut msg = with_addresses(&pods_text);
+    if targets.is_empty() && msg == pods_text {
         return condition(
             cond::TARGETS_RESOLVED,
             false,
             reason::NO_TARGETS,
-            if d.dropped.is_empty() && outside == 0 {
+            if d.dropped.is_empty() && unjudged == 0 {
                 format!(
                     "job {} discovers nothing ({})",
                     job.job_name,
@@ -836,21 +889,19 @@ fn job_targets_condition(
                 )
             } else if d.dropped.is_empty() {
                 format!(
-                    "job {} has {outside} targets, none at the address of a pod: {}",
+                    "job {} has {unjudged} targets, none at the address of a pod: {}",
                     job.job_name,
-                    outside_words(d)
+                    unjudged_words(d)
                 )
             } else {
                 format!("job {} keeps no pod target: {dropped}", job.job_name)
             },
         );
     }
-    let pods: BTreeSet<PodId> = targets.iter().filter_map(|(_, t)| t.pod).collect();
-    let mut msg = format!("{} pods, {} targets", pods.len(), targets.len());
-    if outside > 0 {
+    if unjudged > 0 {
         msg.push_str(&format!(
-            "; {outside} targets at addresses of no pod are not evaluated ({})",
-            outside_words(d)
+            "; {unjudged} targets are not evaluated ({})",
+            unjudged_words(d)
         ));
     }
     if !d.dropped.is_empty() {
@@ -881,20 +932,70 @@ fn job_shard_key(operator_sharded: bool, job: &ScrapeJob, t: &scrapeconfig::Targ
     }
 }
 
-/// The addresses of a job's targets that are no pod's, as a person reads them: hostnames are resolved
-/// only when Prometheus scrapes, so they cannot be judged offline.
-fn outside_words(d: &Discovery) -> String {
-    let (names, ips): (Vec<&str>, Vec<&str>) = d
+/// The IP address of a target's `__address__` (`host:port`, `[v6]:port` or a bare host).
+fn address_ip(address: &str) -> Option<std::net::IpAddr> {
+    if let Ok(ip) = address.parse() {
+        return Some(ip); // a bare IPv6 address (or IPv4 without a port)
+    }
+    let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
+    host.trim_matches(['[', ']']).parse().ok()
+}
+
+/// The IP address of a target the network layer judges: not a loopback one, which the scraper
+/// reaches inside its own pod, where no network policy applies.
+fn judged_ip(address: &str) -> Option<std::net::IpAddr> {
+    address_ip(address).filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+}
+
+/// A job's target at an IP address no pod has, as the network layer evaluates it (E8): what Kubernetes
+/// SD tells of it (the Service, the endpoint's targetRef and node, readiness). `None` for a hostname.
+fn address_target(t: &scrapeconfig::Target, shard: ShardKey) -> Option<AddressTarget> {
+    let ip = judged_ip(&t.address)?;
+    let label = |keys: &[&str]| keys.iter().find_map(|k| t.labels.get(*k).cloned());
+    let service =
+        label(&["__meta_kubernetes_namespace"]).zip(label(&["__meta_kubernetes_service_name"]));
+    let target = label(&[
+        "__meta_kubernetes_endpointslice_address_target_kind",
+        "__meta_kubernetes_endpoint_address_target_kind",
+    ])
+    .zip(label(&[
+        "__meta_kubernetes_endpointslice_address_target_name",
+        "__meta_kubernetes_endpoint_address_target_name",
+    ]));
+    let ready = label(&[
+        "__meta_kubernetes_endpointslice_endpoint_conditions_ready",
+        "__meta_kubernetes_endpoint_ready",
+    ]);
+    Some(AddressTarget {
+        ip: ip.to_string(),
+        port: t.port,
+        port_name: t.port_name.clone().or(label(&[
+            "__meta_kubernetes_endpointslice_port_name",
+            "__meta_kubernetes_endpoint_port_name",
+        ])),
+        endpoint: t.sd,
+        path: t.path.clone(),
+        scheme: t.scheme.clone(),
+        shard,
+        service,
+        target,
+        node_name: label(&[
+            "__meta_kubernetes_endpointslice_endpoint_node_name",
+            "__meta_kubernetes_endpoint_node_name",
+        ]),
+        ready: ready.as_deref() != Some("false"),
+    })
+}
+
+/// A job's targets that are not judged, in words: hostnames, resolved only when Prometheus scrapes,
+/// and loopback addresses, inside the scraper's own pod.
+fn unjudged_words(d: &Discovery) -> String {
+    let (loopback, names): (Vec<&str>, Vec<&str>) = d
         .targets
         .iter()
-        .filter(|t| t.pod.is_none())
+        .filter(|t| t.pod.is_none() && judged_ip(&t.address).is_none())
         .map(|t| t.address.as_str())
-        .partition(|a| {
-            let host = a.rsplit_once(':').map_or(*a, |(h, _)| h);
-            host.trim_matches(['[', ']'])
-                .parse::<std::net::IpAddr>()
-                .is_err()
-        });
+        .partition(|a| address_ip(a).is_some());
     let show = |v: &[&str]| {
         let mut s = v.iter().take(3).copied().collect::<Vec<_>>().join(", ");
         if v.len() > 3 {
@@ -902,15 +1003,20 @@ fn outside_words(d: &Discovery) -> String {
         }
         s
     };
-    match (names.is_empty(), ips.is_empty()) {
-        (false, true) => format!("hostnames, resolved only at scrape time: {}", show(&names)),
-        (true, _) => format!("addresses of no pod in the input: {}", show(&ips)),
-        (false, false) => format!(
-            "hostnames, resolved only at scrape time: {}; addresses of no pod in the input: {}",
-            show(&names),
-            show(&ips)
-        ),
+    let mut parts = Vec::new();
+    if !names.is_empty() {
+        parts.push(format!(
+            "hostnames, resolved only at scrape time: {}",
+            show(&names)
+        ));
     }
+    if !loopback.is_empty() {
+        parts.push(format!(
+            "loopback addresses, inside the scraper's own pod where no network policy applies: {}",
+            show(&loopback)
+        ));
+    }
+    parts.join("; ")
 }
 
 /// A `Pods` scraper from its pods (grouped by workload, or selected by an intent).
