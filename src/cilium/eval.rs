@@ -14,7 +14,7 @@ use crate::model::{Labels, ObjRef, Pod};
 use crate::selector::{LabelSet, Operator, Requirement, Source};
 
 /// What kind of peer an identity is (R3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IdentityKind {
     Pod,
     /// A hostNetwork pod on the destination's node.
@@ -25,7 +25,7 @@ pub enum IdentityKind {
 }
 
 /// A security identity: labels with their sources (R1).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Identity {
     pub kind: IdentityKind,
     labels: BTreeMap<String, (Source, String)>,
