@@ -550,7 +550,7 @@ def main():
                 sp = measured([str(sp_bin), "check", "-f", str(d / "cluster"), str(d / "prometheus"), "-o", "json"],
                               args.timeout, d / "scrapepath.json")
                 if sp is None:
-                    die(f"{shape} at {n} namespaces: scrapepath check timed out after {args.timeout:.0f} s")
+                    die(f"{shape} at {n} namespaces: scrapepath check timed out after {args.timeout:g} s")
                 if sp[2] not in (0, 1):
                     die(f"{shape} at {n} namespaces: scrapepath check exited {sp[2]}:\n{sp[3][-3000:]}")
                 focus = [] if args.unfocused else ["--focusworkload", f"{MONITORING}/{PROMETHEUS_WORKLOAD}",
@@ -560,7 +560,7 @@ def main():
                 row = f"| {shape} | {n} | {pods} | {policies} "
                 sp_cols = f"| {sp[0]:.2f} | {sp[1]:.0f} "
                 if npa is None:
-                    print(f"{row}| | {sp_cols}| timed out after {args.timeout:.0f} s | | | | not compared |", flush=True)
+                    print(f"{row}| {sp_cols}| timed out after {args.timeout:g} s | | | | not compared |", flush=True)
                     continue
                 if npa[2] != 0:
                     die(f"{shape} at {n} namespaces: netpol-analyzer exited {npa[2]}:\n{npa[3][-3000:]}")
