@@ -32,6 +32,10 @@ pub struct Identity {
     /// For host identities: the node IP (CIDR match mode `nodes`); for the identity of an address no
     /// pod backs (E8), that address (its `cidr:` labels).
     pub node_ip: Option<IpAddr>,
+    /// For the host identity of an address no pod backs (E8.2.1): the other addresses of its node. The
+    /// agent merges the labels of every host prefix into its one host identity, so with
+    /// policy-cidr-match-mode=nodes it carries their `cidr:` labels too.
+    pub host_ips: Vec<IpAddr>,
     /// The identity of an address no pod backs (E8), not of a hostNetwork pod: for messages.
     pub address: bool,
 }
@@ -141,6 +145,7 @@ impl Identity {
             kind: IdentityKind::Pod,
             labels,
             node_ip: None,
+            host_ips: Vec::new(),
             address: false,
         }
     }
@@ -159,6 +164,7 @@ impl Identity {
             kind,
             labels,
             node_ip,
+            host_ips: Vec::new(),
             address: false,
         }
     }
@@ -208,28 +214,40 @@ impl Identity {
     }
 
     /// E8: the identity of an address no pod backs, as the egress of a scraper on node `src_node`
-    /// sees it. An address of a Node is `reserved:host` on the scraper's own node, else
-    /// `reserved:remote-node` (ingress R3); any other address is `reserved:world` with the `cidr:`
-    /// labels of `ip`. An address of the API server (the default/kubernetes endpoints) carries
-    /// `reserved:kube-apiserver` besides (Cilium's ipcache gives the prefix both labels: on a
-    /// remote node that is the reserved identity `kube-apiserver`, labels {kube-apiserver,
-    /// remote-node}; on the local node the host identity, whose labels merge every host prefix's;
-    /// outside the nodes a CIDR identity with {kube-apiserver, world}).
+    /// sees it. An address of a Node (`node`: its name, labels and addresses) is `reserved:host` on the
+    /// scraper's own node, else `reserved:remote-node` (ingress R3); any other address is
+    /// `reserved:world` with the `cidr:` labels of `ip`. An address of the API server (`api_server`:
+    /// the default/kubernetes endpoints) carries `reserved:kube-apiserver` besides (Cilium's ipcache
+    /// gives the prefix both labels: on a remote node that is the reserved identity `kube-apiserver`,
+    /// labels {kube-apiserver, remote-node}; outside the nodes a CIDR identity with {kube-apiserver,
+    /// world}). The host identity is one for all the node's addresses: the agent merges the labels of
+    /// every host prefix into it (E8.2.1), so it carries `reserved:kube-apiserver` when any address of
+    /// the node is the API server's, and with policy-cidr-match-mode=nodes the `cidr:` labels of every
+    /// address of the node.
     pub fn of_address(
         ip: IpAddr,
-        node: Option<(&str, &Labels)>,
-        api_server: bool,
+        node: Option<(&str, &Labels, &[IpAddr])>,
+        api_server: impl Fn(&IpAddr) -> bool,
         src_node: Option<&str>,
         s: &Settings,
     ) -> Identity {
-        let mut id = match node {
-            Some((name, _)) if Some(name) == src_node => {
-                Identity::reserved(IdentityKind::Host, Some(ip))
+        let (mut id, api) = match node {
+            Some((name, _, ips)) if Some(name) == src_node => {
+                let mut id = Identity::reserved(IdentityKind::Host, Some(ip));
+                id.host_ips = ips.iter().copied().filter(|a| *a != ip).collect();
+                let api = api_server(&ip) || ips.iter().any(&api_server);
+                (id, api)
             }
-            Some((_, labels)) => Identity::remote_node(Some(ip), Some(labels), s),
-            None => Identity::reserved(IdentityKind::World, Some(ip)),
+            Some((_, labels, _)) => (
+                Identity::remote_node(Some(ip), Some(labels), s),
+                api_server(&ip),
+            ),
+            None => (
+                Identity::reserved(IdentityKind::World, Some(ip)),
+                api_server(&ip),
+            ),
         };
-        if api_server {
+        if api {
             id.labels.insert(
                 KUBE_APISERVER.to_string(),
                 (Source::Reserved, String::new()),
@@ -824,10 +842,10 @@ fn peer_admits(
         Peer::Cidr(cidrs) => {
             s.cidr_match_nodes
                 && matches!(src.kind, IdentityKind::Host | IdentityKind::RemoteNode)
-                && src.node_ip.is_some_and(|ip| {
+                && src.node_ip.iter().chain(&src.host_ips).any(|ip| {
                     cidrs.iter().any(|c| {
                         (c.cidr.prefix > 0 || s.version < CIDR_ZERO_IS_WORLD_SINCE)
-                            && c.contains(&ip)
+                            && c.contains(ip)
                     })
                 })
         }

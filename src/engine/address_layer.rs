@@ -29,21 +29,26 @@ pub struct AddressPeer<'i> {
     pub ip: Option<IpAddr>,
     pub node: Option<&'i crate::workload::Node>,
     pub api_server: bool,
+    /// Every address of the API server (E8.1).
+    api_ips: Vec<IpAddr>,
 }
 
 impl<'i> AddressPeer<'i> {
     pub fn of(idx: &'i ClusterIndex, ip: &str) -> AddressPeer<'i> {
         let parsed: Option<IpAddr> = ip.parse().ok();
         let same = |a: &str| parsed.is_some() && a.parse::<IpAddr>().ok() == parsed;
+        let api_ips: Vec<IpAddr> = idx
+            .slices_in("default")
+            .filter(|s| s.service.as_deref() == Some("kubernetes"))
+            .flat_map(|s| &s.endpoints)
+            .flat_map(|e| &e.addresses)
+            .filter_map(|a| a.parse().ok())
+            .collect();
         AddressPeer {
             ip: parsed,
             node: idx.nodes().find(|n| n.ips.iter().any(|a| same(a))),
-            api_server: idx
-                .slices_in("default")
-                .filter(|s| s.service.as_deref() == Some("kubernetes"))
-                .flat_map(|s| &s.endpoints)
-                .flat_map(|e| &e.addresses)
-                .any(|a| same(a)),
+            api_server: parsed.is_some_and(|ip| api_ips.contains(&ip)),
+            api_ips,
         }
     }
 
@@ -69,10 +74,15 @@ impl<'i> AddressPeer<'i> {
         src_node: Option<&str>,
         s: &crate::cilium::Settings,
     ) -> Option<Identity> {
+        let node_ips: Vec<IpAddr> = self
+            .node
+            .map(|n| n.ips.iter().filter_map(|a| a.parse().ok()).collect())
+            .unwrap_or_default();
         Some(Identity::of_address(
             self.ip?,
-            self.node.map(|n| (n.name.as_str(), &n.labels)),
-            self.api_server,
+            self.node
+                .map(|n| (n.name.as_str(), &n.labels, node_ips.as_slice())),
+            |a| self.api_ips.contains(a),
             src_node,
             s,
         ))
