@@ -29,26 +29,16 @@ pub struct AddressPeer<'i> {
     pub ip: Option<IpAddr>,
     pub node: Option<&'i crate::workload::Node>,
     pub api_server: bool,
-    /// Every address of the API server (E8.1).
-    api_ips: Vec<IpAddr>,
 }
 
 impl<'i> AddressPeer<'i> {
     pub fn of(idx: &'i ClusterIndex, ip: &str) -> AddressPeer<'i> {
         let parsed: Option<IpAddr> = ip.parse().ok();
         let same = |a: &str| parsed.is_some() && a.parse::<IpAddr>().ok() == parsed;
-        let api_ips: Vec<IpAddr> = idx
-            .slices_in("default")
-            .filter(|s| s.service.as_deref() == Some("kubernetes"))
-            .flat_map(|s| &s.endpoints)
-            .flat_map(|e| &e.addresses)
-            .filter_map(|a| a.parse().ok())
-            .collect();
         AddressPeer {
             ip: parsed,
             node: idx.nodes().find(|n| n.ips.iter().any(|a| same(a))),
-            api_server: parsed.is_some_and(|ip| api_ips.contains(&ip)),
-            api_ips,
+            api_server: parsed.is_some_and(|ip| idx.kube_apiserver_ips().contains(&ip)),
         }
     }
 
@@ -82,7 +72,6 @@ impl<'i> AddressPeer<'i> {
             self.ip?,
             self.node
                 .map(|n| (n.name.as_str(), &n.labels, node_ips.as_slice())),
-            |a| self.api_ips.contains(a),
             src_node,
             s,
         ))
