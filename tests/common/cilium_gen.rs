@@ -116,19 +116,8 @@ const CIDRS: &[&str] = &[
 ];
 
 /// With [`Shape::addresses`], the CIDRs also cover the addresses no pod backs ([`EXTERNAL_ADDRESSES`]):
-/// one external range with an `except` of one of them, and IPv6.
-const ADDRESS_CIDRS: &[&str] = &[
-    "10.244.0.0/16",
-    "172.18.0.0/24",
-    "172.18.0.10/32",
-    "172.18.0.11/32",
-    "0.0.0.0/0",
-    "192.168.0.0/16",
-    "203.0.113.0/24",
-    "198.51.100.0/24",
-    "2001:db8::/32",
-    "::/0",
-];
+/// external ranges (one `except` names one of their addresses) and IPv6.
+const ADDRESS_CIDRS: &[&str] = &["203.0.113.0/24", "198.51.100.0/24", "2001:db8::/32", "::/0"];
 
 /// Addresses no pod or node has (none in the pods' 10.244.0.0/16: Cilium's ipcache gives pod CIDRs the
 /// world identity outside any policy prefix, a case of its own), scraped as ServiceMonitor endpoints
@@ -509,12 +498,10 @@ fn scraper_egress(ctx: &mut Ctx<'_>, i: usize) -> Value {
     };
     r.insert("endpointSelector".into(), subject);
     let n = ctx.rng.range(1, 3);
-    let els: Vec<Value> = (0..n).map(|_| ctx.egress_element(false)).collect();
-    r.insert("egress".into(), json!(els));
+    r.insert("egress".into(), ctx.egress_elements(n, false));
     if ctx.rng.chance(25) {
         let n = ctx.rng.range(1, 2);
-        let els: Vec<Value> = (0..n).map(|_| ctx.egress_element(true)).collect();
-        r.insert("egressDeny".into(), json!(els));
+        r.insert("egressDeny".into(), ctx.egress_elements(n, true));
     }
     if ctx.shape.enable_default_deny && ctx.rng.chance(15) {
         r.insert("enableDefaultDeny".into(), json!({"egress": false}));
@@ -810,16 +797,18 @@ impl Ctx<'_> {
         Some(Value::Array(rules))
     }
 
-    fn cidrs(&self) -> &'static [&'static str] {
-        if self.shape.addresses {
+    /// The CIDRs rules name: [`CIDRS`], and with [`Shape::addresses`] [`ADDRESS_CIDRS`].
+    fn cidrs(&self) -> Vec<&'static str> {
+        let extra: &[&str] = if self.shape.addresses {
             ADDRESS_CIDRS
         } else {
-            CIDRS
-        }
+            &[]
+        };
+        CIDRS.iter().chain(extra).copied().collect()
     }
 
     fn cidr_set(&mut self) -> Value {
-        let cidr = *self.rng.pick(self.cidrs());
+        let cidr = *self.rng.pick(&self.cidrs());
         let mut c = json!({"cidr": cidr});
         if self.rng.chance(35) {
             let excepts: &[&str] = if self.shape.addresses {
@@ -866,7 +855,7 @@ impl Ctx<'_> {
                 let ents = self.rng.subset(ENTITIES, 0, 2);
                 e.insert("fromEntities".into(), json!(ents));
             } else if p < 72 {
-                let cidrs = self.rng.subset(self.cidrs(), 0, 2);
+                let cidrs = self.rng.subset(&self.cidrs(), 0, 2);
                 e.insert("fromCIDR".into(), json!(cidrs));
             } else if p < 80 {
                 let n = self.rng.range(0, 2);
@@ -958,6 +947,13 @@ impl Ctx<'_> {
         Value::Object(out)
     }
 
+    /// `n` `egress` (or, `deny`, `egressDeny`) elements.
+    fn egress_elements(&mut self, n: usize, deny: bool) -> Value {
+        json!((0..n)
+            .map(|_| self.egress_element(deny))
+            .collect::<Vec<_>>())
+    }
+
     /// A CNP/CCNP rule (`spec` or one of `specs`).
     fn rule(&mut self, clusterwide: bool) -> Value {
         let mut r = Map::new();
@@ -1007,13 +1003,11 @@ impl Ctx<'_> {
             } else {
                 self.rng.range(1, 3)
             };
-            let els: Vec<Value> = (0..n).map(|_| self.egress_element(false)).collect();
-            r.insert("egress".into(), json!(els));
+            r.insert("egress".into(), self.egress_elements(n, false));
         }
         if self.rng.chance(12) {
             let n = self.rng.range(1, 2);
-            let els: Vec<Value> = (0..n).map(|_| self.egress_element(true)).collect();
-            r.insert("egressDeny".into(), json!(els));
+            r.insert("egressDeny".into(), self.egress_elements(n, true));
         }
         if self.shape.enable_default_deny && self.rng.chance(25) {
             let mut d = Map::new();
