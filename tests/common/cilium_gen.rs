@@ -364,11 +364,13 @@ pub fn generate(seed: u64, shape: Shape) -> Cluster {
     }
 
     // Flows: every pod to every non-hostNetwork pod (itself included: it is a flow like any other),
-    // on its declared TCP ports and one it does not declare.
+    // on its declared TCP ports and one it does not declare; with addresses, to hostNetwork pods too.
     let mut flows = Vec::new();
     for (sns, sname, _, _) in &pods {
         for (dns, dname, dhost, dspec) in &pods {
-            if *dhost {
+            // A hostNetwork destination is a node for the source's egress (E1), only with addresses
+            // (the datapath differential cannot realise its ports).
+            if *dhost && !shape.addresses {
                 continue;
             }
             let mut ports: Vec<u16> = dspec["containers"]
