@@ -1099,6 +1099,17 @@ impl ClusterIndex {
     }
 
     /// Cilium settings: ConfigMap, then version from the flag, the DaemonSet image, or the newest.
+    /// The API server's addresses: those of the EndpointSlices of the Service `default/kubernetes`,
+    /// which the API server keeps itself and from which Cilium's agents learn them (E8.1).
+    pub fn kube_apiserver_ips(&self) -> Vec<std::net::IpAddr> {
+        self.slices_in("default")
+            .filter(|sl| sl.service.as_deref() == Some("kubernetes"))
+            .flat_map(|sl| &sl.endpoints)
+            .flat_map(|e| &e.addresses)
+            .filter_map(|a| a.parse().ok())
+            .collect()
+    }
+
     pub fn cilium_settings(&self, version_flag: Option<Version>) -> Settings {
         let mut s = self
             .cilium_config
@@ -1112,6 +1123,17 @@ impl ClusterIndex {
             s.version = *v;
             s.version_source = format!("image of DaemonSet {}/{}", r.namespace, r.name);
         }
+        s.kube_apiserver.ips = self.kube_apiserver_ips();
+        s.kube_apiserver.nodes = self
+            .nodes()
+            .filter(|n| {
+                n.ips
+                    .iter()
+                    .filter_map(|a| a.parse().ok())
+                    .any(|a| s.kube_apiserver.ips.contains(&a))
+            })
+            .map(|n| n.name.clone())
+            .collect();
         s
     }
 }

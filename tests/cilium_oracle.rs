@@ -1,9 +1,13 @@
 //! Network verdicts proven against Cilium's own policy engine: random clusters, every scrape flow judged
 //! by scrapepath and by Cilium's `pkg/policy` (`tests/cilium-oracle/`, one binary per Cilium minor the
 //! Go module proxy serves), flow by flow, policy by policy. 100% agreement or the test fails, naming
-//! each disagreement with the directory that replays it.
+//! each disagreement with the directory that replays it. Besides the flows between pods, flows to addresses
+//! no pod backs (nodes, the API server, external addresses: `semantics/cilium-egress.md` E8), judged by
+//! `engine::address_verdict` and by the scraper's egress toward the identity Cilium's ipcache gives the
+//! address.
 //!
-//! Size and seed: `SCRAPEPATH_DIFF_FLOWS` (default 2,000 flows per Cilium minor) and
+//! Size and seed: `SCRAPEPATH_DIFF_FLOWS` (default 2,000 flows between pods per Cilium minor, the address
+//! flows on top) and
 //! `SCRAPEPATH_DIFF_SEED` (default a fixed seed, so that CI judges the same clusters every run; the
 //! benchmark `cargo bench --bench cilium_differential` explores new seeds). Needs Go and the Go module
 //! proxy on a cold cache, like the control-plane harness: without them it fails, never skips.

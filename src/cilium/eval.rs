@@ -32,6 +32,10 @@ pub struct Identity {
     /// For host identities: the node IP (CIDR match mode `nodes`); for the identity of an address no
     /// pod backs (E8), that address (its `cidr:` labels).
     pub node_ip: Option<IpAddr>,
+    /// For the host identity of an address no pod backs (E8.2.1): the other addresses of its node. The
+    /// agent merges the labels of every host prefix into its one host identity, so with
+    /// policy-cidr-match-mode=nodes it carries their `cidr:` labels too.
+    pub host_ips: Vec<IpAddr>,
     /// The identity of an address no pod backs (E8), not of a hostNetwork pod: for messages.
     pub address: bool,
 }
@@ -141,6 +145,7 @@ impl Identity {
             kind: IdentityKind::Pod,
             labels,
             node_ip: None,
+            host_ips: Vec::new(),
             address: false,
         }
     }
@@ -159,6 +164,7 @@ impl Identity {
             kind,
             labels,
             node_ip,
+            host_ips: Vec::new(),
             address: false,
         }
     }
@@ -167,7 +173,9 @@ impl Identity {
     /// With `enable-node-selector-labels` (1.16+) a remote node's identity carries the labels of its
     /// Node (source `node`) and the cluster label (`pkg/node/manager` `nodeIdentityLabels`), which is
     /// what `fromNodes` selects on; `src_node_labels` are the labels of the scraper's Node, when known.
-    /// Every node label counts: Cilium's node label filter (`node-labels`) is empty by default.
+    /// Every node label counts: Cilium's node label filter (`node-labels`) is empty by default. Where
+    /// the API server runs, the node identity also carries `reserved:kube-apiserver` (E8.2): the host
+    /// of a node that has an address of the API server, a remote node whose address is one.
     pub fn of_source(
         src: &Pod,
         src_ns_labels: &Labels,
@@ -180,10 +188,27 @@ impl Identity {
         }
         let node_ip = src.host_ip.as_deref().and_then(|s| s.parse().ok());
         let same_node = src.node_name.is_some() && src.node_name == dest.node_name;
-        if same_node {
-            return Identity::reserved(IdentityKind::Host, node_ip);
+        let (mut id, api) = if same_node {
+            let api = src
+                .node_name
+                .as_ref()
+                .is_some_and(|n| s.kube_apiserver.nodes.contains(n));
+            (Identity::reserved(IdentityKind::Host, node_ip), api)
+        } else {
+            let api = node_ip.is_some_and(|ip| s.kube_apiserver.ips.contains(&ip));
+            (Identity::remote_node(node_ip, src_node_labels, s), api)
+        };
+        if api {
+            id.add_kube_apiserver();
         }
-        Identity::remote_node(node_ip, src_node_labels, s)
+        id
+    }
+
+    fn add_kube_apiserver(&mut self) {
+        self.labels.insert(
+            KUBE_APISERVER.to_string(),
+            (Source::Reserved, String::new()),
+        );
     }
 
     /// `reserved:remote-node`, with its Node's labels and the cluster label under
@@ -208,32 +233,35 @@ impl Identity {
     }
 
     /// E8: the identity of an address no pod backs, as the egress of a scraper on node `src_node`
-    /// sees it. An address of a Node is `reserved:host` on the scraper's own node, else
-    /// `reserved:remote-node` (ingress R3); any other address is `reserved:world` with the `cidr:`
-    /// labels of `ip`. An address of the API server (the default/kubernetes endpoints) carries
-    /// `reserved:kube-apiserver` besides (Cilium's ipcache gives the prefix both labels: on a
-    /// remote node that is the reserved identity `kube-apiserver`, labels {kube-apiserver,
-    /// remote-node}; on the local node the host identity, whose labels merge every host prefix's;
-    /// outside the nodes a CIDR identity with {kube-apiserver, world}).
+    /// sees it. An address of a Node (`node`: its name, labels and addresses) is `reserved:host` on the
+    /// scraper's own node, else `reserved:remote-node` (ingress R3); any other address is
+    /// `reserved:world` with the `cidr:` labels of `ip`. An address of the API server
+    /// (`s.kube_apiserver`: the default/kubernetes endpoints) carries `reserved:kube-apiserver` besides
+    /// (Cilium's ipcache gives the prefix both labels: on a remote node that is the reserved identity
+    /// `kube-apiserver`, labels {kube-apiserver, remote-node}; outside the nodes a CIDR identity with
+    /// {kube-apiserver, world}). The host identity is one for all the node's addresses: the agent
+    /// merges the labels of every host prefix into it (E8.2.1), so it carries `reserved:kube-apiserver`
+    /// when any address of the node is the API server's, and with policy-cidr-match-mode=nodes the
+    /// `cidr:` labels of every address of the node.
     pub fn of_address(
         ip: IpAddr,
-        node: Option<(&str, &Labels)>,
-        api_server: bool,
+        node: Option<(&str, &Labels, &[IpAddr])>,
         src_node: Option<&str>,
         s: &Settings,
     ) -> Identity {
-        let mut id = match node {
-            Some((name, _)) if Some(name) == src_node => {
-                Identity::reserved(IdentityKind::Host, Some(ip))
+        let api_ip = s.kube_apiserver.ips.contains(&ip);
+        let (mut id, api) = match node {
+            Some((name, _, ips)) if Some(name) == src_node => {
+                let mut id = Identity::reserved(IdentityKind::Host, Some(ip));
+                id.host_ips = ips.iter().copied().filter(|a| *a != ip).collect();
+                let api = api_ip || s.kube_apiserver.nodes.iter().any(|n| n == name);
+                (id, api)
             }
-            Some((_, labels)) => Identity::remote_node(Some(ip), Some(labels), s),
-            None => Identity::reserved(IdentityKind::World, Some(ip)),
+            Some((_, labels, _)) => (Identity::remote_node(Some(ip), Some(labels), s), api_ip),
+            None => (Identity::reserved(IdentityKind::World, Some(ip)), api_ip),
         };
-        if api_server {
-            id.labels.insert(
-                KUBE_APISERVER.to_string(),
-                (Source::Reserved, String::new()),
-            );
+        if api {
+            id.add_kube_apiserver();
         }
         id.address = true;
         id
@@ -824,10 +852,10 @@ fn peer_admits(
         Peer::Cidr(cidrs) => {
             s.cidr_match_nodes
                 && matches!(src.kind, IdentityKind::Host | IdentityKind::RemoteNode)
-                && src.node_ip.is_some_and(|ip| {
+                && src.node_ip.iter().chain(&src.host_ips).any(|ip| {
                     cidrs.iter().any(|c| {
                         (c.cidr.prefix > 0 || s.version < CIDR_ZERO_IS_WORLD_SINCE)
-                            && c.contains(&ip)
+                            && c.contains(ip)
                     })
                 })
         }

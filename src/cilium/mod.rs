@@ -76,6 +76,18 @@ pub struct Settings {
     /// `policy-default-local-cluster` as the ConfigMap sets it (1.18+); `None`: the release's default
     /// (off on 1.18, on from 1.19). See [`Settings::policy_cluster`].
     pub policy_default_local_cluster: Option<bool>,
+    /// What the agents' ipcache labels `reserved:kube-apiserver` (E8.1): the addresses of the API
+    /// server (the EndpointSlices of `default/kubernetes`), and the Nodes that have one of them, whose
+    /// host identity carries the label for all their addresses (E8.2.1). Filled from the cluster by
+    /// `ClusterIndex::cilium_settings`.
+    pub kube_apiserver: KubeApiServer,
+}
+
+/// The API server's addresses and the Nodes they belong to ([`Settings::kube_apiserver`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KubeApiServer {
+    pub ips: Vec<std::net::IpAddr>,
+    pub nodes: Vec<String>,
 }
 
 impl Default for Settings {
@@ -91,6 +103,7 @@ impl Default for Settings {
             node_selector_labels: false,
             cluster_name: "default".to_string(),
             policy_default_local_cluster: None,
+            kube_apiserver: KubeApiServer::default(),
         }
     }
 }

@@ -38,12 +38,7 @@ impl<'i> AddressPeer<'i> {
         AddressPeer {
             ip: parsed,
             node: idx.nodes().find(|n| n.ips.iter().any(|a| same(a))),
-            api_server: idx
-                .slices_in("default")
-                .filter(|s| s.service.as_deref() == Some("kubernetes"))
-                .flat_map(|s| &s.endpoints)
-                .flat_map(|e| &e.addresses)
-                .any(|a| same(a)),
+            api_server: parsed.is_some_and(|ip| idx.kube_apiserver_ips().contains(&ip)),
         }
     }
 
@@ -69,10 +64,14 @@ impl<'i> AddressPeer<'i> {
         src_node: Option<&str>,
         s: &crate::cilium::Settings,
     ) -> Option<Identity> {
+        let node_ips: Vec<IpAddr> = self
+            .node
+            .map(|n| n.ips.iter().filter_map(|a| a.parse().ok()).collect())
+            .unwrap_or_default();
         Some(Identity::of_address(
             self.ip?,
-            self.node.map(|n| (n.name.as_str(), &n.labels)),
-            self.api_server,
+            self.node
+                .map(|n| (n.name.as_str(), &n.labels, node_ips.as_slice())),
             src_node,
             s,
         ))

@@ -106,6 +106,32 @@ func (c *cluster) nodeIPs(node string) []netip.Addr {
 	return out
 }
 
+// nodeOf is the node that has address a (nodeIPs), if any; nodes in name order.
+func (c *cluster) nodeOf(a netip.Addr) (string, bool) {
+	names := map[string]bool{}
+	for n := range c.nodes {
+		names[n] = true
+	}
+	for _, p := range c.pods {
+		if p.Spec.NodeName != "" {
+			names[p.Spec.NodeName] = true
+		}
+	}
+	sorted := make([]string, 0, len(names))
+	for n := range names {
+		sorted = append(sorted, n)
+	}
+	sort.Strings(sorted)
+	for _, n := range sorted {
+		for _, ip := range c.nodeIPs(n) {
+			if ip == a {
+				return n, true
+			}
+		}
+	}
+	return "", false
+}
+
 // sourceIP is the address a hostNetwork pod's traffic comes from: its pod IP (the node IP it
 // uses), else its host IP, else the node's InternalIP.
 func (c *cluster) sourceIP(p *slim_corev1.Pod) (netip.Addr, bool) {

@@ -266,3 +266,7 @@ func direction(ingress bool) uint8 {
 	}
 	return trafficdirection.Egress.Uint8()
 }
+
+// apiServerOwnCIDRLabels: an API server address outside the nodes gets the CIDR labels of its own
+// prefix (pkg/ipcache resolveIdentity: "no other labels ... needs a CIDR identity"), not its parent's.
+const apiServerOwnCIDRLabels = true

@@ -197,3 +197,7 @@ func (r *repo117) lookup(epID uint16, dst *slim_corev1.Pod, dstID, srcID *identi
 	}
 	return res, nil
 }
+
+// apiServerOwnCIDRLabels: from 1.17 an API server address outside the nodes inherits the CIDR label of
+// its longest parent prefix (pkg/ipcache mergeParentLabels), as any address does.
+const apiServerOwnCIDRLabels = false

@@ -279,3 +279,7 @@ func filterMatches(fPort, fEnd uint16, fName string, fProto u8proto.U8proto, own
 	}
 	return fPort <= port && port <= max(fPort, fEnd)
 }
+
+// apiServerOwnCIDRLabels: an API server address outside the nodes inherits the CIDR label of its
+// longest parent prefix (pkg/ipcache mergeParentLabels), as any address does.
+const apiServerOwnCIDRLabels = false

@@ -15,6 +15,7 @@ import (
 	"github.com/cilium/cilium/pkg/identity"
 	slim_corev1 "github.com/cilium/cilium/pkg/k8s/slim/k8s/api/core/v1"
 	"github.com/cilium/cilium/pkg/labels"
+	"github.com/cilium/cilium/pkg/option"
 	testidentity "github.com/cilium/cilium/pkg/testutils/identity"
 	"github.com/cilium/cilium/pkg/u8proto"
 )
@@ -70,34 +71,55 @@ func hostPrefix(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen
 // world is the view of the agent on one node: its host identity, the identities of all pods
 // and of the other nodes' addresses, and a policy repository.
 type world struct {
+	cl      *cluster
 	node    string
 	alloc   *testidentity.MockIdentityAllocator
 	podIDs  map[string]*identity.Identity // "ns/name" of endpoint pods
 	nodeIDs map[string]*identity.Identity // hostNetwork source pods on other nodes
 	hostID  *identity.Identity
-	repo    repository
+	// addrIDs: the identities of the flows' address destinations as this node's ipcache has them,
+	// and what each is (flowOut.DstKind).
+	addrIDs  map[netip.Addr]*identity.Identity
+	addrKind map[netip.Addr]string
+	repo     repository
 }
 
-func newWorld(ve versionEngine, cfg *agentConfig, cl *cluster, node string, policies []*object, parsed []any, warn func(string, ...any)) (*world, error) {
+// addressSpace is what the agents know of addresses besides pods: the API server's addresses
+// (EndpointSlices of default/kubernetes), the CIDR prefixes the policies put into the ipcache, and
+// the address destinations of the flows.
+type addressSpace struct {
+	apiServer map[netip.Addr]bool
+	prefixes  []netip.Prefix
+	dests     []netip.Addr
+}
+
+func newWorld(ve versionEngine, cfg *agentConfig, cl *cluster, as *addressSpace, node string, policies []*object, parsed []any, warn func(string, ...any)) (*world, error) {
 	w := &world{
-		node:    node,
-		alloc:   testidentity.NewMockIdentityAllocator(nil),
-		podIDs:  map[string]*identity.Identity{},
-		nodeIDs: map[string]*identity.Identity{},
+		cl:       cl,
+		node:     node,
+		alloc:    testidentity.NewMockIdentityAllocator(nil),
+		podIDs:   map[string]*identity.Identity{},
+		nodeIDs:  map[string]*identity.Identity{},
+		addrIDs:  map[netip.Addr]*identity.Identity{},
+		addrKind: map[netip.Addr]string{},
 	}
 	ctx := context.Background()
 	ids := map[identity.NumericIdentity]labels.LabelArray{}
 
 	// The local host: reserved:host, plus with policy-cidr-match-mode=nodes the CIDR labels of
 	// every address of this node (pkg/node/manager nodeIdentityLabels; the ipcache merges the
-	// labels of all host prefixes into the fixed host identity).
+	// labels of all host prefixes into the fixed host identity, so it also carries
+	// reserved:kube-apiserver when an address of the API server is one of this node's).
 	hostLbls := labels.NewFrom(labels.LabelHost)
-	if cfg.CIDRMatchesNodes() {
-		for _, a := range cl.nodeIPs(node) {
+	for _, a := range cl.nodeIPs(node) {
+		if cfg.CIDRMatchesNodes() {
 			hostLbls.MergeLabels(labels.GetCIDRLabels(hostPrefix(a)))
 		}
-		removeWorld(hostLbls)
+		if as.apiServer[a] {
+			hostLbls.MergeLabels(labels.LabelKubeAPIServer)
+		}
 	}
+	removeWorld(hostLbls)
 	w.hostID = identity.AddReservedIdentityWithLabels(identity.ReservedIdentityHost, hostLbls)
 
 	for _, ref := range cl.podOrder {
@@ -114,30 +136,45 @@ func newWorld(ve versionEngine, cfg *agentConfig, cl *cluster, node string, poli
 		if p.Spec.NodeName == node {
 			continue // the local host
 		}
-		// A remote node address (pkg/node/manager nodeIdentityLabels + ipcache resolveLabels):
-		// reserved:remote-node; with enable-node-selector-labels the node's labels (source
-		// node, node label filter) and its cluster; with policy-cidr-match-mode=nodes the CIDR
-		// label of the address. Without either, this is the reserved remote-node identity.
-		lbls := labels.NewFrom(labels.LabelRemoteNode)
-		if cfg.EnableNodeSelectorLabels {
-			lbls.MergeLabels(nodeSelectorLabels(cl.nodeLabels(p.Spec.NodeName), cfg.ClusterName))
-			if _, ok := cl.nodes[p.Spec.NodeName]; !ok {
-				warn("node %s (of hostNetwork pod %s) is not in the manifests: its remote-node identity has no node labels", p.Spec.NodeName, ref)
-			}
+		if _, ok := cl.nodes[p.Spec.NodeName]; !ok && cfg.EnableNodeSelectorLabels {
+			warn("node %s (of hostNetwork pod %s) is not in the manifests: its remote-node identity has no node labels", p.Spec.NodeName, ref)
 		}
-		if cfg.CIDRMatchesNodes() {
-			if ip, ok := cl.sourceIP(p); ok {
-				lbls.MergeLabels(labels.GetCIDRLabels(hostPrefix(ip)))
-			} else {
-				warn("hostNetwork pod %s has no IP (status.podIP, status.hostIP, Node InternalIP): no CIDR label", ref)
-			}
+		ip, ok := cl.sourceIP(p)
+		if !ok && cfg.CIDRMatchesNodes() {
+			warn("hostNetwork pod %s has no IP (status.podIP, status.hostIP, Node InternalIP): no CIDR label", ref)
 		}
-		removeWorld(lbls)
-		id, _, err := w.alloc.AllocateIdentity(ctx, lbls, false, 0)
+		id, err := w.remoteNode(cfg, cl, as, p.Spec.NodeName, ip, ok)
 		if err != nil {
 			return nil, fmt.Errorf("allocating the remote-node identity of %s: %w", ref, err)
 		}
 		w.nodeIDs[ref] = id
+	}
+
+	// Address destinations: a node's address is the host (S's node) or a remote node; anything
+	// else is outside the cluster: the identity of the longest policy prefix that contains it (the
+	// ipcache's longest-prefix match), or world when none does (pkg/ipcache metadata
+	// resolveIdentity/resolveLabels).
+	for _, a := range as.dests {
+		if _, done := w.addrKind[a]; done {
+			continue
+		}
+		kind := "world"
+		var id *identity.Identity
+		var err error
+		if owner, ok := cl.nodeOf(a); ok && owner == node {
+			kind, id = "host", w.hostID
+		} else if ok {
+			kind = "remote-node"
+			if id, err = w.remoteNode(cfg, cl, as, owner, a, true); err != nil {
+				return nil, fmt.Errorf("allocating the remote-node identity of %s: %w", a, err)
+			}
+		} else if id, err = w.external(as, a); err != nil {
+			return nil, fmt.Errorf("allocating the identity of %s: %w", a, err)
+		}
+		if as.apiServer[a] {
+			kind += "+kube-apiserver"
+		}
+		w.addrIDs[a], w.addrKind[a] = id, kind
 	}
 
 	for ni, l := range reservedIdentities() {
@@ -150,6 +187,9 @@ func newWorld(ve versionEngine, cfg *agentConfig, cl *cluster, node string, poli
 	for _, id := range w.nodeIDs {
 		ids[id.ID] = id.LabelArray
 	}
+	for _, id := range w.addrIDs {
+		ids[id.ID] = id.LabelArray
+	}
 	w.repo = ve.newRepository(ids)
 	for i, o := range policies {
 		if parsed[i] != nil {
@@ -157,6 +197,71 @@ func newWorld(ve versionEngine, cfg *agentConfig, cl *cluster, node string, poli
 		}
 	}
 	return w, nil
+}
+
+// remoteNode is the identity of the address ip (if hasIP) of another node (pkg/node/manager
+// nodeIdentityLabels + ipcache resolveLabels): reserved:remote-node; with enable-node-selector-labels
+// the node's labels (source node, node label filter) and its cluster; with policy-cidr-match-mode=nodes
+// the CIDR label of the address; reserved:kube-apiserver when the API server has that address. Without
+// either option, the reserved identity remote-node, or kube-apiserver (7) with the API server
+// (identity.LookupReservedIdentityByLabels, through the allocator).
+func (w *world) remoteNode(cfg *agentConfig, cl *cluster, as *addressSpace, node string, ip netip.Addr, hasIP bool) (*identity.Identity, error) {
+	lbls := labels.NewFrom(labels.LabelRemoteNode)
+	if cfg.EnableNodeSelectorLabels {
+		lbls.MergeLabels(nodeSelectorLabels(cl.nodeLabels(node), cfg.ClusterName))
+	}
+	if hasIP && cfg.CIDRMatchesNodes() {
+		lbls.MergeLabels(labels.GetCIDRLabels(hostPrefix(ip)))
+	}
+	if hasIP && as.apiServer[ip] {
+		lbls.MergeLabels(labels.LabelKubeAPIServer)
+	}
+	removeWorld(lbls)
+	id, _, err := w.alloc.AllocateIdentity(context.Background(), lbls, false, 0)
+	return id, err
+}
+
+// external is the identity of an address of no node: its ipcache prefix's labels (the CIDR label of
+// the longest policy prefix that contains it, as a CIDR identity of that prefix has them, 1.17+
+// mergeParentLabels; an address of the API server: reserved:kube-apiserver, and in 1.15/1.16 the CIDR
+// labels of its own /32 instead of the parent's), plus the world label of its family (world, or
+// world-ipv4/world-ipv6 in a dual-stack cluster). With no label but world, the reserved world identity.
+func (w *world) external(as *addressSpace, a netip.Addr) (*identity.Identity, error) {
+	lbls := labels.Labels{}
+	if as.apiServer[a] {
+		lbls.MergeLabels(labels.LabelKubeAPIServer)
+		if apiServerOwnCIDRLabels {
+			lbls.MergeLabels(labels.GetCIDRLabels(hostPrefix(a)))
+		}
+	}
+	if !hasCIDRLabel(lbls) {
+		if p, ok := longestPrefix(as.prefixes, a); ok {
+			lbls.MergeLabels(labels.GetCIDRLabels(p))
+		}
+	}
+	lbls.MergeLabels(labels.GetCIDRLabels(netip.PrefixFrom(a, 0))) // the world label alone
+	id, _, err := w.alloc.AllocateIdentity(context.Background(), lbls, false, 0)
+	return id, err
+}
+
+func hasCIDRLabel(l labels.Labels) bool {
+	for _, v := range l {
+		if v.Source == labels.LabelSourceCIDR {
+			return true
+		}
+	}
+	return false
+}
+
+// longestPrefix is the longest of prefixes that contains a.
+func longestPrefix(prefixes []netip.Prefix, a netip.Addr) (netip.Prefix, bool) {
+	best, found := netip.Prefix{}, false
+	for _, p := range prefixes {
+		if p.Contains(a) && (!found || p.Bits() > best.Bits()) {
+			best, found = p, true
+		}
+	}
+	return best, found
 }
 
 // identityOf is the identity of pod p (ref) as this world's agent sees it in a flow with other:
@@ -185,6 +290,9 @@ func labelStrings(id *identity.Identity) []string {
 func evaluate(cfg *agentConfig, in *inputs, flows []flowIn, out *output) error {
 	warn := func(format string, args ...any) { out.Warnings = append(out.Warnings, fmt.Sprintf(format, args...)) }
 	ve := newVersionEngine()
+	// The address families: world labels (world, or world-ipv4/world-ipv6 in a dual-stack cluster)
+	// of CIDR identities and of CIDR selectors (0.0.0.0/0) depend on them, so set before parsing.
+	option.Config.EnableIPv4, option.Config.EnableIPv6 = cfg.EnableIPv4, cfg.EnableIPv6
 	unsupported, err := ve.configure(cfg)
 	if err != nil {
 		return err
@@ -207,6 +315,8 @@ func evaluate(cfg *agentConfig, in *inputs, flows []flowIn, out *output) error {
 		parsedOnce[i] = p
 	}
 
+	as := newAddressSpace(in, parsedOnce, flows)
+
 	results := make([]flowOut, len(flows))
 
 	// One world (repository, identities) per node, built when first needed: D's node decides its
@@ -226,7 +336,7 @@ func evaluate(cfg *agentConfig, in *inputs, flows []flowIn, out *output) error {
 				}
 			}
 		}
-		w, err := newWorld(ve, cfg, cl, node, in.Policies, parsed, warn)
+		w, err := newWorld(ve, cfg, cl, as, node, in.Policies, parsed, warn)
 		if err != nil {
 			return nil, err
 		}
@@ -245,12 +355,41 @@ func evaluate(cfg *agentConfig, in *inputs, flows []flowIn, out *output) error {
 			r.Error = fmt.Sprintf("unknown protocol %q (TCP, UDP or SCTP)", f.Protocol)
 			continue
 		}
+		proto, _ := u8proto.ParseProtocol(strings.ToUpper(f.Protocol))
+		r.Audit = cfg.PolicyAuditMode
+		if ipText, ok := strings.CutPrefix(f.Dst, "addr:"); ok {
+			// An address no pod backs: S's egress toward the identity S's node gives it; no
+			// ingress policy of Cilium's applies to it (not an endpoint).
+			src := lookupPod(cl, f.Src, "src", r)
+			a, perr := netip.ParseAddr(ipText)
+			if perr != nil && r.Error == "" {
+				r.Error = fmt.Sprintf("dst %q is not addr:<IP address>", f.Dst)
+			}
+			if src == nil || r.Error != "" {
+				continue
+			}
+			a = a.Unmap()
+			r.Verdict, r.NotEndpoint = "Allowed", true
+			if !isEndpoint(src) {
+				r.EgressVerdict, r.EgressNotEndpoint = "Allowed", true
+				continue
+			}
+			ws, err := worldOf(src.Spec.NodeName)
+			if err != nil {
+				return err
+			}
+			peer := ws.addrIDs[a]
+			r.DstKind, r.SrcKind = ws.addrKind[a], "pod"
+			r.SrcIdentity, r.DstIdentity = labelStrings(ws.podIDs[f.Src]), labelStrings(peer)
+			if err := egress(ws, r, f, src, peer, proto); err != nil {
+				r.Error = err.Error()
+			}
+			continue
+		}
 		src, dst := lookupPod(cl, f.Src, "src", r), lookupPod(cl, f.Dst, "dst", r)
 		if src == nil || dst == nil {
 			continue
 		}
-		proto, _ := u8proto.ParseProtocol(strings.ToUpper(f.Protocol))
-		r.Audit = cfg.PolicyAuditMode
 
 		// The scraper's egress, on S's node: S is the subject, D the peer as S's node sees it.
 		if !isEndpoint(src) {
@@ -261,17 +400,10 @@ func evaluate(cfg *agentConfig, in *inputs, flows []flowIn, out *output) error {
 				return err
 			}
 			peer, _ := ws.identityOf(f.Dst, dst, src)
-			res, err := ws.repo.lookup(endpointID(cl, f.Src), src, ws.podIDs[f.Src], peer, uint16(f.Port), proto, false)
-			if err != nil {
+			if err := egress(ws, r, f, src, peer, proto); err != nil {
 				r.Error = err.Error()
 				continue
 			}
-			r.EgressVerdict = "Denied"
-			if res.Allowed {
-				r.EgressVerdict = "Allowed"
-			}
-			r.EgressL7 = res.Allowed && res.L7
-			r.EgressRules = res.Rules
 		}
 
 		// D's ingress, on D's node.
@@ -304,6 +436,53 @@ func evaluate(cfg *agentConfig, in *inputs, flows []flowIn, out *output) error {
 	}
 	out.Flows = results
 	return nil
+}
+
+// egress looks up S's egress toward peer in S's world ws and records it in r.
+func egress(ws *world, r *flowOut, f flowIn, src *slim_corev1.Pod, peer *identity.Identity, proto u8proto.U8proto) error {
+	res, err := ws.repo.lookup(endpointID(ws.cl, f.Src), src, ws.podIDs[f.Src], peer, uint16(f.Port), proto, false)
+	if err != nil {
+		return err
+	}
+	r.EgressVerdict = "Denied"
+	if res.Allowed {
+		r.EgressVerdict = "Allowed"
+	}
+	r.EgressL7 = res.Allowed && res.L7
+	r.EgressRules = res.Rules
+	return nil
+}
+
+// newAddressSpace gathers the API server's addresses, the CIDR prefixes of the accepted policies
+// (what the agent upserts into its ipcache for them: cidrPrefixes, the release's own
+// policy.GetCIDRPrefixes), and the flows' address destinations.
+func newAddressSpace(in *inputs, parsed []any, flows []flowIn) *addressSpace {
+	as := &addressSpace{apiServer: map[netip.Addr]bool{}}
+	for _, s := range in.APIServer {
+		if a, err := netip.ParseAddr(s); err == nil {
+			as.apiServer[a.Unmap()] = true
+		}
+	}
+	seen := map[netip.Prefix]bool{}
+	for _, p := range parsed {
+		if p == nil {
+			continue
+		}
+		for _, pfx := range cidrPrefixes(p) {
+			if pfx = pfx.Masked(); !seen[pfx] {
+				seen[pfx] = true
+				as.prefixes = append(as.prefixes, pfx)
+			}
+		}
+	}
+	for _, f := range flows {
+		if ipText, ok := strings.CutPrefix(f.Dst, "addr:"); ok {
+			if a, err := netip.ParseAddr(ipText); err == nil {
+				as.dests = append(as.dests, a.Unmap())
+			}
+		}
+	}
+	return as
 }
 
 func lookupPod(cl *cluster, ref, side string, r *flowOut) *slim_corev1.Pod {

@@ -50,6 +50,9 @@ type inputs struct {
 	Nodes      []*object
 	Policies   []*object // CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, NetworkPolicy
 	Config     *object   // ConfigMap kube-system/cilium-config, if any
+	// APIServer: the endpoint addresses of the Service default/kubernetes (its EndpointSlices), which
+	// the agent labels reserved:kube-apiserver in its ipcache.
+	APIServer []string
 }
 
 // agentConfig holds the agent settings that change policy verdicts, read from the data of the
@@ -65,6 +68,8 @@ type agentConfig struct {
 	PolicyDefaultLocalCluster    bool     `json:"policy-default-local-cluster"`     // 1.18+ (ClusterMesh)
 	Labels                       []string `json:"labels,omitempty"`                 // identity label filter (--labels)
 	NodeLabels                   []string `json:"node-labels,omitempty"`            // node label filter (--node-labels)
+	EnableIPv4                   bool     `json:"enable-ipv4"`                      // default true
+	EnableIPv6                   bool     `json:"enable-ipv6"`                      // default false; both: dual stack (world-ipv4/world-ipv6)
 
 	// set records the keys given in the ConfigMap (others keep the agent's default).
 	set map[string]bool
@@ -100,6 +105,7 @@ func defaultAgentConfig() *agentConfig {
 		EnableNonDefaultDenyPolicies: true,
 		ClusterName:                  "default",
 		PolicyDefaultLocalCluster:    true,
+		EnableIPv4:                   true,
 		set:                          map[string]bool{},
 	}
 }
@@ -146,6 +152,8 @@ func parseAgentConfig(cm *object) (*agentConfig, error) {
 		{"enable-non-default-deny-policies", &cfg.EnableNonDefaultDenyPolicies},
 		{"enable-node-selector-labels", &cfg.EnableNodeSelectorLabels},
 		{"policy-default-local-cluster", &cfg.PolicyDefaultLocalCluster},
+		{"enable-ipv4", &cfg.EnableIPv4},
+		{"enable-ipv6", &cfg.EnableIPv6},
 	} {
 		if err := boolean(b.key, b.dst); err != nil {
 			return nil, err
@@ -280,6 +288,7 @@ func addObject(m map[string]any, file string, in *inputs, warn func(string, ...a
 		dst = &in.Pods
 		defaultPod(m)
 	case kind == "ConfigMap" && apiVersion == "v1":
+	case kind == "EndpointSlice" && apiVersion == "discovery.k8s.io/v1":
 	case kind == "CiliumNetworkPolicy" && group == "cilium.io":
 		dst = &in.Policies
 	case kind == "CiliumClusterwideNetworkPolicy" && group == "cilium.io":
@@ -328,6 +337,10 @@ func addObject(m map[string]any, file string, in *inputs, warn func(string, ...a
 		}
 		return nil
 	}
+	if kind == "EndpointSlice" {
+		in.APIServer = append(in.APIServer, apiServerAddresses(m, ns)...)
+		return nil
+	}
 	if name == "" {
 		return fmt.Errorf("%s without metadata.name", kind)
 	}
@@ -341,6 +354,28 @@ func addObject(m map[string]any, file string, in *inputs, warn func(string, ...a
 	}
 	*dst = append(*dst, o)
 	return nil
+}
+
+// apiServerAddresses are the addresses of an EndpointSlice of the Service default/kubernetes (label
+// kubernetes.io/service-name), whatever their conditions: the API server keeps that slice itself, and
+// the agent's kube-apiserver watcher labels its addresses (pkg/ipcache apiserver watcher, 1.19;
+// pkg/k8s/watchers before). Other slices: none.
+func apiServerAddresses(m map[string]any, ns string) []string {
+	if ns != "default" || str(m, "metadata", "labels", "kubernetes.io/service-name") != "kubernetes" {
+		return nil
+	}
+	var out []string
+	eps, _ := m["endpoints"].([]any)
+	for _, e := range eps {
+		em, _ := e.(map[string]any)
+		addrs, _ := em["addresses"].([]any)
+		for _, a := range addrs {
+			if s, ok := a.(string); ok {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }
 
 // defaultPod applies the API server's defaults that matter here: the service account
@@ -450,6 +485,10 @@ type flowOut struct {
 	DstIdentity []string `json:"dstIdentity"`
 	// SrcKind: "pod", "host" (hostNetwork pod on D's node) or "remote-node" (on another node).
 	SrcKind string `json:"srcKind,omitempty"`
+	// DstKind (for an address destination "addr:<IP>"): what S's node's ipcache makes of it:
+	// "host" (an address of S's node), "remote-node" (another node's), "world" (anything else);
+	// "+kube-apiserver" when it is an address of the API server.
+	DstKind string `json:"dstKind,omitempty"`
 	// Rules: the labels of the rules that produced the deciding policy map entry (debugging).
 	Rules []string `json:"rules,omitempty"`
 	Error string   `json:"error,omitempty"`
@@ -491,7 +530,7 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 func main() {
 	var manifests multiFlag
 	flag.Var(&manifests, "manifests", "YAML file or directory of *.yaml/*.yml (repeatable)")
-	flowsPath := flag.String("flows", "", "JSON file: [{\"src\":\"ns/pod\",\"dst\":\"ns/pod\",\"port\":N,\"protocol\":\"TCP\"}, ...]")
+	flowsPath := flag.String("flows", "", "JSON file: [{\"src\":\"ns/pod\",\"dst\":\"ns/pod\" or \"addr:IP\",\"port\":N,\"protocol\":\"TCP\"}, ...]")
 	version := flag.Bool("version", false, "print the Cilium version and exit")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: cilium-oracle --manifests PATH [--manifests PATH...] --flows FLOWS.json\n")

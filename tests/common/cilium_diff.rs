@@ -160,6 +160,10 @@ pub struct OracleFlow {
     pub src_identity: Vec<String>,
     #[serde(default)]
     pub dst_identity: Vec<String>,
+    /// For an address destination: what S's node makes of it (`host`, `remote-node`, `world`, with
+    /// `+kube-apiserver`).
+    #[serde(default)]
+    pub dst_kind: String,
 }
 
 impl OracleFlow {
@@ -256,6 +260,11 @@ pub struct Report {
     /// ingress allows (the egress alone decides them: `semantics/cilium-egress.md` E6).
     pub egress_denied: usize,
     pub egress_decides: usize,
+    /// Compared flows to addresses no pod backs (E8), how many agree, and by what Cilium made of the
+    /// address (`host`, `remote-node`, `world`, `+kube-apiserver`): (flows, denied by the egress).
+    pub addresses: usize,
+    pub addresses_agreed: usize,
+    pub address_kinds: BTreeMap<String, (usize, usize)>,
     pub disagreements: Vec<Disagreement>,
     pub oracle_time: Duration,
     pub ours_time: Duration,
@@ -264,7 +273,7 @@ pub struct Report {
 impl Report {
     pub fn summary(&self, o: &Oracle) -> String {
         format!(
-            "Cilium 1.{}: {} clusters ({} refused by the release's CRDs, not compared; {} with selectors Cilium reads at random, compared in {} readings), {} flows, {} agree ({:.2}%; {} of them from a pod to itself, judged by the datapath's answer; the source's egress denies {}, {} of them where the destination's ingress allows), {} ambiguous, {} policies, {} disagreements; oracle {:.1}s, scrapepath {:.2}s",
+            "Cilium 1.{}: {} clusters ({} refused by the release's CRDs, not compared; {} with selectors Cilium reads at random, compared in {} readings), {} flows, {} agree ({:.2}%; {} of them from a pod to itself, judged by the datapath's answer; the source's egress denies {}, {} of them where the destination's ingress allows; {} to addresses no pod backs, {} agree, by Cilium's identity of the address (flows/egress-denied): {}), {} ambiguous, {} policies, {} disagreements; oracle {:.1}s, scrapepath {:.2}s",
             o.minor,
             self.clusters,
             self.refused,
@@ -276,6 +285,13 @@ impl Report {
             self.to_itself,
             self.egress_denied,
             self.egress_decides,
+            self.addresses,
+            self.addresses_agreed,
+            self.address_kinds
+                .iter()
+                .map(|(k, (n, d))| format!("{k} {n}/{d}"))
+                .collect::<Vec<_>>()
+                .join(", "),
             self.ambiguous,
             self.policies,
             self.disagreements.len(),
@@ -285,13 +301,14 @@ impl Report {
     }
 }
 
-/// Runs clusters from `seed` until at least `min_flows` flows were compared. Cluster directories
+/// Runs clusters from `seed` until at least `min_flows` flows between pods were compared (the flows to
+/// addresses no pod backs come on top, about one for four). Cluster directories
 /// are written under `work`; those with a disagreement are kept, the others removed.
 pub fn run(oracle: &Oracle, seed: u64, min_flows: usize, work: &Path) -> Report {
     let mut rng = Rng::new(seed);
     let mut report = Report::default();
-    let shape = Shape::for_minor(oracle.minor);
-    while report.flows < min_flows {
+    let shape = Shape::with_addresses(oracle.minor);
+    while report.flows - report.addresses < min_flows {
         let cseed = rng.fork();
         let cluster = cilium_gen::generate(cseed, shape);
         let dir = work.join(format!("1.{}-{cseed:016x}", oracle.minor));
@@ -538,13 +555,26 @@ fn compare_one(
             disagree(report, format!("{}: the oracle failed: {err}", show(f)));
             continue;
         }
-        if !t.audit && !t.egress_forwarded() {
+        let egress_denied = !t.audit && !t.egress_forwarded();
+        if egress_denied {
             report.egress_denied += 1;
             if t.ingress_forwarded() {
                 report.egress_decides += 1;
             }
         }
         let theirs_allowed = t.forwarded();
+        if f.address().is_some() {
+            report.addresses += 1;
+            report.addresses_agreed += usize::from(theirs_allowed == ours_allowed);
+            let kind = if t.egress_not_endpoint {
+                "hostNetwork scraper"
+            } else {
+                t.dst_kind.as_str()
+            };
+            let k = report.address_kinds.entry(kind.to_string()).or_default();
+            k.0 += 1;
+            k.1 += usize::from(egress_denied);
+        }
         if theirs_allowed == ours_allowed {
             report.agreed += 1;
         } else {
@@ -654,12 +684,22 @@ pub fn our_verdict(
     (d.verdict, format!("{}: {}", d.rule, d.reason))
 }
 
-/// scrapepath's decision for one flow (see [`our_verdict`]).
+/// scrapepath's decision for one flow (see [`our_verdict`]); a flow to an address no pod backs
+/// (`addr:<IP>`) through the engine's decision for such targets (`engine::address_verdict`, E8).
 pub fn our_decision(
     idx: &scrapepath::index::ClusterIndex,
     settings: &scrapepath::cilium::Settings,
     f: &Flow,
 ) -> Decision {
+    if let Some(ip) = f.address() {
+        let cfg = scrapepath::engine::EngineConfig {
+            cilium_version: Some(settings.version),
+            ..Default::default()
+        };
+        let (ns, name) = f.src.split_once('/').unwrap();
+        return scrapepath::engine::address_verdict(idx, &cfg, ip, (ns, name), f.port, "/metrics")
+            .unwrap_or_else(|| panic!("flow names pod {}, which the index lacks", f.src));
+    }
     let pod = |s: &str| {
         let (ns, name) = s.split_once('/').unwrap();
         idx.pod_by_name(ns, name)

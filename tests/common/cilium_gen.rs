@@ -115,6 +115,33 @@ const CIDRS: &[&str] = &[
     "192.168.0.0/16",
 ];
 
+/// With [`Shape::addresses`], the CIDRs also cover the addresses no pod backs ([`EXTERNAL_ADDRESSES`]):
+/// external ranges (one `except` names one of their addresses) and IPv6.
+const ADDRESS_CIDRS: &[&str] = &["203.0.113.0/24", "198.51.100.0/24", "2001:db8::/32", "::/0"];
+
+/// Addresses no pod or node has (none in the pods' 10.244.0.0/16: Cilium's ipcache gives pod CIDRs the
+/// world identity outside any policy prefix, a case of its own), scraped as ServiceMonitor endpoints
+/// without a pod `targetRef` (semantics/cilium-egress.md E8).
+const EXTERNAL_ADDRESSES: &[&str] = &[
+    "172.18.0.50",
+    "172.18.0.200",
+    "192.168.1.5",
+    "192.168.7.7",
+    "203.0.113.7",
+    "198.51.100.99",
+    "2001:db8::7",
+];
+
+/// Where the API server runs when it is on no node (a managed control plane).
+const API_SERVER_ELSEWHERE: &[&str] = &["172.18.0.5", "203.0.113.50"];
+
+/// The nodes' ExternalIP addresses, when they have one.
+const NODE_EXTERNAL_IPS: &[(&str, &str)] =
+    &[("node-a", "198.51.100.10"), ("node-b", "198.51.100.11")];
+
+/// The ports scraped at addresses: the ports the policies name, and the kubelet's and API server's.
+const ADDRESS_PORTS: &[u16] = &[80, 8080, 9090, 15090, 9999, 10250, 6443];
+
 /// What a cluster of one run looks like: the Cilium minor decides which fields exist.
 #[derive(Debug, Clone, Copy)]
 pub struct Shape {
@@ -137,6 +164,12 @@ pub struct Shape {
     /// 1.15's CRD has no `endPort`, `fromNodes`, ingress `fromGroups` or generic `l7` rules: the API
     /// server refuses them there (strict field validation).
     pub since_1_16_fields: bool,
+    /// Targets at addresses no pod backs (E8): the API server's EndpointSlice, nodes' ExternalIPs,
+    /// dual-stack agents, a scraper egress policy, CIDRs covering external addresses, and flows
+    /// `addr:<IP>` to node, API server and external addresses. Off in [`Shape::for_minor`] (the
+    /// datapath differential realises the clusters on a real API server and agent); the oracle
+    /// differential turns it on ([`Shape::with_addresses`]).
+    pub addresses: bool,
 }
 
 impl Shape {
@@ -150,6 +183,15 @@ impl Shape {
             kafka: minor <= 19,
             fqdns: minor >= 19,
             since_1_16_fields: minor >= 16,
+            addresses: false,
+        }
+    }
+
+    /// The shape of `minor` with address targets ([`Shape::addresses`]).
+    pub fn with_addresses(minor: u16) -> Shape {
+        Shape {
+            addresses: true,
+            ..Shape::for_minor(minor)
         }
     }
 }
@@ -317,13 +359,18 @@ pub fn generate(seed: u64, shape: Shape) -> Cluster {
         };
         objects.push(obj);
     }
+    if shape.addresses && ctx.rng.chance(60) {
+        objects.push(scraper_egress(&mut ctx, n_pol));
+    }
 
     // Flows: every pod to every non-hostNetwork pod (itself included: it is a flow like any other),
-    // on its declared TCP ports and one it does not declare.
+    // on its declared TCP ports and one it does not declare; with addresses, to hostNetwork pods too.
     let mut flows = Vec::new();
     for (sns, sname, _, _) in &pods {
         for (dns, dname, dhost, dspec) in &pods {
-            if *dhost {
+            // A hostNetwork destination is a node for the source's egress (E1), only with addresses
+            // (the datapath differential cannot realise its ports).
+            if *dhost && !shape.addresses {
                 continue;
             }
             let mut ports: Vec<u16> = dspec["containers"]
@@ -347,10 +394,132 @@ pub fn generate(seed: u64, shape: Shape) -> Cluster {
         }
     }
     let _ = cluster_name;
+    if shape.addresses {
+        let sources: Vec<String> = pods
+            .iter()
+            .map(|(ns, n, _, _)| format!("{ns}/{n}"))
+            .collect();
+        flows.extend(addresses(&mut rng, &mut objects, &sources));
+    }
     Cluster {
         seed,
         objects,
         flows,
+    }
+}
+
+/// The address side of a cluster ([`Shape::addresses`]): where the API server runs (its EndpointSlice
+/// `default/kubernetes`, which the API server keeps: on a node, on two, elsewhere, or not given), the
+/// nodes' ExternalIPs, a dual-stack agent now and then, and the flows from the scraper (`sources[0]`)
+/// and a few other pods to every node address, every API server address and a few external ones.
+fn addresses(rng: &mut Rng, objects: &mut Vec<Value>, sources: &[String]) -> Vec<Flow> {
+    let mut node_ips: Vec<&str> = NODES.iter().map(|(_, ip)| *ip).collect();
+    for (node, ip) in NODE_EXTERNAL_IPS {
+        if !rng.chance(30) {
+            continue;
+        }
+        node_ips.push(ip);
+        let n = objects
+            .iter_mut()
+            .find(|o| o["kind"] == "Node" && o["metadata"]["name"] == *node)
+            .expect("the generator writes every node");
+        if let Some(a) = n["status"]["addresses"].as_array_mut() {
+            a.push(json!({"type": "ExternalIP", "address": ip}));
+        }
+    }
+    let p = rng.below(100);
+    let api: Vec<&str> = if p < 20 {
+        vec![]
+    } else if p < 50 {
+        vec![NODES[0].1]
+    } else if p < 60 {
+        vec![NODES[0].1, NODES[1].1]
+    } else if p < 70 && node_ips.len() > NODES.len() {
+        vec![node_ips[NODES.len()]] // a node's ExternalIP
+    } else {
+        vec![*rng.pick(API_SERVER_ELSEWHERE)]
+    };
+    if !api.is_empty() {
+        objects.push(json!({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                         "labels": {"kubernetes.io/service-name": "kubernetes"}},
+            "addressType": "IPv4",
+            "endpoints": api.iter().map(|a| json!({"addresses": [a], "conditions": {"ready": true}})).collect::<Vec<_>>(),
+            "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}],
+        }));
+    }
+    if let Some(cm) = objects.iter_mut().find(|o| o["kind"] == "ConfigMap") {
+        if rng.chance(15) {
+            // A dual-stack agent: external addresses are world-ipv4/world-ipv6 from 1.16.
+            cm["data"]["enable-ipv6"] = json!("true");
+        }
+    }
+    let mut dests: Vec<&str> = node_ips;
+    dests.extend(api);
+    dests.extend(rng.subset(EXTERNAL_ADDRESSES, 2, 3));
+    dests.sort_unstable();
+    dests.dedup();
+    let mut flows = Vec::new();
+    for a in dests {
+        let mut from = vec![sources[0].clone()];
+        from.extend(rng.subset(&sources[1..], 0, 2));
+        for src in from {
+            for port in rng.subset(ADDRESS_PORTS, 1, 2) {
+                flows.push(Flow {
+                    src: src.clone(),
+                    dst: format!("{ADDRESS_PREFIX}{a}"),
+                    port,
+                    protocol: "TCP".into(),
+                });
+            }
+        }
+    }
+    flows
+}
+
+/// A flow's destination that is an address no pod backs: `addr:<IP>` (the oracle's syntax).
+pub const ADDRESS_PREFIX: &str = "addr:";
+
+impl Flow {
+    /// The address of a flow to an address no pod backs (`addr:<IP>`), else `None` (a pod).
+    pub fn address(&self) -> Option<&str> {
+        self.dst.strip_prefix(ADDRESS_PREFIX)
+    }
+}
+
+/// A policy of the scraper's own egress ([`Shape::addresses`]): a CNP in `monitoring` (or a CCNP) whose
+/// subject is the scraper, with generated `egress`/`egressDeny` elements (every `to*` kind: entities,
+/// CIDRs with `except`, endpoints, ports) and now and then `enableDefaultDeny.egress`.
+fn scraper_egress(ctx: &mut Ctx<'_>, i: usize) -> Value {
+    let mut r = Map::new();
+    let subject = if ctx.rng.chance(50) {
+        json!({"matchLabels": {"app": "prometheus"}})
+    } else {
+        json!({})
+    };
+    r.insert("endpointSelector".into(), subject);
+    let n = ctx.rng.range(1, 3);
+    r.insert("egress".into(), ctx.egress_elements(n, false));
+    if ctx.rng.chance(25) {
+        let n = ctx.rng.range(1, 2);
+        r.insert("egressDeny".into(), ctx.egress_elements(n, true));
+    }
+    if ctx.shape.enable_default_deny && ctx.rng.chance(15) {
+        r.insert("enableDefaultDeny".into(), json!({"egress": false}));
+    }
+    if ctx.rng.chance(30) {
+        json!({
+            "apiVersion": "cilium.io/v2", "kind": "CiliumClusterwideNetworkPolicy",
+            "metadata": {"name": format!("scraper-egress-{i}")},
+            "spec": r,
+        })
+    } else {
+        json!({
+            "apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
+            "metadata": {"name": format!("scraper-egress-{i}"), "namespace": "monitoring"},
+            "spec": r,
+        })
     }
 }
 
@@ -630,16 +799,38 @@ impl Ctx<'_> {
         Some(Value::Array(rules))
     }
 
+    /// The CIDRs rules name: [`CIDRS`], and with [`Shape::addresses`] [`ADDRESS_CIDRS`].
+    fn cidrs(&self) -> Vec<&'static str> {
+        let extra: &[&str] = if self.shape.addresses {
+            ADDRESS_CIDRS
+        } else {
+            &[]
+        };
+        CIDRS.iter().chain(extra).copied().collect()
+    }
+
     fn cidr_set(&mut self) -> Value {
-        let cidr = *self.rng.pick(CIDRS);
+        let cidr = *self.rng.pick(&self.cidrs());
         let mut c = json!({"cidr": cidr});
         if self.rng.chance(35) {
-            let ex = *self.rng.pick(&[
-                "172.18.0.10/32",
-                "10.244.1.0/24",
-                "172.18.0.0/25",
-                "192.168.1.0/24",
-            ]);
+            let excepts: &[&str] = if self.shape.addresses {
+                &[
+                    "172.18.0.10/32",
+                    "10.244.1.0/24",
+                    "172.18.0.0/25",
+                    "192.168.1.0/24",
+                    "203.0.113.7/32",
+                    "198.51.100.10/32",
+                ]
+            } else {
+                &[
+                    "172.18.0.10/32",
+                    "10.244.1.0/24",
+                    "172.18.0.0/25",
+                    "192.168.1.0/24",
+                ]
+            };
+            let ex = *self.rng.pick(excepts);
             c["except"] = json!([ex]);
         }
         if self.shape.wide_except && self.rng.chance(4) {
@@ -666,7 +857,7 @@ impl Ctx<'_> {
                 let ents = self.rng.subset(ENTITIES, 0, 2);
                 e.insert("fromEntities".into(), json!(ents));
             } else if p < 72 {
-                let cidrs = self.rng.subset(CIDRS, 0, 2);
+                let cidrs = self.rng.subset(&self.cidrs(), 0, 2);
                 e.insert("fromCIDR".into(), json!(cidrs));
             } else if p < 80 {
                 let n = self.rng.range(0, 2);
@@ -758,6 +949,13 @@ impl Ctx<'_> {
         Value::Object(out)
     }
 
+    /// `n` `egress` (or, `deny`, `egressDeny`) elements.
+    fn egress_elements(&mut self, n: usize, deny: bool) -> Value {
+        json!((0..n)
+            .map(|_| self.egress_element(deny))
+            .collect::<Vec<_>>())
+    }
+
     /// A CNP/CCNP rule (`spec` or one of `specs`).
     fn rule(&mut self, clusterwide: bool) -> Value {
         let mut r = Map::new();
@@ -807,13 +1005,11 @@ impl Ctx<'_> {
             } else {
                 self.rng.range(1, 3)
             };
-            let els: Vec<Value> = (0..n).map(|_| self.egress_element(false)).collect();
-            r.insert("egress".into(), json!(els));
+            r.insert("egress".into(), self.egress_elements(n, false));
         }
         if self.rng.chance(12) {
             let n = self.rng.range(1, 2);
-            let els: Vec<Value> = (0..n).map(|_| self.egress_element(true)).collect();
-            r.insert("egressDeny".into(), json!(els));
+            r.insert("egressDeny".into(), self.egress_elements(n, true));
         }
         if self.shape.enable_default_deny && self.rng.chance(25) {
             let mut d = Map::new();
