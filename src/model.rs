@@ -62,6 +62,9 @@ pub enum Kind {
     /// prometheus-operator's Probe (monitoring.coreos.com/v1): a prober (blackbox-exporter) scraped
     /// with each probed target as `__param_target`.
     Probe,
+    /// An Ingress (networking.k8s.io/v1): the targets of Prometheus' Kubernetes SD role `ingress`
+    /// (a Probe's `spec.targets.ingress`, a scrape job's `role: ingress`).
+    Ingress,
 }
 
 impl Kind {
@@ -100,6 +103,7 @@ impl Kind {
             Kind::Event => "Event",
             Kind::ServiceAccount => "ServiceAccount",
             Kind::Probe => "Probe",
+            Kind::Ingress => "Ingress",
         }
     }
 }
@@ -1320,6 +1324,65 @@ pub struct ProbeIngress {
     pub selector: k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
     pub namespace_selector: NamespaceSelection,
     pub relabelings: Vec<crate::relabel::RelabelSpec>,
+}
+
+/// An Ingress (networking.k8s.io/v1) as Prometheus' Kubernetes SD role `ingress` reads it
+/// (`discovery/kubernetes/ingress.go`): its metadata, class, rules and TLS hosts.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct IngressObject {
+    pub namespace: String,
+    pub name: String,
+    pub labels: Labels,
+    pub annotations: Labels,
+    /// `spec.ingressClassName`.
+    pub class_name: Option<String>,
+    pub rules: Vec<IngressRule>,
+    /// The hosts of every `spec.tls` entry (patterns such as `*.example.com` included).
+    pub tls_hosts: Vec<String>,
+}
+
+/// One `spec.rules` entry: its host (empty when not set) and the paths of its `http` section
+/// (`None`: no `http` section; a path `None` is a path entry without `path`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct IngressRule {
+    pub host: String,
+    pub paths: Option<Vec<Option<String>>>,
+}
+
+impl IngressObject {
+    pub fn obj_ref(&self) -> ObjRef {
+        ObjRef::new(Kind::Ingress, &self.namespace, &self.name)
+    }
+}
+
+impl From<&k8s_openapi::api::networking::v1::Ingress> for IngressObject {
+    fn from(i: &k8s_openapi::api::networking::v1::Ingress) -> Self {
+        let spec = i.spec.clone().unwrap_or_default();
+        IngressObject {
+            namespace: i.metadata.namespace.clone().unwrap_or_default(),
+            name: i.metadata.name.clone().unwrap_or_default(),
+            labels: i.metadata.labels.clone().unwrap_or_default(),
+            annotations: i.metadata.annotations.clone().unwrap_or_default(),
+            class_name: spec.ingress_class_name,
+            rules: spec
+                .rules
+                .unwrap_or_default()
+                .into_iter()
+                .map(|r| IngressRule {
+                    host: r.host.unwrap_or_default(),
+                    paths: r
+                        .http
+                        .map(|h| h.paths.into_iter().map(|p| p.path).collect()),
+                })
+                .collect(),
+            tls_hosts: spec
+                .tls
+                .unwrap_or_default()
+                .into_iter()
+                .flat_map(|t| t.hosts.unwrap_or_default())
+                .collect(),
+        }
+    }
 }
 
 /// A `SafeTLSConfig` (secret and ConfigMap references only, no files): what the operator validates

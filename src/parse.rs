@@ -233,6 +233,13 @@ pub fn parse_value(v: Value) -> Result<Parsed, ParseError> {
         ("monitoring.coreos.com", "Alertmanager") => {
             Object::Workload(Box::new(Workload::from_alertmanager(&v)))
         }
+        ("networking.k8s.io", "Ingress") => {
+            Object::Ingress(Box::new(crate::model::IngressObject::from(&typed::<
+                netv1::Ingress,
+            >(
+                &kind, v
+            )?)))
+        }
         ("", "Node") => Object::Node(Box::new(Node::from(&typed::<corev1::Node>(&kind, v)?))),
         ("apps", "DaemonSet") => {
             let ds: appsv1::DaemonSet = typed(&kind, v)?;

@@ -1,6 +1,6 @@
 //! Plain Prometheus `scrape_configs` (issue 6, item 2): parse a `prometheus.yml` and compute the targets
-//! Prometheus' Kubernetes service discovery yields for the roles `pod`, `endpoints` and
-//! `endpointslice`, with its `__meta_kubernetes_*` labels, then the job's `relabel_configs` applied by the
+//! Prometheus' Kubernetes service discovery yields for the roles `pod`, `endpoints`, `endpointslice`
+//! and `ingress`, with its `__meta_kubernetes_*` labels, then the job's `relabel_configs` applied by the
 //! one relabel engine ([`crate::relabel`]).
 //!
 //! Pure: no client, no clock. The meta labels of pods and Services are built by [`crate::promop`], so a
@@ -638,8 +638,8 @@ pub struct Discovery {
     pub dropped: Vec<DroppedTarget>,
 }
 
-/// The targets Prometheus in `prometheus_namespace` scrapes for `job` (roles pod, endpoints and
-/// endpointslice; the other roles and `static_configs` yield none here).
+/// The targets Prometheus in `prometheus_namespace` scrapes for `job` (roles pod, endpoints,
+/// endpointslice and ingress, and `static_configs`; roles service and node yield none here).
 pub fn targets(job: &ScrapeJob, idx: &ClusterIndex, prometheus_namespace: &str) -> Vec<Target> {
     discover(job, idx, prometheus_namespace).targets
 }
@@ -655,6 +655,7 @@ pub fn discover(job: &ScrapeJob, idx: &ClusterIndex, prometheus_namespace: &str)
         let found = match sd.role {
             Role::Pod => pod_role(sd, idx, &namespaces),
             Role::Endpoints | Role::EndpointSlice => endpoints_role(sd, idx, &namespaces),
+            Role::Ingress => ingress_role(sd, idx, &namespaces),
             _ => Vec::new(),
         };
         groups.push((i, sd.role, found));
@@ -1125,6 +1126,91 @@ fn endpoints_role(
         }
     }
     out
+}
+
+/// Role ingress (`discovery/kubernetes/ingress.go`, `buildIngress`): per Ingress its namespace, name,
+/// class, labels and annotations; one target per rule × path of its `http` section (`/` when a path
+/// is empty, a single `/` without an `http` section; a rule without paths yields none), `__address__` the
+/// rule's host (empty when it has none), scheme `https` when a TLS entry's host matches the rule's
+/// host (equal, or a `*.` pattern of as many labels), else `http`.
+fn ingress_role(
+    sd: &KubernetesSd,
+    idx: &ClusterIndex,
+    namespaces: &Option<BTreeSet<String>>,
+) -> Found {
+    let ingresses: Vec<&crate::model::IngressObject> = match namespaces {
+        Some(set) => set.iter().flat_map(|ns| idx.ingresses_in(ns)).collect(),
+        None => idx.ingresses().collect(),
+    };
+    let mut out = Vec::new();
+    for ing in ingresses {
+        let visible = sd
+            .selector(Role::Ingress)
+            .is_none_or(|s| s.matches(&ing.labels, |f| object_field(&ing.namespace, &ing.name, f)));
+        if !visible {
+            continue;
+        }
+        let mut group = object_meta_labels("ingress", &ing.name, &ing.labels, &ing.annotations);
+        group.insert("__meta_kubernetes_namespace".into(), ing.namespace.clone());
+        if let Some(class) = &ing.class_name {
+            group.insert("__meta_kubernetes_ingress_class_name".into(), class.clone());
+        }
+        for rule in &ing.rules {
+            let https = ing
+                .tls_hosts
+                .iter()
+                .any(|pattern| matches_hostname_pattern(pattern, &rule.host));
+            let paths: Vec<String> = match &rule.paths {
+                None => vec!["/".to_string()],
+                Some(paths) => paths
+                    .iter()
+                    .map(|p| match p.as_deref() {
+                        None | Some("") => "/".to_string(),
+                        Some(p) => p.to_string(),
+                    })
+                    .collect(),
+            };
+            for path in paths {
+                let mut l = group.clone();
+                l.insert("__address__".into(), rule.host.clone());
+                l.insert(
+                    "__meta_kubernetes_ingress_scheme".into(),
+                    if https { "https" } else { "http" }.into(),
+                );
+                l.insert("__meta_kubernetes_ingress_host".into(), rule.host.clone());
+                l.insert("__meta_kubernetes_ingress_path".into(), path);
+                out.push((None, l));
+            }
+        }
+    }
+    out
+}
+
+/// `addObjectMetaLabels`: `__meta_kubernetes_<role>_name`, and per label and annotation its value and
+/// `…present` = `true`, names sanitized.
+pub fn object_meta_labels(role: &str, name: &str, labels: &Labels, annotations: &Labels) -> Labels {
+    let m = format!("__meta_kubernetes_{role}_");
+    let mut l = Labels::new();
+    l.insert(format!("{m}name"), name.to_string());
+    for (kind, map) in [("label", labels), ("annotation", annotations)] {
+        for (k, v) in map {
+            let s = relabel::sanitize_label_name(k);
+            l.insert(format!("{m}{kind}_{s}"), v.clone());
+            l.insert(format!("{m}{kind}present_{s}"), "true".into());
+        }
+    }
+    l
+}
+
+/// `matchesHostnamePattern`: equal, or a pattern whose first label is `*` with as many labels as the
+/// host and the others equal.
+fn matches_hostname_pattern(pattern: &str, host: &str) -> bool {
+    if pattern == host {
+        return true;
+    }
+    let p: Vec<&str> = pattern.split('.').collect();
+    let h: Vec<&str> = host.split('.').collect();
+    p[0] == "*" && p.len() == h.len() && p[1..] == h[1..]
 }
 
 /// A pod backing an address, with the (port, protocol) pairs endpoint ports cover.
