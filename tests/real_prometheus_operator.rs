@@ -1847,6 +1847,18 @@ fn compare_probe_job(
             })
             .collect()
     };
+    // A dropped target by its address, and its path where role ingress discovered it (the paths of
+    // one Ingress rule share its host as address).
+    let dropped_key = |t: &scrapepath::scrapeconfig::DroppedTarget| {
+        format!(
+            "dropped {:?}{}",
+            t.discovered.get("__address__"),
+            t.discovered
+                .get("__meta_kubernetes_ingress_path")
+                .map(|p| format!(" path {p}"))
+                .unwrap_or_default()
+        )
+    };
     let shards = p.shards.max(1);
     let sharding = Sharding::of(p, true);
     let text = raw.to_string();
@@ -1862,11 +1874,7 @@ fn compare_probe_job(
         }
         // A target its shard does not keep is dropped there by the sharding rule: only the drops every
         // shard makes are the job's own.
-        let drops: BTreeSet<String> = d
-            .dropped
-            .iter()
-            .map(|t| format!("dropped {:?}", t.discovered.get("__address__")))
-            .collect();
+        let drops: BTreeSet<String> = d.dropped.iter().map(dropped_key).collect();
         their_drops = if shard == 0 {
             drops
         } else {
@@ -1892,11 +1900,7 @@ fn compare_probe_job(
             ours.entry(rendered).or_default().extend(placed);
         }
     }
-    let our_drops: BTreeSet<String> = d
-        .dropped
-        .iter()
-        .map(|t| format!("dropped {:?}", t.discovered.get("__address__")))
-        .collect();
+    let our_drops: BTreeSet<String> = d.dropped.iter().map(dropped_key).collect();
     // Under topology sharding every shard drops the targets no zone keeps, so the drops all shards
     // make are not the job's own: only the kept targets are compared.
     let drops_differ = sharding.zones.is_empty() && their_drops != our_drops;
