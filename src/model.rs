@@ -1118,6 +1118,9 @@ pub struct ScrapeClass {
     pub name: String,
     pub default: bool,
     pub relabelings: Vec<crate::relabel::RelabelSpec>,
+    /// `attachMetadata`: `None` when not set, else its `node` (unset: false). A monitor's own
+    /// `attachMetadata` wins when set, even without `node` (`mergeAttachMetadataWithScrapeClass`).
+    pub attach_node: Option<bool>,
 }
 
 impl PromWorkload {
@@ -1223,9 +1226,10 @@ pub struct Monitor {
     pub endpoints: Vec<MonitorEndpoint>,
     pub job_label: Option<String>,
     pub scrape_class: Option<String>,
-    /// `spec.attachMetadata.node`: the job attaches the target Node's labels
+    /// `spec.attachMetadata`: `None` when not set (the scrape class's applies), else its `node`
+    /// (unset: false). With node metadata the job attaches the target Node's labels and annotations
     /// (`__meta_kubernetes_node_*`), which needs `list`/`watch` on `nodes`.
-    pub attach_node: bool,
+    pub attach_node: Option<bool>,
     /// `spec.selector` as written, for remediation output.
     pub raw_selector: k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
 }

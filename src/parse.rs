@@ -571,12 +571,14 @@ struct RawPodMetadata {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct RawScrapeClass {
     name: String,
     #[serde(default)]
     default: bool,
     #[serde(default)]
     relabelings: Vec<RelabelSpec>,
+    attach_metadata: Option<RawAttachMetadata>,
 }
 
 #[derive(Deserialize, Default)]
@@ -651,6 +653,7 @@ fn prom_workload(kind: Kind, raw: RawProm) -> PromWorkload {
                 name: c.name,
                 default: c.default,
                 relabelings: c.relabelings,
+                attach_node: c.attach_metadata.map(|a| a.node.unwrap_or(false)),
             })
             .collect(),
         has_status: raw.status.is_some(),
@@ -715,11 +718,10 @@ struct RawMonitorSpec {
     job_label: Option<String>,
     scrape_class: Option<String>,
     service_discovery_role: Option<String>,
-    #[serde(default)]
-    attach_metadata: RawAttachMetadata,
+    attach_metadata: Option<RawAttachMetadata>,
 }
 
-/// `spec.attachMetadata` of a PodMonitor or ServiceMonitor.
+/// `spec.attachMetadata` of a PodMonitor or ServiceMonitor, or of a scrape class.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct RawAttachMetadata {
@@ -783,7 +785,7 @@ fn monitor(kind: MonitorKind, raw: RawMonitor) -> Monitor {
         raw_selector: s.selector,
         role_selector: s.selector_mechanism.as_deref() == Some("RoleSelector"),
         service_discovery_role: s.service_discovery_role,
-        attach_node: s.attach_metadata.node.unwrap_or(false),
+        attach_node: s.attach_metadata.map(|a| a.node.unwrap_or(false)),
         namespace_selector: NamespaceSelection {
             any: s.namespace_selector.any,
             match_names: s.namespace_selector.match_names,

@@ -840,12 +840,18 @@ pub fn pod_shard_key(idx: &ClusterIndex, id: PodId, addr: &str) -> ShardKey {
 }
 
 /// Whether the job `p` generates for `m` attaches node metadata (`attach_metadata: {node: true}`):
-/// the monitor's `attachMetadata.node`, or topology sharding, which forces it — from Prometheus 2.35
-/// for PodMonitors, 2.37 for ServiceMonitors (`mergeAttachMetadataForTopology`, the same minimum
-/// versions for the monitor's own setting).
+/// the monitor's `attachMetadata.node` when it sets `attachMetadata`, else its scrape class's
+/// (`mergeAttachMetadataWithScrapeClass`: the monitor's whole `attachMetadata` wins, even without
+/// `node`), or topology sharding, which forces it — from Prometheus 2.35 for PodMonitors, 2.37 for
+/// ServiceMonitors (`mergeAttachMetadataForTopology`, the same minimum versions for the monitor's and
+/// the class's setting).
 pub fn attaches_node_metadata(p: &PromWorkload, m: &Monitor, topology_gate: bool) -> bool {
+    let own = m
+        .attach_node
+        .or_else(|| scrape_class_of(p, &m.scrape_class).and_then(|c| c.attach_node))
+        .unwrap_or(false);
     node_metadata_supported(Some(p), m.kind)
-        && (m.attach_node || !Sharding::of(p, topology_gate).zones.is_empty())
+        && (own || !Sharding::of(p, topology_gate).zones.is_empty())
 }
 
 /// Whether the Prometheus of `p` (`None`: the operator's default, current) takes
@@ -860,22 +866,19 @@ fn node_metadata_supported(p: Option<&PromWorkload>, kind: MonitorKind) -> bool 
         .is_none_or(|v| v >= need)
 }
 
-/// The labels Prometheus attaches for Node `name` with `attach_metadata.node` (`addNodeLabels`:
-/// name, labels and `labelpresent`; the model keeps no annotations); none for a Node the input does
-/// not have.
+/// The labels Prometheus attaches for Node `name` with `attach_metadata.node` (`addNodeLabels` →
+/// `addObjectMetaLabels`: name, labels and annotations with their `…present`); none for a Node the
+/// input does not have.
 pub fn node_meta_labels(idx: &ClusterIndex, name: Option<&str>) -> Labels {
-    let mut l = Labels::new();
-    let Some(node) = name.and_then(|n| idx.node(n)) else {
-        return l;
-    };
-    let nm = "__meta_kubernetes_node_";
-    l.insert(format!("{nm}name"), node.name.clone());
-    for (k, v) in &node.labels {
-        let s = sanitize_label_name(k);
-        l.insert(format!("{nm}label_{s}"), v.clone());
-        l.insert(format!("{nm}labelpresent_{s}"), "true".into());
+    match name.and_then(|n| idx.node(n)) {
+        Some(node) => crate::scrapeconfig::object_meta_labels(
+            "node",
+            &node.name,
+            &node.labels,
+            &node.annotations,
+        ),
+        None => Labels::new(),
     }
-    l
 }
 
 /// The Node label that holds a node's zone.
@@ -1181,7 +1184,7 @@ pub fn discover_with(
             node_meta,
             attach_node: match p {
                 Some(p) => attaches_node_metadata(p, m, topology_gate),
-                None => m.attach_node,
+                None => m.attach_node.unwrap_or(false),
             },
             ep,
             index: i,

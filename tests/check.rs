@@ -1605,3 +1605,92 @@ subjects: [{kind: ServiceAccount, name: prometheus, namespace: monitoring}]
     );
     assert_eq!(c["status"], "True", "{c}");
 }
+
+/// Scrape classes' `attachMetadata` (prometheus-operator v0.91 `mergeAttachMetadataWithScrapeClass`): a
+/// monitor that sets no `attachMetadata` takes its class's, so its job sees the Node's labels and
+/// annotations (`__meta_kubernetes_node_annotation_*`) and Prometheus must list and watch Nodes; the
+/// monitor's own `attachMetadata` wins, even `{}` without `node`.
+#[test]
+fn a_scrape_class_attaches_node_metadata_unless_the_monitor_sets_its_own() {
+    let rbac = r#"
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: prometheus}
+rules: [{apiGroups: [""], resources: [pods], verbs: [get, list, watch]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: prometheus}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: prometheus}
+subjects: [{kind: ServiceAccount, name: prometheus, namespace: monitoring}]
+"#;
+    // (class attachMetadata, monitor attachMetadata) → (DiscoveryPermitted, targets kept by a rule on
+    // the Node's `rack` annotation, which only node-a has).
+    let rows: &[(&str, &str, &str, &[&str])] = &[
+        (
+            ", attachMetadata: {node: true}",
+            "",
+            "False",
+            &["app/api-a"],
+        ),
+        (
+            ", attachMetadata: {node: true}",
+            "  attachMetadata: {}\n",
+            "True",
+            &[],
+        ),
+        (
+            ", attachMetadata: {node: true}",
+            "  attachMetadata: {node: false}\n",
+            "True",
+            &[],
+        ),
+        (
+            ", attachMetadata: {node: false}",
+            "  attachMetadata: {node: true}\n",
+            "False",
+            &["app/api-a"],
+        ),
+        (", attachMetadata: {}", "", "True", &[]),
+        ("", "", "True", &[]),
+    ];
+    for (class, own, permitted, kept) in rows {
+        let world = TOPOLOGY_WORLD
+            .replace(
+                "  shards: 2\n  shardingStrategy: {mode: Topology, topology: {values: [za, zb]}}\n",
+                &format!("  scrapeClasses: [{{name: nodes, default: true{class}}}]\n"),
+            )
+            .replace(
+                "metadata: {name: node-a, labels: {topology.kubernetes.io/zone: za}}",
+                "metadata: {name: node-a, labels: {topology.kubernetes.io/zone: za}, annotations: {example.com/rack: r1}}",
+            )
+            .replace(
+                "  podMetricsEndpoints: [{port: http}]\n",
+                &format!("  podMetricsEndpoints: [{{port: http, relabelings: [{{action: keep, sourceLabels: [__meta_kubernetes_node_annotation_example_com_rack, __meta_kubernetes_node_annotationpresent_example_com_rack], regex: 'r1;true'}}]}}]\n{own}"),
+            );
+        let p = write_tmp("class-attach-metadata", &format!("{world}{rbac}"));
+        let (code, out, err) = check(&["-f", p.to_str().unwrap(), "-o", "json"]);
+        assert!(code == 0 || code == 1, "{err}");
+        let r: Value = serde_json::from_str(&out).unwrap();
+        let s = subject(&r, "PodMonitor", "app", "api");
+        let c = cond(s, "DiscoveryPermitted");
+        assert_eq!(
+            c["status"], *permitted,
+            "class{class}, monitor {own:?}: {c}"
+        );
+        if *permitted == "False" {
+            assert!(
+                c["message"].as_str().unwrap().contains("node discovery"),
+                "{c}"
+            );
+        }
+        let pods: Vec<&str> = s["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["pod"].as_str().unwrap())
+            .collect();
+        assert_eq!(pods, *kept, "class{class}, monitor {own:?}");
+    }
+}

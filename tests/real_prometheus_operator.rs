@@ -168,8 +168,14 @@ fn random_monitor(
             rng.pick(&["RoleSelector", "RelabelConfig"])
         );
     }
-    if rng.chance(20) {
-        spec += "  attachMetadata: {node: true}\n";
+    if rng.chance(30) {
+        // Its own attachMetadata wins over its scrape class's, even without `node`.
+        spec += *rng.pick(&[
+            "  attachMetadata: {node: true}\n",
+            "  attachMetadata: {node: true}\n",
+            "  attachMetadata: {node: false}\n",
+            "  attachMetadata: {}\n",
+        ]);
     }
     let (kind, list, target) = if service {
         ("ServiceMonitor", "endpoints", "app: api")
@@ -209,6 +215,9 @@ fn random_relabelings(rng: &mut common::rng::Rng) -> Vec<(&'static str, String)>
             // Node metadata (attachMetadata.node, or topology sharding, attaches it).
             "{action: keep, sourceLabels: [__meta_kubernetes_node_label_topology_kubernetes_io_zone], regex: 'za|'}",
             "{action: replace, sourceLabels: [__meta_kubernetes_node_name], targetLabel: __tmp_topology}",
+            // The Node's annotations come with its labels.
+            "{action: keep, sourceLabels: [__meta_kubernetes_node_annotationpresent_rack], regex: 'true'}",
+            "{action: replace, sourceLabels: [__meta_kubernetes_node_annotation_rack], targetLabel: rack}",
         ])
     };
     let mut out = Vec::new();
@@ -1071,6 +1080,14 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
                     if rng.chance(40) {
                         c += ", relabelings: [{action: replace, targetLabel: class, replacement: x}]";
                     }
+                    if rng.chance(40) {
+                        // Node metadata for the class's monitors that set no attachMetadata.
+                        c += *rng.pick(&[
+                            ", attachMetadata: {node: true}",
+                            ", attachMetadata: {node: false}",
+                            ", attachMetadata: {}",
+                        ]);
+                    }
                     format!("{{{c}}}")
                 })
                 .collect();
@@ -1146,8 +1163,10 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
         ("node-b", "{topology.kubernetes.io/zone: zb, role: x}"),
         ("node-c", "{role: x}"),
     ] {
+        // Annotations: a rack on some Nodes.
+        let annotations = *rng.pick(&["{}", "{rack: r1}", "{rack: r2, note: x}"]);
         targets_world += &format!(
-            "apiVersion: v1\nkind: Node\nmetadata: {{name: {node}, labels: {labels}}}\n---\n"
+            "apiVersion: v1\nkind: Node\nmetadata: {{name: {node}, labels: {labels}, annotations: {annotations}}}\n---\n"
         );
     }
     let nodes = ["node-a", "node-b", "node-c"];
