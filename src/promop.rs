@@ -881,6 +881,13 @@ pub fn node_meta_labels(idx: &ClusterIndex, name: Option<&str>) -> Labels {
     }
 }
 
+/// Whether Prometheus' role pod with node metadata keeps a pod on Node `name` (`buildPod`: a pod whose
+/// Node is not in the node informer's store yields no target, an unscheduled one neither). An input
+/// without any Node (a GitOps repository) cannot tell: every pod is kept.
+pub fn pod_node_known(idx: &ClusterIndex, name: Option<&str>) -> bool {
+    idx.nodes().next().is_none() || name.is_some_and(|n| idx.node(n).is_some())
+}
+
 /// The Node label that holds a node's zone.
 pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 
@@ -1324,6 +1331,7 @@ fn pod_targets(
             && sel.matches(&pod.labels)
             && pod.scrape_ip().is_some()
             && phase_kept(ctx.ep, pod)
+            && (!ctx.attach_node || pod_node_known(idx, pod.node_name.as_deref()))
     });
     pods.sort_by(|a, b| (&a.1.namespace, &a.1.name).cmp(&(&b.1.namespace, &b.1.name)));
     for (id, pod) in pods {

@@ -8,8 +8,8 @@
 //!
 //! Known approximations (the index does not hold these objects): the `endpoints` role reads the
 //! Service's EndpointSlices (an Endpoints object mirrors them), or the pods its selector matches when
-//! it has none; `__meta_kubernetes_endpoints_label_*`, `…_endpoint_hostname`, `…_pod_container_id`,
-//! the slice's own labels and, with `attach_metadata.node`, the Node's annotations are not attached.
+//! it has none; `__meta_kubernetes_endpoints_label_*`, `…_endpoint_hostname`, `…_pod_container_id`
+//! and the slice's own labels are not attached.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -644,11 +644,14 @@ pub fn targets(job: &ScrapeJob, idx: &ClusterIndex, prometheus_namespace: &str) 
     discover(job, idx, prometheus_namespace).targets
 }
 
-/// Like [`targets`], also reporting the dropped targets with the rule that dropped them.
-pub fn discover(job: &ScrapeJob, idx: &ClusterIndex, prometheus_namespace: &str) -> Discovery {
-    let mut out = Discovery::default();
-    let mut seen = BTreeSet::new();
-    // (index into the SD or static configs, role, origin pod, discovered labels).
+/// What a job's service discovery yields before relabeling: per Kubernetes SD config and static config
+/// (its index and role), each target's origin pod and labels (without the job's own: `job`,
+/// `__scheme__`, `__metrics_path__`, parameters).
+pub fn discovered(
+    job: &ScrapeJob,
+    idx: &ClusterIndex,
+    prometheus_namespace: &str,
+) -> Vec<(usize, Role, Found)> {
     let mut groups: Vec<(usize, Role, Found)> = Vec::new();
     for (i, sd) in job.kubernetes_sd_configs.iter().enumerate() {
         let namespaces = sd.discovery_namespaces(prometheus_namespace);
@@ -673,6 +676,14 @@ pub fn discover(job: &ScrapeJob, idx: &ClusterIndex, prometheus_namespace: &str)
             .collect();
         groups.push((i, Role::Static, found));
     }
+    groups
+}
+
+/// Like [`targets`], also reporting the dropped targets with the rule that dropped them.
+pub fn discover(job: &ScrapeJob, idx: &ClusterIndex, prometheus_namespace: &str) -> Discovery {
+    let mut out = Discovery::default();
+    let mut seen = BTreeSet::new();
+    let groups = discovered(job, idx, prometheus_namespace);
     for (i, role, found) in groups {
         for (origin, mut labels) in found {
             labels.insert("job".into(), job.job_name.clone());
@@ -761,7 +772,7 @@ pub fn discover(job: &ScrapeJob, idx: &ClusterIndex, prometheus_namespace: &str)
 
 /// What a discovery mechanism finds: each target's origin pod (when a pod's object yields it) and its
 /// labels before relabeling.
-type Found = Vec<(Option<PodId>, Labels)>;
+pub type Found = Vec<(Option<PodId>, Labels)>;
 
 /// `host:port`, `[v6]:port`, or a bare host.
 fn split_address(addr: &str) -> (&str, Option<u16>) {
@@ -856,12 +867,15 @@ fn pods_in<'a>(
 }
 
 /// Role pod: one target per declared container port, one per container without ports (address: the
-/// pod IP), containers before init containers; pods without an IP yield none.
+/// pod IP), containers before init containers; pods without an IP yield none, nor, with node
+/// metadata, pods on a Node the input lacks ([`crate::promop::pod_node_known`]).
 fn pod_role(sd: &KubernetesSd, idx: &ClusterIndex, namespaces: &Option<BTreeSet<String>>) -> Found {
     let mut out = Vec::new();
     for (id, pod) in pods_in(idx, namespaces) {
         let Some(ip) = pod.scrape_ip() else { continue };
-        if !pod_visible(sd, pod) {
+        if !pod_visible(sd, pod)
+            || (sd.attach_node && !crate::promop::pod_node_known(idx, pod.node_name.as_deref()))
+        {
             continue;
         }
         let node = node_labels(sd, idx, pod.node_name.as_deref());

@@ -1609,7 +1609,8 @@ subjects: [{kind: ServiceAccount, name: prometheus, namespace: monitoring}]
 /// Scrape classes' `attachMetadata` (prometheus-operator v0.91 `mergeAttachMetadataWithScrapeClass`): a
 /// monitor that sets no `attachMetadata` takes its class's, so its job sees the Node's labels and
 /// annotations (`__meta_kubernetes_node_annotation_*`) and Prometheus must list and watch Nodes; the
-/// monitor's own `attachMetadata` wins, even `{}` without `node`.
+/// monitor's own `attachMetadata` wins, even `{}` without `node`. With node metadata a pod on a Node
+/// Prometheus does not know yields no target.
 #[test]
 fn a_scrape_class_attaches_node_metadata_unless_the_monitor_sets_its_own() {
     let rbac = r#"
@@ -1692,5 +1693,33 @@ subjects: [{kind: ServiceAccount, name: prometheus, namespace: monitoring}]
             .map(|t| t["pod"].as_str().unwrap())
             .collect();
         assert_eq!(pods, *kept, "class{class}, monitor {own:?}");
+    }
+    // With node metadata Prometheus' role pod drops a pod whose Node it does not know (`buildPod`):
+    // api-c on a Node not in the input is no target then, and is one without.
+    for (class, want) in [
+        (
+            ", attachMetadata: {node: true}",
+            vec!["app/api-a", "app/api-b"],
+        ),
+        ("", vec!["app/api-a", "app/api-b", "app/api-c"]),
+    ] {
+        let world = TOPOLOGY_WORLD
+            .replace(
+                "  shards: 2\n  shardingStrategy: {mode: Topology, topology: {values: [za, zb]}}\n",
+                &format!("  scrapeClasses: [{{name: nodes, default: true{class}}}]\n"),
+            )
+            .replace("spec: {nodeName: node-c,", "spec: {nodeName: node-x,");
+        let p = write_tmp("class-attach-metadata-unknown-node", &world);
+        let (code, out, err) = check(&["-f", p.to_str().unwrap(), "-o", "json"]);
+        assert!(code == 0 || code == 1, "{err}");
+        let r: Value = serde_json::from_str(&out).unwrap();
+        let mut pods: Vec<&str> = subject(&r, "PodMonitor", "app", "api")["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["pod"].as_str().unwrap())
+            .collect();
+        pods.sort();
+        assert_eq!(pods, want, "class{class}");
     }
 }
