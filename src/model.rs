@@ -894,6 +894,11 @@ pub struct PromWorkload {
     /// Whether probe/scrapeConfig selectors are set (A5: all four null means unmanaged configuration).
     pub other_selectors_set: bool,
     pub ignore_namespace_selectors: bool,
+    /// `spec.enforcedNamespaceLabel` (non-empty): the operator appends a rule setting it to the
+    /// object's namespace after each object's relabelings, unless `excludedFromEnforcement` names it.
+    pub enforced_namespace_label: Option<String>,
+    /// `spec.excludedFromEnforcement` as (group, resource, namespace, name; empty name: every object).
+    pub excluded_from_enforcement: Vec<(String, String, String, String)>,
     pub shards: u32,
     /// `spec.shardingStrategy.topology.values` when `mode` is `Topology` (empty otherwise): the zones
     /// of topology sharding, which the operator applies only behind its `PrometheusTopologySharding`

@@ -425,6 +425,9 @@ struct RawPromSpec {
     scrape_config_namespace_selector: Option<LabelSelector>,
     #[serde(default)]
     ignore_namespace_selectors: bool,
+    enforced_namespace_label: Option<String>,
+    #[serde(default)]
+    excluded_from_enforcement: Vec<RawObjectReference>,
     #[serde(default)]
     paused: bool,
     shards: Option<i32>,
@@ -556,6 +559,15 @@ struct RawSecretKey {
     key: String,
 }
 
+/// An `excludedFromEnforcement` entry (prometheus-operator's `ObjectReference`).
+#[derive(Deserialize, Default)]
+struct RawObjectReference {
+    group: Option<String>,
+    resource: Option<String>,
+    namespace: Option<String>,
+    name: Option<String>,
+}
+
 #[derive(Deserialize, Default)]
 struct RawFsAccess {
     #[serde(default)]
@@ -628,6 +640,19 @@ fn prom_workload(kind: Kind, raw: RawProm) -> PromWorkload {
         probe_ns_selector: opt_selector(&s.probe_namespace_selector),
         other_selectors_set: s.probe_selector.is_some() || s.scrape_config_selector.is_some(),
         ignore_namespace_selectors: s.ignore_namespace_selectors,
+        enforced_namespace_label: s.enforced_namespace_label.filter(|l| !l.is_empty()),
+        excluded_from_enforcement: s
+            .excluded_from_enforcement
+            .into_iter()
+            .map(|r| {
+                (
+                    r.group.unwrap_or_else(|| "monitoring.coreos.com".into()),
+                    r.resource.unwrap_or_default(),
+                    r.namespace.unwrap_or_default(),
+                    r.name.unwrap_or_default(),
+                )
+            })
+            .collect(),
         shards: s.shards.unwrap_or(1).max(1) as u32,
         topology_zones: s
             .sharding_strategy

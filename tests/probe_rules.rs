@@ -740,6 +740,29 @@ fn p7_ingress_targets_are_discovered_as_prometheus_discovers_them() {
             www.labels
         );
     }
+    // enforcedNamespaceLabel sets `namespace` to the Probe's after the ingress relabelings: the same
+    // host and path in two namespaces are then one target (the scrape pool keeps one per label set).
+    let twin = INGRESSES
+        .split("---\n")
+        .find(|d| d.contains("name: web, namespace: shop"))
+        .unwrap()
+        .replace("namespace: shop", "namespace: other");
+    for (enforced, want) in [("", 8), ("  enforcedNamespaceLabel: namespace\n", 4)] {
+        let idx = world(&format!(
+            "{}---\n{}{INGRESSES}---\n{twin}",
+            prometheus(&format!("  probeSelector: {{}}\n{enforced}")),
+            probe(
+                "shop",
+                "",
+                "  prober: {url: 'bb:9115'}\n  targets: {ingress: {selector: {matchLabels: {app: web}}, namespaceSelector: {any: true}}}"
+            )
+        ));
+        let p = idx.prometheuses().next().unwrap();
+        let job = promop::probe_job(p, idx.probe("shop", "health").unwrap()).unwrap();
+        let d = scrapepath::scrapeconfig::discover(&job, &idx, "monitoring");
+        assert_eq!(d.targets.len(), want, "{enforced}");
+        assert!(enforced.is_empty() || d.targets.iter().all(|t| t.labels["namespace"] == "shop"));
+    }
     // P8: ingress targets are sharded by their probed URL like static ones.
     assert_eq!(
         ShardKey::of_probe_target(&www.labels),
