@@ -1568,11 +1568,8 @@ spec:
     - matchLabels: {k8s:io.kubernetes.pod.namespace: monitoring, operator.prometheus.io/shard: "0"}
 "#;
 
-/// Topology sharding makes the operator attach node metadata, so Prometheus must list and watch Nodes
-/// (semantics/prometheus-operator-shards.md S7): a ClusterRole granting pods alone is named.
-#[test]
-fn topology_sharding_needs_the_scraper_to_list_nodes() {
-    let rbac = r#"
+/// A ClusterRole and binding that let the scraper's ServiceAccount list and watch pods, and nothing else.
+const PODS_ONLY_RBAC: &str = r#"
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
@@ -1585,6 +1582,12 @@ metadata: {name: prometheus}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: prometheus}
 subjects: [{kind: ServiceAccount, name: prometheus, namespace: monitoring}]
 "#;
+
+/// Topology sharding makes the operator attach node metadata, so Prometheus must list and watch Nodes
+/// (semantics/prometheus-operator-shards.md S7): a ClusterRole granting pods alone is named.
+#[test]
+fn topology_sharding_needs_the_scraper_to_list_nodes() {
+    let rbac = PODS_ONLY_RBAC;
     let p = write_tmp("topology-rbac", &format!("{TOPOLOGY_WORLD}{rbac}"));
     let run = |gates: &str| check_json_with_gates(&p, gates);
     let on = run("PrometheusTopologySharding=true");
@@ -1613,19 +1616,7 @@ subjects: [{kind: ServiceAccount, name: prometheus, namespace: monitoring}]
 /// Prometheus does not know yields no target.
 #[test]
 fn a_scrape_class_attaches_node_metadata_unless_the_monitor_sets_its_own() {
-    let rbac = r#"
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: prometheus}
-rules: [{apiGroups: [""], resources: [pods], verbs: [get, list, watch]}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: prometheus}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: prometheus}
-subjects: [{kind: ServiceAccount, name: prometheus, namespace: monitoring}]
-"#;
+    let rbac = PODS_ONLY_RBAC;
     // (class attachMetadata, monitor attachMetadata) → (DiscoveryPermitted, targets kept by a rule on
     // the Node's `rack` annotation, which only node-a has).
     let rows: &[(&str, &str, &str, &[&str])] = &[

@@ -626,6 +626,24 @@ spec:
       - {path: /v1, pathType: Prefix, backend: {service: {name: api, port: {number: 80}}}}
 "#;
 
+/// The targets of the Probe `shop/health` with `ingress` as its `spec.targets.ingress`, selected by a
+/// Prometheus with `prom_spec`, discovered on the world and `extra` objects.
+fn ingress_probe_targets(
+    prom_spec: &str,
+    ingress: &str,
+    extra: &str,
+) -> scrapepath::scrapeconfig::Discovery {
+    let spec = format!("  prober: {{url: 'bb:9115'}}\n  targets: {{ingress: {ingress}}}");
+    let idx = world(&format!(
+        "{}---\n{}{extra}",
+        prometheus(prom_spec),
+        probe("shop", "", &spec)
+    ));
+    let p = idx.prometheuses().next().unwrap();
+    let job = promop::probe_job(p, idx.probe("shop", "health").unwrap()).unwrap();
+    scrapepath::scrapeconfig::discover(&job, &idx, "monitoring")
+}
+
 /// P7 with Prometheus' role `ingress`: one target per rule × path (`/` for an empty path and for a
 /// rule without `http`), the host as `__address__`, https where a TLS host (a `*.` pattern too) matches;
 /// the operator's selector as keep/drop rules on the Ingress' labels, its namespace selector as the
@@ -660,16 +678,11 @@ fn p7_ingress_targets_are_discovered_as_prometheus_discovers_them() {
         ),
     ];
     for (ingress, want) in rows {
-        let spec = format!("  prober: {{url: 'bb:9115'}}\n  targets: {{ingress: {ingress}}}");
-        let idx = world(&format!(
-            "{}---\n{}{INGRESSES}",
-            prometheus("  probeSelector: {}\n  probeNamespaceSelector: {}"),
-            probe("shop", "", &spec)
-        ));
-        let p = idx.prometheuses().next().unwrap();
-        let pr = idx.probe("shop", "health").unwrap();
-        let job = promop::probe_job(p, pr).unwrap();
-        let d = scrapepath::scrapeconfig::discover(&job, &idx, "monitoring");
+        let d = ingress_probe_targets(
+            "  probeSelector: {}\n  probeNamespaceSelector: {}",
+            ingress,
+            INGRESSES,
+        );
         let mut got: Vec<[String; 4]> = d
             .targets
             .iter()
@@ -692,18 +705,11 @@ fn p7_ingress_targets_are_discovered_as_prometheus_discovers_them() {
     // The rule without host: a target whose relabeling sets no __param_target (the operator's regex
     // needs a host; an empty label is no label); the meta labels of role ingress as Prometheus sets
     // them.
-    let idx = world(&format!(
-        "{}---\n{}{INGRESSES}",
-        prometheus("  probeSelector: {}"),
-        probe(
-            "shop",
-            "",
-            "  prober: {url: 'bb:9115'}\n  targets: {ingress: {selector: {matchLabels: {app: web}}}}"
-        )
-    ));
-    let p = idx.prometheuses().next().unwrap();
-    let job = promop::probe_job(p, idx.probe("shop", "health").unwrap()).unwrap();
-    let d = scrapepath::scrapeconfig::discover(&job, &idx, "monitoring");
+    let d = ingress_probe_targets(
+        "  probeSelector: {}",
+        "{selector: {matchLabels: {app: web}}}",
+        INGRESSES,
+    );
     assert_eq!(d.targets.len(), 4, "{:#?}", d.targets);
     let hostless = d
         .targets
@@ -748,18 +754,11 @@ fn p7_ingress_targets_are_discovered_as_prometheus_discovers_them() {
         .unwrap()
         .replace("namespace: shop", "namespace: other");
     for (enforced, want) in [("", 8), ("  enforcedNamespaceLabel: namespace\n", 4)] {
-        let idx = world(&format!(
-            "{}---\n{}{INGRESSES}---\n{twin}",
-            prometheus(&format!("  probeSelector: {{}}\n{enforced}")),
-            probe(
-                "shop",
-                "",
-                "  prober: {url: 'bb:9115'}\n  targets: {ingress: {selector: {matchLabels: {app: web}}, namespaceSelector: {any: true}}}"
-            )
-        ));
-        let p = idx.prometheuses().next().unwrap();
-        let job = promop::probe_job(p, idx.probe("shop", "health").unwrap()).unwrap();
-        let d = scrapepath::scrapeconfig::discover(&job, &idx, "monitoring");
+        let d = ingress_probe_targets(
+            &format!("  probeSelector: {{}}\n{enforced}"),
+            "{selector: {matchLabels: {app: web}}, namespaceSelector: {any: true}}",
+            &format!("{INGRESSES}---\n{twin}"),
+        );
         assert_eq!(d.targets.len(), want, "{enforced}");
         assert!(enforced.is_empty() || d.targets.iter().all(|t| t.labels["namespace"] == "shop"));
     }

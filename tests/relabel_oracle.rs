@@ -1257,15 +1257,26 @@ fn compare(c: &Case, ours: &Verdict, theirs: &Answer) -> Option<String> {
     }
 }
 
-#[test]
-fn relabeling_agrees_with_prometheus() {
+/// The seed (`SCRAPEPATH_DIFF_SEED`), the number of cases (`count_var`, else `default`), the cases `gen`
+/// draws and the oracle's answers, with the time the oracle took.
+fn generated_and_answered(
+    count_var: &str,
+    default: usize,
+    gen: fn(&mut Rng, usize) -> Case,
+) -> (u64, usize, Vec<Case>, Vec<Answer>, std::time::Duration) {
     let seed = env_u64("SCRAPEPATH_DIFF_SEED").unwrap_or(CI_SEED);
-    let n = env_u64("SCRAPEPATH_RELABEL_CASES").map_or(CI_CASES, |n| n as usize);
+    let n = env_u64(count_var).map_or(default, |n| n as usize);
     let mut rng = Rng::new(seed);
-    let cases: Vec<Case> = (0..n).map(|i| gen_case(&mut rng, i)).collect();
+    let cases: Vec<Case> = (0..n).map(|i| gen(&mut rng, i)).collect();
     let start = std::time::Instant::now();
     let answers = run_oracle(&cases);
-    let oracle_time = start.elapsed();
+    (seed, n, cases, answers, start.elapsed())
+}
+
+#[test]
+fn relabeling_agrees_with_prometheus() {
+    let (seed, n, cases, answers, oracle_time) =
+        generated_and_answered("SCRAPEPATH_RELABEL_CASES", CI_CASES, gen_case);
 
     let mut failures = Vec::new();
     let mut stats: BTreeMap<&str, usize> = BTreeMap::new();
@@ -1603,13 +1614,8 @@ fn sd_line(discovered: &Labels, outcome: &str, labels: &Labels) -> String {
 /// each kept or dropped by the same rule with the same labels.
 #[test]
 fn service_discovery_agrees_with_prometheus() {
-    let seed = env_u64("SCRAPEPATH_DIFF_SEED").unwrap_or(CI_SEED);
-    let n = env_u64("SCRAPEPATH_SD_CASES").map_or(SD_CI_CASES, |n| n as usize);
-    let mut rng = Rng::new(seed);
-    let cases: Vec<Case> = (0..n).map(|i| gen_sd_case(&mut rng, i)).collect();
-    let start = std::time::Instant::now();
-    let answers = run_oracle(&cases);
-    let oracle_time = start.elapsed();
+    let (seed, n, cases, answers, oracle_time) =
+        generated_and_answered("SCRAPEPATH_SD_CASES", SD_CI_CASES, gen_sd_case);
     let mut failures = Vec::new();
     let (mut targets, mut kept, mut by_role) = (0usize, 0usize, BTreeMap::<&str, usize>::new());
     for (c, a) in cases.iter().zip(&answers) {
