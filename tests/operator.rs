@@ -1002,27 +1002,29 @@ spec:
     )
     .await;
     let ctl = start_controller(&client, &[mon]).await;
-    // The probed URLs of the Probe's job, discovered on the operator's index.
-    let probed = || {
+    // The probed URLs of the Probe's job, discovered on the operator's index (once it has read the
+    // Prometheus and the Probe).
+    let probed = || -> Result<Vec<String>, String> {
         let idx = ctl.handle.world.index.read().unwrap();
-        let mut out: Vec<String> = idx
+        let p = idx
             .prometheuses()
-            .filter(|p| p.namespace == *mon)
-            .flat_map(|p| {
-                let pr = idx.probe(mon, "shop").expect("the Probe is read");
-                let job = scrapepath::promop::probe_job(p, pr).expect("its job");
-                scrapepath::scrapeconfig::discover(&job, &idx, mon).targets
-            })
+            .find(|p| p.namespace == *mon)
+            .ok_or("the Prometheus is not read yet")?;
+        let pr = idx.probe(mon, "shop").ok_or("the Probe is not read yet")?;
+        let job = scrapepath::promop::probe_job(p, pr).map_err(|e| e.to_string())?;
+        let mut out: Vec<String> = scrapepath::scrapeconfig::discover(&job, &idx, mon)
+            .targets
+            .into_iter()
             .filter_map(|t| t.labels.get("__param_target").cloned())
             .collect();
         out.sort();
-        out
+        Ok(out)
     };
     let wait_for = |want: Vec<&'static str>, what: &'static str| {
         let probed = &probed;
         async move {
             eventually(what, Duration::from_secs(60), || async {
-                let got = probed();
+                let got = probed()?;
                 if got == want {
                     Ok(())
                 } else {
