@@ -51,6 +51,8 @@ pub enum Object {
     /// A workload whose pods `check` models (`crate::workload`).
     Workload(Box<Workload>),
     Node(Box<Node>),
+    /// An Ingress (the targets of Kubernetes SD role `ingress`).
+    Ingress(Box<crate::model::IngressObject>),
     /// Istio's sidecar injector settings (an `istio-sidecar-injector[-<rev>]` ConfigMap).
     Injector(Box<InjectorConfig>),
     /// A Role or ClusterRole (the rules that bear on service discovery).
@@ -94,6 +96,7 @@ impl Object {
             Object::Config(c) => c.obj_ref(),
             Object::Workload(w) => w.obj.clone(),
             Object::Node(n) => ObjRef::new(Kind::Node, "", &n.name),
+            Object::Ingress(i) => i.obj_ref(),
             Object::Injector(i) => i.source.clone().unwrap_or_else(|| {
                 ObjRef::new(Kind::ConfigMap, "istio-system", "istio-sidecar-injector")
             }),
@@ -190,6 +193,7 @@ pub struct ClusterIndex {
     monitors: BTreeMap<ObjRef, Monitor>,
     scrape_configs: BTreeMap<ObjRef, ScrapeConfigResource>,
     probes: BTreeMap<ObjRef, crate::model::ProbeResource>,
+    ingresses: BTreeMap<ObjRef, crate::model::IngressObject>,
     /// Policies live in slots; the secondary indexes hold slot numbers.
     policy_slots: Vec<Option<Policy>>,
     policy_free: Vec<usize>,
@@ -268,6 +272,9 @@ impl ClusterIndex {
             }
             Object::Probe(p) => {
                 self.probes.insert(r, *p);
+            }
+            Object::Ingress(i) => {
+                self.ingresses.insert(r, *i);
             }
             Object::Policy(p) => self.insert_policy(*p),
             Object::Intent(i) => {
@@ -360,6 +367,9 @@ impl ClusterIndex {
             }
             Kind::Probe => {
                 self.probes.remove(r);
+            }
+            Kind::Ingress => {
+                self.ingresses.remove(r);
             }
             Kind::CiliumNetworkPolicy
             | Kind::CiliumClusterwideNetworkPolicy
@@ -486,6 +496,7 @@ impl ClusterIndex {
             Kind::PodMonitor | Kind::ServiceMonitor => refs_of_kind(&self.monitors, kind),
             Kind::ScrapeConfig => refs_of_kind(&self.scrape_configs, kind),
             Kind::Probe => refs_of_kind(&self.probes, kind),
+            Kind::Ingress => refs_of_kind(&self.ingresses, kind),
             Kind::CiliumNetworkPolicy
             | Kind::CiliumClusterwideNetworkPolicy
             | Kind::NetworkPolicy => refs_of_kind(&self.policies, kind),
@@ -946,6 +957,22 @@ impl ClusterIndex {
 
     pub fn probe(&self, ns: &str, name: &str) -> Option<&crate::model::ProbeResource> {
         self.probes.get(&ObjRef::new(Kind::Probe, ns, name))
+    }
+
+    /// The Ingresses of namespace `ns`, in name order.
+    pub fn ingresses_in<'a>(
+        &'a self,
+        ns: &'a str,
+    ) -> impl Iterator<Item = &'a crate::model::IngressObject> + 'a {
+        self.ingresses
+            .range(ObjRef::new(Kind::Ingress, ns, "")..)
+            .take_while(move |(r, _)| r.kind == Kind::Ingress && r.namespace == ns)
+            .map(|(_, i)| i)
+    }
+
+    /// Every Ingress, in (namespace, name) order.
+    pub fn ingresses(&self) -> impl Iterator<Item = &crate::model::IngressObject> {
+        self.ingresses.values()
     }
 
     pub fn intents(&self) -> impl Iterator<Item = &ScrapeIntent> {

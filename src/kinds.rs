@@ -125,6 +125,14 @@ pub const API_KINDS: &[ApiKind] = &[
         "endpointslices",
         true,
     ),
+    // Ingresses: the targets of Kubernetes SD role `ingress` (a Probe's `spec.targets.ingress`).
+    core(
+        Kind::Ingress,
+        "networking.k8s.io",
+        &["v1"],
+        "ingresses",
+        true,
+    ),
     core(
         Kind::NetworkPolicy,
         "networking.k8s.io",
@@ -314,6 +322,7 @@ mod tests {
             ServiceMonitor,
             ScrapeConfig,
             Probe,
+            Ingress,
             CiliumNetworkPolicy,
             CiliumClusterwideNetworkPolicy,
             NetworkPolicy,

@@ -62,6 +62,9 @@ pub enum Kind {
     /// prometheus-operator's Probe (monitoring.coreos.com/v1): a prober (blackbox-exporter) scraped
     /// with each probed target as `__param_target`.
     Probe,
+    /// An Ingress (networking.k8s.io/v1): the targets of Prometheus' Kubernetes SD role `ingress`
+    /// (a Probe's `spec.targets.ingress`, a scrape job's `role: ingress`).
+    Ingress,
 }
 
 impl Kind {
@@ -100,6 +103,7 @@ impl Kind {
             Kind::Event => "Event",
             Kind::ServiceAccount => "ServiceAccount",
             Kind::Probe => "Probe",
+            Kind::Ingress => "Ingress",
         }
     }
 }
@@ -890,6 +894,11 @@ pub struct PromWorkload {
     /// Whether probe/scrapeConfig selectors are set (A5: all four null means unmanaged configuration).
     pub other_selectors_set: bool,
     pub ignore_namespace_selectors: bool,
+    /// `spec.enforcedNamespaceLabel` (non-empty): the operator appends a rule setting it to the
+    /// object's namespace after each object's relabelings, unless `excludedFromEnforcement` names it.
+    pub enforced_namespace_label: Option<String>,
+    /// `spec.excludedFromEnforcement` as (group, resource, namespace, name; empty name: every object).
+    pub excluded_from_enforcement: Vec<(String, String, String, String)>,
     pub shards: u32,
     /// `spec.shardingStrategy.topology.values` when `mode` is `Topology` (empty otherwise): the zones
     /// of topology sharding, which the operator applies only behind its `PrometheusTopologySharding`
@@ -1114,6 +1123,9 @@ pub struct ScrapeClass {
     pub name: String,
     pub default: bool,
     pub relabelings: Vec<crate::relabel::RelabelSpec>,
+    /// `attachMetadata`: `None` when not set, else its `node` (unset: false). A monitor's own
+    /// `attachMetadata` wins when set, even without `node` (`mergeAttachMetadataWithScrapeClass`).
+    pub attach_node: Option<bool>,
 }
 
 impl PromWorkload {
@@ -1219,9 +1231,10 @@ pub struct Monitor {
     pub endpoints: Vec<MonitorEndpoint>,
     pub job_label: Option<String>,
     pub scrape_class: Option<String>,
-    /// `spec.attachMetadata.node`: the job attaches the target Node's labels
+    /// `spec.attachMetadata`: `None` when not set (the scrape class's applies), else its `node`
+    /// (unset: false). With node metadata the job attaches the target Node's labels and annotations
     /// (`__meta_kubernetes_node_*`), which needs `list`/`watch` on `nodes`.
-    pub attach_node: bool,
+    pub attach_node: Option<bool>,
     /// `spec.selector` as written, for remediation output.
     pub raw_selector: k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
 }
@@ -1320,6 +1333,65 @@ pub struct ProbeIngress {
     pub selector: k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
     pub namespace_selector: NamespaceSelection,
     pub relabelings: Vec<crate::relabel::RelabelSpec>,
+}
+
+/// An Ingress (networking.k8s.io/v1) as Prometheus' Kubernetes SD role `ingress` reads it
+/// (`discovery/kubernetes/ingress.go`): its metadata, class, rules and TLS hosts.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct IngressObject {
+    pub namespace: String,
+    pub name: String,
+    pub labels: Labels,
+    pub annotations: Labels,
+    /// `spec.ingressClassName`.
+    pub class_name: Option<String>,
+    pub rules: Vec<IngressRule>,
+    /// The hosts of every `spec.tls` entry (patterns such as `*.example.com` included).
+    pub tls_hosts: Vec<String>,
+}
+
+/// One `spec.rules` entry: its host (empty when not set) and the paths of its `http` section
+/// (`None`: no `http` section; a path `None` is a path entry without `path`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct IngressRule {
+    pub host: String,
+    pub paths: Option<Vec<Option<String>>>,
+}
+
+impl IngressObject {
+    pub fn obj_ref(&self) -> ObjRef {
+        ObjRef::new(Kind::Ingress, &self.namespace, &self.name)
+    }
+}
+
+impl From<&k8s_openapi::api::networking::v1::Ingress> for IngressObject {
+    fn from(i: &k8s_openapi::api::networking::v1::Ingress) -> Self {
+        let spec = i.spec.clone().unwrap_or_default();
+        IngressObject {
+            namespace: i.metadata.namespace.clone().unwrap_or_default(),
+            name: i.metadata.name.clone().unwrap_or_default(),
+            labels: i.metadata.labels.clone().unwrap_or_default(),
+            annotations: i.metadata.annotations.clone().unwrap_or_default(),
+            class_name: spec.ingress_class_name,
+            rules: spec
+                .rules
+                .unwrap_or_default()
+                .into_iter()
+                .map(|r| IngressRule {
+                    host: r.host.unwrap_or_default(),
+                    paths: r
+                        .http
+                        .map(|h| h.paths.into_iter().map(|p| p.path).collect()),
+                })
+                .collect(),
+            tls_hosts: spec
+                .tls
+                .unwrap_or_default()
+                .into_iter()
+                .flat_map(|t| t.hosts.unwrap_or_default())
+                .collect(),
+        }
+    }
 }
 
 /// A `SafeTLSConfig` (secret and ConfigMap references only, no files): what the operator validates

@@ -233,6 +233,13 @@ pub fn parse_value(v: Value) -> Result<Parsed, ParseError> {
         ("monitoring.coreos.com", "Alertmanager") => {
             Object::Workload(Box::new(Workload::from_alertmanager(&v)))
         }
+        ("networking.k8s.io", "Ingress") => {
+            Object::Ingress(Box::new(crate::model::IngressObject::from(&typed::<
+                netv1::Ingress,
+            >(
+                &kind, v
+            )?)))
+        }
         ("", "Node") => Object::Node(Box::new(Node::from(&typed::<corev1::Node>(&kind, v)?))),
         ("apps", "DaemonSet") => {
             let ds: appsv1::DaemonSet = typed(&kind, v)?;
@@ -418,6 +425,9 @@ struct RawPromSpec {
     scrape_config_namespace_selector: Option<LabelSelector>,
     #[serde(default)]
     ignore_namespace_selectors: bool,
+    enforced_namespace_label: Option<String>,
+    #[serde(default)]
+    excluded_from_enforcement: Vec<RawObjectReference>,
     #[serde(default)]
     paused: bool,
     shards: Option<i32>,
@@ -549,6 +559,15 @@ struct RawSecretKey {
     key: String,
 }
 
+/// An `excludedFromEnforcement` entry (prometheus-operator's `ObjectReference`).
+#[derive(Deserialize, Default)]
+struct RawObjectReference {
+    group: Option<String>,
+    resource: Option<String>,
+    namespace: Option<String>,
+    name: Option<String>,
+}
+
 #[derive(Deserialize, Default)]
 struct RawFsAccess {
     #[serde(default)]
@@ -564,12 +583,14 @@ struct RawPodMetadata {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct RawScrapeClass {
     name: String,
     #[serde(default)]
     default: bool,
     #[serde(default)]
     relabelings: Vec<RelabelSpec>,
+    attach_metadata: Option<RawAttachMetadata>,
 }
 
 #[derive(Deserialize, Default)]
@@ -619,6 +640,19 @@ fn prom_workload(kind: Kind, raw: RawProm) -> PromWorkload {
         probe_ns_selector: opt_selector(&s.probe_namespace_selector),
         other_selectors_set: s.probe_selector.is_some() || s.scrape_config_selector.is_some(),
         ignore_namespace_selectors: s.ignore_namespace_selectors,
+        enforced_namespace_label: s.enforced_namespace_label.filter(|l| !l.is_empty()),
+        excluded_from_enforcement: s
+            .excluded_from_enforcement
+            .into_iter()
+            .map(|r| {
+                (
+                    r.group.unwrap_or_else(|| "monitoring.coreos.com".into()),
+                    r.resource.unwrap_or_default(),
+                    r.namespace.unwrap_or_default(),
+                    r.name.unwrap_or_default(),
+                )
+            })
+            .collect(),
         shards: s.shards.unwrap_or(1).max(1) as u32,
         topology_zones: s
             .sharding_strategy
@@ -644,6 +678,7 @@ fn prom_workload(kind: Kind, raw: RawProm) -> PromWorkload {
                 name: c.name,
                 default: c.default,
                 relabelings: c.relabelings,
+                attach_node: c.attach_metadata.map(|a| a.node.unwrap_or(false)),
             })
             .collect(),
         has_status: raw.status.is_some(),
@@ -708,11 +743,10 @@ struct RawMonitorSpec {
     job_label: Option<String>,
     scrape_class: Option<String>,
     service_discovery_role: Option<String>,
-    #[serde(default)]
-    attach_metadata: RawAttachMetadata,
+    attach_metadata: Option<RawAttachMetadata>,
 }
 
-/// `spec.attachMetadata` of a PodMonitor or ServiceMonitor.
+/// `spec.attachMetadata` of a PodMonitor or ServiceMonitor, or of a scrape class.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct RawAttachMetadata {
@@ -776,7 +810,7 @@ fn monitor(kind: MonitorKind, raw: RawMonitor) -> Monitor {
         raw_selector: s.selector,
         role_selector: s.selector_mechanism.as_deref() == Some("RoleSelector"),
         service_discovery_role: s.service_discovery_role,
-        attach_node: s.attach_metadata.node.unwrap_or(false),
+        attach_node: s.attach_metadata.map(|a| a.node.unwrap_or(false)),
         namespace_selector: NamespaceSelection {
             any: s.namespace_selector.any,
             match_names: s.namespace_selector.match_names,

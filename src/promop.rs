@@ -840,12 +840,18 @@ pub fn pod_shard_key(idx: &ClusterIndex, id: PodId, addr: &str) -> ShardKey {
 }
 
 /// Whether the job `p` generates for `m` attaches node metadata (`attach_metadata: {node: true}`):
-/// the monitor's `attachMetadata.node`, or topology sharding, which forces it — from Prometheus 2.35
-/// for PodMonitors, 2.37 for ServiceMonitors (`mergeAttachMetadataForTopology`, the same minimum
-/// versions for the monitor's own setting).
+/// the monitor's `attachMetadata.node` when it sets `attachMetadata`, else its scrape class's
+/// (`mergeAttachMetadataWithScrapeClass`: the monitor's whole `attachMetadata` wins, even without
+/// `node`), or topology sharding, which forces it — from Prometheus 2.35 for PodMonitors, 2.37 for
+/// ServiceMonitors (`mergeAttachMetadataForTopology`, the same minimum versions for the monitor's and
+/// the class's setting).
 pub fn attaches_node_metadata(p: &PromWorkload, m: &Monitor, topology_gate: bool) -> bool {
+    let own = m
+        .attach_node
+        .or_else(|| scrape_class_of(p, &m.scrape_class).and_then(|c| c.attach_node))
+        .unwrap_or(false);
     node_metadata_supported(Some(p), m.kind)
-        && (m.attach_node || !Sharding::of(p, topology_gate).zones.is_empty())
+        && (own || !Sharding::of(p, topology_gate).zones.is_empty())
 }
 
 /// Whether the Prometheus of `p` (`None`: the operator's default, current) takes
@@ -860,22 +866,26 @@ fn node_metadata_supported(p: Option<&PromWorkload>, kind: MonitorKind) -> bool 
         .is_none_or(|v| v >= need)
 }
 
-/// The labels Prometheus attaches for Node `name` with `attach_metadata.node` (`addNodeLabels`:
-/// name, labels and `labelpresent`; the model keeps no annotations); none for a Node the input does
-/// not have.
+/// The labels Prometheus attaches for Node `name` with `attach_metadata.node` (`addNodeLabels` →
+/// `addObjectMetaLabels`: name, labels and annotations with their `…present`); none for a Node the
+/// input does not have.
 pub fn node_meta_labels(idx: &ClusterIndex, name: Option<&str>) -> Labels {
-    let mut l = Labels::new();
-    let Some(node) = name.and_then(|n| idx.node(n)) else {
-        return l;
-    };
-    let nm = "__meta_kubernetes_node_";
-    l.insert(format!("{nm}name"), node.name.clone());
-    for (k, v) in &node.labels {
-        let s = sanitize_label_name(k);
-        l.insert(format!("{nm}label_{s}"), v.clone());
-        l.insert(format!("{nm}labelpresent_{s}"), "true".into());
+    match name.and_then(|n| idx.node(n)) {
+        Some(node) => crate::scrapeconfig::object_meta_labels(
+            "node",
+            &node.name,
+            &node.labels,
+            &node.annotations,
+        ),
+        None => Labels::new(),
     }
-    l
+}
+
+/// Whether Prometheus' role pod with node metadata keeps a pod on Node `name` (`buildPod`: a pod whose
+/// Node is not in the node informer's store yields no target, an unscheduled one neither). An input
+/// without any Node (a GitOps repository) cannot tell: every pod is kept.
+pub fn pod_node_known(idx: &ClusterIndex, name: Option<&str>) -> bool {
+    idx.nodes().next().is_none() || name.is_some_and(|n| idx.node(n).is_some())
 }
 
 /// The Node label that holds a node's zone.
@@ -1181,7 +1191,7 @@ pub fn discover_with(
             node_meta,
             attach_node: match p {
                 Some(p) => attaches_node_metadata(p, m, topology_gate),
-                None => m.attach_node,
+                None => m.attach_node.unwrap_or(false),
             },
             ep,
             index: i,
@@ -1322,6 +1332,7 @@ fn pod_targets(
             && sel.matches(&pod.labels)
             && pod.scrape_ip().is_some()
             && phase_kept(ctx.ep, pod)
+            && (!ctx.attach_node || pod_node_known(idx, pod.node_name.as_deref()))
     });
     pods.sort_by(|a, b| (&a.1.namespace, &a.1.name).cmp(&(&b.1.namespace, &b.1.name)));
     for (id, pod) in pods {

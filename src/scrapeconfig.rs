@@ -1,6 +1,6 @@
 //! Plain Prometheus `scrape_configs` (issue 6, item 2): parse a `prometheus.yml` and compute the targets
-//! Prometheus' Kubernetes service discovery yields for the roles `pod`, `endpoints` and
-//! `endpointslice`, with its `__meta_kubernetes_*` labels, then the job's `relabel_configs` applied by the
+//! Prometheus' Kubernetes service discovery yields for the roles `pod`, `endpoints`, `endpointslice`
+//! and `ingress`, with its `__meta_kubernetes_*` labels, then the job's `relabel_configs` applied by the
 //! one relabel engine ([`crate::relabel`]).
 //!
 //! Pure: no client, no clock. The meta labels of pods and Services are built by [`crate::promop`], so a
@@ -8,8 +8,8 @@
 //!
 //! Known approximations (the index does not hold these objects): the `endpoints` role reads the
 //! Service's EndpointSlices (an Endpoints object mirrors them), or the pods its selector matches when
-//! it has none; `__meta_kubernetes_endpoints_label_*`, `…_endpoint_hostname`, `…_pod_container_id`,
-//! the slice's own labels and, with `attach_metadata.node`, the Node's annotations are not attached.
+//! it has none; `__meta_kubernetes_endpoints_label_*`, `…_endpoint_hostname`, `…_pod_container_id`
+//! and the slice's own labels are not attached.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -638,23 +638,27 @@ pub struct Discovery {
     pub dropped: Vec<DroppedTarget>,
 }
 
-/// The targets Prometheus in `prometheus_namespace` scrapes for `job` (roles pod, endpoints and
-/// endpointslice; the other roles and `static_configs` yield none here).
+/// The targets Prometheus in `prometheus_namespace` scrapes for `job` (roles pod, endpoints,
+/// endpointslice and ingress, and `static_configs`; roles service and node yield none here).
 pub fn targets(job: &ScrapeJob, idx: &ClusterIndex, prometheus_namespace: &str) -> Vec<Target> {
     discover(job, idx, prometheus_namespace).targets
 }
 
-/// Like [`targets`], also reporting the dropped targets with the rule that dropped them.
-pub fn discover(job: &ScrapeJob, idx: &ClusterIndex, prometheus_namespace: &str) -> Discovery {
-    let mut out = Discovery::default();
-    let mut seen = BTreeSet::new();
-    // (index into the SD or static configs, role, origin pod, discovered labels).
+/// What a job's service discovery yields before relabeling: per Kubernetes SD config and static config
+/// (its index and role), each target's origin pod and labels (without the job's own: `job`,
+/// `__scheme__`, `__metrics_path__`, parameters).
+pub fn discovered(
+    job: &ScrapeJob,
+    idx: &ClusterIndex,
+    prometheus_namespace: &str,
+) -> Vec<(usize, Role, Found)> {
     let mut groups: Vec<(usize, Role, Found)> = Vec::new();
     for (i, sd) in job.kubernetes_sd_configs.iter().enumerate() {
         let namespaces = sd.discovery_namespaces(prometheus_namespace);
         let found = match sd.role {
             Role::Pod => pod_role(sd, idx, &namespaces),
             Role::Endpoints | Role::EndpointSlice => endpoints_role(sd, idx, &namespaces),
+            Role::Ingress => ingress_role(sd, idx, &namespaces),
             _ => Vec::new(),
         };
         groups.push((i, sd.role, found));
@@ -672,6 +676,14 @@ pub fn discover(job: &ScrapeJob, idx: &ClusterIndex, prometheus_namespace: &str)
             .collect();
         groups.push((i, Role::Static, found));
     }
+    groups
+}
+
+/// Like [`targets`], also reporting the dropped targets with the rule that dropped them.
+pub fn discover(job: &ScrapeJob, idx: &ClusterIndex, prometheus_namespace: &str) -> Discovery {
+    let mut out = Discovery::default();
+    let mut seen = BTreeSet::new();
+    let groups = discovered(job, idx, prometheus_namespace);
     for (i, role, found) in groups {
         for (origin, mut labels) in found {
             labels.insert("job".into(), job.job_name.clone());
@@ -760,7 +772,7 @@ pub fn discover(job: &ScrapeJob, idx: &ClusterIndex, prometheus_namespace: &str)
 
 /// What a discovery mechanism finds: each target's origin pod (when a pod's object yields it) and its
 /// labels before relabeling.
-type Found = Vec<(Option<PodId>, Labels)>;
+pub type Found = Vec<(Option<PodId>, Labels)>;
 
 /// `host:port`, `[v6]:port`, or a bare host.
 fn split_address(addr: &str) -> (&str, Option<u16>) {
@@ -855,12 +867,15 @@ fn pods_in<'a>(
 }
 
 /// Role pod: one target per declared container port, one per container without ports (address: the
-/// pod IP), containers before init containers; pods without an IP yield none.
+/// pod IP), containers before init containers; pods without an IP yield none, nor, with node
+/// metadata, pods on a Node the input lacks ([`crate::promop::pod_node_known`]).
 fn pod_role(sd: &KubernetesSd, idx: &ClusterIndex, namespaces: &Option<BTreeSet<String>>) -> Found {
     let mut out = Vec::new();
     for (id, pod) in pods_in(idx, namespaces) {
         let Some(ip) = pod.scrape_ip() else { continue };
-        if !pod_visible(sd, pod) {
+        if !pod_visible(sd, pod)
+            || (sd.attach_node && !crate::promop::pod_node_known(idx, pod.node_name.as_deref()))
+        {
             continue;
         }
         let node = node_labels(sd, idx, pod.node_name.as_deref());
@@ -1125,6 +1140,91 @@ fn endpoints_role(
         }
     }
     out
+}
+
+/// Role ingress (`discovery/kubernetes/ingress.go`, `buildIngress`): per Ingress its namespace, name,
+/// class, labels and annotations; one target per rule × path of its `http` section (`/` when a path
+/// is empty, a single `/` without an `http` section; a rule without paths yields none), `__address__` the
+/// rule's host (empty when it has none), scheme `https` when a TLS entry's host matches the rule's
+/// host (equal, or a `*.` pattern of as many labels), else `http`.
+fn ingress_role(
+    sd: &KubernetesSd,
+    idx: &ClusterIndex,
+    namespaces: &Option<BTreeSet<String>>,
+) -> Found {
+    let ingresses: Vec<&crate::model::IngressObject> = match namespaces {
+        Some(set) => set.iter().flat_map(|ns| idx.ingresses_in(ns)).collect(),
+        None => idx.ingresses().collect(),
+    };
+    let mut out = Vec::new();
+    for ing in ingresses {
+        let visible = sd
+            .selector(Role::Ingress)
+            .is_none_or(|s| s.matches(&ing.labels, |f| object_field(&ing.namespace, &ing.name, f)));
+        if !visible {
+            continue;
+        }
+        let mut group = object_meta_labels("ingress", &ing.name, &ing.labels, &ing.annotations);
+        group.insert("__meta_kubernetes_namespace".into(), ing.namespace.clone());
+        if let Some(class) = &ing.class_name {
+            group.insert("__meta_kubernetes_ingress_class_name".into(), class.clone());
+        }
+        for rule in &ing.rules {
+            let https = ing
+                .tls_hosts
+                .iter()
+                .any(|pattern| matches_hostname_pattern(pattern, &rule.host));
+            let paths: Vec<String> = match &rule.paths {
+                None => vec!["/".to_string()],
+                Some(paths) => paths
+                    .iter()
+                    .map(|p| match p.as_deref() {
+                        None | Some("") => "/".to_string(),
+                        Some(p) => p.to_string(),
+                    })
+                    .collect(),
+            };
+            for path in paths {
+                let mut l = group.clone();
+                l.insert("__address__".into(), rule.host.clone());
+                l.insert(
+                    "__meta_kubernetes_ingress_scheme".into(),
+                    if https { "https" } else { "http" }.into(),
+                );
+                l.insert("__meta_kubernetes_ingress_host".into(), rule.host.clone());
+                l.insert("__meta_kubernetes_ingress_path".into(), path);
+                out.push((None, l));
+            }
+        }
+    }
+    out
+}
+
+/// `addObjectMetaLabels`: `__meta_kubernetes_<role>_name`, and per label and annotation its value and
+/// `…present` = `true`, names sanitized.
+pub fn object_meta_labels(role: &str, name: &str, labels: &Labels, annotations: &Labels) -> Labels {
+    let m = format!("__meta_kubernetes_{role}_");
+    let mut l = Labels::new();
+    l.insert(format!("{m}name"), name.to_string());
+    for (kind, map) in [("label", labels), ("annotation", annotations)] {
+        for (k, v) in map {
+            let s = relabel::sanitize_label_name(k);
+            l.insert(format!("{m}{kind}_{s}"), v.clone());
+            l.insert(format!("{m}{kind}present_{s}"), "true".into());
+        }
+    }
+    l
+}
+
+/// `matchesHostnamePattern`: equal, or a pattern whose first label is `*` with as many labels as the
+/// host and the others equal.
+fn matches_hostname_pattern(pattern: &str, host: &str) -> bool {
+    if pattern == host {
+        return true;
+    }
+    let p: Vec<&str> = pattern.split('.').collect();
+    let h: Vec<&str> = host.split('.').collect();
+    p[0] == "*" && p.len() == h.len() && p[1..] == h[1..]
 }
 
 /// A pod backing an address, with the (port, protocol) pairs endpoint ports cover.

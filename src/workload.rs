@@ -70,6 +70,9 @@ pub enum Shape {
 pub struct Node {
     pub name: String,
     pub labels: Labels,
+    /// Its annotations: Prometheus attaches them with node metadata
+    /// (`__meta_kubernetes_node_annotation_*`).
+    pub annotations: Labels,
     pub taints: Vec<corev1::Taint>,
     pub internal_ip: Option<String>,
     /// Its InternalIP and ExternalIP addresses: what makes an endpoint address the node's (E8).
@@ -83,6 +86,7 @@ impl From<&corev1::Node> for Node {
         Node {
             name: n.metadata.name.clone().unwrap_or_default(),
             labels: n.metadata.labels.clone().unwrap_or_default(),
+            annotations: n.metadata.annotations.clone().unwrap_or_default(),
             taints: n
                 .spec
                 .as_ref()
@@ -1152,6 +1156,7 @@ spec:
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            annotations: Labels::new(),
             taints: taints
                 .iter()
                 .map(|(k, e)| corev1::Taint {

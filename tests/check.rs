@@ -1568,11 +1568,8 @@ spec:
     - matchLabels: {k8s:io.kubernetes.pod.namespace: monitoring, operator.prometheus.io/shard: "0"}
 "#;
 
-/// Topology sharding makes the operator attach node metadata, so Prometheus must list and watch Nodes
-/// (semantics/prometheus-operator-shards.md S7): a ClusterRole granting pods alone is named.
-#[test]
-fn topology_sharding_needs_the_scraper_to_list_nodes() {
-    let rbac = r#"
+/// A ClusterRole and binding that let the scraper's ServiceAccount list and watch pods, and nothing else.
+const PODS_ONLY_RBAC: &str = r#"
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
@@ -1585,6 +1582,12 @@ metadata: {name: prometheus}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: prometheus}
 subjects: [{kind: ServiceAccount, name: prometheus, namespace: monitoring}]
 "#;
+
+/// Topology sharding makes the operator attach node metadata, so Prometheus must list and watch Nodes
+/// (semantics/prometheus-operator-shards.md S7): a ClusterRole granting pods alone is named.
+#[test]
+fn topology_sharding_needs_the_scraper_to_list_nodes() {
+    let rbac = PODS_ONLY_RBAC;
     let p = write_tmp("topology-rbac", &format!("{TOPOLOGY_WORLD}{rbac}"));
     let run = |gates: &str| check_json_with_gates(&p, gates);
     let on = run("PrometheusTopologySharding=true");
@@ -1604,4 +1607,110 @@ subjects: [{kind: ServiceAccount, name: prometheus, namespace: monitoring}]
         "DiscoveryPermitted",
     );
     assert_eq!(c["status"], "True", "{c}");
+}
+
+/// Scrape classes' `attachMetadata` (prometheus-operator v0.91 `mergeAttachMetadataWithScrapeClass`): a
+/// monitor that sets no `attachMetadata` takes its class's, so its job sees the Node's labels and
+/// annotations (`__meta_kubernetes_node_annotation_*`) and Prometheus must list and watch Nodes; the
+/// monitor's own `attachMetadata` wins, even `{}` without `node`. With node metadata a pod on a Node
+/// Prometheus does not know yields no target.
+#[test]
+fn a_scrape_class_attaches_node_metadata_unless_the_monitor_sets_its_own() {
+    let rbac = PODS_ONLY_RBAC;
+    // (class attachMetadata, monitor attachMetadata) → (DiscoveryPermitted, targets kept by a rule on
+    // the Node's `rack` annotation, which only node-a has).
+    let rows: &[(&str, &str, &str, &[&str])] = &[
+        (
+            ", attachMetadata: {node: true}",
+            "",
+            "False",
+            &["app/api-a"],
+        ),
+        (
+            ", attachMetadata: {node: true}",
+            "  attachMetadata: {}\n",
+            "True",
+            &[],
+        ),
+        (
+            ", attachMetadata: {node: true}",
+            "  attachMetadata: {node: false}\n",
+            "True",
+            &[],
+        ),
+        (
+            ", attachMetadata: {node: false}",
+            "  attachMetadata: {node: true}\n",
+            "False",
+            &["app/api-a"],
+        ),
+        (", attachMetadata: {}", "", "True", &[]),
+        ("", "", "True", &[]),
+    ];
+    for (class, own, permitted, kept) in rows {
+        let world = TOPOLOGY_WORLD
+            .replace(
+                "  shards: 2\n  shardingStrategy: {mode: Topology, topology: {values: [za, zb]}}\n",
+                &format!("  scrapeClasses: [{{name: nodes, default: true{class}}}]\n"),
+            )
+            .replace(
+                "metadata: {name: node-a, labels: {topology.kubernetes.io/zone: za}}",
+                "metadata: {name: node-a, labels: {topology.kubernetes.io/zone: za}, annotations: {example.com/rack: r1}}",
+            )
+            .replace(
+                "  podMetricsEndpoints: [{port: http}]\n",
+                &format!("  podMetricsEndpoints: [{{port: http, relabelings: [{{action: keep, sourceLabels: [__meta_kubernetes_node_annotation_example_com_rack, __meta_kubernetes_node_annotationpresent_example_com_rack], regex: 'r1;true'}}]}}]\n{own}"),
+            );
+        let p = write_tmp("class-attach-metadata", &format!("{world}{rbac}"));
+        let (code, out, err) = check(&["-f", p.to_str().unwrap(), "-o", "json"]);
+        assert!(code == 0 || code == 1, "{err}");
+        let r: Value = serde_json::from_str(&out).unwrap();
+        let s = subject(&r, "PodMonitor", "app", "api");
+        let c = cond(s, "DiscoveryPermitted");
+        assert_eq!(
+            c["status"], *permitted,
+            "class{class}, monitor {own:?}: {c}"
+        );
+        if *permitted == "False" {
+            assert!(
+                c["message"].as_str().unwrap().contains("node discovery"),
+                "{c}"
+            );
+        }
+        let pods: Vec<&str> = s["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["pod"].as_str().unwrap())
+            .collect();
+        assert_eq!(pods, *kept, "class{class}, monitor {own:?}");
+    }
+    // With node metadata Prometheus' role pod drops a pod whose Node it does not know (`buildPod`):
+    // api-c on a Node not in the input is no target then, and is one without.
+    for (class, want) in [
+        (
+            ", attachMetadata: {node: true}",
+            vec!["app/api-a", "app/api-b"],
+        ),
+        ("", vec!["app/api-a", "app/api-b", "app/api-c"]),
+    ] {
+        let world = TOPOLOGY_WORLD
+            .replace(
+                "  shards: 2\n  shardingStrategy: {mode: Topology, topology: {values: [za, zb]}}\n",
+                &format!("  scrapeClasses: [{{name: nodes, default: true{class}}}]\n"),
+            )
+            .replace("spec: {nodeName: node-c,", "spec: {nodeName: node-x,");
+        let p = write_tmp("class-attach-metadata-unknown-node", &world);
+        let (code, out, err) = check(&["-f", p.to_str().unwrap(), "-o", "json"]);
+        assert!(code == 0 || code == 1, "{err}");
+        let r: Value = serde_json::from_str(&out).unwrap();
+        let mut pods: Vec<&str> = subject(&r, "PodMonitor", "app", "api")["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["pod"].as_str().unwrap())
+            .collect();
+        pods.sort();
+        assert_eq!(pods, want, "class{class}");
+    }
 }

@@ -950,3 +950,113 @@ spec:
     .await;
     ctl.stop().await;
 }
+
+/// The live world watches Ingresses (networking.k8s.io/v1) cluster-wide: a Probe's ingress targets
+/// (issue 14, Probe `spec.targets.ingress`) are discovered from the Ingress the API server serves, its
+/// later change (a second rule) is seen by the watch, and its deletion too. Judged on the operator's own
+/// index, as its reconciles and audit read it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_watches_the_ingresses_a_probe_discovers() {
+    let env = TestEnv::shared();
+    let client = env.client().await;
+    cluster_globals(&client).await;
+    let ns = namespaces(env, &["probe-ingress"]).await;
+    let mon = &ns[0];
+    let ingress = |rules: &str| {
+        format!(
+            r#"
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: shop, namespace: {mon}, labels: {{app: shop}}}}
+spec:
+  tls: [{{hosts: [shop.example.com]}}]
+  rules: [{rules}]
+"#
+        )
+    };
+    let rule = |host: &str| {
+        format!("{{host: {host}, http: {{paths: [{{path: /health, pathType: Prefix, backend: {{service: {{name: shop, port: {{number: 80}}}}}}}}]}}}}")
+    };
+    apply_yaml(
+        &client,
+        &format!(
+            r#"
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {{name: k8s, namespace: {mon}}}
+spec:
+  probeSelector: {{}}
+  serviceAccountName: prometheus
+---
+apiVersion: monitoring.coreos.com/v1
+kind: Probe
+metadata: {{name: shop, namespace: {mon}}}
+spec:
+  prober: {{url: 'blackbox:9115'}}
+  targets: {{ingress: {{selector: {{matchLabels: {{app: shop}}}}}}}}
+---
+{}
+"#,
+            ingress(&rule("shop.example.com"))
+        ),
+    )
+    .await;
+    let ctl = start_controller(&client, &[mon]).await;
+    // The probed URLs of the Probe's job, discovered on the operator's index (once it has read the
+    // Prometheus and the Probe).
+    let probed = || -> Result<Vec<String>, String> {
+        let idx = ctl.handle.world.index.read().unwrap();
+        let p = idx
+            .prometheuses()
+            .find(|p| p.namespace == *mon)
+            .ok_or("the Prometheus is not read yet")?;
+        let pr = idx.probe(mon, "shop").ok_or("the Probe is not read yet")?;
+        let job = scrapepath::promop::probe_job(p, pr).map_err(|e| e.to_string())?;
+        let mut out: Vec<String> = scrapepath::scrapeconfig::discover(&job, &idx, mon)
+            .targets
+            .into_iter()
+            .filter_map(|t| t.labels.get("__param_target").cloned())
+            .collect();
+        out.sort();
+        Ok(out)
+    };
+    let wait_for = |want: Vec<&'static str>, what: &'static str| {
+        let probed = &probed;
+        async move {
+            eventually(what, Duration::from_secs(60), || async {
+                let got = probed()?;
+                if got == want {
+                    Ok(())
+                } else {
+                    Err(format!("{got:?}"))
+                }
+            })
+            .await
+        }
+    };
+    wait_for(
+        vec!["https://shop.example.com/health"],
+        "the Ingress' target is discovered",
+    )
+    .await;
+    apply_yaml(
+        &client,
+        &ingress(&format!(
+            "{}, {}",
+            rule("shop.example.com"),
+            rule("www.example.com")
+        )),
+    )
+    .await;
+    wait_for(
+        vec![
+            "http://www.example.com/health",
+            "https://shop.example.com/health",
+        ],
+        "the Ingress' new rule is seen by the watch",
+    )
+    .await;
+    delete_yaml(&client, &ingress("")).await;
+    wait_for(vec![], "the Ingress' deletion is seen by the watch").await;
+    ctl.stop().await;
+}

@@ -589,3 +589,242 @@ spec:
         }
     }
 }
+
+/// Ingresses of shop and other: `web` (class nginx, TLS for `*.shop.example`, a rule of two paths one of
+/// them empty, a rule without `http`, a rule without host), `api` (no TLS, labelled app: api, in
+/// namespace other).
+const INGRESSES: &str = r#"---
+apiVersion: v1
+kind: Namespace
+metadata: {name: other}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web, namespace: shop, labels: {app: web, tier.io/x: y}, annotations: {team: sre}}
+spec:
+  ingressClassName: nginx
+  tls: [{hosts: ['*.shop.example'], secretName: tls}]
+  rules:
+  - host: www.shop.example
+    http:
+      paths:
+      - {path: /health, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+      - {pathType: ImplementationSpecific, backend: {service: {name: web, port: {number: 80}}}}
+  - host: status.example.com
+  - http:
+      paths:
+      - {path: /x, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: api, namespace: other, labels: {app: api}}
+spec:
+  rules:
+  - host: api.other.example
+    http:
+      paths:
+      - {path: /v1, pathType: Prefix, backend: {service: {name: api, port: {number: 80}}}}
+"#;
+
+/// The targets of the Probe `shop/health` with `ingress` as its `spec.targets.ingress`, selected by a
+/// Prometheus with `prom_spec`, discovered on the world and `extra` objects.
+fn ingress_probe_targets(
+    prom_spec: &str,
+    ingress: &str,
+    extra: &str,
+) -> scrapepath::scrapeconfig::Discovery {
+    let spec = format!("  prober: {{url: 'bb:9115'}}\n  targets: {{ingress: {ingress}}}");
+    let idx = world(&format!(
+        "{}---\n{}{extra}",
+        prometheus(prom_spec),
+        probe("shop", "", &spec)
+    ));
+    let p = idx.prometheuses().next().unwrap();
+    let job = promop::probe_job(p, idx.probe("shop", "health").unwrap()).unwrap();
+    scrapepath::scrapeconfig::discover(&job, &idx, "monitoring")
+}
+
+/// P7 with Prometheus' role `ingress`: one target per rule × path (`/` for an empty path and for a
+/// rule without `http`), the host as `__address__`, https where a TLS host (a `*.` pattern too) matches;
+/// the operator's selector as keep/drop rules on the Ingress' labels, its namespace selector as the
+/// SD's namespaces; `__param_target` = `<scheme>://<host><path>`, the prober as the address.
+#[test]
+fn p7_ingress_targets_are_discovered_as_prometheus_discovers_them() {
+    // (ingress section) → [(__param_target, instance, ingress label, namespace label)].
+    let rows: &[(&str, &[[&str; 4]])] = &[
+        (
+            "{selector: {matchLabels: {app: web}}}",
+            &[
+                // The rule without host: no __param_target, the instance is the prober's address.
+                ["", "bb:9115", "web", "shop"],
+                ["http://status.example.com/", "http://status.example.com/", "web", "shop"],
+                ["https://www.shop.example/", "https://www.shop.example/", "web", "shop"],
+                ["https://www.shop.example/health", "https://www.shop.example/health", "web", "shop"],
+            ],
+        ),
+        // The Probe's own namespace by default: api (in other) is not discovered.
+        ("{selector: {matchLabels: {app: api}}}", &[]),
+        (
+            "{selector: {matchLabels: {app: api}}, namespaceSelector: {any: true}}",
+            &[["http://api.other.example/v1", "http://api.other.example/v1", "api", "other"]],
+        ),
+        (
+            "{selector: {matchExpressions: [{key: app, operator: NotIn, values: [web]}]}, namespaceSelector: {matchNames: [shop, other]}}",
+            &[["http://api.other.example/v1", "http://api.other.example/v1", "api", "other"]],
+        ),
+        (
+            "{selector: {matchExpressions: [{key: tier.io/x, operator: Exists}]}, namespaceSelector: {any: true}, relabelingConfigs: [{action: keep, sourceLabels: [__meta_kubernetes_ingress_path], regex: /health}]}",
+            &[["https://www.shop.example/health", "https://www.shop.example/health", "web", "shop"]],
+        ),
+    ];
+    for (ingress, want) in rows {
+        let d = ingress_probe_targets(
+            "  probeSelector: {}\n  probeNamespaceSelector: {}",
+            ingress,
+            INGRESSES,
+        );
+        let mut got: Vec<[String; 4]> = d
+            .targets
+            .iter()
+            .map(|t| {
+                assert_eq!(t.address, "bb:9115", "{ingress}");
+                assert_eq!(t.role, scrapepath::scrapeconfig::Role::Ingress);
+                let l = |k: &str| t.labels.get(k).cloned().unwrap_or_default();
+                [
+                    l("__param_target"),
+                    l("instance"),
+                    l("ingress"),
+                    l("namespace"),
+                ]
+            })
+            .collect();
+        got.sort();
+        let want: Vec<[String; 4]> = want.iter().map(|r| r.map(str::to_string)).collect();
+        assert_eq!(got, want, "{ingress}");
+    }
+    // The rule without host: a target whose relabeling sets no __param_target (the operator's regex
+    // needs a host; an empty label is no label); the meta labels of role ingress as Prometheus sets
+    // them.
+    let d = ingress_probe_targets(
+        "  probeSelector: {}",
+        "{selector: {matchLabels: {app: web}}}",
+        INGRESSES,
+    );
+    assert_eq!(d.targets.len(), 4, "{:#?}", d.targets);
+    let hostless = d
+        .targets
+        .iter()
+        .find(|t| !t.labels.contains_key("__meta_kubernetes_ingress_host"))
+        .expect("the rule without host");
+    assert!(!hostless.labels.contains_key("__param_target"));
+    let www = d
+        .targets
+        .iter()
+        .find(|t| {
+            t.labels.get("__param_target").map(String::as_str)
+                == Some("https://www.shop.example/health")
+        })
+        .unwrap();
+    for (k, v) in [
+        ("__meta_kubernetes_namespace", "shop"),
+        ("__meta_kubernetes_ingress_name", "web"),
+        ("__meta_kubernetes_ingress_class_name", "nginx"),
+        ("__meta_kubernetes_ingress_scheme", "https"),
+        ("__meta_kubernetes_ingress_host", "www.shop.example"),
+        ("__meta_kubernetes_ingress_path", "/health"),
+        ("__meta_kubernetes_ingress_label_app", "web"),
+        ("__meta_kubernetes_ingress_labelpresent_app", "true"),
+        ("__meta_kubernetes_ingress_label_tier_io_x", "y"),
+        ("__meta_kubernetes_ingress_annotation_team", "sre"),
+        ("__meta_kubernetes_ingress_annotationpresent_team", "true"),
+        ("__tmp_ingress_address", "www.shop.example"),
+    ] {
+        assert_eq!(
+            www.labels.get(k).map(String::as_str),
+            Some(v),
+            "{k}: {:?}",
+            www.labels
+        );
+    }
+    // enforcedNamespaceLabel sets `namespace` to the Probe's after the ingress relabelings: the same
+    // host and path in two namespaces are then one target (the scrape pool keeps one per label set).
+    let twin = INGRESSES
+        .split("---\n")
+        .find(|d| d.contains("name: web, namespace: shop"))
+        .unwrap()
+        .replace("namespace: shop", "namespace: other");
+    for (enforced, want) in [("", 8), ("  enforcedNamespaceLabel: namespace\n", 4)] {
+        let d = ingress_probe_targets(
+            &format!("  probeSelector: {{}}\n{enforced}"),
+            "{selector: {matchLabels: {app: web}}, namespaceSelector: {any: true}}",
+            &format!("{INGRESSES}---\n{twin}"),
+        );
+        assert_eq!(d.targets.len(), want, "{enforced}");
+        assert!(enforced.is_empty() || d.targets.iter().all(|t| t.labels["namespace"] == "shop"));
+    }
+    // P8: ingress targets are sharded by their probed URL like static ones.
+    assert_eq!(
+        ShardKey::of_probe_target(&www.labels),
+        ShardKey::address("https://www.shop.example/health")
+    );
+}
+
+/// P9 for ingress targets: leg 1 (scraper to prober) is judged as for static targets; leg 2 is not
+/// evaluated — the prober reaches each Ingress host through DNS — and never reads as admitted: no
+/// target of leg 2 is listed, the condition names each host and its Ingress. A rule without host is
+/// named as a target the prober gets without a URL.
+#[test]
+fn p9_ingress_hosts_are_not_evaluated_for_leg_2() {
+    let spec = "  prober: {url: 'blackbox.monitoring.svc:9115'}\n  targets: {ingress: {selector: {matchLabels: {app: web}}, namespaceSelector: {matchNames: [shop]}}}";
+    for (policies, ready, leg1) in [
+        ("", true, "True"),
+        (DENY_MONITORING_INGRESS, false, "False"),
+    ] {
+        let subjects = two_leg_world(&format!("{policies}{INGRESSES}"), spec);
+        let s = probe_subject(&subjects);
+        let (st, _, msg) = cond(s, "NetworkReachable");
+        assert_eq!(st, leg1, "{msg}");
+        assert!(
+            msg.contains("leg 2, prober to probed targets: no probed target is a pod or Service of the input; not evaluated: the prober reaches host www.shop.example of Ingress shop/web (https://www.shop.example/health)"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(
+                "host status.example.com of Ingress shop/web (http://status.example.com/)"
+            ),
+            "{msg}"
+        );
+        // Leg 2 lists no target: nothing of it reads as admitted.
+        assert!(
+            s.targets.iter().all(|t| t.pod == "monitoring/blackbox-0"),
+            "{:?}",
+            s.targets
+        );
+        let (rst, _, resolved) = cond(s, "TargetsResolved");
+        assert_eq!(rst, "False", "{resolved}");
+        assert!(
+            resolved.contains("ingress targets, not evaluated"),
+            "{resolved}"
+        );
+        assert!(
+            resolved.contains("a rule without host of Ingress shop/web: the job sets no __param_target, and the prober gets no target"),
+            "{resolved}"
+        );
+        assert!(!s.ready || ready, "{:?}", s.conditions);
+    }
+    // Without the hostless rule: resolved, and leg 1 decides Ready.
+    let no_hostless = INGRESSES.replace(
+        "  - http:\n      paths:\n      - {path: /x, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}\n",
+        "",
+    );
+    let subjects = two_leg_world(&no_hostless, spec);
+    let s = probe_subject(&subjects);
+    assert_eq!(cond(s, "TargetsResolved").0, "True");
+    assert_eq!(cond(s, "NetworkReachable").0, "True");
+    let (_, _, mesh) = cond(s, "MeshAuthorized");
+    assert!(
+        mesh.contains("not evaluated: the prober reaches host www.shop.example"),
+        "{mesh}"
+    );
+    assert!(s.ready, "{:?}", s.conditions);
+}

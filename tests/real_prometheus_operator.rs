@@ -168,8 +168,14 @@ fn random_monitor(
             rng.pick(&["RoleSelector", "RelabelConfig"])
         );
     }
-    if rng.chance(20) {
-        spec += "  attachMetadata: {node: true}\n";
+    if rng.chance(30) {
+        // Its own attachMetadata wins over its scrape class's, even without `node`.
+        spec += *rng.pick(&[
+            "  attachMetadata: {node: true}\n",
+            "  attachMetadata: {node: true}\n",
+            "  attachMetadata: {node: false}\n",
+            "  attachMetadata: {}\n",
+        ]);
     }
     let (kind, list, target) = if service {
         ("ServiceMonitor", "endpoints", "app: api")
@@ -209,6 +215,9 @@ fn random_relabelings(rng: &mut common::rng::Rng) -> Vec<(&'static str, String)>
             // Node metadata (attachMetadata.node, or topology sharding, attaches it).
             "{action: keep, sourceLabels: [__meta_kubernetes_node_label_topology_kubernetes_io_zone], regex: 'za|'}",
             "{action: replace, sourceLabels: [__meta_kubernetes_node_name], targetLabel: __tmp_topology}",
+            // The Node's annotations come with its labels.
+            "{action: keep, sourceLabels: [__meta_kubernetes_node_annotationpresent_rack], regex: 'true'}",
+            "{action: replace, sourceLabels: [__meta_kubernetes_node_annotation_rack], targetLabel: rack}",
         ])
     };
     let mut out = Vec::new();
@@ -374,8 +383,15 @@ fn random_probe(rng: &mut common::rng::Rng, ns: &str, name: &str, labels: &str) 
         0 => spec += "  targets: {}\n",
         1 | 2 => {
             let mut ing = format!(
-                "selector: {{matchLabels: {{app: {}}}}}",
-                rng.pick(&["web", "api"])
+                "selector: {}",
+                rng.pick(&[
+                    "{matchLabels: {app: web}}",
+                    "{matchLabels: {app: api}}",
+                    "{matchExpressions: [{key: app, operator: In, values: [web, api]}]}",
+                    "{matchExpressions: [{key: app, operator: NotIn, values: [web]}]}",
+                    "{matchExpressions: [{key: app, operator: Exists}]}",
+                    "{}",
+                ])
             );
             if rng.chance(50) {
                 ing += *rng.pick(&[
@@ -385,6 +401,15 @@ fn random_probe(rng: &mut common::rng::Rng, ns: &str, name: &str, labels: &str) 
             }
             if rng.chance(40) {
                 ing += &format!(", relabelingConfigs: [{}]", relabel(rng));
+            } else if rng.chance(40) {
+                // Rules on the meta labels of role ingress.
+                ing += *rng.pick(&[
+                    ", relabelingConfigs: [{action: keep, sourceLabels: [__meta_kubernetes_ingress_scheme], regex: https}]",
+                    ", relabelingConfigs: [{action: drop, sourceLabels: [__meta_kubernetes_ingress_path], regex: '/'}]",
+                    ", relabelingConfigs: [{action: replace, sourceLabels: [__meta_kubernetes_ingress_annotation_owner], targetLabel: owner}]",
+                    ", relabelingConfigs: [{action: replace, sourceLabels: [__meta_kubernetes_ingress_class_name, __meta_kubernetes_ingress_host], targetLabel: __tmp_hash}]",
+                    ", relabelingConfigs: [{action: labelmap, regex: '__meta_kubernetes_ingress_label_(.+)'}]",
+                ]);
             }
             spec += &format!("  targets: {{ingress: {{{ing}}}}}\n");
         }
@@ -1055,6 +1080,14 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
                     if rng.chance(40) {
                         c += ", relabelings: [{action: replace, targetLabel: class, replacement: x}]";
                     }
+                    if rng.chance(40) {
+                        // Node metadata for the class's monitors that set no attachMetadata.
+                        c += *rng.pick(&[
+                            ", attachMetadata: {node: true}",
+                            ", attachMetadata: {node: false}",
+                            ", attachMetadata: {}",
+                        ]);
+                    }
                     format!("{{{c}}}")
                 })
                 .collect();
@@ -1130,8 +1163,10 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
         ("node-b", "{topology.kubernetes.io/zone: zb, role: x}"),
         ("node-c", "{role: x}"),
     ] {
+        // Annotations: a rack on some Nodes.
+        let annotations = *rng.pick(&["{}", "{rack: r1}", "{rack: r2, note: x}"]);
         targets_world += &format!(
-            "apiVersion: v1\nkind: Node\nmetadata: {{name: {node}, labels: {labels}}}\n---\n"
+            "apiVersion: v1\nkind: Node\nmetadata: {{name: {node}, labels: {labels}, annotations: {annotations}}}\n---\n"
         );
     }
     let nodes = ["node-a", "node-b", "node-c"];
@@ -1184,6 +1219,49 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
             i + 10
         );
     }
+    // The Ingresses the Probes' ingress targets discover (Kubernetes SD role ingress, scrapepath's
+    // only): in each namespace one to three, labelled app web or api or neither, with a class or not,
+    // TLS for their host, for a `*.` pattern of it or for none, rules of one or two paths (an empty
+    // path too), a rule without `http`, and sometimes a rule without host.
+    for ns in &namespaces {
+        for j in 0..rng.range(1, 3) {
+            let app = *rng.pick(&["web", "api", "none"]);
+            let host = format!("{app}{j}.{ns}.example");
+            let class = *rng.pick(&["", "", "ingressClassName: nginx, "]);
+            let tls = match rng.below(3) {
+                0 => format!("tls: [{{hosts: ['{host}']}}], "),
+                1 => format!("tls: [{{hosts: ['*.{ns}.example', other.example]}}], "),
+                _ => String::new(),
+            };
+            let backend = "backend: {service: {name: api, port: {number: 8080}}}";
+            let mut rules = vec![format!(
+                "{{host: '{host}', http: {{paths: [{}]}}}}",
+                rng.subset(&["/healthz", "/", "/v1/ready", ""], 1, 2)
+                    .iter()
+                    .map(|p| if p.is_empty() {
+                        format!("{{pathType: ImplementationSpecific, {backend}}}")
+                    } else {
+                        format!("{{path: '{p}', pathType: Prefix, {backend}}}")
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )];
+            if rng.chance(40) {
+                rules.push(format!("{{host: 'www.{host}'}}"));
+            }
+            if rng.chance(20) {
+                rules.push(format!(
+                    "{{http: {{paths: [{{path: /x, pathType: Prefix, {backend}}}]}}}}"
+                ));
+            }
+            targets_world += &format!(
+                "apiVersion: networking.k8s.io/v1\nkind: Ingress\n\
+                 metadata: {{name: ing-{j}, namespace: {ns}, labels: {{app: {app}}}, annotations: {{owner: team-{j}}}}}\n\
+                 spec: {{{class}{tls}rules: [{}]}}\n---\n",
+                rules.join(", ")
+            );
+        }
+    }
     for o in
         scrapepath::load::parse_text(Path::new("targets.yaml"), &targets_world, &mut stats).unwrap()
     {
@@ -1214,6 +1292,8 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
     // its targets and the shard that keeps each.
     let (mut pr_selected, mut pr_rejected) = (0, 0);
     let (mut pr_jobs, mut pr_targets, mut pr_sharded) = (0usize, 0usize, 0usize);
+    // Of the Probe jobs, those of ingress targets, and their targets.
+    let (mut pr_ingress_jobs, mut pr_ingress_targets) = (0usize, 0usize);
     let mut probe_disagreements = Vec::new();
     type Pair = (String, String);
     let mut ours_by_pair: BTreeMap<Pair, BTreeMap<Pair, Result<(), String>>> = BTreeMap::new();
@@ -1300,9 +1380,13 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
                     let pr = idx.probe(mns, mname).unwrap();
                     let job_name = job_of(*mkind, mns, mname);
                     match compare_probe_job(&config, &job_name, p, pr, &idx) {
-                        Ok(n) => {
+                        Ok((n, ingress)) => {
                             pr_jobs += 1;
                             pr_targets += n;
+                            if pr.static_config.is_none() && pr.ingress.is_some() {
+                                pr_ingress_jobs += 1;
+                                pr_ingress_targets += ingress;
+                            }
                             pr_sharded += usize::from(p.shards > 1);
                         }
                         Err(e) => probe_disagreements.push(format!(
@@ -1505,7 +1589,8 @@ async fn random_prometheus_objects_select_the_monitors_scrapepath_says_they_sele
         "Probes: {} in the world, {pr_selected} pairs selected by the operator, {pr_rejected} selected but \
          rejected by scrapepath; {pr_jobs} Probe jobs generated by the operator and by scrapepath ({pr_sharded} \
          of sharded workloads), {pr_targets} targets (prober address, __param_target, path, scheme, params, \
-         labels, shard) alike, {} jobs disagree",
+         labels, shard) alike ({pr_ingress_jobs} jobs of ingress targets, {pr_ingress_targets} targets \
+         discovered from Ingresses), {} jobs disagree",
         of_kind(Kind::Probe),
         probe_disagreements.len()
     );
@@ -1743,16 +1828,17 @@ fn compare_scrape_config_job(
 /// the prober, path, every label but `namespace` and the sharding rules' `__tmp_*`: `__param_target`,
 /// `__param_module`, `instance`, `job`, the static labels) and the same dropped ones, each kept by the
 /// same shards: the operator's job with `$(SHARD)` expanded per shard, scrapepath's by
-/// `ShardKey::of_probe_target`. Returns how many targets they share.
+/// `ShardKey::of_probe_target`. Returns how many targets they share, and how many of them Kubernetes SD
+/// role ingress discovered.
 fn compare_probe_job(
     config: &serde_yaml_ng::Value,
     job_name: &str,
     p: &scrapepath::model::PromWorkload,
     pr: &scrapepath::model::ProbeResource,
     idx: &scrapepath::index::ClusterIndex,
-) -> Result<usize, String> {
+) -> Result<(usize, usize), String> {
     use scrapepath::promop::{ShardKey, Sharding};
-    use scrapepath::scrapeconfig::{discover, job_from_value, Discovery};
+    use scrapepath::scrapeconfig::{discover, job_from_value, Discovery, Role};
     type Placed = BTreeMap<String, BTreeSet<u32>>;
     let raw = generated_job(config, job_name)?;
     let global = config["global"]["scrape_interval"]
@@ -1778,6 +1864,18 @@ fn compare_probe_job(
             })
             .collect()
     };
+    // A dropped target by its address, and its path where role ingress discovered it (the paths of
+    // one Ingress rule share its host as address).
+    let dropped_key = |t: &scrapepath::scrapeconfig::DroppedTarget| {
+        format!(
+            "dropped {:?}{}",
+            t.discovered.get("__address__"),
+            t.discovered
+                .get("__meta_kubernetes_ingress_path")
+                .map(|p| format!(" path {p}"))
+                .unwrap_or_default()
+        )
+    };
     let shards = p.shards.max(1);
     let sharding = Sharding::of(p, true);
     let text = raw.to_string();
@@ -1793,11 +1891,7 @@ fn compare_probe_job(
         }
         // A target its shard does not keep is dropped there by the sharding rule: only the drops every
         // shard makes are the job's own.
-        let drops: BTreeSet<String> = d
-            .dropped
-            .iter()
-            .map(|t| format!("dropped {:?}", t.discovered.get("__address__")))
-            .collect();
+        let drops: BTreeSet<String> = d.dropped.iter().map(dropped_key).collect();
         their_drops = if shard == 0 {
             drops
         } else {
@@ -1809,7 +1903,11 @@ fn compare_probe_job(
     let d = discover(&ours_job, idx, &p.namespace);
     let every: BTreeSet<u32> = (0..shards).collect();
     let mut ours: Placed = BTreeMap::new();
+    let mut ingress = BTreeSet::new();
     for (t, rendered) in d.targets.iter().zip(render(&d)) {
+        if t.role == Role::Ingress {
+            ingress.insert(rendered.clone());
+        }
         let key = ShardKey::of_probe_target(&t.labels);
         let placed: BTreeSet<u32> = key
             .shards(&sharding)
@@ -1819,11 +1917,7 @@ fn compare_probe_job(
             ours.entry(rendered).or_default().extend(placed);
         }
     }
-    let our_drops: BTreeSet<String> = d
-        .dropped
-        .iter()
-        .map(|t| format!("dropped {:?}", t.discovered.get("__address__")))
-        .collect();
+    let our_drops: BTreeSet<String> = d.dropped.iter().map(dropped_key).collect();
     // Under topology sharding every shard drops the targets no zone keeps, so the drops all shards
     // make are not the job's own: only the kept targets are compared.
     let drops_differ = sharding.zones.is_empty() && their_drops != our_drops;
@@ -1832,7 +1926,8 @@ fn compare_probe_job(
             "operator's job yields\n  {theirs:?} (dropped {their_drops:?})\nscrapepath's yields\n  {ours:?} (dropped {our_drops:?})\noperator's job: {raw:#}"
         ));
     }
-    Ok(ours.len())
+    let ingress = ours.keys().filter(|t| ingress.contains(*t)).count();
+    Ok((ours.len(), ingress))
 }
 
 /// Asserts that the targets scrapepath lists for the PodMonitor `ns/name` of `world` (YAML; its one

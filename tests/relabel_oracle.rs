@@ -10,6 +10,12 @@
 //! `relabel::dropping_rule`. Every case must agree: both refuse (naming the same problem, rule by rule), or
 //! both keep with the same output labels, or both drop at the same rule with the same labels.
 //!
+//! And service discovery before relabeling (`service_discovery_agrees_with_prometheus`): random Ingresses
+//! (role `ingress`: every discovered label) and Nodes with pods (role `pod` with `attach_metadata.node`: the
+//! Node's name, labels and annotations), discovered by Prometheus' `discovery/kubernetes` in the oracle
+//! (client-go's fake clientset behind shared informers) and by `scrapeconfig::discovered`, then relabeled
+//! on each side by rules on those labels; `SCRAPEPATH_SD_CASES` (default 300).
+//!
 //! Size and seed: `SCRAPEPATH_RELABEL_CASES` (default 2,000) and `SCRAPEPATH_DIFF_SEED` (default a fixed
 //! seed, so CI judges the same cases on every run). The benchmark run is the same test scaled up:
 //! `SCRAPEPATH_RELABEL_CASES=20000 cargo test --release --test relabel_oracle -- --nocapture`.
@@ -852,6 +858,17 @@ struct Case {
     rules: Vec<Vec<Field>>,
     doc: String,
     labels: Labels,
+    /// Kubernetes service discovery to run first (the labels of each target it discovers are then
+    /// relabeled instead of `labels`).
+    sd: Option<SdCase>,
+}
+
+/// A role of Prometheus' Kubernetes SD on some objects, the discovered labels kept to names with one of
+/// `keep_prefixes` (all when empty).
+struct SdCase {
+    role: &'static str,
+    objects: Vec<serde_json::Value>,
+    keep_prefixes: &'static [&'static str],
 }
 
 /// A string near `s`: one character changed, removed or added, so that a regex that matches `s` is
@@ -951,6 +968,7 @@ fn gen_probe(r: &mut Rng, id: usize, scheme: NameScheme) -> Case {
         rules,
         doc,
         labels,
+        sd: None,
     }
 }
 
@@ -993,6 +1011,7 @@ fn gen_case(r: &mut Rng, id: usize) -> Case {
         rules,
         doc,
         labels,
+        sd: None,
     }
 }
 
@@ -1013,6 +1032,11 @@ fn request(c: &Case) -> String {
         "doc": c.doc,
         "rules": rules,
         "labels": c.labels,
+        "sd": c.sd.as_ref().map(|sd| json!({
+            "role": sd.role,
+            "objects": sd.objects,
+            "keep_prefixes": sd.keep_prefixes,
+        })),
     })
     .to_string()
 }
@@ -1104,6 +1128,18 @@ struct Answer {
     order_dependent: bool,
     #[serde(default)]
     panic: String,
+    #[serde(default)]
+    sd_targets: Vec<SdTarget>,
+}
+
+/// A target Prometheus' service discovery yielded, and what the relabel list made of it.
+#[derive(Debug, Deserialize)]
+struct SdTarget {
+    discovered: BTreeMap<String, String>,
+    kept: bool,
+    dropped_by: i64,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
 }
 
 fn run_oracle(cases: &[Case]) -> Vec<Answer> {
@@ -1221,15 +1257,26 @@ fn compare(c: &Case, ours: &Verdict, theirs: &Answer) -> Option<String> {
     }
 }
 
-#[test]
-fn relabeling_agrees_with_prometheus() {
+/// The seed (`SCRAPEPATH_DIFF_SEED`), the number of cases (`count_var`, else `default`), the cases `gen`
+/// draws and the oracle's answers, with the time the oracle took.
+fn generated_and_answered(
+    count_var: &str,
+    default: usize,
+    gen: fn(&mut Rng, usize) -> Case,
+) -> (u64, usize, Vec<Case>, Vec<Answer>, std::time::Duration) {
     let seed = env_u64("SCRAPEPATH_DIFF_SEED").unwrap_or(CI_SEED);
-    let n = env_u64("SCRAPEPATH_RELABEL_CASES").map_or(CI_CASES, |n| n as usize);
+    let n = env_u64(count_var).map_or(default, |n| n as usize);
     let mut rng = Rng::new(seed);
-    let cases: Vec<Case> = (0..n).map(|i| gen_case(&mut rng, i)).collect();
+    let cases: Vec<Case> = (0..n).map(|i| gen(&mut rng, i)).collect();
     let start = std::time::Instant::now();
     let answers = run_oracle(&cases);
-    let oracle_time = start.elapsed();
+    (seed, n, cases, answers, start.elapsed())
+}
+
+#[test]
+fn relabeling_agrees_with_prometheus() {
+    let (seed, n, cases, answers, oracle_time) =
+        generated_and_answered("SCRAPEPATH_RELABEL_CASES", CI_CASES, gen_case);
 
     let mut failures = Vec::new();
     let mut stats: BTreeMap<&str, usize> = BTreeMap::new();
@@ -1288,6 +1335,367 @@ fn relabeling_agrees_with_prometheus() {
             .cloned()
             .collect::<Vec<_>>()
             .join("\n\n")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Kubernetes service discovery, then relabeling: Prometheus' `discovery/kubernetes` against
+// `scrapeconfig::discovered`.
+
+const SD_CI_CASES: usize = 300;
+
+fn sd_rule(fields: &[(&'static str, &str)]) -> Vec<Field> {
+    fields.iter().map(|(k, v)| (*k, v.to_string())).collect()
+}
+
+/// Label and annotation keys, some of which sanitize alike or need sanitizing.
+const META_KEYS: &[&str] = &[
+    "app",
+    "app.kubernetes.io/name",
+    "team",
+    "x-y",
+    "nginx.ingress.kubernetes.io/rewrite-target",
+    "topology.kubernetes.io/zone",
+    "owner",
+];
+
+fn gen_meta(r: &mut Rng) -> serde_json::Map<String, serde_json::Value> {
+    r.subset(META_KEYS, 0, 3)
+        .into_iter()
+        .map(|k| (k.to_string(), json!(*r.pick(&["a", "b", "", "/", "web x"]))))
+        .collect()
+}
+
+/// Random Ingresses in namespaces `a` and `b`: labels, annotations, a class or none, TLS hosts (equal to
+/// a rule's host, a `*.` pattern of it or of another depth, unrelated), rules with or without host, with
+/// no `http`, with no path, empty paths, several.
+fn gen_ingresses(r: &mut Rng) -> Vec<serde_json::Value> {
+    const HOSTS: &[&str] = &[
+        "www.shop.example",
+        "api.shop.example",
+        "shop.example",
+        "",
+        "a.b.shop.example",
+    ];
+    (0..r.range(1, 3))
+        .map(|i| {
+            let mut spec = serde_json::Map::new();
+            if r.chance(40) {
+                spec.insert(
+                    "ingressClassName".into(),
+                    json!(*r.pick(&["nginx", "traefik"])),
+                );
+            }
+            if r.chance(60) {
+                let hosts = r.subset(
+                    &[
+                        "www.shop.example",
+                        "*.shop.example",
+                        "*.example",
+                        "other.example",
+                        "*",
+                    ],
+                    1,
+                    2,
+                );
+                spec.insert("tls".into(), json!([{"hosts": hosts, "secretName": "tls"}]));
+            }
+            let rules: Vec<serde_json::Value> = (0..r.range(0, 3))
+                .map(|_| {
+                    let mut rule = serde_json::Map::new();
+                    let host = *r.pick(HOSTS);
+                    if !host.is_empty() {
+                        rule.insert("host".into(), json!(host));
+                    }
+                    if r.chance(80) {
+                        let paths: Vec<serde_json::Value> = r
+                            .subset(&["/", "", "/health", "/v1/x"], 0, 3)
+                            .into_iter()
+                            .map(|p| {
+                                let mut path = json!({
+                                    "pathType": "Prefix",
+                                    "backend": {"service": {"name": "web", "port": {"number": 80}}},
+                                });
+                                if !p.is_empty() {
+                                    path["path"] = json!(p);
+                                }
+                                path
+                            })
+                            .collect();
+                        rule.insert("http".into(), json!({ "paths": paths }));
+                    }
+                    serde_json::Value::Object(rule)
+                })
+                .collect();
+            spec.insert("rules".into(), json!(rules));
+            json!({
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "Ingress",
+                "metadata": {
+                    "name": format!("ing-{i}"),
+                    "namespace": *r.pick(&["a", "b"]),
+                    "labels": gen_meta(r),
+                    "annotations": gen_meta(r),
+                },
+                "spec": spec,
+            })
+        })
+        .collect()
+}
+
+/// Random Nodes (labels, annotations) and pods on them, on a Node the input lacks, or on none.
+fn gen_nodes_and_pods(r: &mut Rng) -> Vec<serde_json::Value> {
+    let mut out: Vec<serde_json::Value> = (0..r.range(1, 2))
+        .map(|i| {
+            json!({
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {"name": format!("node-{i}"), "labels": gen_meta(r), "annotations": gen_meta(r)},
+            })
+        })
+        .collect();
+    for i in 0..r.range(1, 3) {
+        let mut spec = json!({"containers": [{"name": "main", "ports": [{"name": "metrics", "containerPort": 8080}]}]});
+        if r.chance(85) {
+            spec["nodeName"] = json!(*r.pick(&["node-0", "node-1", "node-9"]));
+        }
+        out.push(json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": format!("pod-{i}"), "namespace": "a"},
+            "spec": spec,
+            "status": {"phase": "Running", "podIP": format!("10.0.0.{}", i + 1)},
+        }));
+    }
+    out
+}
+
+/// A case of role `ingress` (every discovered label compared) or of role `pod` with node metadata (the
+/// Node's labels, the address and the pod's name compared), with up to three rules on those labels.
+fn gen_sd_case(r: &mut Rng, id: usize) -> Case {
+    let ingress = r.chance(65);
+    let candidates: Vec<Vec<Field>> = if ingress {
+        vec![
+            sd_rule(&[("source_labels", "[__meta_kubernetes_ingress_scheme]"), ("regex", "https"), ("action", "keep")]),
+            sd_rule(&[("regex", "__meta_kubernetes_ingress_label_(.+)"), ("action", "labelmap")]),
+            // The operator's rule of a Probe's ingress targets.
+            sd_rule(&[
+                ("source_labels", "[__meta_kubernetes_ingress_scheme, __address__, __meta_kubernetes_ingress_path]"),
+                ("separator", "\";\""),
+                ("regex", "\"(.+);(.+);(.+)\""),
+                ("target_label", "__param_target"),
+                ("replacement", "\"${1}://${2}${3}\""),
+            ]),
+            sd_rule(&[("source_labels", "[__meta_kubernetes_ingress_path]"), ("regex", "/"), ("action", "drop")]),
+            sd_rule(&[
+                ("source_labels", "[__meta_kubernetes_ingress_annotation_owner]"),
+                ("target_label", "owner"),
+            ]),
+            sd_rule(&[
+                ("source_labels", "[__meta_kubernetes_ingress_labelpresent_app_kubernetes_io_name]"),
+                ("regex", "\"true\""),
+                ("action", "keep"),
+            ]),
+            sd_rule(&[
+                ("source_labels", "[__meta_kubernetes_ingress_class_name, __meta_kubernetes_namespace]"),
+                ("target_label", "class"),
+            ]),
+        ]
+    } else {
+        vec![
+            sd_rule(&[
+                ("regex", "__meta_kubernetes_node_label_(.+)"),
+                ("action", "labelmap"),
+            ]),
+            sd_rule(&[
+                ("regex", "__meta_kubernetes_node_annotation_(.+)"),
+                ("replacement", "node_$1"),
+                ("action", "labelmap"),
+            ]),
+            sd_rule(&[
+                (
+                    "source_labels",
+                    "[__meta_kubernetes_node_annotationpresent_owner]",
+                ),
+                ("regex", "\"true\""),
+                ("action", "keep"),
+            ]),
+            sd_rule(&[
+                ("source_labels", "[__meta_kubernetes_node_name]"),
+                ("target_label", "node"),
+            ]),
+            sd_rule(&[
+                (
+                    "source_labels",
+                    "[__meta_kubernetes_node_annotation_topology_kubernetes_io_zone]",
+                ),
+                ("regex", "(.+)"),
+                ("target_label", "__tmp_topology"),
+            ]),
+        ]
+    };
+    let rules = r.subset(&candidates, 0, 3);
+    let doc = doc_text(&rules);
+    let sd = if ingress {
+        SdCase {
+            role: "ingress",
+            objects: gen_ingresses(r),
+            keep_prefixes: &[],
+        }
+    } else {
+        SdCase {
+            role: "pod",
+            objects: gen_nodes_and_pods(r),
+            keep_prefixes: &[
+                "__meta_kubernetes_node_",
+                "__address__",
+                "__meta_kubernetes_pod_name",
+            ],
+        }
+    };
+    Case {
+        id,
+        scheme: NameScheme::Utf8,
+        rules,
+        doc,
+        labels: Labels::new(),
+        sd: Some(sd),
+    }
+}
+
+/// scrapepath's discovered label sets of an SD case: the objects read as `check` reads them, the role
+/// (`attach_metadata.node` for pods) discovered by `scrapeconfig::discovered`, kept to the case's
+/// prefixes.
+fn scrapepath_discovered(sd: &SdCase) -> Vec<Labels> {
+    let text: Vec<String> = sd.objects.iter().map(|o| o.to_string()).collect();
+    let mut stats = scrapepath::load::LoadStats::default();
+    let mut idx = scrapepath::index::ClusterIndex::new();
+    for o in scrapepath::load::parse_text(
+        std::path::Path::new("sd.yaml"),
+        &text.join("\n---\n"),
+        &mut stats,
+    )
+    .unwrap_or_else(|e| panic!("the objects load: {e}\n{}", text.join("\n")))
+    {
+        idx.apply(o);
+    }
+    let sd_config = match sd.role {
+        "pod" => "{role: pod, attach_metadata: {node: true}}",
+        role => &format!("{{role: {role}}}"),
+    };
+    let config = scrapepath::scrapeconfig::parse_config(&format!(
+        "scrape_configs:\n- job_name: sd\n  kubernetes_sd_configs: [{sd_config}]\n"
+    ))
+    .unwrap();
+    let job = config.job("sd").unwrap();
+    scrapepath::scrapeconfig::discovered(job, &idx, "monitoring")
+        .into_iter()
+        .flat_map(|(_, _, found)| found)
+        .map(|(_, labels)| {
+            labels
+                .into_iter()
+                .filter(|(k, v)| {
+                    !v.is_empty()
+                        && (sd.keep_prefixes.is_empty()
+                            || sd.keep_prefixes.iter().any(|p| k.starts_with(p)))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// A discovered target and its outcome as one comparable line.
+fn sd_line(discovered: &Labels, outcome: &str, labels: &Labels) -> String {
+    format!("{discovered:?} => {outcome} {labels:?}")
+}
+
+/// Kubernetes SD (roles ingress, and pod with Node metadata: labels and annotations) and relabeling
+/// against Prometheus' own `discovery/kubernetes` and `model/relabel`: the same discovered label sets,
+/// each kept or dropped by the same rule with the same labels.
+#[test]
+fn service_discovery_agrees_with_prometheus() {
+    let (seed, n, cases, answers, oracle_time) =
+        generated_and_answered("SCRAPEPATH_SD_CASES", SD_CI_CASES, gen_sd_case);
+    let mut failures = Vec::new();
+    let (mut targets, mut kept, mut by_role) = (0usize, 0usize, BTreeMap::<&str, usize>::new());
+    for (c, a) in cases.iter().zip(&answers) {
+        let sd = c.sd.as_ref().unwrap();
+        assert!(
+            a.panic.is_empty(),
+            "case {}: the oracle failed: {}",
+            c.id,
+            a.panic
+        );
+        assert!(
+            !a.refused,
+            "case {}: Prometheus refuses the rules: {}",
+            c.id, a.error
+        );
+        let mut theirs: Vec<String> = a
+            .sd_targets
+            .iter()
+            .map(|t| {
+                let discovered: Labels = t
+                    .discovered
+                    .iter()
+                    .filter(|(_, v)| !v.is_empty())
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                let outcome = if t.kept {
+                    "kept".to_string()
+                } else {
+                    format!("dropped by {}", t.dropped_by)
+                };
+                sd_line(&discovered, &outcome, &t.labels)
+            })
+            .collect();
+        let mut ours: Vec<String> = scrapepath_discovered(sd)
+            .into_iter()
+            .map(|d| {
+                let probe = Case {
+                    id: c.id,
+                    scheme: c.scheme,
+                    rules: c.rules.clone(),
+                    doc: c.doc.clone(),
+                    labels: d.clone(),
+                    sd: None,
+                };
+                match scrapepath_verdict(&probe) {
+                    Verdict::Kept(l) => sd_line(&d, "kept", &l),
+                    Verdict::Dropped(i, l) => sd_line(&d, &format!("dropped by {i}"), &l),
+                    Verdict::Refused(why) => {
+                        sd_line(&d, &format!("refused {why:?}"), &Labels::new())
+                    }
+                }
+            })
+            .collect();
+        theirs.sort();
+        ours.sort();
+        targets += theirs.len();
+        kept += theirs.iter().filter(|l| l.contains(" => kept ")).count();
+        *by_role.entry(sd.role).or_default() += theirs.len();
+        if theirs != ours {
+            failures.push(format!(
+                "case {} (role {}):\nobjects: {}\nrules:\n{}Prometheus:\n  {}\nscrapepath:\n  {}",
+                c.id,
+                sd.role,
+                serde_json::Value::Array(sd.objects.clone()),
+                c.doc,
+                theirs.join("\n  "),
+                ours.join("\n  ")
+            ));
+        }
+    }
+    eprintln!(
+        "service discovery differential: seed {seed:#x}, {n} cases, {} agree; {targets} discovered targets \
+         (by role {by_role:?}), {kept} kept by the rules (oracle time {oracle_time:.1?})",
+        n - failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {n} cases disagree with Prometheus' service discovery (seed {seed:#x}); the first ones:\n\n{}",
+        failures.len(),
+        failures.iter().take(5).cloned().collect::<Vec<_>>().join("\n\n")
     );
 }
 

@@ -63,6 +63,8 @@ pub fn scope_of(obj: &ObjRef, old_monitor: Option<&Monitor>, new: Option<&Object
         | Kind::ScrapeConfig => Scope::namespace(&obj.namespace),
         // Nor a Probe: its own namespace.
         Kind::Probe => Scope::namespace(&obj.namespace),
+        // Nor an Ingress (only Probes and scrape jobs discover it): its own namespace.
+        Kind::Ingress => Scope::namespace(&obj.namespace),
         Kind::AuthorizationPolicy | Kind::PeerAuthentication => {
             if obj.namespace == ISTIO_ROOT_NAMESPACE {
                 Scope::All

@@ -18,7 +18,7 @@ use crate::conditions::{self as cond, reason};
 use crate::index::{ClusterIndex, PodId};
 use crate::model::{Kind, ObjRef, Pod, ProbeResource, PromWorkload};
 use crate::promop::{self, NotSelected, ShardKey};
-use crate::scrapeconfig::{Discovery, ScrapeJob};
+use crate::scrapeconfig::{Discovery, Role, ScrapeJob};
 
 /// Where an address `host[:port]` leads in the cluster.
 #[derive(Debug, Clone, PartialEq)]
@@ -153,19 +153,38 @@ fn port_name(pod: &Pod, number: u16) -> Option<String> {
 }
 
 /// The probed targets of a Probe's job runs, as (run, `__param_target`, labels of the first target
-/// with it).
-fn probed(runs: &[(usize, ScrapeJob, Discovery)]) -> Vec<(usize, String, &crate::model::Labels)> {
+/// with it, whether Kubernetes SD role `ingress` discovered it).
+fn probed(
+    runs: &[(usize, ScrapeJob, Discovery)],
+) -> Vec<(usize, String, &crate::model::Labels, bool)> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     for (si, _, d) in runs {
         for t in &d.targets {
             let target = t.labels.get("__param_target").cloned().unwrap_or_default();
             if seen.insert((*si, target.clone())) {
-                out.push((*si, target, &t.labels));
+                out.push((*si, target, &t.labels, t.role == Role::Ingress));
             }
         }
     }
     out
+}
+
+/// The Ingress of an ingress target, `ns/name`: as relabeling left the `namespace` and `ingress`
+/// labels, else the discovered meta labels.
+fn ingress_of(labels: &crate::model::Labels) -> String {
+    let get = |a: &str, b: &str| {
+        labels
+            .get(a)
+            .or_else(|| labels.get(b))
+            .cloned()
+            .unwrap_or_default()
+    };
+    format!(
+        "{}/{}",
+        get("namespace", "__meta_kubernetes_namespace"),
+        get("ingress", "__meta_kubernetes_ingress_name")
+    )
 }
 
 impl<'a> Engine<'a> {
@@ -308,10 +327,20 @@ impl<'a> Engine<'a> {
         let mut leg2_addr: Vec<String> = Vec::new();
         let (mut hostnames, mut unresolved, mut ingresses) = (Vec::new(), Vec::new(), Vec::new());
         let mut seen2 = BTreeSet::new();
-        for (_, target, labels) in &probed {
-            if let Some(ing) = labels.get("ingress") {
-                let ns = labels.get("namespace").cloned().unwrap_or_default();
-                ingresses.push(format!("Ingress {ns}/{ing} ({target})"));
+        for (_, target, labels, ingress) in &probed {
+            // The prober reaches an Ingress host through DNS (the Ingress controller's address, or
+            // anything the name resolves to): not evaluated. A rule without a host leaves no
+            // `__param_target`: the prober is called without a target.
+            if *ingress {
+                let of = ingress_of(labels);
+                if target.is_empty() {
+                    unresolved.push(format!(
+                        "a rule without host of Ingress {of}: the job sets no __param_target, and the prober gets no target"
+                    ));
+                } else {
+                    let host = split_target(target).1;
+                    ingresses.push(format!("host {host} of Ingress {of} ({target})"));
+                }
                 continue;
             }
             let (scheme, host, port, path) = split_target(target);
@@ -357,7 +386,7 @@ impl<'a> Engine<'a> {
         }
         if !ingresses.is_empty() {
             msg.push_str(&format!(
-                "; ingress targets, reached through the Ingress controller (not judged): {}",
+                "; ingress targets, not evaluated (the prober reaches each host through DNS, the Ingress controller's address or whatever the name resolves to): {}",
                 ingresses.join(", ")
             ));
         }
@@ -409,13 +438,26 @@ impl<'a> Engine<'a> {
         // NetworkReachable: both legs.
         let (net1, mut blocked_by) = self.network_condition(&leg1, &scrapers);
         let prober_scrapers = [prober_scraper];
+        // Leg 2 with nothing of the input to judge: Unknown, naming what was not evaluated.
+        let not_judged = || {
+            let mut why = vec!["no probed target is a pod or Service of the input".to_string()];
+            if !ingresses.is_empty() {
+                why.push(format!(
+                    "not evaluated: the prober reaches {} through DNS",
+                    ingresses.join(", ")
+                ));
+            }
+            if !hostnames.is_empty() {
+                why.push(format!(
+                    "hostnames resolved only at probe time: {}",
+                    hostnames.join(", ")
+                ));
+            }
+            why.join("; ")
+        };
         let (net2, blocked2) = if leg2.is_empty() {
             (
-                unknown(
-                    cond::NETWORK_REACHABLE,
-                    reason::NO_TARGETS,
-                    "no probed target is a pod or Service of the input",
-                ),
+                unknown(cond::NETWORK_REACHABLE, reason::NO_TARGETS, not_judged()),
                 Vec::new(),
             )
         } else {
@@ -437,11 +479,7 @@ impl<'a> Engine<'a> {
         let (mesh1, mesh_blocked) = self.mesh_condition(&leg1, &scrapers, &plans);
         let (mesh2, mesh_blocked2) = if leg2.is_empty() {
             (
-                unknown(
-                    cond::MESH_AUTHORIZED,
-                    reason::NO_TARGETS,
-                    "no probed target is a pod or Service of the input",
-                ),
+                unknown(cond::MESH_AUTHORIZED, reason::NO_TARGETS, not_judged()),
                 Vec::new(),
             )
         } else {

@@ -145,7 +145,7 @@ fn is_host(s: &str) -> bool {
 /// for static targets `__address__` → `__param_target` → `instance` and `__address__` = the prober
 /// URL, the scrape class's and the static relabelings; for ingress targets the selector as keep/drop
 /// rules, `__param_target` = `<scheme>://<host><path>`, `namespace`, `ingress`, the prober URL, the
-/// class's and the ingress relabelings. The sharding rules (on `__param_target`, P8) are not in the
+/// class's and the ingress relabelings; then `enforcedNamespaceLabel`'s rule. The sharding rules (on `__param_target`, P8) are not in the
 /// job: [`ShardKey::of_probe_target`] decides the shard.
 pub fn probe_job(
     p: &PromWorkload,
@@ -161,6 +161,7 @@ pub fn probe_job(
         .map(|c| c.relabelings.iter().map(render).collect())
         .unwrap_or_default();
     let prober = json!({"target_label": "__address__", "replacement": pr.prober_url});
+    let enforced = enforced_namespace_rule(p, pr);
     let mut job = Map::new();
     job.insert(
         "job_name".into(),
@@ -205,6 +206,7 @@ pub fn probe_job(
         relabelings.push(prober);
         relabelings.extend(class);
         relabelings.extend(st.relabelings.iter().map(render));
+        relabelings.extend(enforced);
     } else if let Some(ing) = &pr.ingress {
         let keep_drop = |action: &str, key: &str, regex: String, present_only: bool| {
             let key = sanitize_label_name(key);
@@ -255,6 +257,7 @@ pub fn probe_job(
         relabelings.push(prober);
         relabelings.extend(class);
         relabelings.extend(ing.relabelings.iter().map(render));
+        relabelings.extend(enforced);
     }
     job.insert("relabel_configs".into(), json!(relabelings));
     crate::scrapeconfig::job_from_value(
@@ -265,6 +268,25 @@ pub fn probe_job(
                 .unwrap_or_else(|| "30s".to_string()),
         ),
     )
+}
+
+/// The rule `enforcedNamespaceLabel` adds after the static or ingress relabelings
+/// (`namespacelabeler.GetRelabelingConfigs`): the label set to the Probe's namespace, unless an
+/// `excludedFromEnforcement` entry names the Probe (resource `probes`, its namespace, its name or
+/// none). It matters for targets: two Ingresses of different namespaces with the same host and path
+/// become one target.
+fn enforced_namespace_rule(p: &PromWorkload, pr: &ProbeResource) -> Option<serde_json::Value> {
+    let label = p.enforced_namespace_label.as_ref()?;
+    let excluded = p
+        .excluded_from_enforcement
+        .iter()
+        .any(|(group, resource, ns, name)| {
+            group == "monitoring.coreos.com"
+                && resource == "probes"
+                && *ns == pr.namespace
+                && (name.is_empty() || *name == pr.name)
+        });
+    (!excluded).then(|| serde_json::json!({"target_label": label, "replacement": pr.namespace}))
 }
 
 /// The namespaces the ingress role of a Probe discovers in (`getNamespacesFromNamespaceSelector`):

@@ -6,9 +6,10 @@
 # Idempotent. The binary is built once and cached under
 #   ${SCRAPEPATH_ORACLE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/scrapepath}/relabel-oracle/<key>/
 # where <key> is the sha256 of main.go + go.mod + go.sum + this script + the Go version. The oracle is a
-# module of its own that requires github.com/prometheus/prometheus (go.mod; it imports only model/relabel,
-# model/labels and their small dependencies, so the build is short), and needs only Go (>= the "go" line of
-# go.mod, no toolchain download) and the Go module proxy on a cold cache. One build at a time (flock).
+# module of its own that requires github.com/prometheus/prometheus (go.mod; it imports model/relabel,
+# model/labels and discovery/kubernetes with client-go's fake clientset: a cold build takes a few minutes),
+# and needs only Go (>= the "go" line of go.mod, no toolchain download) and the Go module proxy on a cold
+# cache. One build at a time (flock).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"

@@ -32,6 +32,15 @@
 // unknown field), or else the problem Config.Validate names. Loading a whole list stops at the first problem
 // in document order, so the test compares refusals rule by rule with these.
 //
+// A case may instead hold "sd": {"role": "ingress"|"pod", "objects": [<Kubernetes objects as JSON>],
+// "keep_prefixes": ["<label name prefix>", ...]}: Prometheus' own Kubernetes service discovery
+// (discovery/kubernetes: NewIngress, or NewPod with a Node informer as attach_metadata.node sets it up) runs on
+// the objects, served by client-go's fake clientset through shared informers, until it has sent one target
+// group per object of the role; each target's labels are the group's labels under the target's own (as
+// PopulateDiscoveredLabels merges them), kept to the names with one of "keep_prefixes" when given, and the
+// list is applied to each as to "labels". The answer then carries "sd_targets": [{"discovered": {...},
+// "kept": ..., "dropped_by": ..., "labels": {...}}], in no particular order.
+//
 // The labels are set into a labels.Builder in name order (as PopulateLabels sets a target's labels, an empty
 // value being no label) and the rules applied with relabel.ProcessBuilder one rule at a time, the builder
 // rebuilt from its labels before each rule, so that labelmap visits labels in name order. Prometheus' result
@@ -43,19 +52,31 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime/debug"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/discovery"
+	"github.com/prometheus/prometheus/discovery/kubernetes"
+	"github.com/prometheus/prometheus/discovery/targetgroup"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/relabel"
 	yaml "go.yaml.in/yaml/v2"
+	apiv1 "k8s.io/api/core/v1"
+	netv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes/fake"
 )
 
 type ruleText struct {
@@ -69,6 +90,20 @@ type request struct {
 	Doc    string            `json:"doc"`
 	Rules  []ruleText        `json:"rules"`
 	Labels map[string]string `json:"labels"`
+	SD     *sdRequest        `json:"sd,omitempty"`
+}
+
+type sdRequest struct {
+	Role         string            `json:"role"`
+	Objects      []json.RawMessage `json:"objects"`
+	KeepPrefixes []string          `json:"keep_prefixes"`
+}
+
+type sdTarget struct {
+	Discovered map[string]string `json:"discovered"`
+	Kept       bool              `json:"kept"`
+	DroppedBy  int               `json:"dropped_by"`
+	Labels     map[string]string `json:"labels"`
 }
 
 type response struct {
@@ -82,6 +117,7 @@ type response struct {
 	Labels         map[string]string `json:"labels,omitempty"`
 	OrderDependent bool              `json:"order_dependent"`
 	Panic          string            `json:"panic,omitempty"`
+	SDTargets      []sdTarget        `json:"sd_targets,omitempty"`
 }
 
 // category names the problem an error from loading or validating relabel configs reports.
@@ -253,6 +289,19 @@ func handle(req request) (resp response) {
 		}
 		return resp
 	}
+	if req.SD != nil {
+		found, err := discover(req.SD)
+		if err != nil {
+			resp.Panic = err.Error()
+			return resp
+		}
+		resp.SDTargets = []sdTarget{}
+		for _, d := range found {
+			o := stepwise(d, cfgs)
+			resp.SDTargets = append(resp.SDTargets, sdTarget{d, o.kept, o.droppedBy, o.labels})
+		}
+		return resp
+	}
 	o := stepwise(req.Labels, cfgs)
 	resp.Kept, resp.DroppedBy, resp.Labels = o.kept, o.droppedBy, o.labels
 	for _, reverse := range []bool{false, true} {
@@ -263,6 +312,92 @@ func handle(req request) (resp response) {
 		}
 	}
 	return resp
+}
+
+// discover runs Prometheus' Kubernetes SD for sd.Role on sd.Objects and returns each target's labels.
+func discover(sd *sdRequest) ([]map[string]string, error) {
+	var objs []runtime.Object
+	want := 0
+	for _, raw := range sd.Objects {
+		var meta struct {
+			Kind string `json:"kind"`
+		}
+		if err := json.Unmarshal(raw, &meta); err != nil {
+			return nil, err
+		}
+		var o runtime.Object
+		switch meta.Kind {
+		case "Ingress":
+			o = &netv1.Ingress{}
+		case "Pod":
+			o = &apiv1.Pod{}
+		case "Node":
+			o = &apiv1.Node{}
+		default:
+			return nil, fmt.Errorf("sd: unknown kind %q", meta.Kind)
+		}
+		if err := json.Unmarshal(raw, o); err != nil {
+			return nil, fmt.Errorf("sd: %s: %w", meta.Kind, err)
+		}
+		if strings.EqualFold(meta.Kind, sd.Role) {
+			want++
+		}
+		objs = append(objs, o)
+	}
+	client := fake.NewSimpleClientset(objs...)
+	factory := informers.NewSharedInformerFactory(client, 0)
+	logger := slog.New(slog.DiscardHandler)
+	events := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sd_events"}, []string{"role", "event"})
+	var d discovery.Discoverer
+	switch sd.Role {
+	case "ingress":
+		d = kubernetes.NewIngress(logger, factory.Networking().V1().Ingresses().Informer(), nil, events)
+	case "pod":
+		pods := factory.Core().V1().Pods().Informer()
+		nodes := factory.Core().V1().Nodes().Informer()
+		d = kubernetes.NewPod(logger, pods, nodes, nil, nil, nil, false, false, false, events)
+	default:
+		return nil, fmt.Errorf("sd: role %q is not served by the oracle", sd.Role)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	factory.Start(ctx.Done())
+	ch := make(chan []*targetgroup.Group)
+	go d.Run(ctx, ch)
+	groups := map[string]*targetgroup.Group{}
+	for len(groups) < want {
+		select {
+		case tgs := <-ch:
+			for _, tg := range tgs {
+				groups[tg.Source] = tg
+			}
+		case <-ctx.Done():
+			return nil, fmt.Errorf("sd: %d of %d target groups after 60s", len(groups), want)
+		}
+	}
+	cancel()
+	factory.Shutdown()
+	var out []map[string]string
+	for _, tg := range groups {
+		for _, t := range tg.Targets {
+			m := map[string]string{}
+			add := func(ls model.LabelSet) {
+				for k, v := range ls {
+					if _, set := m[string(k)]; set {
+						continue
+					}
+					if len(sd.KeepPrefixes) > 0 && !slices.ContainsFunc(sd.KeepPrefixes, func(p string) bool { return strings.HasPrefix(string(k), p) }) {
+						continue
+					}
+					m[string(k)] = string(v)
+				}
+			}
+			add(t)
+			add(tg.Labels)
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }
 
 func main() {
