@@ -577,7 +577,14 @@ fn scraper_set_causes(idx: &ClusterIndex, p: &PromWorkload, pods: &[Pod]) -> Vec
 
 /// The `NetworkReachable` reason of a decision that blocks a target; its deciding objects are added
 /// to `blocked_by` with that reason.
-fn blocked_reason(d: &Decision, blocked_by: &mut Vec<(ObjRef, String)>) -> &'static str {
+///
+/// `seen` holds the objects already in `blocked_by` (a subject's targets share their deciding
+/// policies: a search of the list for each would be quadratic in the targets).
+fn blocked_reason(
+    d: &Decision,
+    blocked_by: &mut Vec<(ObjRef, String)>,
+    seen: &mut std::collections::BTreeSet<ObjRef>,
+) -> &'static str {
     let r = match d.basis {
         Basis::Ambiguous => reason::AMBIGUOUS_POLICY,
         _ if d.side == Direction::Egress => reason::EGRESS_DENIED,
@@ -586,7 +593,7 @@ fn blocked_reason(d: &Decision, blocked_by: &mut Vec<(ObjRef, String)>) -> &'sta
         _ => reason::BLOCKED_BY_POLICY,
     };
     for o in &d.decided_by {
-        if !blocked_by.iter().any(|(b, _)| b == o) {
+        if seen.insert(o.clone()) {
             blocked_by.push((o.clone(), r.to_string()));
         }
     }
@@ -2361,18 +2368,20 @@ impl<'a> Engine<'a> {
             .filter(|e| e.now.verdict != NetVerdict::Allowed)
             .collect();
         let mut blocked_by: Vec<(ObjRef, String)> = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
         let mut reason_ = reason::ALLOWED;
         for e in &blocked {
-            let r = blocked_reason(&e.now, &mut blocked_by);
+            let r = blocked_reason(&e.now, &mut blocked_by, &mut seen);
             if reason_ == reason::ALLOWED {
                 reason_ = r;
             }
         }
         let invalid: Vec<(ObjRef, String)> = {
             let mut v: Vec<(ObjRef, String)> = Vec::new();
+            let mut listed = std::collections::BTreeSet::new();
             for e in evaluated {
                 for i in self.invalid_policies(e.pod) {
-                    if !v.contains(&i) {
+                    if listed.insert(i.clone()) {
                         v.push(i);
                     }
                 }
@@ -2396,7 +2405,7 @@ impl<'a> Engine<'a> {
                 .join("; ")
         );
         for (o, _) in &invalid {
-            if !blocked_by.iter().any(|(b, _)| b == o) {
+            if seen.insert(o.clone()) {
                 blocked_by.push((o.clone(), reason::INVALID_POLICY.to_string()));
             }
         }

@@ -47,22 +47,34 @@ pub fn cilium_policy(obj: &Value, clusterwide: bool) -> Rejection {
 
 /// Why the agent of each release refuses a Kubernetes NetworkPolicy (after the API server's defaulting).
 pub fn network_policy(obj: &Value) -> Rejection {
-    by_release(|a| knp(obj, a).err())
+    // `enable-node-selector-labels` decides only `fromNodes`/`toNodes`, which a Kubernetes
+    // NetworkPolicy cannot express: one answer per minor (half the work on every policy read).
+    by_release_with(|a| knp(obj, a).err(), false)
 }
 
 /// Asks `check` for every minor and both values of `enable-node-selector-labels`, and folds the answers
 /// into ranges of minors.
 fn by_release(check: impl Fn(Agent) -> Option<String>) -> Rejection {
+    by_release_with(check, true)
+}
+
+/// `by_release`, asking for `enable-node-selector-labels` on only when `node_labels_matter` (else the
+/// answer with it off stands for both).
+fn by_release_with(check: impl Fn(Agent) -> Option<String>, node_labels_matter: bool) -> Rejection {
     let answers: Vec<(u16, Option<String>, Option<String>)> = (OLDEST_MINOR..=NEWEST_MINOR)
         .map(|minor| {
             let off = check(Agent {
                 minor,
                 node_selector_labels: false,
             });
-            let on = check(Agent {
-                minor,
-                node_selector_labels: true,
-            });
+            let on = if node_labels_matter {
+                check(Agent {
+                    minor,
+                    node_selector_labels: true,
+                })
+            } else {
+                off.clone()
+            };
             (minor, off, on)
         })
         .collect();

@@ -221,8 +221,9 @@ impl<'a> Engine<'a> {
             .collect();
         let n = evaluated.len();
         let mut r = reason::ALLOWED;
+        let mut seen = blocked_by.iter().map(|(o, _)| o.clone()).collect();
         for e in &blocked {
-            let this = super::blocked_reason(&e.now, blocked_by);
+            let this = super::blocked_reason(&e.now, blocked_by, &mut seen);
             if r == reason::ALLOWED {
                 r = this;
             }
