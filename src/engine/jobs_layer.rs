@@ -745,11 +745,17 @@ impl<'a> Engine<'a> {
                     }
                     Some(_) => {}
                     None => match address_target(t, key()) {
-                        Some(a) => {
-                            if seen_addresses.insert((*si, a.ip.clone(), a.port, a.path.clone())) {
-                                addresses.push((*si, a));
-                            }
+                        Some(a)
+                            if seen_addresses.insert((
+                                *si,
+                                a.ip.clone(),
+                                a.port,
+                                a.path.clone(),
+                            )) =>
+                        {
+                            addresses.push((*si, a));
                         }
+                        Some(_) => {}
                         // Counted once, as the message describes the first run's.
                         None if run == 0 => unjudged += 1,
                         None => {}
