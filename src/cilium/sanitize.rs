@@ -1503,19 +1503,19 @@ fn knp(obj: &Value, a: Agent) -> Check {
         .map(|m| text(m, "namespace"))
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "default".to_string());
-    let spec = field(obj, "spec").cloned().unwrap_or(Value::Null);
+    let spec = field(obj, "spec").unwrap_or(&Value::Null);
     // The api.Rule ParseNetworkPolicy builds (up to 1.18), then `Rule.Sanitize()`. The selectors are
     // built with their final keys (`k8s.` and the namespace-label prefix) and validated as they are.
     let raw = |sel: &Value, path: &str| -> Check {
         validate_label_selector(sel, qualified_name_errors).map_err(|e| format!("{path}: {e}"))
     };
     raw(
-        &knp_pod_selector(field(&spec, "podSelector"), &ns),
+        &knp_pod_selector(field(spec, "podSelector"), &ns),
         "spec.podSelector",
     )?;
     for (section, peers_key) in [("ingress", "from"), ("egress", "to")] {
         let ingress = section == "ingress";
-        for (i, r) in list(&spec, section).iter().enumerate() {
+        for (i, r) in list(spec, section).iter().enumerate() {
             let path = format!("spec.{section}[{i}]");
             let peers = list(r, peers_key);
             for (j, peer) in peers.iter().enumerate() {
