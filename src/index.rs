@@ -1161,6 +1161,13 @@ impl ClusterIndex {
             })
             .map(|n| n.name.clone())
             .collect();
+        s.node_ips = self
+            .nodes()
+            .map(|n| {
+                let ips = n.ips.iter().filter_map(|a| a.parse().ok()).collect();
+                (n.name.clone(), ips)
+            })
+            .collect();
         s
     }
 }

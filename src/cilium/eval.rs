@@ -193,7 +193,18 @@ impl Identity {
                 .node_name
                 .as_ref()
                 .is_some_and(|n| s.kube_apiserver.nodes.contains(n));
-            (Identity::reserved(IdentityKind::Host, node_ip), api)
+            let mut id = Identity::reserved(IdentityKind::Host, node_ip);
+            // One host identity for every address of the node (E8.2.1).
+            id.host_ips = src
+                .node_name
+                .as_ref()
+                .and_then(|n| s.node_ips.get(n))
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|a| Some(*a) != node_ip)
+                .collect();
+            (id, api)
         } else {
             let api = node_ip.is_some_and(|ip| s.kube_apiserver.ips.contains(&ip));
             (Identity::remote_node(node_ip, src_node_labels, s), api)

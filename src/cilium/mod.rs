@@ -81,6 +81,10 @@ pub struct Settings {
     /// host identity carries the label for all their addresses (E8.2.1). Filled from the cluster by
     /// `ClusterIndex::cilium_settings`.
     pub kube_apiserver: KubeApiServer,
+    /// Each Node's InternalIP/ExternalIP addresses: the host identity of a node carries the labels of
+    /// all of them (E8.2.1, E8.4), for a hostNetwork pod on it as for an address of it. Filled from
+    /// the cluster by `ClusterIndex::cilium_settings`.
+    pub node_ips: std::collections::BTreeMap<String, Vec<std::net::IpAddr>>,
 }
 
 /// The API server's addresses and the Nodes they belong to ([`Settings::kube_apiserver`]).
@@ -104,6 +108,7 @@ impl Default for Settings {
             cluster_name: "default".to_string(),
             policy_default_local_cluster: None,
             kube_apiserver: KubeApiServer::default(),
+            node_ips: Default::default(),
         }
     }
 }
