@@ -1994,13 +1994,7 @@ impl<'a> Engine<'a> {
                 &per_scraper
                     .iter()
                     .map(|(si, t)| (*si, target_address(idx, t.pod, t.port), &t.shard))
-                    .chain(addresses.iter().map(|(si, t)| {
-                        (
-                            *si,
-                            (t.ip.as_str(), format!("{}:{}", t.ip, t.port)),
-                            &t.shard,
-                        )
-                    }))
+                    .chain(address_layer::readiness_targets(&addresses))
                     .collect::<Vec<_>>(),
             ),
         );
@@ -2168,15 +2162,14 @@ impl<'a> Engine<'a> {
         if !targets.is_empty() || !addresses.is_empty() {
             let pods: std::collections::BTreeSet<PodId> =
                 targets.iter().map(|(_, t)| t.pod).collect();
-            let mut msg = format!(
+            let pods_text = format!(
                 "{} pods, {} targets{}",
                 pods.len(),
                 targets.len(),
                 modelled_note(pods.iter().map(|id| self.idx.pod(*id)))
             );
-            if !addresses.is_empty() {
-                msg = address_layer::resolved_text(self.idx, &msg, targets.is_empty(), addresses);
-            }
+            let msg =
+                address_layer::resolved_text(self.idx, &pods_text, targets.is_empty(), addresses);
             return condition(cond::TARGETS_RESOLVED, true, reason::RESOLVED, msg);
         }
         if let Err(e) = &m.selector {

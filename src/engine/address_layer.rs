@@ -375,6 +375,20 @@ impl<'a> Engine<'a> {
     }
 }
 
+/// What `ScraperReady` checks of each address target: its scraper, (the address, `ip:port`) and the
+/// shard that keeps it.
+pub(super) fn readiness_targets(
+    addresses: &[(usize, AddressTarget)],
+) -> impl Iterator<Item = (usize, (&str, String), &crate::promop::ShardKey)> {
+    addresses.iter().map(|(si, t)| {
+        (
+            *si,
+            (t.ip.as_str(), format!("{}:{}", t.ip, t.port)),
+            &t.shard,
+        )
+    })
+}
+
 /// `TargetsResolved`'s message with the address targets: how many, and of what (nodes, the API
 /// server, external addresses), with the addresses that are not ready.
 pub(super) fn resolved_text(
@@ -383,6 +397,9 @@ pub(super) fn resolved_text(
     no_pod_target: bool,
     addresses: &[(usize, AddressTarget)],
 ) -> String {
+    if addresses.is_empty() {
+        return pods_text.to_string();
+    }
     let mut owners: Vec<String> = Vec::new();
     let mut not_ready: Vec<String> = Vec::new();
     for (_, t) in addresses {

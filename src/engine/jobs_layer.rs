@@ -770,11 +770,7 @@ impl<'a> Engine<'a> {
                 "no scraper runs the job",
             ),
             Some(&(_, job, d)) => job_targets_condition(job, d, unjudged, &targets, |text| {
-                if addresses.is_empty() {
-                    text.to_string()
-                } else {
-                    address_layer::resolved_text(idx, text, targets.is_empty(), &addresses)
-                }
+                address_layer::resolved_text(idx, text, targets.is_empty(), &addresses)
             }),
         });
         conditions.push(
@@ -790,13 +786,7 @@ impl<'a> Engine<'a> {
                             key,
                         )
                     })
-                    .chain(addresses.iter().map(|(si, t)| {
-                        (
-                            *si,
-                            (t.ip.as_str(), format!("{}:{}", t.ip, t.port)),
-                            &t.shard,
-                        )
-                    }))
+                    .chain(address_layer::readiness_targets(&addresses))
                     .collect::<Vec<_>>(),
             ),
         );
