@@ -49,7 +49,8 @@ pub fn cilium_policy(obj: &Value, clusterwide: bool) -> Rejection {
 pub fn network_policy(obj: &Value) -> Rejection {
     // `enable-node-selector-labels` decides only `fromNodes`/`toNodes`, which a Kubernetes
     // NetworkPolicy cannot express: one answer per minor (half the work on every policy read).
-    by_release_with(|a| knp(obj, a).err(), false)
+    let reading = KnpReading::of(obj);
+    by_release_with(|a| knp(&reading, a).err(), false)
 }
 
 /// Asks `check` for every minor and both values of `enable-node-selector-labels`, and folds the answers
@@ -1492,82 +1493,139 @@ fn label_value_errors(v: &str) -> Vec<String> {
 // ---------------------------------------------------------------------------------------------------------
 // Kubernetes NetworkPolicy.
 
-fn knp(obj: &Value, a: Agent) -> Check {
+/// What a Kubernetes NetworkPolicy gives the agent's parser, read once for every minor: the selectors
+/// with their final keys are validated here (the same for each release), the rest per release by
+/// [`knp`].
+struct KnpReading<'a> {
+    /// The pod selector's problem, if any.
+    subject: Check,
+    rules: Vec<KnpRule<'a>>,
+}
+
+struct KnpRule<'a> {
+    ingress: bool,
+    path: String,
+    peers: Vec<KnpPeer<'a>>,
+    /// Each port as its own port rule, its port "0" when omitted: without and with `endPort`.
+    ports: Vec<(Value, Option<Value>)>,
+}
+
+struct KnpPeer<'a> {
+    path: String,
+    /// Whether it has a pod or namespace selector, and that selector's problem.
+    selector: Option<Check>,
+    block: Option<&'a Value>,
+}
+
+impl<'a> KnpReading<'a> {
+    fn of(obj: &'a Value) -> Self {
+        let ns = obj
+            .get("metadata")
+            .map(|m| text(m, "namespace"))
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "default".to_string());
+        let spec = field(obj, "spec").unwrap_or(&Value::Null);
+        // The api.Rule ParseNetworkPolicy builds (up to 1.18), then `Rule.Sanitize()`. The selectors
+        // are built with their final keys (`k8s.` and the namespace-label prefix) and validated as they
+        // are.
+        let raw = |sel: &Value, path: &str| -> Check {
+            validate_label_selector(sel, qualified_name_errors).map_err(|e| format!("{path}: {e}"))
+        };
+        let subject = raw(
+            &knp_pod_selector(field(spec, "podSelector"), &ns),
+            "spec.podSelector",
+        );
+        let mut rules = Vec::new();
+        for (section, peers_key) in [("ingress", "from"), ("egress", "to")] {
+            for (i, r) in list(spec, section).iter().enumerate() {
+                let path = format!("spec.{section}[{i}]");
+                let peers = list(r, peers_key)
+                    .iter()
+                    .enumerate()
+                    .map(|(j, peer)| {
+                        let ppath = format!("{path}.{peers_key}[{j}]");
+                        KnpPeer {
+                            selector: knp_peer_selector(peer, &ns).map(|sel| raw(&sel, &ppath)),
+                            block: field(peer, "ipBlock"),
+                            path: ppath,
+                        }
+                    })
+                    .collect();
+                let ports = list(r, "ports")
+                    .iter()
+                    .map(|p| {
+                        let port = match field(p, "port") {
+                            Some(Value::Number(n)) => n.to_string(),
+                            Some(Value::String(s)) => s.clone(),
+                            _ => "0".to_string(),
+                        };
+                        let protocol = match text(p, "protocol") {
+                            s if s.is_empty() => "TCP".to_string(),
+                            s => s,
+                        };
+                        let pp = serde_json::json!({"port": port, "protocol": protocol});
+                        let with_end = field(p, "endPort").map(|e| {
+                            let mut pp = pp.clone();
+                            pp["endPort"] = e.clone();
+                            serde_json::json!({ "ports": [pp] })
+                        });
+                        (serde_json::json!({ "ports": [pp] }), with_end)
+                    })
+                    .collect();
+                rules.push(KnpRule {
+                    ingress: section == "ingress",
+                    path,
+                    peers,
+                    ports,
+                });
+            }
+        }
+        KnpReading { subject, rules }
+    }
+}
+
+fn knp(reading: &KnpReading<'_>, a: Agent) -> Check {
     // From 1.19 the parser builds policy entries and validates nothing the API server lets through (its
     // only error, an unknown protocol, cannot pass the API server).
     if a.minor >= 19 {
         return Ok(());
     }
-    let ns = obj
-        .get("metadata")
-        .map(|m| text(m, "namespace"))
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "default".to_string());
-    let spec = field(obj, "spec").unwrap_or(&Value::Null);
-    // The api.Rule ParseNetworkPolicy builds (up to 1.18), then `Rule.Sanitize()`. The selectors are
-    // built with their final keys (`k8s.` and the namespace-label prefix) and validated as they are.
-    let raw = |sel: &Value, path: &str| -> Check {
-        validate_label_selector(sel, qualified_name_errors).map_err(|e| format!("{path}: {e}"))
-    };
-    raw(
-        &knp_pod_selector(field(spec, "podSelector"), &ns),
-        "spec.podSelector",
-    )?;
-    for (section, peers_key) in [("ingress", "from"), ("egress", "to")] {
-        let ingress = section == "ingress";
-        for (i, r) in list(spec, section).iter().enumerate() {
-            let path = format!("spec.{section}[{i}]");
-            let peers = list(r, peers_key);
-            for (j, peer) in peers.iter().enumerate() {
-                let ppath = format!("{path}.{peers_key}[{j}]");
-                let selector = knp_peer_selector(peer, &ns);
-                let block = field(peer, "ipBlock");
-                if selector.is_some() && block.is_some() {
-                    let (m1, m2) = if ingress {
-                        ("FromEndpoints", "FromCIDRSet")
-                    } else {
-                        ("ToCIDRSet", "ToEndpoints")
-                    };
-                    let combining = if a.minor <= 15 {
-                        "Combining"
-                    } else {
-                        "combining"
-                    };
-                    return Err(format!(
-                        "{ppath}: {combining} {m1} and {m2} is not supported yet"
-                    ));
-                }
-                if let Some(sel) = selector {
-                    raw(&sel, &ppath)?;
-                }
-                if let Some(b) = block {
-                    let rule =
-                        serde_json::json!({"cidr": text(b, "cidr"), "except": list(b, "except")});
-                    cidr_rule(&rule, &format!("{ppath}.ipBlock"), a)?;
-                }
-            }
-            // Each port becomes a port rule of its own, its port "0" when omitted; endPort is carried
-            // from 1.16 (1.15 drops it: a warning, not an error).
-            for (j, p) in list(r, "ports").iter().enumerate() {
-                let port = match field(p, "port") {
-                    Some(Value::Number(n)) => n.to_string(),
-                    Some(Value::String(s)) => s.clone(),
-                    _ => "0".to_string(),
+    reading.subject.clone()?;
+    for r in &reading.rules {
+        for peer in &r.peers {
+            if peer.selector.is_some() && peer.block.is_some() {
+                let (m1, m2) = if r.ingress {
+                    ("FromEndpoints", "FromCIDRSet")
+                } else {
+                    ("ToCIDRSet", "ToEndpoints")
                 };
-                let protocol = match text(p, "protocol") {
-                    s if s.is_empty() => "TCP".to_string(),
-                    s => s,
+                let combining = if a.minor <= 15 {
+                    "Combining"
+                } else {
+                    "combining"
                 };
-                let mut pp = serde_json::json!({"port": port, "protocol": protocol});
-                if a.minor >= 16 {
-                    if let Some(e) = field(p, "endPort") {
-                        pp["endPort"] = e.clone();
-                    }
-                }
-                let pr = serde_json::json!({ "ports": [pp] });
-                port_rule(&pr, &format!("{path}.ports[{j}]"), ingress, a)
-                    .map_err(|m| m.replace(".ports[0]:", ":"))?;
+                return Err(format!(
+                    "{}: {combining} {m1} and {m2} is not supported yet",
+                    peer.path
+                ));
             }
+            if let Some(check) = &peer.selector {
+                check.clone()?;
+            }
+            if let Some(b) = peer.block {
+                let rule =
+                    serde_json::json!({"cidr": text(b, "cidr"), "except": list(b, "except")});
+                cidr_rule(&rule, &format!("{}.ipBlock", peer.path), a)?;
+            }
+        }
+        // endPort is carried from 1.16 (1.15 drops it: a warning, not an error).
+        for (j, (without_end, with_end)) in r.ports.iter().enumerate() {
+            let pr = match with_end {
+                Some(pr) if a.minor >= 16 => pr,
+                _ => without_end,
+            };
+            port_rule(pr, &format!("{}.ports[{j}]", r.path), r.ingress, a)
+                .map_err(|m| m.replace(".ports[0]:", ":"))?;
         }
     }
     Ok(())
