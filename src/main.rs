@@ -14,7 +14,7 @@ use scrapepath::load::{load_index_with, LoadError};
 use scrapepath::observe::fetch::{observe_once, Fetcher};
 use scrapepath::observe::plan::{parse_duration, Derive, ObserveSettings, UrlSetting};
 use scrapepath::observe::{parse_targets, Observation, Observed};
-use scrapepath::report::{render_with, Format};
+use scrapepath::report::{write_with, Format};
 
 #[derive(Parser)]
 #[command(
@@ -412,6 +412,30 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
+/// Writes the report to standard output as it is rendered; a write that fails (a closed pipe) is said
+/// on standard error and exits 2.
+fn print_report(
+    report: &scrapepath::engine::Report,
+    output: Format,
+    verbose: bool,
+) -> Result<(), ExitCode> {
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    write_with(report, output, verbose, &mut out)
+        .and_then(|()| out.flush())
+        .map_err(|e| {
+            eprintln!("scrapepath: cannot write the report to standard output: {e}");
+            ExitCode::from(2)
+        })
+}
+
+/// mimalloc instead of glibc's malloc: `check` and the index allocate many small strings and maps,
+/// where glibc spent a quarter of `check`'s time in malloc/free and kept freed YAML trees as
+/// fragmented arenas (see the README's scale section for the numbers).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -459,7 +483,10 @@ fn main() -> ExitCode {
                 None
             };
             let report = evaluate_observed(&index, &platform.engine_config(), observed.as_ref());
-            print!("{}", render_with(&report, output, verbose));
+            drop(index);
+            if let Err(code) = print_report(&report, output, verbose) {
+                return code;
+            }
             if report.subjects.iter().all(|s| s.ready) {
                 ExitCode::SUCCESS
             } else {
@@ -709,7 +736,12 @@ fn main() -> ExitCode {
                 let head = scrapepath::gate::Side::new(report, &index, &stats);
                 return ExitCode::from(scrapepath::gate::run(&run, head));
             }
-            print!("{}", render_with(&report, output, verbose));
+            // The report is all that is left to write: the index goes first.
+            drop(index);
+            drop(stats);
+            if let Err(code) = print_report(&report, output, verbose) {
+                return code;
+            }
             if report.subjects.iter().all(|s| s.ready) {
                 ExitCode::SUCCESS
             } else {
