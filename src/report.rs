@@ -33,6 +33,24 @@ pub fn render_with(report: &Report, format: Format, verbose: bool) -> String {
     }
 }
 
+/// [`render_with`], written to `out` as it is produced: a JSON or YAML report of 20,000 targets is 50 MB,
+/// which `check` need not hold as one string besides the report.
+pub fn write_with(
+    report: &Report,
+    format: Format,
+    verbose: bool,
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, report)?;
+            out.write_all(b"\n")
+        }
+        Format::Yaml => serde_yaml_ng::to_writer(&mut *out, report).map_err(std::io::Error::other),
+        Format::Text => out.write_all(render_with(report, format, verbose).as_bytes()),
+    }
+}
+
 fn mark(status: &str) -> &'static str {
     match status {
         "True" => "ok ",
@@ -252,9 +270,7 @@ fn groups(s: &SubjectReport, side: Side) -> Vec<Group<'_>> {
         let l = side.layer(t);
         let name = format!("{}:{}", t.pod, t.port);
         match out.iter_mut().find(|g| {
-            g.verdict == l.verdict
-                && g.decided_by == l.decided_by.as_slice()
-                && g.reason == l.reason
+            g.verdict == l.verdict && g.decided_by == &l.decided_by[..] && *g.reason == *l.reason
         }) {
             Some(g) => {
                 if !g.targets.contains(&name) {

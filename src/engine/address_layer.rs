@@ -353,6 +353,7 @@ impl<'a> Engine<'a> {
         evaluated: &[AddressEvaluated],
         scrapers: &[Scraper<'a>],
     ) -> Vec<TargetOut> {
+        let shared = &mut *self.shared_out.borrow_mut();
         evaluated
             .iter()
             .map(|e| TargetOut {
@@ -363,11 +364,11 @@ impl<'a> Engine<'a> {
                 port_name: e.target.port_name.clone(),
                 path: e.target.path.clone(),
                 scraper: scrapers[e.scraper].display(),
-                network: LayerOut::of_network(&e.now),
+                network: LayerOut::of_network(&e.now, shared),
                 mesh: LayerOut {
                     verdict: "NotApplicable".to_string(),
-                    reason: "an address no pod backs has no sidecar; the mesh policies of the scraper's own sidecar are not evaluated for it".to_string(),
-                    decided_by: vec![],
+                    reason: shared.text("an address no pod backs has no sidecar; the mesh policies of the scraper's own sidecar are not evaluated for it".to_string()),
+                    decided_by: shared.refs(&[]),
                 },
                 observed: None,
             })

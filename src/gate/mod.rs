@@ -537,7 +537,7 @@ fn class_of(t: &TargetOut) -> (Class, String) {
                 verdict: t.network.verdict.clone(),
                 decided_by: refs(&t.network),
             },
-            t.network.reason.clone(),
+            t.network.reason.to_string(),
         )
     } else if t.mesh.verdict == "Denied" {
         (
@@ -546,7 +546,7 @@ fn class_of(t: &TargetOut) -> (Class, String) {
                 verdict: t.mesh.verdict.clone(),
                 decided_by: refs(&t.mesh),
             },
-            t.mesh.reason.clone(),
+            t.mesh.reason.to_string(),
         )
     } else {
         (Class::Ok, String::new())
