@@ -116,8 +116,11 @@ const CIDRS: &[&str] = &[
 ];
 
 /// With [`Shape::addresses`], the CIDRs also cover the addresses no pod backs ([`EXTERNAL_ADDRESSES`]):
-/// external ranges (one `except` names one of their addresses) and IPv6.
-const ADDRESS_CIDRS: &[&str] = &["203.0.113.0/24", "198.51.100.0/24", "2001:db8::/32", "::/0"];
+/// external ranges (one `except` names one of their addresses) and IPv6. Not `::/0`: which family a
+/// zero-length CIDR selects in an agent that is not dual-stack differs between releases (1.17 and 1.18
+/// admit IPv4 addresses with `toCIDRSet: [{cidr: "::/0"}]`, not with `toCIDR`; 1.15–1.18 admit IPv6
+/// ones with `0.0.0.0/0`), which scrapepath does not model (it knows no address family setting).
+const ADDRESS_CIDRS: &[&str] = &["203.0.113.0/24", "198.51.100.0/24", "2001:db8::/32"];
 
 /// Addresses no pod or node has (none in the pods' 10.244.0.0/16: Cilium's ipcache gives pod CIDRs the
 /// world identity outside any policy prefix, a case of its own), scraped as ServiceMonitor endpoints
@@ -449,15 +452,24 @@ fn addresses(rng: &mut Rng, objects: &mut Vec<Value>, sources: &[String]) -> Vec
             "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}],
         }));
     }
+    let mut dual_stack = false;
     if let Some(cm) = objects.iter_mut().find(|o| o["kind"] == "ConfigMap") {
-        if rng.chance(15) {
+        if rng.chance(25) {
             // A dual-stack agent: external addresses are world-ipv4/world-ipv6 from 1.16.
             cm["data"]["enable-ipv6"] = json!("true");
+            dual_stack = true;
         }
     }
+    // An IPv6 address only for a dual-stack agent: an IPv4-only cluster's pods cannot reach one (and
+    // its identity there differs between releases: scrapepath does not model the address family).
+    let external: Vec<&str> = EXTERNAL_ADDRESSES
+        .iter()
+        .copied()
+        .filter(|a| dual_stack || !a.contains(':'))
+        .collect();
     let mut dests: Vec<&str> = node_ips;
     dests.extend(api);
-    dests.extend(rng.subset(EXTERNAL_ADDRESSES, 2, 3));
+    dests.extend(rng.subset(&external, 2, 3));
     dests.sort_unstable();
     dests.dedup();
     let mut flows = Vec::new();
@@ -500,10 +512,12 @@ fn scraper_egress(ctx: &mut Ctx<'_>, i: usize) -> Value {
     };
     r.insert("endpointSelector".into(), subject);
     let n = ctx.rng.range(1, 3);
-    r.insert("egress".into(), ctx.egress_elements(n, false));
+    let els: Vec<Value> = (0..n).map(|_| ctx.address_element(false)).collect();
+    r.insert("egress".into(), json!(els));
     if ctx.rng.chance(25) {
         let n = ctx.rng.range(1, 2);
-        r.insert("egressDeny".into(), ctx.egress_elements(n, true));
+        let els: Vec<Value> = (0..n).map(|_| ctx.address_element(true)).collect();
+        r.insert("egressDeny".into(), json!(els));
     }
     if ctx.shape.enable_default_deny && ctx.rng.chance(15) {
         r.insert("enableDefaultDeny".into(), json!({"egress": false}));
@@ -947,6 +961,45 @@ impl Ctx<'_> {
             }
         }
         Value::Object(out)
+    }
+
+    /// An `egress`/`egressDeny` element of a scraper's egress policy ([`scraper_egress`]): half the time
+    /// a generated one ([`Ctx::egress_element`]), else one aimed at addresses: the entities an address
+    /// can be (`host`, `remote-node`, `kube-apiserver`, `world`, `cluster`, `all`) or CIDRs (with
+    /// `except`), on numbered ports or all.
+    fn address_element(&mut self, deny: bool) -> Value {
+        if self.rng.chance(50) {
+            return self.egress_element(deny);
+        }
+        const ENTITIES: &[&str] = &[
+            "host",
+            "remote-node",
+            "kube-apiserver",
+            "world",
+            "cluster",
+            "all",
+        ];
+        let mut e = Map::new();
+        match self.rng.below(3) {
+            0 => {
+                e.insert("toEntities".into(), json!(self.rng.subset(ENTITIES, 1, 2)));
+            }
+            1 => {
+                e.insert("toCIDR".into(), json!(self.rng.subset(&self.cidrs(), 1, 2)));
+            }
+            _ => {
+                e.insert("toCIDRSet".into(), json!([self.cidr_set()]));
+            }
+        }
+        if self.rng.chance(40) {
+            let port = *self.rng.pick(&["80", "9090", "10250", "6443", "15090"]);
+            let proto = *self.rng.pick(&["TCP", "ANY", "UDP"]);
+            e.insert(
+                "toPorts".into(),
+                json!([{"ports": [{"port": port, "protocol": proto}]}]),
+            );
+        }
+        Value::Object(e)
     }
 
     /// `n` `egress` (or, `deny`, `egressDeny`) elements.
