@@ -73,6 +73,10 @@ fn to_app(to_ports: &str) -> String {
 }
 const KNPM: &str = "KNP/monitoring/egress";
 
+/// A port rule sending TCP/15090 to the Envoy listener `l` of the CiliumEnvoyConfig `envoy` (E4.6).
+const LISTENER_15090: &str =
+    r#"{ports: [{port: "15090", protocol: TCP}], listener: {envoyConfig: {name: envoy}, name: l}}"#;
+
 fn doc_check(table: &str, cases: Vec<Case>) {
     check_against("semantics/cilium-egress.md", table, cases)
 }
@@ -157,6 +161,15 @@ fn e8_addresses_no_pod_backs_are_decided_by_the_scrapers_egress_toward_their_ide
                 )),
                 &[CNPM],
             ),
+            // E4.6: a listener on the scraped port (the oracle's class (b): the API server on another
+            // node, `all` with a listener on the port and on another port without).
+            addr("e8_a_listener_port_for_all_allows_no_address", APISERVER_ON_NODE)
+                .with(cnpm(
+                    "egress",
+                    r#"egress: [{toEntities: [all, init], toPorts: [{ports: [{port: "9090"}]}, {ports: [{port: "10250", protocol: TCP}], listener: {envoyConfig: {name: envoy}, name: listener}}]}]"#,
+                ))
+                .expect(NetVerdict::Denied, Basis::DefaultDeny, "E4.6", &[CNPM])
+                .mentions("monitoring/envoy/listener"),
             // E8.2: pod selectors never select an address.
             addr("e8_to_endpoints_everything_never_selects_a_node", REMOTE_NODE_ADDR)
                 .with(cnpm("egress", "egress: [{toEndpoints: [{}]}]"))
@@ -644,6 +657,39 @@ fn e4_egress_elements() {
                 .path("/metrics")
                 .with(to_app(r#"{ports: [{port: "15090", protocol: TCP}], rules: {http: [{method: GET, path: /metrics}]}}"#))
                 .expect(NetVerdict::Allowed, Basis::AllowedByRule, "R13", &[CNPM]),
+            case("e4_6_a_listener_allows_nothing")
+                .egress()
+                .with(to_app(LISTENER_15090))
+                .expect(NetVerdict::Denied, Basis::DefaultDeny, "E4.6", &[CNPM])
+                .mentions("to the Envoy listener monitoring/envoy/l"),
+            case("e4_6_a_listener_takes_the_same_selectors_allow_on_its_port")
+                .egress()
+                .with(cnpm(
+                    "egress",
+                    &format!("egress:\n- {{{ns_app}, toPorts: [{{ports: [{{port: \"15090\", protocol: TCP}}]}}]}}\n- {{{ns_app}, toPorts: [{LISTENER_15090}]}}"),
+                ))
+                .expect(NetVerdict::Denied, Basis::DefaultDeny, "E4.6", &[CNPM]),
+            case("e4_6_a_listener_for_every_identity_covers_the_port")
+                .egress()
+                .with(cnpm(
+                    "egress",
+                    &format!("egress:\n- {{{ns_app}, toPorts: [{{ports: [{{port: \"15090\", protocol: ANY}}]}}]}}\n- toPorts: [{LISTENER_15090}]"),
+                ))
+                .expect(NetVerdict::Denied, Basis::DefaultDeny, "E4.6", &[CNPM]),
+            case("e4_6_a_listener_leaves_another_selectors_allow")
+                .egress()
+                .with(cnpm(
+                    "egress",
+                    &format!("egress:\n- {{{ns_app}, toPorts: [{{ports: [{{port: \"15090\", protocol: TCP}}]}}]}}\n- {{toEntities: [world], toPorts: [{LISTENER_15090}]}}"),
+                ))
+                .egress_allowed_by(&[CNPM]),
+            case("e4_6_a_listener_leaves_the_allows_of_other_port_filters")
+                .egress()
+                .with(cnpm(
+                    "egress",
+                    &format!("egress:\n- toEntities: [all]\n- {{toEntities: [all], toPorts: [{LISTENER_15090}]}}"),
+                ))
+                .egress_allowed_by(&[CNPM]),
             case("e4_5_dns_rules_are_port_53_only")
                 .egress()
                 .with(cnpm(

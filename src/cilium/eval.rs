@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::policy::{
-    Direction, Entry, HttpRule, Injection, Peer, PeerSelector, Policy, PortProtocol, PortSpec,
-    Ports, Rule, Subject, NS_KEY, NS_LABELS_PREFIX,
+    Direction, Entry, HttpRule, Injection, Peer, PeerSelector, Policy, PortProtocol, PortRule,
+    PortSpec, Ports, Rule, Subject, NS_KEY, NS_LABELS_PREFIX,
 };
 use super::{EnforcementMode, Settings, Version};
 use crate::model::{Labels, ObjRef, Pod};
@@ -1006,6 +1006,17 @@ fn identity_wildcard_tcp_allow(e: &Entry) -> bool {
 }
 
 fn port_hit<'a>(e: &'a Entry, dest: &Pod, port: u16, v: Version) -> Option<PortHit<'a>> {
+    port_hit_where(e, dest, port, v, |_, _| true)
+}
+
+/// [`port_hit`] over the ports of `e` that `keep` keeps (each with its port rule).
+fn port_hit_where<'a>(
+    e: &'a Entry,
+    dest: &Pod,
+    port: u16,
+    v: Version,
+    keep: impl Fn(&PortRule, &PortProtocol) -> bool,
+) -> Option<PortHit<'a>> {
     let rules = match &e.ports {
         Ports::All => {
             return Some(PortHit {
@@ -1019,7 +1030,10 @@ fn port_hit<'a>(e: &'a Entry, dest: &Pod, port: u16, v: Version) -> Option<PortH
     let mut hit: Option<PortHit<'a>> = None;
     for pr in rules {
         // A port rule without ports contributes no port at all (Cilium iterates its port list).
-        let matched = pr.ports.iter().any(|pp| spec_hits(pp, dest, port, v));
+        let matched = pr
+            .ports
+            .iter()
+            .any(|pp| spec_hits(pp, dest, port, v) && keep(pr, pp));
         if matched {
             let h = hit.get_or_insert(PortHit {
                 l4_only: false,
@@ -1032,6 +1046,90 @@ fn port_hit<'a>(e: &'a Entry, dest: &Pod, port: u16, v: Version) -> Option<PortH
         }
     }
     hit
+}
+
+/// A port of an allow entry whose port rule redirects to an Envoy listener (E4.6), hitting the flow's
+/// TCP port.
+struct ListenerPort<'a> {
+    policy: &'a Policy,
+    entry: &'a Entry,
+    name: &'a str,
+    port: &'a PortProtocol,
+}
+
+/// The listener ports of the allow entries of `dp` (direction `dp.dir`) that hit TCP/`port` on `dest`
+/// for a peer that selects `src`.
+fn listener_ports<'a>(
+    s: &Settings,
+    dp: &DestPolicies<'a>,
+    requires: &[&PeerSelector],
+    dest: &Pod,
+    src: &Identity,
+    port: u16,
+) -> Vec<ListenerPort<'a>> {
+    let mut out = Vec::new();
+    for (p, r) in &dp.selecting {
+        for e in r.entries(dp.dir).0.iter().flatten() {
+            let Ports::Rules(rules) = &e.ports else {
+                continue;
+            };
+            for pr in rules {
+                let Some(name) = pr.listener.as_deref() else {
+                    continue;
+                };
+                for pp in &pr.ports {
+                    if spec_hits(pp, dest, port, s.version)
+                        && peer_matches(e, src, s, requires, dp.dir)
+                    {
+                        out.push(ListenerPort {
+                            policy: p,
+                            entry: e,
+                            name,
+                            port: pp,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// E4.6: the agent installs no policy map entry for port `pp` of port rule `pr` of the allow entry `e`
+/// toward `src`. An entry redirected to an Envoy listener is written only once the listener's
+/// CiliumEnvoyConfig has created it (`ToMapState`: "Skipping unrealized redirects"; 1.15
+/// `toMapState`: a redirect entry without a proxy port is left out), and scrapepath reads no
+/// CiliumEnvoyConfig: so (1) a listener's port rule allows nothing; (2) on the same TCP port filter
+/// (`L4Filter`: the port as written, its range; `ANY` is split per protocol) the rules of one selector
+/// merge (`mergePortProto`: the listener reference is merged in), so an allow whose selector a
+/// listener's port also has is that same redirect; (3) a listener on a numbered port for every
+/// identity (no L3, or the entity `all`) covers the other selectors' allows without L7 rules there
+/// (`PerSelectorPolicy.covers`: their keys are skipped for the wildcard's, which is the redirect).
+fn redirected_to_listener(
+    e: &Entry,
+    pr: &PortRule,
+    pp: &PortProtocol,
+    src: &Identity,
+    listeners: &[ListenerPort<'_>],
+) -> bool {
+    let same_filter =
+        |l: &PortProtocol| l.port == pp.port && l.end_port.unwrap_or(0) == pp.end_port.unwrap_or(0);
+    let same_selector = |l: &Peer| match (l, &e.peer) {
+        // One selector per entity: the entities of `e` that select `src` are all the listener's too.
+        (Peer::Entities(ls), Peer::Entities(es)) => es
+            .iter()
+            .filter(|x| entity_matches(x, src))
+            .all(|x| ls.contains(x)),
+        (l, peer) => l == peer,
+    };
+    pr.listener.is_some()
+        || listeners.iter().any(|l| {
+            same_filter(l.port)
+                && (same_selector(&l.entry.peer)
+                    || (selects_every_identity(&l.entry.peer)
+                        && pp.port != PortSpec::Number(0)
+                        && pr.http.is_none()))
+        })
 }
 
 /// D1–D5: may `src` open TCP/`port` on `dest`, and may the scrape request pass?
@@ -1206,12 +1304,16 @@ fn decide_enforced(
     // D5.2: the union of allows, subject to L7 (R13).
     let mut l4_only: Option<(&Policy, &Entry)> = None;
     let mut http: Vec<(&Policy, &HttpRule)> = Vec::new();
+    let listeners = listener_ports(s, dp, &requires, dest, src, port);
     for (p, r) in &dp.selecting {
         for e in r.entries(dir).0.iter().flatten() {
             if !peer_matches(e, src, s, &requires, dir) {
                 continue;
             }
-            if let Some(hit) = port_hit(e, dest, port, v) {
+            let keep = |pr: &PortRule, pp: &PortProtocol| {
+                !redirected_to_listener(e, pr, pp, src, &listeners)
+            };
+            if let Some(hit) = port_hit_where(e, dest, port, v, keep) {
                 if hit.l4_only && l4_only.is_none() {
                     l4_only = Some((p, e));
                 }
@@ -1309,6 +1411,31 @@ fn decide_enforced(
             ),
             vec![],
         );
+    }
+    if let Some(l) = listeners.first() {
+        return Decision {
+            verdict: NetVerdict::Denied,
+            basis: Basis::DefaultDeny,
+            rule: "E4.6",
+            reason: format!(
+                "{} {} sends TCP/{port} {} to the Envoy listener {} (a CiliumEnvoyConfig's), which scrapepath does not evaluate: the agent writes no policy entry for it until that listener exists (then Envoy decides), and no other rule allows the port; allow it with a port rule without a listener",
+                l.policy.obj,
+                l.entry.path,
+                if egress { "toward" } else { "from" },
+                l.name
+            ),
+            decided_by: listeners
+                .iter()
+                .map(|l| &l.policy.obj)
+                .chain(&dp.default_deny_by)
+                .fold(Vec::new(), |mut by, o| {
+                    if !by.contains(o) {
+                        by.push(o.clone());
+                    }
+                    by
+                }),
+            side: dir,
+        };
     }
     Decision {
         verdict: NetVerdict::Denied,
