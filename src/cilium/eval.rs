@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::policy::{
-    Direction, Entry, HttpRule, Injection, Peer, PeerSelector, Policy, PortProtocol, PortRule,
-    PortSpec, Ports, Rule, Subject, NS_KEY, NS_LABELS_PREFIX,
+    CidrRule, Direction, Entry, HttpRule, Injection, Peer, PeerSelector, Policy, PortProtocol,
+    PortRule, PortSpec, Ports, Rule, Subject, NS_KEY, NS_LABELS_PREFIX,
 };
 use super::{EnforcementMode, Settings, Version};
 use crate::model::{Labels, ObjRef, Pod};
@@ -857,9 +857,15 @@ fn peer_admits(
         // (never `world`). From 1.19 a /0 selects by the `world` label alone (`GetCIDRLabels`: no
         // `cidr:` label for a zero-length prefix), so it no longer selects a node.
         // E8.4: an address outside the nodes carries the CIDR labels of every prefix containing it.
-        Peer::Cidr(cidrs) if src.kind == IdentityKind::World => src
-            .node_ip
-            .is_some_and(|ip| cidrs.iter().any(|c| c.contains(&ip))),
+        Peer::Cidr(cidrs) if src.kind == IdentityKind::World => src.node_ip.is_some_and(|ip| {
+            cidrs.iter().any(|c| {
+                if c.cidr.prefix == 0 {
+                    zero_cidr_selects(c, cidrs, &ip, s)
+                } else {
+                    c.contains(&ip)
+                }
+            })
+        }),
         Peer::Cidr(cidrs) => {
             s.cidr_match_nodes
                 && matches!(src.kind, IdentityKind::Host | IdentityKind::RemoteNode)
@@ -872,6 +878,96 @@ fn peer_admits(
         }
         Peer::Nodes(sels) => s.node_selector_labels && sels.iter().any(|sel| sel.matches(src)),
     }
+}
+
+/// The `world` label of an address family: `reserved:world`, `world-ipv4` or `world-ipv6`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WorldLabel {
+    World,
+    V4,
+    V6,
+}
+
+/// E8.4: which `world` label the ipcache gives the external address `ip` (`labels.GetCIDRLabels` →
+/// `AddWorldLabel`). Up to 1.18: per family on a dual-stack agent, else `world`. From 1.19
+/// (`getWorldLabel`): the family's own label whenever the *other* family is enabled, `world` only for
+/// the one enabled family of a single-stack agent (so on an IPv4-only agent an IPv6 address is
+/// `world-ipv6`).
+fn world_label_of(ip: &IpAddr, s: &Settings) -> WorldLabel {
+    let v6 = ip.is_ipv6();
+    if s.version >= CIDR_ZERO_IS_WORLD_SINCE {
+        return match (v6, s.enable_ipv4, s.enable_ipv6) {
+            (false, _, true) => WorldLabel::V4,
+            (true, true, _) => WorldLabel::V6,
+            _ => WorldLabel::World,
+        };
+    }
+    match (s.dual_stack(), v6) {
+        (false, _) => WorldLabel::World,
+        (true, false) => WorldLabel::V4,
+        (true, true) => WorldLabel::V6,
+    }
+}
+
+/// E8.4: does the zero-length CIDR `c` (one of `list`, the element's CIDRs of its kind) select the
+/// external address `ip`? Cilium builds the selector by release and by the agent's address families:
+/// * from 1.19 `IPStringToLabel` makes `0.0.0.0/0`/`::/0` the `world` label of *its* family
+///   ([`world_label_of`] of the CIDR's address), for `toCIDR` and `toCIDRSet` alike;
+/// * up to 1.18 a `toCIDR` list (`CIDRSlice.GetAsEndpointSelectors`; up to 1.16 `toCIDRSet` too, as the
+///   set minus its excepts: a `/0` with an except is no `/0` there) selects `cidr:<c>` plus, dual-stack,
+///   `world-ipv4`/`world-ipv6` for each family's `/0` (and `world` with both), single-stack `world`
+///   only when the list has the `/0` of an **enabled** family (IPv4 first);
+/// * 1.17/1.18 `toCIDRSet` (`CIDRRuleSlice.GetAsEndpointSelectors`) copies each `/0` with `world` on a
+///   single-stack agent **whatever the CIDR's family**, `world-ipv4`/`world-ipv6` on a dual-stack one;
+/// * up to 1.18 the `cidr:` label of a `/0` matches (by containment, `Label.HasKey`) an address that
+///   carries the label of a longer policy prefix of its family (`s.policy_prefixes`).
+///
+/// `except` entries exclude the addresses they contain on every path.
+fn zero_cidr_selects(c: &CidrRule, list: &[CidrRule], ip: &IpAddr, s: &Settings) -> bool {
+    let v = s.version;
+    let is_v6 = |r: &CidrRule| r.cidr.addr.is_ipv6();
+    if c.set && v < Version::new(1, 17) && !c.except.is_empty() {
+        // ComputeResultantCIDRSet: the /0 minus its excepts, prefixes that are not /0.
+        return c.contains(ip);
+    }
+    if c.except.iter().any(|e| e.contains(ip)) {
+        return false;
+    }
+    let id = world_label_of(ip, s);
+    let own_family = |v6: bool| {
+        if v6 {
+            IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED)
+        } else {
+            IpAddr::from(std::net::Ipv4Addr::UNSPECIFIED)
+        }
+    };
+    let world_path = if v >= CIDR_ZERO_IS_WORLD_SINCE {
+        world_label_of(&own_family(is_v6(c)), s) == id
+    } else if c.set && v >= Version::new(1, 17) {
+        match (s.dual_stack(), is_v6(c)) {
+            (false, _) => id == WorldLabel::World,
+            (true, false) => id == WorldLabel::V4,
+            (true, true) => id == WorldLabel::V6,
+        }
+    } else {
+        let all = |v6: bool| {
+            list.iter()
+                .any(|r| r.cidr.prefix == 0 && is_v6(r) == v6 && (!r.set || r.except.is_empty()))
+        };
+        let (has4, has6) = (all(false), all(true));
+        if s.dual_stack() {
+            (id == WorldLabel::World && has4 && has6)
+                || (id == WorldLabel::V4 && has4)
+                || (id == WorldLabel::V6 && has6)
+        } else {
+            id == WorldLabel::World
+                && ((s.enable_ipv4 && has4) || (!s.enable_ipv4 && s.enable_ipv6 && has6))
+        }
+    };
+    let cidr_path = v < CIDR_ZERO_IS_WORLD_SINCE
+        && is_v6(c) == ip.is_ipv6()
+        && s.policy_prefixes.iter().any(|p| p.contains(ip));
+    world_path || cidr_path
 }
 
 /// From 1.16 an explicitly empty L3 list makes the element select nothing (R11); before, it was as if

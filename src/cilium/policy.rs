@@ -296,6 +296,27 @@ impl Direction {
 
 impl Rule {
     /// The allow and the deny entries of one direction.
+    /// The CIDRs (and excepts) of every entry, both directions, allow and deny: the prefixes the agent
+    /// puts in its ipcache for this rule (`policy.GetCIDRPrefixes`).
+    pub fn cidrs(&self) -> impl Iterator<Item = &Cidr> {
+        fn of(peer: &Peer) -> Vec<&CidrRule> {
+            match peer {
+                Peer::Cidr(c) => c.iter().collect(),
+                Peer::Union(kinds) => kinds.iter().flat_map(of).collect(),
+                Peer::EmptyList { rest, .. } => of(rest),
+                _ => Vec::new(),
+            }
+        }
+        [Direction::Ingress, Direction::Egress]
+            .into_iter()
+            .flat_map(|d| {
+                let (allow, deny) = self.entries(d);
+                allow.iter().chain(deny).flatten()
+            })
+            .flat_map(|e| of(&e.peer))
+            .flat_map(|c| std::iter::once(&c.cidr).chain(&c.except))
+    }
+
     pub fn entries(&self, dir: Direction) -> (&Option<Vec<Entry>>, &Option<Vec<Entry>>) {
         match dir {
             Direction::Ingress => (&self.ingress, &self.ingress_deny),
@@ -483,6 +504,9 @@ impl Cidr {
 pub struct CidrRule {
     pub cidr: Cidr,
     pub except: Vec<Cidr>,
+    /// From `toCIDRSet`/`fromCIDRSet` or a KNP `ipBlock` (Cilium's `CIDRRule`), not `toCIDR`/`fromCIDR`
+    /// (`CIDRSlice`): the two build different selectors for a zero-length CIDR (E8.4).
+    pub set: bool,
 }
 
 impl CidrRule {
@@ -906,6 +930,7 @@ fn entry(path: &str, e: &RawIngress, ns: &str, deny: bool, derived: bool) -> Ent
                 .map(|cidr| CidrRule {
                     cidr,
                     except: Vec::new(),
+                    set: false,
                 })
                 .collect(),
         ));
@@ -917,6 +942,7 @@ fn entry(path: &str, e: &RawIngress, ns: &str, deny: bool, derived: bool) -> Ent
                     Some(CidrRule {
                         cidr: Cidr::parse(c.cidr.as_deref()?)?,
                         except: parse_cidrs(c.except.iter().flatten().map(String::as_str)),
+                        set: true,
                     })
                 })
                 .collect(),
@@ -1272,6 +1298,7 @@ fn knp_entries<'a>(
                                 except: parse_cidrs(
                                     block.except.iter().flatten().map(String::as_str),
                                 ),
+                                set: true,
                             });
                         }
                         continue;

@@ -116,11 +116,11 @@ const CIDRS: &[&str] = &[
 ];
 
 /// With [`Shape::addresses`], the CIDRs also cover the addresses no pod backs ([`EXTERNAL_ADDRESSES`]):
-/// external ranges (one `except` names one of their addresses) and IPv6. Not `::/0`: which family a
-/// zero-length CIDR selects in an agent that is not dual-stack differs between releases (1.17 and 1.18
-/// admit IPv4 addresses with `toCIDRSet: [{cidr: "::/0"}]`, not with `toCIDR`; 1.15–1.18 admit IPv6
-/// ones with `0.0.0.0/0`), which scrapepath does not model (it knows no address family setting).
-const ADDRESS_CIDRS: &[&str] = &["203.0.113.0/24", "198.51.100.0/24", "2001:db8::/32"];
+/// external ranges (one `except` names one of their addresses) and IPv6, `::/0` included: which `world`
+/// label a zero-length CIDR selects depends on the release, on `toCIDR` or `toCIDRSet` and on the
+/// agent's address families (`semantics/cilium-egress.md` E8.4: on a single-stack agent 1.17 and 1.18
+/// admit IPv4 addresses with `toCIDRSet: [{cidr: "::/0"}]`, 1.15–1.18 IPv6 ones with `0.0.0.0/0`).
+const ADDRESS_CIDRS: &[&str] = &["203.0.113.0/24", "198.51.100.0/24", "2001:db8::/32", "::/0"];
 
 /// Addresses no pod or node has (none in the pods' 10.244.0.0/16: Cilium's ipcache gives pod CIDRs the
 /// world identity outside any policy prefix, a case of its own), scraped as ServiceMonitor endpoints
@@ -452,24 +452,16 @@ fn addresses(rng: &mut Rng, objects: &mut Vec<Value>, sources: &[String]) -> Vec
             "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}],
         }));
     }
-    let mut dual_stack = false;
     if let Some(cm) = objects.iter_mut().find(|o| o["kind"] == "ConfigMap") {
         if rng.chance(25) {
             // A dual-stack agent: external addresses are world-ipv4/world-ipv6 from 1.16.
             cm["data"]["enable-ipv6"] = json!("true");
-            dual_stack = true;
         }
     }
-    // An IPv6 address only for a dual-stack agent: an IPv4-only cluster's pods cannot reach one (and
-    // its identity there differs between releases: scrapepath does not model the address family).
-    let external: Vec<&str> = EXTERNAL_ADDRESSES
-        .iter()
-        .copied()
-        .filter(|a| dual_stack || !a.contains(':'))
-        .collect();
+    // IPv6 addresses on IPv4-only agents too: their `world` label differs between releases (E8.4).
     let mut dests: Vec<&str> = node_ips;
     dests.extend(api);
-    dests.extend(rng.subset(&external, 2, 3));
+    dests.extend(rng.subset(EXTERNAL_ADDRESSES, 2, 3));
     dests.sort_unstable();
     dests.dedup();
     let mut flows = Vec::new();
