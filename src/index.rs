@@ -1168,6 +1168,16 @@ impl ClusterIndex {
                 (n.name.clone(), ips)
             })
             .collect();
+        let mut prefixes: Vec<crate::cilium::policy::Cidr> = self
+            .policies()
+            .filter(|p| crate::cilium::eval::rejected_by_agent(p, &s).is_none())
+            .flat_map(|p| p.rules.iter().flat_map(|r| r.cidrs()))
+            .filter(|c| c.prefix > 0)
+            .copied()
+            .collect();
+        prefixes.sort_unstable_by_key(|c| (c.addr, c.prefix));
+        prefixes.dedup();
+        s.policy_prefixes = prefixes;
         s
     }
 }

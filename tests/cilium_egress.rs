@@ -58,6 +58,9 @@ ingress:
 
 const CNPM: &str = "CNP/monitoring/egress";
 
+/// An external IPv6 address (E8.4: its `world` label depends on the release and the address families).
+const WORLD_ADDR_V6: &str = "2001:db8::7";
+
 /// A pod in `app` whose `http` port is 8081 (D's is 8080).
 const HTTP_8081: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: api-0, namespace: app, labels: {app: api}}\nspec:\n  nodeName: node-a\n  containers: [{name: api, image: example/api, ports: [{name: http, containerPort: 8081}]}]\nstatus: {phase: Running, podIP: 10.0.1.30, hostIP: 192.168.1.10}";
 
@@ -72,6 +75,32 @@ fn to_app(to_ports: &str) -> String {
     )
 }
 const KNPM: &str = "KNP/monitoring/egress";
+
+/// A port rule sending TCP/15090 to the Envoy listener `l` of the CiliumEnvoyConfig `envoy` (E4.6).
+const LISTENER_15090: &str =
+    r#"{ports: [{port: "15090", protocol: TCP}], listener: {envoyConfig: {name: envoy}, name: l}}"#;
+
+/// CNPm with the egress element `allow` and an element of `peer` (its L3 fields and a comma, or
+/// nothing: every identity) sending TCP/15090 to a listener (E4.6).
+fn beside_a_listener(allow: &str, peer: &str) -> String {
+    cnpm(
+        "egress",
+        &format!("egress:\n- {allow}\n- {{{peer}toPorts: [{LISTENER_15090}]}}"),
+    )
+}
+
+/// An egress element allowing the pods of namespace `app` on 15090 of protocol `proto`.
+fn app_15090(proto: &str) -> String {
+    format!(
+        r#"{{toEndpoints: [{{matchLabels: {{"k8s:io.kubernetes.pod.namespace": app}}}}], toPorts: [{{ports: [{{port: "15090", protocol: {proto}}}]}}]}}"#
+    )
+}
+
+/// E4.6: an egress case that only a listener's port rule would allow, denied by CNPm's default deny.
+fn listener_denied(c: Case) -> Case {
+    c.egress()
+        .expect(NetVerdict::Denied, Basis::DefaultDeny, "E4.6", &[CNPM])
+}
 
 fn doc_check(table: &str, cases: Vec<Case>) {
     check_against("semantics/cilium-egress.md", table, cases)
@@ -157,6 +186,15 @@ fn e8_addresses_no_pod_backs_are_decided_by_the_scrapers_egress_toward_their_ide
                 )),
                 &[CNPM],
             ),
+            // E4.6: a listener on the scraped port (the oracle's class (b): the API server on another
+            // node, `all` with a listener on the port and on another port without).
+            addr("e8_a_listener_port_for_all_allows_no_address", APISERVER_ON_NODE)
+                .with(cnpm(
+                    "egress",
+                    r#"egress: [{toEntities: [all, init], toPorts: [{ports: [{port: "9090"}]}, {ports: [{port: "10250", protocol: TCP}], listener: {envoyConfig: {name: envoy}, name: listener}}]}]"#,
+                ))
+                .expect(NetVerdict::Denied, Basis::DefaultDeny, "E4.6", &[CNPM])
+                .mentions("monitoring/envoy/listener"),
             // E8.2: pod selectors never select an address.
             addr("e8_to_endpoints_everything_never_selects_a_node", REMOTE_NODE_ADDR)
                 .with(cnpm("egress", "egress: [{toEndpoints: [{}]}]"))
@@ -176,6 +214,58 @@ fn e8_addresses_no_pod_backs_are_decided_by_the_scrapers_egress_toward_their_ide
             addr_allowed(
                 addr("e8_cidr_zero_selects_a_world_address", WORLD_ADDR)
                     .with(cidr("{toCIDR: [0.0.0.0/0]}")),
+                &[CNPM],
+            ),
+            // E8.4 zero-length CIDRs by release, kind (toCIDR / toCIDRSet) and address families
+            // (IPv4-only unless `enable-ipv6` is set).
+            addr_allowed(
+                addr("e8_cidr_set_v6_zero_admits_ipv4_on_a_single_stack_1_17", WORLD_ADDR)
+                    .on(1, 17)
+                    .with(cidr(r#"{toCIDRSet: [{cidr: "::/0"}]}"#)),
+                &[CNPM],
+            ),
+            addr("e8_cidr_set_v6_zero_is_ipv6_only_on_a_dual_stack_1_17", WORLD_ADDR)
+                .on(1, 17)
+                .cfg("enable-ipv6", "true")
+                .with(cidr(r#"{toCIDRSet: [{cidr: "::/0"}]}"#))
+                .egress_default_deny(&[CNPM]),
+            addr("e8_cidr_v6_zero_admits_no_ipv4_on_1_17", WORLD_ADDR)
+                .on(1, 17)
+                .with(cidr(r#"{toCIDR: ["::/0"]}"#))
+                .egress_default_deny(&[CNPM]),
+            addr("e8_cidr_set_v6_zero_is_world_ipv6_from_1_19", WORLD_ADDR)
+                .on(1, 19)
+                .with(cidr(r#"{toCIDRSet: [{cidr: "::/0"}]}"#))
+                .egress_default_deny(&[CNPM]),
+            addr_allowed(
+                addr("e8_cidr_v4_zero_admits_ipv6_on_an_ipv4_agent_up_to_1_18", WORLD_ADDR_V6)
+                    .on(1, 18)
+                    .with(cidr("{toCIDR: [0.0.0.0/0]}")),
+                &[CNPM],
+            ),
+            addr("e8_cidr_v4_zero_admits_no_ipv6_from_1_19", WORLD_ADDR_V6)
+                .on(1, 19)
+                .with(cidr("{toCIDR: [0.0.0.0/0]}"))
+                .egress_default_deny(&[CNPM]),
+            addr_allowed(
+                addr("e8_cidr_v6_zero_is_world_ipv6_from_1_19", WORLD_ADDR_V6)
+                    .on(1, 19)
+                .with(cidr(r#"{toCIDR: ["::/0"]}"#)),
+                &[CNPM],
+            ),
+            addr("e8_cidr_v6_zero_on_an_ipv4_agent_needs_a_longer_prefix_up_to_1_18", WORLD_ADDR_V6)
+                .on(1, 18)
+                .with(cidr(r#"{toCIDR: ["::/0"]}"#))
+                .egress_default_deny(&[CNPM]),
+            addr_allowed(
+                addr("e8_cidr_v6_zero_on_an_ipv4_agent_matches_a_longer_prefixs_label_up_to_1_18", WORLD_ADDR_V6)
+                    .on(1, 18)
+                    .with(cidr(r#"{toCIDR: ["::/0"]}"#))
+                    .with(cnp_spec(
+                        "v6-prefix",
+                        "app",
+                        "endpointSelector: {matchLabels: {app: nobody}}\negress: [{toCIDR: [\"2001:db8::/32\"]}]",
+                    )),
                 &[CNPM],
             ),
             addr("e8_cidr_set_except_carves_the_address_out", WORLD_ADDR)
@@ -644,6 +734,24 @@ fn e4_egress_elements() {
                 .path("/metrics")
                 .with(to_app(r#"{ports: [{port: "15090", protocol: TCP}], rules: {http: [{method: GET, path: /metrics}]}}"#))
                 .expect(NetVerdict::Allowed, Basis::AllowedByRule, "R13", &[CNPM]),
+            listener_denied(case("e4_6_a_listener_allows_nothing").with(to_app(LISTENER_15090)))
+                .mentions("to the Envoy listener monitoring/envoy/l"),
+            listener_denied(
+                case("e4_6_a_listener_takes_the_same_selectors_allow_on_its_port")
+                    .with(beside_a_listener(&app_15090("TCP"), &format!("{ns_app}, "))),
+            ),
+            listener_denied(
+                case("e4_6_a_listener_for_every_identity_covers_the_port")
+                    .with(beside_a_listener(&app_15090("ANY"), "")),
+            ),
+            case("e4_6_a_listener_leaves_another_selectors_allow")
+                .egress()
+                .with(beside_a_listener(&app_15090("TCP"), "toEntities: [world], "))
+                .egress_allowed_by(&[CNPM]),
+            case("e4_6_a_listener_leaves_the_allows_of_other_port_filters")
+                .egress()
+                .with(beside_a_listener("{toEntities: [all]}", "toEntities: [all], "))
+                .egress_allowed_by(&[CNPM]),
             case("e4_5_dns_rules_are_port_53_only")
                 .egress()
                 .with(cnpm(

@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::policy::{
-    Direction, Entry, HttpRule, Injection, Peer, PeerSelector, Policy, PortProtocol, PortSpec,
-    Ports, Rule, Subject, NS_KEY, NS_LABELS_PREFIX,
+    CidrRule, Direction, Entry, HttpRule, Injection, Peer, PeerSelector, Policy, PortProtocol,
+    PortRule, PortSpec, Ports, Rule, Subject, NS_KEY, NS_LABELS_PREFIX,
 };
 use super::{EnforcementMode, Settings, Version};
 use crate::model::{Labels, ObjRef, Pod};
@@ -857,9 +857,15 @@ fn peer_admits(
         // (never `world`). From 1.19 a /0 selects by the `world` label alone (`GetCIDRLabels`: no
         // `cidr:` label for a zero-length prefix), so it no longer selects a node.
         // E8.4: an address outside the nodes carries the CIDR labels of every prefix containing it.
-        Peer::Cidr(cidrs) if src.kind == IdentityKind::World => src
-            .node_ip
-            .is_some_and(|ip| cidrs.iter().any(|c| c.contains(&ip))),
+        Peer::Cidr(cidrs) if src.kind == IdentityKind::World => src.node_ip.is_some_and(|ip| {
+            cidrs.iter().any(|c| {
+                if c.cidr.prefix == 0 {
+                    zero_cidr_selects(c, cidrs, &ip, s)
+                } else {
+                    c.contains(&ip)
+                }
+            })
+        }),
         Peer::Cidr(cidrs) => {
             s.cidr_match_nodes
                 && matches!(src.kind, IdentityKind::Host | IdentityKind::RemoteNode)
@@ -872,6 +878,96 @@ fn peer_admits(
         }
         Peer::Nodes(sels) => s.node_selector_labels && sels.iter().any(|sel| sel.matches(src)),
     }
+}
+
+/// The `world` label of an address family: `reserved:world`, `world-ipv4` or `world-ipv6`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WorldLabel {
+    World,
+    V4,
+    V6,
+}
+
+/// E8.4: which `world` label the ipcache gives the external address `ip` (`labels.GetCIDRLabels` →
+/// `AddWorldLabel`). Up to 1.18: per family on a dual-stack agent, else `world`. From 1.19
+/// (`getWorldLabel`): the family's own label whenever the *other* family is enabled, `world` only for
+/// the one enabled family of a single-stack agent (so on an IPv4-only agent an IPv6 address is
+/// `world-ipv6`).
+fn world_label_of(ip: &IpAddr, s: &Settings) -> WorldLabel {
+    let v6 = ip.is_ipv6();
+    if s.version >= CIDR_ZERO_IS_WORLD_SINCE {
+        return match (v6, s.enable_ipv4, s.enable_ipv6) {
+            (false, _, true) => WorldLabel::V4,
+            (true, true, _) => WorldLabel::V6,
+            _ => WorldLabel::World,
+        };
+    }
+    match (s.dual_stack(), v6) {
+        (false, _) => WorldLabel::World,
+        (true, false) => WorldLabel::V4,
+        (true, true) => WorldLabel::V6,
+    }
+}
+
+/// E8.4: does the zero-length CIDR `c` (one of `list`, the element's CIDRs of its kind) select the
+/// external address `ip`? Cilium builds the selector by release and by the agent's address families:
+/// * from 1.19 `IPStringToLabel` makes `0.0.0.0/0`/`::/0` the `world` label of *its* family
+///   ([`world_label_of`] of the CIDR's address), for `toCIDR` and `toCIDRSet` alike;
+/// * up to 1.18 a `toCIDR` list (`CIDRSlice.GetAsEndpointSelectors`; up to 1.16 `toCIDRSet` too, as the
+///   set minus its excepts: a `/0` with an except is no `/0` there) selects `cidr:<c>` plus, dual-stack,
+///   `world-ipv4`/`world-ipv6` for each family's `/0` (and `world` with both), single-stack `world`
+///   only when the list has the `/0` of an **enabled** family (IPv4 first);
+/// * 1.17/1.18 `toCIDRSet` (`CIDRRuleSlice.GetAsEndpointSelectors`) copies each `/0` with `world` on a
+///   single-stack agent **whatever the CIDR's family**, `world-ipv4`/`world-ipv6` on a dual-stack one;
+/// * up to 1.18 the `cidr:` label of a `/0` matches (by containment, `Label.HasKey`) an address that
+///   carries the label of a longer policy prefix of its family (`s.policy_prefixes`).
+///
+/// `except` entries exclude the addresses they contain on every path.
+fn zero_cidr_selects(c: &CidrRule, list: &[CidrRule], ip: &IpAddr, s: &Settings) -> bool {
+    let v = s.version;
+    let is_v6 = |r: &CidrRule| r.cidr.addr.is_ipv6();
+    if c.set && v < Version::new(1, 17) && !c.except.is_empty() {
+        // ComputeResultantCIDRSet: the /0 minus its excepts, prefixes that are not /0.
+        return c.contains(ip);
+    }
+    if c.except.iter().any(|e| e.contains(ip)) {
+        return false;
+    }
+    let id = world_label_of(ip, s);
+    let own_family = |v6: bool| {
+        if v6 {
+            IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED)
+        } else {
+            IpAddr::from(std::net::Ipv4Addr::UNSPECIFIED)
+        }
+    };
+    let world_path = if v >= CIDR_ZERO_IS_WORLD_SINCE {
+        world_label_of(&own_family(is_v6(c)), s) == id
+    } else if c.set && v >= Version::new(1, 17) {
+        match (s.dual_stack(), is_v6(c)) {
+            (false, _) => id == WorldLabel::World,
+            (true, false) => id == WorldLabel::V4,
+            (true, true) => id == WorldLabel::V6,
+        }
+    } else {
+        let all = |v6: bool| {
+            list.iter()
+                .any(|r| r.cidr.prefix == 0 && is_v6(r) == v6 && (!r.set || r.except.is_empty()))
+        };
+        let (has4, has6) = (all(false), all(true));
+        if s.dual_stack() {
+            (id == WorldLabel::World && has4 && has6)
+                || (id == WorldLabel::V4 && has4)
+                || (id == WorldLabel::V6 && has6)
+        } else {
+            id == WorldLabel::World
+                && ((s.enable_ipv4 && has4) || (!s.enable_ipv4 && s.enable_ipv6 && has6))
+        }
+    };
+    let cidr_path = v < CIDR_ZERO_IS_WORLD_SINCE
+        && is_v6(c) == ip.is_ipv6()
+        && s.policy_prefixes.iter().any(|p| p.contains(ip));
+    world_path || cidr_path
 }
 
 /// From 1.16 an explicitly empty L3 list makes the element select nothing (R11); before, it was as if
@@ -1006,6 +1102,17 @@ fn identity_wildcard_tcp_allow(e: &Entry) -> bool {
 }
 
 fn port_hit<'a>(e: &'a Entry, dest: &Pod, port: u16, v: Version) -> Option<PortHit<'a>> {
+    port_hit_where(e, dest, port, v, |_, _| true)
+}
+
+/// [`port_hit`] over the ports of `e` that `keep` keeps (each with its port rule).
+fn port_hit_where<'a>(
+    e: &'a Entry,
+    dest: &Pod,
+    port: u16,
+    v: Version,
+    keep: impl Fn(&PortRule, &PortProtocol) -> bool,
+) -> Option<PortHit<'a>> {
     let rules = match &e.ports {
         Ports::All => {
             return Some(PortHit {
@@ -1019,7 +1126,10 @@ fn port_hit<'a>(e: &'a Entry, dest: &Pod, port: u16, v: Version) -> Option<PortH
     let mut hit: Option<PortHit<'a>> = None;
     for pr in rules {
         // A port rule without ports contributes no port at all (Cilium iterates its port list).
-        let matched = pr.ports.iter().any(|pp| spec_hits(pp, dest, port, v));
+        let matched = pr
+            .ports
+            .iter()
+            .any(|pp| spec_hits(pp, dest, port, v) && keep(pr, pp));
         if matched {
             let h = hit.get_or_insert(PortHit {
                 l4_only: false,
@@ -1032,6 +1142,90 @@ fn port_hit<'a>(e: &'a Entry, dest: &Pod, port: u16, v: Version) -> Option<PortH
         }
     }
     hit
+}
+
+/// A port of an allow entry whose port rule redirects to an Envoy listener (E4.6), hitting the flow's
+/// TCP port.
+struct ListenerPort<'a> {
+    policy: &'a Policy,
+    entry: &'a Entry,
+    name: &'a str,
+    port: &'a PortProtocol,
+}
+
+/// The listener ports of the allow entries of `dp` (direction `dp.dir`) that hit TCP/`port` on `dest`
+/// for a peer that selects `src`.
+fn listener_ports<'a>(
+    s: &Settings,
+    dp: &DestPolicies<'a>,
+    requires: &[&PeerSelector],
+    dest: &Pod,
+    src: &Identity,
+    port: u16,
+) -> Vec<ListenerPort<'a>> {
+    let mut out = Vec::new();
+    for (p, r) in &dp.selecting {
+        for e in r.entries(dp.dir).0.iter().flatten() {
+            let Ports::Rules(rules) = &e.ports else {
+                continue;
+            };
+            for pr in rules {
+                let Some(name) = pr.listener.as_deref() else {
+                    continue;
+                };
+                for pp in &pr.ports {
+                    if spec_hits(pp, dest, port, s.version)
+                        && peer_matches(e, src, s, requires, dp.dir)
+                    {
+                        out.push(ListenerPort {
+                            policy: p,
+                            entry: e,
+                            name,
+                            port: pp,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// E4.6: the agent installs no policy map entry for port `pp` of port rule `pr` of the allow entry `e`
+/// toward `src`. An entry redirected to an Envoy listener is written only once the listener's
+/// CiliumEnvoyConfig has created it (`ToMapState`: "Skipping unrealized redirects"; 1.15
+/// `toMapState`: a redirect entry without a proxy port is left out), and scrapepath reads no
+/// CiliumEnvoyConfig: so (1) a listener's port rule allows nothing; (2) on the same TCP port filter
+/// (`L4Filter`: the port as written, its range; `ANY` is split per protocol) the rules of one selector
+/// merge (`mergePortProto`: the listener reference is merged in), so an allow whose selector a
+/// listener's port also has is that same redirect; (3) a listener on a numbered port for every
+/// identity (no L3, or the entity `all`) covers the other selectors' allows without L7 rules there
+/// (`PerSelectorPolicy.covers`: their keys are skipped for the wildcard's, which is the redirect).
+fn redirected_to_listener(
+    e: &Entry,
+    pr: &PortRule,
+    pp: &PortProtocol,
+    src: &Identity,
+    listeners: &[ListenerPort<'_>],
+) -> bool {
+    let same_filter =
+        |l: &PortProtocol| l.port == pp.port && l.end_port.unwrap_or(0) == pp.end_port.unwrap_or(0);
+    let same_selector = |l: &Peer| match (l, &e.peer) {
+        // One selector per entity: the entities of `e` that select `src` are all the listener's too.
+        (Peer::Entities(ls), Peer::Entities(es)) => es
+            .iter()
+            .filter(|x| entity_matches(x, src))
+            .all(|x| ls.contains(x)),
+        (l, peer) => l == peer,
+    };
+    pr.listener.is_some()
+        || listeners.iter().any(|l| {
+            same_filter(l.port)
+                && (same_selector(&l.entry.peer)
+                    || (selects_every_identity(&l.entry.peer)
+                        && pp.port != PortSpec::Number(0)
+                        && pr.http.is_none()))
+        })
 }
 
 /// D1–D5: may `src` open TCP/`port` on `dest`, and may the scrape request pass?
@@ -1206,12 +1400,16 @@ fn decide_enforced(
     // D5.2: the union of allows, subject to L7 (R13).
     let mut l4_only: Option<(&Policy, &Entry)> = None;
     let mut http: Vec<(&Policy, &HttpRule)> = Vec::new();
+    let listeners = listener_ports(s, dp, &requires, dest, src, port);
     for (p, r) in &dp.selecting {
         for e in r.entries(dir).0.iter().flatten() {
             if !peer_matches(e, src, s, &requires, dir) {
                 continue;
             }
-            if let Some(hit) = port_hit(e, dest, port, v) {
+            let keep = |pr: &PortRule, pp: &PortProtocol| {
+                !redirected_to_listener(e, pr, pp, src, &listeners)
+            };
+            if let Some(hit) = port_hit_where(e, dest, port, v, keep) {
                 if hit.l4_only && l4_only.is_none() {
                     l4_only = Some((p, e));
                 }
@@ -1309,6 +1507,31 @@ fn decide_enforced(
             ),
             vec![],
         );
+    }
+    if let Some(l) = listeners.first() {
+        return Decision {
+            verdict: NetVerdict::Denied,
+            basis: Basis::DefaultDeny,
+            rule: "E4.6",
+            reason: format!(
+                "{} {} sends TCP/{port} {} to the Envoy listener {} (a CiliumEnvoyConfig's), which scrapepath does not evaluate: the agent writes no policy entry for it until that listener exists (then Envoy decides), and no other rule allows the port; allow it with a port rule without a listener",
+                l.policy.obj,
+                l.entry.path,
+                if egress { "toward" } else { "from" },
+                l.name
+            ),
+            decided_by: listeners
+                .iter()
+                .map(|l| &l.policy.obj)
+                .chain(&dp.default_deny_by)
+                .fold(Vec::new(), |mut by, o| {
+                    if !by.contains(o) {
+                        by.push(o.clone());
+                    }
+                    by
+                }),
+            side: dir,
+        };
     }
     Decision {
         verdict: NetVerdict::Denied,

@@ -85,6 +85,15 @@ pub struct Settings {
     /// all of them (E8.2.1, E8.4), for a hostNetwork pod on it as for an address of it. Filled from
     /// the cluster by `ClusterIndex::cilium_settings`.
     pub node_ips: std::collections::BTreeMap<String, Vec<std::net::IpAddr>>,
+    /// `enable-ipv4` (default true) and `enable-ipv6` (default false): the agent's address families.
+    /// Which `world` label an external address carries and which a zero-length CIDR selects depend on
+    /// them (E8.4).
+    pub enable_ipv4: bool,
+    pub enable_ipv6: bool,
+    /// The non-zero prefixes of the policies the agent accepts (CIDRs and excepts): the ipcache gives
+    /// an external address the `cidr:` label of the longest one containing it, which a zero-length CIDR
+    /// selector matches up to 1.18 (E8.4). Filled from the cluster by `ClusterIndex::cilium_settings`.
+    pub policy_prefixes: Vec<crate::cilium::policy::Cidr>,
 }
 
 /// The API server's addresses and the Nodes they belong to ([`Settings::kube_apiserver`]).
@@ -109,6 +118,9 @@ impl Default for Settings {
             policy_default_local_cluster: None,
             kube_apiserver: KubeApiServer::default(),
             node_ips: Default::default(),
+            enable_ipv4: true,
+            enable_ipv6: false,
+            policy_prefixes: Vec::new(),
         }
     }
 }
@@ -147,7 +159,18 @@ impl Settings {
         if let Some(v) = flag("policy-default-local-cluster") {
             s.policy_default_local_cluster = Some(v == "true");
         }
+        if let Some(v) = flag("enable-ipv4") {
+            s.enable_ipv4 = v == "true";
+        }
+        if let Some(v) = flag("enable-ipv6") {
+            s.enable_ipv6 = v == "true";
+        }
         s
+    }
+
+    /// Both address families: the agent labels external addresses `world-ipv4`/`world-ipv6`.
+    pub fn dual_stack(&self) -> bool {
+        self.enable_ipv4 && self.enable_ipv6
     }
 
     /// The cluster a CNP/CCNP endpoint selector is scoped to when it names none (R6.3): with
@@ -257,6 +280,8 @@ mod tests {
             ("enable-non-default-deny-policies", "false"),
             ("policy-cidr-match-mode", "nodes"),
             ("cluster-name", "prod"),
+            ("enable-ipv4", "false"),
+            ("enable-ipv6", "true"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -268,6 +293,12 @@ mod tests {
         assert!(s.cidr_match_nodes);
         assert!(s.allow_localhost_always);
         assert_eq!(s.cluster_name, "prod");
-        assert_eq!(Settings::from_config(&BTreeMap::new()), Settings::default());
+        assert!(!s.enable_ipv4 && s.enable_ipv6 && !s.dual_stack());
+        let d = Settings::default();
+        assert!(
+            d.enable_ipv4 && !d.enable_ipv6,
+            "Cilium's defaults: IPv4 only"
+        );
+        assert_eq!(Settings::from_config(&BTreeMap::new()), d);
     }
 }

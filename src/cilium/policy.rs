@@ -296,6 +296,27 @@ impl Direction {
 
 impl Rule {
     /// The allow and the deny entries of one direction.
+    /// The CIDRs (and excepts) of every entry, both directions, allow and deny: the prefixes the agent
+    /// puts in its ipcache for this rule (`policy.GetCIDRPrefixes`).
+    pub fn cidrs(&self) -> impl Iterator<Item = &Cidr> {
+        fn of(peer: &Peer) -> Vec<&CidrRule> {
+            match peer {
+                Peer::Cidr(c) => c.iter().collect(),
+                Peer::Union(kinds) => kinds.iter().flat_map(of).collect(),
+                Peer::EmptyList { rest, .. } => of(rest),
+                _ => Vec::new(),
+            }
+        }
+        [Direction::Ingress, Direction::Egress]
+            .into_iter()
+            .flat_map(|d| {
+                let (allow, deny) = self.entries(d);
+                allow.iter().chain(deny).flatten()
+            })
+            .flat_map(|e| of(&e.peer))
+            .flat_map(|c| std::iter::once(&c.cidr).chain(&c.except))
+    }
+
     pub fn entries(&self, dir: Direction) -> (&Option<Vec<Entry>>, &Option<Vec<Entry>>) {
         match dir {
             Direction::Ingress => (&self.ingress, &self.ingress_deny),
@@ -406,6 +427,9 @@ pub struct PortRule {
     pub ports: Vec<PortProtocol>,
     /// `rules.http`: when set, the connection goes through Envoy and requests must match (R13).
     pub http: Option<Vec<HttpRule>>,
+    /// `listener` (egress only): the connection is redirected to this Envoy listener of a
+    /// CiliumEnvoyConfig, named `<namespace>/<envoyConfig>/<listener>` (E4.6).
+    pub listener: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -480,6 +504,9 @@ impl Cidr {
 pub struct CidrRule {
     pub cidr: Cidr,
     pub except: Vec<Cidr>,
+    /// From `toCIDRSet`/`fromCIDRSet` or a KNP `ipBlock` (Cilium's `CIDRRule`), not `toCIDR`/`fromCIDR`
+    /// (`CIDRSlice`): the two build different selectors for a zero-length CIDR (E8.4).
+    pub set: bool,
 }
 
 impl CidrRule {
@@ -628,6 +655,27 @@ pub struct RawPortRule {
     pub ports: Option<Vec<RawPortProtocol>>,
     #[serde(default)]
     pub rules: Option<RawL7Rules>,
+    #[serde(default)]
+    pub listener: Option<RawListener>,
+}
+
+/// `toPorts[*].listener`: an Envoy listener of a CiliumEnvoyConfig (or, `kind:
+/// CiliumClusterwideEnvoyConfig`, of a cluster-wide one).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RawListener {
+    #[serde(default)]
+    pub envoy_config: RawEnvoyConfigRef,
+    #[serde(default)]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct RawEnvoyConfigRef {
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub name: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -882,6 +930,7 @@ fn entry(path: &str, e: &RawIngress, ns: &str, deny: bool, derived: bool) -> Ent
                 .map(|cidr| CidrRule {
                     cidr,
                     except: Vec::new(),
+                    set: false,
                 })
                 .collect(),
         ));
@@ -893,6 +942,7 @@ fn entry(path: &str, e: &RawIngress, ns: &str, deny: bool, derived: bool) -> Ent
                     Some(CidrRule {
                         cidr: Cidr::parse(c.cidr.as_deref()?)?,
                         except: parse_cidrs(c.except.iter().flatten().map(String::as_str)),
+                        set: true,
                     })
                 })
                 .collect(),
@@ -945,7 +995,9 @@ fn entry(path: &str, e: &RawIngress, ns: &str, deny: bool, derived: bool) -> Ent
     // where the sanitiser does not look: 1.15's ingressDeny) holds its toPorts for TCP, and one with
     // ICMP rules alone no TCP port.
     let ports = match &e.to_ports {
-        Some(v) if !v.is_empty() => Ports::Rules(v.iter().map(|p| port_rule(p, deny)).collect()),
+        Some(v) if !v.is_empty() => {
+            Ports::Rules(v.iter().map(|p| port_rule(p, ns, deny)).collect())
+        }
         _ if len(&e.icmps) > 0 => Ports::IcmpOnly,
         _ => Ports::All,
     };
@@ -1011,7 +1063,7 @@ pub(crate) fn complete_peer(selector: Selector, ns: &str) -> PeerSelector {
     }
 }
 
-fn port_rule(p: &RawPortRule, deny: bool) -> PortRule {
+fn port_rule(p: &RawPortRule, ns: &str, deny: bool) -> PortRule {
     let ports = p.ports.iter().flatten().map(port_protocol).collect();
     let http = p.rules.as_ref().and_then(|r| r.http.as_ref()).map(|v| {
         v.iter()
@@ -1025,7 +1077,19 @@ fn port_rule(p: &RawPortRule, deny: bool) -> PortRule {
     });
     // The deny port rule of the CRD has no `rules`: the apiserver prunes it, so Cilium never sees it.
     let http = if deny { None } else { http };
-    PortRule { ports, http }
+    // The listener's qualified name as the agent writes it (`api.ResourceQualifiedName`): a
+    // CiliumEnvoyConfig in the policy's namespace, a cluster-wide one without.
+    let listener = p.listener.as_ref().filter(|_| !deny).map(|l| {
+        let cec = &l.envoy_config;
+        let clusterwide = cec.kind.as_deref() == Some("CiliumClusterwideEnvoyConfig");
+        let ns = if clusterwide { "" } else { ns };
+        format!("{ns}/{}/{}", cec.name, l.name)
+    });
+    PortRule {
+        ports,
+        http,
+        listener,
+    }
 }
 
 /// A port as Cilium reads it. What the sanitiser refuses on every release (`sanitize`) is held as
@@ -1234,6 +1298,7 @@ fn knp_entries<'a>(
                                 except: parse_cidrs(
                                     block.except.iter().flatten().map(String::as_str),
                                 ),
+                                set: true,
                             });
                         }
                         continue;
@@ -1341,5 +1406,6 @@ fn knp_ports(ports: Option<&[netv1::NetworkPolicyPort]>) -> Ports {
     Ports::Rules(vec![PortRule {
         ports: out,
         http: None,
+        listener: None,
     }])
 }

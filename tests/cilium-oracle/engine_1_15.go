@@ -117,9 +117,15 @@ func (o *endpointOwner) GetNamedPort(ingress bool, name string, proto uint8) uin
 	return o.namedPort(name, u8proto.U8proto(proto))
 }
 
-// LookupRedirectPortBuildLocked: every redirect is realized (pkg/endpoint would create it).
+// LookupRedirectPortBuildLocked: every redirect is realized (pkg/endpoint would create it), except
+// one to a listener: that needs its CiliumEnvoyConfig, which the manifests cannot provide
+// (pkg/endpoint addNewRedirectsFromDesiredPolicy: CreateOrUpdateRedirect fails, "Redirect rule with
+// missing listener skipped"), and toMapState leaves an entry out while its proxy port is 0.
 func (o *endpointOwner) LookupRedirectPortBuildLocked(ingress bool, protocol string, port uint16) uint16 {
 	id := policy.ProxyID(o.id, ingress, protocol, port)
+	if o.listeners[id] {
+		return 0
+	}
 	if o.redirects[id] == 0 {
 		o.redirects[id] = uint16(10000 + len(o.redirects))
 	}
@@ -152,6 +158,23 @@ func (r *repo115) lookup(epID uint16, dst *slim_corev1.Pod, dstID, srcID *identi
 	if selPolicy == nil {
 		return lookupResult{}, fmt.Errorf("no selector policy for identity %d", dstID.ID)
 	}
+	// The redirects to a listener (the filter's Listener, 1.15 keeps it per port): distil once to
+	// find them, then again with them unrealized.
+	first := selPolicy.Consume(owner)
+	owner.listeners = map[string]bool{}
+	for _, rules := range []policy.L4PolicyMap{first.L4Policy.Ingress.PortRules, first.L4Policy.Egress.PortRules} {
+		for _, f := range rules {
+			if f.GetListener() == "" {
+				continue
+			}
+			p := uint16(f.Port)
+			if p == 0 && f.PortName != "" {
+				p = owner.namedPort(f.PortName, f.U8Proto)
+			}
+			owner.listeners[policy.ProxyID(epID, f.Ingress, string(f.Protocol), p)] = true
+		}
+	}
+	first.Detach()
 	epp := selPolicy.Consume(owner)
 	defer epp.Detach()
 

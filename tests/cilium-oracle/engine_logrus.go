@@ -95,6 +95,7 @@ type endpointOwner struct {
 	id        uint16
 	ports     ciliumtypes.NamedPortMap
 	redirects map[string]uint16 // 1.15/1.16: the realized redirects (proxy ID -> port)
+	listeners map[string]bool   // 1.15: the proxy IDs of redirects to a listener (never realized)
 }
 
 func filterMatchesL4(fPort, fEnd uint16, fName string, fProto u8proto.U8proto, owner *endpointOwner, port uint16, proto u8proto.U8proto) bool {

@@ -116,7 +116,10 @@ const CIDRS: &[&str] = &[
 ];
 
 /// With [`Shape::addresses`], the CIDRs also cover the addresses no pod backs ([`EXTERNAL_ADDRESSES`]):
-/// external ranges (one `except` names one of their addresses) and IPv6.
+/// external ranges (one `except` names one of their addresses) and IPv6, `::/0` included: which `world`
+/// label a zero-length CIDR selects depends on the release, on `toCIDR` or `toCIDRSet` and on the
+/// agent's address families (`semantics/cilium-egress.md` E8.4: on a single-stack agent 1.17 and 1.18
+/// admit IPv4 addresses with `toCIDRSet: [{cidr: "::/0"}]`, 1.15–1.18 IPv6 ones with `0.0.0.0/0`).
 const ADDRESS_CIDRS: &[&str] = &["203.0.113.0/24", "198.51.100.0/24", "2001:db8::/32", "::/0"];
 
 /// Addresses no pod or node has (none in the pods' 10.244.0.0/16: Cilium's ipcache gives pod CIDRs the
@@ -450,11 +453,12 @@ fn addresses(rng: &mut Rng, objects: &mut Vec<Value>, sources: &[String]) -> Vec
         }));
     }
     if let Some(cm) = objects.iter_mut().find(|o| o["kind"] == "ConfigMap") {
-        if rng.chance(15) {
+        if rng.chance(25) {
             // A dual-stack agent: external addresses are world-ipv4/world-ipv6 from 1.16.
             cm["data"]["enable-ipv6"] = json!("true");
         }
     }
+    // IPv6 addresses on IPv4-only agents too: their `world` label differs between releases (E8.4).
     let mut dests: Vec<&str> = node_ips;
     dests.extend(api);
     dests.extend(rng.subset(EXTERNAL_ADDRESSES, 2, 3));
@@ -500,10 +504,12 @@ fn scraper_egress(ctx: &mut Ctx<'_>, i: usize) -> Value {
     };
     r.insert("endpointSelector".into(), subject);
     let n = ctx.rng.range(1, 3);
-    r.insert("egress".into(), ctx.egress_elements(n, false));
+    let els: Vec<Value> = (0..n).map(|_| ctx.address_element(false)).collect();
+    r.insert("egress".into(), json!(els));
     if ctx.rng.chance(25) {
         let n = ctx.rng.range(1, 2);
-        r.insert("egressDeny".into(), ctx.egress_elements(n, true));
+        let els: Vec<Value> = (0..n).map(|_| ctx.address_element(true)).collect();
+        r.insert("egressDeny".into(), json!(els));
     }
     if ctx.shape.enable_default_deny && ctx.rng.chance(15) {
         r.insert("enableDefaultDeny".into(), json!({"egress": false}));
@@ -947,6 +953,45 @@ impl Ctx<'_> {
             }
         }
         Value::Object(out)
+    }
+
+    /// An `egress`/`egressDeny` element of a scraper's egress policy ([`scraper_egress`]): half the time
+    /// a generated one ([`Ctx::egress_element`]), else one aimed at addresses: the entities an address
+    /// can be (`host`, `remote-node`, `kube-apiserver`, `world`, `cluster`, `all`) or CIDRs (with
+    /// `except`), on numbered ports or all.
+    fn address_element(&mut self, deny: bool) -> Value {
+        if self.rng.chance(50) {
+            return self.egress_element(deny);
+        }
+        const ENTITIES: &[&str] = &[
+            "host",
+            "remote-node",
+            "kube-apiserver",
+            "world",
+            "cluster",
+            "all",
+        ];
+        let mut e = Map::new();
+        match self.rng.below(3) {
+            0 => {
+                e.insert("toEntities".into(), json!(self.rng.subset(ENTITIES, 1, 2)));
+            }
+            1 => {
+                e.insert("toCIDR".into(), json!(self.rng.subset(&self.cidrs(), 1, 2)));
+            }
+            _ => {
+                e.insert("toCIDRSet".into(), json!([self.cidr_set()]));
+            }
+        }
+        if self.rng.chance(40) {
+            let port = *self.rng.pick(&["80", "9090", "10250", "6443", "15090"]);
+            let proto = *self.rng.pick(&["TCP", "ANY", "UDP"]);
+            e.insert(
+                "toPorts".into(),
+                json!([{"ports": [{"port": port, "protocol": proto}]}]),
+            );
+        }
+        Value::Object(e)
     }
 
     /// `n` `egress` (or, `deny`, `egressDeny`) elements.
