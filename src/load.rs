@@ -243,6 +243,22 @@ pub fn read_documents(path: &Path, text: &str) -> (Vec<Document>, Vec<LoadError>
     read_documents_of(path, text)
 }
 
+/// [`read_documents`], each document handed to `each` as soon as it is read, so that a file of 193,000
+/// pods is never held as YAML trees at once; returns the problems met.
+pub fn read_documents_each(
+    path: &Path,
+    text: &str,
+    mut each: impl FnMut(Document),
+) -> Vec<LoadError> {
+    if deep_flow_prefix(text).is_some() {
+        // Deep nesting: the prefix decides whether the whole text is read (see read_documents).
+        let (docs, errors) = read_documents(path, text);
+        docs.into_iter().for_each(each);
+        return errors;
+    }
+    each_document_of(path, text, &mut each)
+}
+
 /// How far before the prefix's end an error must be to be the whole text's.
 const PREFIX_MARGIN: usize = 32;
 
@@ -332,6 +348,13 @@ fn deep_flow_prefix(text: &str) -> Option<usize> {
 
 fn read_documents_of(path: &Path, text: &str) -> (Vec<Document>, Vec<LoadError>) {
     let mut docs = Vec::new();
+    let errors = each_document_of(path, text, |d| docs.push(d));
+    (docs, errors)
+}
+
+/// Hands each document of `text` to `each` as soon as it is read (a `kind: List` item by item), and
+/// returns the problems met.
+fn each_document_of(path: &Path, text: &str, mut each: impl FnMut(Document)) -> Vec<LoadError> {
     let mut errors = Vec::new();
     for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
         let doc_no = i + 1;
@@ -365,7 +388,7 @@ fn read_documents_of(path: &Path, text: &str) -> (Vec<Document>, Vec<LoadError>)
         let is_list = kind == Some("List")
             || (kind.is_some_and(|k| k.ends_with("List")) && value.get("items").is_some());
         if !is_list {
-            docs.push(Document {
+            each(Document {
                 doc: doc_no,
                 item: None,
                 value,
@@ -375,7 +398,7 @@ fn read_documents_of(path: &Path, text: &str) -> (Vec<Document>, Vec<LoadError>)
         match value.get("items") {
             Some(Value::Array(items)) => {
                 for (j, v) in items.iter().enumerate() {
-                    docs.push(Document {
+                    each(Document {
                         doc: doc_no,
                         item: Some(j),
                         value: v.clone(),
@@ -388,7 +411,7 @@ fn read_documents_of(path: &Path, text: &str) -> (Vec<Document>, Vec<LoadError>)
             )),
         }
     }
-    (docs, errors)
+    errors
 }
 
 fn object_error(path: &Path, d: &Document, message: String) -> LoadError {
@@ -569,36 +592,77 @@ pub fn load_index_with(
     let mut found = None;
     let mut files = Vec::new();
     let inputs = expand_paths(paths, recursive)?;
-    // The YAML of the next file is read on a thread of its own while this one's objects are admitted
-    // and indexed: one file ahead, no more.
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    // The YAML is read on a thread of its own while the objects read so far are admitted and indexed,
+    // in batches of documents, a few batches ahead at most.
+    enum Read {
+        /// A file begins.
+        File(PathBuf),
+        Documents(Vec<Document>),
+        /// The file ends, with the problems met reading it.
+        End(Vec<LoadError>),
+    }
+    const BATCH: usize = 256;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Read, LoadError>>(4);
     let reader = move || {
         for file in inputs {
-            let read = read_input(&file).map(|(file, text)| {
-                let (docs, errors) = read_documents(&file, &text);
-                (file, docs, errors)
+            let (file, text) = match read_input(&file) {
+                Ok(read) => read,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            if tx.send(Ok(Read::File(file.clone()))).is_err() {
+                return;
+            }
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut open = true;
+            let errors = read_documents_each(&file, &text, |d| {
+                batch.push(d);
+                if batch.len() == BATCH && open {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    open = tx.send(Ok(Read::Documents(full))).is_ok();
+                }
             });
-            let failed = read.is_err();
-            if tx.send(read).is_err() || failed {
-                break;
+            drop(text);
+            if !open
+                || tx.send(Ok(Read::Documents(batch))).is_err()
+                || tx.send(Ok(Read::End(errors))).is_err()
+            {
+                return;
             }
         }
     };
     std::thread::scope(|scope| -> Result<(), LoadError> {
         scope.spawn(reader);
+        let mut waiting = Vec::new();
+        let mut file_errors = Vec::new();
+        let mut file = PathBuf::new();
         for read in rx {
-            let (file, docs, mut file_errors) = read?;
-            stats.files += 1;
-            if found.is_none() && !release_given {
-                found = docs.iter().find_map(|d| cilium_agent_version(&d.value));
+            match read? {
+                Read::File(path) => file = path,
+                Read::Documents(docs) => {
+                    if found.is_none() && !release_given {
+                        found = docs.iter().find_map(|d| cilium_agent_version(&d.value));
+                    }
+                    let (wait, now): (Vec<Document>, Vec<Document>) = docs
+                        .into_iter()
+                        .partition(|d| !release_given && admitted_per_cilium_release(&d.value));
+                    waiting.extend(wait);
+                    admit_into(&file, now, &settings, &mut stats, &mut file_errors, |o| {
+                        index.apply(o)
+                    });
+                }
+                Read::End(read_errors) => {
+                    stats.files += 1;
+                    file_errors.extend(read_errors);
+                    files.push((
+                        std::mem::take(&mut file),
+                        std::mem::take(&mut waiting),
+                        std::mem::take(&mut file_errors),
+                    ));
+                }
             }
-            let (waiting, now): (Vec<Document>, Vec<Document>) = docs
-                .into_iter()
-                .partition(|d| !release_given && admitted_per_cilium_release(&d.value));
-            admit_into(&file, now, &settings, &mut stats, &mut file_errors, |o| {
-                index.apply(o)
-            });
-            files.push((file, waiting, file_errors));
         }
         Ok(())
     })?;
