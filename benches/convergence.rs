@@ -182,7 +182,8 @@ async fn create_all(client: &Client, docs: Vec<serde_json::Value>) {
     }
     futures::stream::iter(docs)
         .map(|mut v| {
-            let (ar, namespaced) = &resources[&(v["apiVersion"].to_string(), v["kind"].to_string())];
+            let (ar, namespaced) =
+                &resources[&(v["apiVersion"].to_string(), v["kind"].to_string())];
             let api: Api<kube::api::DynamicObject> =
                 match v["metadata"]["namespace"].as_str().filter(|_| *namespaced) {
                     Some(ns) => Api::namespaced_with(client.clone(), ns, ar),
@@ -241,7 +242,13 @@ status: {{phase: Running, podIP: 10.7.255.1, conditions: [{{type: Ready, status:
         for p in 0..PODS_PER_DEPLOYMENT.min(shape.pods - pods.len()) {
             let k = pods.len();
             let hash = 0x5000_0000 + d;
-            pods.push(pod(ns, &format!("svc{d}-{hash:x}-{p}"), &format!("svc{d}"), hash, k));
+            pods.push(pod(
+                ns,
+                &format!("svc{d}-{hash:x}-{p}"),
+                &format!("svc{d}"),
+                hash,
+                k,
+            ));
         }
     }
     let mut policies: Vec<_> = namespaces.iter().map(|ns| policy(ns, mon, false)).collect();
@@ -251,10 +258,18 @@ status: {{phase: Running, podIP: 10.7.255.1, conditions: [{{type: Ready, status:
     }
     let t = Instant::now();
     create_all(client, policies).await;
-    eprintln!("  {} policies in {:.1} s", shape.policies, t.elapsed().as_secs_f64());
+    eprintln!(
+        "  {} policies in {:.1} s",
+        shape.policies,
+        t.elapsed().as_secs_f64()
+    );
     let t = Instant::now();
     create_all(client, pods).await;
-    eprintln!("  {} pods in {:.1} s", shape.pods, t.elapsed().as_secs_f64());
+    eprintln!(
+        "  {} pods in {:.1} s",
+        shape.pods,
+        t.elapsed().as_secs_f64()
+    );
     create_all(client, intents).await;
     namespaces
 }
@@ -381,10 +396,20 @@ async fn measure(shape: Shape, changes: usize, quiet: Duration) -> Row {
     // The observer lists the intents before the operator starts: its own first events are not writes.
     {
         let s = seen.clone();
-        eventually("the bench's own watches list", Duration::from_secs(120), || {
-            let s = s.clone();
-            async move { s.lock().unwrap().listed.then_some(()).ok_or_else(String::new) }
-        })
+        eventually(
+            "the bench's own watches list",
+            Duration::from_secs(120),
+            || {
+                let s = s.clone();
+                async move {
+                    s.lock()
+                        .unwrap()
+                        .listed
+                        .then_some(())
+                        .ok_or_else(String::new)
+                }
+            },
+        )
         .await;
     }
     let before_start = writes(&seen);
@@ -441,7 +466,9 @@ async fn measure(shape: Shape, changes: usize, quiet: Duration) -> Row {
         .lock()
         .unwrap()
         .map(|t| t.duration_since(start))
-        .unwrap_or_else(|| panic!("the operator set every intent's status without logging \"every kind listed\""));
+        .unwrap_or_else(|| {
+            panic!("the operator set every intent's status without logging \"every kind listed\"")
+        });
     eprintln!(
         "  lists complete after {:.1} s, first full pass after {:.1} s",
         listed.as_secs_f64(),

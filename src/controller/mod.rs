@@ -357,7 +357,7 @@ async fn watch_intents(
         let to_value = |si: &ScrapeIntent| serde_json::to_value(si).unwrap_or_default();
         match ev {
             Event::Init => buffer.clear(),
-            Event::InitApply(si) => buffer.push(to_value(&si)),
+            Event::InitApply(si) => buffer.push(world::Listed::read(kind, to_value(&si))),
             Event::InitDone => world.reset_values(
                 crate::kinds::api_kind(kind).expect("ScrapeIntent is in the table"),
                 std::mem::take(&mut buffer),
