@@ -374,6 +374,36 @@ struct Row {
     peak_kib: u64,
 }
 
+const HEADER: &str = "| intents | pods | policies | populate | lists complete | first full pass | after the lists | writes | changes | affected per change | p50 | p99 | max | writes per change | quiet writes | operator RSS | peak RSS | RSS per pod |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+
+impl Row {
+    fn line(&self) -> String {
+        let (r, pods) = (self, self.shape.pods + 1);
+        format!(
+        "| {} | {} | {} | {:.0} s | {:.1} s | {:.1} s | {:.1} s | {} | {} | {:.1} | {} ms | {} ms | {} ms | {:.1} | {} in {} s | {:.0} MiB | {:.0} MiB | {:.2} KiB |",
+        r.shape.intents,
+        pods,
+        r.shape.policies,
+        r.populate.as_secs_f64(),
+        r.listed.as_secs_f64(),
+        r.initial.as_secs_f64(),
+        (r.initial.saturating_sub(r.listed)).as_secs_f64(),
+        r.initial_writes,
+        r.changes,
+        r.affected_per_change,
+        r.p50.as_millis(),
+        r.p99.as_millis(),
+        r.max.as_millis(),
+        r.writes_per_change,
+        r.quiet_writes,
+        r.quiet.as_secs(),
+        r.rss_kib as f64 / 1024.0,
+        r.peak_kib as f64 / 1024.0,
+        r.rss_kib as f64 / pods as f64,
+    )
+    }
+}
+
 fn writes(seen: &Mutex<Seen>) -> u64 {
     let g = seen.lock().unwrap();
     g.intent_updates + g.events
@@ -550,15 +580,7 @@ async fn measure(shape: Shape, changes: usize, quiet: Duration) -> Row {
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
-    if let Some(hold) = env_usize("SCRAPEPATH_CONV_HOLD") {
-        // For profiling an operator by hand against the populated control plane.
-        eprintln!(
-            "  holding the control plane for {hold} s: KUBECONFIG={}",
-            env.kubeconfig().display()
-        );
-        tokio::time::sleep(Duration::from_secs(hold as u64)).await;
-    }
-    Row {
+    let row = Row {
         shape,
         populate: populate_time,
         listed,
@@ -574,7 +596,18 @@ async fn measure(shape: Shape, changes: usize, quiet: Duration) -> Row {
         quiet_writes,
         rss_kib,
         peak_kib,
+    };
+    // Each size's row as soon as it is measured (a long run, or one held for profiling).
+    eprintln!("{HEADER}\n{}", row.line());
+    if let Some(hold) = env_usize("SCRAPEPATH_CONV_HOLD") {
+        // For profiling an operator by hand against the populated control plane.
+        eprintln!(
+            "  holding the control plane for {hold} s: KUBECONFIG={}",
+            env.kubeconfig().display()
+        );
+        tokio::time::sleep(Duration::from_secs(hold as u64)).await;
     }
+    row
 }
 
 fn main() {
@@ -593,31 +626,8 @@ fn main() {
     for n in sizes {
         rows.push(rt.block_on(measure(Shape::new(n), changes, quiet)));
     }
-    println!("| intents | pods | policies | populate | lists complete | first full pass | after the lists | writes | changes | affected per change | p50 | p99 | max | writes per change | quiet writes | operator RSS | peak RSS | RSS per pod |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("{HEADER}");
     for r in rows {
-        let pods = r.shape.pods + 1;
-        println!(
-            "| {} | {} | {} | {:.0} s | {:.1} s | {:.1} s | {:.1} s | {} | {} | {:.1} | {} ms | {} ms | {} ms | {:.1} | {} in {} s | {:.0} MiB | {:.0} MiB | {:.2} KiB |",
-            r.shape.intents,
-            pods,
-            r.shape.policies,
-            r.populate.as_secs_f64(),
-            r.listed.as_secs_f64(),
-            r.initial.as_secs_f64(),
-            (r.initial.saturating_sub(r.listed)).as_secs_f64(),
-            r.initial_writes,
-            r.changes,
-            r.affected_per_change,
-            r.p50.as_millis(),
-            r.p99.as_millis(),
-            r.max.as_millis(),
-            r.writes_per_change,
-            r.quiet_writes,
-            r.quiet.as_secs(),
-            r.rss_kib as f64 / 1024.0,
-            r.peak_kib as f64 / 1024.0,
-            r.rss_kib as f64 / pods as f64,
-        );
+        println!("{}", r.line());
     }
 }
