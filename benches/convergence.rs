@@ -90,18 +90,16 @@ impl Shape {
         let pods = env_usize("SCRAPEPATH_CONV_PODS")
             .unwrap_or(0)
             .max(intents * PODS_PER_INTENT);
-        let namespaces = intents
-            .div_ceil(PER_NAMESPACE)
-            .max(pods.div_ceil(PODS_PER_NAMESPACE))
-            .max(1);
-        let policies = env_usize("SCRAPEPATH_CONV_POLICIES")
-            .unwrap_or(0)
-            .max(namespaces);
-        Shape {
+        let mut shape = Shape {
             intents,
             pods,
-            policies,
-        }
+            policies: 0,
+        };
+        // At least the isolation policy of every namespace.
+        shape.policies = env_usize("SCRAPEPATH_CONV_POLICIES")
+            .unwrap_or(0)
+            .max(shape.namespaces());
+        shape
     }
 
     fn namespaces(&self) -> usize {
@@ -176,8 +174,8 @@ async fn create_all(client: &Client, docs: Vec<serde_json::Value>) {
         BTreeMap::new();
     for v in &docs {
         let key = (v["apiVersion"].to_string(), v["kind"].to_string());
-        if !resources.contains_key(&key) {
-            resources.insert(key, resource_for(client, v).await);
+        if let std::collections::btree_map::Entry::Vacant(e) = resources.entry(key) {
+            e.insert(resource_for(client, v).await);
         }
     }
     futures::stream::iter(docs)
@@ -256,21 +254,11 @@ status: {{phase: Running, podIP: 10.7.255.1, conditions: [{{type: Ready, status:
         let deployment = format!("svc{}", n % background.div_ceil(PODS_PER_DEPLOYMENT).max(1));
         policies.push(other_policy(n, &namespaces[n % nss], &deployment));
     }
-    let t = Instant::now();
-    create_all(client, policies).await;
-    eprintln!(
-        "  {} policies in {:.1} s",
-        shape.policies,
-        t.elapsed().as_secs_f64()
-    );
-    let t = Instant::now();
-    create_all(client, pods).await;
-    eprintln!(
-        "  {} pods in {:.1} s",
-        shape.pods,
-        t.elapsed().as_secs_f64()
-    );
-    create_all(client, intents).await;
+    for (what, docs) in [("policies", policies), ("pods", pods), ("intents", intents)] {
+        let (n, t) = (docs.len(), Instant::now());
+        create_all(client, docs).await;
+        eprintln!("  {n} {what} in {:.1} s", t.elapsed().as_secs_f64());
+    }
     namespaces
 }
 
