@@ -334,7 +334,10 @@ async fn watch_intents(
     writer: reflector::store::Writer<ScrapeIntent>,
 ) {
     let api: Api<ScrapeIntent> = Api::all(client);
-    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
+    // Nothing reads who wrote which field: the store keeps the intents without their managedFields.
+    let intents = watcher(api, watcher::Config::default())
+        .modify(|si| kube::ResourceExt::managed_fields_mut(si).clear());
+    let stream = reflector::reflector(writer, intents)
         .default_backoff()
         .boxed();
     let kind = Kind::ScrapeIntent;
@@ -354,10 +357,18 @@ async fn watch_intents(
             }
         };
         last_error = None;
-        let to_value = |si: &ScrapeIntent| serde_json::to_value(si).unwrap_or_default();
+        // The index's copy is for routing changes and covering monitors: its spec. The status (with
+        // its remediation objects, kilobytes per intent) is read from the store by each reconcile.
+        let to_value = |si: &ScrapeIntent| {
+            let mut v = serde_json::to_value(si).unwrap_or_default();
+            if let Some(m) = v.as_object_mut() {
+                m.remove("status");
+            }
+            v
+        };
         match ev {
             Event::Init => buffer.clear(),
-            Event::InitApply(si) => buffer.push(to_value(&si)),
+            Event::InitApply(si) => buffer.push(world::Listed::read(kind, to_value(&si))),
             Event::InitDone => world.reset_values(
                 crate::kinds::api_kind(kind).expect("ScrapeIntent is in the table"),
                 std::mem::take(&mut buffer),

@@ -213,6 +213,28 @@ pub struct World {
     status_namespaces: config_access::ConfigNamespaces,
 }
 
+/// One object of a list, read as it arrives: what the index and the drift detection keep of it. A list
+/// is applied only once complete, and holding the parsed objects rather than the JSON until then keeps
+/// the list of a large cluster from needing several times the index's memory.
+pub struct Listed {
+    obj: ObjRef,
+    /// The raw object, kept only for scrapepath's own objects.
+    managed: Option<Value>,
+    parsed: Result<Parsed, crate::parse::ParseError>,
+}
+
+impl Listed {
+    pub fn read(kind: Kind, v: Value) -> Listed {
+        let obj = value_ref(kind, &v);
+        let managed = is_managed(&v).then(|| v.clone());
+        Listed {
+            obj,
+            managed,
+            parsed: parse_value(v).map(live_only),
+        }
+    }
+}
+
 /// A managed object's identity and the intent that applied it.
 #[derive(Debug, Clone)]
 pub struct ManagedObject {
@@ -472,14 +494,14 @@ impl World {
     }
 
     /// An entry's objects were (re-)listed: they replace what the index held of them.
-    pub fn reset_values(&self, entry: &ApiKind, values: Vec<Value>) {
-        self.replace_values(entry, None, values);
+    pub fn reset_values(&self, entry: &ApiKind, listed: Vec<Listed>) {
+        self.replace_values(entry, None, listed);
         self.set_state(entry, KindState::Synced);
     }
 
     /// An entry's objects (in `namespace` only, when given) were (re-)listed: they replace what the
     /// index held of them there.
-    fn replace_values(&self, entry: &ApiKind, namespace: Option<&str>, values: Vec<Value>) {
+    fn replace_values(&self, entry: &ApiKind, namespace: Option<&str>, listed: Vec<Listed>) {
         let kind = entry.kind;
         let covered = |r: &ObjRef| {
             r.kind == kind
@@ -492,17 +514,16 @@ impl World {
             managed.retain(|r, _| !covered(r));
             let mut unreadable = self.unreadable.lock().unwrap();
             unreadable.retain(|r, _| !covered(r));
-            for v in values {
-                let r = value_ref(kind, &v);
-                if is_managed(&v) {
-                    managed.insert(r.clone(), v.clone());
+            for l in listed {
+                if let Some(v) = l.managed {
+                    managed.insert(l.obj.clone(), v);
                 }
-                match parse_value(v).map(live_only) {
+                match l.parsed {
                     Ok(Parsed::Object(o)) => objects.push(o),
                     Ok(_) => {}
                     Err(e) => {
-                        warn!(object = %r, error = %e.message, "cannot read object: left out of the analysis");
-                        unreadable.insert(r, e.message);
+                        warn!(object = %l.obj, error = %e.message, "cannot read object: left out of the analysis");
+                        unreadable.insert(l.obj, e.message);
                     }
                 }
             }
@@ -596,8 +617,12 @@ fn labels_of(v: &Value) -> Labels {
         .unwrap_or_default()
 }
 
+/// Whether `v` is one of scrapepath's own objects, read in place (called for every object listed).
 fn is_managed(v: &Value) -> bool {
-    managing_intent(&labels_of(v)).is_some()
+    v.pointer("/metadata/labels")
+        .and_then(|l| l.get(crate::model::MANAGED_BY_LABEL))
+        .and_then(Value::as_str)
+        == Some(crate::model::MANAGED_BY_VALUE)
 }
 
 fn value_ref(kind: Kind, v: &Value) -> ObjRef {
@@ -726,7 +751,7 @@ async fn watch_api(
         config = config.labels(l);
     }
     let mut stream = watcher(api, config).default_backoff().boxed();
-    let mut buffer: Vec<Value> = Vec::new();
+    let mut buffer: Vec<Listed> = Vec::new();
     let mut last_error: Option<String> = None;
     loop {
         let ev = match stream.try_next().await {
@@ -754,7 +779,7 @@ async fn watch_api(
         last_error = None;
         match ev {
             Event::Init => buffer.clear(),
-            Event::InitApply(o) => buffer.push(value(o, ar)),
+            Event::InitApply(o) => buffer.push(Listed::read(k.kind, value(o, ar))),
             Event::InitDone => {
                 debug!(kind = %k.kind, objects = buffer.len(), "listed");
                 world.replace_values(k, namespace, std::mem::take(&mut buffer));

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use kube::core::GroupVersionKind;
+use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::pinned_kind;
 use kube::Client;
 use serde::Deserialize;
@@ -49,6 +49,15 @@ pub async fn apply_dir(client: &Client, dir: &Path) {
 }
 
 pub async fn api_for(client: &Client, v: &Value) -> Api<DynamicObject> {
+    let (ar, namespaced) = resource_for(client, v).await;
+    match v.pointer("/metadata/namespace").and_then(Value::as_str) {
+        Some(ns) if namespaced => Api::namespaced_with(client.clone(), ns, &ar),
+        _ => Api::all_with(client.clone(), &ar),
+    }
+}
+
+/// The served resource of `v`'s apiVersion and kind, and whether it is namespaced.
+pub async fn resource_for(client: &Client, v: &Value) -> (ApiResource, bool) {
     let api_version = v["apiVersion"].as_str().unwrap();
     let kind = v["kind"].as_str().unwrap();
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
@@ -65,12 +74,7 @@ pub async fn api_for(client: &Client, v: &Value) -> Api<DynamicObject> {
             Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     };
-    match v.pointer("/metadata/namespace").and_then(Value::as_str) {
-        Some(ns) if caps.scope == kube::discovery::Scope::Namespaced => {
-            Api::namespaced_with(client.clone(), ns, &ar)
-        }
-        _ => Api::all_with(client.clone(), &ar),
-    }
+    (ar, caps.scope == kube::discovery::Scope::Namespaced)
 }
 
 pub async fn apply_value(client: &Client, v: &mut Value) {
@@ -84,9 +88,15 @@ pub async fn apply_value(client: &Client, v: &mut Value) {
     ] {
         md.remove(f);
     }
-    let name = md["name"].as_str().unwrap().to_string();
-    let status = v.as_object_mut().unwrap().remove("status");
     let api = api_for(client, v).await;
+    apply_value_to(&api, v).await;
+}
+
+/// [`apply_value`] through an `api` the caller resolved once (no discovery per object: populating
+/// thousands of objects of one kind). Server-set metadata must already be absent.
+pub async fn apply_value_to(api: &Api<DynamicObject>, v: &mut Value) {
+    let name = v["metadata"]["name"].as_str().unwrap().to_string();
+    let status = v.as_object_mut().unwrap().remove("status");
     let pp = PatchParams::apply(MANAGER).force();
     api.patch(&name, &pp, &Patch::Apply(&*v))
         .await
