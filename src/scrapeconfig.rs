@@ -681,6 +681,47 @@ pub fn discovered(
 
 /// Like [`targets`], also reporting the dropped targets with the rule that dropped them.
 pub fn discover(job: &ScrapeJob, idx: &ClusterIndex, prometheus_namespace: &str) -> Discovery {
+    discover_with(job, idx, prometheus_namespace, false)
+}
+
+/// The `__meta_` labels the engine reads of a job's target after relabeling (an address target's
+/// Service, endpoint and readiness, E8; a shard's zone) and of a dropped one (its Service).
+const ENGINE_META_LABELS: &[&str] = &[
+    "__meta_kubernetes_namespace",
+    "__meta_kubernetes_service_name",
+    "__meta_kubernetes_endpointslice_address_target_kind",
+    "__meta_kubernetes_endpointslice_address_target_name",
+    "__meta_kubernetes_endpoint_address_target_kind",
+    "__meta_kubernetes_endpoint_address_target_name",
+    "__meta_kubernetes_endpointslice_endpoint_conditions_ready",
+    "__meta_kubernetes_endpoint_ready",
+    "__meta_kubernetes_endpointslice_port_name",
+    "__meta_kubernetes_endpoint_port_name",
+    "__meta_kubernetes_endpointslice_endpoint_node_name",
+    "__meta_kubernetes_endpoint_node_name",
+    "__meta_kubernetes_endpointslice_endpoint_zone",
+    "__meta_kubernetes_node_labelpresent_topology_kubernetes_io_zone",
+    "__meta_kubernetes_node_label_topology_kubernetes_io_zone",
+];
+
+/// [`discover`] as the engine keeps it for a `scrape_configs` job: each target's labels and each dropped
+/// target's discovered labels without the `__meta_` labels the engine does not read (Prometheus itself
+/// drops every `__meta_` label after relabeling). An annotation-based job over 193,000 pods held the
+/// whole meta label set of every pod, kept or dropped: half of `check`'s memory.
+pub fn discover_lean(job: &ScrapeJob, idx: &ClusterIndex, prometheus_namespace: &str) -> Discovery {
+    discover_with(job, idx, prometheus_namespace, true)
+}
+
+fn without_unread_meta(labels: &mut Labels) {
+    labels.retain(|k, _| !k.starts_with("__meta_") || ENGINE_META_LABELS.contains(&k.as_str()));
+}
+
+fn discover_with(
+    job: &ScrapeJob,
+    idx: &ClusterIndex,
+    prometheus_namespace: &str,
+    lean: bool,
+) -> Discovery {
     let mut out = Discovery::default();
     let mut seen = BTreeSet::new();
     let groups = discovered(job, idx, prometheus_namespace);
@@ -703,13 +744,16 @@ pub fn discover(job: &ScrapeJob, idx: &ClusterIndex, prometheus_namespace: &str)
                     }
                 }
             }
-            let discovered = labels.clone();
+            let mut discovered = labels.clone();
+            if lean {
+                without_unread_meta(&mut discovered);
+            }
             let dropped = |reason| DroppedTarget {
                 job: job.job_name.clone(),
                 sd: i,
                 role,
                 pod: origin,
-                discovered: discovered.clone(),
+                discovered,
                 reason,
             };
             if let Some(rule) = relabel::dropping_rule(&mut labels, &job.relabel) {
@@ -720,6 +764,9 @@ pub fn discover(job: &ScrapeJob, idx: &ClusterIndex, prometheus_namespace: &str)
                 out.dropped.push(dropped(DropReason::NoAddress));
                 continue;
             };
+            if lean {
+                without_unread_meta(&mut labels);
+            }
             let scheme = labels
                 .get("__scheme__")
                 .cloned()

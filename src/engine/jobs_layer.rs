@@ -218,7 +218,13 @@ impl<'a> Engine<'a> {
         let key = (src.key.clone(), index, ns.to_string());
         self.discoveries
             .entry(key)
-            .or_insert_with(|| Rc::new(scrapeconfig::discover(&src.config().jobs[index], idx, ns)))
+            .or_insert_with(|| {
+                Rc::new(scrapeconfig::discover_lean(
+                    &src.config().jobs[index],
+                    idx,
+                    ns,
+                ))
+            })
             .clone()
     }
 
