@@ -652,31 +652,52 @@ pub fn discovered(
     idx: &ClusterIndex,
     prometheus_namespace: &str,
 ) -> Vec<(usize, Role, Found)> {
-    let mut groups: Vec<(usize, Role, Found)> = Vec::new();
+    // One group per configuration, as Prometheus has one per discovery mechanism, empty ones too.
+    let mut groups: Vec<(usize, Role, Found)> = job
+        .kubernetes_sd_configs
+        .iter()
+        .enumerate()
+        .map(|(i, sd)| (i, sd.role, Vec::new()))
+        .chain((0..job.static_configs.len()).map(|i| (i, Role::Static, Vec::new())))
+        .collect();
+    each_discovered(job, idx, prometheus_namespace, |i, role, origin, labels| {
+        if let Some((_, _, found)) = groups.iter_mut().find(|(j, r, _)| *j == i && *r == role) {
+            found.push((origin, labels));
+        }
+    });
+    groups
+}
+
+/// [`discovered`], each label set handed to `each` (with its configuration's index and role) as soon as
+/// it is built: a role `pod` over 193,000 pods is never held as label sets at once.
+fn each_discovered(
+    job: &ScrapeJob,
+    idx: &ClusterIndex,
+    prometheus_namespace: &str,
+    mut each: impl FnMut(usize, Role, Option<PodId>, Labels),
+) {
     for (i, sd) in job.kubernetes_sd_configs.iter().enumerate() {
         let namespaces = sd.discovery_namespaces(prometheus_namespace);
-        let found = match sd.role {
-            Role::Pod => pod_role(sd, idx, &namespaces),
-            Role::Endpoints | Role::EndpointSlice => endpoints_role(sd, idx, &namespaces),
-            Role::Ingress => ingress_role(sd, idx, &namespaces),
-            _ => Vec::new(),
-        };
-        groups.push((i, sd.role, found));
+        let mut found = |(origin, labels)| each(i, sd.role, origin, labels);
+        match sd.role {
+            Role::Pod => pod_role(sd, idx, &namespaces, &mut found),
+            Role::Endpoints | Role::EndpointSlice => endpoints_role(sd, idx, &namespaces)
+                .into_iter()
+                .for_each(found),
+            Role::Ingress => ingress_role(sd, idx, &namespaces)
+                .into_iter()
+                .for_each(found),
+            _ => {}
+        }
     }
     // A static target is a label set of its own: `__address__` and the group's labels.
     for (i, st) in job.static_configs.iter().enumerate() {
-        let found = st
-            .targets
-            .iter()
-            .map(|t| {
-                let mut labels = st.labels.clone();
-                labels.insert("__address__".into(), t.clone());
-                (None, labels)
-            })
-            .collect();
-        groups.push((i, Role::Static, found));
+        for t in &st.targets {
+            let mut labels = st.labels.clone();
+            labels.insert("__address__".into(), t.clone());
+            each(i, Role::Static, None, labels);
+        }
     }
-    groups
 }
 
 /// Like [`targets`], also reporting the dropped targets with the rule that dropped them.
@@ -724,9 +745,11 @@ fn discover_with(
 ) -> Discovery {
     let mut out = Discovery::default();
     let mut seen = BTreeSet::new();
-    let groups = discovered(job, idx, prometheus_namespace);
-    for (i, role, found) in groups {
-        for (origin, mut labels) in found {
+    each_discovered(
+        job,
+        idx,
+        prometheus_namespace,
+        |i, role, origin, mut labels| {
             labels.insert("job".into(), job.job_name.clone());
             labels
                 .entry("__scheme__".into())
@@ -758,11 +781,11 @@ fn discover_with(
             };
             if let Some(rule) = relabel::dropping_rule(&mut labels, &job.relabel) {
                 out.dropped.push(dropped(DropReason::Rule(rule)));
-                continue;
+                return;
             }
             let Some(address) = labels.get("__address__").cloned() else {
                 out.dropped.push(dropped(DropReason::NoAddress));
-                continue;
+                return;
             };
             if lean {
                 without_unread_meta(&mut labels);
@@ -793,7 +816,7 @@ fn discover_with(
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             if !seen.insert(key) {
-                continue;
+                return;
             }
             let (host, port) = split_address(&address);
             let port = port.unwrap_or(if scheme == "https" { 443 } else { 80 });
@@ -812,8 +835,8 @@ fn discover_with(
                 path,
                 labels,
             });
-        }
-    }
+        },
+    );
     out
 }
 
@@ -916,8 +939,12 @@ fn pods_in<'a>(
 /// Role pod: one target per declared container port, one per container without ports (address: the
 /// pod IP), containers before init containers; pods without an IP yield none, nor, with node
 /// metadata, pods on a Node the input lacks ([`crate::promop::pod_node_known`]).
-fn pod_role(sd: &KubernetesSd, idx: &ClusterIndex, namespaces: &Option<BTreeSet<String>>) -> Found {
-    let mut out = Vec::new();
+fn pod_role(
+    sd: &KubernetesSd,
+    idx: &ClusterIndex,
+    namespaces: &Option<BTreeSet<String>>,
+    out: &mut impl FnMut((Option<PodId>, Labels)),
+) {
     for (id, pod) in pods_in(idx, namespaces) {
         let Some(ip) = pod.scrape_ip() else { continue };
         if !pod_visible(sd, pod)
@@ -933,15 +960,14 @@ fn pod_role(sd: &KubernetesSd, idx: &ClusterIndex, namespaces: &Option<BTreeSet<
                     l
                 };
                 if c.ports.is_empty() {
-                    out.push((Some(id), with_node(pod_meta_labels(pod, ip, c, None))));
+                    out((Some(id), with_node(pod_meta_labels(pod, ip, c, None))));
                 }
                 for p in &c.ports {
-                    out.push((Some(id), with_node(pod_meta_labels(pod, ip, c, Some(p)))));
+                    out((Some(id), with_node(pod_meta_labels(pod, ip, c, Some(p)))));
                 }
             }
         }
     }
-    out
 }
 
 /// With `attach_metadata.node`, the labels of Node `name` as Prometheus attaches them.
