@@ -37,6 +37,10 @@ use scrapepath::index::ClusterIndex;
 use scrapepath::parse::{parse_value, Parsed};
 use serde_json::{json, Value};
 
+/// The allocator the `scrapepath` binary uses (src/main.rs), so that the numbers are the product's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 // ---------------------------------------------------------------------------------------------------------
 // Shape of the generated cluster (fixed across sizes; only pods grow).
 
