@@ -24,6 +24,7 @@ const SD_RESOURCES: &[(&str, &str)] = &[
     ("discovery.k8s.io", "endpointslices"),
     ("networking.k8s.io", "ingresses"),
     ("", "nodes"),
+    ("", "namespaces"),
 ];
 
 /// The verbs an informer needs (semantics D2): `list`, then `watch`.
@@ -426,6 +427,9 @@ pub enum SdRole {
     Ingress,
     /// Nodes are cluster-scoped: always a cluster-wide list.
     Node,
+    /// `attach_metadata.namespace`: a cluster-wide Namespace informer, whatever the namespaces
+    /// discovered in (`newNamespaceInformer` does not filter).
+    Namespace,
 }
 
 impl SdRole {
@@ -437,6 +441,7 @@ impl SdRole {
             SdRole::Service => "service",
             SdRole::Ingress => "ingress",
             SdRole::Node => "node",
+            SdRole::Namespace => "namespace metadata",
         }
     }
 
@@ -453,6 +458,7 @@ impl SdRole {
             SdRole::Service => &[("", "services")],
             SdRole::Ingress => &[("networking.k8s.io", "ingresses")],
             SdRole::Node => &[("", "nodes")],
+            SdRole::Namespace => &[("", "namespaces")],
         }
     }
 }
@@ -497,8 +503,8 @@ pub fn discovery_access(
 ) -> DiscoveryAccess {
     let mut out = DiscoveryAccess::default();
     let scopes: Vec<Option<&str>> = match namespaces {
-        // Nodes are cluster-scoped: whatever the namespaces, a cluster-wide list.
-        _ if role == SdRole::Node => vec![None],
+        // Nodes and Namespaces are cluster-scoped: whatever the namespaces, a cluster-wide list.
+        _ if matches!(role, SdRole::Node | SdRole::Namespace) => vec![None],
         SdNamespaces::All => vec![None],
         SdNamespaces::Names(n) => n.iter().map(|n| Some(n.as_str())).collect(),
     };
@@ -586,7 +592,7 @@ pub fn remedy(account: &Account, role: SdRole, m: &Missing) -> Vec<Value> {
             ]
         }
         None => {
-            let name = format!("{}-{}-discovery", account.namespace, account.name);
+            let name = cluster_grant_name(account, role);
             let md = json!({"name": name, "labels": labels});
             vec![
                 json!({"apiVersion": api, "kind": "ClusterRole", "metadata": md, "rules": rules}),
@@ -596,6 +602,17 @@ pub fn remedy(account: &Account, role: SdRole, m: &Missing) -> Vec<Value> {
             ]
         }
     }
+}
+
+/// The name of a cluster-wide grant: namespace metadata has a name of its own, as its list comes
+/// beside a cluster-wide list of the role's resources and both grants are proposed.
+fn cluster_grant_name(account: &Account, role: SdRole) -> String {
+    let what = if role == SdRole::Namespace {
+        "namespaces-discovery"
+    } else {
+        "discovery"
+    };
+    format!("{}-{}-{what}", account.namespace, account.name)
 }
 
 /// The same grant as [`remedy`], as the `kubectl create` commands that make it (one line, for a
@@ -621,7 +638,7 @@ pub fn remedy_commands(account: &Account, role: SdRole, m: &Missing) -> String {
             format!("kubectl -n {ns} create role {name} {verbs} {res} && kubectl -n {ns} create rolebinding {name} --role={name} {sa}")
         }
         None => {
-            let name = format!("{}-{}-discovery", account.namespace, account.name);
+            let name = cluster_grant_name(account, role);
             format!("kubectl create clusterrole {name} {verbs} {res} && kubectl create clusterrolebinding {name} --clusterrole={name} {sa}")
         }
     }
