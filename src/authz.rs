@@ -61,12 +61,11 @@ impl Rule {
         self.resources.iter().any(|r| r == "*" || r == resource)
     }
 
-    /// Whether this rule could grant a read of discovery's resources (the rules worth keeping).
+    /// Whether this rule could grant a read of discovery's resources, or names one of them in another
+    /// API group (kept to say so: `extensions` ingresses) — the rules worth keeping.
     fn may_bear_on_discovery(&self) -> bool {
         INFORMER_VERBS.iter().any(|v| self.verb(v))
-            && SD_RESOURCES
-                .iter()
-                .any(|(g, r)| self.group(g) && self.resource(r))
+            && SD_RESOURCES.iter().any(|(_, r)| self.resource(r))
     }
 }
 
@@ -385,6 +384,19 @@ impl Rbac {
                 }
             }
             for rule in &rules {
+                if rule.verb(verb) && rule.resource(resource) && !rule.group(group) {
+                    let wanted = if group.is_empty() { "core" } else { group };
+                    let groups: Vec<&str> = rule
+                        .api_groups
+                        .iter()
+                        .map(|g| if g.is_empty() { "core" } else { g.as_str() })
+                        .collect();
+                    notes.push(format!(
+                        "{role_ref} grants {resource} in API group [{}], not in {wanted}, where Prometheus lists them: that rule grants nothing here",
+                        groups.join(", ")
+                    ));
+                    continue;
+                }
                 if !(rule.verb(verb) && rule.group(group) && rule.resource(resource)) {
                     continue;
                 }
@@ -760,6 +772,32 @@ mod tests {
             n[0].contains("Role shop/named") && n[0].contains("resourceNames [api]"),
             "{n:?}"
         );
+    }
+
+    #[test]
+    fn a_rule_of_another_api_group_grants_nothing_and_the_denial_names_it() {
+        let old = "[{apiGroups: [extensions], resources: [ingresses], verbs: [get, list, watch]}]";
+        let r = rbac(&(role("shop", "old", old) + &binding("shop", "old", "Role", "old", SA)));
+        let ingresses = |r: &Rbac| {
+            r.decide(
+                &prom(),
+                "list",
+                "networking.k8s.io",
+                "ingresses",
+                Some("shop"),
+            )
+        };
+        match ingresses(&r) {
+            Decision::Denied { notes } => assert_eq!(
+                notes,
+                ["Role shop/old grants ingresses in API group [extensions], not in networking.k8s.io, where Prometheus lists them: that rule grants nothing here"]
+            ),
+            d => panic!("expected a denial, got {d:?}"),
+        }
+        // kube-prometheus' Roles name both groups: granted.
+        let both = "[{apiGroups: [extensions, networking.k8s.io], resources: [ingresses], verbs: [list, watch]}]";
+        let r = rbac(&(role("shop", "both", both) + &binding("shop", "both", "Role", "both", SA)));
+        assert!(matches!(ingresses(&r), Decision::Allowed { .. }));
     }
 
     #[test]

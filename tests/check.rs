@@ -1318,9 +1318,14 @@ fn a_probe_s_ingress_discovery_is_forbidden_by_an_extensions_only_grant_and_the_
     let d = cond(p, "DiscoveryPermitted");
     assert_eq!(d["status"], "False");
     assert_eq!(d["reason"], "DiscoveryForbidden");
-    assert!(d["message"].as_str().unwrap().contains(
-        "ServiceAccount monitoring/prometheus cannot list, watch ingresses.networking.k8s.io in namespace shop (the ingress discovery of Prometheus monitoring/platform)"
-    ), "{d}");
+    assert_contains_all(
+        d["message"].as_str().unwrap(),
+        &[
+            "ServiceAccount monitoring/prometheus cannot list, watch ingresses.networking.k8s.io in namespace shop (the ingress discovery of Prometheus monitoring/platform)",
+            // The rule to change: its API group.
+            "ClusterRole prometheus grants ingresses in API group [extensions], not in networking.k8s.io",
+        ],
+    );
     assert_eq!(cond(p, "Ready")["reason"], "DiscoveryForbidden");
     assert_eq!(remedy_kinds(p), [("Role", "shop"), ("RoleBinding", "shop")]);
     assert_eq!(
