@@ -24,6 +24,7 @@ const SD_RESOURCES: &[(&str, &str)] = &[
     ("discovery.k8s.io", "endpointslices"),
     ("networking.k8s.io", "ingresses"),
     ("", "nodes"),
+    ("", "namespaces"),
 ];
 
 /// The verbs an informer needs (semantics D2): `list`, then `watch`.
@@ -60,12 +61,11 @@ impl Rule {
         self.resources.iter().any(|r| r == "*" || r == resource)
     }
 
-    /// Whether this rule could grant a read of discovery's resources (the rules worth keeping).
+    /// Whether this rule could grant a read of discovery's resources, or names one of them in another
+    /// API group (kept to say so: `extensions` ingresses) — the rules worth keeping.
     fn may_bear_on_discovery(&self) -> bool {
         INFORMER_VERBS.iter().any(|v| self.verb(v))
-            && SD_RESOURCES
-                .iter()
-                .any(|(g, r)| self.group(g) && self.resource(r))
+            && SD_RESOURCES.iter().any(|(_, r)| self.resource(r))
     }
 }
 
@@ -384,6 +384,19 @@ impl Rbac {
                 }
             }
             for rule in &rules {
+                if rule.verb(verb) && rule.resource(resource) && !rule.group(group) {
+                    let wanted = if group.is_empty() { "core" } else { group };
+                    let groups: Vec<&str> = rule
+                        .api_groups
+                        .iter()
+                        .map(|g| if g.is_empty() { "core" } else { g.as_str() })
+                        .collect();
+                    notes.push(format!(
+                        "{role_ref} grants {resource} in API group [{}], not in {wanted}, where Prometheus lists them: that rule grants nothing here",
+                        groups.join(", ")
+                    ));
+                    continue;
+                }
                 if !(rule.verb(verb) && rule.group(group) && rule.resource(resource)) {
                     continue;
                 }
@@ -426,6 +439,9 @@ pub enum SdRole {
     Ingress,
     /// Nodes are cluster-scoped: always a cluster-wide list.
     Node,
+    /// `attach_metadata.namespace`: a cluster-wide Namespace informer, whatever the namespaces
+    /// discovered in (`newNamespaceInformer` does not filter).
+    Namespace,
 }
 
 impl SdRole {
@@ -437,6 +453,7 @@ impl SdRole {
             SdRole::Service => "service",
             SdRole::Ingress => "ingress",
             SdRole::Node => "node",
+            SdRole::Namespace => "namespace metadata",
         }
     }
 
@@ -453,6 +470,7 @@ impl SdRole {
             SdRole::Service => &[("", "services")],
             SdRole::Ingress => &[("networking.k8s.io", "ingresses")],
             SdRole::Node => &[("", "nodes")],
+            SdRole::Namespace => &[("", "namespaces")],
         }
     }
 }
@@ -497,8 +515,8 @@ pub fn discovery_access(
 ) -> DiscoveryAccess {
     let mut out = DiscoveryAccess::default();
     let scopes: Vec<Option<&str>> = match namespaces {
-        // Nodes are cluster-scoped: whatever the namespaces, a cluster-wide list.
-        _ if role == SdRole::Node => vec![None],
+        // Nodes and Namespaces are cluster-scoped: whatever the namespaces, a cluster-wide list.
+        _ if matches!(role, SdRole::Node | SdRole::Namespace) => vec![None],
         SdNamespaces::All => vec![None],
         SdNamespaces::Names(n) => n.iter().map(|n| Some(n.as_str())).collect(),
     };
@@ -586,7 +604,7 @@ pub fn remedy(account: &Account, role: SdRole, m: &Missing) -> Vec<Value> {
             ]
         }
         None => {
-            let name = format!("{}-{}-discovery", account.namespace, account.name);
+            let name = cluster_grant_name(account, role);
             let md = json!({"name": name, "labels": labels});
             vec![
                 json!({"apiVersion": api, "kind": "ClusterRole", "metadata": md, "rules": rules}),
@@ -596,6 +614,17 @@ pub fn remedy(account: &Account, role: SdRole, m: &Missing) -> Vec<Value> {
             ]
         }
     }
+}
+
+/// The name of a cluster-wide grant: namespace metadata has a name of its own, as its list comes
+/// beside a cluster-wide list of the role's resources and both grants are proposed.
+fn cluster_grant_name(account: &Account, role: SdRole) -> String {
+    let what = if role == SdRole::Namespace {
+        "namespaces-discovery"
+    } else {
+        "discovery"
+    };
+    format!("{}-{}-{what}", account.namespace, account.name)
 }
 
 /// The same grant as [`remedy`], as the `kubectl create` commands that make it (one line, for a
@@ -621,7 +650,7 @@ pub fn remedy_commands(account: &Account, role: SdRole, m: &Missing) -> String {
             format!("kubectl -n {ns} create role {name} {verbs} {res} && kubectl -n {ns} create rolebinding {name} --role={name} {sa}")
         }
         None => {
-            let name = format!("{}-{}-discovery", account.namespace, account.name);
+            let name = cluster_grant_name(account, role);
             format!("kubectl create clusterrole {name} {verbs} {res} && kubectl create clusterrolebinding {name} --clusterrole={name} {sa}")
         }
     }
@@ -743,6 +772,32 @@ mod tests {
             n[0].contains("Role shop/named") && n[0].contains("resourceNames [api]"),
             "{n:?}"
         );
+    }
+
+    #[test]
+    fn a_rule_of_another_api_group_grants_nothing_and_the_denial_names_it() {
+        let old = "[{apiGroups: [extensions], resources: [ingresses], verbs: [get, list, watch]}]";
+        let r = rbac(&(role("shop", "old", old) + &binding("shop", "old", "Role", "old", SA)));
+        let ingresses = |r: &Rbac| {
+            r.decide(
+                &prom(),
+                "list",
+                "networking.k8s.io",
+                "ingresses",
+                Some("shop"),
+            )
+        };
+        match ingresses(&r) {
+            Decision::Denied { notes } => assert_eq!(
+                notes,
+                ["Role shop/old grants ingresses in API group [extensions], not in networking.k8s.io, where Prometheus lists them: that rule grants nothing here"]
+            ),
+            d => panic!("expected a denial, got {d:?}"),
+        }
+        // kube-prometheus' Roles name both groups: granted.
+        let both = "[{apiGroups: [extensions, networking.k8s.io], resources: [ingresses], verbs: [list, watch]}]";
+        let r = rbac(&(role("shop", "both", both) + &binding("shop", "both", "Role", "both", SA)));
+        assert!(matches!(ingresses(&r), Decision::Allowed { .. }));
     }
 
     #[test]

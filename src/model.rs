@@ -165,6 +165,8 @@ pub fn managing_intent(labels: &Labels) -> Option<String> {
 pub struct Namespace {
     pub name: String,
     pub labels: Labels,
+    /// What Prometheus' `attach_metadata.namespace` attaches besides the labels.
+    pub annotations: Labels,
 }
 
 impl From<&corev1::Namespace> for Namespace {
@@ -175,7 +177,11 @@ impl From<&corev1::Namespace> for Namespace {
         labels
             .entry("kubernetes.io/metadata.name".to_string())
             .or_insert_with(|| name.clone());
-        Namespace { name, labels }
+        Namespace {
+            name,
+            labels,
+            annotations: ns.metadata.annotations.clone().unwrap_or_default(),
+        }
     }
 }
 

@@ -141,6 +141,11 @@ pub struct KubernetesSd {
     /// `attach_metadata.node`: the roles pod, endpoints and endpointslice attach the labels of the
     /// target's Node (`__meta_kubernetes_node_*`).
     pub attach_node: bool,
+    /// `attach_metadata.namespace`: the roles pod, endpoints, endpointslice, service and ingress
+    /// attach the labels and annotations of the target's Namespace
+    /// (`__meta_kubernetes_namespace_label_*`, `…_labelpresent_*`, `…_annotation_*`,
+    /// `…_annotationpresent_*`), read by a cluster-wide Namespace informer.
+    pub attach_namespace: bool,
 }
 
 impl KubernetesSd {
@@ -236,6 +241,7 @@ struct RawSd {
 #[serde(default)]
 struct RawAttachMetadata {
     node: bool,
+    namespace: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -466,6 +472,7 @@ fn build_config(raw: RawConfig) -> Result<PrometheusConfig, ConfigError> {
                 own_namespace: sd.namespaces.own_namespace,
                 selectors,
                 attach_node: sd.attach_metadata.node,
+                attach_namespace: sd.attach_metadata.namespace,
             });
         }
         let mut relabel = Vec::new();
@@ -952,7 +959,8 @@ fn pod_role(
         {
             continue;
         }
-        let node = node_labels(sd, idx, pod.node_name.as_deref());
+        let mut node = node_labels(sd, idx, pod.node_name.as_deref());
+        node.extend(namespace_labels(sd, idx, &pod.namespace));
         for init in [false, true] {
             for c in pod.containers.iter().filter(|c| c.init == init) {
                 let with_node = |mut l: Labels| {
@@ -977,6 +985,23 @@ fn node_labels(sd: &KubernetesSd, idx: &ClusterIndex, name: Option<&str>) -> Lab
     } else {
         Labels::new()
     }
+}
+
+/// With `attach_metadata.namespace`, the labels and annotations of Namespace `name` as Prometheus
+/// attaches them (`addNamespaceLabels`: no `…_namespace_name`, the namespace is already
+/// `__meta_kubernetes_namespace`). A namespace the input lacks has the label the API server always
+/// sets (`kubernetes.io/metadata.name`) and no annotation.
+fn namespace_labels(sd: &KubernetesSd, idx: &ClusterIndex, name: &str) -> Labels {
+    if !sd.attach_namespace {
+        return Labels::new();
+    }
+    let annotations = idx
+        .namespace(name)
+        .map(|n| n.annotations.clone())
+        .unwrap_or_default();
+    let mut l = object_meta_labels("namespace", name, &idx.namespace_labels(name), &annotations);
+    l.remove("__meta_kubernetes_namespace_name");
+    l
 }
 
 /// One endpoint address of a Service with its ports, as an EndpointSlice (or the pods the Service
@@ -1089,7 +1114,7 @@ fn endpoints_role(
             if addrs.is_empty() {
                 continue;
             }
-            let mut group = Labels::new();
+            let mut group = namespace_labels(sd, idx, &ns);
             group.insert("__meta_kubernetes_namespace".into(), ns.clone());
             if let Some(svc) = svc.filter(|s| service_visible(sd, s)) {
                 group.extend(service_meta_labels(svc));
@@ -1238,6 +1263,7 @@ fn ingress_role(
             continue;
         }
         let mut group = object_meta_labels("ingress", &ing.name, &ing.labels, &ing.annotations);
+        group.extend(namespace_labels(sd, idx, &ing.namespace));
         group.insert("__meta_kubernetes_namespace".into(), ing.namespace.clone());
         if let Some(class) = &ing.class_name {
             group.insert("__meta_kubernetes_ingress_class_name".into(), class.clone());

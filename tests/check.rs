@@ -57,6 +57,21 @@ fn golden(example: &str, golden_name: &str, want_exit: i32) -> Value {
     serde_json::from_str(&stdout).unwrap()
 }
 
+/// The (kind, namespace) of each object a subject's remediation proposes.
+fn remedy_kinds(s: &Value) -> Vec<(&str, &str)> {
+    s["remediation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["kind"].as_str().unwrap(),
+                o["metadata"]["namespace"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
 fn decided_by(t: &Value) -> Vec<String> {
     t["network"]["decidedBy"]
         .as_array()
@@ -464,18 +479,10 @@ fn seed_005_names_the_grant_kube_prometheus_lacks_for_a_fourth_namespace() {
     ));
     assert_eq!(cond(sm, "Ready")["reason"], "DiscoveryForbidden");
     // The least grant: list and watch of what the endpoints discovery reads, in shop only.
-    let fix: Vec<(&str, &str)> = sm["remediation"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| {
-            (
-                o["kind"].as_str().unwrap(),
-                o["metadata"]["namespace"].as_str().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(fix, [("Role", "shop"), ("RoleBinding", "shop")]);
+    assert_eq!(
+        remedy_kinds(sm),
+        [("Role", "shop"), ("RoleBinding", "shop")]
+    );
     assert_eq!(
         sm["remediation"][0]["rules"],
         serde_json::json!([{"apiGroups": [""], "resources": ["endpoints", "services", "pods"], "verbs": ["list", "watch"]}])
@@ -1294,6 +1301,68 @@ fn a_probe_s_prober_is_denied_by_the_target_s_policy_and_the_fix_admits_the_prob
     let p = subject(&fixed, "Probe", "monitoring", "app-health");
     assert_eq!(p["ready"], true, "{p:#}");
     assert_eq!(cond(p, "NetworkReachable")["status"], "True");
+}
+
+/// Example probe-ingress: a Probe whose targets are the Ingresses of `shop` labelled `probe=true`
+/// (`spec.targets.ingress`), selected by the platform team's Prometheus. Its ClusterRole grants
+/// `ingresses` in API group `extensions` only, so the ingress discovery in `shop` is forbidden:
+/// `DiscoveryPermitted` False naming the grant, the Role and RoleBinding that add it proposed; the
+/// Ingress hosts are reached through DNS and not evaluated (leg 2), the unlabelled Ingress is dropped by
+/// the selector's rule. The fix is the proposed Role and RoleBinding.
+#[test]
+fn a_probe_s_ingress_discovery_is_forbidden_by_an_extensions_only_grant_and_the_fix_grants_it() {
+    let r = golden("probe-ingress", "probe-ingress", 1);
+    let p = subject(&r, "Probe", "monitoring", "shop-ingresses");
+    assert_eq!(p["ready"], false);
+    assert_eq!(cond(p, "MonitorSelected")["status"], "True");
+    let d = cond(p, "DiscoveryPermitted");
+    assert_eq!(d["status"], "False");
+    assert_eq!(d["reason"], "DiscoveryForbidden");
+    assert_contains_all(
+        d["message"].as_str().unwrap(),
+        &[
+            "ServiceAccount monitoring/prometheus cannot list, watch ingresses.networking.k8s.io in namespace shop (the ingress discovery of Prometheus monitoring/platform)",
+            // The rule to change: its API group.
+            "ClusterRole prometheus grants ingresses in API group [extensions], not in networking.k8s.io",
+        ],
+    );
+    assert_eq!(cond(p, "Ready")["reason"], "DiscoveryForbidden");
+    assert_eq!(remedy_kinds(p), [("Role", "shop"), ("RoleBinding", "shop")]);
+    assert_eq!(
+        p["remediation"][0]["metadata"]["name"],
+        "prometheus-discovery"
+    );
+    assert_eq!(
+        p["remediation"][0]["rules"],
+        serde_json::json!([{"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["list", "watch"]}])
+    );
+    // The probed URLs: `<scheme>://<host><path>` of each selected Ingress rule, not evaluated.
+    let msg = cond(p, "TargetsResolved")["message"].as_str().unwrap();
+    assert_contains_all(
+        msg,
+        &[
+            "ingress targets, not evaluated",
+            "host shop.example.com of Ingress shop/storefront (https://shop.example.com/)",
+            "host api.shop.example.com of Ingress shop/storefront-api (http://api.shop.example.com/healthz)",
+            "1 dropped by relabeling",
+        ],
+    );
+    assert!(!msg.contains("admin.shop.example.com"), "{msg}");
+    assert_contains_all(
+        cond(p, "NetworkReachable")["message"].as_str().unwrap(),
+        &[
+            "leg 1, scraper to prober: 1/1 targets admit the scraper",
+            "not evaluated: the prober reaches host shop.example.com",
+        ],
+    );
+
+    let fixed = golden("probe-ingress/fixed", "probe-ingress-fixed", 0);
+    let p = subject(&fixed, "Probe", "monitoring", "shop-ingresses");
+    assert_eq!(p["ready"], true, "{p:#}");
+    assert!(cond(p, "DiscoveryPermitted")["message"]
+        .as_str()
+        .unwrap()
+        .contains("RoleBinding shop/prometheus-discovery → Role shop/prometheus-discovery"));
 }
 
 /// The shard of a target is what the operator's sharding rules hash: `__tmp_hash` when a relabeling sets

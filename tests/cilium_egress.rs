@@ -272,7 +272,20 @@ fn e8_addresses_no_pod_backs_are_decided_by_the_scrapers_egress_toward_their_ide
                 .with(cidr(
                     "{toCIDRSet: [{cidr: 203.0.113.0/24, except: [203.0.113.7/32]}]}",
                 ))
-                .egress_default_deny(&[CNPM]),
+                .egress_default_deny(&[CNPM])
+                .mentions("toCIDR/ipBlock 203.0.113.0/24 contains the address 203.0.113.7, but its except 203.0.113.7/32 carves it out (E8.4)"),
+            // The explanation names the address a CIDR misses, never a pod (R9 is about pods).
+            addr("e8_to_cidr_that_misses_the_address_names_it", WORLD_ADDR)
+                .with(cidr("{toCIDR: [198.51.100.0/24, 10.0.0.0/8]}"))
+                .egress_default_deny(&[CNPM])
+                .mentions("toCIDR/ipBlock [198.51.100.0/24, 10.0.0.0/8] does not contain the address 203.0.113.7 (E8.4)"),
+            addr("e8_knp_ip_block_that_misses_the_address_names_it", WORLD_ADDR)
+                .with(knpm(
+                    "egress",
+                    "podSelector: {}\npolicyTypes: [Egress]\negress: [{to: [{ipBlock: {cidr: 198.51.100.0/24}}]}]",
+                ))
+                .egress_default_deny(&[KNPM])
+                .mentions("does not contain the address 203.0.113.7 (E8.4)"),
             addr_allowed(
                 addr("e8_knp_ip_block_selects_a_world_address", WORLD_ADDR).with(knpm(
                     "egress",

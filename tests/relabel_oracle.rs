@@ -12,7 +12,8 @@
 //!
 //! And service discovery before relabeling (`service_discovery_agrees_with_prometheus`): random Ingresses
 //! (role `ingress`: every discovered label) and Nodes with pods (role `pod` with `attach_metadata.node`: the
-//! Node's name, labels and annotations), discovered by Prometheus' `discovery/kubernetes` in the oracle
+//! Node's name, labels and annotations), a third of the cases with `attach_metadata.namespace` and random
+//! Namespaces (their labels and annotations), discovered by Prometheus' `discovery/kubernetes` in the oracle
 //! (client-go's fake clientset behind shared informers) and by `scrapeconfig::discovered`, then relabeled
 //! on each side by rules on those labels; `SCRAPEPATH_SD_CASES` (default 300).
 //!
@@ -869,6 +870,8 @@ struct SdCase {
     role: &'static str,
     objects: Vec<serde_json::Value>,
     keep_prefixes: &'static [&'static str],
+    /// `attach_metadata.namespace`: the Namespaces' labels and annotations are attached.
+    attach_namespace: bool,
 }
 
 /// A string near `s`: one character changed, removed or added, so that a regex that matches `s` is
@@ -1036,6 +1039,7 @@ fn request(c: &Case) -> String {
             "role": sd.role,
             "objects": sd.objects,
             "keep_prefixes": sd.keep_prefixes,
+            "attach_namespace": sd.attach_namespace,
         })),
     })
     .to_string()
@@ -1470,11 +1474,56 @@ fn gen_nodes_and_pods(r: &mut Rng) -> Vec<serde_json::Value> {
     out
 }
 
+/// The Namespaces `a` and `b` with random labels and annotations, as the API server serves them (with
+/// the `kubernetes.io/metadata.name` label it always sets).
+fn gen_namespaces(r: &mut Rng) -> Vec<serde_json::Value> {
+    ["a", "b"]
+        .into_iter()
+        .map(|name| {
+            let mut labels = gen_meta(r);
+            labels.insert("kubernetes.io/metadata.name".into(), json!(name));
+            json!({
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": name, "labels": labels, "annotations": gen_meta(r)},
+            })
+        })
+        .collect()
+}
+
+/// Rules on the labels `attach_metadata.namespace` attaches.
+fn namespace_rules() -> Vec<Vec<Field>> {
+    vec![
+        sd_rule(&[
+            ("regex", "__meta_kubernetes_namespace_label_(.+)"),
+            ("replacement", "ns_$1"),
+            ("action", "labelmap"),
+        ]),
+        sd_rule(&[
+            (
+                "source_labels",
+                "[__meta_kubernetes_namespace_annotationpresent_owner]",
+            ),
+            ("regex", "\"true\""),
+            ("action", "keep"),
+        ]),
+        sd_rule(&[
+            (
+                "source_labels",
+                "[__meta_kubernetes_namespace_label_team, __meta_kubernetes_namespace_annotation_x_y]",
+            ),
+            ("target_label", "team"),
+        ]),
+    ]
+}
+
 /// A case of role `ingress` (every discovered label compared) or of role `pod` with node metadata (the
-/// Node's labels, the address and the pod's name compared), with up to three rules on those labels.
+/// Node's labels, the address and the pod's name compared), a third of them with namespace metadata
+/// too (the Namespaces' labels and annotations), with up to three rules on those labels.
 fn gen_sd_case(r: &mut Rng, id: usize) -> Case {
     let ingress = r.chance(65);
-    let candidates: Vec<Vec<Field>> = if ingress {
+    let attach_namespace = r.chance(35);
+    let mut candidates: Vec<Vec<Field>> = if ingress {
         vec![
             sd_rule(&[("source_labels", "[__meta_kubernetes_ingress_scheme]"), ("regex", "https"), ("action", "keep")]),
             sd_rule(&[("regex", "__meta_kubernetes_ingress_label_(.+)"), ("action", "labelmap")]),
@@ -1534,13 +1583,17 @@ fn gen_sd_case(r: &mut Rng, id: usize) -> Case {
             ]),
         ]
     };
+    if attach_namespace {
+        candidates.extend(namespace_rules());
+    }
     let rules = r.subset(&candidates, 0, 3);
     let doc = doc_text(&rules);
-    let sd = if ingress {
+    let mut sd = if ingress {
         SdCase {
             role: "ingress",
             objects: gen_ingresses(r),
             keep_prefixes: &[],
+            attach_namespace,
         }
     } else {
         SdCase {
@@ -1550,9 +1603,15 @@ fn gen_sd_case(r: &mut Rng, id: usize) -> Case {
                 "__meta_kubernetes_node_",
                 "__address__",
                 "__meta_kubernetes_pod_name",
+                "__meta_kubernetes_namespace",
             ],
+            attach_namespace,
         }
     };
+    // Without namespace metadata the Namespaces are still there (Prometheus then reads none).
+    if attach_namespace || r.chance(30) {
+        sd.objects.extend(gen_namespaces(r));
+    }
     Case {
         id,
         scheme: NameScheme::Utf8,
@@ -1564,7 +1623,8 @@ fn gen_sd_case(r: &mut Rng, id: usize) -> Case {
 }
 
 /// scrapepath's discovered label sets of an SD case: the objects read as `check` reads them, the role
-/// (`attach_metadata.node` for pods) discovered by `scrapeconfig::discovered`, kept to the case's
+/// (`attach_metadata.node` for pods, `attach_metadata.namespace` as the case sets it) discovered by
+/// `scrapeconfig::discovered`, kept to the case's
 /// prefixes.
 fn scrapepath_discovered(sd: &SdCase) -> Vec<Labels> {
     let text: Vec<String> = sd.objects.iter().map(|o| o.to_string()).collect();
@@ -1579,10 +1639,12 @@ fn scrapepath_discovered(sd: &SdCase) -> Vec<Labels> {
     {
         idx.apply(o);
     }
-    let sd_config = match sd.role {
-        "pod" => "{role: pod, attach_metadata: {node: true}}",
-        role => &format!("{{role: {role}}}"),
-    };
+    let sd_config = format!(
+        "{{role: {}, attach_metadata: {{node: {}, namespace: {}}}}}",
+        sd.role,
+        sd.role == "pod",
+        sd.attach_namespace
+    );
     let config = scrapepath::scrapeconfig::parse_config(&format!(
         "scrape_configs:\n- job_name: sd\n  kubernetes_sd_configs: [{sd_config}]\n"
     ))
@@ -1618,6 +1680,7 @@ fn service_discovery_agrees_with_prometheus() {
         generated_and_answered("SCRAPEPATH_SD_CASES", SD_CI_CASES, gen_sd_case);
     let mut failures = Vec::new();
     let (mut targets, mut kept, mut by_role) = (0usize, 0usize, BTreeMap::<&str, usize>::new());
+    let mut with_namespace = 0usize;
     for (c, a) in cases.iter().zip(&answers) {
         let sd = c.sd.as_ref().unwrap();
         assert!(
@@ -1674,6 +1737,7 @@ fn service_discovery_agrees_with_prometheus() {
         targets += theirs.len();
         kept += theirs.iter().filter(|l| l.contains(" => kept ")).count();
         *by_role.entry(sd.role).or_default() += theirs.len();
+        with_namespace += usize::from(sd.attach_namespace);
         if theirs != ours {
             failures.push(format!(
                 "case {} (role {}):\nobjects: {}\nrules:\n{}Prometheus:\n  {}\nscrapepath:\n  {}",
@@ -1687,8 +1751,8 @@ fn service_discovery_agrees_with_prometheus() {
         }
     }
     eprintln!(
-        "service discovery differential: seed {seed:#x}, {n} cases, {} agree; {targets} discovered targets \
-         (by role {by_role:?}), {kept} kept by the rules (oracle time {oracle_time:.1?})",
+        "service discovery differential: seed {seed:#x}, {n} cases ({with_namespace} with namespace metadata), {} agree; \
+         {targets} discovered targets (by role {by_role:?}), {kept} kept by the rules (oracle time {oracle_time:.1?})",
         n - failures.len()
     );
     assert!(

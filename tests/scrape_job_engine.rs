@@ -544,23 +544,31 @@ spec:
     );
 }
 
+/// A ClusterRole that lists and watches pods, bound to `mon/default` (the plain Prometheus' account)
+/// by a RoleBinding in `ns` only.
+fn pod_reader_bound_in(ns: &str) -> String {
+    format!(
+        r#"
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {{name: pod-reader}}
+rules: [{{apiGroups: [""], resources: [pods], verbs: [list, watch]}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: prometheus, namespace: {ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: pod-reader}}
+subjects: [{{kind: ServiceAccount, name: default, namespace: mon}}]
+"#
+    )
+}
+
 #[test]
 fn a_jobs_discovery_is_authorized_as_the_scraper_pods_service_account() {
     // The plain Prometheus runs as mon/default (no serviceAccountName); a ClusterRole that reads pods,
     // bound by a RoleBinding in mon only.
-    let rbac = r#"
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: pod-reader}
-rules: [{apiGroups: [""], resources: [pods], verbs: [list, watch]}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: prometheus, namespace: mon}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: pod-reader}
-subjects: [{kind: ServiceAccount, name: default}]
-"#;
+    let rbac = pod_reader_bound_in("mon");
     let pod = web_pod(r#"prometheus.io/scrape: "true", prometheus.io/port: "9100""#);
     let jobs = |ns: &str| {
         let r = evaluate(
@@ -607,6 +615,102 @@ subjects: [{kind: ServiceAccount, name: default}]
     assert_eq!(status, "True", "{message}");
     assert!(
         message.contains("RoleBinding mon/prometheus → ClusterRole pod-reader"),
+        "{message}"
+    );
+}
+
+/// `attach_metadata.namespace` runs a cluster-wide Namespace informer beside the role's: a
+/// RoleBinding that grants the pods of `app` is not enough, and the missing grant is a ClusterRole
+/// and ClusterRoleBinding of its own on `namespaces`. The job's rule keeps the pods by their
+/// Namespace's label, so the target is there only when the label is attached.
+#[test]
+fn namespace_metadata_needs_a_cluster_wide_namespace_list_and_its_labels_reach_the_rules() {
+    let job = r#"scrape_configs:
+- job_name: team-pods
+  kubernetes_sd_configs:
+  - role: pod
+    namespaces: {names: [app]}
+    attach_metadata: {namespace: true}
+  relabel_configs:
+  - {action: keep, source_labels: [__meta_kubernetes_namespace_label_team, __meta_kubernetes_namespace_annotationpresent_owner], regex: shop;true}
+"#;
+    let pods_in_app = pod_reader_bound_in("app");
+    let namespace_reader = r#"
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: namespace-reader}
+rules: [{apiGroups: [""], resources: [namespaces], verbs: [list, watch]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: prometheus-namespaces}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: namespace-reader}
+subjects: [{kind: ServiceAccount, name: default, namespace: mon}]
+"#;
+    let pod = web_pod("");
+    let shop = "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: app, labels: {team: shop}, annotations: {owner: shop-sre@example.com}}\n";
+    let run = |extra: &str| {
+        let r = evaluate(
+            &world(&format!("{}{pod}{pods_in_app}{extra}", scraper(job))),
+            &EngineConfig::default(),
+        );
+        subject(&r.subjects, "ScrapeJob", "prometheus/team-pods").clone()
+    };
+    let job = run(shop);
+    let (status, reason, message) = cond(&job, "DiscoveryPermitted");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "DiscoveryForbidden"),
+        "{message}"
+    );
+    assert!(
+        message.contains("ServiceAccount mon/default cannot list, watch namespaces across all namespaces (a cluster-wide list: only a ClusterRoleBinding grants it) (the namespace metadata discovery of"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("cannot list, watch pods"),
+        "the pods of app are granted: {message}"
+    );
+    let fix: Vec<(&str, &str)> = job
+        .remediation
+        .iter()
+        .map(|o| {
+            (
+                o["kind"].as_str().unwrap(),
+                o["metadata"]["name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fix,
+        [
+            ("ClusterRole", "mon-default-namespaces-discovery"),
+            ("ClusterRoleBinding", "mon-default-namespaces-discovery")
+        ]
+    );
+    assert_eq!(
+        job.remediation[0]["rules"],
+        serde_json::json!([{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]}])
+    );
+    // The pod is kept by its Namespace's label and annotation.
+    let (status, _, message) = cond(&job, "TargetsResolved");
+    assert_eq!(status, "True", "{message}");
+    let job = run(&format!("{shop}{namespace_reader}"));
+    let (status, _, message) = cond(&job, "DiscoveryPermitted");
+    assert_eq!(status, "True", "{message}");
+    assert!(
+        message.contains("ClusterRoleBinding prometheus-namespaces → ClusterRole namespace-reader"),
+        "{message}"
+    );
+    // Another team's Namespace: the rule keeps nothing.
+    let job = run(&format!(
+        "{namespace_reader}---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: app, labels: {{team: web}}, annotations: {{owner: web@example.com}}}}\n"
+    ));
+    let (status, reason, message) = cond(&job, "TargetsResolved");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "NoTargets"),
         "{message}"
     );
 }

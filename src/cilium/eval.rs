@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::policy::{
-    CidrRule, Direction, Entry, HttpRule, Injection, Peer, PeerSelector, Policy, PortProtocol,
-    PortRule, PortSpec, Ports, Rule, Subject, NS_KEY, NS_LABELS_PREFIX,
+    Cidr, CidrRule, Direction, Entry, HttpRule, Injection, Peer, PeerSelector, Policy,
+    PortProtocol, PortRule, PortSpec, Ports, Rule, Subject, NS_KEY, NS_LABELS_PREFIX,
 };
 use super::{EnforcementMode, Settings, Version};
 use crate::model::{Labels, ObjRef, Pod};
@@ -1661,6 +1661,9 @@ fn explain_peer_miss(e: &Entry, src: &Identity, s: &Settings, dir: Direction) ->
                 format!("{}/ipBlock does not contain the node's address (R9)", f("CIDR"))
             }
         }
+        Peer::Cidr(cidrs) if src.kind == IdentityKind::World => {
+            explain_address_cidr_miss(cidrs, src, &f("CIDR"))
+        }
         Peer::Cidr(_) => format!(
             "{}/ipBlock never matches a Cilium-managed pod, even when its IP is in the range (R9)",
             f("CIDR")
@@ -1693,6 +1696,42 @@ fn explain_peer_miss(e: &Entry, src: &Identity, s: &Settings, dir: Direction) ->
         Peer::Nothing => "the element has no peer and no port: it allows nothing (R11)".to_string(),
         Peer::Wildcard => "matches".to_string(),
     }
+}
+
+/// Why a CIDR peer misses an address no pod or node backs (E8.4): an `except` carves it out, only a
+/// zero-length CIDR of the list contains it (selected by the `world` label of the release and the
+/// address families), or no CIDR of the list contains it.
+fn explain_address_cidr_miss(cidrs: &[CidrRule], src: &Identity, field: &str) -> String {
+    let Some(ip) = src.node_ip else {
+        return format!("{field}/ipBlock selects addresses, and the destination has none (E8.4)");
+    };
+    let text = |c: &Cidr| format!("{}/{}", c.addr, c.prefix);
+    let list = cidrs
+        .iter()
+        .map(|c| text(&c.cidr))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if let Some((c, e)) = cidrs.iter().find_map(|c| {
+        c.cidr
+            .contains(&ip)
+            .then(|| c.except.iter().find(|e| e.contains(&ip)).map(|e| (c, e)))
+            .flatten()
+    }) {
+        return format!(
+            "{field}/ipBlock {} contains the address {ip}, but its except {} carves it out (E8.4)",
+            text(&c.cidr),
+            text(e)
+        );
+    }
+    if cidrs
+        .iter()
+        .any(|c| c.cidr.prefix == 0 && c.cidr.contains(&ip))
+    {
+        return format!(
+            "{field}/ipBlock [{list}]: the address {ip} is contained only by a zero-length CIDR, which selects it only through the `world` label its release and address families give it, and here does not (E8.4)"
+        );
+    }
+    format!("{field}/ipBlock [{list}] does not contain the address {ip} (E8.4)")
 }
 
 fn explain_selector_miss(

@@ -122,6 +122,10 @@ pub(super) fn job_discoveries(scraper: &Scraper<'_>, job: &ScrapeJob) -> Vec<Dis
         if node_meta {
             reads.push((SdRole::Node, SdNamespaces::All));
         }
+        // `attach_metadata.namespace` reads the Namespaces (cluster-scoped) for every role but node.
+        if sd.attach_namespace && sd.role != Role::Node {
+            reads.push((SdRole::Namespace, SdNamespaces::All));
+        }
         for a in &accounts {
             for (role, namespaces) in &reads {
                 out.push(Discovery {

@@ -33,8 +33,9 @@
 // in document order, so the test compares refusals rule by rule with these.
 //
 // A case may instead hold "sd": {"role": "ingress"|"pod", "objects": [<Kubernetes objects as JSON>],
-// "keep_prefixes": ["<label name prefix>", ...]}: Prometheus' own Kubernetes service discovery
-// (discovery/kubernetes: NewIngress, or NewPod with a Node informer as attach_metadata.node sets it up) runs on
+// "keep_prefixes": ["<label name prefix>", ...], "attach_namespace": true|false}: Prometheus' own Kubernetes
+// service discovery (discovery/kubernetes: NewIngress, or NewPod with a Node informer as attach_metadata.node
+// sets it up; with a Namespace informer as attach_metadata.namespace sets it up when "attach_namespace") runs on
 // the objects, served by client-go's fake clientset through shared informers, until it has sent one target
 // group per object of the role; each target's labels are the group's labels under the target's own (as
 // PopulateDiscoveredLabels merges them), kept to the names with one of "keep_prefixes" when given, and the
@@ -77,6 +78,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
 )
 
 type ruleText struct {
@@ -97,6 +99,8 @@ type sdRequest struct {
 	Role         string            `json:"role"`
 	Objects      []json.RawMessage `json:"objects"`
 	KeepPrefixes []string          `json:"keep_prefixes"`
+	// AttachNamespace: attach_metadata.namespace, a Namespace informer given to the role.
+	AttachNamespace bool `json:"attach_namespace"`
 }
 
 type sdTarget struct {
@@ -333,6 +337,8 @@ func discover(sd *sdRequest) ([]map[string]string, error) {
 			o = &apiv1.Pod{}
 		case "Node":
 			o = &apiv1.Node{}
+		case "Namespace":
+			o = &apiv1.Namespace{}
 		default:
 			return nil, fmt.Errorf("sd: unknown kind %q", meta.Kind)
 		}
@@ -349,13 +355,18 @@ func discover(sd *sdRequest) ([]map[string]string, error) {
 	logger := slog.New(slog.DiscardHandler)
 	events := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sd_events"}, []string{"role", "event"})
 	var d discovery.Discoverer
+	// As Discovery.Run sets it up for attach_metadata.namespace: one Namespace informer, or none.
+	var namespaces cache.SharedInformer
+	if sd.AttachNamespace {
+		namespaces = factory.Core().V1().Namespaces().Informer()
+	}
 	switch sd.Role {
 	case "ingress":
-		d = kubernetes.NewIngress(logger, factory.Networking().V1().Ingresses().Informer(), nil, events)
+		d = kubernetes.NewIngress(logger, factory.Networking().V1().Ingresses().Informer(), namespaces, events)
 	case "pod":
 		pods := factory.Core().V1().Pods().Informer()
 		nodes := factory.Core().V1().Nodes().Informer()
-		d = kubernetes.NewPod(logger, pods, nodes, nil, nil, nil, false, false, false, events)
+		d = kubernetes.NewPod(logger, pods, nodes, namespaces, nil, nil, false, false, false, events)
 	default:
 		return nil, fmt.Errorf("sd: role %q is not served by the oracle", sd.Role)
 	}
