@@ -1496,29 +1496,30 @@ fn label_value_errors(v: &str) -> Vec<String> {
 /// What a Kubernetes NetworkPolicy gives the agent's parser, read once for every minor: the selectors
 /// with their final keys are validated here (the same for each release), the rest per release by
 /// [`knp`].
-struct KnpReading<'a> {
+struct KnpReading {
     /// The pod selector's problem, if any.
     subject: Check,
-    rules: Vec<KnpRule<'a>>,
+    rules: Vec<KnpRule>,
 }
 
-struct KnpRule<'a> {
+struct KnpRule {
     ingress: bool,
     path: String,
-    peers: Vec<KnpPeer<'a>>,
+    peers: Vec<KnpPeer>,
     /// Each port as its own port rule, its port "0" when omitted: without and with `endPort`.
     ports: Vec<(Value, Option<Value>)>,
 }
 
-struct KnpPeer<'a> {
+struct KnpPeer {
     path: String,
     /// Whether it has a pod or namespace selector, and that selector's problem.
     selector: Option<Check>,
-    block: Option<&'a Value>,
+    /// Its `ipBlock` as the CIDR rule the parser builds from it (with `<path>.ipBlock`).
+    block: Option<(Value, String)>,
 }
 
-impl<'a> KnpReading<'a> {
-    fn of(obj: &'a Value) -> Self {
+impl KnpReading {
+    fn of(obj: &Value) -> Self {
         let ns = obj
             .get("metadata")
             .map(|m| text(m, "namespace"))
@@ -1546,7 +1547,10 @@ impl<'a> KnpReading<'a> {
                         let ppath = format!("{path}.{peers_key}[{j}]");
                         KnpPeer {
                             selector: knp_peer_selector(peer, &ns).map(|sel| raw(&sel, &ppath)),
-                            block: field(peer, "ipBlock"),
+                            block: field(peer, "ipBlock").map(|b| {
+                                let rule = serde_json::json!({"cidr": text(b, "cidr"), "except": list(b, "except")});
+                                (rule, format!("{ppath}.ipBlock"))
+                            }),
                             path: ppath,
                         }
                     })
@@ -1584,7 +1588,7 @@ impl<'a> KnpReading<'a> {
     }
 }
 
-fn knp(reading: &KnpReading<'_>, a: Agent) -> Check {
+fn knp(reading: &KnpReading, a: Agent) -> Check {
     // From 1.19 the parser builds policy entries and validates nothing the API server lets through (its
     // only error, an unknown protocol, cannot pass the API server).
     if a.minor >= 19 {
@@ -1612,10 +1616,8 @@ fn knp(reading: &KnpReading<'_>, a: Agent) -> Check {
             if let Some(check) = &peer.selector {
                 check.clone()?;
             }
-            if let Some(b) = peer.block {
-                let rule =
-                    serde_json::json!({"cidr": text(b, "cidr"), "except": list(b, "except")});
-                cidr_rule(&rule, &format!("{}.ipBlock", peer.path), a)?;
+            if let Some((rule, path)) = &peer.block {
+                cidr_rule(rule, path, a)?;
             }
         }
         // endPort is carried from 1.16 (1.15 drops it: a warning, not an error).
