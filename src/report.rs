@@ -22,18 +22,17 @@ pub fn render(report: &Report, format: Format) -> String {
 /// JSON and YAML do not depend on `verbose`.
 pub fn render_with(report: &Report, format: Format, verbose: bool) -> String {
     match format {
-        Format::Json => {
-            let mut s = serde_json::to_string_pretty(report).expect("report serialises");
-            s.push('\n');
-            s
+        Format::Json | Format::Yaml => {
+            let mut out = Vec::new();
+            write_with(report, format, verbose, &mut out).expect("report serialises");
+            String::from_utf8(out).expect("the report is UTF-8")
         }
-        Format::Yaml => serde_yaml_ng::to_string(report).expect("report serialises"),
         Format::Text if verbose => text_verbose(report),
         Format::Text => text(report),
     }
 }
 
-/// [`render_with`], written to `out` as it is produced: a JSON or YAML report of 20,000 targets is 50 MB,
+/// The report written to `out` as it is produced (what [`render_with`] returns as a string): a JSON or YAML report of 20,000 targets is 50 MB,
 /// which `check` need not hold as one string besides the report.
 pub fn write_with(
     report: &Report,
@@ -47,7 +46,8 @@ pub fn write_with(
             out.write_all(b"\n")
         }
         Format::Yaml => serde_yaml_ng::to_writer(&mut *out, report).map_err(std::io::Error::other),
-        Format::Text => out.write_all(render_with(report, format, verbose).as_bytes()),
+        Format::Text if verbose => out.write_all(text_verbose(report).as_bytes()),
+        Format::Text => out.write_all(text(report).as_bytes()),
     }
 }
 
