@@ -1336,8 +1336,8 @@ pub fn modelled_pod(p: &PromWorkload) -> Pod {
     Pod {
         namespace: p.namespace.clone(),
         name: format!("{}-0", promop::shard_statefulset(p, 0)),
-        labels,
-        annotations: p.pod_metadata_annotations.clone(),
+        labels: Arc::new(labels),
+        annotations: Arc::new(p.pod_metadata_annotations.clone()),
         service_account: p
             .service_account
             .clone()
@@ -1348,7 +1348,7 @@ pub fn modelled_pod(p: &PromWorkload) -> Pod {
         host_ip: None,
         phase: "Running".into(),
         ready: None,
-        containers: vec![],
+        containers: Arc::from([]),
         controller: None,
         uid: None,
         prometheus_config: None,

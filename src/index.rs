@@ -3,7 +3,9 @@
 //! matter (pods by label and port name, policies by namespace, clusterwide policies by subject label) so
 //! that evaluation never walks pods × policies.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::Hash;
+use std::sync::Arc;
 
 use crate::api::ScrapeIntent;
 use crate::authz::{Rbac, RbacBinding, RbacRole};
@@ -167,6 +169,70 @@ impl<'a> IntoIterator for &'a Posting {
     }
 }
 
+/// One copy of each distinct value the pods hold (label sets, annotation sets, container lists): the
+/// pods of a workload share them, so 150,000 pods of a few thousand Deployments hold a few thousand
+/// maps, not 150,000.
+///
+/// An entry goes when its last pod does: [`Interner::release`] drops it when the pod's copy and the
+/// interner's are the only ones left. A pod cloned out of the index (a scraper's modelled pods, a test)
+/// may hold one past that; such entries, held by the interner alone, are swept once the set has doubled
+/// since its last sweep, so the set stays within twice what the live pods share (amortised O(1) per
+/// insert). A reference count is exact where weak entries would need a sweep anyway, and lookups by
+/// content stay a plain hash-set probe.
+#[derive(Debug)]
+struct Interner<T: ?Sized + Hash + Eq> {
+    set: HashSet<Arc<T>>,
+    /// Entries after the last sweep.
+    swept_at: usize,
+}
+
+impl<T: ?Sized + Hash + Eq> Clone for Interner<T> {
+    fn clone(&self) -> Self {
+        Interner {
+            set: self.set.clone(),
+            swept_at: self.swept_at,
+        }
+    }
+}
+
+impl<T: ?Sized + Hash + Eq> Default for Interner<T> {
+    fn default() -> Self {
+        Interner {
+            set: HashSet::new(),
+            swept_at: 0,
+        }
+    }
+}
+
+impl<T: ?Sized + Hash + Eq> Interner<T> {
+    /// Replaces `v` by the shared copy of its content, which it becomes if there is none yet.
+    fn intern(&mut self, v: &mut Arc<T>) {
+        if let Some(shared) = self.set.get(&**v) {
+            if !Arc::ptr_eq(shared, v) {
+                *v = shared.clone();
+            }
+            return;
+        }
+        if self.set.len() >= 2 * self.swept_at.max(512) {
+            self.set.retain(|e| Arc::strong_count(e) > 1);
+            self.swept_at = self.set.len();
+        }
+        self.set.insert(v.clone());
+    }
+
+    /// A pod lets go of `v`: the entry goes with the last pod that holds it.
+    fn release(&mut self, v: Arc<T>) {
+        if Arc::strong_count(&v) == 2 {
+            self.set.remove(&*v);
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.set.len()
+    }
+}
+
 /// The references of one kind among the keys of a map that holds several kinds.
 fn refs_of_kind<V>(m: &BTreeMap<ObjRef, V>, kind: Kind) -> Vec<ObjRef> {
     m.keys().filter(|r| r.kind == kind).cloned().collect()
@@ -180,6 +246,9 @@ pub struct ClusterIndex {
     free: Vec<PodId>,
     /// Pods by a hash of (namespace, name); a hit is checked against the pod (no copy of the names).
     pod_ids: HashMap<u64, Posting>,
+    /// What the pods share, one copy each.
+    label_sets: Interner<Labels>,
+    container_lists: Interner<[crate::model::Container]>,
     pods_by_ns: HashMap<String, Posting>,
     pods_by_label: HashMap<(String, String), Posting>,
     pods_by_port_name: HashMap<String, Posting>,
@@ -556,7 +625,11 @@ impl ClusterIndex {
         }
     }
 
-    fn insert_pod(&mut self, p: Box<Pod>) {
+    fn insert_pod(&mut self, mut p: Box<Pod>) {
+        // Labels and annotations are both string maps: one set holds either.
+        self.label_sets.intern(&mut p.labels);
+        self.label_sets.intern(&mut p.annotations);
+        self.container_lists.intern(&mut p.containers);
         let id = match self.free.pop() {
             Some(id) => id,
             None => {
@@ -572,7 +645,7 @@ impl ClusterIndex {
             .entry(p.namespace.clone())
             .or_default()
             .insert(id);
-        for (k, v) in &p.labels {
+        for (k, v) in p.labels.iter() {
             self.pods_by_label
                 .entry((k.clone(), v.clone()))
                 .or_default()
@@ -608,7 +681,7 @@ impl ClusterIndex {
             }
         }
         unlink(&mut self.pods_by_ns, p.namespace.clone(), id);
-        for (k, v) in &p.labels {
+        for (k, v) in p.labels.iter() {
             unlink(&mut self.pods_by_label, (k.clone(), v.clone()), id);
         }
         for port in p.containers.iter().flat_map(|c| c.ports.iter()) {
@@ -621,6 +694,15 @@ impl ClusterIndex {
         }
         self.scraper_pods.remove(&id);
         self.free.push(id);
+        let Pod {
+            labels,
+            annotations,
+            containers,
+            ..
+        } = *p;
+        self.label_sets.release(labels);
+        self.label_sets.release(annotations);
+        self.container_lists.release(containers);
     }
 
     fn insert_policy(&mut self, p: Policy) {
@@ -872,7 +954,7 @@ impl ClusterIndex {
         };
         ids.map(|id| (id, self.pod(id)))
             .filter(|(_, p)| ns.is_none_or(|n| p.namespace == n))
-            .filter(|(_, p)| sel.matches(&p.labels))
+            .filter(|(_, p)| sel.matches(&*p.labels))
             .filter(|(_, p)| port_name.is_none_or(|pn| p.port_by_name(pn).is_some()))
             .collect()
     }

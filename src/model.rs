@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1 as corev1;
 use k8s_openapi::api::discovery::v1 as discoveryv1;
@@ -185,14 +186,14 @@ impl From<&corev1::Namespace> for Namespace {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ContainerPort {
     pub name: Option<String>,
     pub number: u16,
     pub protocol: String,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Container {
     pub name: String,
     /// Declared under `initContainers`.
@@ -213,8 +214,11 @@ pub struct Container {
 pub struct Pod {
     pub namespace: String,
     pub name: String,
-    pub labels: Labels,
-    pub annotations: Labels,
+    /// Labels, annotations and containers are shared: the pods of one workload have the same, and
+    /// [`crate::index::ClusterIndex`] hands every pod it holds the one copy of each (at 150,000 pods
+    /// these maps were most of the index's memory).
+    pub labels: Arc<Labels>,
+    pub annotations: Arc<Labels>,
     pub service_account: String,
     pub host_network: bool,
     pub node_name: Option<String>,
@@ -223,7 +227,7 @@ pub struct Pod {
     pub phase: String,
     /// The Ready condition: `None` when the pod reports none.
     pub ready: Option<bool>,
-    pub containers: Vec<Container>,
+    pub containers: Arc<[Container]>,
     /// The controlling owner (kind, name), e.g. ("ReplicaSet", "was-56975b7586").
     pub controller: Option<(String, String)>,
     pub uid: Option<String>,
@@ -594,7 +598,10 @@ fn container_from(c: &corev1::Container, init: bool) -> Container {
                     protocol: p.protocol.clone().unwrap_or_else(|| "TCP".to_string()),
                 })
             })
-            .collect(),
+            .collect::<Vec<_>>()
+            // `filter_map` collects into spare capacity, kept for as long as the pod is.
+            .into_boxed_slice()
+            .into_vec(),
         // Only Istio's containers carry what the mesh layer reads; scraper pods are cloned per subject.
         args: if init && matches!(c.name.as_str(), "istio-init" | "istio-validation") {
             c.args.clone().unwrap_or_default()
@@ -644,8 +651,8 @@ impl From<&corev1::Pod> for Pod {
         Pod {
             namespace: p.metadata.namespace.clone().unwrap_or_default(),
             name: p.metadata.name.clone().unwrap_or_default(),
-            labels: p.metadata.labels.clone().unwrap_or_default(),
-            annotations: p.metadata.annotations.clone().unwrap_or_default(),
+            labels: Arc::new(p.metadata.labels.clone().unwrap_or_default()),
+            annotations: Arc::new(p.metadata.annotations.clone().unwrap_or_default()),
             // The API server defaults serviceAccountName from the deprecated serviceAccount.
             #[allow(deprecated)]
             service_account: spec
@@ -663,7 +670,7 @@ impl From<&corev1::Pod> for Pod {
                 .clone()
                 .unwrap_or_else(|| "Pending".to_string()),
             ready,
-            containers,
+            containers: containers.into(),
             controller,
             uid: p.metadata.uid.clone(),
             prometheus_config: prometheus_config_file(

@@ -1532,12 +1532,12 @@ pub fn pod_level_labels(pod: &Pod, ip: &str) -> Labels {
         l.insert(format!("{pm}controller_kind"), kind.clone());
         l.insert(format!("{pm}controller_name"), name.clone());
     }
-    for (k, v) in &pod.labels {
+    for (k, v) in pod.labels.iter() {
         let s = sanitize_label_name(k);
         l.insert(format!("{pm}label_{s}"), v.clone());
         l.insert(format!("{pm}labelpresent_{s}"), "true".into());
     }
-    for (k, v) in &pod.annotations {
+    for (k, v) in pod.annotations.iter() {
         let s = sanitize_label_name(k);
         l.insert(format!("{pm}annotation_{s}"), v.clone());
         l.insert(format!("{pm}annotationpresent_{s}"), "true".into());

@@ -123,7 +123,7 @@ impl Identity {
     /// The identity of a Cilium-managed pod (R1, R2).
     pub fn of_pod(pod: &Pod, ns_labels: &Labels, cluster: &str, v: Version) -> Identity {
         let mut labels = BTreeMap::new();
-        for (k, val) in &pod.labels {
+        for (k, val) in pod.labels.iter() {
             if k.starts_with("io.cilium.k8s") || !is_identity_label(k, v) {
                 continue;
             }
@@ -534,7 +534,8 @@ pub fn egress_port_view<'p>(
         ports,
         args: Vec::new(),
         env: Vec::new(),
-    }];
+    }]
+    .into();
     view
 }
 

@@ -94,7 +94,7 @@ fn portless(ip: &str) -> Pod {
         host_ip: None,
         phase: "Running".to_string(),
         ready: Some(true),
-        containers: Vec::new(),
+        containers: std::sync::Arc::from([]),
         controller: None,
         uid: None,
         prometheus_config: None,
