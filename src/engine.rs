@@ -245,6 +245,9 @@ pub struct Engine<'a> {
     dest: HashMap<PodId, usize>,
     /// Identity hash → (a pod with that identity, its entry in `dest_sets`).
     identity_slots: HashMap<u64, Vec<(PodId, usize)>>,
+    /// A pod class's entry in `dest_sets` ([`IdentityClass`]): the other pods of a workload find
+    /// theirs without looking at their labels again.
+    class_slots: HashMap<IdentityClass<'a>, usize>,
     /// The targets of a monitor for a workload (`None`: no workload), computed once per run: at pods'
     /// addresses, and at addresses no pod backs.
     targets: HashMap<(Option<ObjRef>, ObjRef), MonitorTargets>,
@@ -262,6 +265,8 @@ pub struct Engine<'a> {
     /// Those identities by content: the pods of a Deployment share one, as in Cilium (at 150,000 pods
     /// one identity per pod was the largest part of an evaluation's memory).
     peer_id_set: HashSet<Rc<Identity>>,
+    /// Those identities by pod class ([`IdentityClass`]).
+    peer_by_class: HashMap<IdentityClass<'a>, Rc<Identity>>,
     /// Up to 1.19: the cluster's egress named ports (E4.4), the pod egress decisions resolve ports on.
     egress_ports: Option<Rc<Pod>>,
     /// The output's reasons and object lists, each held once.
@@ -276,6 +281,21 @@ type DestSet<'a> = (
     (DestPolicies<'a>, Vec<DestPolicies<'a>>),
     Option<(DestPolicies<'a>, Vec<DestPolicies<'a>>)>,
 );
+
+/// Pods with the same label set (the one copy the index shares among them, compared by address),
+/// namespace and service account: one Cilium identity, whatever their identity labels are (R1, R2).
+/// Pods of a workload are one class, so identity work is done once per class rather than per pod;
+/// pods with equal labels held in two copies are two classes of the same identity, which only costs
+/// the work once more.
+type IdentityClass<'a> = (usize, &'a str, &'a str);
+
+fn identity_class(pod: &Pod) -> IdentityClass<'_> {
+    (
+        Arc::as_ptr(&pod.labels) as usize,
+        &pod.namespace,
+        &pod.service_account,
+    )
+}
 
 /// What makes two pods one Cilium identity: namespace, service account and the identity labels (R1, R2).
 fn identity_hash(pod: &Pod, v: Version) -> u64 {
@@ -697,6 +717,7 @@ impl<'a> Engine<'a> {
             dest_sets: Vec::new(),
             dest: HashMap::new(),
             identity_slots: HashMap::new(),
+            class_slots: HashMap::new(),
             targets: HashMap::new(),
             monitors_by_ns: None,
             discoveries: HashMap::new(),
@@ -704,6 +725,7 @@ impl<'a> Engine<'a> {
             src_egress: HashMap::new(),
             peer_ids: HashMap::new(),
             peer_id_set: HashSet::new(),
+            peer_by_class: HashMap::new(),
             egress_ports: None,
             shared_out: RefCell::default(),
         }
@@ -782,6 +804,10 @@ impl<'a> Engine<'a> {
         if !self.dest.contains_key(&id) {
             let idx = self.idx;
             let pod = idx.pod(id);
+            if let Some(&slot) = self.class_slots.get(&identity_class(pod)) {
+                self.dest.insert(id, slot);
+                return self.dest_policies_ref(id, skip_managed);
+            }
             let version = self.settings.version;
             let hash = identity_hash(pod, version);
             let shared = self
@@ -826,6 +852,7 @@ impl<'a> Engine<'a> {
                     slot
                 }
             };
+            self.class_slots.insert(identity_class(pod), slot);
             self.dest.insert(id, slot);
         }
         self.dest_policies_ref(id, skip_managed)
@@ -970,23 +997,30 @@ impl<'a> Engine<'a> {
         } else {
             let settings = &self.settings;
             let set = &mut self.peer_id_set;
+            let by_class = &mut self.peer_by_class;
             self.peer_ids
                 .entry(dest)
                 .or_insert_with(|| {
+                    let class = identity_class(dest_pod);
+                    if let Some(shared) = by_class.get(&class) {
+                        return shared.clone();
+                    }
                     let id = Identity::of_pod(
                         dest_pod,
                         &idx.namespace_labels(&dest_pod.namespace),
                         &settings.cluster_name,
                         settings.version,
                     );
-                    match set.get(&id) {
+                    let shared = match set.get(&id) {
                         Some(shared) => shared.clone(),
                         None => {
                             let id = Rc::new(id);
                             set.insert(id.clone());
                             id
                         }
-                    }
+                    };
+                    by_class.insert(class, shared.clone());
+                    shared
                 })
                 .clone()
         };
@@ -2856,7 +2890,12 @@ fn pods_selector(pods: &[&Pod], v: Version) -> LabelSelector {
 /// The identity labels (R2) every pod carries with the same value.
 fn common_identity_labels<'p>(pods: impl Iterator<Item = &'p Pod>, v: Version) -> Labels {
     let mut common: Option<Labels> = None;
+    // A label set shared by several pods (one workload's) narrows the result once.
+    let mut seen: HashSet<*const Labels> = HashSet::new();
     for p in pods {
+        if !seen.insert(Arc::as_ptr(&p.labels)) {
+            continue;
+        }
         let l: Labels = p
             .labels
             .iter()
