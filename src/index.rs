@@ -124,39 +124,77 @@ fn pod_key(ns: &str, name: &str) -> u64 {
 
 /// A posting list of pods: ids in ascending order, without duplicates. A sorted vector rather than a
 /// `BTreeSet`: most lists hold one or a few pods (an IP, a `pod-template-hash`), and a B-tree node per
-/// list costs more than the ids; new pods take ascending ids, so inserts append.
-#[derive(Debug, Default, Clone)]
-struct Posting(Vec<PodId>);
+/// list costs more than the ids; new pods take ascending ids, so inserts append. A list of one pod (a
+/// pod's name, its IP: one list per pod) holds it inline, without an allocation.
+#[derive(Debug, Clone)]
+enum Posting {
+    One(PodId),
+    Many(Vec<PodId>),
+}
+
+impl Default for Posting {
+    fn default() -> Self {
+        Posting::Many(Vec::new())
+    }
+}
 
 impl Posting {
     fn insert(&mut self, id: PodId) {
-        match self.0.last() {
-            Some(&last) if last < id => self.0.push(id),
-            None => self.0.push(id),
+        let ids = match self {
+            Posting::Many(ids) if ids.is_empty() => {
+                *self = Posting::One(id);
+                return;
+            }
+            Posting::One(one) if *one == id => return,
+            Posting::One(one) => {
+                *self = Posting::Many(vec![*one]);
+                let Posting::Many(ids) = self else {
+                    unreachable!("just made")
+                };
+                ids
+            }
+            Posting::Many(ids) => ids,
+        };
+        match ids.last() {
+            Some(&last) if last < id => ids.push(id),
+            None => ids.push(id),
             _ => {
-                if let Err(at) = self.0.binary_search(&id) {
-                    self.0.insert(at, id);
+                if let Err(at) = ids.binary_search(&id) {
+                    ids.insert(at, id);
                 }
             }
         }
     }
 
     fn remove(&mut self, id: &PodId) {
-        if let Ok(at) = self.0.binary_search(id) {
-            self.0.remove(at);
+        match self {
+            Posting::One(one) if one == id => *self = Posting::default(),
+            Posting::One(_) => {}
+            Posting::Many(ids) => {
+                if let Ok(at) = ids.binary_search(id) {
+                    ids.remove(at);
+                }
+            }
+        }
+    }
+
+    fn as_slice(&self) -> &[PodId] {
+        match self {
+            Posting::One(one) => std::slice::from_ref(one),
+            Posting::Many(ids) => ids,
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.as_slice().is_empty()
     }
 
     fn len(&self) -> usize {
-        self.0.len()
+        self.as_slice().len()
     }
 
     fn iter(&self) -> std::slice::Iter<'_, PodId> {
-        self.0.iter()
+        self.as_slice().iter()
     }
 }
 
@@ -165,7 +203,7 @@ impl<'a> IntoIterator for &'a Posting {
     type IntoIter = std::slice::Iter<'a, PodId>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
+        self.iter()
     }
 }
 
@@ -214,15 +252,26 @@ impl<T: ?Sized + Hash + Eq> Interner<T> {
             return;
         }
         if self.set.len() >= 2 * self.swept_at.max(512) {
-            self.set.retain(|e| Arc::strong_count(e) > 1);
-            self.swept_at = self.set.len();
+            self.sweep();
         }
         self.set.insert(v.clone());
     }
 
-    /// A pod lets go of `v`: the entry goes with the last pod that holds it.
+    /// Drops the entries no pod holds any more.
+    fn sweep(&mut self) {
+        self.set.retain(|e| Arc::strong_count(e) > 1);
+        self.swept_at = self.set.len();
+    }
+
+    /// A pod lets go of `v`: the entry goes with the last pod that holds it (`v` and the interner's
+    /// copy are the last two).
     fn release(&mut self, v: Arc<T>) {
-        if Arc::strong_count(&v) == 2 {
+        let last = Arc::strong_count(&v) == 2
+            && self
+                .set
+                .get(&*v)
+                .is_some_and(|shared| Arc::ptr_eq(shared, &v));
+        if last {
             self.set.remove(&*v);
         }
     }
@@ -248,6 +297,7 @@ pub struct ClusterIndex {
     pod_ids: HashMap<u64, Posting>,
     /// What the pods share, one copy each.
     label_sets: Interner<Labels>,
+    port_lists: Interner<[crate::model::ContainerPort]>,
     container_lists: Interner<[crate::model::Container]>,
     pods_by_ns: HashMap<String, Posting>,
     pods_by_label: HashMap<(String, String), Posting>,
@@ -629,6 +679,13 @@ impl ClusterIndex {
         // Labels and annotations are both string maps: one set holds either.
         self.label_sets.intern(&mut p.labels);
         self.label_sets.intern(&mut p.annotations);
+        // A pod fresh from its object holds the only copy of its containers: their port lists are
+        // shared first, so that the lists the interner compares hold the shared ones.
+        if let Some(containers) = Arc::get_mut(&mut p.containers) {
+            for c in containers {
+                self.port_lists.intern(&mut c.ports);
+            }
+        }
         self.container_lists.intern(&mut p.containers);
         let id = match self.free.pop() {
             Some(id) => id,
@@ -702,7 +759,17 @@ impl ClusterIndex {
         } = *p;
         self.label_sets.release(labels);
         self.label_sets.release(annotations);
+        // The port lists of a container list that goes with this pod lose a holder with it.
+        let ports: Vec<Arc<[crate::model::ContainerPort]>> = if Arc::strong_count(&containers) == 2
+        {
+            containers.iter().map(|c| c.ports.clone()).collect()
+        } else {
+            Vec::new()
+        };
         self.container_lists.release(containers);
+        for p in ports {
+            self.port_lists.release(p);
+        }
     }
 
     fn insert_policy(&mut self, p: Policy) {
@@ -1367,6 +1434,74 @@ mod tests {
             idx.apply(o);
         }
         assert_eq!(idx.pods.len(), 2);
+    }
+
+    #[test]
+    fn pods_share_their_label_sets_and_containers_until_the_last_one_goes() {
+        let mut idx = ClusterIndex::new();
+        for o in objects(
+            &(pod("a", "p1", "web", "10.0.0.1") + "---\n" + &pod("a", "p2", "web", "10.0.0.2")),
+        ) {
+            idx.apply(o);
+        }
+        let (_, p1) = idx.pod_by_name("a", "p1").unwrap();
+        let (_, p2) = idx.pod_by_name("a", "p2").unwrap();
+        assert!(Arc::ptr_eq(&p1.labels, &p2.labels));
+        assert!(Arc::ptr_eq(&p1.containers, &p2.containers));
+        assert!(Arc::ptr_eq(
+            &p1.containers[0].ports,
+            &p2.containers[0].ports
+        ));
+        // {app: web} and the empty annotations; one container list; one port list.
+        assert_eq!(idx.label_sets.len(), 2);
+        assert_eq!((idx.container_lists.len(), idx.port_lists.len()), (1, 1));
+        // p1 changes its label: {app: api} joins, {app: web} stays for p2.
+        for o in objects(&pod("a", "p1", "api", "10.0.0.1")) {
+            idx.apply(o);
+        }
+        assert_eq!(idx.label_sets.len(), 3);
+        idx.delete(&ObjRef::new(Kind::Pod, "a", "p2"));
+        assert_eq!(idx.label_sets.len(), 2);
+        // A pod cloned out of the index keeps its sets alive past its last pod in the index; the
+        // next sweep drops them once nothing else holds them.
+        let kept = idx.pod_by_name("a", "p1").unwrap().1.clone();
+        idx.delete(&ObjRef::new(Kind::Pod, "a", "p1"));
+        assert_eq!(idx.label_sets.len(), 2);
+        assert_eq!(idx.container_lists.len(), 1);
+        drop(kept);
+        idx.label_sets.sweep();
+        idx.container_lists.sweep();
+        idx.port_lists.sweep();
+        assert_eq!(
+            (
+                idx.label_sets.len(),
+                idx.container_lists.len(),
+                idx.port_lists.len()
+            ),
+            (0, 0, 0)
+        );
+        assert_eq!(idx.pods_by_ip("10.0.0.1").count(), 0);
+    }
+
+    #[test]
+    fn a_posting_of_one_pod_grows_and_shrinks_in_order() {
+        let mut p = Posting::default();
+        assert!(p.is_empty());
+        p.insert(7);
+        p.insert(7);
+        assert!(matches!(p, Posting::One(7)));
+        p.insert(3);
+        p.insert(9);
+        assert_eq!(p.iter().copied().collect::<Vec<_>>(), vec![3, 7, 9]);
+        p.remove(&7);
+        p.remove(&4);
+        assert_eq!(p.len(), 2);
+        let mut one = Posting::default();
+        one.insert(5);
+        one.remove(&6);
+        assert_eq!(one.len(), 1);
+        one.remove(&5);
+        assert!(one.is_empty());
     }
 
     #[test]

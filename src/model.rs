@@ -201,7 +201,9 @@ pub struct Container {
     /// An init container with `restartPolicy: Always`: a native sidecar.
     pub native_sidecar: bool,
     pub image: String,
-    pub ports: Vec<ContainerPort>,
+    /// Shared like the pod's labels ([`Pod::labels`]): the containers of a workload's pods may differ
+    /// (an image rolled out to some of them) while their ports stay the same.
+    pub ports: Arc<[ContainerPort]>,
     /// `args` of the Istio init containers (`istio-init`, `istio-validation`: the capture flags `-b`, `-d`);
     /// empty for every other container.
     pub args: Vec<String>,
@@ -598,10 +600,7 @@ fn container_from(c: &corev1::Container, init: bool) -> Container {
                     protocol: p.protocol.clone().unwrap_or_else(|| "TCP".to_string()),
                 })
             })
-            .collect::<Vec<_>>()
-            // `filter_map` collects into spare capacity, kept for as long as the pod is.
-            .into_boxed_slice()
-            .into_vec(),
+            .collect(),
         // Only Istio's containers carry what the mesh layer reads; scraper pods are cloned per subject.
         args: if init && matches!(c.name.as_str(), "istio-init" | "istio-validation") {
             c.args.clone().unwrap_or_default()

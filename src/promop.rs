@@ -1270,7 +1270,7 @@ fn pod_candidates(pod: &Pod) -> Vec<(&Container, Option<&ContainerPort>)> {
             if c.ports.is_empty() {
                 out.push((c, None));
             }
-            for p in &c.ports {
+            for p in c.ports.iter() {
                 out.push((c, Some(p)));
             }
         }
@@ -1789,7 +1789,7 @@ fn service_targets(
                     .map(|(name, n)| (name.clone(), *n, pod.port_by_number(*n)))
                     .collect();
                 for c in pod.containers.iter() {
-                    for p in &c.ports {
+                    for p in c.ports.iter() {
                         if !addr.ports.iter().any(|(_, n)| *n == p.number) {
                             cands.push((None, p.number, Some((c, p))));
                         }

@@ -970,7 +970,7 @@ fn pod_role(
                 if c.ports.is_empty() {
                     out((Some(id), with_node(pod_meta_labels(pod, ip, c, None))));
                 }
-                for p in &c.ports {
+                for p in c.ports.iter() {
                     out((Some(id), with_node(pod_meta_labels(pod, ip, c, Some(p)))));
                 }
             }
@@ -1224,7 +1224,7 @@ fn endpoints_role(
                 let Some(ip) = p.scrape_ip() else { continue };
                 for init in [false, true] {
                     for c in p.containers.iter().filter(|c| c.init == init) {
-                        for cp in &c.ports {
+                        for cp in c.ports.iter() {
                             if covered.contains(&(cp.number, cp.protocol.to_ascii_uppercase())) {
                                 continue;
                             }

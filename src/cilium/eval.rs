@@ -504,7 +504,7 @@ pub fn egress_port_view<'p>(
     let mut by_name: BTreeMap<String, Vec<u16>> = BTreeMap::new();
     for p in cluster {
         for c in p.containers.iter().filter(|c| !c.init) {
-            for cp in &c.ports {
+            for cp in c.ports.iter() {
                 if let Some(name) = cp.name.as_deref().filter(|_| cp.number != 0) {
                     if cp.protocol.eq_ignore_ascii_case("TCP") {
                         let numbers = by_name.entry(name.to_ascii_lowercase()).or_default();
@@ -516,7 +516,7 @@ pub fn egress_port_view<'p>(
             }
         }
     }
-    let ports = by_name
+    let ports: Vec<_> = by_name
         .into_iter()
         .filter(|(_, numbers)| numbers.len() == 1)
         .map(|(name, numbers)| crate::model::ContainerPort {
@@ -531,7 +531,7 @@ pub fn egress_port_view<'p>(
         init: false,
         native_sidecar: false,
         image: String::new(),
-        ports,
+        ports: ports.into(),
         args: Vec::new(),
         env: Vec::new(),
     }]

@@ -147,7 +147,7 @@ pub fn resolve(idx: &ClusterIndex, from: &str, host: &str, port: u16) -> Resolve
 fn port_name(pod: &Pod, number: u16) -> Option<String> {
     pod.containers
         .iter()
-        .flat_map(|c| &c.ports)
+        .flat_map(|c| c.ports.iter())
         .find(|p| p.number == number)
         .and_then(|p| p.name.clone())
 }
