@@ -298,6 +298,7 @@ pub struct ClusterIndex {
     /// What the pods share, one copy each.
     label_sets: Interner<Labels>,
     port_lists: Interner<[crate::model::ContainerPort]>,
+    controllers: Interner<(String, String)>,
     container_lists: Interner<[crate::model::Container]>,
     pods_by_ns: HashMap<String, Posting>,
     pods_by_label: HashMap<(String, String), Posting>,
@@ -687,6 +688,9 @@ impl ClusterIndex {
             }
         }
         self.container_lists.intern(&mut p.containers);
+        if let Some(c) = &mut p.controller {
+            self.controllers.intern(c);
+        }
         let id = match self.free.pop() {
             Some(id) => id,
             None => {
@@ -755,8 +759,12 @@ impl ClusterIndex {
             labels,
             annotations,
             containers,
+            controller,
             ..
         } = *p;
+        if let Some(c) = controller {
+            self.controllers.release(c);
+        }
         self.label_sets.release(labels);
         self.label_sets.release(annotations);
         // The port lists of a container list that goes with this pod lose a holder with it.

@@ -230,8 +230,9 @@ pub struct Pod {
     /// The Ready condition: `None` when the pod reports none.
     pub ready: Option<bool>,
     pub containers: Arc<[Container]>,
-    /// The controlling owner (kind, name), e.g. ("ReplicaSet", "was-56975b7586").
-    pub controller: Option<(String, String)>,
+    /// The controlling owner (kind, name), e.g. ("ReplicaSet", "was-56975b7586"); shared among the
+    /// pods of one owner like [`Pod::labels`].
+    pub controller: Option<Arc<(String, String)>>,
     pub uid: Option<String>,
     /// Where a Prometheus container of this pod reads its `--config.file` from; `None` for every pod
     /// that runs no Prometheus (boxed: one pointer on the pods that are not scrapers).
@@ -635,7 +636,7 @@ impl From<&corev1::Pod> for Pod {
             .iter()
             .flatten()
             .find(|o| o.controller == Some(true))
-            .map(|o| (o.kind.clone(), o.name.clone()));
+            .map(|o| Arc::new((o.kind.clone(), o.name.clone())));
         let mut containers: Vec<Container> = spec
             .containers
             .iter()

@@ -1528,7 +1528,7 @@ pub fn pod_level_labels(pod: &Pod, ip: &str) -> Labels {
         }
         .into(),
     );
-    if let Some((kind, name)) = &pod.controller {
+    if let Some((kind, name)) = pod.controller.as_deref() {
         l.insert(format!("{pm}controller_kind"), kind.clone());
         l.insert(format!("{pm}controller_name"), name.clone());
     }

@@ -892,7 +892,7 @@ fn has_live_pods(idx: &ClusterIndex, w: &Workload) -> bool {
     use crate::selector::{Requirement, Source};
     let ns = &w.obj.namespace;
     let name = &w.obj.name;
-    let owned = |pod: &Pod| match &pod.controller {
+    let owned = |pod: &Pod| match pod.controller.as_deref() {
         Some((k, n)) => match w.obj.kind {
             Kind::Deployment => k == "ReplicaSet" && n.starts_with(&format!("{name}-")),
             Kind::CronJob => k == "Job" && n.starts_with(&format!("{name}-")),

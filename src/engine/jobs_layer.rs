@@ -55,7 +55,7 @@ pub(super) type Discoveries = HashMap<(ConfigKeyRef, usize, String), Rc<Discover
 /// The workload that owns a pod, as a person would name it: the Deployment behind a ReplicaSet
 /// whose name ends in the pod's `pod-template-hash`, else the controller itself, else the pod.
 pub fn pod_workload(pod: &Pod) -> ObjRef {
-    match &pod.controller {
+    match pod.controller.as_deref() {
         Some((kind, name)) if kind == "ReplicaSet" => {
             let hash = pod.labels.get("pod-template-hash");
             match (hash, name.rsplit_once('-')) {
