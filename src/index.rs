@@ -1410,14 +1410,20 @@ mod tests {
         assert!(err.contains("does not exist"), "{err}");
     }
 
-    #[test]
-    fn apply_replaces_and_delete_unlinks_every_secondary_index() {
+    /// Pods a/p1 and a/p2, labelled `app: web`.
+    fn two_web_pods() -> ClusterIndex {
         let mut idx = ClusterIndex::new();
         for o in objects(
             &(pod("a", "p1", "web", "10.0.0.1") + "---\n" + &pod("a", "p2", "web", "10.0.0.2")),
         ) {
             idx.apply(o);
         }
+        idx
+    }
+
+    #[test]
+    fn apply_replaces_and_delete_unlinks_every_secondary_index() {
+        let mut idx = two_web_pods();
         let web = Selector::from_k8s(&LabelSelector {
             match_labels: Some([("app".to_string(), "web".to_string())].into()),
             match_expressions: None,
@@ -1446,12 +1452,7 @@ mod tests {
 
     #[test]
     fn pods_share_their_label_sets_and_containers_until_the_last_one_goes() {
-        let mut idx = ClusterIndex::new();
-        for o in objects(
-            &(pod("a", "p1", "web", "10.0.0.1") + "---\n" + &pod("a", "p2", "web", "10.0.0.2")),
-        ) {
-            idx.apply(o);
-        }
+        let mut idx = two_web_pods();
         let (_, p1) = idx.pod_by_name("a", "p1").unwrap();
         let (_, p2) = idx.pod_by_name("a", "p2").unwrap();
         assert!(Arc::ptr_eq(&p1.labels, &p2.labels));
