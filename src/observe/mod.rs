@@ -538,7 +538,7 @@ mod tests {
             host_ip: None,
             phase: "Running".into(),
             ready: Some(true),
-            containers: vec![],
+            containers: Default::default(),
             controller: None,
             uid: None,
             prometheus_config: None,
