@@ -223,7 +223,7 @@ fn tcp_ports(p: &Pod) -> Vec<u16> {
     let ports: BTreeSet<u16> = p
         .containers
         .iter()
-        .flat_map(|c| &c.ports)
+        .flat_map(|c| c.ports.iter())
         .filter(|port| port.protocol.eq_ignore_ascii_case("TCP"))
         .map(|port| port.number)
         .collect();
@@ -664,7 +664,7 @@ fn another_prometheus_pod(scraper: &str, pod: &Pod) -> Pod {
     let prometheus = scraper.split_once('/').unwrap().1;
     let mut other = pod.clone();
     other.name = "another-prometheus-0".into();
-    for v in other.labels.values_mut() {
+    for v in std::sync::Arc::make_mut(&mut other.labels).values_mut() {
         if v == prometheus {
             *v = "another-prometheus".into();
         }
