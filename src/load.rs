@@ -414,11 +414,11 @@ fn each_document_of(path: &Path, text: &str, mut each: impl FnMut(Document)) -> 
     errors
 }
 
-fn object_error(path: &Path, d: &Document, message: String) -> LoadError {
+fn object_error(path: &Path, (doc, item): (usize, Option<usize>), message: String) -> LoadError {
     LoadError::Object {
         path: path.to_path_buf(),
-        doc: d.doc,
-        item: d.item,
+        doc,
+        item,
         message,
     }
 }
@@ -429,7 +429,9 @@ fn parse_into(
     stats: &mut LoadStats,
     objects: &mut Vec<Object>,
 ) -> Result<(), LoadError> {
-    match parse_value(d.value.clone()).map_err(|e| object_error(path, &d, e.to_string()))? {
+    let Document { doc, item, value } = d;
+    let parsed = parse_value(value).map_err(|e| object_error(path, (doc, item), e.to_string()))?;
+    match parsed {
         Parsed::Object(o) => {
             stats.objects += 1;
             objects.push(o);
@@ -520,7 +522,7 @@ fn admit_into(
                 refusal
                     .lines()
                     .into_iter()
-                    .map(|line| object_error(path, &d, line)),
+                    .map(|line| object_error(path, (d.doc, d.item), line)),
             );
             continue;
         }

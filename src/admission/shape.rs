@@ -398,16 +398,41 @@ pub fn show(v: &Value) -> String {
 /// Decodes `v` as the API server decodes a built-in kind's JSON into its Go type, with strict field
 /// validation: wrong JSON types and unknown fields are problems.
 pub fn decode(shape: &Shape, v: &Value, path: &Path, out: &mut Problems) {
+    decode_at(shape, v, &At::Path(path), out);
+}
+
+/// Where [`decode`] is in the value: the path it would name, built only when a problem names it (every
+/// field of every object is visited, and a path string allocated for each was most of the decoding's
+/// work on a repository of valid objects).
+enum At<'a> {
+    Path(&'a Path),
+    Key(&'a At<'a>, &'a str),
+    Index(&'a At<'a>, usize),
+    MapKey(&'a At<'a>, &'a str),
+}
+
+impl At<'_> {
+    fn path(&self) -> Path {
+        match self {
+            At::Path(p) => (*p).clone(),
+            At::Key(up, k) => up.path().key(k),
+            At::Index(up, i) => up.path().index(*i),
+            At::MapKey(up, k) => up.path().map_key(k),
+        }
+    }
+}
+
+fn decode_at(shape: &Shape, v: &Value, at: &At<'_>, out: &mut Problems) {
     if v.is_null() {
         return;
     }
     if shape.format == Some(Format::Quantity) {
-        decode_quantity(v, path, out);
+        decode_quantity(v, at, out);
         return;
     }
     let mismatch = |out: &mut Problems, want: &str| {
         out.push(
-            path,
+            &at.path(),
             format!(
                 "cannot decode {} into a Go value of type {want}",
                 a_value(v)
@@ -429,13 +454,13 @@ pub fn decode(shape: &Shape, v: &Value, path: &Path, out: &mut Problems) {
         Ty::String => match v {
             Value::String(s) => match shape.format {
                 Some(Format::DateTime) if !is_rfc3339(s) => out.push(
-                    path,
+                    &at.path(),
                     format!(
                         "Invalid value: {s:?}: not an RFC 3339 time (2006-01-02T15:04:05Z07:00)"
                     ),
                 ),
                 Some(Format::Byte) if !is_base64(s) => out.push(
-                    path,
+                    &at.path(),
                     "Invalid value: illegal base64 data (a []byte field holds standard base64)",
                 ),
                 _ => {}
@@ -477,7 +502,7 @@ pub fn decode(shape: &Shape, v: &Value, path: &Path, out: &mut Problems) {
             Value::Array(items) => {
                 if let Some(item) = &shape.items {
                     for (i, x) in items.iter().enumerate() {
-                        decode(item, x, &path.index(i), out);
+                        decode_at(item, x, &At::Index(at, i), out);
                     }
                 }
             }
@@ -487,11 +512,14 @@ pub fn decode(shape: &Shape, v: &Value, path: &Path, out: &mut Problems) {
             Value::Object(m) => {
                 for (k, x) in m {
                     if let Some(p) = shape.props.get(k) {
-                        decode(p, x, &path.key(k), out);
+                        decode_at(p, x, &At::Key(at, k), out);
                     } else if let Some(a) = &shape.additional {
-                        decode(a, x, &path.map_key(k), out);
+                        decode_at(a, x, &At::MapKey(at, k), out);
                     } else if !shape.preserve_unknown {
-                        out.push(&path.key(k), "unknown field (strict field validation)");
+                        out.push(
+                            &At::Key(at, k).path(),
+                            "unknown field (strict field validation)",
+                        );
                     }
                 }
             }
@@ -507,13 +535,13 @@ pub fn decode(shape: &Shape, v: &Value, path: &Path, out: &mut Problems) {
     }
 }
 
-fn decode_quantity(v: &Value, path: &Path, out: &mut Problems) {
+fn decode_quantity(v: &Value, at: &At<'_>, out: &mut Problems) {
     let text = match v {
         Value::String(s) => s.trim().to_string(),
         Value::Number(n) => n.to_string(),
         _ => {
             out.push(
-                path,
+                &at.path(),
                 format!("cannot decode {} into a resource.Quantity", json_type(v)),
             );
             return;
@@ -521,7 +549,7 @@ fn decode_quantity(v: &Value, path: &Path, out: &mut Problems) {
     };
     if !super::names::is_quantity(&text) {
         out.push(
-            path,
+            &at.path(),
             format!(
                 "Invalid value: {text:?}: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
             ),
