@@ -438,15 +438,15 @@ fn print_report(
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// `mi_option_purge_delay` (mimalloc.h, `mi_option_e`: the 16th option of mimalloc 3; the test below
-/// checks it by its documented default).
+/// checks it and a neighbour by their defaults in mimalloc 3's `options.c`).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// For a run of `check`, which lives seconds and frees YAML trees as fast as it reads them: mimalloc
-/// otherwise hands freed pages back to the OS 10 ms later and takes them again at once, and the kernel
-/// zeroes each (transparent huge) page it gives back — 8,900 page faults and a tenth of `check`'s
-/// CPU time on the dense shape (README, "Offline `check` at scale"), 700 faults without. Peak memory
-/// does not change (freed memory is reused, not added to). The operator keeps the default: it lives
-/// for months and should give memory back after a spike.
+/// otherwise hands freed pages back to the OS after its purge delay (1 s) and takes them again soon
+/// after, and the kernel zeroes each (transparent huge) page it gives back — 8,900 page faults and a
+/// tenth of `check`'s CPU time on the dense shape (README, "Offline `check` at scale"), 650 without.
+/// Peak memory does not grow (freed memory is reused, not added to). The operator keeps the default:
+/// it lives for months and should give memory back after a spike.
 #[allow(unsafe_code)]
 fn keep_freed_pages() {
     // SAFETY: an FFI call with no pointer argument; mimalloc stores the value, read at its next purge.
@@ -792,17 +792,20 @@ fn read_targets_json(path: &std::path::Path) -> Result<Observed, String> {
 mod tests {
     use super::*;
 
-    /// The option number is mimalloc's purge delay: it reads as its documented default (10 ms) until
-    /// set. A mimalloc release that renumbers its options fails here, not silently in `check`.
+    /// The option number is mimalloc's purge delay: it reads as mimalloc 3's default (1000 ms) until
+    /// set, and option 18 as `os_tag`'s (100). A mimalloc release that renumbers its options fails
+    /// here, not silently in `check`.
     #[test]
     #[allow(unsafe_code)]
     fn the_purge_delay_option_is_the_one_check_sets() {
         // SAFETY: FFI reads of an option, no pointer arguments.
         let default = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
         assert_eq!(
-            default, 10,
+            default, 1000,
             "mi_option {MI_OPTION_PURGE_DELAY} is not purge_delay"
         );
+        let os_tag = unsafe { libmimalloc_sys::mi_option_get(18) };
+        assert_eq!(os_tag, 100, "mi_option 18 is not os_tag");
         keep_freed_pages();
         assert_eq!(
             unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) },
