@@ -140,29 +140,15 @@ impl Default for Posting {
 
 impl Posting {
     fn insert(&mut self, id: PodId) {
-        let ids = match self {
-            Posting::Many(ids) if ids.is_empty() => {
-                *self = Posting::One(id);
-                return;
-            }
-            Posting::One(one) if *one == id => return,
+        match self {
+            Posting::Many(ids) if ids.is_empty() => *self = Posting::One(id),
+            Posting::One(one) if *one == id => {}
             Posting::One(one) => {
-                *self = Posting::Many(vec![*one]);
-                let Posting::Many(ids) = self else {
-                    unreachable!("just made")
-                };
-                ids
+                let mut ids = vec![*one];
+                insert_sorted(&mut ids, id);
+                *self = Posting::Many(ids);
             }
-            Posting::Many(ids) => ids,
-        };
-        match ids.last() {
-            Some(&last) if last < id => ids.push(id),
-            None => ids.push(id),
-            _ => {
-                if let Err(at) = ids.binary_search(&id) {
-                    ids.insert(at, id);
-                }
-            }
+            Posting::Many(ids) => insert_sorted(ids, id),
         }
     }
 
@@ -195,6 +181,19 @@ impl Posting {
 
     fn iter(&self) -> std::slice::Iter<'_, PodId> {
         self.as_slice().iter()
+    }
+}
+
+/// Adds `id` to ascending, duplicate-free `ids` (new pods take ascending ids: usually an append).
+fn insert_sorted(ids: &mut Vec<PodId>, id: PodId) {
+    match ids.last() {
+        Some(&last) if last < id => ids.push(id),
+        None => ids.push(id),
+        _ => {
+            if let Err(at) = ids.binary_search(&id) {
+                ids.insert(at, id);
+            }
+        }
     }
 }
 
