@@ -25,6 +25,7 @@ pub mod observe;
 pub mod parse;
 pub mod promop;
 pub mod rbac;
+pub mod regex_cache;
 pub mod relabel;
 pub mod report;
 pub mod scrapeconfig;

@@ -135,24 +135,72 @@ fn input_name(path: &Path) -> String {
     }
 }
 
-/// The text of one input: standard input for `-` (named `<stdin>` in messages), else the file.
-fn read_input(path: &Path) -> Result<(PathBuf, String), LoadError> {
-    if is_stdin(path) {
-        let name = PathBuf::from(STDIN_NAME);
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text).map_err(|e| {
-            LoadError::Io {
-                path: name.clone(),
-                message: format!("cannot read standard input: {e}"),
-            }
-        })?;
-        return Ok((name, text));
+/// The most `check` reads in one run, all inputs together: 256 MiB of YAML. The largest cluster
+/// Kubernetes supports (150,000 pods) is about 40 MB of Pod manifests, and `check` holds about 13 times
+/// its input at its peak (a 50 MB file of 193,000 pods: 667 MB), so this bounds a run to a few GB.
+/// Past it, `check` refuses the input that crosses it, before reading it whole.
+pub const MAX_INPUT_BYTES: u64 = 256 << 20;
+
+/// The text of one input: standard input for `-` (named `<stdin>` in messages), else the file. At most
+/// `limit` bytes: a longer input is refused ([`LoadError::Io`], naming it and the limit), a regular
+/// file by its size before it is read, anything else once `limit` bytes have been read.
+fn read_input(path: &Path, limit: u64) -> Result<(PathBuf, String), LoadError> {
+    let name = if is_stdin(path) {
+        PathBuf::from(STDIN_NAME)
+    } else {
+        path.to_path_buf()
+    };
+    let io = |message: String| LoadError::Io {
+        path: name.clone(),
+        message,
+    };
+    let too_large = |size: Option<u64>| {
+        io(format!(
+            "{}more than check reads in one run ({} MiB, all inputs together; {} MiB were left for this one): split the input across runs",
+            size.map_or(String::new(), |s| format!("{} MiB, ", s.div_ceil(1 << 20))),
+            MAX_INPUT_BYTES >> 20,
+            limit >> 20
+        ))
+    };
+    let (mut reader, what, size): (Box<dyn std::io::Read>, _, u64) = if is_stdin(path) {
+        (
+            Box::new(std::io::stdin().lock()),
+            "cannot read standard input: ",
+            0,
+        )
+    } else {
+        let file = std::fs::File::open(path).map_err(|e| io(e.to_string()))?;
+        let size = file.metadata().map_err(|e| io(e.to_string()))?.len();
+        if size > limit {
+            return Err(too_large(Some(size)));
+        }
+        (Box::new(file), "", size)
+    };
+    // Read in chunks, into a buffer of the file's size, or (standard input) one that grows by at most
+    // its size and never past the limit: a refused input costs at most about twice the limit
+    // (`read_to_string` would go on doubling the buffer past it).
+    let mut bytes: Vec<u8> = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    let mut chunk = vec![0u8; 1 << 16];
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io(format!("{what}{e}"))),
+        };
+        if (bytes.len() + n) as u64 > limit {
+            return Err(too_large(None));
+        }
+        if bytes.capacity() - bytes.len() < n {
+            let grow = bytes.capacity().max(1 << 16);
+            let room = usize::try_from(limit).unwrap_or(usize::MAX) - bytes.len();
+            bytes.reserve_exact(grow.min(room).max(n));
+        }
+        bytes.extend_from_slice(&chunk[..n]);
     }
-    let text = std::fs::read_to_string(path).map_err(|e| LoadError::Io {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    Ok((path.to_path_buf(), text))
+    let text = String::from_utf8(bytes)
+        .map_err(|_| io(format!("{what}stream did not contain valid UTF-8")))?;
+    Ok((name, text))
 }
 
 /// Expands paths: files as given; directories non-recursively (like `kubectl apply -f DIR`) unless
@@ -606,9 +654,13 @@ pub fn load_index_with(
     const BATCH: usize = 256;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Read, LoadError>>(4);
     let reader = move || {
+        let mut left = MAX_INPUT_BYTES;
         for file in inputs {
-            let (file, text) = match read_input(&file) {
-                Ok(read) => read,
+            let (file, text) = match read_input(&file, left) {
+                Ok(read) => {
+                    left -= read.1.len() as u64;
+                    read
+                }
                 Err(e) => {
                     let _ = tx.send(Err(e));
                     return;
@@ -707,6 +759,53 @@ pub fn load_index_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A directory of this test's own under the system's temporary directory.
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("scrapepath-load-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn an_input_past_what_is_left_is_refused_by_name() {
+        let dir = scratch("limit");
+        let file = dir.join("ten.yaml");
+        std::fs::write(&file, "a: 12345\n").unwrap();
+        assert_eq!(read_input(&file, 9).unwrap().1, "a: 12345\n");
+        let e = read_input(&file, 8).unwrap_err().to_string();
+        assert!(e.contains("ten.yaml"), "{e}");
+        assert!(e.contains("more than check reads in one run (256 MiB, all inputs together; 0 MiB were left for this one)"), "{e}");
+        // A file larger than the whole budget is refused by its size, before a byte is read: this one
+        // is sparse, so reading it would take 300 MiB of zeros.
+        let big = dir.join("big.yaml");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(300 << 20)
+            .unwrap();
+        let e = read_input(&big, MAX_INPUT_BYTES).unwrap_err().to_string();
+        assert!(
+            e.contains("big.yaml: 300 MiB, more than check reads in one run"),
+            "{e}"
+        );
+        // Through the loader: the inputs together.
+        let half = dir.join("half.yaml");
+        std::fs::File::create(&half)
+            .unwrap()
+            .set_len(MAX_INPUT_BYTES / 2 + 1)
+            .unwrap();
+        let other = dir.join("other");
+        std::fs::create_dir_all(&other).unwrap();
+        std::fs::hard_link(&half, other.join("half.yaml")).unwrap();
+        let e = load_index(&[half.clone(), other.join("half.yaml")], false)
+            .err()
+            .map(|e| e.to_string());
+        let e = e.unwrap_or_default();
+        assert!(e.contains("other/half.yaml: 129 MiB, more than check reads in one run (256 MiB, all inputs together; 127 MiB were left for this one)"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     fn outcome(r: (Vec<Document>, Vec<LoadError>)) -> (Vec<Value>, Vec<String>) {
         (

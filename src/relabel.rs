@@ -31,7 +31,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use md5::{Digest, Md5};
 use regex::{Captures, Regex};
@@ -656,9 +656,10 @@ static GO_TEMPLATE_NAME: LazyLock<Regex> =
 /// A regex compiled from Go syntax, with Go's capture-group names.
 #[derive(Debug, Clone)]
 struct GoRegexp {
-    regex: Regex,
+    /// Shared with every rule of the same text (one compile, one pool of match caches).
+    regex: Arc<Regex>,
     /// The Go name of each capture group, by number.
-    group_names: Vec<Option<String>>,
+    group_names: Arc<[Option<String>]>,
 }
 
 impl GoRegexp {
@@ -667,6 +668,12 @@ impl GoRegexp {
     /// Prometheus does, so `a)|(b` escapes them and an unterminated `\Q`
     /// swallows the closing `)$`.
     fn compile_anchored(regex: &str) -> Result<Self, String> {
+        static COMPILED: crate::regex_cache::Cache<String, Result<GoRegexp, String>> =
+            crate::regex_cache::Cache::new();
+        COMPILED.get_or_compile(regex, Self::compile_anchored_uncached)
+    }
+
+    fn compile_anchored_uncached(regex: &str) -> Result<Self, String> {
         let translated = translate_go_regex(&format!("^(?s:{regex})$"))?;
         // Go has no compiled-size limit (only repeat counts up to 1000, nested counts multiplied), so
         // `\pL{1000}` compiles there; the regex crate's default limit (10 MB) would refuse it.
@@ -681,8 +688,8 @@ impl GoRegexp {
                 }
             })?;
         Ok(GoRegexp {
-            regex: compiled,
-            group_names: translated.group_names,
+            regex: Arc::new(compiled),
+            group_names: translated.group_names.into(),
         })
     }
 

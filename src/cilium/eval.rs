@@ -425,9 +425,17 @@ impl ScrapeRequest<'_> {
             "user-agent",
             "x-prometheus-scrape-timeout-seconds",
         ];
+        static COMPILED: crate::regex_cache::Cache<String, Option<std::sync::Arc<regex::Regex>>> =
+            crate::regex_cache::Cache::new();
         let full = |re: &Option<String>, value: &str| {
             re.as_ref().is_none_or(|re| {
-                regex::Regex::new(&format!("^(?:{re})$")).is_ok_and(|r| r.is_match(value))
+                COMPILED
+                    .get_or_compile(re.as_str(), |re: &str| {
+                        regex::Regex::new(&format!("^(?:{re})$"))
+                            .ok()
+                            .map(std::sync::Arc::new)
+                    })
+                    .is_some_and(|r| r.is_match(value))
             })
         };
         full(&rule.method, "GET")
