@@ -1055,23 +1055,6 @@ fn thread_cpu() -> Duration {
         .unwrap_or_default()
 }
 
-/// CPU time of the whole process so far, every thread's (evaluation runs on several): `utime` and
-/// `stime` of `/proc/self/stat`, in the kernel's USER_HZ ticks (100 a second on Linux), so 10 ms steps.
-fn process_cpu() -> Duration {
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            // Fields after the command name (which may hold spaces) in parentheses: state is field 3,
-            // utime and stime are fields 14 and 15.
-            let rest = &s[s.rfind(')')? + 1..];
-            let mut f = rest.split_whitespace().skip(11);
-            let utime: u64 = f.next()?.parse().ok()?;
-            let stime: u64 = f.next()?.parse().ok()?;
-            Some(Duration::from_millis((utime + stime) * 10))
-        })
-        .unwrap_or_default()
-}
-
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -1200,10 +1183,10 @@ fn child(pods: usize) {
     let started = Instant::now();
     while times.len() < runs {
         let t = Instant::now();
-        let c = process_cpu();
+        let c = thread_cpu();
         let report = evaluate(black_box(&b.idx), black_box(&cfg));
         let d = t.elapsed();
-        let cd = process_cpu().saturating_sub(c);
+        let cd = thread_cpu().saturating_sub(c);
         times.push(d);
         cpu_times.push(cd);
         if summary.is_none() {
